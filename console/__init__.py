@@ -1,0 +1,1 @@
+"""The operator console: dashboard, REPL and deploy (being built)."""

@@ -1,0 +1,57 @@
+"""The command table: the single source of truth about every command.
+
+The server dispatches and checks arity from it, the proxy finds keys with it, the REPL completes
+and hints from it, and ``COMMAND`` / ``COMMAND DOCS`` are generated from it.
+"""
+
+from __future__ import annotations
+
+from . import bitmaps, cluster, connection, keys, server, strings
+from .spec import Arg, CommandSpec
+
+
+class CommandTable:
+    """Specs by lower-case name, with lookup of subcommands."""
+
+    def __init__(self, specs: tuple[CommandSpec, ...]) -> None:
+        self.commands: dict[str, CommandSpec] = {}
+        for spec in specs:
+            if spec.name in self.commands:
+                raise ValueError(f"duplicate command spec {spec.name!r}")
+            self.commands[spec.name] = spec
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.commands.values())
+
+    def get(self, name: str | bytes) -> CommandSpec | None:
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        return self.commands.get(name.lower())
+
+    def resolve(self, args: list[bytes]) -> CommandSpec | None:
+        """The spec a call runs: the subcommand's for containers (when one matches)."""
+        spec = self.get(args[0])
+        if spec is not None and spec.subcommands and len(args) > 1:
+            return spec.subcommand(args[1].decode("latin-1")) or spec
+        return spec
+
+    def all_specs(self) -> list[CommandSpec]:
+        """Every command and subcommand."""
+        out: list[CommandSpec] = []
+        for spec in self.commands.values():
+            out.append(spec)
+            out.extend(spec.subcommands)
+        return out
+
+    def groups(self) -> list[str]:
+        return sorted({s.group for s in self.commands.values()})
+
+
+TABLE = CommandTable(
+    strings.SPECS + bitmaps.SPECS + keys.SPECS + server.SPECS + connection.SPECS + cluster.SPECS
+)
+
+__all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -1,0 +1,227 @@
+"""Specs of the generic (keyspace) commands."""
+
+from __future__ import annotations
+
+from .spec import (
+    Arg,
+    CommandSpec,
+    command,
+    container,
+    help_sub,
+    integer,
+    key,
+    multiple,
+    oneof,
+    optional,
+    pattern,
+    string,
+    token,
+    unix_time,
+)
+
+G = "generic"
+K1 = (1, 1, 1)
+
+_condition = oneof(
+    "condition", token("NX"), token("XX"), token("GT"), token("LT"), optional=True, since="7.0.0"
+)
+
+
+def _expire(name: str, unit_arg: Arg, summary: str, since: str) -> CommandSpec:
+    return command(name, -3, "write fast", G, summary, since, key(), unit_arg, _condition, keys=K1)
+
+
+def _object_sub(sub: str, summary: str) -> CommandSpec:
+    return command(f"object|{sub}", 3, "readonly", G, summary, "2.2.3", key(), keys=(2, 2, 1))
+
+
+SPECS = (
+    command(
+        "copy",
+        -3,
+        "write denyoom",
+        G,
+        "Copy a key",
+        "6.2.0",
+        key("source"),
+        key("destination"),
+        optional(integer("destination-db", token="DB")),
+        optional(token("REPLACE")),
+        keys=(1, 2, 1),
+        complexity="O(N) worst case for collections, where N is the number of nested items.",
+    ),
+    command(
+        "del",
+        -2,
+        "write",
+        G,
+        "Delete a key",
+        "1.0.0",
+        multiple(key()),
+        keys=(1, -1, 1),
+        complexity="O(N) where N is the number of keys that will be removed.",
+    ),
+    command(
+        "exists",
+        -2,
+        "readonly fast",
+        G,
+        "Determine if a key exists",
+        "1.0.0",
+        multiple(key()),
+        keys=(1, -1, 1),
+        complexity="O(N) where N is the number of keys to check.",
+    ),
+    _expire("expire", integer("seconds"), "Set a key's time to live in seconds", "1.0.0"),
+    _expire(
+        "expireat",
+        unix_time("unix-time-seconds"),
+        "Set the expiration for a key as a UNIX timestamp",
+        "1.2.0",
+    ),
+    command(
+        "expiretime",
+        2,
+        "readonly fast",
+        G,
+        "Get the expiration Unix timestamp for a key",
+        "7.0.0",
+        key(),
+        keys=K1,
+    ),
+    command(
+        "keys",
+        2,
+        "readonly",
+        G,
+        "Find all keys matching the given pattern",
+        "1.0.0",
+        pattern(),
+        complexity="O(N) with N being the number of keys in the database",
+        tips=("request_policy:all_shards", "nondeterministic_output_order"),
+    ),
+    command(
+        "move",
+        3,
+        "write fast",
+        G,
+        "Move a key to another database",
+        "1.0.0",
+        key(),
+        integer("db"),
+        keys=K1,
+    ),
+    container(
+        "object",
+        G,
+        "A container for object introspection commands",
+        "2.2.3",
+        _object_sub("encoding", "Inspect the internal encoding of a Redis object"),
+        _object_sub("freq", "Get the logarithmic access frequency counter of a Redis object"),
+        _object_sub("idletime", "Get the time since a Redis object was last accessed"),
+        _object_sub("refcount", "Get the number of references to the value of the key"),
+        help_sub("object", G, "6.2.0"),
+    ),
+    command(
+        "persist", 2, "write fast", G, "Remove the expiration from a key", "2.2.0", key(), keys=K1
+    ),
+    _expire(
+        "pexpire", integer("milliseconds"), "Set a key's time to live in milliseconds", "2.6.0"
+    ),
+    _expire(
+        "pexpireat",
+        unix_time("unix-time-milliseconds"),
+        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        "2.6.0",
+    ),
+    command(
+        "pexpiretime",
+        2,
+        "readonly fast",
+        G,
+        "Get the expiration Unix timestamp for a key in milliseconds",
+        "7.0.0",
+        key(),
+        keys=K1,
+    ),
+    command(
+        "pttl",
+        2,
+        "readonly fast",
+        G,
+        "Get the time to live for a key in milliseconds",
+        "2.6.0",
+        key(),
+        keys=K1,
+    ),
+    command(
+        "randomkey",
+        1,
+        "readonly",
+        G,
+        "Return a random key from the keyspace",
+        "1.0.0",
+        tips=("request_policy:all_shards", "nondeterministic_output"),
+    ),
+    command("rename", 3, "write", G, "Rename a key", "1.0.0", key(), key("newkey"), keys=(1, 2, 1)),
+    command(
+        "renamenx",
+        3,
+        "write fast",
+        G,
+        "Rename a key, only if the new key does not exist",
+        "1.0.0",
+        key(),
+        key("newkey"),
+        keys=(1, 2, 1),
+    ),
+    command(
+        "scan",
+        -2,
+        "readonly",
+        G,
+        "Incrementally iterate the keys space",
+        "2.8.0",
+        integer("cursor"),
+        optional(pattern(token="MATCH")),
+        optional(integer("count", token="COUNT")),
+        optional(string("type", token="TYPE", since="6.0.0")),
+        complexity="O(1) for every call. O(N) for a complete iteration.",
+        tips=("nondeterministic_output", "request_policy:special"),
+    ),
+    command(
+        "touch",
+        -2,
+        "readonly fast",
+        G,
+        "Alters the last access time of a key(s). Returns the number of existing keys specified.",
+        "3.2.1",
+        multiple(key()),
+        keys=(1, -1, 1),
+        complexity="O(N) where N is the number of keys that will be touched.",
+    ),
+    command(
+        "ttl",
+        2,
+        "readonly fast",
+        G,
+        "Get the time to live for a key in seconds",
+        "1.0.0",
+        key(),
+        keys=K1,
+    ),
+    command(
+        "type", 2, "readonly fast", G, "Determine the type stored at key", "1.0.0", key(), keys=K1
+    ),
+    command(
+        "unlink",
+        -2,
+        "write fast",
+        G,
+        "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
+        "4.0.0",
+        multiple(key()),
+        keys=(1, -1, 1),
+        complexity="O(1) for each key removed regardless of its size.",
+    ),
+)

@@ -1,0 +1,404 @@
+"""RESP2 codec without I/O: bytes in, commands out; values in, bytes out.
+
+The request parser enforces the limits and replies of ``shared/reference/bad-inputs.md`` (Redis 7's
+``networking.c``): bounded header lines, bounded bulk lengths, tighter limits before AUTH, no
+allocation for a count the peer merely claims, and strict CRLF after every bulk. It accepts both
+multibulk requests and inline commands (as telnet and ``redis-cli`` send them).
+
+Feeding is O(total bytes): while a large bulk is still arriving, chunks are kept in a list and
+joined once enough bytes are present, so a 512 MiB value sent in 64 KiB reads is copied once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+INT_MAX = 2**31 - 1
+_CRLF = b"\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits of one connection (defaults are Redis's)."""
+
+    max_header: int = 64 * 1024  # longest `*`/`$` header or inline line
+    max_bulk: int = 512 * 1024 * 1024  # proto-max-bulk-len
+    max_query_buffer: int = 1024 * 1024 * 1024  # client-query-buffer-limit
+    unauth_max_args: int = 10
+    unauth_max_bulk: int = 16 * 1024
+
+
+class ProtocolError(Exception):
+    """Input after which the connection must be closed.
+
+    ``reply`` is the error text to send before closing (without ``-`` and CRLF), or None to
+    close silently.
+    """
+
+    def __init__(self, reply: str | None, log: str | None = None) -> None:
+        super().__init__(reply or log or "protocol error")
+        self.reply = reply
+        self.log = log or reply
+
+
+def _small_ints(limit: int) -> dict[bytes, int]:
+    return {str(i).encode(): i for i in range(limit)}
+
+
+# Lengths and counts seen on the hot path are small: a dict lookup replaces validation + int().
+_SMALL = _small_ints(10000)
+
+
+def strict_int(s: bytes) -> int | None:
+    """Parse ``s`` as Redis's ``string2ll`` does: optional '-', no '+', spaces or leading zeros,
+    at most 19 digits, within a signed 64-bit integer. None when invalid."""
+    n = _SMALL.get(s)
+    if n is not None:
+        return n
+    digits = s[1:] if s[:1] == b"-" else s
+    if not digits or len(digits) > 19 or not digits.isdigit():
+        return None
+    if digits[0] == 48:  # leading zero ("0" alone is in _SMALL; "-0" is rejected)
+        return None
+    value = int(s)
+    if value > 2**63 - 1 or value < -(2**63):
+        return None
+    return value
+
+
+class RequestParser:
+    """Turns the bytes a client sends into argument lists (``list[bytes]``).
+
+    ``authenticated`` selects the pre-AUTH limits; the connection flips it after AUTH. Because
+    those limits depend on commands executed in between, parse one command at a time
+    (``parse(1)``) while not authenticated.
+    """
+
+    __slots__ = ("_buf", "_chunk_bytes", "_chunks", "_need", "_pos", "authenticated", "limits")
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.authenticated = True
+        self._buf = b""
+        self._pos = 0
+        self._chunks: list[bytes] = []
+        self._chunk_bytes = 0
+        self._need = 0  # bytes (from _pos) needed before parsing can progress
+
+    def feed(self, data: bytes) -> None:
+        if not self._chunks and self._pos >= len(self._buf):
+            self._buf = data
+            self._pos = 0
+        else:
+            self._chunks.append(data)
+            self._chunk_bytes += len(data)
+
+    def buffered(self) -> int:
+        """Bytes received but not yet consumed by a complete command."""
+        return len(self._buf) - self._pos + self._chunk_bytes
+
+    def reset(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        self._chunks.clear()
+        self._chunk_bytes = 0
+        self._need = 0
+
+    def _consolidate(self) -> bool:
+        """Join waiting chunks when they may complete a command; False if still too few bytes."""
+        if self._chunks:
+            if self.buffered() < self._need:
+                return False
+            self._buf = b"".join([memoryview(self._buf)[self._pos :], *self._chunks])
+            self._pos = 0
+            self._chunks.clear()
+            self._chunk_bytes = 0
+        return True
+
+    def parse(self, max_commands: int = 1 << 30) -> list[list[bytes]]:
+        """Return up to ``max_commands`` complete commands; raise ProtocolError on bad input.
+
+        Commands parsed before the bad input are returned by earlier calls only: on error the
+        caller executes nothing more from this buffer, as Redis does.
+        """
+        if not self._consolidate():
+            return []
+        out: list[list[bytes]] = []
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        limits = self.limits
+        max_header = limits.max_header
+        small = _SMALL
+        while pos < end and len(out) < max_commands:
+            if buf[pos] != 42:  # not '*': an inline command
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if end - pos > max_header:
+                        raise ProtocolError("Protocol error: too big inline request")
+                    self._need = end - pos + 1
+                    break
+                line = buf[pos : nl - 1] if nl > pos and buf[nl - 1] == 13 else buf[pos:nl]
+                pos = nl + 1
+                args = split_args(line)
+                if args:
+                    out.append(args)
+                continue
+            nl = buf.find(_CRLF, pos)
+            if nl < 0:
+                if end - pos > max_header:
+                    raise ProtocolError("Protocol error: too big mbulk count string")
+                self._need = end - pos + 1
+                break
+            count = small.get(buf[pos + 1 : nl])
+            if count is None:
+                count = strict_int(buf[pos + 1 : nl])
+                if count is None or count > INT_MAX:
+                    raise ProtocolError("Protocol error: invalid multibulk length")
+                if count <= 0:
+                    pos = nl + 2
+                    continue
+            elif count == 0:
+                pos = nl + 2
+                continue
+            if not self.authenticated and count > limits.unauth_max_args:
+                raise ProtocolError("Protocol error: unauthenticated multibulk length")
+            p = nl + 2
+            args = []
+            append = args.append
+            need = 0
+            for _ in range(count):
+                if p >= end:
+                    need = p - pos + 1
+                    break
+                if buf[p] != 36:  # '$'
+                    raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
+                nl = buf.find(_CRLF, p)
+                if nl < 0:
+                    if end - p > max_header:
+                        raise ProtocolError("Protocol error: too big bulk count string")
+                    need = end - pos + 1
+                    break
+                n = small.get(buf[p + 1 : nl])
+                if n is None:
+                    n = strict_int(buf[p + 1 : nl])
+                    if n is None or n < 0 or n > limits.max_bulk:
+                        raise ProtocolError("Protocol error: invalid bulk length")
+                if not self.authenticated and n > limits.unauth_max_bulk:
+                    raise ProtocolError("Protocol error: unauthenticated bulk length")
+                start = nl + 2
+                stop = start + n
+                if stop + 2 > end:
+                    need = stop + 2 - pos
+                    break
+                if buf[stop] != 13 or buf[stop + 1] != 10:
+                    raise ProtocolError("Protocol error: bulk string is not followed by CRLF")
+                append(buf[start:stop])
+                p = stop + 2
+            else:
+                out.append(args)
+                pos = p
+                continue
+            self._need = need
+            break
+        self._pos = pos
+        if pos >= end:
+            self._buf = b""
+            self._pos = 0
+        return out
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_SPACE = frozenset(b" \t\n\r\v\f")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+class UnbalancedQuotes(ProtocolError):
+    def __init__(self) -> None:
+        super().__init__("Protocol error: unbalanced quotes in request")
+
+
+def split_args(line: bytes) -> list[bytes]:
+    """Split an inline command the way Redis's ``sdssplitargs`` does (quotes and escapes)."""
+    if 34 not in line and 39 not in line:
+        return line.split()
+    args: list[bytes] = []
+    i = 0
+    n = len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        in_dq = in_sq = False
+        while True:
+            if in_dq:
+                if i >= n:
+                    raise UnbalancedQuotes()
+                c = line[i]
+                if (
+                    c == 92
+                    and i + 3 < n
+                    and line[i + 1] == 120
+                    and line[i + 2] in _HEX
+                    and line[i + 3] in _HEX
+                ):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    cur.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        raise UnbalancedQuotes()
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            elif in_sq:
+                if i >= n:
+                    raise UnbalancedQuotes()
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        raise UnbalancedQuotes()
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in _SPACE:
+                    break
+                if c == 34:
+                    in_dq = True
+                elif c == 39:
+                    in_sq = True
+                else:
+                    cur.append(c)
+            i += 1
+        args.append(bytes(cur))
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding replies
+
+
+class Raw(bytes):
+    """Bytes that are already RESP-encoded (sent as they are)."""
+
+    __slots__ = ()
+
+
+class Status(str):
+    """A simple string reply (``+OK``)."""
+
+    __slots__ = ()
+
+
+class ReplyError(Exception):
+    """An error reply. ``message`` is the whole line without ``-``, e.g. ``ERR syntax error``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+OK = Raw(b"+OK\r\n")
+NIL = Raw(b"$-1\r\n")
+NIL_ARRAY = Raw(b"*-1\r\n")
+EMPTY_ARRAY = Raw(b"*0\r\n")
+ZERO = Raw(b":0\r\n")
+ONE = Raw(b":1\r\n")
+QUEUED = Raw(b"+QUEUED\r\n")
+PONG = Raw(b"+PONG\r\n")
+
+_INT_CACHE = [Raw(b":%d\r\n" % i) for i in range(-1, 1024)]
+
+
+def encode_int(n: int) -> bytes:
+    if -1 <= n < 1023:
+        return _INT_CACHE[n + 1]
+    return b":%d\r\n" % n
+
+
+def encode_bulk(b: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(b), b)
+
+
+def encode_error(message: str) -> bytes:
+    # An error line can never contain CR or LF (Redis replaces them with spaces).
+    if "\r" in message or "\n" in message:
+        message = message.replace("\r", " ").replace("\n", " ")
+    return b"-" + message.encode("utf-8", "replace") + _CRLF
+
+
+def encode(value: object) -> bytes:
+    """Encode a reply value.
+
+    bytes -> bulk, str -> bulk (UTF-8), Status -> simple string, int/bool -> integer,
+    float -> bulk in Redis's shortest form, None -> nil, list/tuple -> array, Raw -> as is,
+    ReplyError -> error.
+    """
+    out: list[bytes] = []
+    _encode_into(value, out)
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _encode_into(value: object, out: list[bytes]) -> None:
+    t = type(value)
+    if t is Raw:
+        out.append(value)  # type: ignore[arg-type]
+    elif t is bytes:
+        out.append(b"$%d\r\n%b\r\n" % (len(value), value))  # type: ignore[arg-type, str-format]
+    elif t is int:
+        out.append(encode_int(value))  # type: ignore[arg-type]
+    elif value is None:
+        out.append(NIL)
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(value))  # type: ignore[arg-type]
+        for item in value:  # type: ignore[attr-defined]
+            _encode_into(item, out)
+    elif t is Status:
+        out.append(b"+" + value.encode() + _CRLF)  # type: ignore[attr-defined]
+    elif t is str:
+        out.append(encode_bulk(value.encode()))  # type: ignore[attr-defined]
+    elif t is bool:
+        out.append(ONE if value else ZERO)
+    elif t is float:
+        out.append(encode_bulk(format_double(value).encode()))  # type: ignore[arg-type]
+    elif isinstance(value, ReplyError):
+        out.append(encode_error(value.message))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        out.append(encode_bulk(bytes(value)))
+    else:
+        raise TypeError(f"cannot encode {t.__name__} as RESP")
+
+
+def format_double(value: float) -> str:
+    """A double as Redis prints it in replies (``%.17g`` shortest round-trip, ``inf``)."""
+    if value != value:
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if value.is_integer() and abs(value) < 1e17:
+        return str(int(value))
+    return repr(value)
+
+
+def encode_command(args: Iterable[bytes | str | int]) -> bytes:
+    """Encode a command as a multibulk request (for clients, links and tests)."""
+    parts: list[bytes] = []
+    items = list(args)
+    parts.append(b"*%d\r\n" % len(items))
+    for a in items:
+        data = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)

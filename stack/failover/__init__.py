@@ -1,0 +1,1 @@
+"""ledis-failover: the controller that monitors, fails over and fences (not yet built)."""

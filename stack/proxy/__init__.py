@@ -1,0 +1,1 @@
+"""ledis-proxy: routes clients to groups by slot (not yet built)."""

@@ -1,0 +1,211 @@
+"""One client connection: parse what arrives, run it, queue replies, respect every limit.
+
+Replies of a read are collected and written once per received chunk (one transport write for a
+whole pipeline). When the chunk wrote anything, the replies wait until the server has committed
+the write batch (``Server.after_commands``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.resp import ProtocolError, RequestParser, encode_error
+
+if TYPE_CHECKING:
+    from .server import Server
+    from .storage.keyspace import Database
+
+log = logging.getLogger(__name__)
+
+_ALL = 1 << 30
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.id = server.next_client_id()
+        self.parser = RequestParser(server.limits)
+        self.transport: asyncio.Transport | None = None
+        self.db: Database = server.keyspace.dbs[0]
+        self.authenticated = not server.config["requirepass"]
+        self.parser.authenticated = self.authenticated
+        self.name = b""
+        self.addr = "?:0"
+        self.laddr = "?:0"
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_command = "NULL"
+        self.out: list[bytes] = []
+        self.waiting_commit = False
+        self.closing = False
+        self.close_after_reply = False
+        self.paused_reading = False
+        self.queue: deque[list[bytes]] = deque()  # parsed commands held while paused
+        self.held = False  # waiting for CLIENT UNPAUSE
+        self.no_evict = False
+        self.net_in = 0
+        self.net_out = 0
+
+    # -- asyncio callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.addr = _fmt_addr(peer)
+        self.laddr = _fmt_addr(sock)
+        server = self.server
+        if len(server.clients) >= server.config["maxclients"]:
+            server.stats.rejected_connections += 1
+            transport.write(encode_error(errors.MAX_CLIENTS))  # type: ignore[attr-defined]
+            transport.close()
+            self.closing = True
+            return
+        server.clients[self.id] = self
+        server.stats.connections_received += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.forget(self)
+        self.parser.reset()
+        self.queue.clear()
+        self.out.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_interaction = time.monotonic()
+        self.net_in += len(data)
+        parser = self.parser
+        parser.feed(data)
+        if parser.buffered() > self.server.config["client-query-buffer-limit"]:
+            log.warning("closing client %s: query buffer over its limit", self.addr)
+            self.close_now()
+            return
+        self.process()
+
+    def pause_writing(self) -> None:
+        # The client does not read fast enough: stop reading its commands until it catches up.
+        self._set_reading(False)
+
+    def resume_writing(self) -> None:
+        self._set_reading(True)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    # -- running commands ---------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Run every complete command that is ready, then hand the replies to the server."""
+        server = self.server
+        execute = server.dispatcher.execute
+        out = self.out
+        try:
+            while not self.closing and not self.held:
+                if self.queue:
+                    args = self.queue.popleft()
+                    if server.must_hold(self, args):
+                        self.queue.appendleft(args)
+                        break
+                    out.append(execute(self, args))
+                    continue
+                commands = self.parser.parse(_ALL if self.authenticated else 1)
+                if not commands:
+                    break
+                if server.paused:
+                    self.queue.extend(commands)
+                    continue
+                for args in commands:
+                    out.append(execute(self, args))
+                    if self.closing or self.close_after_reply:
+                        break
+                if self.close_after_reply:
+                    break
+        except ProtocolError as e:
+            if e.reply:
+                out.append(encode_error("ERR " + e.reply))
+            log.info("closing client %s: %s", self.addr, e.log)
+            self.close_after_reply = True
+        if self.held:
+            self._set_reading(False)
+        server.after_commands(self)
+
+    def flush(self) -> None:
+        """Write queued replies (called once their writes are committed)."""
+        transport = self.transport
+        if self.out and transport is not None and not self.closing:
+            data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
+            self.out.clear()
+            self.net_out += len(data)
+            transport.write(data)
+            limit = self.server.output_limit(self)
+            if limit and transport.get_write_buffer_size() > limit:
+                log.warning("closing client %s: output buffer over its limit", self.addr)
+                self.close_now()
+                return
+        if self.close_after_reply:
+            self.close()
+
+    def release(self) -> None:
+        """Resume after CLIENT UNPAUSE."""
+        self.held = False
+        self._set_reading(True)
+        if self.transport is not None:
+            asyncio.get_running_loop().call_soon(self.process)
+
+    def _set_reading(self, on: bool) -> None:
+        t = self.transport
+        if t is None or self.closing:
+            return
+        want_paused = not on or self.held
+        if want_paused and not self.paused_reading:
+            t.pause_reading()
+            self.paused_reading = True
+        elif not want_paused and self.paused_reading:
+            t.resume_reading()
+            self.paused_reading = False
+
+    def close(self) -> None:
+        """Close after pending output is written."""
+        if self.transport is not None and not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    def close_now(self) -> None:
+        """Drop the connection without writing anything more."""
+        self.closing = True
+        self.out.clear()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def info_line(self) -> str:
+        now = time.monotonic()
+        t = self.transport
+        obl = t.get_write_buffer_size() if t is not None else 0
+        qbuf = self.parser.buffered()
+        flags = "N"
+        if self.held:
+            flags = "b"
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 "
+            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
+            f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} sub=0 "
+            f"psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 "
+            f"rbp=0 obl={obl} oll=0 omem={obl} tot-mem={qbuf + obl} events=r "
+            f"cmd={self.last_command} user=default redir=-1 resp=2"
+        )
+
+
+def _fmt_addr(addr: object) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = addr[0]
+        return f"[{host}]:{addr[1]}" if ":" in str(host) else f"{host}:{addr[1]}"
+    return "?:0"

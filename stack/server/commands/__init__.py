@@ -1,0 +1,38 @@
+"""Command handlers, bound by name to their specs in ``stack.core.commands``.
+
+A handler takes the calling client and the argument list (command name included) and returns a
+reply value for ``stack.core.resp.encode`` (or raises ``ReplyError``). Arity, authentication and
+statistics are handled by the dispatcher from the spec, never in a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+Handler = Callable[["Client", list[bytes]], Any]
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(*names: str) -> Callable[[Handler], Handler]:
+    """Register a function as the handler of the named commands (``config|get`` style)."""
+
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            if name in HANDLERS:
+                raise ValueError(f"two handlers for {name!r}")
+            HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Handler]:
+    """Import every handler module (registration happens on import)."""
+    from . import bitmaps, cluster, connection, keys, server, strings  # noqa: F401
+
+    return HANDLERS

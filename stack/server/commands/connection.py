@@ -1,0 +1,317 @@
+"""Connection commands: AUTH, HELLO, PING, SELECT, CLIENT, QUIT, RESET."""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from stack import REDIS_VERSION
+from stack.core import errors
+from stack.core.resp import NIL, OK, PONG, Raw, ReplyError
+
+from . import handler
+from .args import syntax_error, to_int
+from .keys import help_lines, select_db
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+HELLO_NOAUTH = (
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+    "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+    "RESP protocol version at the same time"
+)
+
+
+def check_password(c: Client, user: bytes | None, password: bytes) -> bool:
+    """Authenticate ``c``; raises the right error when it cannot be done."""
+    required = str(c.server.config["requirepass"]).encode()
+    if user is not None and user != b"default":
+        raise ReplyError(errors.WRONGPASS)
+    if not required:
+        if user is None:
+            raise ReplyError(errors.NO_PASSWORD)
+        ok = True  # the default user has no password
+    else:
+        ok = hmac.compare_digest(password, required)
+    if not ok:
+        raise ReplyError(errors.WRONGPASS)
+    c.authenticated = True
+    c.parser.authenticated = True
+    return True
+
+
+@handler("auth")
+def auth(c: Client, args: list[bytes]) -> object:
+    if len(args) > 3:
+        raise syntax_error()
+    if len(args) == 3:
+        check_password(c, args[1], args[2])
+    else:
+        check_password(c, None, args[1])
+    return OK
+
+
+def valid_client_name(name: bytes) -> bool:
+    return all(33 <= ch <= 126 for ch in name)
+
+
+def set_name(c: Client, name: bytes) -> None:
+    if not valid_client_name(name):
+        raise ReplyError("ERR Client names cannot contain spaces, newlines or special characters.")
+    c.name = name
+
+
+@handler("hello")
+def hello(c: Client, args: list[bytes]) -> object:
+    if len(args) >= 2:
+        try:
+            version = to_int(args[1])
+        except ReplyError:
+            raise ReplyError("ERR Protocol version is not an integer or out of range") from None
+        if version != 2:
+            raise ReplyError("NOPROTO unsupported protocol version")
+    name = None
+    creds = None
+    i = 2
+    while i < len(args):
+        opt = args[i].upper()
+        left = len(args) - i - 1
+        if opt == b"AUTH" and left >= 2:
+            creds = (args[i + 1], args[i + 2])
+            i += 3
+        elif opt == b"SETNAME" and left >= 1:
+            name = args[i + 1]
+            i += 2
+        else:
+            raise ReplyError(
+                f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'"
+            )
+    if creds is not None:
+        check_password(c, *creds)
+    elif not c.authenticated:
+        raise ReplyError(HELLO_NOAUTH)
+    if name is not None:
+        set_name(c, name)
+    return [
+        b"server",
+        b"redis",
+        b"version",
+        REDIS_VERSION.encode(),
+        b"proto",
+        2,
+        b"id",
+        c.id,
+        b"mode",
+        b"standalone",
+        b"role",
+        b"master",
+        b"modules",
+        [],
+    ]
+
+
+@handler("ping")
+def ping(c: Client, args: list[bytes]) -> object:
+    if len(args) > 2:
+        raise errors.wrong_arity("ping")
+    return PONG if len(args) == 1 else args[1]
+
+
+@handler("echo")
+def echo(c: Client, args: list[bytes]) -> object:
+    return args[1]
+
+
+@handler("quit")
+def quit_(c: Client, args: list[bytes]) -> object:
+    c.close_after_reply = True
+    return OK
+
+
+@handler("reset")
+def reset(c: Client, args: list[bytes]) -> object:
+    c.db = c.server.keyspace.dbs[0]
+    c.name = b""
+    if c.server.config["requirepass"]:
+        c.authenticated = False
+        c.parser.authenticated = False
+    return Raw(b"+RESET\r\n")
+
+
+@handler("select")
+def select(c: Client, args: list[bytes]) -> object:
+    c.db = select_db(c, args[1])
+    return OK
+
+
+# --- CLIENT ----------------------------------------------------------------------------------
+
+
+@handler("client|id")
+def client_id(c: Client, args: list[bytes]) -> object:
+    return c.id
+
+
+@handler("client|getname")
+def client_getname(c: Client, args: list[bytes]) -> object:
+    return c.name or NIL
+
+
+@handler("client|setname")
+def client_setname(c: Client, args: list[bytes]) -> object:
+    set_name(c, args[2])
+    return OK
+
+
+@handler("client|info")
+def client_info(c: Client, args: list[bytes]) -> object:
+    return (c.info_line() + "\n").encode()
+
+
+@handler("client|list")
+def client_list(c: Client, args: list[bytes]) -> object:
+    clients = list(c.server.clients.values())
+    i = 2
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"TYPE" and i + 1 < len(args):
+            kind = args[i + 1].lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise ReplyError(
+                    f"ERR Unknown client type '{args[i + 1].decode('utf-8', 'replace')}'"
+                )
+            if kind != b"normal":
+                clients = []
+            i += 2
+        elif opt == b"ID" and i + 1 < len(args):
+            ids = set()
+            for raw in args[i + 1 :]:
+                n = to_int(raw, "ERR Invalid client ID")
+                if n <= 0:
+                    raise ReplyError("ERR Invalid client ID")
+                ids.add(n)
+            clients = [x for x in clients if x.id in ids]
+            break
+        else:
+            raise syntax_error()
+    return "".join(x.info_line() + "\n" for x in clients).encode()
+
+
+@handler("client|kill")
+def client_kill(c: Client, args: list[bytes]) -> object:
+    server = c.server
+    if len(args) == 3:  # old form: CLIENT KILL ip:port
+        addr = args[2].decode("utf-8", "replace")
+        for other in list(server.clients.values()):
+            if other.addr == addr:
+                _kill(c, other)
+                return OK
+        raise ReplyError("ERR No such client")
+    if len(args) % 2:
+        raise syntax_error()
+    targets = list(server.clients.values())
+    skipme = True
+    for i in range(2, len(args), 2):
+        opt, value = args[i].upper(), args[i + 1]
+        text = value.decode("utf-8", "replace")
+        if opt == b"ID":
+            n = to_int(value, "ERR client-id should be greater than 0")
+            if n <= 0:
+                raise ReplyError("ERR client-id should be greater than 0")
+            targets = [x for x in targets if x.id == n]
+        elif opt == b"ADDR":
+            targets = [x for x in targets if x.addr == text]
+        elif opt == b"LADDR":
+            targets = [x for x in targets if x.laddr == text]
+        elif opt == b"USER":
+            if text != "default":
+                raise ReplyError(f"ERR No such user '{text}'")
+        elif opt == b"TYPE":
+            kind = value.lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise ReplyError(f"ERR Unknown client type '{text}'")
+            if kind != b"normal":
+                targets = []
+        elif opt == b"SKIPME":
+            if value.lower() not in (b"yes", b"no"):
+                raise syntax_error()
+            skipme = value.lower() == b"yes"
+        else:
+            raise syntax_error()
+    killed = 0
+    for other in targets:
+        if other is c and skipme:
+            continue
+        _kill(c, other)
+        killed += 1
+    return killed
+
+
+def _kill(c: Client, other: Client) -> None:
+    if other is c:
+        c.close_after_reply = True
+    else:
+        other.close_now()
+
+
+@handler("client|pause")
+def client_pause(c: Client, args: list[bytes]) -> object:
+    ms = to_int(args[2], "ERR timeout is not an integer or out of range")
+    if ms < 0:
+        raise ReplyError("ERR timeout is negative")
+    everything = True
+    if len(args) == 4:
+        mode = args[3].upper()
+        if mode not in (b"WRITE", b"ALL"):
+            raise ReplyError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        everything = mode == b"ALL"
+    elif len(args) > 4:
+        raise syntax_error()
+    c.server.pause(ms, everything)
+    return OK
+
+
+@handler("client|unpause")
+def client_unpause(c: Client, args: list[bytes]) -> object:
+    c.server.unpause()
+    return OK
+
+
+@handler("client|no-evict")
+def client_no_evict(c: Client, args: list[bytes]) -> object:
+    mode = args[2].upper()
+    if mode not in (b"ON", b"OFF"):
+        raise syntax_error()
+    c.no_evict = mode == b"ON"
+    return OK
+
+
+@handler("client|help")
+def client_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "CLIENT",
+        [
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID <client-id>, TYPE normal|master|replica|pubsub,",
+            "    USER <username>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+            "LIST [TYPE <type>] [ID <id> [<id> ...]]",
+            "    Return information about client connections.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend clients (all, or only writers) for <timeout> ms.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+        ],
+    )

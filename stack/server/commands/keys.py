@@ -1,0 +1,400 @@
+"""Generic keyspace commands: existence, deletion, renaming, expiry, iteration, introspection."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.keypattern import compile_pattern
+from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, Status
+
+from ..storage import keyformat as kf
+from ..storage.keyspace import Database, now_ms, record_expire
+from . import handler
+from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+def _delete_keys(c: Client, keys: list[bytes]) -> int:
+    ks = c.server.keyspace
+    deleted = 0
+    for key in keys:
+        mkey, old = c.db.read(key)
+        if old is not None:
+            ks.delete(mkey, old)
+            deleted += 1
+    return deleted
+
+
+@handler("del", "unlink")
+def delete(c: Client, args: list[bytes]) -> object:
+    return _delete_keys(c, args[1:])
+
+
+@handler("exists")
+def exists(c: Client, args: list[bytes]) -> object:
+    db = c.db
+    return sum(1 for key in args[1:] if db.lookup(key) is not None)
+
+
+@handler("touch")
+def touch(c: Client, args: list[bytes]) -> object:
+    db = c.db
+    return sum(1 for key in args[1:] if db.read(key)[1] is not None)
+
+
+@handler("type")
+def type_(c: Client, args: list[bytes]) -> object:
+    rec = c.db.lookup(args[1])
+    return Status("none" if rec is None else kf.TYPE_NAMES[rec[0]])
+
+
+def select_db(c: Client, raw: bytes) -> Database:
+    index = to_int(raw)
+    dbs = c.server.keyspace.dbs
+    if not 0 <= index < len(dbs):
+        raise ReplyError(errors.DB_RANGE)
+    return dbs[index]
+
+
+def _move_record(
+    c: Client,
+    src: Database,
+    key: bytes,
+    dst: Database,
+    newkey: bytes,
+    replace: bool,
+    remove_source: bool,
+) -> int:
+    """Copy (or move) ``key`` to ``newkey`` in ``dst``; 1 if done, 0 if blocked by dst."""
+    ks = c.server.keyspace
+    src_mkey, rec = src.read(key)
+    if rec is None:
+        return -1
+    dst_mkey, dst_old = dst.read(newkey)
+    if dst_mkey == src_mkey:
+        return 1
+    if dst_old is not None and not replace:
+        return 0
+    ks.write(dst_mkey, ks.clone(src_mkey, rec, dst_mkey), dst_old)
+    if remove_source:
+        ks.delete(src_mkey, rec)
+    return 1
+
+
+@handler("rename")
+def rename(c: Client, args: list[bytes]) -> object:
+    if _move_record(c, c.db, args[1], c.db, args[2], True, True) < 0:
+        raise ReplyError(errors.NO_SUCH_KEY)
+    return OK
+
+
+@handler("renamenx")
+def renamenx(c: Client, args: list[bytes]) -> object:
+    if args[1] == args[2]:
+        if c.db.read(args[1])[1] is None:
+            raise ReplyError(errors.NO_SUCH_KEY)
+        return ZERO
+    done = _move_record(c, c.db, args[1], c.db, args[2], False, True)
+    if done < 0:
+        raise ReplyError(errors.NO_SUCH_KEY)
+    return done
+
+
+@handler("copy")
+def copy(c: Client, args: list[bytes]) -> object:
+    dst = c.db
+    replace = False
+    i = 3
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"REPLACE":
+            replace = True
+        elif opt == b"DB" and i + 1 < len(args):
+            i += 1
+            dst = select_db(c, args[i])
+        else:
+            raise syntax_error()
+        i += 1
+    if dst is c.db and args[1] == args[2]:
+        raise ReplyError(errors.SAME_OBJECT)
+    return max(0, _move_record(c, c.db, args[1], dst, args[2], replace, False))
+
+
+@handler("move")
+def move(c: Client, args: list[bytes]) -> object:
+    dst = select_db(c, args[2])
+    if dst is c.db:
+        raise ReplyError(errors.SAME_OBJECT)
+    return max(0, _move_record(c, c.db, args[1], dst, args[1], False, True))
+
+
+# --- expiry ----------------------------------------------------------------------------------
+
+
+def _expire_flags(args: list[bytes]) -> frozenset[bytes]:
+    flags: set[bytes] = set()
+    for raw in args[3:]:
+        opt = raw.upper()
+        if opt not in (b"NX", b"XX", b"GT", b"LT"):
+            raise ReplyError(f"ERR Unsupported option {raw.decode('utf-8', 'replace')}")
+        flags.add(opt)
+    if b"NX" in flags and len(flags) > 1:
+        raise ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if b"GT" in flags and b"LT" in flags:
+        raise ReplyError("ERR GT and LT options at the same time are not compatible")
+    return frozenset(flags)
+
+
+def _expire(c: Client, args: list[bytes], unit: int, relative: bool) -> object:
+    flags = _expire_flags(args)
+    name = args[0].decode("latin-1").lower()
+    when = to_int(args[2])
+    if unit == 1000:
+        if when > INT64_MAX // 1000 or when < INT64_MIN // 1000:
+            raise errors.invalid_expire(name)
+        when *= 1000
+    now = now_ms()
+    base = now if relative else 0
+    if when > INT64_MAX - base:
+        raise errors.invalid_expire(name)
+    when += base
+    mkey, rec = c.db.read(args[1])
+    if rec is None:
+        return ZERO
+    current = record_expire(rec) or -1  # -1: no expiry (an infinite TTL)
+    if (
+        (b"NX" in flags and current != -1)
+        or (b"XX" in flags and current == -1)
+        or (b"GT" in flags and (current == -1 or when <= current))
+        or (b"LT" in flags and current != -1 and when >= current)
+    ):
+        return ZERO
+    ks = c.server.keyspace
+    if when <= now:
+        ks.delete(mkey, rec)
+    else:
+        ks.set_expire(mkey, rec, when)
+    return ONE
+
+
+@handler("expire")
+def expire(c: Client, args: list[bytes]) -> object:
+    return _expire(c, args, 1000, True)
+
+
+@handler("pexpire")
+def pexpire(c: Client, args: list[bytes]) -> object:
+    return _expire(c, args, 1, True)
+
+
+@handler("expireat")
+def expireat(c: Client, args: list[bytes]) -> object:
+    return _expire(c, args, 1000, False)
+
+
+@handler("pexpireat")
+def pexpireat(c: Client, args: list[bytes]) -> object:
+    return _expire(c, args, 1, False)
+
+
+def _ttl(c: Client, key: bytes) -> int | None:
+    """Remaining ms: None if missing, -1 if no expiry."""
+    rec = c.db.lookup(key)
+    if rec is None:
+        return None
+    exp = record_expire(rec)
+    return -1 if not exp else max(0, exp - now_ms())
+
+
+@handler("ttl")
+def ttl(c: Client, args: list[bytes]) -> object:
+    ms = _ttl(c, args[1])
+    if ms is None:
+        return -2
+    return -1 if ms == -1 else (ms + 500) // 1000
+
+
+@handler("pttl")
+def pttl(c: Client, args: list[bytes]) -> object:
+    ms = _ttl(c, args[1])
+    return -2 if ms is None else ms
+
+
+def _expiretime(c: Client, key: bytes) -> int:
+    rec = c.db.lookup(key)
+    if rec is None:
+        return -2
+    return record_expire(rec) or -1
+
+
+@handler("expiretime")
+def expiretime(c: Client, args: list[bytes]) -> object:
+    t = _expiretime(c, args[1])
+    return t if t < 0 else t // 1000
+
+
+@handler("pexpiretime")
+def pexpiretime(c: Client, args: list[bytes]) -> object:
+    return _expiretime(c, args[1])
+
+
+@handler("persist")
+def persist(c: Client, args: list[bytes]) -> object:
+    mkey, rec = c.db.read(args[1])
+    if rec is None or not record_expire(rec):
+        return ZERO
+    c.server.keyspace.set_expire(mkey, rec, 0)
+    return ONE
+
+
+# --- iteration -------------------------------------------------------------------------------
+
+
+@handler("keys")
+def keys(c: Client, args: list[bytes]) -> object:
+    match = compile_pattern(args[1])
+    pattern = args[1]
+    if b"*" not in pattern and b"?" not in pattern and b"[" not in pattern and b"\\" not in pattern:
+        return [pattern] if c.db.read(pattern)[1] is not None else []
+    return [k for k, _rec in c.server.keyspace.iter_keys(c.db) if match(k)]
+
+
+@handler("scan")
+def scan(c: Client, args: list[bytes]) -> object:
+    raw = args[1]
+    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+        raise ReplyError("ERR invalid cursor")
+    cursor = int(raw)
+    count = 10
+    match = None
+    type_code = None
+    i = 2
+    while i < len(args):
+        opt = args[i].upper()
+        if i + 1 >= len(args):
+            raise syntax_error()
+        if opt == b"COUNT":
+            count = to_int(args[i + 1])
+            if count < 1:
+                raise syntax_error()
+        elif opt == b"MATCH":
+            match = compile_pattern(args[i + 1])
+        elif opt == b"TYPE":
+            type_code = kf.TYPE_BY_NAME.get(args[i + 1].decode("latin-1").lower(), -1)
+        else:
+            raise syntax_error()
+        i += 2
+    next_cursor, found = c.server.keyspace.scan(c.db, cursor, min(count, 100_000))
+    out = [
+        k
+        for k, rec in found
+        if (match is None or match(k)) and (type_code is None or rec[0] == type_code)
+    ]
+    return [b"%d" % next_cursor, out]
+
+
+@handler("randomkey")
+def randomkey(c: Client, args: list[bytes]) -> object:
+    key = c.server.keyspace.random_key(c.db)
+    return NIL if key is None else key
+
+
+@handler("dbsize")
+def dbsize(c: Client, args: list[bytes]) -> object:
+    return c.db.size()
+
+
+# --- OBJECT ----------------------------------------------------------------------------------
+
+LFU_ERROR = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take some time to "
+    "adjust."
+)
+
+
+def string_encoding(value: bytes) -> str:
+    if len(value) <= 20 and value and to_int_or_none(value) is not None:
+        return "int"
+    return "embstr" if len(value) <= 44 else "raw"
+
+
+def to_int_or_none(value: bytes) -> int | None:
+    try:
+        return to_int(value)
+    except ReplyError:
+        return None
+
+
+@handler("object|encoding")
+def object_encoding(c: Client, args: list[bytes]) -> object:
+    rec = c.db.read(args[2])[1]
+    if rec is None:
+        return NIL
+    if rec[0] == kf.TYPE_STRING:
+        return string_encoding(rec[kf.META_HEADER_SIZE :])
+    return {
+        kf.TYPE_HASH: "hashtable",
+        kf.TYPE_LIST: "quicklist",
+        kf.TYPE_SET: "hashtable",
+        kf.TYPE_ZSET: "skiplist",
+    }[rec[0]]
+
+
+@handler("object|freq")
+def object_freq(c: Client, args: list[bytes]) -> object:
+    if c.db.read(args[2])[1] is None:
+        return NIL
+    raise ReplyError(LFU_ERROR)
+
+
+@handler("object|idletime")
+def object_idletime(c: Client, args: list[bytes]) -> object:
+    mkey = c.db.meta_key(args[2])
+    last = c.server.keyspace.access.get(mkey)
+    if c.db.read(args[2])[1] is None:
+        return NIL
+    if last is None:
+        return int(time.monotonic() - c.server.started_mono)
+    return int(time.monotonic() - last)
+
+
+@handler("object|refcount")
+def object_refcount(c: Client, args: list[bytes]) -> object:
+    rec = c.db.read(args[2])[1]
+    if rec is None:
+        return NIL
+    if rec[0] == kf.TYPE_STRING:
+        n = to_int_or_none(rec[kf.META_HEADER_SIZE :])
+        if n is not None and 0 <= n < 10000:
+            return 2147483647  # Redis shares small integers
+    return 1
+
+
+@handler("object|help")
+def object_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "OBJECT",
+        [
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    )
+
+
+def help_lines(container: str, lines: list[str]) -> list[Status]:
+    head = f"{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    return [Status(x) for x in [head, *lines, "HELP", "    Print this help."]]

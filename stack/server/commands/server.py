@@ -1,0 +1,426 @@
+"""Server commands: COMMAND, CONFIG, INFO, FLUSH*, SWAPDB, SLOWLOG, LATENCY, DEBUG, SHUTDOWN."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.commands import TABLE
+from stack.core.commands.introspection import command_docs, command_info
+from stack.core.keypattern import compile_pattern
+from stack.core.resp import OK, Raw, ReplyError, Status
+
+from .. import info as info_mod
+from ..config import ConfigError
+from . import handler
+from .args import syntax_error, to_float, to_int
+from .keys import help_lines
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+# --- COMMAND ---------------------------------------------------------------------------------
+
+
+@handler("command")
+def command(c: Client, args: list[bytes]) -> object:
+    return [command_info(s) for s in TABLE]
+
+
+@handler("command|count")
+def command_count(c: Client, args: list[bytes]) -> object:
+    return len(TABLE)
+
+
+@handler("command|info")
+def command_info_(c: Client, args: list[bytes]) -> object:
+    if len(args) == 2:
+        return [command_info(s) for s in TABLE]
+    out: list[object] = []
+    for name in args[2:]:
+        spec = _spec_by_name(name)
+        out.append(None if spec is None else command_info(spec))
+    return out
+
+
+def _spec_by_name(name: bytes):  # type: ignore[no-untyped-def]
+    text = name.decode("latin-1").lower()
+    if "|" in text:
+        parent, _, sub = text.partition("|")
+        spec = TABLE.get(parent)
+        return spec.subcommand(sub) if spec is not None else None
+    return TABLE.get(text)
+
+
+@handler("command|docs")
+def command_docs_(c: Client, args: list[bytes]) -> object:
+    specs = list(TABLE) if len(args) == 2 else [_spec_by_name(n) for n in args[2:]]
+    out: list[object] = []
+    for spec in specs:
+        if spec is not None:
+            out += [spec.name.encode(), command_docs(spec)]
+    return out
+
+
+@handler("command|list")
+def command_list(c: Client, args: list[bytes]) -> object:
+    specs = TABLE.all_specs()
+    if len(args) == 2:
+        return [s.name.encode() for s in specs]
+    if len(args) != 5 or args[2].upper() != b"FILTERBY":
+        raise syntax_error()
+    kind, value = args[3].upper(), args[4]
+    if kind == b"MODULE":
+        return []
+    if kind == b"ACLCAT":
+        cat = "@" + value.decode("latin-1").lower()
+        return [s.name.encode() for s in specs if cat in s.acl_categories()]
+    if kind == b"PATTERN":
+        match = compile_pattern(value, nocase=True)
+        return [s.name.encode() for s in specs if match(s.name.encode())]
+    raise syntax_error()
+
+
+@handler("command|getkeys")
+def command_getkeys(c: Client, args: list[bytes]) -> object:
+    call = args[2:]
+    spec = TABLE.resolve(call)
+    if spec is None:
+        raise ReplyError("ERR Invalid command specified")
+    if not spec.arity_ok(len(call)):
+        raise ReplyError("ERR Invalid number of arguments specified for command")
+    keys = spec.keys(call)
+    if not keys:
+        raise ReplyError("ERR The command has no key arguments")
+    return keys
+
+
+@handler("command|help")
+def command_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "COMMAND",
+        [
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full command.",
+        ],
+    )
+
+
+# --- CONFIG ----------------------------------------------------------------------------------
+
+
+@handler("config|get")
+def config_get(c: Client, args: list[bytes]) -> object:
+    config = c.server.config
+    found: dict[str, str] = {}
+    for pattern in args[2:]:
+        match = compile_pattern(pattern.lower(), nocase=True)
+        for name, value in config.matching(match):
+            if name == "dir":
+                value = os.path.abspath(value)
+            found[name] = value
+        if pattern.lower() == b"data-dir":
+            found["dir"] = os.path.abspath(config["dir"])
+    out: list[bytes] = []
+    for name, value in found.items():
+        out += [name.encode(), value.encode()]
+    return out
+
+
+@handler("config|set")
+def config_set(c: Client, args: list[bytes]) -> object:
+    if len(args) % 2:
+        raise errors.wrong_arity("config|set")
+    pairs = [
+        (args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
+        for i in range(2, len(args), 2)
+    ]
+    try:
+        c.server.config.set_many(pairs)
+    except ConfigError as e:
+        raise ReplyError(f"ERR {e}") from None
+    return OK
+
+
+@handler("config|resetstat")
+def config_resetstat(c: Client, args: list[bytes]) -> object:
+    server = c.server
+    server.dispatcher.reset_stats()
+    server.stats.reset()
+    server.keyspace.hits = server.keyspace.misses = server.keyspace.expired_keys = 0
+    server.slowlog.clear()
+    return OK
+
+
+@handler("config|rewrite")
+def config_rewrite(c: Client, args: list[bytes]) -> object:
+    try:
+        c.server.config.rewrite()
+    except ConfigError as e:
+        raise ReplyError(f"ERR {e}") from None
+    return OK
+
+
+@handler("config|help")
+def config_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "CONFIG",
+        [
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+
+
+# --- INFO, TIME, LASTSAVE ----------------------------------------------------------------------
+
+
+@handler("info")
+def info(c: Client, args: list[bytes]) -> object:
+    return info_mod.render(c.server, [a.decode("latin-1").lower() for a in args[1:]])
+
+
+@handler("time")
+def time_(c: Client, args: list[bytes]) -> object:
+    now = time.time_ns() // 1000
+    return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
+
+
+@handler("lastsave")
+def lastsave(c: Client, args: list[bytes]) -> object:
+    return int(c.server.engine.last_sync)
+
+
+# --- FLUSHDB, FLUSHALL, SWAPDB -----------------------------------------------------------------
+
+
+def _flush_sync(c: Client, args: list[bytes]) -> bool:
+    if len(args) > 2:
+        raise syntax_error()
+    if len(args) == 2:
+        mode = args[1].upper()
+        if mode not in (b"ASYNC", b"SYNC"):
+            raise syntax_error()
+        return mode == b"SYNC"
+    return False
+
+
+def _reclaim_all(c: Client) -> None:
+    ks = c.server.keyspace
+    while ks.dropped:
+        ks.reclaim_step(10_000)
+
+
+@handler("flushdb")
+def flushdb(c: Client, args: list[bytes]) -> object:
+    sync = _flush_sync(c, args)
+    c.server.keyspace.flush(c.db.index)
+    if sync:
+        _reclaim_all(c)
+    return OK
+
+
+@handler("flushall")
+def flushall(c: Client, args: list[bytes]) -> object:
+    sync = _flush_sync(c, args)
+    ks = c.server.keyspace
+    for db in ks.dbs:
+        ks.flush(db.index)
+    if sync:
+        _reclaim_all(c)
+    return OK
+
+
+@handler("swapdb")
+def swapdb(c: Client, args: list[bytes]) -> object:
+    a = to_int(args[1], "ERR invalid first DB index")
+    b = to_int(args[2], "ERR invalid second DB index")
+    n = len(c.server.keyspace.dbs)
+    if not (0 <= a < n and 0 <= b < n):
+        raise ReplyError(errors.DB_RANGE)
+    if a != b:
+        c.server.keyspace.swap(a, b)
+    return OK
+
+
+# --- SLOWLOG and LATENCY -----------------------------------------------------------------------
+
+
+@handler("slowlog|get")
+def slowlog_get(c: Client, args: list[bytes]) -> object:
+    count = 10
+    if len(args) == 3:
+        count = to_int(args[2], "ERR count should be greater than or equal to -1")
+        if count < -1:
+            raise ReplyError("ERR count should be greater than or equal to -1")
+    elif len(args) > 3:
+        raise errors.wrong_arity("slowlog|get")
+    entries = list(c.server.slowlog)
+    if count != -1:
+        entries = entries[:count]
+    return [[e.id, e.timestamp, e.usec, e.args, e.addr.encode(), e.name] for e in entries]
+
+
+@handler("slowlog|len")
+def slowlog_len(c: Client, args: list[bytes]) -> object:
+    return len(c.server.slowlog)
+
+
+@handler("slowlog|reset")
+def slowlog_reset(c: Client, args: list[bytes]) -> object:
+    c.server.slowlog.clear()
+    return OK
+
+
+@handler("slowlog|help")
+def slowlog_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "SLOWLOG",
+        [
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    )
+
+
+@handler("latency|latest")
+def latency_latest(c: Client, args: list[bytes]) -> object:
+    server = c.server
+    return [
+        [name.encode(), samples[-1][0], samples[-1][1], server.latency_max.get(name, 0)]
+        for name, samples in server.latency_events.items()
+        if samples
+    ]
+
+
+@handler("latency|history")
+def latency_history(c: Client, args: list[bytes]) -> object:
+    samples = c.server.latency_events.get(args[2].decode("latin-1"), ())
+    return [[ts, ms] for ts, ms in samples]
+
+
+@handler("latency|reset")
+def latency_reset(c: Client, args: list[bytes]) -> object:
+    server = c.server
+    names = [a.decode("latin-1") for a in args[2:]] or list(server.latency_events)
+    reset = 0
+    for name in names:
+        if server.latency_events.pop(name, None) is not None:
+            reset += 1
+        server.latency_max.pop(name, None)
+    return reset
+
+
+@handler("latency|help")
+def latency_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "LATENCY",
+        [
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+        ],
+    )
+
+
+# --- DEBUG and SHUTDOWN ------------------------------------------------------------------------
+
+DEBUG_DISABLED = (
+    'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you '
+    "can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server."
+)
+
+
+def _debug_allowed(c: Client) -> bool:
+    mode = c.server.config["enable-debug-command"]
+    if mode == "yes":
+        return True
+    if mode == "local":
+        return c.addr.startswith("127.") or c.addr.startswith("[::1]")
+    return False
+
+
+@handler("debug")
+def debug(c: Client, args: list[bytes]) -> object:
+    if not _debug_allowed(c):
+        raise ReplyError(DEBUG_DISABLED)
+    sub = args[1].lower()
+    if sub == b"sleep" and len(args) == 3:
+        seconds = to_float(args[2])
+        time.sleep(max(0.0, seconds))  # blocks the whole server, exactly like Redis
+        return OK
+    if sub == b"object" and len(args) == 3:
+        rec = c.db.read(args[2])[1]
+        if rec is None:
+            raise ReplyError(errors.NO_SUCH_KEY)
+        from .keys import string_encoding
+
+        value = rec[9:]
+        return Status(
+            f"Value at:0x0 refcount:1 encoding:{string_encoding(value)} "
+            f"serializedlength:{len(value)} lru:0 lru_seconds_idle:0"
+        )
+    if sub == b"reload" or sub == b"flush-fsync":
+        c.server.engine.sync()
+        return OK
+    if sub == b"help":
+        return help_lines(
+            "DEBUG",
+            [
+                "OBJECT <key>",
+                "    Show low level info about the key and associated value.",
+                "RELOAD",
+                "    Flush and fsync the data store.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        )
+    raise ReplyError(
+        f"ERR unknown subcommand '{args[1].decode('utf-8', 'replace')}'. Try DEBUG HELP."
+    )
+
+
+@handler("shutdown")
+def shutdown(c: Client, args: list[bytes]) -> object:
+    opts = {a.upper() for a in args[1:]}
+    if not opts <= {b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"} or len(opts) != len(args) - 1:
+        raise syntax_error()
+    if {b"NOSAVE", b"SAVE"} <= opts:
+        raise syntax_error()
+    if b"ABORT" in opts:
+        if len(opts) > 1:
+            raise syntax_error()
+        raise ReplyError("ERR No shutdown in progress.")
+    c.server.request_shutdown("SHUTDOWN")
+    return Raw(b"")

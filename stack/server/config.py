@@ -1,0 +1,342 @@
+"""ledis-server's settings: one table of parameters drives the flags, the TOML config file,
+``CONFIG GET`` / ``CONFIG SET`` / ``CONFIG REWRITE`` and ``--help``.
+
+Precedence: defaults < config file < command-line flags < ``CONFIG SET`` at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names where it came from and why."""
+
+
+Value = int | str
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int", "size", "str", "enum", "outbuf"
+    default: Value
+    help: str
+    mutable: bool = True
+    minimum: int = 0
+    maximum: int = 2**63 - 1
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    flag_only: bool = False  # not listed by CONFIG GET (process-level switches)
+
+    def parse(self, raw: object) -> Value:
+        """Validate a value from TOML, a flag or CONFIG SET; raise ConfigError(reason)."""
+        if self.kind in ("int", "size"):
+            if isinstance(raw, bool):
+                raise ConfigError("argument couldn't be parsed into an integer")
+            if isinstance(raw, int):
+                value = raw
+            else:
+                text = str(raw).strip()
+                value = parse_size(text) if self.kind == "size" else _parse_int(text)
+            if not self.minimum <= value <= self.maximum:
+                raise ConfigError(
+                    f"argument must be between {self.minimum} and {self.maximum} inclusive"
+                )
+            return value
+        if isinstance(raw, (int, float, bool)) or not isinstance(raw, str):
+            raise ConfigError("argument must be a string")
+        if self.kind == "enum":
+            low = raw.lower()
+            if low not in self.choices:
+                raise ConfigError(f"argument must be one of: {', '.join(self.choices)}")
+            return low
+        if self.kind == "outbuf":
+            parse_output_limit(raw)
+            return raw
+        return raw
+
+    def render(self, value: Value) -> str:
+        return str(value)
+
+
+def _parse_int(text: str) -> int:
+    if not re.fullmatch(r"-?\d{1,19}", text):
+        raise ConfigError("argument couldn't be parsed into an integer")
+    return int(text)
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000**2,
+    "mb": 1024**2,
+    "g": 1000**3,
+    "gb": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """A memory size as Redis writes it: ``1024``, ``64kb``, ``512mb``, ``1gb`` (k = 1000)."""
+    m = re.fullmatch(r"(\d{1,19})\s*([a-zA-Z]*)", text.strip())
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ConfigError("argument must be a memory value")
+    return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def parse_output_limit(text: str) -> int:
+    """The hard limit of the ``normal`` class from Redis's ``client-output-buffer-limit``."""
+    parts = text.split()
+    if not parts or len(parts) % 4:
+        raise ConfigError("argument must be 'class hard soft seconds' groups")
+    hard = 0
+    for i in range(0, len(parts), 4):
+        cls, hard_s, soft_s, secs = parts[i : i + 4]
+        if cls.lower() not in ("normal", "replica", "slave", "pubsub"):
+            raise ConfigError(f"invalid client class {cls!r}")
+        limit = parse_size(hard_s)
+        parse_size(soft_s)
+        _parse_int(secs)
+        if cls.lower() == "normal":
+            hard = limit
+    return hard
+
+
+MB = 1024 * 1024
+
+PARAMS: tuple[Param, ...] = (
+    Param(
+        "port",
+        "int",
+        6380,
+        "TCP port to listen on (0 = any free port; see --ready-file).",
+        mutable=False,
+        maximum=65535,
+    ),
+    Param(
+        "bind", "str", "127.0.0.1", "Address to listen on (default loopback only).", mutable=False
+    ),
+    Param("dir", "str", "./ledis-data", "Data directory (LevelDB files live here).", mutable=False),
+    Param(
+        "databases",
+        "int",
+        16,
+        "Number of logical databases (SELECT 0..N-1).",
+        mutable=False,
+        minimum=1,
+        maximum=65536,
+    ),
+    Param("requirepass", "str", "", "Password clients must AUTH with (empty = none).", secret=True),
+    Param(
+        "maxclients", "int", 10000, "Most clients connected at once.", minimum=1, maximum=1_000_000
+    ),
+    Param(
+        "timeout",
+        "int",
+        0,
+        "Close a client idle for this many seconds (0 = never).",
+        maximum=2**31 - 1,
+    ),
+    Param(
+        "appendfsync",
+        "enum",
+        "everysec",
+        "Durability: 'always' fsyncs each write batch before replying; 'everysec' once a "
+        "second; 'no' leaves it to the OS. Every acknowledged write survives kill -9 in "
+        "all modes; 'always' also survives power loss.",
+        choices=("always", "everysec", "no"),
+    ),
+    Param(
+        "loglevel",
+        "enum",
+        "notice",
+        "Log level.",
+        choices=("debug", "verbose", "notice", "warning"),
+    ),
+    Param("logfile", "str", "", "Log to this file (empty = standard error).", mutable=False),
+    Param(
+        "hz",
+        "int",
+        10,
+        "Background tasks (expiry, timeouts, reclaim) run this often per second.",
+        minimum=1,
+        maximum=500,
+    ),
+    Param(
+        "slowlog-log-slower-than",
+        "int",
+        10000,
+        "Log commands slower than this many microseconds (negative = never).",
+        minimum=-1,
+        maximum=2**62,
+    ),
+    Param("slowlog-max-len", "int", 128, "Entries kept in the slow log.", maximum=2**31 - 1),
+    Param(
+        "latency-monitor-threshold",
+        "int",
+        0,
+        "Record latency events of at least this many milliseconds (0 = off).",
+        maximum=2**62,
+    ),
+    Param(
+        "proto-max-bulk-len",
+        "size",
+        512 * MB,
+        "Longest bulk string a client may send.",
+        minimum=MB,
+        maximum=512 * MB,
+    ),
+    Param(
+        "client-query-buffer-limit",
+        "size",
+        1024 * MB,
+        "Most unparsed input buffered for one client.",
+        minimum=MB,
+        maximum=1024 * MB,
+    ),
+    Param(
+        "client-output-buffer-limit",
+        "outbuf",
+        "normal 256mb 0 0",
+        "Hard limit of a client's pending output ('normal HARD SOFT SECONDS'); a client that "
+        "does not read its replies is closed past it.",
+    ),
+    Param(
+        "enable-debug-command",
+        "enum",
+        "local",
+        "Allow DEBUG: 'yes', 'no', or 'local' (loopback clients only).",
+        choices=("yes", "no", "local"),
+    ),
+    Param(
+        "active-expire-effort",
+        "int",
+        1,
+        "How hard the background expiry works (1-10).",
+        minimum=1,
+        maximum=10,
+    ),
+    Param(
+        "ready-file",
+        "str",
+        "",
+        "Write the bound port to this file once listening.",
+        mutable=False,
+        flag_only=True,
+    ),
+)
+
+PARAMS_BY_NAME = {p.name: p for p in PARAMS}
+ALIASES = {"data-dir": "dir"}
+
+
+class Config:
+    """The running configuration (mutable through CONFIG SET)."""
+
+    def __init__(self, values: dict[str, Value] | None = None, path: Path | None = None) -> None:
+        self.values: dict[str, Value] = {p.name: p.default for p in PARAMS}
+        if values:
+            self.values.update(values)
+        self.path = path
+        self._listeners: list[Callable[[str, Value], None]] = []
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def on_change(self, listener: Callable[[str, Value], None]) -> None:
+        self._listeners.append(listener)
+
+    def set_many(self, pairs: list[tuple[str, str]]) -> None:
+        """Apply CONFIG SET pairs atomically; raise ConfigError with Redis's message."""
+        staged: dict[str, Value] = {}
+        for raw_name, raw_value in pairs:
+            name = ALIASES.get(raw_name.lower(), raw_name.lower())
+            param = PARAMS_BY_NAME.get(name)
+            if param is None or param.flag_only:
+                raise ConfigError(
+                    f"Unknown option or number of arguments for CONFIG SET - '{raw_name}'"
+                )
+            if name in staged:
+                raise ConfigError(
+                    f"CONFIG SET failed (possibly related to argument '{raw_name}')"
+                    " - duplicate parameter"
+                )
+            if not param.mutable:
+                raise ConfigError(
+                    f"CONFIG SET failed (possibly related to argument '{raw_name}')"
+                    " - can't set immutable config"
+                )
+            try:
+                staged[name] = param.parse(raw_value)
+            except ConfigError as e:
+                raise ConfigError(
+                    f"CONFIG SET failed (possibly related to argument '{raw_name}') - {e}"
+                ) from None
+        for name, value in staged.items():
+            self.values[name] = value
+            for listener in self._listeners:
+                listener(name, value)
+
+    def matching(self, matcher: Callable[[bytes], bool]) -> Iterator[tuple[str, str]]:
+        for p in PARAMS:
+            if not p.flag_only and matcher(p.name.encode()):
+                yield p.name, p.render(self.values[p.name])
+
+    def rewrite(self) -> None:
+        """Write the running configuration back to the config file (atomically)."""
+        if self.path is None:
+            raise ConfigError("The server is running without a config file")
+        try:
+            existing = tomllib.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"Rewriting config file: {e}") from None
+        lines = ["# ledis-server configuration (rewritten by CONFIG REWRITE)"]
+        for p in PARAMS:
+            value = self.values[p.name]
+            if p.flag_only or (p.name not in existing and value == p.default):
+                continue
+            lines.append(f"{p.name} = {_toml_value(value)}")
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        try:
+            tmp.write_text("\n".join(lines) + "\n")
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise ConfigError(f"Rewriting config file: {e}") from None
+
+
+def _toml_value(value: Value) -> str:
+    if isinstance(value, int):
+        return str(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def load_file(path: Path) -> dict[str, Value]:
+    """Read and validate a TOML config file; errors name the file, the key and the problem."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path}: not valid TOML: {e}") from None
+    values: dict[str, Value] = {}
+    for raw_key, raw in data.items():
+        name = ALIASES.get(raw_key, raw_key)
+        param = PARAMS_BY_NAME.get(name)
+        if param is None:
+            raise ConfigError(f"config file {path}: key '{raw_key}': unknown setting")
+        try:
+            values[name] = param.parse(raw)
+        except ConfigError as e:
+            raise ConfigError(f"config file {path}: key '{raw_key}': {e}") from None
+    return values

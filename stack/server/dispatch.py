@@ -1,0 +1,169 @@
+"""From an argument list to a reply: lookup in the command table, arity, auth, stats, handler.
+
+Everything a command needs checked before its handler runs is decided here from its spec, so
+handlers hold only the command's own semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.commands import TABLE, CommandSpec
+from stack.core.resp import Raw, ReplyError, encode, encode_error
+
+from .commands import Handler, load_all
+from .storage.keyspace import WrongType
+
+if TYPE_CHECKING:
+    from .client import Client
+
+log = logging.getLogger(__name__)
+
+_WRONGTYPE = encode_error(errors.WRONGTYPE)
+_NOAUTH = encode_error(errors.NOAUTH)
+_SECURITY = (b"post", b"host:")
+
+
+@dataclass(slots=True)
+class Entry:
+    """A command (or subcommand) ready to run, with its statistics."""
+
+    spec: CommandSpec
+    handler: Handler | None
+    name: str
+    subs: dict[bytes, Entry] = field(default_factory=dict)
+    calls: int = 0
+    usec: int = 0
+    failed: int = 0
+    rejected: int = 0
+
+    @property
+    def arity(self) -> int:
+        return self.spec.arity
+
+
+class UnknownCommand(Exception):
+    pass
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        handlers = load_all()
+        self.entries: dict[bytes, Entry] = {}
+        self.all_entries: list[Entry] = []
+        for spec in TABLE:
+            entry = Entry(spec, handlers.get(spec.name), spec.name)
+            self.all_entries.append(entry)
+            for sub in spec.subcommands:
+                sub_entry = Entry(sub, handlers.get(sub.name), sub.name)
+                self.all_entries.append(sub_entry)
+                sub_entry_name = sub.name.split("|", 1)[1].encode()
+                entry.subs[sub_entry_name] = sub_entry
+            name = spec.name.encode()
+            self.entries[name] = entry
+            self.entries[name.upper()] = entry
+        self.errorstats: dict[str, int] = {}
+        self.total_error_replies = 0
+
+    def missing_handlers(self) -> list[str]:
+        return [e.name for e in self.all_entries if e.handler is None and not e.spec.subcommands]
+
+    def lookup(self, args: list[bytes]) -> Entry | None:
+        name = args[0]
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries.get(name.lower())
+        return entry
+
+    def count_error(self, reply: bytes) -> None:
+        self.total_error_replies += 1
+        prefix = reply[1:].split(b" ", 1)[0].decode("latin-1", "replace")
+        self.errorstats[prefix] = self.errorstats.get(prefix, 0) + 1
+
+    def reset_stats(self) -> None:
+        for e in self.all_entries:
+            e.calls = e.usec = e.failed = e.rejected = 0
+        self.errorstats.clear()
+        self.total_error_replies = 0
+
+    def execute(self, client: Client, args: list[bytes]) -> bytes:
+        """Run one command; always returns the encoded reply (errors included)."""
+        name = args[0]
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries.get(name.lower())
+            if entry is None:
+                return self._unknown(client, args)
+        if entry.subs:
+            if len(args) >= 2:
+                sub = entry.subs.get(args[1].lower())
+                if sub is None:
+                    entry.rejected += 1
+                    return self._error(errors.unknown_subcommand(args[1], entry.name).message)
+                entry = sub
+            elif entry.handler is None:
+                entry.rejected += 1
+                return self._error(errors.wrong_arity(entry.name).message)
+        spec = entry.spec
+        arity = spec.arity
+        argc = len(args)
+        if (argc != arity) if arity > 0 else (argc < -arity):
+            entry.rejected += 1
+            return self._error(errors.wrong_arity(entry.name).message)
+        if not client.authenticated and "no_auth" not in spec.flags:
+            entry.rejected += 1
+            self.count_error(_NOAUTH)
+            return _NOAUTH
+        server = client.server
+        if server.write_blocked(spec):
+            entry.rejected += 1
+            return self._error(errors.READONLY)
+        client.last_command = entry.name
+        start = time.perf_counter_ns()
+        try:
+            result = entry.handler(client, args)  # type: ignore[misc]
+        except ReplyError as e:
+            reply = encode_error(e.message)
+            entry.failed += 1
+            self.count_error(reply)
+        except WrongType:
+            reply = _WRONGTYPE
+            entry.failed += 1
+            self.count_error(reply)
+        else:
+            t = type(result)
+            if t is Raw:
+                reply = result
+            elif t is bytes:
+                reply = b"$%d\r\n%b\r\n" % (len(result), result)
+            else:
+                reply = encode(result)
+        usec = (time.perf_counter_ns() - start) // 1000
+        entry.calls += 1
+        entry.usec += usec
+        if usec >= server.slowlog_threshold >= 0 or (
+            server.latency_threshold_us and usec >= server.latency_threshold_us
+        ):
+            server.record_slow(client, args, usec, spec)
+        return reply
+
+    def _error(self, message: str) -> bytes:
+        reply = encode_error(message)
+        self.count_error(reply)
+        return reply
+
+    def _unknown(self, client: Client, args: list[bytes]) -> bytes:
+        if args[0].lower() in _SECURITY:
+            log.warning(
+                "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or "
+                "Host: commands to ledis-server (client %s). This is likely due to an attacker "
+                "attempting to use Cross Protocol Scripting. Connection aborted.",
+                client.addr,
+            )
+            client.close_now()
+            return b""
+        return self._error(errors.unknown_command(args[0], args[1:]).message)

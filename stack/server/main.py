@@ -1,0 +1,105 @@
+"""``ledis-server``: command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from stack import __version__
+
+from . import logsetup
+from .config import PARAMS, Config, ConfigError, load_file
+from .storage.engine import StorageError
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+ledis-server: a Redis-protocol key-value server that keeps its data on disk in LevelDB.
+
+Speak to it with redis-cli, redis-py or any Redis client. Settings come from the built-in
+defaults, then --config FILE (TOML, keys named like the flags below), then the flags; CONFIG
+SET changes the mutable ones at run time and CONFIG REWRITE saves them to the config file.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledis-server",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ledis-server {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML config file")
+    for p in PARAMS:
+        flag = "--data-dir" if p.name == "dir" else f"--{p.name}"
+        default = f" (default: {p.default!r})" if not p.secret else ""
+        kwargs: dict[str, object] = {
+            "dest": p.name.replace("-", "_"),
+            "metavar": p.name.upper().replace("-", "_"),
+            "help": p.help + default,
+            "default": None,
+        }
+        if p.choices:
+            kwargs["choices"] = p.choices
+            kwargs.pop("metavar")
+        names = [flag]
+        if p.name == "loglevel":
+            names.append("--log-level")
+        parser.add_argument(*names, **kwargs)  # type: ignore[arg-type]
+    return parser
+
+
+def load_config(argv: list[str] | None = None) -> Config:
+    args = build_parser().parse_args(argv)
+    values = {}
+    path = Path(args.config) if args.config else None
+    if path is not None:
+        values.update(load_file(path))
+    for p in PARAMS:
+        raw = getattr(args, p.name.replace("-", "_"))
+        if raw is None:
+            continue
+        try:
+            values[p.name] = p.parse(raw)
+        except ConfigError as e:
+            flag = "--data-dir" if p.name == "dir" else f"--{p.name}"
+            raise ConfigError(f"flag {flag}: {e}") from None
+    return Config(values, path)
+
+
+async def _run(config: Config) -> None:
+    from .server import Server
+
+    server = Server(config)
+    await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = load_config(argv)
+    except ConfigError as e:
+        print(f"ledis-server: {e}", file=sys.stderr)
+        return 2
+    logsetup.configure(config["loglevel"], config["logfile"])
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(_run(config))
+    except StorageError as e:
+        log.error("%s", e)
+        return 1
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

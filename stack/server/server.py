@@ -1,0 +1,362 @@
+"""The ledis-server process: listener, clients, group commit, background cron, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack import REDIS_VERSION, __version__
+from stack.core.commands import CommandSpec
+from stack.core.resp import Limits
+
+from .client import Client
+from .config import Config, Value, parse_output_limit
+from .dispatch import Dispatcher
+from .storage.engine import Engine
+from .storage.keyspace import Keyspace
+
+log = logging.getLogger(__name__)
+
+PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
+SLOWLOG_MAX_ARGS = 32
+SLOWLOG_MAX_ARG_LEN = 128
+
+
+@dataclass
+class Stats:
+    connections_received: int = 0
+    rejected_connections: int = 0
+    commands_at_last_sample: int = 0
+    ops_per_sec: int = 0
+    sample_time: float = 0.0
+
+    def reset(self) -> None:
+        self.connections_received = 0
+        self.rejected_connections = 0
+
+
+@dataclass
+class SlowlogEntry:
+    id: int
+    timestamp: int
+    usec: int
+    args: list[bytes]
+    addr: str
+    name: bytes
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started = time.time()
+        self.started_mono = time.monotonic()
+        self.pid = os.getpid()
+        self.run_id = os.urandom(20).hex()
+        self.limits = self._limits()
+        self.engine = Engine(Path(config["dir"]), config["appendfsync"])
+        self.keyspace = Keyspace(self.engine, config["databases"])
+        self.dispatcher = Dispatcher()
+        self.clients: dict[int, Client] = {}
+        self.stats = Stats()
+        self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(1, config["slowlog-max-len"]))
+        self.slowlog_next_id = 0
+        self.latency_events: dict[str, deque[tuple[int, int]]] = {}
+        self.latency_max: dict[str, int] = {}
+        self._client_seq = 0
+        self._waiting: list[Client] = []
+        self._commit_scheduled = False
+        self.paused = False
+        self.pause_all = False
+        self.pause_until = 0.0
+        self._held: list[Client] = []
+        self._pause_timer: asyncio.TimerHandle | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._cron_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self.shutting_down = False
+        self.port = 0
+        self.slowlog_threshold = config["slowlog-log-slower-than"]
+        self.latency_threshold_us = config["latency-monitor-threshold"] * 1000
+        self.output_hard_limit = parse_output_limit(config["client-output-buffer-limit"])
+        config.on_change(self._config_changed)
+
+    def _limits(self) -> Limits:
+        return Limits(
+            max_bulk=self.config["proto-max-bulk-len"],
+            max_query_buffer=self.config["client-query-buffer-limit"],
+        )
+
+    def _config_changed(self, name: str, value: Value) -> None:
+        if name == "requirepass" and not value:
+            for c in self.clients.values():
+                c.authenticated = True
+                c.parser.authenticated = True
+        elif name == "appendfsync":
+            self.engine.fsync = str(value)
+        elif name == "slowlog-log-slower-than":
+            self.slowlog_threshold = int(value)
+        elif name == "slowlog-max-len":
+            self.slowlog = deque(self.slowlog, maxlen=max(1, int(value)))
+        elif name == "latency-monitor-threshold":
+            self.latency_threshold_us = int(value) * 1000
+        elif name == "client-output-buffer-limit":
+            self.output_hard_limit = parse_output_limit(str(value))
+        elif name in ("proto-max-bulk-len", "client-query-buffer-limit"):
+            self.limits = self._limits()
+            for c in self.clients.values():
+                c.parser.limits = self.limits
+        elif name == "loglevel":
+            from .logsetup import set_level
+
+            set_level(str(value))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            lambda: Client(self),
+            host=self.config["bind"],
+            port=self.config["port"],
+            backlog=511,
+            reuse_address=True,
+        )
+        sock = self._listener.sockets[0]
+        self.port = sock.getsockname()[1]
+        self._cron_task = asyncio.create_task(self._cron())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_shutdown, sig.name)
+        log.info(
+            "ledis-server %s (Redis %s semantics) ready on %s:%d, data in %s, fsync %s",
+            __version__,
+            REDIS_VERSION,
+            self.config["bind"],
+            self.port,
+            self.config["dir"],
+            self.config["appendfsync"],
+        )
+        ready = self.config["ready-file"]
+        if ready:
+            tmp = Path(ready + ".tmp")
+            tmp.write_text(f"{self.port}\n")
+            os.replace(tmp, ready)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        await self._stopped.wait()
+
+    def request_shutdown(self, reason: str = "SHUTDOWN") -> None:
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        log.warning("received %s, shutting down", reason)
+        asyncio.get_running_loop().call_soon(self._shutdown)
+
+    def _shutdown(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if self._cron_task is not None:
+            self._cron_task.cancel()
+        self._commit_and_release()
+        for c in list(self.clients.values()):
+            c.flush()
+            c.close()
+        try:
+            self.engine.close()
+        except Exception:  # pragma: no cover - reported, then exit non-zero
+            log.exception("closing the data store failed")
+            raise
+        log.info("data flushed and store closed; bye")
+        self._stopped.set()
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def next_client_id(self) -> int:
+        self._client_seq += 1
+        return self._client_seq
+
+    def forget(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        if client in self._held:
+            self._held.remove(client)
+
+    def output_limit(self, client: Client) -> int:
+        if not client.authenticated:
+            return PRE_AUTH_OUTPUT_LIMIT
+        return self.output_hard_limit
+
+    # -- group commit -------------------------------------------------------------------------
+
+    def after_commands(self, client: Client) -> None:
+        """Send the client's replies now, or after the pending batch is committed."""
+        if self.engine.pending or client.waiting_commit:
+            if not client.waiting_commit:
+                client.waiting_commit = True
+                self._waiting.append(client)
+            if not self._commit_scheduled:
+                self._commit_scheduled = True
+                asyncio.get_running_loop().call_soon(self._commit_and_release)
+        else:
+            client.flush()
+
+    def _commit_and_release(self) -> None:
+        self._commit_scheduled = False
+        waiting = self._waiting
+        self._waiting = []
+        try:
+            self.engine.commit()
+        except Exception:
+            log.critical("write batch failed; dropping the clients that wrote it", exc_info=True)
+            self.engine.discard_pending()
+            for c in waiting:
+                c.waiting_commit = False
+                c.close_now()
+            return
+        for c in waiting:
+            c.waiting_commit = False
+            c.flush()
+
+    # -- CLIENT PAUSE -------------------------------------------------------------------------
+
+    def pause(self, ms: int, everything: bool) -> None:
+        until = time.monotonic() + ms / 1000
+        if self.paused:
+            # Redis keeps the later end and the stricter mode of overlapping pauses.
+            until = max(until, self.pause_until)
+            everything = everything or self.pause_all
+        self.paused = True
+        self.pause_all = everything
+        self.pause_until = until
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._pause_timer = loop.call_later(max(0.0, until - time.monotonic()), self.unpause)
+
+    def unpause(self) -> None:
+        self.paused = False
+        self.pause_all = False
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        held, self._held = self._held, []
+        for c in held:
+            c.release()
+        for c in list(self.clients.values()):
+            if c.queue and not c.held:
+                asyncio.get_running_loop().call_soon(c.process)
+
+    def must_hold(self, client: Client, args: list[bytes]) -> bool:
+        """Whether a queued command must wait for the pause to end (and mark the client)."""
+        if not self.paused:
+            return False
+        hold = self.pause_all
+        if not hold:
+            spec = self.dispatcher.lookup(args)
+            hold = spec is not None and (
+                spec.spec.is_write or args[0].lower() in (b"flushall", b"flushdb", b"swapdb")
+            )
+        if hold:
+            client.held = True
+            self._held.append(client)
+        return hold
+
+    def write_blocked(self, spec: CommandSpec) -> bool:
+        return False  # replicas (read-only) arrive with replication
+
+    # -- slow log and latency -----------------------------------------------------------------
+
+    def record_slow(self, client: Client, args: list[bytes], usec: int, spec: CommandSpec) -> None:
+        if usec >= self.slowlog_threshold >= 0 and "skip_slowlog" not in spec.flags:
+            shown = list(args[:SLOWLOG_MAX_ARGS])
+            if len(args) > SLOWLOG_MAX_ARGS:
+                shown[-1] = b"... (%d more arguments)" % (len(args) - SLOWLOG_MAX_ARGS + 1)
+            shown = [
+                a
+                if len(a) <= SLOWLOG_MAX_ARG_LEN
+                else a[:SLOWLOG_MAX_ARG_LEN]
+                + b"... (%d more bytes)" % (len(a) - SLOWLOG_MAX_ARG_LEN)
+                for a in shown
+            ]
+            self.slowlog.appendleft(
+                SlowlogEntry(
+                    self.slowlog_next_id, int(time.time()), usec, shown, client.addr, client.name
+                )
+            )
+            self.slowlog_next_id += 1
+        if self.latency_threshold_us and usec >= self.latency_threshold_us:
+            event = "fast-command" if "fast" in spec.flags else "command"
+            self.latency_sample(event, usec // 1000)
+
+    def latency_sample(self, event: str, ms: int) -> None:
+        samples = self.latency_events.setdefault(event, deque(maxlen=160))
+        now = int(time.time())
+        if samples and samples[-1][0] == now:
+            ms = max(ms, samples[-1][1])
+            samples.pop()
+        samples.append((now, ms))
+        self.latency_max[event] = max(self.latency_max.get(event, 0), ms)
+
+    # -- background work ----------------------------------------------------------------------
+
+    async def _cron(self) -> None:
+        last_sync = time.monotonic()
+        while True:
+            hz = self.config["hz"]
+            await asyncio.sleep(1 / hz)
+            try:
+                now = time.monotonic()
+                self._active_expire(hz)
+                self.keyspace.reclaim_step(1000)
+                self._close_idle(now)
+                if self.engine.fsync == "everysec" and now - last_sync >= 1.0:
+                    self._commit_and_release()
+                    self.engine.sync()
+                    last_sync = now
+                self.keyspace.trim_access()
+                self._sample_ops(now)
+                if self.engine.pending:
+                    self._commit_and_release()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task failed; will retry")
+
+    def _active_expire(self, hz: int) -> None:
+        """Expire keys through the time-ordered index in bounded steps (<= 25% of a tick)."""
+        effort = self.config["active-expire-effort"]
+        budget_s = 0.25 / hz
+        deadline = time.monotonic() + budget_s
+        step = 200 * effort
+        while time.monotonic() < deadline:
+            done = self.keyspace.expire_step(step)
+            self._commit_and_release()
+            if done < step:
+                break
+
+    def _close_idle(self, now: float) -> None:
+        timeout = self.config["timeout"]
+        if not timeout:
+            return
+        for c in list(self.clients.values()):
+            if now - c.last_interaction > timeout and not c.held:
+                log.info("closing idle client %s", c.addr)
+                c.close_now()
+
+    def _sample_ops(self, now: float) -> None:
+        elapsed = now - self.stats.sample_time
+        if elapsed >= 1.0:
+            total = self.total_commands()
+            self.stats.ops_per_sec = int((total - self.stats.commands_at_last_sample) / elapsed)
+            self.stats.commands_at_last_sample = total
+            self.stats.sample_time = now
+
+    def total_commands(self) -> int:
+        return sum(e.calls for e in self.dispatcher.all_entries)

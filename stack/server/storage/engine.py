@@ -1,0 +1,160 @@
+"""LevelDB underneath, with one pending write batch that doubles as a read overlay.
+
+Commands write into ``pending`` (key -> value, or None for a delete); reads look there first, so
+a pipeline sees its own writes. ``commit()`` applies everything pending as one atomic LevelDB
+write batch (group commit: all commands of one event-loop turn share it), honouring the
+durability mode. Replies are released only after the commit (see ``server.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import plyvel
+
+from . import keyformat as kf
+
+log = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+class StorageError(Exception):
+    """The data directory cannot be used (wrong format, locked, unreadable)."""
+
+
+class Engine:
+    def __init__(self, path: Path, fsync: str = "everysec") -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = plyvel.DB(
+                str(path),
+                create_if_missing=True,
+                write_buffer_size=64 * 1024 * 1024,
+                lru_cache_size=128 * 1024 * 1024,
+                bloom_filter_bits=10,
+                compression="snappy",
+            )
+        except plyvel.IOError as e:
+            raise StorageError(f"cannot open {path}: {e}") from None
+        except plyvel.Error as e:
+            raise StorageError(f"cannot open {path}: {e}") from None
+        self.path = path
+        self.fsync = fsync
+        self.pending: dict[bytes, bytes | None] = {}
+        self.unsynced = False
+        self.last_sync = time.time()
+        self.commits = 0
+        self.batched_keys = 0
+        # Called before each commit, so bookkeeping (key counters) lands in the same batch.
+        self.before_commit: list[Callable[[], None]] = []
+        self._check_format()
+
+    # -- format -------------------------------------------------------------------------------
+
+    def _check_format(self) -> None:
+        raw = self.db.get(kf.SYS_VERSION)
+        if raw is None:
+            with self.db.iterator(include_value=False) as it:
+                for _ in it:
+                    raise StorageError(
+                        f"{self.path} holds data without a ledis format record; refusing to use it"
+                    )
+            self.db.put(kf.SYS_VERSION, kf.U32.pack(kf.FORMAT_VERSION), sync=True)
+            return
+        version = kf.U32.unpack(raw)[0] if len(raw) == 4 else -1
+        if version != kf.FORMAT_VERSION:
+            raise StorageError(
+                f"{self.path} uses storage format {version}; this ledis-server reads format "
+                f"{kf.FORMAT_VERSION}"
+            )
+
+    # -- reads and writes -----------------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.pending.get(key, _MISSING)
+        if value is _MISSING:
+            return self.db.get(key)  # type: ignore[no-any-return]
+        return value  # type: ignore[return-value]
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.pending[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.pending[key] = None
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.pending)
+
+    def commit(self) -> None:
+        """Apply every pending write as one atomic batch (synced when fsync is 'always')."""
+        if not self.pending:
+            return
+        for hook in self.before_commit:
+            hook()
+        pending = self.pending
+        sync = self.fsync == "always"
+        with self.db.write_batch(sync=sync) as wb:
+            put = wb.put
+            delete = wb.delete
+            for k, v in pending.items():
+                if v is None:
+                    delete(k)
+                else:
+                    put(k, v)
+        self.commits += 1
+        self.batched_keys += len(pending)
+        self.pending = {}
+        if sync:
+            self.last_sync = time.time()
+        else:
+            self.unsynced = True
+
+    def discard_pending(self) -> None:
+        self.pending = {}
+
+    def sync(self) -> None:
+        """Force everything written so far to stable storage (used by 'everysec')."""
+        self.commit()
+        if self.unsynced:
+            # A synced write flushes and fsyncs LevelDB's log, including earlier writes.
+            self.db.put(b"\x00T", kf.U64.pack(int(time.time() * 1000)), sync=True)
+            self.unsynced = False
+            self.last_sync = time.time()
+
+    # -- iteration ------------------------------------------------------------------------------
+
+    def scan(
+        self, start: bytes, stop: bytes, include_value: bool = True, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate [start, stop) after committing, so pending writes are visible."""
+        self.commit()
+        with self.db.iterator(start=start, stop=stop, reverse=reverse) as it:
+            yield from it
+
+    def scan_keys(self, start: bytes, stop: bytes) -> Iterator[bytes]:
+        self.commit()
+        with self.db.iterator(start=start, stop=stop, include_value=False) as it:
+            yield from it
+
+    def first_key(self, start: bytes, stop: bytes) -> bytes | None:
+        for k in self.scan_keys(start, stop):
+            return k
+        return None
+
+    def approximate_size(self, start: bytes, stop: bytes) -> int:
+        return int(self.db.approximate_size(start, stop))
+
+    def property(self, name: str) -> str:
+        value = self.db.get_property(name.encode())
+        return value.decode() if value else ""
+
+    def close(self) -> None:
+        if self.db.closed:
+            return
+        self.sync()
+        self.db.close()

@@ -1,0 +1,131 @@
+"""The binary layout of everything ledis-server keeps in LevelDB (see docs/storage-format.md).
+
+Every LevelDB key starts with a one-byte namespace:
+
+    0x00 system     0x00 'V'                         -> format version (u32)
+                    0x00 'M'                         -> logical db -> physical db map
+                    0x00 'N'                         -> next physical db id (u32)
+                    0x00 'C' phys(4)                 -> key count, expiring-key count (u64, u64)
+                    0x00 'D' phys(4)                 -> a dropped physical db being reclaimed
+                    0x00 'S' phys(4) slot(2) klen(4) key version(8)
+                                                     -> stale sub-keys waiting to be reclaimed
+    0x01 metadata   phys(4) slot(2) key              -> one record per key (below)
+    0x02 sub-keys   phys(4) slot(2) klen(4) key version(8) member -> collection members
+    0x03 expiry     expire_ms(8) phys(4) slot(2) key -> time-ordered expiry index (empty value)
+
+All integers are big-endian so byte order is numeric order. ``phys`` is a physical database id:
+a logical database (SELECT n) maps to one, so SWAPDB and FLUSHDB only rewrite the map, and a
+flushed physical database is reclaimed in the background.
+
+A metadata value is ``type(1) expire_ms(8)`` followed, for strings, by the value itself, and
+for collections by ``version(8) size(8)`` and type-specific fields. ``expire_ms`` is 0 when
+the key has no expiry.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from stack.core.slots import key_slot
+
+FORMAT_VERSION = 1
+
+NS_SYSTEM = b"\x00"
+NS_META = b"\x01"
+NS_SUB = b"\x02"
+NS_EXPIRE = b"\x03"
+
+SYS_VERSION = b"\x00V"
+SYS_DB_MAP = b"\x00M"
+SYS_NEXT_DB = b"\x00N"
+SYS_COUNTS = b"\x00C"
+SYS_DROPPED = b"\x00D"
+SYS_STALE = b"\x00S"
+
+TYPE_STRING = 1
+TYPE_HASH = 2
+TYPE_LIST = 3
+TYPE_SET = 4
+TYPE_ZSET = 5
+
+TYPE_NAMES = {
+    TYPE_STRING: "string",
+    TYPE_HASH: "hash",
+    TYPE_LIST: "list",
+    TYPE_SET: "set",
+    TYPE_ZSET: "zset",
+}
+TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
+
+META_HEADER = struct.Struct(">BQ")  # type, expire_ms
+META_HEADER_SIZE = META_HEADER.size
+U32 = struct.Struct(">I")
+U64 = struct.Struct(">Q")
+COUNTS = struct.Struct(">QQ")
+
+SLOT_BYTES = tuple(s.to_bytes(2, "big") for s in range(16384))
+_STRING_NO_TTL = bytes([TYPE_STRING]) + bytes(8)
+
+
+def phys_bytes(phys: int) -> bytes:
+    return U32.pack(phys)
+
+
+def meta_prefix(phys: int) -> bytes:
+    """The prefix of every metadata key of a physical database."""
+    return NS_META + U32.pack(phys)
+
+
+def sub_prefix(phys: int) -> bytes:
+    return NS_SUB + U32.pack(phys)
+
+
+def meta_key(prefix: bytes, key: bytes) -> bytes:
+    """``prefix`` is ``meta_prefix(phys)``."""
+    return prefix + SLOT_BYTES[key_slot(key)] + key
+
+
+def user_key(mkey: bytes) -> bytes:
+    """The user's key from a metadata key."""
+    return mkey[7:]
+
+
+def slot_of_meta_key(mkey: bytes) -> int:
+    return (mkey[5] << 8) | mkey[6]
+
+
+def string_value(value: bytes, expire_ms: int = 0) -> bytes:
+    """The metadata record of a string."""
+    if not expire_ms:
+        return _STRING_NO_TTL + value
+    return META_HEADER.pack(TYPE_STRING, expire_ms) + value
+
+
+def with_expire(record: bytes, expire_ms: int) -> bytes:
+    """The same metadata record with another expiry time."""
+    return record[:1] + U64.pack(expire_ms) + record[META_HEADER_SIZE:]
+
+
+def expire_key(expire_ms: int, mkey: bytes) -> bytes:
+    """The expiry-index entry of a key (``mkey`` is its metadata key)."""
+    return NS_EXPIRE + U64.pack(expire_ms) + mkey[1:]
+
+
+def meta_key_from_expire_key(ekey: bytes) -> tuple[int, bytes]:
+    return U64.unpack_from(ekey, 1)[0], NS_META + ekey[9:]
+
+
+def counts_key(phys: int) -> bytes:
+    return SYS_COUNTS + U32.pack(phys)
+
+
+def dropped_key(phys: int) -> bytes:
+    return SYS_DROPPED + U32.pack(phys)
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("prefix has no upper bound")
+    return stripped[:-1] + bytes([stripped[-1] + 1])

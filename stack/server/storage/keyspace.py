@@ -1,0 +1,405 @@
+"""Logical databases over the engine: metadata records, expiry, counters, flush and reclaim.
+
+A ``Database`` is one logical database (SELECT n). It points at a physical database id, so
+SWAPDB swaps two pointers and FLUSHDB points at a fresh id while the old one is reclaimed in the
+background. All mutations go through ``Keyspace`` so that the key counters, the expiry index and
+the queue of stale collection members stay consistent with the metadata, in the same batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+
+from stack.core.slots import key_slot
+
+from . import keyformat as kf
+from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+U32 = kf.U32
+U64 = kf.U64
+_ZERO8 = bytes(8)
+_ACCESS_CAP = 100_000
+_CURSOR_CAP = 10_000
+RECLAIM_CHUNK = 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WrongType(Exception):
+    """The key holds another type (``-WRONGTYPE``)."""
+
+
+def record_expire(record: bytes) -> int:
+    return U64.unpack_from(record, 1)[0]  # type: ignore[no-any-return]
+
+
+class Database:
+    """One logical database."""
+
+    __slots__ = ("index", "ks", "phys", "prefix")
+
+    def __init__(self, ks: Keyspace, index: int, phys: int) -> None:
+        self.ks = ks
+        self.index = index
+        self.phys = phys
+        self.prefix = kf.meta_prefix(phys)
+
+    def repoint(self, phys: int) -> None:
+        self.phys = phys
+        self.prefix = kf.meta_prefix(phys)
+
+    def meta_key(self, key: bytes) -> bytes:
+        return self.prefix + kf.SLOT_BYTES[key_slot(key)] + key
+
+    def read(self, key: bytes) -> tuple[bytes, bytes | None]:
+        """The metadata key and live record of ``key`` (None if missing or expired)."""
+        mkey = self.prefix + kf.SLOT_BYTES[key_slot(key)] + key
+        ks = self.ks
+        rec = ks.engine.get(mkey)
+        if rec is not None:
+            if rec[1:9] != _ZERO8 and U64.unpack_from(rec, 1)[0] <= now_ms():
+                ks.expire_now(mkey, rec)
+                return mkey, None
+            ks.access[mkey] = time.monotonic()
+        return mkey, rec
+
+    def read_string(self, key: bytes) -> tuple[bytes, bytes | None]:
+        """Like ``read`` but raises WrongType for a non-string; returns (mkey, value)."""
+        mkey, rec = self.read(key)
+        if rec is None:
+            return mkey, None
+        if rec[0] != kf.TYPE_STRING:
+            raise WrongType()
+        return mkey, rec[kf.META_HEADER_SIZE :]
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """The live record of ``key`` for a read command (counts keyspace hits and misses)."""
+        rec = self.read(key)[1]
+        if rec is None:
+            self.ks.misses += 1
+        else:
+            self.ks.hits += 1
+        return rec
+
+    def lookup_string(self, key: bytes) -> bytes | None:
+        """The value of a string key for a read command; WrongType for other types."""
+        rec = self.lookup(key)
+        if rec is None:
+            return None
+        if rec[0] != kf.TYPE_STRING:
+            raise WrongType()
+        return rec[kf.META_HEADER_SIZE :]
+
+    def exists(self, key: bytes) -> bool:
+        return self.read(key)[1] is not None
+
+    def size(self) -> int:
+        return self.ks.counts[self.phys][0]
+
+    def expires(self) -> int:
+        return self.ks.counts[self.phys][1]
+
+
+class Keyspace:
+    """All logical databases of one server, and the bookkeeping shared by them."""
+
+    def __init__(self, engine: Engine, databases: int) -> None:
+        self.engine = engine
+        self.access: dict[bytes, float] = {}
+        self.expired_keys = 0
+        self.hits = 0
+        self.misses = 0
+        self.on_expire: list[Callable[[bytes], None]] = []
+        self._cursors: dict[int, tuple[int, bytes]] = {}
+        self._cursor_seq = 0
+        self._dirty_counts: set[int] = set()
+        self.counts: dict[int, list[int]] = {}
+        self.dropped: list[int] = []
+        engine.before_commit.append(self._write_counts)
+        self._load(databases)
+
+    # -- the db map ---------------------------------------------------------------------------
+
+    def _load(self, databases: int) -> None:
+        eng = self.engine
+        raw_map = eng.get(kf.SYS_DB_MAP) or b""
+        phys_ids = [U32.unpack_from(raw_map, i)[0] for i in range(0, len(raw_map), 4)]
+        raw_next = eng.get(kf.SYS_NEXT_DB)
+        self._next_phys = U32.unpack(raw_next)[0] if raw_next else 0
+        for k, v in eng.scan(kf.SYS_COUNTS, kf.prefix_end(kf.SYS_COUNTS)):
+            keys, expires = kf.COUNTS.unpack(v)
+            self.counts[U32.unpack_from(k, 2)[0]] = [keys, expires]
+        self.dropped = [
+            U32.unpack_from(k, 2)[0]
+            for k in eng.scan_keys(kf.SYS_DROPPED, kf.prefix_end(kf.SYS_DROPPED))
+        ]
+        if len(phys_ids) > databases:
+            extra = phys_ids[databases:]
+            if any(self.counts.get(p, [0])[0] for p in extra):
+                log.warning(
+                    "data dir has %d databases with keys beyond the configured %d; they are "
+                    "kept on disk but not reachable until 'databases' is raised",
+                    len(extra),
+                    databases,
+                )
+        while len(phys_ids) < databases:
+            phys_ids.append(self._allocate_phys())
+        self.dbs = [Database(self, i, p) for i, p in enumerate(phys_ids[:databases])]
+        self._all_phys = phys_ids
+        for p in phys_ids:
+            self.counts.setdefault(p, [0, 0])
+        self._write_map()
+        eng.commit()
+
+    def _allocate_phys(self) -> int:
+        phys = self._next_phys
+        self._next_phys += 1
+        self.engine.put(kf.SYS_NEXT_DB, U32.pack(self._next_phys))
+        self.counts[phys] = [0, 0]
+        self._dirty_counts.add(phys)
+        return phys
+
+    def _write_map(self) -> None:
+        for db in self.dbs:
+            self._all_phys[db.index] = db.phys
+        self.engine.put(kf.SYS_DB_MAP, b"".join(U32.pack(p) for p in self._all_phys))
+
+    def _write_counts(self) -> None:
+        if self._dirty_counts:
+            put = self.engine.pending.__setitem__
+            for phys in self._dirty_counts:
+                c = self.counts.get(phys)
+                if c is not None:
+                    put(kf.counts_key(phys), kf.COUNTS.pack(c[0], c[1]))
+            self._dirty_counts.clear()
+
+    def swap(self, a: int, b: int) -> None:
+        da, db = self.dbs[a], self.dbs[b]
+        pa, pb = da.phys, db.phys
+        da.repoint(pb)
+        db.repoint(pa)
+        self._write_map()
+
+    def flush(self, index: int) -> None:
+        """Empty one logical database at once; the old data is reclaimed in the background."""
+        db = self.dbs[index]
+        old = db.phys
+        if self.counts.get(old, [0])[0] == 0 and not self._has_any(old):
+            return
+        db.repoint(self._allocate_phys())
+        self._write_map()
+        self.engine.put(kf.dropped_key(old), b"")
+        self.dropped.append(old)
+
+    def _has_any(self, phys: int) -> bool:
+        prefix = kf.meta_prefix(phys)
+        return self.engine.first_key(prefix, kf.prefix_end(prefix)) is not None
+
+    # -- mutations ----------------------------------------------------------------------------
+
+    def _count(self, mkey: bytes, keys: int, expires: int) -> None:
+        phys = U32.unpack_from(mkey, 1)[0]
+        c = self.counts[phys]
+        c[0] += keys
+        c[1] += expires
+        self._dirty_counts.add(phys)
+
+    def write(self, mkey: bytes, record: bytes, old: bytes | None) -> None:
+        """Store a metadata record over ``old`` (the live record, or None)."""
+        eng = self.engine
+        new_exp = record[1:9] != _ZERO8
+        if old is None:
+            self._count(mkey, 1, 1 if new_exp else 0)
+        else:
+            old_exp = old[1:9] != _ZERO8
+            if old_exp:
+                eng.delete(kf.expire_key(record_expire(old), mkey))
+            if old_exp != new_exp:
+                self._count(mkey, 0, 1 if new_exp else -1)
+            if old[0] != kf.TYPE_STRING:
+                self._retire_members(mkey, old)
+        if new_exp:
+            eng.put(kf.expire_key(record_expire(record), mkey), b"")
+        eng.put(mkey, record)
+
+    def delete(self, mkey: bytes, old: bytes) -> None:
+        """Delete a key whose live record is ``old``."""
+        eng = self.engine
+        if old[1:9] != _ZERO8:
+            eng.delete(kf.expire_key(record_expire(old), mkey))
+            self._count(mkey, -1, -1)
+        else:
+            self._count(mkey, -1, 0)
+        if old[0] != kf.TYPE_STRING:
+            self._retire_members(mkey, old)
+        eng.delete(mkey)
+        self.access.pop(mkey, None)
+
+    def set_expire(self, mkey: bytes, old: bytes, expire_ms: int) -> None:
+        self.write(mkey, kf.with_expire(old, expire_ms), old)
+
+    def clone(self, src_mkey: bytes, record: bytes, dst_mkey: bytes) -> bytes:
+        """The record for a copy of a key at ``dst_mkey`` (RENAME, COPY, MOVE)."""
+        if record[0] == kf.TYPE_STRING:
+            return record
+        # Collections (their own issue) copy their members under a new version here.
+        raise NotImplementedError(f"copying a {kf.TYPE_NAMES[record[0]]} is not supported yet")
+
+    def expire_now(self, mkey: bytes, old: bytes) -> None:
+        self.delete(mkey, old)
+        self.expired_keys += 1
+        for hook in self.on_expire:
+            hook(mkey)
+
+    def _retire_members(self, mkey: bytes, old: bytes) -> None:
+        """Queue the sub-keys of an overwritten or deleted collection for reclaim."""
+        version = old[kf.META_HEADER_SIZE : kf.META_HEADER_SIZE + 8]
+        key = kf.user_key(mkey)
+        self.engine.put(kf.SYS_STALE + mkey[1:7] + U32.pack(len(key)) + key + version, b"")
+
+    # -- reads over ranges --------------------------------------------------------------------
+
+    def _live(self, mkey: bytes, rec: bytes, now: int) -> bool:
+        return rec[1:9] == _ZERO8 or record_expire(rec) > now
+
+    def iter_keys(self, db: Database) -> Iterator[tuple[bytes, bytes]]:
+        """(user key, record) of every live key in a database."""
+        now = now_ms()
+        prefix = db.prefix
+        for mkey, rec in self.engine.scan(prefix, kf.prefix_end(prefix)):
+            if self._live(mkey, rec, now):
+                yield mkey[7:], rec
+
+    def iter_slot(self, db: Database, slot: int) -> Iterator[bytes]:
+        now = now_ms()
+        prefix = db.prefix + kf.SLOT_BYTES[slot]
+        for mkey, rec in self.engine.scan(prefix, kf.prefix_end(prefix)):
+            if self._live(mkey, rec, now):
+                yield mkey[7:]
+
+    def scan(self, db: Database, cursor: int, count: int) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """One SCAN step: up to ``count`` records after ``cursor``; (next cursor, keys)."""
+        prefix = db.prefix
+        start = prefix
+        if cursor:
+            saved = self._cursors.pop(cursor, None)
+            if saved is not None and saved[0] == db.phys:
+                start = saved[1] + b"\x00"
+            else:  # unknown or stale cursor: resume at its slot (duplicates are allowed)
+                start = prefix + kf.SLOT_BYTES[cursor & 0x3FFF]
+        now = now_ms()
+        out: list[tuple[bytes, bytes]] = []
+        last = b""
+        for examined, (mkey, rec) in enumerate(self.engine.scan(start, kf.prefix_end(prefix)), 1):
+            last = mkey
+            if self._live(mkey, rec, now):
+                out.append((mkey[7:], rec))
+            if examined >= count:
+                break
+        else:
+            return 0, out
+        self._cursor_seq += 1
+        next_cursor = (self._cursor_seq << 14) | kf.slot_of_meta_key(last)
+        self._cursors[next_cursor] = (db.phys, last)
+        if len(self._cursors) > _CURSOR_CAP:
+            del self._cursors[next(iter(self._cursors))]
+        return next_cursor, out
+
+    def random_key(self, db: Database) -> bytes | None:
+        prefix = db.prefix
+        end = kf.prefix_end(prefix)
+        now = now_ms()
+        for _ in range(16):
+            start = prefix + kf.SLOT_BYTES[random.randrange(16384)]
+            found = None
+            for mkey, rec in self.engine.scan(start, end):
+                found = (mkey, rec)
+                break
+            if found is None:
+                for mkey, rec in self.engine.scan(prefix, end):
+                    found = (mkey, rec)
+                    break
+            if found is None:
+                return None
+            mkey, rec = found
+            if self._live(mkey, rec, now):
+                return mkey[7:]
+            self.expire_now(mkey, rec)
+        return None
+
+    def trim_access(self) -> None:
+        if len(self.access) > _ACCESS_CAP:
+            for k in list(self.access)[: len(self.access) // 2]:
+                del self.access[k]
+
+    # -- background work ----------------------------------------------------------------------
+
+    def expire_step(self, budget: int) -> int:
+        """Delete up to ``budget`` expired keys found through the expiry index; return how many
+        index entries were processed (== budget means there may be more)."""
+        now = now_ms()
+        stop = kf.NS_EXPIRE + U64.pack(now + 1)
+        done = 0
+        entries = []
+        for ekey in self.engine.scan_keys(kf.NS_EXPIRE, stop):
+            entries.append(ekey)
+            if len(entries) >= budget:
+                break
+        for ekey in entries:
+            exp, mkey = kf.meta_key_from_expire_key(ekey)
+            rec = self.engine.get(mkey)
+            if rec is not None and rec[1:9] != _ZERO8 and record_expire(rec) == exp:
+                self.expire_now(mkey, rec)  # deletes the index entry too
+            else:
+                self.engine.delete(ekey)  # stale entry
+            done += 1
+        return done
+
+    def reclaim_step(self, budget: int) -> int:
+        """Reclaim up to ``budget`` records of dropped databases and retired collections."""
+        eng = self.engine
+        done = 0
+        while self.dropped and done < budget:
+            phys = self.dropped[0]
+            for prefix in (kf.meta_prefix(phys), kf.sub_prefix(phys)):
+                for k in eng.scan_keys(prefix, kf.prefix_end(prefix)):
+                    eng.delete(k)
+                    done += 1
+                    if done >= budget:
+                        break
+                eng.commit()
+                if done >= budget:
+                    return done
+            eng.delete(kf.dropped_key(phys))
+            eng.delete(kf.counts_key(phys))
+            self.counts.pop(phys, None)
+            self.dropped.pop(0)
+            eng.commit()
+        stale_end = kf.prefix_end(kf.SYS_STALE)
+        for entry in list(eng.scan_keys(kf.SYS_STALE, stale_end)):
+            sub = kf.NS_SUB + entry[2:]
+            finished = True
+            for k in eng.scan_keys(sub, kf.prefix_end(sub)):
+                eng.delete(k)
+                done += 1
+                if done >= budget:
+                    finished = False
+                    break
+            if finished:
+                eng.delete(entry)
+            eng.commit()
+            if done >= budget:
+                break
+        return done
+
+    def reclaim_pending(self) -> tuple[int, int]:
+        """(dropped databases, retired collections) still waiting to be reclaimed."""
+        stale = sum(1 for _ in self.engine.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE)))
+        return len(self.dropped), stale
