@@ -75,7 +75,16 @@ class RequestParser:
     (``parse(1)``) while not authenticated.
     """
 
-    __slots__ = ("_buf", "_chunk_bytes", "_chunks", "_need", "_pos", "authenticated", "limits")
+    __slots__ = (
+        "_buf",
+        "_chunk_bytes",
+        "_chunks",
+        "_error",
+        "_need",
+        "_pos",
+        "authenticated",
+        "limits",
+    )
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
@@ -85,6 +94,7 @@ class RequestParser:
         self._chunks: list[bytes] = []
         self._chunk_bytes = 0
         self._need = 0  # bytes (from _pos) needed before parsing can progress
+        self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
         if not self._chunks and self._pos >= len(self._buf):
@@ -104,6 +114,7 @@ class RequestParser:
         self._chunks.clear()
         self._chunk_bytes = 0
         self._need = 0
+        self._error = None
 
     def _consolidate(self) -> bool:
         """Join waiting chunks when they may complete a command; False if still too few bytes."""
@@ -119,12 +130,23 @@ class RequestParser:
     def parse(self, max_commands: int = 1 << 30) -> list[list[bytes]]:
         """Return up to ``max_commands`` complete commands; raise ProtocolError on bad input.
 
-        Commands parsed before the bad input are returned by earlier calls only: on error the
-        caller executes nothing more from this buffer, as Redis does.
+        Commands before the bad input are returned first (they run, as in Redis); the error
+        is raised by the next call, and the connection must then be closed.
         """
+        if self._error is not None:
+            raise self._error
         if not self._consolidate():
             return []
         out: list[list[bytes]] = []
+        try:
+            return self._parse(out, max_commands)
+        except ProtocolError as e:
+            if not out:
+                raise
+            self._error = e
+            return out
+
+    def _parse(self, out: list[list[bytes]], max_commands: int) -> list[list[bytes]]:
         buf = self._buf
         pos = self._pos
         end = len(buf)

@@ -134,6 +134,12 @@ class Dispatcher:
             reply = _WRONGTYPE
             entry.failed += 1
             self.count_error(reply)
+        except Exception:
+            # A bug must cost one reply, never the connection or the server.
+            log.exception("command %s failed", entry.name)
+            reply = encode_error(f"ERR internal error in '{entry.name}'; see the server log")
+            entry.failed += 1
+            self.count_error(reply)
         else:
             t = type(result)
             if t is Raw:

@@ -323,6 +323,7 @@ def decrby(c: Client, args: list[bytes]) -> object:
 # --- INCRBYFLOAT: long double arithmetic as Redis does it ---------------------------------------
 
 _LD_BITS = 64  # x87 extended precision: 64-bit significand
+_LD_MAX = Fraction(2**64 - 1) * Fraction(2) ** (16384 - 64)
 
 
 def _to_long_double(x: Fraction) -> Fraction:
@@ -379,7 +380,7 @@ def incrbyfloat(c: Client, args: list[bytes]) -> object:
     if isinstance(current, float) or isinstance(delta, float):
         raise ReplyError("ERR increment would produce NaN or Infinity")
     result = _to_long_double(current + delta)
-    if abs(result) > Fraction(1.189731495357231765e4932):  # pragma: no cover - beyond any input
+    if abs(result) > _LD_MAX:
         raise ReplyError("ERR increment would produce NaN or Infinity")
     text = format_long_double(result)
     store(c, mkey, old, text, record_expire(old) if old is not None else 0)

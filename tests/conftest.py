@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from .servers import LedisServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def ledis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedisServer]:
+    """One ledis-server shared by the session (tests flush what they use)."""
+    server = LedisServer(tmp_path_factory.mktemp("ledis")).start()
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def r(ledis_server: LedisServer) -> Iterator[redis.Redis]:
+    client = ledis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def real(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LedisServer]:
+    """A private server for tests that restart, kill or reconfigure it."""
+    server = LedisServer(tmp_path)
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.kill9()

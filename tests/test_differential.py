@@ -1,0 +1,278 @@
+"""The same command sequences against real Redis and ledis-server give the same reply bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .respclient import RawClient, reply_end
+from .servers import LedisServer, RedisServer
+
+pytestmark = pytest.mark.differential
+
+Cmd = Sequence[str | bytes | int]
+
+# Commands whose array replies have no defined order.
+UNORDERED = {"keys"}
+
+
+def _split_array(reply: bytes) -> list[bytes]:
+    assert reply[:1] == b"*"
+    nl = reply.find(b"\r\n")
+    n = int(reply[1:nl])
+    items, p = [], nl + 2
+    for _ in range(max(n, 0)):
+        end = reply_end(reply, p)
+        items.append(reply[p:end])
+        p = end
+    return items
+
+
+def normalise(cmd: Cmd, reply: bytes) -> bytes | list[bytes]:
+    name = str(cmd[0]).lower() if not isinstance(cmd[0], bytes) else cmd[0].decode().lower()
+    if name in UNORDERED and reply[:1] == b"*":
+        return sorted(_split_array(reply))
+    return reply
+
+
+class Pair:
+    def __init__(self, ledis: LedisServer, real: RedisServer) -> None:
+        self.ours = RawClient(ledis.port)
+        self.theirs = RawClient(unix=str(real.socket))
+
+    def reset(self) -> None:
+        for c in (self.ours, self.theirs):
+            assert c.call("SELECT", 0) == b"+OK\r\n"
+            assert c.call("FLUSHALL") == b"+OK\r\n"
+
+    def run(self, commands: Sequence[Cmd]) -> None:
+        for cmd in commands:
+            theirs = normalise(cmd, self.theirs.call(*cmd))
+            ours = normalise(cmd, self.ours.call(*cmd))
+            assert ours == theirs, f"{cmd!r}: redis {theirs!r} != ledis {ours!r}"
+
+    def close(self) -> None:
+        self.ours.close()
+        self.theirs.close()
+
+
+@pytest.fixture
+def pair(ledis_server: LedisServer, redis_server: RedisServer) -> Iterator[Pair]:
+    p = Pair(ledis_server, redis_server)
+    p.reset()
+    yield p
+    p.close()
+
+
+# --- hand-written sequences --------------------------------------------------------------------
+
+CASES: dict[str, list[Cmd]] = {
+    "set options": [
+        ("SET", "k", "v"), ("GET", "k"), ("SET", "k", "w", "NX"), ("SET", "k", "w", "XX"),
+        ("GET", "k"), ("SET", "n", "1", "XX"), ("SET", "k", "x", "GET"), ("SET", "k", "y", "NX", "GET"),
+        ("SET", "new", "z", "NX", "GET"), ("SET", "k", "v", "EX", "100"), ("TTL", "k"),
+        ("SET", "k", "v2", "KEEPTTL"), ("TTL", "k"), ("SET", "k", "v3"), ("TTL", "k"),
+        ("SET", "k", "v", "EX", "0"), ("SET", "k", "v", "PX", "-5"), ("SET", "k", "v", "EX", "x"),
+        ("SET", "k", "v", "NX", "XX"), ("SET", "k", "v", "EX", "10", "PX", "10"),
+        ("SET", "k", "v", "KEEPTTL", "EX", "10"), ("SET", "k", "v", "EX"), ("SET", "k", "v", "FOO"),
+        ("SET", "k", "v", "EX", "9223372036854775807"), ("SET", "k", "v", "EXAT", "1"), ("GET", "k"),
+        ("SET", "k", "v", "PXAT", "99999999999999"), ("TYPE", "k"), ("SET", "k"),
+        ("SET", "k", "v", "ex", "100", "nx"), ("SET", "", ""), ("GET", ""),
+    ],
+    "string family": [
+        ("SETNX", "a", "1"), ("SETNX", "a", "2"), ("GET", "a"), ("GETSET", "a", "3"),
+        ("GETSET", "nope", "x"), ("GETDEL", "a"), ("GETDEL", "a"), ("APPEND", "s", "ab"),
+        ("APPEND", "s", "cd"), ("STRLEN", "s"), ("STRLEN", "none"), ("GETRANGE", "s", "0", "-1"),
+        ("GETRANGE", "s", "1", "2"), ("GETRANGE", "s", "-3", "-1"), ("GETRANGE", "s", "5", "10"),
+        ("GETRANGE", "s", "-1", "-5"), ("GETRANGE", "s", "2", "1"), ("GETRANGE", "none", "0", "1"),
+        ("GETRANGE", "s", "-100", "100"), ("SUBSTR", "s", "0", "1"), ("SETRANGE", "s", "1", "XY"),
+        ("GET", "s"), ("SETRANGE", "s", "8", "z"), ("GET", "s"), ("SETRANGE", "e", "0", ""),
+        ("EXISTS", "e"), ("SETRANGE", "e", "3", "q"), ("GET", "e"), ("SETRANGE", "s", "-1", "x"),
+        ("SETRANGE", "s", "536870912", "x"), ("SETEX", "t", "100", "v"), ("TTL", "t"),
+        ("SETEX", "t", "0", "v"), ("SETEX", "t", "-1", "v"), ("PSETEX", "t", "100000", "v"),
+        ("PTTL", "t"), ("PSETEX", "t", "0", "v"), ("GETEX", "t"), ("GETEX", "t", "PERSIST"),
+        ("TTL", "t"), ("GETEX", "t", "EX", "100"), ("TTL", "t"), ("GETEX", "t", "PERSIST", "EX", "1"),
+        ("GETEX", "missing", "EX", "10"), ("GETEX", "t", "EX", "0"), ("GETEX", "t", "FOO"),
+        ("MSET", "a", "1", "b", "2"), ("MGET", "a", "b", "c"), ("MSET", "a"), ("MSET", "a", "1", "b"),
+        ("MSETNX", "x", "1", "a", "2"), ("MSETNX", "x", "1", "y", "2"), ("MGET", "x", "y", "a"),
+    ],
+    "counters": [
+        ("INCR", "c"), ("INCR", "c"), ("DECR", "c"), ("INCRBY", "c", "10"), ("DECRBY", "c", "3"),
+        ("INCRBY", "c", "x"), ("SET", "c", "abc"), ("INCR", "c"), ("SET", "c", " 1"), ("INCR", "c"),
+        ("SET", "c", "01"), ("INCR", "c"), ("SET", "c", "9223372036854775807"), ("INCR", "c"),
+        ("SET", "c", "-9223372036854775808"), ("DECR", "c"), ("DECRBY", "d", "-9223372036854775808"),
+        ("INCRBY", "d", "9223372036854775808"), ("SET", "f", "10.5"), ("INCRBYFLOAT", "f", "0.1"),
+        ("INCRBYFLOAT", "f", "-5"), ("INCRBYFLOAT", "f", "1e3"), ("INCRBYFLOAT", "g", "3"),
+        ("INCRBYFLOAT", "g", "abc"), ("INCRBYFLOAT", "g", "inf"), ("SET", "g", "5.0e3"),
+        ("INCRBYFLOAT", "g", "2.0e2"), ("INCRBYFLOAT", "g", "1.5"), ("INCRBYFLOAT", "h", "0.1"),
+        ("INCRBYFLOAT", "h", "0.2"), ("INCRBYFLOAT", "big", "10000000000.1"),
+        ("INCRBYFLOAT", "neg", "-0.0"), ("INCR", "g"), ("INCRBYFLOAT", "g", " 1"),
+        ("SET", "i", "100"), ("EXPIRE", "i", "100"), ("INCR", "i"), ("TTL", "i"),
+    ],
+    "bits": [
+        ("SETBIT", "b", "7", "1"), ("GETBIT", "b", "7"), ("GETBIT", "b", "100"), ("GET", "b"),
+        ("SETBIT", "b", "7", "0"), ("SETBIT", "b", "100", "1"), ("STRLEN", "b"),
+        ("SETBIT", "b", "-1", "1"), ("SETBIT", "b", "1", "2"), ("SETBIT", "b", "4294967296", "1"),
+        ("SET", "s", "foobar"), ("BITCOUNT", "s"), ("BITCOUNT", "s", "0", "0"),
+        ("BITCOUNT", "s", "1", "1"), ("BITCOUNT", "s", "1", "1", "BYTE"), ("BITCOUNT", "s", "5", "30", "BIT"),
+        ("BITCOUNT", "s", "-2", "-1"), ("BITCOUNT", "s", "0"), ("BITCOUNT", "s", "0", "1", "FOO"),
+        ("BITCOUNT", "s", "-1", "-2"), ("BITCOUNT", "missing", "0"),
+        ("SET", "p", "\xff\xf0\x00"), ("BITPOS", "p", "0"), ("BITPOS", "p", "1"),
+        ("BITPOS", "p", "0", "2"), ("BITPOS", "p", "1", "2"), ("BITPOS", "p", "1", "0", "-1", "BIT"),
+        ("BITPOS", "p", "0", "8", "-1", "BIT"), ("BITPOS", "p", "2"), ("BITPOS", "missing", "0"),
+        ("BITPOS", "missing", "1"), ("SET", "ff", "\xff\xff"), ("BITPOS", "ff", "0"),
+        ("BITPOS", "ff", "0", "0", "-1"), ("BITPOS", "p", "1", "5", "2"),
+        ("SET", "x", "abc"), ("SET", "y", "a"), ("BITOP", "AND", "d", "x", "y"), ("GET", "d"),
+        ("BITOP", "OR", "d", "x", "y"), ("GET", "d"), ("BITOP", "XOR", "d", "x", "y"), ("GET", "d"),
+        ("BITOP", "NOT", "d", "x"), ("GET", "d"), ("BITOP", "NOT", "d", "x", "y"),
+        ("BITOP", "FOO", "d", "x"), ("BITOP", "AND", "d", "m1", "m2"), ("EXISTS", "d"),
+    ],
+    "bitfield": [
+        ("BITFIELD", "bf", "SET", "u8", "0", "255", "GET", "u8", "0"),
+        ("BITFIELD", "bf", "INCRBY", "u8", "0", "10"), ("BITFIELD", "bf", "OVERFLOW", "SAT", "INCRBY", "u8", "0", "500"),
+        ("BITFIELD", "bf", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "500"),
+        ("BITFIELD", "bf", "SET", "i8", "#1", "-100", "GET", "i8", "#1", "GET", "u4", "8"),
+        ("BITFIELD", "bf", "INCRBY", "i5", "100", "1", "GET", "u4", "0"),
+        ("BITFIELD", "bf", "OVERFLOW", "WRAP", "INCRBY", "i8", "8", "-100"),
+        ("BITFIELD", "bf", "OVERFLOW", "SAT", "SET", "i8", "0", "1000"),
+        ("BITFIELD", "bf", "SET", "u8", "0", "-1"), ("BITFIELD", "bf", "GET", "i64", "0"),
+        ("BITFIELD", "bf", "GET", "u63", "3"), ("BITFIELD", "bf", "GET", "u64", "0"),
+        ("BITFIELD", "bf", "GET", "i65", "0"), ("BITFIELD", "bf", "OVERFLOW", "X"),
+        ("BITFIELD", "bf", "GET", "u8"), ("BITFIELD", "bf", "GET", "u8", "-1"),
+        ("BITFIELD", "nob", "GET", "u8", "0"), ("EXISTS", "nob"),
+        ("BITFIELD", "nob", "OVERFLOW", "FAIL", "SET", "u2", "0", "9"), ("GET", "nob"),
+        ("BITFIELD_RO", "bf", "GET", "u8", "0"), ("BITFIELD_RO", "bf", "SET", "u8", "0", "1"),
+        ("BITFIELD", "bf"), ("GET", "bf"),
+    ],
+    "keys": [
+        ("MSET", "a", "1", "b", "2", "c", "3"), ("DEL", "a", "b", "zz"), ("EXISTS", "a", "c", "c"),
+        ("UNLINK", "c"), ("TYPE", "c"), ("SET", "a", "1"), ("TYPE", "a"), ("RENAME", "a", "b"),
+        ("GET", "b"), ("RENAME", "a", "b"), ("RENAME", "b", "b"), ("SET", "c", "3"),
+        ("RENAMENX", "b", "c"), ("RENAMENX", "b", "d"), ("RENAMENX", "d", "d"), ("RENAMENX", "zz", "q"),
+        ("COPY", "d", "e"), ("COPY", "d", "e"), ("COPY", "d", "e", "REPLACE"), ("COPY", "d", "d"),
+        ("COPY", "zz", "y"), ("COPY", "d", "f", "DB", "1"), ("COPY", "d", "f", "DB", "x"),
+        ("COPY", "d", "f", "DB", "99"), ("COPY", "d", "f", "FOO"), ("MOVE", "d", "1"),
+        ("MOVE", "e", "1"), ("MOVE", "zz", "1"), ("MOVE", "e", "0"), ("MOVE", "e", "99"),
+        ("SELECT", "1"), ("MGET", "d", "f", "e"), ("DBSIZE",), ("SELECT", "0"), ("DBSIZE",),
+        ("KEYS", "*"), ("KEYS", "?"), ("KEYS", "[ce]"), ("KEYS", "nomatch*"), ("KEYS", "c"),
+        ("TOUCH", "c", "e", "zz"), ("SWAPDB", "0", "1"), ("KEYS", "*"), ("SWAPDB", "0", "99"),
+        ("SWAPDB", "x", "0"), ("SWAPDB", "0", "x"), ("FLUSHDB",), ("DBSIZE",), ("SELECT", "1"),
+        ("DBSIZE",), ("FLUSHDB", "ASYNC"), ("FLUSHDB", "FOO"), ("SELECT", "99"), ("SELECT", "x"),
+        ("RANDOMKEY",), ("SET", "only", "1"), ("RANDOMKEY",),
+    ],
+    "expiry": [
+        ("SET", "k", "v"), ("TTL", "k"), ("PTTL", "k"), ("TTL", "no"), ("EXPIRETIME", "k"),
+        ("EXPIRETIME", "no"), ("PEXPIRETIME", "k"), ("EXPIRE", "k", "100"), ("TTL", "k"),
+        ("EXPIRE", "k", "50", "NX"), ("EXPIRE", "k", "50", "XX"), ("TTL", "k"),
+        ("EXPIRE", "k", "10", "GT"), ("EXPIRE", "k", "100", "GT"), ("TTL", "k"),
+        ("EXPIRE", "k", "200", "LT"), ("EXPIRE", "k", "20", "LT"), ("TTL", "k"),
+        ("PERSIST", "k"), ("PERSIST", "k"), ("TTL", "k"), ("EXPIRE", "k", "100", "GT"),
+        ("EXPIRE", "k", "100", "LT"), ("TTL", "k"), ("PERSIST", "k"), ("EXPIRE", "k", "10", "XX"),
+        ("EXPIRE", "k", "10", "NX", "XX"), ("EXPIRE", "k", "10", "GT", "LT"), ("EXPIRE", "k", "10", "FOO"),
+        ("EXPIRE", "k", "x"), ("EXPIRE", "k", "9223372036854775807"), ("PEXPIRE", "k", "9223372036854775807"),
+        ("EXPIREAT", "k", "9223372036854775807"), ("EXPIRE", "no", "10"), ("PEXPIRE", "k", "100000"),
+        ("PTTL", "k"), ("EXPIRE", "k", "-1"), ("EXISTS", "k"), ("SET", "k", "v"),
+        ("EXPIREAT", "k", "1"), ("GET", "k"), ("SET", "k", "v"), ("PEXPIREAT", "k", "1"), ("GET", "k"),
+        ("SET", "k", "v"), ("EXPIREAT", "k", "99999999999"), ("EXPIRETIME", "k"),
+        ("PEXPIRETIME", "k"), ("EXPIRE", "k", "0"), ("DBSIZE",),
+    ],
+    "lcs": [
+        ("MSET", "k1", "ohmytext", "k2", "mynewtext"), ("LCS", "k1", "k2"), ("LCS", "k1", "k2", "LEN"),
+        ("LCS", "k1", "k2", "IDX"), ("LCS", "k1", "k2", "IDX", "MINMATCHLEN", "4"),
+        ("LCS", "k1", "k2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"),
+        ("LCS", "k1", "k2", "IDX", "WITHMATCHLEN"), ("LCS", "k1", "k2", "LEN", "IDX"),
+        ("LCS", "k1", "nope"), ("LCS", "nope", "nope2", "IDX"), ("LCS", "k1", "k2", "FOO"),
+        ("LCS", "k1", "k2", "MINMATCHLEN"), ("MSET", "a", "rosettacode", "b", "raisethysword"),
+        ("LCS", "a", "b", "IDX", "WITHMATCHLEN"), ("LCS", "a", "b"),
+    ],
+    "connection and errors": [
+        ("PING",), ("PING", "hi"), ("PING", "a", "b"), ("ECHO", "x"), ("ECHO",), ("FOO",),
+        ("FOO", "a", "b"), ("foo", "x" * 200), ("GET",), ("GET", "a", "b"), ("CONFIG",),
+        ("CONFIG", "FOO"), ("CONFIG", "GET"), ("CLIENT", "FOO"), ("CLIENT", "SETNAME", "a b"),
+        ("CLIENT", "SETNAME", "ok"), ("CLIENT", "GETNAME"), ("CLIENT", "SETNAME", ""),
+        ("CLIENT", "GETNAME"), ("CLIENT", "NO-EVICT", "maybe"), ("CLIENT", "NO-EVICT", "on"),
+        ("CLIENT", "PAUSE", "x"), ("CLIENT", "PAUSE", "-1"), ("CLIENT", "PAUSE", "10", "FOO"),
+        ("CLIENT", "KILL", "1.2.3.4:5"), ("CLIENT", "KILL", "ID", "0"), ("CLIENT", "KILL", "ID", "999999"),
+        ("AUTH", "x"), ("AUTH", "default", "x"), ("AUTH", "bob", "x"), ("AUTH", "a", "b", "c"),
+        ("HELLO", "x"), ("HELLO", "2", "FOO"), ("SELECT", "0"),
+        ("SHUTDOWN", "FOO"), ("SHUTDOWN", "ABORT"), ("SLOWLOG", "GET", "-5"), ("LATENCY", "RESET"),
+        ("COMMAND", "GETKEYS", "SET", "a", "b"), ("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"),
+        ("COMMAND", "GETKEYS", "PING", "x"), ("COMMAND", "GETKEYS", "NOPE", "x"),
+        ("COMMAND", "GETKEYS", "GET", "a", "b"), ("COMMAND", "INFO", "nope"),
+        ("OBJECT", "ENCODING", "none"), ("SET", "n", "123"), ("OBJECT", "ENCODING", "n"),
+        ("SET", "s", "short"), ("OBJECT", "ENCODING", "s"), ("SET", "l", "x" * 50),
+        ("OBJECT", "ENCODING", "l"), ("OBJECT", "FREQ", "l"), ("OBJECT", "FREQ", "none"),
+        ("OBJECT", "REFCOUNT", "n"), ("OBJECT", "REFCOUNT", "s"), ("OBJECT", "FOO", "x"),
+        ("SCAN", "x"), ("SCAN", "0", "COUNT", "0"), ("SCAN", "0", "TYPE"), ("SCAN", "0", "MATCH"),
+        ("DEBUG", "SLEEP", "0"), ("CLUSTER", "KEYSLOT"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sequences_match_redis(pair: Pair, name: str) -> None:
+    pair.run(CASES[name])
+
+
+def test_scan_returns_every_key_once_with_count(pair: Pair, ledis_server: LedisServer) -> None:
+    c = ledis_server.client()
+    keys = {f"key:{i}".encode() for i in range(500)}
+    c.mset({k: b"v" for k in keys})
+    seen: list[bytes] = []
+    cursor = 0
+    for _ in range(1000):
+        cursor, batch = c.scan(cursor, count=37)
+        seen += batch
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(keys)
+    assert set(c.scan_iter(match="key:1*")) == {k for k in keys if k.startswith(b"key:1")}
+
+
+# --- generated sequences -----------------------------------------------------------------------
+
+KEYS = st.sampled_from(["a", "b", "{t}c", "{t}d", ""])
+VALUES = st.one_of(
+    st.sampled_from(["", "0", "1", "-7", "10", "1.5", "x", "hello", "\x00\xff", "9223372036854775807"]),
+    st.integers(-1000, 1000).map(str),
+)
+SMALL = st.integers(-20, 20).map(str)
+
+COMMANDS = st.one_of(
+    st.tuples(st.just("SET"), KEYS, VALUES),
+    st.tuples(st.just("SET"), KEYS, VALUES, st.sampled_from(["NX", "XX", "GET", "KEEPTTL"])),
+    st.tuples(st.just("SET"), KEYS, VALUES, st.just("EX"), st.sampled_from(["100", "1000"])),
+    st.tuples(st.sampled_from(["GET", "STRLEN", "INCR", "DECR", "GETDEL", "TYPE", "EXISTS",
+                               "DEL", "PERSIST", "TTL", "BITCOUNT"]), KEYS),
+    st.tuples(st.sampled_from(["APPEND", "GETSET", "SETNX"]), KEYS, VALUES),
+    st.tuples(st.sampled_from(["INCRBY", "DECRBY"]), KEYS, SMALL),
+    st.tuples(st.just("INCRBYFLOAT"), KEYS, st.sampled_from(["0.5", "-1.25", "3", "1e2", "0.1"])),
+    st.tuples(st.just("GETRANGE"), KEYS, SMALL, SMALL),
+    st.tuples(st.just("SETRANGE"), KEYS, st.integers(0, 12).map(str), VALUES),
+    st.tuples(st.just("SETBIT"), KEYS, st.integers(0, 40).map(str), st.sampled_from(["0", "1"])),
+    st.tuples(st.just("GETBIT"), KEYS, st.integers(0, 40).map(str)),
+    st.tuples(st.just("BITPOS"), KEYS, st.sampled_from(["0", "1"]), SMALL),
+    st.tuples(st.just("BITOP"), st.sampled_from(["AND", "OR", "XOR"]), KEYS, KEYS, KEYS),
+    st.tuples(st.just("MSET"), KEYS, VALUES, KEYS, VALUES),
+    st.tuples(st.just("MGET"), KEYS, KEYS, KEYS),
+    st.tuples(st.sampled_from(["RENAME", "RENAMENX", "COPY"]), KEYS, KEYS),
+    st.tuples(st.just("EXPIRE"), KEYS, st.sampled_from(["100", "200", "-1"]),
+              st.sampled_from(["NX", "XX", "GT", "LT"])),
+    st.tuples(st.just("KEYS"), st.sampled_from(["*", "{t}*", "?", "[ab]"])),
+    st.tuples(st.just("DBSIZE")),
+    st.tuples(st.just("LCS"), KEYS, KEYS),
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(COMMANDS, min_size=1, max_size=25))
+def test_generated_sequences_match_redis(pair: Pair, commands: list[Cmd]) -> None:
+    pair.reset()
+    pair.run(commands)
