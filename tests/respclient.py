@@ -85,3 +85,20 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def parse_reply(raw: bytes) -> object:
+    """Decode reply bytes into Python values (errors become ``ReplyErrorValue``)."""
+    import hiredis
+
+    reader = hiredis.Reader(replyError=ReplyErrorValue)
+    reader.feed(raw)
+    return reader.gets()
+
+
+class ReplyErrorValue(Exception):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplyErrorValue) and self.args == other.args
+
+    def __hash__(self) -> int:
+        return hash(self.args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -42,13 +41,12 @@ class LedisServer:
         ready = self.workdir / "ready"
         ready.unlink(missing_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stack.server.main", "--port", "0",
-             "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.extra],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stack.server.main", "--port", "0",
+                 "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.extra],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         self.port = int(_wait_for(ready, self.proc, "ledis-server"))
         return self
 
@@ -109,8 +107,3 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
-
-
-def env_with_path() -> dict[str, str]:
-    env = dict(os.environ)
-    return env

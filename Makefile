@@ -1,0 +1,34 @@
+# ledis-console: the targets the README names.
+PY ?= python3
+PORT ?= 6380
+DATA ?= ./ledis-data
+
+.PHONY: setup run test check lint typecheck bench format clean
+
+setup:            ## install Debian and Python dependencies (idempotent)
+	@./scripts/setup.sh
+
+run: setup        ## start ledis-server on its defaults (127.0.0.1:6380, data in ./ledis-data)
+	$(PY) -m stack.server.main --port $(PORT) --data-dir $(DATA)
+
+test: setup       ## run the whole test suite against real processes
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check stack console tests bench
+	$(PY) -m ruff format --check stack console
+
+typecheck: setup
+	$(PY) -m mypy
+
+check: lint typecheck test   ## lint, type-check and test
+
+format:
+	$(PY) -m ruff format stack console
+	$(PY) -m ruff check --fix stack console
+
+bench: setup      ## ledis-server vs redis-server with redis-benchmark, printed as ratios
+	$(PY) -m bench.server_bench
+
+clean:
+	rm -rf .setup-stamp .pytest_cache .mypy_cache .ruff_cache bench/results
