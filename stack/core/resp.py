@@ -48,6 +48,9 @@ def _small_ints(limit: int) -> dict[bytes, int]:
 
 # Lengths and counts seen on the hot path are small: a dict lookup replaces validation + int().
 _SMALL = _small_ints(10000)
+# Whole header lines for the split-based fast path (``*3``, ``$5``).
+_FAST_COUNTS = {b"*%d" % i: i for i in range(1, 1025)}
+_FAST_LENS = {b"$%d" % i: i for i in range(0, 8193)}
 
 
 def strict_int(s: bytes) -> int | None:
@@ -135,9 +138,13 @@ class RequestParser:
         """
         if self._error is not None:
             raise self._error
+        if self._pos >= len(self._buf) and not self._chunks:
+            return []
         if not self._consolidate():
             return []
         out: list[list[bytes]] = []
+        if self.authenticated and self._pos == 0 and max_commands > 1:
+            self._fast_parse(out, max_commands)
         try:
             return self._parse(out, max_commands)
         except ProtocolError as e:
@@ -146,6 +153,47 @@ class RequestParser:
             self._error = e
             return out
 
+    def _fast_parse(self, out: list[list[bytes]], max_commands: int) -> None:
+        """Parse the well-formed prefix of the buffer with a single ``split``.
+
+        A pipelined chunk of ordinary commands becomes a list of tokens in one C call; each
+        command's data tokens are one slice, and all declared lengths are compared with the
+        actual ones at once at the end. A value containing CRLF makes a data token shorter
+        than declared, so any mismatch (or anything unusual: inline commands, big or bad
+        headers, incomplete commands) leaves the rest to ``_parse``, which checks every byte.
+        """
+        buf = self._buf
+        if not buf or buf[0] != 42:
+            return
+        toks = buf.split(b"\r\n")
+        ntok = len(toks) - 1  # the last token is whatever follows the final CRLF
+        counts = _FAST_COUNTS
+        found: list[list[bytes]] = []
+        pairs: list[bytes] = []  # every ($N, data) token pair of the commands found
+        append = found.append
+        extend = pairs.extend
+        i = 0
+        while i < ntok and max_commands:
+            n = counts.get(toks[i])
+            if n is None:
+                break
+            j = i + 1 + 2 * n
+            if j > ntok:
+                break
+            append(toks[i + 2 : j : 2])
+            extend(toks[i + 1 : j])
+            max_commands -= 1
+            i = j
+        if not i:
+            return
+        if list(map(len, pairs[1::2])) != list(map(_FAST_LENS.get, pairs[0::2])):
+            return  # some value holds CRLF (or a length is unusual): the careful path decides
+        out.extend(found)
+        if i == ntok:
+            self._pos = len(buf) - len(toks[-1])
+        else:
+            self._pos = sum(map(len, toks[:i])) + 2 * i
+
     def _parse(self, out: list[list[bytes]], max_commands: int) -> list[list[bytes]]:
         buf = self._buf
         pos = self._pos
@@ -153,7 +201,9 @@ class RequestParser:
         limits = self.limits
         max_header = limits.max_header
         small = _SMALL
-        while pos < end and len(out) < max_commands:
+        max_commands -= len(out)
+        start_count = len(out)
+        while pos < end and len(out) - start_count < max_commands:
             if buf[pos] != 42:  # not '*': an inline command
                 nl = buf.find(b"\n", pos)
                 if nl < 0:

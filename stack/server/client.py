@@ -79,7 +79,8 @@ class Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        self.last_interaction = time.monotonic()
+        now = self.last_interaction = time.monotonic()
+        self.server.keyspace.clock = now
         self.net_in += len(data)
         parser = self.parser
         parser.feed(data)

@@ -155,6 +155,27 @@ PARAMS: tuple[Param, ...] = (
         choices=("always", "everysec", "no"),
     ),
     Param(
+        "read-cache-entries",
+        "int",
+        200_000,
+        "Small records (<= 512 bytes) kept in memory for fast reads (0 = no cache).",
+        maximum=100_000_000,
+    ),
+    Param(
+        "save",
+        "str",
+        "",
+        "Snapshots are taken by BGSAVE (backups); there is no periodic save.",
+        mutable=False,
+    ),
+    Param(
+        "appendonly",
+        "str",
+        "yes",
+        "Every write goes to LevelDB's log before its reply (see appendfsync).",
+        mutable=False,
+    ),
+    Param(
         "loglevel",
         "enum",
         "notice",

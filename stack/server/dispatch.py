@@ -36,14 +36,18 @@ class Entry:
     handler: Handler | None
     name: str
     subs: dict[bytes, Entry] = field(default_factory=dict)
+    arity: int = 0
+    no_auth: bool = False
+    write: bool = False
     calls: int = 0
     usec: int = 0
     failed: int = 0
     rejected: int = 0
 
-    @property
-    def arity(self) -> int:
-        return self.spec.arity
+    def __post_init__(self) -> None:
+        self.arity = self.spec.arity
+        self.no_auth = "no_auth" in self.spec.flags
+        self.write = self.spec.is_write
 
 
 class UnknownCommand(Exception):
@@ -108,18 +112,17 @@ class Dispatcher:
             elif entry.handler is None:
                 entry.rejected += 1
                 return self._error(errors.wrong_arity(entry.name).message)
-        spec = entry.spec
-        arity = spec.arity
+        arity = entry.arity
         argc = len(args)
         if (argc != arity) if arity > 0 else (argc < -arity):
             entry.rejected += 1
             return self._error(errors.wrong_arity(entry.name).message)
-        if not client.authenticated and "no_auth" not in spec.flags:
+        if not client.authenticated and not entry.no_auth:
             entry.rejected += 1
             self.count_error(_NOAUTH)
             return _NOAUTH
         server = client.server
-        if server.write_blocked(spec):
+        if entry.write and server.read_only:
             entry.rejected += 1
             return self._error(errors.READONLY)
         client.last_command = entry.name
@@ -151,10 +154,8 @@ class Dispatcher:
         usec = (time.perf_counter_ns() - start) // 1000
         entry.calls += 1
         entry.usec += usec
-        if usec >= server.slowlog_threshold >= 0 or (
-            server.latency_threshold_us and usec >= server.latency_threshold_us
-        ):
-            server.record_slow(client, args, usec, spec)
+        if usec >= server.watch_us:
+            server.record_slow(client, args, usec, entry.spec)
         return reply
 
     def _error(self, message: str) -> bytes:

@@ -60,7 +60,9 @@ class Server:
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
         self.limits = self._limits()
-        self.engine = Engine(Path(config["dir"]), config["appendfsync"])
+        self.engine = Engine(
+            Path(config["dir"]), config["appendfsync"], config["read-cache-entries"]
+        )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
         self.clients: dict[int, Client] = {}
@@ -81,11 +83,22 @@ class Server:
         self._cron_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.shutting_down = False
+        self.read_only = False  # set on replicas (replication arrives in its own issue)
         self.port = 0
         self.slowlog_threshold = config["slowlog-log-slower-than"]
         self.latency_threshold_us = config["latency-monitor-threshold"] * 1000
         self.output_hard_limit = parse_output_limit(config["client-output-buffer-limit"])
+        self.watch_us = self._watch_threshold()
         config.on_change(self._config_changed)
+
+    def _watch_threshold(self) -> int:
+        """Commands at least this slow (µs) go to the slow log or the latency monitor."""
+        candidates = [2**62]
+        if self.slowlog_threshold >= 0:
+            candidates.append(self.slowlog_threshold)
+        if self.latency_threshold_us > 0:
+            candidates.append(self.latency_threshold_us)
+        return min(candidates)
 
     def _limits(self) -> Limits:
         return Limits(
@@ -100,13 +113,18 @@ class Server:
                 c.parser.authenticated = True
         elif name == "appendfsync":
             self.engine.fsync = str(value)
+        elif name == "read-cache-entries":
+            self.engine.cache_entries = int(value)
+            self.engine.cache = {}
         elif name == "slowlog-log-slower-than":
             self.slowlog_threshold = int(value)
         elif name == "slowlog-max-len":
             self.slowlog = deque(self.slowlog, maxlen=max(1, int(value)))
         elif name == "latency-monitor-threshold":
             self.latency_threshold_us = int(value) * 1000
-        elif name == "client-output-buffer-limit":
+        if name in ("slowlog-log-slower-than", "latency-monitor-threshold"):
+            self.watch_us = self._watch_threshold()
+        if name == "client-output-buffer-limit":
             self.output_hard_limit = parse_output_limit(str(value))
         elif name in ("proto-max-bulk-len", "client-query-buffer-limit"):
             self.limits = self._limits()
@@ -267,9 +285,6 @@ class Server:
             client.held = True
             self._held.append(client)
         return hold
-
-    def write_blocked(self, spec: CommandSpec) -> bool:
-        return False  # replicas (read-only) arrive with replication
 
     # -- slow log and latency -----------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def touch(c: Client, args: list[bytes]) -> object:
 @handler("type")
 def type_(c: Client, args: list[bytes]) -> object:
     rec = c.db.lookup(args[1])
-    return Status("none" if rec is None else kf.TYPE_NAMES[rec[0]])
+    return Status("none" if rec is None else kf.TYPE_NAMES[kf.rtype(rec)])
 
 
 def select_db(c: Client, raw: bytes) -> Database:
@@ -292,7 +292,7 @@ def scan(c: Client, args: list[bytes]) -> object:
     out = [
         k
         for k, rec in found
-        if (match is None or match(k)) and (type_code is None or rec[0] == type_code)
+        if (match is None or match(k)) and (type_code is None or kf.rtype(rec) == type_code)
     ]
     return [b"%d" % next_cursor, out]
 
@@ -335,14 +335,14 @@ def object_encoding(c: Client, args: list[bytes]) -> object:
     rec = c.db.read(args[2])[1]
     if rec is None:
         return NIL
-    if rec[0] == kf.TYPE_STRING:
-        return string_encoding(rec[kf.META_HEADER_SIZE :])
+    if kf.rtype(rec) == kf.TYPE_STRING:
+        return string_encoding(kf.body(rec))
     return {
         kf.TYPE_HASH: "hashtable",
         kf.TYPE_LIST: "quicklist",
         kf.TYPE_SET: "hashtable",
         kf.TYPE_ZSET: "skiplist",
-    }[rec[0]]
+    }[kf.rtype(rec)]
 
 
 @handler("object|freq")
@@ -368,8 +368,8 @@ def object_refcount(c: Client, args: list[bytes]) -> object:
     rec = c.db.read(args[2])[1]
     if rec is None:
         return NIL
-    if rec[0] == kf.TYPE_STRING:
-        n = to_int_or_none(rec[kf.META_HEADER_SIZE :])
+    if kf.rtype(rec) == kf.TYPE_STRING:
+        n = to_int_or_none(kf.body(rec))
         if n is not None and 0 <= n < 10000:
             return 2147483647  # Redis shares small integers
     return 1

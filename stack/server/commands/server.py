@@ -14,6 +14,7 @@ from stack.core.resp import OK, Raw, ReplyError, Status
 
 from .. import info as info_mod
 from ..config import ConfigError
+from ..storage import keyformat as kf
 from . import handler
 from .args import syntax_error, to_float, to_int
 from .keys import help_lines
@@ -386,7 +387,7 @@ def debug(c: Client, args: list[bytes]) -> object:
             raise ReplyError(errors.NO_SUCH_KEY)
         from .keys import string_encoding
 
-        value = rec[9:]
+        value = kf.body(rec)
         return Status(
             f"Value at:0x0 refcount:1 encoding:{string_encoding(value)} "
             f"serializedlength:{len(value)} lru:0 lru_seconds_idle:0"

@@ -17,7 +17,6 @@ from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
 if TYPE_CHECKING:
     from ..client import Client
 
-HEADER = kf.META_HEADER_SIZE
 _EXPIRE_UNITS = {b"EX": 1000, b"PX": 1, b"EXAT": 1000, b"PXAT": 1}
 _RELATIVE = (b"EX", b"PX")
 
@@ -43,9 +42,9 @@ def max_string(c: Client) -> int:
 def string_of(rec: bytes | None) -> bytes | None:
     if rec is None:
         return None
-    if rec[0] != kf.TYPE_STRING:
+    if rec[0] & kf.TYPE_MASK != kf.TYPE_STRING:
         raise WrongType()
-    return rec[HEADER:]
+    return kf.body(rec)
 
 
 def store(c: Client, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
@@ -182,7 +181,7 @@ def mget(c: Client, args: list[bytes]) -> object:
     db = c.db
     for key in args[1:]:
         rec = db.lookup(key)
-        out.append(rec[HEADER:] if rec is not None and rec[0] == kf.TYPE_STRING else None)
+        out.append(kf.body(rec) if rec is not None and kf.rtype(rec) == kf.TYPE_STRING else None)
     return out
 
 
@@ -396,10 +395,10 @@ LCS_MAX_CELLS = 25_000_000
 def lcs(c: Client, args: list[bytes]) -> object:
     db = c.db
     ra, rb = db.lookup(args[1]), db.lookup(args[2])
-    if (ra is not None and ra[0] != kf.TYPE_STRING) or (rb is not None and rb[0] != kf.TYPE_STRING):
+    if any(r is not None and kf.rtype(r) != kf.TYPE_STRING for r in (ra, rb)):
         raise ReplyError("ERR The specified keys must contain string values")
-    a = ra[HEADER:] if ra is not None else b""
-    b = rb[HEADER:] if rb is not None else b""
+    a = kf.body(ra) if ra is not None else b""
+    b = kf.body(rb) if rb is not None else b""
     want_len = want_idx = with_len = False
     min_len = 0
     i = 3

@@ -4,6 +4,10 @@ Commands write into ``pending`` (key -> value, or None for a delete); reads look
 a pipeline sees its own writes. ``commit()`` applies everything pending as one atomic LevelDB
 write batch (group commit: all commands of one event-loop turn share it), honouring the
 durability mode. Replies are released only after the commit (see ``server.py``).
+
+Between the two sits a bounded record cache of small, recently used records (and of misses):
+a dict lookup instead of a call into LevelDB for hot keys. It is updated by every commit, so it
+never disagrees with the store.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import plyvel
@@ -20,6 +25,7 @@ from . import keyformat as kf
 log = logging.getLogger(__name__)
 
 _MISSING = object()
+CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
 
 
 class StorageError(Exception):
@@ -27,7 +33,7 @@ class StorageError(Exception):
 
 
 class Engine:
-    def __init__(self, path: Path, fsync: str = "everysec") -> None:
+    def __init__(self, path: Path, fsync: str = "everysec", cache_entries: int = 200_000) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.db = plyvel.DB(
@@ -45,6 +51,10 @@ class Engine:
         self.path = path
         self.fsync = fsync
         self.pending: dict[bytes, bytes | None] = {}
+        self.cache: dict[bytes, bytes | None] = {}
+        self.cache_entries = cache_entries
+        self.cache_hits = 0
+        self.cache_misses = 0
         self.unsynced = False
         self.last_sync = time.time()
         self.commits = 0
@@ -77,8 +87,22 @@ class Engine:
     def get(self, key: bytes) -> bytes | None:
         value = self.pending.get(key, _MISSING)
         if value is _MISSING:
-            return self.db.get(key)  # type: ignore[no-any-return]
+            value = self.cache.get(key, _MISSING)
+            if value is _MISSING:
+                value = self.db.get(key)
+                self.cache_misses += 1
+                if value is None or len(value) <= CACHE_MAX_RECORD:
+                    cache = self.cache
+                    cache[key] = value
+                    if len(cache) > self.cache_entries:
+                        self._shrink_cache()
         return value  # type: ignore[return-value]
+
+    def _shrink_cache(self) -> None:
+        """Keep the newer half (insertion order); amortised O(1) per insertion."""
+        cache = self.cache
+        keep = len(cache) // 2 if self.cache_entries else len(cache)
+        self.cache = dict(islice(cache.items(), keep, None))
 
     def put(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
@@ -98,14 +122,22 @@ class Engine:
             hook()
         pending = self.pending
         sync = self.fsync == "always"
+        cache = self.cache
         with self.db.write_batch(sync=sync) as wb:
             put = wb.put
             delete = wb.delete
             for k, v in pending.items():
                 if v is None:
                     delete(k)
+                    cache[k] = None
                 else:
                     put(k, v)
+                    if len(v) <= CACHE_MAX_RECORD:
+                        cache[k] = v
+                    else:
+                        cache.pop(k, None)
+        if len(cache) > self.cache_entries:
+            self._shrink_cache()
         self.commits += 1
         self.batched_keys += len(pending)
         self.pending = {}
@@ -116,6 +148,7 @@ class Engine:
 
     def discard_pending(self) -> None:
         self.pending = {}
+        self.cache = {}
 
     def sync(self) -> None:
         """Force everything written so far to stable storage (used by 'everysec')."""

@@ -17,9 +17,10 @@ All integers are big-endian so byte order is numeric order. ``phys`` is a physic
 a logical database (SELECT n) maps to one, so SWAPDB and FLUSHDB only rewrite the map, and a
 flushed physical database is reclaimed in the background.
 
-A metadata value is ``type(1) expire_ms(8)`` followed, for strings, by the value itself, and
-for collections by ``version(8) size(8)`` and type-specific fields. ``expire_ms`` is 0 when
-the key has no expiry.
+A metadata value starts with a type byte whose high bit says whether an ``expire_ms(8)`` field
+follows; then, for strings, the value itself, and for collections ``version(8) size(8)`` and
+type-specific fields. So a string without TTL is one byte plus its value, and whether a record
+can expire is known from its first byte.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ TYPE_NAMES = {
 }
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
-META_HEADER = struct.Struct(">BQ")  # type, expire_ms
-META_HEADER_SIZE = META_HEADER.size
+TTL_FLAG = 0x80
+TYPE_MASK = 0x7F
 U32 = struct.Struct(">I")
 U64 = struct.Struct(">Q")
 COUNTS = struct.Struct(">QQ")
 
 SLOT_BYTES = tuple(s.to_bytes(2, "big") for s in range(16384))
-_STRING_NO_TTL = bytes([TYPE_STRING]) + bytes(8)
+_STRING = bytes([TYPE_STRING])
+_STRING_TTL = bytes([TYPE_STRING | TTL_FLAG])
 
 
 def phys_bytes(phys: int) -> bytes:
@@ -97,13 +99,31 @@ def slot_of_meta_key(mkey: bytes) -> int:
 def string_value(value: bytes, expire_ms: int = 0) -> bytes:
     """The metadata record of a string."""
     if not expire_ms:
-        return _STRING_NO_TTL + value
-    return META_HEADER.pack(TYPE_STRING, expire_ms) + value
+        return _STRING + value
+    return _STRING_TTL + U64.pack(expire_ms) + value
+
+
+def rtype(record: bytes) -> int:
+    """The type code of a metadata record."""
+    return record[0] & TYPE_MASK
+
+
+def expire_of(record: bytes) -> int:
+    """The expiry time (unix ms) of a metadata record, 0 if none."""
+    return U64.unpack_from(record, 1)[0] if record[0] & TTL_FLAG else 0  # type: ignore[no-any-return]
+
+
+def body(record: bytes) -> bytes:
+    """What follows the header: a string's value, or a collection's version and size."""
+    return record[9:] if record[0] & TTL_FLAG else record[1:]
 
 
 def with_expire(record: bytes, expire_ms: int) -> bytes:
-    """The same metadata record with another expiry time."""
-    return record[:1] + U64.pack(expire_ms) + record[META_HEADER_SIZE:]
+    """The same metadata record with another expiry time (0 removes it)."""
+    kind = record[0] & TYPE_MASK
+    if expire_ms:
+        return bytes([kind | TTL_FLAG]) + U64.pack(expire_ms) + body(record)
+    return bytes([kind]) + body(record)
 
 
 def expire_key(expire_ms: int, mkey: bytes) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from binascii import crc_hqx
 from collections.abc import Callable, Iterator
 
 from stack.core.slots import key_slot
@@ -20,9 +21,11 @@ from .engine import Engine
 
 log = logging.getLogger(__name__)
 
+SLOT_BYTES = kf.SLOT_BYTES
 U32 = kf.U32
 U64 = kf.U64
-_ZERO8 = bytes(8)
+TTL = kf.TTL_FLAG
+TYPE_MASK = kf.TYPE_MASK
 _ACCESS_CAP = 100_000
 _CURSOR_CAP = 10_000
 RECLAIM_CHUNK = 1000
@@ -36,8 +39,7 @@ class WrongType(Exception):
     """The key holds another type (``-WRONGTYPE``)."""
 
 
-def record_expire(record: bytes) -> int:
-    return U64.unpack_from(record, 1)[0]  # type: ignore[no-any-return]
+record_expire = kf.expire_of
 
 
 class Database:
@@ -59,25 +61,21 @@ class Database:
         return self.prefix + kf.SLOT_BYTES[key_slot(key)] + key
 
     def read(self, key: bytes) -> tuple[bytes, bytes | None]:
-        """The metadata key and live record of ``key`` (None if missing or expired)."""
-        mkey = self.prefix + kf.SLOT_BYTES[key_slot(key)] + key
+        """The metadata key and live record of ``key`` (None if missing or expired).
+
+        This is the hot path of every command: the slot is computed inline and the access
+        time is the keyspace's coarse clock (set once per received chunk).
+        """
+        slot = crc_hqx(key, 0) & 0x3FFF if 123 not in key else key_slot(key)  # 123 = "{"
+        mkey = self.prefix + SLOT_BYTES[slot] + key
         ks = self.ks
         rec = ks.engine.get(mkey)
         if rec is not None:
-            if rec[1:9] != _ZERO8 and U64.unpack_from(rec, 1)[0] <= now_ms():
+            if rec[0] & TTL and U64.unpack_from(rec, 1)[0] <= now_ms():
                 ks.expire_now(mkey, rec)
                 return mkey, None
-            ks.access[mkey] = time.monotonic()
+            ks.access[mkey] = ks.clock
         return mkey, rec
-
-    def read_string(self, key: bytes) -> tuple[bytes, bytes | None]:
-        """Like ``read`` but raises WrongType for a non-string; returns (mkey, value)."""
-        mkey, rec = self.read(key)
-        if rec is None:
-            return mkey, None
-        if rec[0] != kf.TYPE_STRING:
-            raise WrongType()
-        return mkey, rec[kf.META_HEADER_SIZE :]
 
     def lookup(self, key: bytes) -> bytes | None:
         """The live record of ``key`` for a read command (counts keyspace hits and misses)."""
@@ -90,15 +88,15 @@ class Database:
 
     def lookup_string(self, key: bytes) -> bytes | None:
         """The value of a string key for a read command; WrongType for other types."""
-        rec = self.lookup(key)
+        rec = self.read(key)[1]
+        ks = self.ks
         if rec is None:
+            ks.misses += 1
             return None
-        if rec[0] != kf.TYPE_STRING:
+        ks.hits += 1
+        if rec[0] & TYPE_MASK != kf.TYPE_STRING:
             raise WrongType()
-        return rec[kf.META_HEADER_SIZE :]
-
-    def exists(self, key: bytes) -> bool:
-        return self.read(key)[1] is not None
+        return rec[9:] if rec[0] & TTL else rec[1:]
 
     def size(self) -> int:
         return self.ks.counts[self.phys][0]
@@ -115,6 +113,7 @@ class Keyspace:
         self.access: dict[bytes, float] = {}
         self.expired_keys = 0
         self.hits = 0
+        self.clock = time.monotonic()  # coarse access clock, updated per received chunk
         self.misses = 0
         self.on_expire: list[Callable[[bytes], None]] = []
         self._cursors: dict[int, tuple[int, bytes]] = {}
@@ -214,16 +213,16 @@ class Keyspace:
     def write(self, mkey: bytes, record: bytes, old: bytes | None) -> None:
         """Store a metadata record over ``old`` (the live record, or None)."""
         eng = self.engine
-        new_exp = record[1:9] != _ZERO8
+        new_exp = record[0] & TTL
         if old is None:
             self._count(mkey, 1, 1 if new_exp else 0)
         else:
-            old_exp = old[1:9] != _ZERO8
+            old_exp = old[0] & TTL
             if old_exp:
                 eng.delete(kf.expire_key(record_expire(old), mkey))
             if old_exp != new_exp:
                 self._count(mkey, 0, 1 if new_exp else -1)
-            if old[0] != kf.TYPE_STRING:
+            if old[0] & TYPE_MASK != kf.TYPE_STRING:
                 self._retire_members(mkey, old)
         if new_exp:
             eng.put(kf.expire_key(record_expire(record), mkey), b"")
@@ -232,12 +231,12 @@ class Keyspace:
     def delete(self, mkey: bytes, old: bytes) -> None:
         """Delete a key whose live record is ``old``."""
         eng = self.engine
-        if old[1:9] != _ZERO8:
+        if old[0] & TTL:
             eng.delete(kf.expire_key(record_expire(old), mkey))
             self._count(mkey, -1, -1)
         else:
             self._count(mkey, -1, 0)
-        if old[0] != kf.TYPE_STRING:
+        if old[0] & TYPE_MASK != kf.TYPE_STRING:
             self._retire_members(mkey, old)
         eng.delete(mkey)
         self.access.pop(mkey, None)
@@ -247,10 +246,11 @@ class Keyspace:
 
     def clone(self, src_mkey: bytes, record: bytes, dst_mkey: bytes) -> bytes:
         """The record for a copy of a key at ``dst_mkey`` (RENAME, COPY, MOVE)."""
-        if record[0] == kf.TYPE_STRING:
+        if record[0] & TYPE_MASK == kf.TYPE_STRING:
             return record
         # Collections (their own issue) copy their members under a new version here.
-        raise NotImplementedError(f"copying a {kf.TYPE_NAMES[record[0]]} is not supported yet")
+        kind = kf.TYPE_NAMES[record[0] & TYPE_MASK]
+        raise NotImplementedError(f"copying a {kind} is not supported yet")
 
     def expire_now(self, mkey: bytes, old: bytes) -> None:
         self.delete(mkey, old)
@@ -260,14 +260,14 @@ class Keyspace:
 
     def _retire_members(self, mkey: bytes, old: bytes) -> None:
         """Queue the sub-keys of an overwritten or deleted collection for reclaim."""
-        version = old[kf.META_HEADER_SIZE : kf.META_HEADER_SIZE + 8]
+        version = kf.body(old)[:8]
         key = kf.user_key(mkey)
         self.engine.put(kf.SYS_STALE + mkey[1:7] + U32.pack(len(key)) + key + version, b"")
 
     # -- reads over ranges --------------------------------------------------------------------
 
     def _live(self, mkey: bytes, rec: bytes, now: int) -> bool:
-        return rec[1:9] == _ZERO8 or record_expire(rec) > now
+        return not rec[0] & TTL or record_expire(rec) > now
 
     def iter_keys(self, db: Database) -> Iterator[tuple[bytes, bytes]]:
         """(user key, record) of every live key in a database."""
@@ -355,7 +355,7 @@ class Keyspace:
         for ekey in entries:
             exp, mkey = kf.meta_key_from_expire_key(ekey)
             rec = self.engine.get(mkey)
-            if rec is not None and rec[1:9] != _ZERO8 and record_expire(rec) == exp:
+            if rec is not None and rec[0] & TTL and record_expire(rec) == exp:
                 self.expire_now(mkey, rec)  # deletes the index entry too
             else:
                 self.engine.delete(ekey)  # stale entry
