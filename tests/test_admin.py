@@ -141,3 +141,11 @@ def test_object_and_debug(r: redis.Redis) -> None:
     assert r.execute_command("DEBUG", "OBJECT", "n")
     raw = r.execute_command("DEBUG", "OBJECT", "n", NEVER_DECODE=True)
     assert "encoding:int" in str(raw)
+
+
+def test_pttl_and_expiretime(r: redis.Redis) -> None:
+    r.set("k", "v", px=100_000)
+    assert 99_000 < r.pttl("k") <= 100_000
+    now_ms = time.time() * 1000
+    assert abs(r.pexpiretime("k") - (now_ms + 100_000)) < 2000
+    assert r.expiretime("k") == r.pexpiretime("k") // 1000

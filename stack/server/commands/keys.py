@@ -181,24 +181,19 @@ def _expire(c: Client, args: list[bytes], unit: int, relative: bool) -> object:
     return ONE
 
 
-@handler("expire")
+# name -> (unit in ms, relative to now)
+_EXPIRE_FORMS = {
+    b"expire": (1000, True),
+    b"pexpire": (1, True),
+    b"expireat": (1000, False),
+    b"pexpireat": (1, False),
+}
+
+
+@handler("expire", "pexpire", "expireat", "pexpireat")
 def expire(c: Client, args: list[bytes]) -> object:
-    return _expire(c, args, 1000, True)
-
-
-@handler("pexpire")
-def pexpire(c: Client, args: list[bytes]) -> object:
-    return _expire(c, args, 1, True)
-
-
-@handler("expireat")
-def expireat(c: Client, args: list[bytes]) -> object:
-    return _expire(c, args, 1000, False)
-
-
-@handler("pexpireat")
-def pexpireat(c: Client, args: list[bytes]) -> object:
-    return _expire(c, args, 1, False)
+    unit, relative = _EXPIRE_FORMS[args[0].lower()]
+    return _expire(c, args, unit, relative)
 
 
 def _ttl(c: Client, key: bytes) -> int | None:

@@ -185,28 +185,29 @@ def mget(c: Client, args: list[bytes]) -> object:
     return out
 
 
-@handler("mset")
-def mset(c: Client, args: list[bytes]) -> object:
+def _set_pairs(c: Client, args: list[bytes], name: str, only_new: bool) -> bool:
+    """MSET / MSETNX: store every key-value pair (with ``only_new``, all or none)."""
     if len(args) % 2 == 0:
-        raise errors.wrong_arity("mset")
+        raise errors.wrong_arity(name)
     db = c.db
-    for i in range(1, len(args), 2):
+    keys = range(1, len(args), 2)
+    if only_new and any(db.read(args[i])[1] is not None for i in keys):
+        return False
+    for i in keys:  # read each just before writing it: a key may appear twice
         mkey, old = db.read(args[i])
         store(c, mkey, old, args[i + 1])
+    return True
+
+
+@handler("mset")
+def mset(c: Client, args: list[bytes]) -> object:
+    _set_pairs(c, args, "mset", only_new=False)
     return OK
 
 
 @handler("msetnx")
 def msetnx(c: Client, args: list[bytes]) -> object:
-    if len(args) % 2 == 0:
-        raise errors.wrong_arity("msetnx")
-    db = c.db
-    if any(db.read(args[i])[1] is not None for i in range(1, len(args), 2)):
-        return ZERO
-    for i in range(1, len(args), 2):
-        mkey, old = db.read(args[i])
-        store(c, mkey, old, args[i + 1])
-    return ONE
+    return ONE if _set_pairs(c, args, "msetnx", only_new=True) else ZERO
 
 
 @handler("append")
