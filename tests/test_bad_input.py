@@ -6,6 +6,7 @@ the connection stays usable. In every case other connections and stored data are
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -207,7 +208,8 @@ def test_client_that_never_reads_is_bounded(fresh_server: LedisServer) -> None:
     setup = RawClient(fresh_server.port)
     assert setup.call("SET", "big", "x" * 500_000) == b"+OK\r\n"
     c = RawClient(fresh_server.port)
-    c.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.settimeout(2)
     request = b"GET big\r\n" * 200
     closed = False
     for _ in range(200):
@@ -230,3 +232,58 @@ def test_pathological_glob_is_bounded(r: object, ledis_server: LedisServer) -> N
     pattern = "*a" * 60 + "b"
     assert c.call("KEYS", pattern) == b"*0\r\n"
     assert c.call("SCAN", "0", "MATCH", pattern, "COUNT", "1000") == b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+
+def _rss(port: int, password: str | None = None) -> int:
+    c = RawClient(port)
+    if password:
+        assert c.call("AUTH", password) == b"+OK\r\n"
+    info = c.call("INFO", "memory")
+    return int(info.split(b"used_memory_rss:")[1].split(b"\r\n")[0])
+
+
+def test_huge_claimed_counts_on_many_connections(fresh_server: LedisServer) -> None:
+    """CVE-2021-32675: claimed sizes allocate nothing; memory grows only with bytes sent."""
+    fresh_server.start()
+    before = _rss(fresh_server.port)
+    conns = [RawClient(fresh_server.port) for _ in range(100)]
+    for c in conns:
+        c.send(b"*1000000\r\n$500000000\r\n")  # claims ~500 MB each, sends nothing more
+    assert RawClient(fresh_server.port).call("PING") == PONG
+    assert _rss(fresh_server.port) - before < 50 * 1024 * 1024
+    for c in conns:
+        c.close()
+
+
+def test_peer_reset_mid_frame_frees_state(fresh_server: LedisServer) -> None:
+    import socket
+    import struct
+
+    fresh_server.start()
+    for _ in range(20):
+        c = RawClient(fresh_server.port)
+        c.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n" + b"x" * 5000)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # RST with a partial frame
+    probe = RawClient(fresh_server.port)
+    assert probe.call("GET", "k") == b"$-1\r\n"
+    clients = probe.call("CLIENT", "LIST").count(b"id=")
+    assert clients == 1
+
+
+def test_unauthenticated_client_that_never_reads(fresh_server: LedisServer) -> None:
+    """CVE-2025-21605: replies to an unauthenticated client cannot grow without bound."""
+    import socket
+
+    fresh_server.extra += ["--requirepass", "pw"]
+    fresh_server.start()
+    c = RawClient(fresh_server.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.settimeout(2)
+    flood = b"PING\r\n" * 10000
+    for _ in range(300):
+        try:
+            c.send(flood)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            break
+    assert _rss(fresh_server.port, "pw") < 300 * 1024 * 1024
