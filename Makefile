@@ -3,13 +3,16 @@ PY ?= python3
 PORT ?= 6380
 DATA ?= ./ledis-data
 
-.PHONY: setup run test check lint typecheck bench format clean
+.PHONY: setup run cli test check lint typecheck bench format clean
 
 setup:            ## install Debian and Python dependencies (idempotent)
 	@./scripts/setup.sh
 
 run: setup        ## start ledis-server on its defaults (127.0.0.1:6380, data in ./ledis-data)
 	$(PY) -m stack.server.main --port $(PORT) --data-dir $(DATA)
+
+cli: setup        ## open ledis-cli on the server that `make run` starts
+	$(PY) -m console.cli.main -p $(PORT)
 
 test: setup       ## run the whole test suite against real processes
 	$(PY) -m pytest -q
@@ -27,8 +30,9 @@ format:
 	$(PY) -m ruff format stack console
 	$(PY) -m ruff check --fix stack console
 
-bench: setup      ## ledis-server vs redis-server with redis-benchmark, printed as ratios
+bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); ledis-cli latency
 	$(PY) -m bench.server_bench
+	$(PY) -m bench.cli_bench
 
 clean:
 	rm -rf .setup-stamp .pytest_cache .mypy_cache .ruff_cache bench/results

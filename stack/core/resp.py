@@ -474,3 +474,93 @@ def encode_command(args: Iterable[bytes | str | int]) -> bytes:
         data = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing replies (for clients: the REPL, replication and migration links, the proxy)
+
+
+class ErrorReply(str):
+    """An error reply received from a server (the text without ``-``)."""
+
+    __slots__ = ()
+
+
+INCOMPLETE = object()
+
+
+class ReplyParser:
+    """RESP2 replies from a server: ``feed`` bytes, then ``get`` values until INCOMPLETE.
+
+    Values keep their RESP type: Status (simple string), bytes (bulk), int, None (nil), list,
+    ErrorReply. Lengths are bounded like requests, so a hostile server cannot make us allocate.
+    """
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024, max_depth: int = 64) -> None:
+        self._buf = b""
+        self._pos = 0
+        self.max_bulk = max_bulk
+        self.max_depth = max_depth
+
+    def feed(self, data: bytes) -> None:
+        if self._pos:
+            self._buf = self._buf[self._pos :]
+            self._pos = 0
+        self._buf += data
+
+    def get(self) -> object:
+        try:
+            value, pos = self._parse(self._pos, 0)
+        except _NeedMore:
+            return INCOMPLETE
+        self._pos = pos
+        return value
+
+    def _line(self, pos: int) -> tuple[bytes, int]:
+        nl = self._buf.find(b"\r\n", pos)
+        if nl < 0:
+            if len(self._buf) - pos > 64 * 1024:
+                raise ProtocolError(None, "reply header line too long")
+            raise _NeedMore
+        return self._buf[pos + 1 : nl], nl + 2
+
+    def _parse(self, pos: int, depth: int) -> tuple[object, int]:
+        buf = self._buf
+        if pos >= len(buf):
+            raise _NeedMore
+        kind = buf[pos]
+        line, nxt = self._line(pos)
+        if kind == 43:  # +
+            return Status(line.decode("utf-8", "replace")), nxt
+        if kind == 45:  # -
+            return ErrorReply(line.decode("utf-8", "replace")), nxt
+        if kind == 58:  # :
+            n = strict_int(line)
+            if n is None:
+                raise ProtocolError(None, f"bad integer reply {line[:40]!r}")
+            return n, nxt
+        if kind == 36:  # $
+            n = strict_int(line)
+            if n is None or n > self.max_bulk:
+                raise ProtocolError(None, f"bad bulk length {line[:40]!r}")
+            if n < 0:
+                return None, nxt
+            if len(buf) < nxt + n + 2:
+                raise _NeedMore
+            return buf[nxt : nxt + n], nxt + n + 2
+        if kind == 42:  # *
+            n = strict_int(line)
+            if n is None or depth >= self.max_depth:
+                raise ProtocolError(None, f"bad array header {line[:40]!r}")
+            if n < 0:
+                return None, nxt
+            items: list[object] = []
+            for _ in range(n):
+                item, nxt = self._parse(nxt, depth + 1)
+                items.append(item)
+            return items, nxt
+        raise ProtocolError(None, f"unexpected reply type byte {chr(kind)!r}")
+
+
+class _NeedMore(Exception):
+    pass

@@ -60,12 +60,14 @@ class Arg:
         """The argument as ``redis-cli`` hints it: ``[EX seconds|PX milliseconds]``."""
         if self.type == "pure-token":
             text = self.token or self.name
+        elif self.display:
+            text = self.display
         elif self.type == "oneof":
             text = "|".join(a.hint() for a in self.args)
         elif self.type == "block":
             text = " ".join(a.hint() for a in self.args)
         else:
-            text = self.display or self.name
+            text = self.name
         if self.token and self.type != "pure-token":
             text = f"{self.token} {text}"
         if self.multiple:

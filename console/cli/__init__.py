@@ -1,0 +1,1 @@
+"""ledis-cli: a REPL that completes and explains every command from the one command table."""

@@ -1,0 +1,105 @@
+"""ledis-cli in scripted mode prints the same bytes as redis-cli, against ledis and Redis."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from .servers import LedisServer, RedisServer
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-tools")
+
+SETUP = [
+    ["SET", "greeting", "hello world"],
+    ["SET", "bin", "a\tb\nc\"d\\e\x01"],
+    ["SET", "n", "42"],
+    ["SETBIT", "bits", "3", "1"],
+]
+COMMANDS = [
+    ["PING"], ["PING", "hi there"], ["GET", "greeting"], ["GET", "bin"], ["GET", "missing"],
+    ["INCRBY", "n", "0"], ["MGET", "greeting", "missing", "n"], ["FOO", "bar"], ["GET"],
+    ["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"], ["KEYS", "nomatch*"],
+    ["LCS", "greeting", "bin", "IDX", "WITHMATCHLEN"], ["TYPE", "greeting"], ["DBSIZE"],
+    ["SET", "k", "v"], ["BITFIELD", "bits", "GET", "u4", "0", "GET", "i8", "0"],
+    ["CLUSTER", "KEYSLOT", "{user1000}.following"], ["ECHO", ""], ["STRLEN", "bin"],
+]
+
+
+def run(argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, input=stdin, capture_output=True, timeout=60)
+
+
+def ledis_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "console.cli.main", "--config", "/nonexistent", *args]
+
+
+@pytest.fixture(params=["ledis", "redis"])
+def endpoint(request: pytest.FixtureRequest, ledis_server: LedisServer,
+             redis_server: RedisServer) -> Iterator[list[str]]:
+    """Connection flags for both CLIs, against our server or the real Redis."""
+    if request.param == "ledis":
+        flags = ["-p", str(ledis_server.port)]
+    else:
+        flags = ["-s", str(redis_server.socket)]
+    run(["redis-cli", *flags, "FLUSHALL"])
+    for cmd in SETUP:
+        run(["redis-cli", *flags, *cmd])
+    yield flags
+
+
+@pytest.mark.parametrize("mode", ["--raw", "--no-raw"])
+def test_same_bytes_as_redis_cli(endpoint: list[str], mode: str) -> None:
+    for cmd in COMMANDS:
+        theirs = run(["redis-cli", *endpoint, mode, *cmd])
+        ours = run(ledis_cli(*endpoint, mode, *cmd))
+        assert ours.stdout == theirs.stdout, cmd
+        assert ours.returncode == theirs.returncode, cmd
+
+
+def test_stdin_lines_like_redis_cli(endpoint: list[str]) -> None:
+    script = b"SET a 1\nINCR a\nGET a\nFOO\n\nMGET a nope\n"
+    theirs = run(["redis-cli", *endpoint], stdin=script)
+    ours = run(ledis_cli(*endpoint), stdin=script)
+    assert ours.stdout == theirs.stdout
+
+
+def test_repeat_and_stdin_argument(endpoint: list[str]) -> None:
+    assert run(ledis_cli(*endpoint, "-r", "3", "INCR", "ctr")).stdout == b"1\n2\n3\n"
+    run(ledis_cli(*endpoint, "-x", "SET", "fromstdin"), stdin=b"payload\n")
+    assert run(["redis-cli", *endpoint, "GET", "fromstdin"]).stdout == b"payload\n\n"
+
+
+def test_pipe_mode(endpoint: list[str]) -> None:
+    payload = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(k), k)
+                       for k in (b"p%d" % i for i in range(5000)))
+    ok = run(ledis_cli(*endpoint, "--pipe"), stdin=payload)
+    assert ok.returncode == 0
+    assert b"errors: 0, replies: 5000" in ok.stdout
+    bad = run(ledis_cli(*endpoint, "--pipe"), stdin=b"*1\r\n$4\r\nNOPE\r\n*1\r\n$4\r\nPING\r\n")
+    assert bad.returncode == 1
+    assert b"errors: 1, replies: 2" in bad.stdout
+    assert b"unknown command 'NOPE'" in bad.stderr
+
+
+def test_connection_refused_exit_status() -> None:
+    theirs = run(["redis-cli", "-p", "1", "PING"])
+    ours = run(ledis_cli("-p", "1", "PING"))
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stderr.strip() == theirs.stderr.strip()
+
+
+def test_uri_and_password(fresh_server: LedisServer) -> None:
+    fresh_server.extra += ["--requirepass", "pw"]
+    fresh_server.start()
+    out = run(ledis_cli("-u", f"redis://:pw@127.0.0.1:{fresh_server.port}/3", "--no-auth-warning",
+                        "SET", "x", "1"))
+    assert out.stdout == b"OK\n"
+    out = run(ledis_cli("-p", str(fresh_server.port), "-a", "pw", "-n", "3", "GET", "x"))
+    assert out.stdout == b"1\n"
+    assert b"may not be safe" in out.stderr
+    out = run(ledis_cli("-p", str(fresh_server.port), "GET", "x"))
+    assert out.stdout == b"NOAUTH Authentication required.\n\n"
