@@ -85,9 +85,11 @@ class Engine:
     # -- reads and writes -----------------------------------------------------------------------
 
     def get(self, key: bytes) -> bytes | None:
-        value = self.pending.get(key, _MISSING)
+        # The cache also holds every pending write (put() writes both), so one dict lookup
+        # answers hot keys; pending is consulted only for writes the cache has dropped.
+        value = self.cache.get(key, _MISSING)
         if value is _MISSING:
-            value = self.cache.get(key, _MISSING)
+            value = self.pending.get(key, _MISSING)
             if value is _MISSING:
                 value = self.db.get(key)
                 self.cache_misses += 1
@@ -106,9 +108,11 @@ class Engine:
 
     def put(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
+        self.cache[key] = value
 
     def delete(self, key: bytes) -> None:
         self.pending[key] = None
+        self.cache[key] = None
 
     @property
     def dirty(self) -> bool:
@@ -122,20 +126,20 @@ class Engine:
             hook()
         pending = self.pending
         sync = self.fsync == "always"
-        cache = self.cache
+        large = []
         with self.db.write_batch(sync=sync) as wb:
             put = wb.put
             delete = wb.delete
             for k, v in pending.items():
                 if v is None:
                     delete(k)
-                    cache[k] = None
                 else:
                     put(k, v)
-                    if len(v) <= CACHE_MAX_RECORD:
-                        cache[k] = v
-                    else:
-                        cache.pop(k, None)
+                    if len(v) > CACHE_MAX_RECORD:
+                        large.append(k)
+        cache = self.cache
+        for k in large:  # big records were cached only while pending
+            cache.pop(k, None)
         if len(cache) > self.cache_entries:
             self._shrink_cache()
         self.commits += 1

@@ -172,7 +172,7 @@ class Keyspace:
 
     def _write_counts(self) -> None:
         if self._dirty_counts:
-            put = self.engine.pending.__setitem__
+            put = self.engine.put
             for phys in self._dirty_counts:
                 c = self.counts.get(phys)
                 if c is not None:
