@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -101,10 +102,10 @@ class Engine:
         return value  # type: ignore[return-value]
 
     def _shrink_cache(self) -> None:
-        """Keep the newer half (insertion order); amortised O(1) per insertion."""
+        """Keep the newest half of the limit (insertion order); amortised O(1) per insertion."""
         cache = self.cache
-        keep = len(cache) // 2 if self.cache_entries else len(cache)
-        self.cache = dict(islice(cache.items(), keep, None))
+        drop = max(0, len(cache) - self.cache_entries // 2)
+        self.cache = dict(islice(cache.items(), drop, None))
 
     def put(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
@@ -166,17 +167,76 @@ class Engine:
     # -- iteration ------------------------------------------------------------------------------
 
     def scan(
-        self, start: bytes, stop: bytes, include_value: bool = True, reverse: bool = False
+        self, start: bytes, stop: bytes, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Iterate [start, stop) after committing, so pending writes are visible."""
-        self.commit()
-        with self.db.iterator(start=start, stop=stop, reverse=reverse) as it:
-            yield from it
+        """Iterate [start, stop) over LevelDB merged with the pending batch (pending wins).
+
+        Nothing is committed here, so a transaction that reads ranges mid-way is still applied
+        as one batch. The pending part is a snapshot taken when iteration starts.
+        """
+        pending = sorted(
+            ((k, v) for k, v in self.pending.items() if start <= k < stop), reverse=reverse
+        )
+        with self._range(start, stop, reverse) as it:
+            if not pending:
+                yield from it
+                return
+            later = (lambda a, b: a < b) if reverse else (lambda a, b: a > b)
+            p = 0
+            for k, v in it:
+                while p < len(pending) and not later(pending[p][0], k):
+                    pk, pv = pending[p]
+                    p += 1
+                    if pk == k:
+                        v = pv  # type: ignore[assignment]
+                        break
+                    if pv is not None:
+                        yield pk, pv
+                if v is not None:
+                    yield k, v
+            for pk, pv in pending[p:]:
+                if pv is not None:
+                    yield pk, pv
+
+    @contextmanager
+    def _range(
+        self, start: bytes, stop: bytes, reverse: bool
+    ) -> Iterator[Iterator[tuple[bytes, bytes]]]:
+        """LevelDB's items in [start, stop), forwards or backwards.
+
+        Backwards uses a raw iterator: plyvel's bounded reverse iterator can skip a range
+        whose upper bound is an existing key.
+        """
+        if not reverse:
+            with self.db.iterator(start=start, stop=stop) as it:
+                yield it
+            return
+        raw = self.db.raw_iterator()
+        try:
+            yield self._backwards(raw, start, stop)
+        finally:
+            raw.close()
+
+    @staticmethod
+    def _backwards(
+        raw: plyvel.RawIterator, start: bytes, stop: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        raw.seek(stop)
+        if raw.valid():
+            raw.prev()
+        else:
+            raw.seek_to_last()
+        while raw.valid():
+            key = raw.key()
+            if key < start:
+                return
+            if key < stop:
+                yield key, raw.value()
+            raw.prev()
 
     def scan_keys(self, start: bytes, stop: bytes) -> Iterator[bytes]:
-        self.commit()
-        with self.db.iterator(start=start, stop=stop, include_value=False) as it:
-            yield from it
+        for k, _v in self.scan(start, stop):
+            yield k
 
     def first_key(self, start: bytes, stop: bytes) -> bytes | None:
         for k in self.scan_keys(start, stop):

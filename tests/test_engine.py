@@ -1,0 +1,61 @@
+"""Unit test of the storage engine alone (real LevelDB in a temp dir)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from stack.server.storage.engine import Engine, StorageError
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scans_merge_pending_writes_both_ways(tmp_path: Path, seed: int) -> None:
+    rnd = random.Random(seed)
+    e = Engine(tmp_path / "db")
+    ref: dict[bytes, bytes] = {}
+    for _ in range(200):
+        for _ in range(20):
+            k = b"k%03d" % rnd.randrange(200)
+            if rnd.random() < 0.3:
+                e.delete(k)
+                ref.pop(k, None)
+            else:
+                v = b"v%d" % rnd.randrange(1000)
+                e.put(k, v)
+                ref[k] = v
+            if rnd.random() < 0.05:
+                e.commit()
+        lo, hi = sorted([b"k%03d" % rnd.randrange(200), b"k%03d" % rnd.randrange(200)])
+        expected = sorted((k, v) for k, v in ref.items() if lo <= k < hi)
+        assert list(e.scan(lo, hi)) == expected
+        assert list(e.scan(lo, hi, reverse=True)) == expected[::-1]
+        assert all(e.get(k) == v for k, v in expected)
+    e.close()
+
+
+def test_reads_see_pending_and_cache_stays_true(tmp_path: Path) -> None:
+    e = Engine(tmp_path / "db", cache_entries=4)
+    for i in range(50):
+        e.put(b"k%d" % i, b"v%d" % i)
+    assert [e.get(b"k%d" % i) for i in range(50)] == [b"v%d" % i for i in range(50)]
+    e.commit()
+    e.put(b"big", b"x" * 10_000)
+    assert e.get(b"big") == b"x" * 10_000
+    e.commit()
+    assert e.get(b"big") == b"x" * 10_000
+    assert len(e.cache) <= 5
+    e.delete(b"k1")
+    assert e.get(b"k1") is None
+    e.discard_pending()
+    assert e.get(b"k1") == b"v1"
+    e.close()
+
+
+def test_format_version_is_checked(tmp_path: Path) -> None:
+    e = Engine(tmp_path / "db")
+    e.db.put(b"\x00V", b"\x00\x00\x00\x63")
+    e.db.close()
+    with pytest.raises(StorageError, match="format 99"):
+        Engine(tmp_path / "db")
