@@ -48,6 +48,10 @@ class Client(asyncio.Protocol):
         self.queue: deque[list[bytes]] = deque()  # parsed commands held while paused
         self.held = False  # waiting for CLIENT UNPAUSE
         self.no_evict = False
+        self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
+        self.multi_failed = False  # a queued command was rejected: EXEC aborts
+        self.watched: dict[bytes, int] = {}  # WATCHed metadata keys -> their expiry then
+        self.watch_broken = False
         self.net_in = 0
         self.net_out = 0
 
@@ -71,6 +75,10 @@ class Client(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.watched:
+            from .commands.transactions import unwatch_all
+
+            unwatch_all(self)
         self.server.forget(self)
         self.parser.reset()
         self.queue.clear()

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 _WRONGTYPE = encode_error(errors.WRONGTYPE)
 _NOAUTH = encode_error(errors.NOAUTH)
 _SECURITY = (b"post", b"host:")
+_QUEUED = Raw(b"+QUEUED\r\n")
+# Commands that act at once inside MULTI instead of being queued.
+_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+_NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
 
 
 @dataclass(slots=True)
@@ -38,6 +42,7 @@ class Entry:
     subs: dict[bytes, Entry] = field(default_factory=dict)
     arity: int = 0
     no_auth: bool = False
+    no_multi: bool = False
     write: bool = False
     calls: int = 0
     usec: int = 0
@@ -47,6 +52,7 @@ class Entry:
     def __post_init__(self) -> None:
         self.arity = self.spec.arity
         self.no_auth = "no_auth" in self.spec.flags
+        self.no_multi = "no_multi" in self.spec.flags
         self.write = self.spec.is_write
 
 
@@ -101,12 +107,16 @@ class Dispatcher:
         if entry is None:
             entry = self.entries.get(name.lower())
             if entry is None:
+                if client.multi is not None:
+                    client.multi_failed = True
                 return self._unknown(client, args)
         if entry.subs:
             if len(args) >= 2:
                 sub = entry.subs.get(args[1].lower())
                 if sub is None:
                     entry.rejected += 1
+                    if client.multi is not None:
+                        client.multi_failed = True
                     return self._error(errors.unknown_subcommand(args[1], entry.name).message)
                 entry = sub
             elif entry.handler is None:
@@ -116,11 +126,21 @@ class Dispatcher:
         argc = len(args)
         if (argc != arity) if arity > 0 else (argc < -arity):
             entry.rejected += 1
+            if client.multi is not None:
+                client.multi_failed = True
             return self._error(errors.wrong_arity(entry.name).message)
         if not client.authenticated and not entry.no_auth:
             entry.rejected += 1
             self.count_error(_NOAUTH)
+            if client.multi is not None:
+                client.multi_failed = True
             return _NOAUTH
+        if client.multi is not None and entry.name not in _IMMEDIATE:
+            if entry.no_multi:
+                client.multi_failed = True
+                return self._error(_NOT_IN_MULTI)
+            client.multi.append(args)
+            return _QUEUED
         server = client.server
         if entry.write and server.read_only:
             entry.rejected += 1

@@ -6,7 +6,7 @@ and hints from it, and ``COMMAND`` / ``COMMAND DOCS`` are generated from it.
 
 from __future__ import annotations
 
-from . import bitmaps, cluster, connection, keys, server, strings
+from . import bitmaps, cluster, connection, keys, server, strings, transactions
 from .spec import Arg, CommandSpec
 
 
@@ -51,7 +51,13 @@ class CommandTable:
 
 
 TABLE = CommandTable(
-    strings.SPECS + bitmaps.SPECS + keys.SPECS + server.SPECS + connection.SPECS + cluster.SPECS
+    strings.SPECS
+    + bitmaps.SPECS
+    + keys.SPECS
+    + server.SPECS
+    + connection.SPECS
+    + cluster.SPECS
+    + transactions.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -33,6 +33,14 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, Handler]:
     """Import every handler module (registration happens on import)."""
-    from . import bitmaps, cluster, connection, keys, server, strings  # noqa: F401
+    from . import (  # noqa: F401
+        bitmaps,
+        cluster,
+        connection,
+        keys,
+        server,
+        strings,
+        transactions,
+    )
 
     return HANDLERS

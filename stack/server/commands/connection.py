@@ -131,6 +131,9 @@ def quit_(c: Client, args: list[bytes]) -> object:
 
 @handler("reset")
 def reset(c: Client, args: list[bytes]) -> object:
+    from .transactions import end_transaction
+
+    end_transaction(c)
     c.db = c.server.keyspace.dbs[0]
     c.name = b""
     if c.server.config["requirepass"]:

@@ -13,6 +13,7 @@ import random
 import time
 from binascii import crc_hqx
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from stack.core.slots import key_slot
 
@@ -33,6 +34,12 @@ RECLAIM_CHUNK = 1000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Watcher(Protocol):
+    """What WATCH needs of a client."""
+
+    watch_broken: bool
 
 
 class WrongType(Exception):
@@ -116,6 +123,8 @@ class Keyspace:
         self.clock = time.monotonic()  # coarse access clock, updated per received chunk
         self.misses = 0
         self.on_expire: list[Callable[[bytes], None]] = []
+        # WATCH: metadata key -> the clients watching it (see ``touch``).
+        self.watchers: dict[bytes, set[Watcher]] = {}
         self._cursors: dict[int, tuple[int, bytes]] = {}
         self._cursor_seq = 0
         self._dirty_counts: set[int] = set()
@@ -181,6 +190,8 @@ class Keyspace:
 
     def swap(self, a: int, b: int) -> None:
         da, db = self.dbs[a], self.dbs[b]
+        self.touch_database(da.phys)
+        self.touch_database(db.phys)
         pa, pb = da.phys, db.phys
         da.repoint(pb)
         db.repoint(pa)
@@ -190,6 +201,7 @@ class Keyspace:
         """Empty one logical database at once; the old data is reclaimed in the background."""
         db = self.dbs[index]
         old = db.phys
+        self.touch_database(old)
         if self.counts.get(old, [0])[0] == 0 and not self._has_any(old):
             return
         db.repoint(self._allocate_phys())
@@ -210,8 +222,25 @@ class Keyspace:
         c[1] += expires
         self._dirty_counts.add(phys)
 
+    def touch(self, mkey: bytes) -> None:
+        """A key changed: transactions watching it must not run."""
+        watching = self.watchers.get(mkey)
+        if watching:
+            for w in watching:
+                w.watch_broken = True
+
+    def touch_database(self, phys: int) -> None:
+        """Every key of a physical database changed (FLUSHDB, FLUSHALL, SWAPDB)."""
+        prefix = kf.meta_prefix(phys)
+        for mkey, watching in self.watchers.items():
+            if mkey.startswith(prefix):
+                for w in watching:
+                    w.watch_broken = True
+
     def write(self, mkey: bytes, record: bytes, old: bytes | None) -> None:
         """Store a metadata record over ``old`` (the live record, or None)."""
+        if self.watchers:
+            self.touch(mkey)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:
@@ -230,6 +259,8 @@ class Keyspace:
 
     def delete(self, mkey: bytes, old: bytes) -> None:
         """Delete a key whose live record is ``old``."""
+        if self.watchers:
+            self.touch(mkey)
         eng = self.engine
         if old[0] & TTL:
             eng.delete(kf.expire_key(record_expire(old), mkey))

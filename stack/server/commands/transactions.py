@@ -1,0 +1,97 @@
+"""MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+
+Queued commands run back to back inside EXEC; their writes land in the same pending batch and
+nothing commits in between (range reads merge the pending batch), so a transaction is applied
+as one atomic LevelDB write, together with whatever else the event-loop turn wrote.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL_ARRAY, OK, Raw, ReplyError
+
+from ..storage.keyspace import now_ms, record_expire
+from . import handler
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+
+
+@handler("multi")
+def multi(c: Client, args: list[bytes]) -> object:
+    if c.multi is not None:
+        raise ReplyError("ERR MULTI calls can not be nested")
+    c.multi = []
+    c.multi_failed = False
+    return OK
+
+
+@handler("discard")
+def discard(c: Client, args: list[bytes]) -> object:
+    if c.multi is None:
+        raise ReplyError("ERR DISCARD without MULTI")
+    end_transaction(c)
+    return OK
+
+
+@handler("exec")
+def exec_(c: Client, args: list[bytes]) -> object:
+    if c.multi is None:
+        raise ReplyError("ERR EXEC without MULTI")
+    queued, failed = c.multi, c.multi_failed
+    broken = c.watch_broken or _watched_key_expired(c)
+    end_transaction(c)
+    if failed:
+        raise ReplyError(EXECABORT)
+    if broken:
+        return NIL_ARRAY
+    execute = c.server.dispatcher.execute
+    replies = [execute(c, cmd) for cmd in queued]
+    return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
+
+
+@handler("watch")
+def watch(c: Client, args: list[bytes]) -> object:
+    if c.multi is not None:
+        raise ReplyError("ERR WATCH inside MULTI is not allowed")
+    ks = c.server.keyspace
+    for key in args[1:]:
+        mkey, rec = c.db.read(key)
+        if mkey in c.watched:
+            continue
+        c.watched[mkey] = record_expire(rec) if rec is not None else 0
+        ks.watchers.setdefault(mkey, set()).add(c)
+    return OK
+
+
+@handler("unwatch")
+def unwatch(c: Client, args: list[bytes]) -> object:
+    unwatch_all(c)
+    return OK
+
+
+def _watched_key_expired(c: Client) -> bool:
+    """A watched key whose TTL ran out since WATCH counts as modified (as in Redis 7)."""
+    now = now_ms()
+    return any(expire and expire <= now for expire in c.watched.values())
+
+
+def end_transaction(c: Client) -> None:
+    c.multi = None
+    c.multi_failed = False
+    unwatch_all(c)
+
+
+def unwatch_all(c: Client) -> None:
+    watchers = c.server.keyspace.watchers
+    for mkey in c.watched:
+        clients = watchers.get(mkey)
+        if clients is not None:
+            clients.discard(c)
+            if not clients:
+                del watchers[mkey]
+    c.watched.clear()
+    c.watch_broken = False
