@@ -6,7 +6,7 @@ and hints from it, and ``COMMAND`` / ``COMMAND DOCS`` are generated from it.
 
 from __future__ import annotations
 
-from . import bitmaps, cluster, connection, keys, server, strings, transactions
+from . import bitmaps, cluster, connection, hashes, keys, server, sets, strings, transactions
 from .spec import Arg, CommandSpec
 
 
@@ -58,6 +58,8 @@ TABLE = CommandTable(
     + connection.SPECS
     + cluster.SPECS
     + transactions.SPECS
+    + hashes.SPECS
+    + sets.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

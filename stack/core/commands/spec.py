@@ -91,6 +91,7 @@ class CommandSpec:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
+    keynum: int = 0  # index of a "numkeys" argument followed by that many keys (movablekeys)
     args: tuple[Arg, ...] = ()
     subcommands: tuple[CommandSpec, ...] = ()
     doc_flags: tuple[str, ...] = ()
@@ -107,7 +108,9 @@ class CommandSpec:
         return self.name.replace("|", " ").upper()
 
     def key_positions(self, argc: int) -> range:
-        """Indexes of key arguments in a call with ``argc`` arguments (name included)."""
+        """Indexes of key arguments in a call with ``argc`` arguments (name included).
+
+        Commands whose keys follow a numkeys argument need the arguments: see ``keys``."""
         if self.first_key <= 0 or argc <= self.first_key:
             return range(0)
         last = self.last_key if self.last_key >= 0 else argc + self.last_key
@@ -115,6 +118,13 @@ class CommandSpec:
         return range(self.first_key, last + 1, self.key_step or 1)
 
     def keys(self, args: list[bytes]) -> list[bytes]:
+        if self.keynum:
+            try:
+                count = int(args[self.keynum])
+            except (IndexError, ValueError):
+                return []
+            start = self.keynum + 1
+            return list(args[start : start + max(count, 0)])
         return [args[i] for i in self.key_positions(len(args))]
 
     def arity_ok(self, argc: int) -> bool:
@@ -217,6 +227,7 @@ def command(
     since: str,
     *args: Arg,
     keys: tuple[int, int, int] = (0, 0, 0),
+    keynum: int = 0,
     complexity: str = "O(1)",
     subcommands: tuple[CommandSpec, ...] = (),
     history: tuple[tuple[str, str], ...] = (),
@@ -224,7 +235,7 @@ def command(
     tips: tuple[str, ...] = (),
 ) -> CommandSpec:
     """Build a spec; ``flags`` is a space-separated list of FLAGS."""
-    flag_set = frozenset(flags.split())
+    flag_set = frozenset(flags.split()) | ({"movablekeys"} if keynum else frozenset())
     unknown = flag_set - FLAGS
     if unknown:
         raise ValueError(f"{name}: unknown flags {sorted(unknown)}")
@@ -240,6 +251,7 @@ def command(
         first_key=keys[0],
         last_key=keys[1],
         key_step=keys[2],
+        keynum=keynum,
         args=args,
         subcommands=subs,
         history=history,

@@ -37,8 +37,10 @@ def load_all() -> dict[str, Handler]:
         bitmaps,
         cluster,
         connection,
+        hashes,
         keys,
         server,
+        sets,
         strings,
         transactions,
     )

@@ -13,6 +13,7 @@ from ..storage import keyformat as kf
 from ..storage.keyspace import Database, now_ms, record_expire
 from . import handler
 from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+from .scanning import parse_scan
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -260,34 +261,13 @@ def keys(c: Client, args: list[bytes]) -> object:
 
 @handler("scan")
 def scan(c: Client, args: list[bytes]) -> object:
-    raw = args[1]
-    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
-        raise ReplyError("ERR invalid cursor")
-    cursor = int(raw)
-    count = 10
-    match = None
-    type_code = None
-    i = 2
-    while i < len(args):
-        opt = args[i].upper()
-        if i + 1 >= len(args):
-            raise syntax_error()
-        if opt == b"COUNT":
-            count = to_int(args[i + 1])
-            if count < 1:
-                raise syntax_error()
-        elif opt == b"MATCH":
-            match = compile_pattern(args[i + 1])
-        elif opt == b"TYPE":
-            type_code = kf.TYPE_BY_NAME.get(args[i + 1].decode("latin-1").lower(), -1)
-        else:
-            raise syntax_error()
-        i += 2
-    next_cursor, found = c.server.keyspace.scan(c.db, cursor, min(count, 100_000))
+    opts = parse_scan(args, 1, allow_type=True)
+    next_cursor, found = c.server.keyspace.scan(c.db, opts.cursor, min(opts.count, 100_000))
     out = [
         k
         for k, rec in found
-        if (match is None or match(k)) and (type_code is None or kf.rtype(rec) == type_code)
+        if (opts.match is None or opts.match(k))
+        and (opts.type_code is None or kf.rtype(rec) == opts.type_code)
     ]
     return [b"%d" % next_cursor, out]
 
@@ -327,17 +307,31 @@ def to_int_or_none(value: bytes) -> int | None:
 
 @handler("object|encoding")
 def object_encoding(c: Client, args: list[bytes]) -> object:
-    rec = c.db.read(args[2])[1]
+    mkey, rec = c.db.read(args[2])
     if rec is None:
         return NIL
-    if kf.rtype(rec) == kf.TYPE_STRING:
+    kind = kf.rtype(rec)
+    if kind == kf.TYPE_STRING:
         return string_encoding(kf.body(rec))
-    return {
-        kf.TYPE_HASH: "hashtable",
-        kf.TYPE_LIST: "quicklist",
-        kf.TYPE_SET: "hashtable",
-        kf.TYPE_ZSET: "skiplist",
-    }[kf.rtype(rec)]
+    return collection_encoding(c, mkey, rec)
+
+
+def collection_encoding(c: Client, mkey: bytes, rec: bytes) -> str:
+    """The encoding Redis 7.0 would use, by its default size thresholds."""
+    from ..storage.collections import Collection
+
+    kind = kf.rtype(rec)
+    col = Collection(c.server.keyspace, mkey, rec, kind)
+    if kind == kf.TYPE_LIST:
+        return "quicklist"
+    if kind == kf.TYPE_SET:
+        if col.size <= 512 and all(to_int_or_none(m) is not None for m in col.members()):
+            return "intset"
+        return "hashtable"
+    small = col.size <= 128 and all(len(m) <= 64 and len(v) <= 64 for m, v in col.items())
+    if kind == kf.TYPE_HASH:
+        return "listpack" if small else "hashtable"
+    return "listpack" if small else "skiplist"
 
 
 @handler("object|freq")

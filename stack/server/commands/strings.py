@@ -337,24 +337,24 @@ def _to_long_double(x: Fraction) -> Fraction:
     return Fraction(round(x * scale)) / scale
 
 
-def parse_long_double(b: bytes) -> Fraction | float:
+def parse_long_double(b: bytes, message: str = errors.NOT_FLOAT) -> Fraction | float:
     """Parse as Redis's ``string2ld``; returns an exact value, or +-inf as a float."""
     text = b.decode("latin-1")
     if not text or len(text) >= 5 * 1024 or text[0].isspace() or text != text.strip():
-        raise ReplyError(errors.NOT_FLOAT)
+        raise ReplyError(message)
     if "_" in text:
-        raise ReplyError(errors.NOT_FLOAT)
+        raise ReplyError(message)
     try:
         as_float = float(text)
     except ValueError:
-        raise ReplyError(errors.NOT_FLOAT) from None
+        raise ReplyError(message) from None
     if math.isnan(as_float):
-        raise ReplyError(errors.NOT_FLOAT)
+        raise ReplyError(message)
     if math.isinf(as_float):
         low = text.lower().lstrip("+-")
         if low in ("inf", "infinity"):
             return as_float
-        raise ReplyError(errors.NOT_FLOAT)  # a finite literal out of range (ERANGE)
+        raise ReplyError(message)  # a finite literal out of range (ERANGE)
     return _to_long_double(Fraction(text))
 
 

@@ -7,6 +7,7 @@ Every LevelDB key starts with a one-byte namespace:
                     0x00 'N'                         -> next physical db id (u32)
                     0x00 'C' phys(4)                 -> key count, expiring-key count (u64, u64)
                     0x00 'D' phys(4)                 -> a dropped physical db being reclaimed
+                    0x00 'G'                         -> last collection version (u64)
                     0x00 'S' phys(4) slot(2) klen(4) key version(8)
                                                      -> stale sub-keys waiting to be reclaimed
     0x01 metadata   phys(4) slot(2) key              -> one record per key (below)
@@ -42,6 +43,7 @@ SYS_NEXT_DB = b"\x00N"
 SYS_COUNTS = b"\x00C"
 SYS_DROPPED = b"\x00D"
 SYS_STALE = b"\x00S"
+SYS_VERSION_COUNTER = b"\x00G"
 
 TYPE_STRING = 1
 TYPE_HASH = 2

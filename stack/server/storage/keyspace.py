@@ -125,11 +125,14 @@ class Keyspace:
         self.on_expire: list[Callable[[bytes], None]] = []
         # WATCH: metadata key -> the clients watching it (see ``touch``).
         self.watchers: dict[bytes, set[Watcher]] = {}
-        self._cursors: dict[int, tuple[int, bytes]] = {}
+        self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
         self._dirty_counts: set[int] = set()
         self.counts: dict[int, list[int]] = {}
         self.dropped: list[int] = []
+        raw_version = engine.get(kf.SYS_VERSION_COUNTER)
+        self._version = kf.U64.unpack(raw_version)[0] if raw_version else 0
+        self._version_dirty = False
         engine.before_commit.append(self._write_counts)
         self._load(databases)
 
@@ -179,7 +182,16 @@ class Keyspace:
             self._all_phys[db.index] = db.phys
         self.engine.put(kf.SYS_DB_MAP, b"".join(U32.pack(p) for p in self._all_phys))
 
+    def new_version(self) -> int:
+        """A collection version never used before (time-based, monotonic, persisted)."""
+        self._version = max(self._version + 1, time.time_ns() // 1000)
+        self._version_dirty = True
+        return self._version
+
     def _write_counts(self) -> None:
+        if self._version_dirty:
+            self.engine.put(kf.SYS_VERSION_COUNTER, kf.U64.pack(self._version))
+            self._version_dirty = False
         if self._dirty_counts:
             put = self.engine.put
             for phys in self._dirty_counts:
@@ -251,14 +263,17 @@ class Keyspace:
                 eng.delete(kf.expire_key(record_expire(old), mkey))
             if old_exp != new_exp:
                 self._count(mkey, 0, 1 if new_exp else -1)
-            if old[0] & TYPE_MASK != kf.TYPE_STRING:
-                self._retire_members(mkey, old)
+            if old[0] & TYPE_MASK != kf.TYPE_STRING and (
+                record[0] & TYPE_MASK == kf.TYPE_STRING or kf.body(old)[:8] != kf.body(record)[:8]
+            ):
+                self._retire_members(mkey, old)  # another value replaces the collection
         if new_exp:
             eng.put(kf.expire_key(record_expire(record), mkey), b"")
         eng.put(mkey, record)
 
-    def delete(self, mkey: bytes, old: bytes) -> None:
-        """Delete a key whose live record is ``old``."""
+    def delete(self, mkey: bytes, old: bytes, members_gone: bool = False) -> None:
+        """Delete a key whose live record is ``old`` (``members_gone``: a collection whose
+        members were all removed already, so there is nothing to reclaim)."""
         if self.watchers:
             self.touch(mkey)
         eng = self.engine
@@ -267,7 +282,7 @@ class Keyspace:
             self._count(mkey, -1, -1)
         else:
             self._count(mkey, -1, 0)
-        if old[0] & TYPE_MASK != kf.TYPE_STRING:
+        if old[0] & TYPE_MASK != kf.TYPE_STRING and not members_gone:
             self._retire_members(mkey, old)
         eng.delete(mkey)
         self.access.pop(mkey, None)
@@ -279,9 +294,9 @@ class Keyspace:
         """The record for a copy of a key at ``dst_mkey`` (RENAME, COPY, MOVE)."""
         if record[0] & TYPE_MASK == kf.TYPE_STRING:
             return record
-        # Collections (their own issue) copy their members under a new version here.
-        kind = kf.TYPE_NAMES[record[0] & TYPE_MASK]
-        raise NotImplementedError(f"copying a {kind} is not supported yet")
+        from .collections import copy_members
+
+        return copy_members(self, src_mkey, record, dst_mkey)
 
     def expire_now(self, mkey: bytes, old: bytes) -> None:
         self.delete(mkey, old)
@@ -320,9 +335,9 @@ class Keyspace:
         prefix = db.prefix
         start = prefix
         if cursor:
-            saved = self._cursors.pop(cursor, None)
-            if saved is not None and saved[0] == db.phys:
-                start = saved[1] + b"\x00"
+            last = self.load_cursor(cursor, prefix)
+            if last is not None:
+                start = last + b"\x00"
             else:  # unknown or stale cursor: resume at its slot (duplicates are allowed)
                 start = prefix + kf.SLOT_BYTES[cursor & 0x3FFF]
         now = now_ms()
@@ -336,12 +351,25 @@ class Keyspace:
                 break
         else:
             return 0, out
+        return self.save_cursor(prefix, last, kf.slot_of_meta_key(last)), out
+
+    def save_cursor(self, scope: bytes, last: bytes, low_bits: int = 0) -> int:
+        """A SCAN-family cursor remembering where an iteration over ``scope`` stopped.
+
+        The low 14 bits carry ``low_bits`` (the slot for SCAN) so that a cursor this server
+        no longer remembers still resumes close to where it was."""
         self._cursor_seq += 1
-        next_cursor = (self._cursor_seq << 14) | kf.slot_of_meta_key(last)
-        self._cursors[next_cursor] = (db.phys, last)
+        cursor = (self._cursor_seq << 14) | low_bits
+        self._cursors[cursor] = (scope, last)
         if len(self._cursors) > _CURSOR_CAP:
             del self._cursors[next(iter(self._cursors))]
-        return next_cursor, out
+        return cursor
+
+    def load_cursor(self, cursor: int, scope: bytes) -> bytes | None:
+        saved = self._cursors.pop(cursor, None)
+        if saved is None or saved[0] != scope:
+            return None
+        return saved[1]
 
     def random_key(self, db: Database) -> bytes | None:
         prefix = db.prefix

@@ -1,0 +1,194 @@
+"""Hash commands: one sub-key per field."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError
+
+from ..storage import keyformat as kf
+from ..storage.collections import Collection
+from . import handler
+from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+from .scanning import scan_collection
+from .strings import _to_long_double, format_long_double, parse_long_double
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+HASH = kf.TYPE_HASH
+
+
+def open_hash(c: Client, key: bytes, for_read: bool = False) -> Collection:
+    return Collection.open(c.db, key, HASH, for_read)
+
+
+def set_fields(h: Collection, pairs: list[bytes], only_new: bool = False) -> int:
+    """Store field/value pairs; returns how many fields are new."""
+    meta = h.ensure()
+    added = 0
+    for i in range(0, len(pairs), 2):
+        field, value = pairs[i], pairs[i + 1]
+        exists = h.get(field) is not None
+        if exists and only_new:
+            continue
+        h.put(field, value)
+        if not exists:
+            added += 1
+    meta.size += added
+    if added:
+        h.save()
+    else:
+        h.touch()
+    return added
+
+
+@handler("hset", "hmset")
+def hset(c: Client, args: list[bytes]) -> object:
+    if len(args) % 2:
+        raise errors.wrong_arity(args[0].decode("latin-1").lower())
+    added = set_fields(open_hash(c, args[1]), args[2:])
+    return OK if args[0].lower() == b"hmset" else added
+
+
+@handler("hsetnx")
+def hsetnx(c: Client, args: list[bytes]) -> object:
+    return ONE if set_fields(open_hash(c, args[1]), args[2:4], only_new=True) else ZERO
+
+
+@handler("hget")
+def hget(c: Client, args: list[bytes]) -> object:
+    value = open_hash(c, args[1], for_read=True).get(args[2])
+    return NIL if value is None else value
+
+
+@handler("hmget")
+def hmget(c: Client, args: list[bytes]) -> object:
+    h = open_hash(c, args[1], for_read=True)
+    return [h.get(f) for f in args[2:]]
+
+
+@handler("hdel")
+def hdel(c: Client, args: list[bytes]) -> object:
+    h = open_hash(c, args[1])
+    if not h.exists:
+        return 0
+    removed = 0
+    for field in dict.fromkeys(args[2:]):
+        if h.get(field) is not None:
+            h.delete(field)
+            removed += 1
+    if removed:
+        assert h.meta is not None
+        h.meta.size -= removed
+        h.save()
+    return removed
+
+
+@handler("hexists")
+def hexists(c: Client, args: list[bytes]) -> object:
+    return ONE if open_hash(c, args[1], for_read=True).get(args[2]) is not None else ZERO
+
+
+@handler("hlen")
+def hlen(c: Client, args: list[bytes]) -> object:
+    return open_hash(c, args[1], for_read=True).size
+
+
+@handler("hstrlen")
+def hstrlen(c: Client, args: list[bytes]) -> object:
+    value = open_hash(c, args[1], for_read=True).get(args[2])
+    return 0 if value is None else len(value)
+
+
+@handler("hgetall")
+def hgetall(c: Client, args: list[bytes]) -> object:
+    out: list[bytes] = []
+    for field, value in open_hash(c, args[1], for_read=True).items():
+        out += (field, value)
+    return out
+
+
+@handler("hkeys")
+def hkeys(c: Client, args: list[bytes]) -> object:
+    return list(open_hash(c, args[1], for_read=True).members())
+
+
+@handler("hvals")
+def hvals(c: Client, args: list[bytes]) -> object:
+    return [v for _f, v in open_hash(c, args[1], for_read=True).items()]
+
+
+@handler("hincrby")
+def hincrby(c: Client, args: list[bytes]) -> object:
+    delta = to_int(args[3])
+    h = open_hash(c, args[1])
+    current = h.get(args[2])
+    value = 0
+    if current is not None:
+        try:
+            value = to_int(current) if len(current) <= 20 else None  # type: ignore[assignment]
+        except ReplyError:
+            value = None  # type: ignore[assignment]
+        if value is None:
+            raise ReplyError("ERR hash value is not an integer")
+    result = value + delta
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise ReplyError(errors.OVERFLOW)
+    set_fields(h, [args[2], b"%d" % result])
+    return result
+
+
+@handler("hincrbyfloat")
+def hincrbyfloat(c: Client, args: list[bytes]) -> object:
+    delta = parse_long_double(args[3])
+    h = open_hash(c, args[1])
+    current = h.get(args[2])
+    value = (
+        parse_long_double(current, "ERR hash value is not a float") if current is not None else 0
+    )
+    if isinstance(value, float) or isinstance(delta, float):
+        raise ReplyError("ERR increment would produce NaN or Infinity")
+    text = format_long_double(_to_long_double(value + delta))
+    set_fields(h, [args[2], text])
+    return text
+
+
+@handler("hrandfield")
+def hrandfield(c: Client, args: list[bytes]) -> object:
+    if len(args) > 4 or (len(args) == 4 and args[3].upper() != b"WITHVALUES"):
+        raise syntax_error()
+    h = open_hash(c, args[1], for_read=True)
+    if len(args) == 2:
+        if not h.exists:
+            return NIL
+        return random_members(h, 1, distinct=True)[0][0]
+    count = to_int(args[2])
+    with_values = len(args) == 4
+    if count == 0 or not h.exists:
+        return []
+    picked = random_members(h, abs(count), distinct=count > 0)
+    out: list[bytes] = []
+    for field, value in picked:
+        out += (field, value) if with_values else (field,)
+    return out
+
+
+def random_members(col: Collection, count: int, distinct: bool) -> list[tuple[bytes, bytes]]:
+    """``count`` random (member, value) pairs; all of them (shuffled) when distinct and the
+    collection is smaller. Reads the collection once (O(N)), in bounded memory for N."""
+    items = list(col.items())
+    if distinct:
+        if count >= len(items):
+            random.shuffle(items)
+            return items
+        return random.sample(items, count)
+    return [random.choice(items) for _ in range(count)]
+
+
+@handler("hscan")
+def hscan(c: Client, args: list[bytes]) -> object:
+    h = open_hash(c, args[1], for_read=True)
+    return scan_collection(c, h, args, 2, pairs=True)

@@ -1,0 +1,83 @@
+"""The SCAN family's options and the cursor walk over one collection (HSCAN, SSCAN, ZSCAN)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stack.core.keypattern import compile_pattern
+from stack.core.resp import ReplyError
+
+from ..storage import keyformat as kf
+from .args import syntax_error, to_int
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..storage.collections import Collection
+
+SMALL = 128  # collections up to this size come back whole, as Redis's listpacks do
+
+
+@dataclass
+class ScanOptions:
+    cursor: int
+    count: int = 10
+    match: Callable[[bytes], bool] | None = None
+    type_code: int | None = None
+
+
+def parse_scan(args: list[bytes], at: int, allow_type: bool = False) -> ScanOptions:
+    """Parse ``cursor [MATCH pattern] [COUNT count] [TYPE type]`` starting at ``args[at]``."""
+    raw = args[at]
+    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+        raise ReplyError("ERR invalid cursor")
+    opts = ScanOptions(int(raw))
+    i = at + 1
+    while i < len(args):
+        opt = args[i].upper()
+        if i + 1 >= len(args):
+            raise syntax_error()
+        if opt == b"COUNT":
+            opts.count = to_int(args[i + 1])
+            if opts.count < 1:
+                raise syntax_error()
+        elif opt == b"MATCH":
+            opts.match = compile_pattern(args[i + 1])
+        elif opt == b"TYPE" and allow_type:
+            opts.type_code = kf.TYPE_BY_NAME.get(args[i + 1].decode("latin-1").lower(), -1)
+        else:
+            raise syntax_error()
+        i += 2
+    return opts
+
+
+def scan_collection(
+    c: Client, col: Collection, args: list[bytes], at: int, pairs: bool
+) -> list[object]:
+    """One step of HSCAN/SSCAN: ``[next cursor, members (and values when pairs)]``."""
+    opts = parse_scan(args, at)
+    if not col.exists:
+        return [b"0", []]
+    ks = c.server.keyspace
+    start = b""
+    budget = opts.count
+    if col.size <= SMALL:
+        budget = SMALL + 1
+    elif opts.cursor:
+        last_seen = ks.load_cursor(opts.cursor, col.prefix)
+        if last_seen is not None:  # else restart: SCAN allows returning an element twice
+            start = last_seen + b"\x00"
+    out: list[bytes] = []
+    last = b""
+    done = True
+    for n, (member, value) in enumerate(col.items(start), 1):
+        last = member
+        if opts.match is None or opts.match(member):
+            out += (member, value) if pairs else (member,)
+        if n >= budget:
+            done = False
+            break
+    if done:
+        return [b"0", out]
+    return [b"%d" % ks.save_cursor(col.prefix, last), out]

@@ -1,0 +1,214 @@
+"""Set commands: one sub-key per member (with an empty value)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL, ONE, ZERO, ReplyError
+
+from ..storage import keyformat as kf
+from ..storage.collections import Collection
+from ..storage.keyspace import Database
+from . import handler
+from .args import syntax_error, to_int
+from .hashes import random_members
+from .scanning import scan_collection
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+SET = kf.TYPE_SET
+
+
+def open_set(
+    c: Client, key: bytes, for_read: bool = False, db: Database | None = None
+) -> Collection:
+    return Collection.open(db or c.db, key, SET, for_read)
+
+
+def add_members(s: Collection, members: list[bytes]) -> int:
+    meta = s.ensure()
+    added = 0
+    for m in dict.fromkeys(members):
+        if s.get(m) is None:
+            s.put(m, b"")
+            added += 1
+    if added:
+        meta.size += added
+        s.save()
+    return added
+
+
+def remove_members(s: Collection, members: list[bytes]) -> int:
+    if not s.exists:
+        return 0
+    removed = 0
+    for m in dict.fromkeys(members):
+        if s.get(m) is not None:
+            s.delete(m)
+            removed += 1
+    if removed:
+        assert s.meta is not None
+        s.meta.size -= removed
+        s.save()
+    return removed
+
+
+@handler("sadd")
+def sadd(c: Client, args: list[bytes]) -> object:
+    return add_members(open_set(c, args[1]), args[2:])
+
+
+@handler("srem")
+def srem(c: Client, args: list[bytes]) -> object:
+    return remove_members(open_set(c, args[1]), args[2:])
+
+
+@handler("scard")
+def scard(c: Client, args: list[bytes]) -> object:
+    return open_set(c, args[1], for_read=True).size
+
+
+@handler("sismember")
+def sismember(c: Client, args: list[bytes]) -> object:
+    return ONE if open_set(c, args[1], for_read=True).get(args[2]) is not None else ZERO
+
+
+@handler("smismember")
+def smismember(c: Client, args: list[bytes]) -> object:
+    s = open_set(c, args[1], for_read=True)
+    return [1 if s.get(m) is not None else 0 for m in args[2:]]
+
+
+@handler("smembers")
+def smembers(c: Client, args: list[bytes]) -> object:
+    return list(open_set(c, args[1], for_read=True).members())
+
+
+@handler("smove")
+def smove(c: Client, args: list[bytes]) -> object:
+    if c.db.read(args[1])[1] is None:  # Redis answers 0 before it checks any type
+        return ZERO
+    src = open_set(c, args[1])
+    dst = open_set(c, args[2])
+    member = args[3]
+    if args[1] == args[2]:
+        return ONE if src.get(member) is not None else ZERO
+    if src.get(member) is None:
+        return ZERO
+    remove_members(src, [member])
+    add_members(dst, [member])
+    return ONE
+
+
+@handler("srandmember")
+def srandmember(c: Client, args: list[bytes]) -> object:
+    if len(args) > 3:
+        raise syntax_error()
+    s = open_set(c, args[1], for_read=True)
+    if len(args) == 2:
+        if not s.exists:
+            return NIL
+        return random_members(s, 1, distinct=True)[0][0]
+    count = to_int(args[2])
+    if count == 0 or not s.exists:
+        return []
+    return [m for m, _v in random_members(s, abs(count), distinct=count > 0)]
+
+
+@handler("spop")
+def spop(c: Client, args: list[bytes]) -> object:
+    if len(args) > 3:
+        raise syntax_error()
+    s = open_set(c, args[1])
+    if len(args) == 3:
+        count = to_int(args[2])
+        if count < 0:
+            raise ReplyError("ERR value is out of range, must be positive")
+        if not s.exists or count == 0:
+            return []
+        picked = [m for m, _v in random_members(s, count, distinct=True)]
+        remove_members(s, picked)
+        return picked
+    if not s.exists:
+        return NIL
+    member = random_members(s, 1, distinct=True)[0][0]
+    remove_members(s, [member])
+    return member
+
+
+def _members(c: Client, key: bytes) -> set[bytes]:
+    return set(open_set(c, key, for_read=True).members())
+
+
+def combine(c: Client, op: str, keys: list[bytes]) -> list[bytes]:
+    """SINTER / SUNION / SDIFF over ``keys`` (every key is type-checked first, as Redis)."""
+    sets = [_members(c, k) for k in keys]
+    if op == "inter":
+        result = set.intersection(*sets) if all(sets) else set()
+    elif op == "union":
+        result = set().union(*sets)
+    else:
+        result = sets[0].difference(*sets[1:])
+    return sorted(result)
+
+
+@handler("sinter")
+def sinter(c: Client, args: list[bytes]) -> object:
+    return combine(c, "inter", args[1:])
+
+
+@handler("sunion")
+def sunion(c: Client, args: list[bytes]) -> object:
+    return combine(c, "union", args[1:])
+
+
+@handler("sdiff")
+def sdiff(c: Client, args: list[bytes]) -> object:
+    return combine(c, "diff", args[1:])
+
+
+def _store(c: Client, op: str, args: list[bytes]) -> int:
+    result = combine(c, op, args[2:])
+    mkey, record = c.db.read(args[1])  # the destination is overwritten whatever its type
+    Collection(c.server.keyspace, mkey, record, SET).replace_with([(m, b"") for m in result])
+    return len(result)
+
+
+@handler("sinterstore")
+def sinterstore(c: Client, args: list[bytes]) -> object:
+    return _store(c, "inter", args)
+
+
+@handler("sunionstore")
+def sunionstore(c: Client, args: list[bytes]) -> object:
+    return _store(c, "union", args)
+
+
+@handler("sdiffstore")
+def sdiffstore(c: Client, args: list[bytes]) -> object:
+    return _store(c, "diff", args)
+
+
+@handler("sintercard")
+def sintercard(c: Client, args: list[bytes]) -> object:
+    numkeys = to_int(args[1])
+    if numkeys <= 0:
+        raise ReplyError("ERR numkeys should be greater than 0")
+    if numkeys > len(args) - 2:
+        raise ReplyError("ERR Number of keys can't be greater than number of args")
+    limit = 0
+    rest = args[2 + numkeys :]
+    if rest:
+        if len(rest) != 2 or rest[0].upper() != b"LIMIT":
+            raise syntax_error()
+        limit = to_int(rest[1])
+        if limit < 0:
+            raise ReplyError("ERR LIMIT can't be negative")
+    size = len(combine(c, "inter", args[2 : 2 + numkeys]))
+    return min(size, limit) if limit else size
+
+
+@handler("sscan")
+def sscan(c: Client, args: list[bytes]) -> object:
+    return scan_collection(c, open_set(c, args[1], for_read=True), args, 2, pairs=False)

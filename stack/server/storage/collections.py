@@ -1,0 +1,177 @@
+"""Collections on disk: a metadata record (type, expiry, version, size) plus one sub-key per
+member, tagged with the version (docs/storage-format.md).
+
+Deleting or overwriting a collection rewrites only its metadata; the members of the old version
+are queued and reclaimed in the background, so it costs the same for one member or a million.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import keyformat as kf
+from .keyspace import Database, Keyspace, WrongType
+
+VERSION_SIZE = struct.Struct(">QQ")
+LIST_ENDS = struct.Struct(">QQ")
+LIST_ORIGIN = 1 << 62  # list indexes start here, so pushes can grow both ways
+
+
+@dataclass
+class Meta:
+    kind: int
+    expire: int
+    version: int
+    size: int
+    head: int = LIST_ORIGIN  # lists: index of the first element
+    tail: int = LIST_ORIGIN  # lists: one past the last element
+
+    @classmethod
+    def decode(cls, record: bytes) -> Meta:
+        kind = kf.rtype(record)
+        body = kf.body(record)
+        version, size = VERSION_SIZE.unpack_from(body, 0)
+        meta = cls(kind, kf.expire_of(record), version, size)
+        if kind == kf.TYPE_LIST:
+            meta.head, meta.tail = LIST_ENDS.unpack_from(body, 16)
+        return meta
+
+    def encode(self) -> bytes:
+        body = VERSION_SIZE.pack(self.version, self.size)
+        if self.kind == kf.TYPE_LIST:
+            body += LIST_ENDS.pack(self.head, self.tail)
+        if self.expire:
+            return bytes([self.kind | kf.TTL_FLAG]) + kf.U64.pack(self.expire) + body
+        return bytes([self.kind]) + body
+
+
+def member_prefix(mkey: bytes, version: int) -> bytes:
+    """Where the members of one version of a key live."""
+    key = kf.user_key(mkey)
+    return kf.NS_SUB + mkey[1:7] + kf.U32.pack(len(key)) + key + kf.U64.pack(version)
+
+
+class Collection:
+    """One collection key being read or changed by a command.
+
+    ``meta`` is None when the key does not exist; ``create`` makes a new, empty version.
+    Changes to members are written at once; ``save`` writes the metadata (or deletes the key
+    when it became empty).
+    """
+
+    def __init__(self, ks: Keyspace, mkey: bytes, record: bytes | None, kind: int) -> None:
+        self.ks = ks
+        self.mkey = mkey
+        self.record = record
+        self.kind = kind
+        # A record of another type (a *STORE destination) is only replaced, never read.
+        self.meta = Meta.decode(record) if record is not None and kf.rtype(record) == kind else None
+        self.prefix = member_prefix(mkey, self.meta.version) if self.meta else b""
+
+    @classmethod
+    def open(cls, db: Database, key: bytes, kind: int, for_read: bool = False) -> Collection:
+        """The collection at ``key``; WrongType if the key holds another type."""
+        if for_read:
+            record = db.lookup(key)
+            mkey = db.meta_key(key)
+        else:
+            mkey, record = db.read(key)
+        if record is not None and kf.rtype(record) != kind:
+            raise WrongType()
+        return cls(db.ks, mkey, record, kind)
+
+    @property
+    def exists(self) -> bool:
+        return self.meta is not None
+
+    @property
+    def size(self) -> int:
+        return self.meta.size if self.meta else 0
+
+    def create(self, expire: int = 0) -> Meta:
+        """Start a new, empty version at this key (used when it does not exist yet)."""
+        self.meta = Meta(self.kind, expire, self.ks.new_version(), 0)
+        self.prefix = member_prefix(self.mkey, self.meta.version)
+        return self.meta
+
+    def ensure(self) -> Meta:
+        return self.meta if self.meta is not None else self.create()
+
+    # -- members ------------------------------------------------------------------------------
+
+    def get(self, member: bytes) -> bytes | None:
+        if self.meta is None:
+            return None
+        return self.ks.engine.get(self.prefix + member)
+
+    def put(self, member: bytes, value: bytes) -> None:
+        self.ks.engine.put(self.prefix + member, value)
+
+    def delete(self, member: bytes) -> None:
+        self.ks.engine.delete(self.prefix + member)
+
+    def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """(member, value) in member byte order (or reversed), streamed from LevelDB."""
+        if self.meta is None:
+            return
+        cut = len(self.prefix)
+        for k, v in self.ks.engine.scan(self.prefix + start, kf.prefix_end(self.prefix), reverse):
+            yield k[cut:], v
+
+    def members(self) -> Iterator[bytes]:
+        for member, _value in self.items():
+            yield member
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the metadata after member changes; an empty collection stops existing."""
+        meta = self.meta
+        if meta is None:
+            return
+        if meta.size <= 0:
+            if self.record is not None:
+                self.ks.delete(self.mkey, self.record, members_gone=True)
+            self.meta = None
+            self.record = None
+            return
+        record = meta.encode()
+        self.ks.write(self.mkey, record, self.record)
+        self.record = record
+
+    def touch(self) -> None:
+        """Members changed but the size did not: still a change for WATCH."""
+        self.ks.touch(self.mkey)
+
+    def replace_with(self, members: list[tuple[bytes, bytes]], expire: int = 0) -> None:
+        """Overwrite the key with a new version holding ``members`` (the *STORE commands)."""
+        old = self.record
+        self.meta = None
+        self.create(expire)
+        for member, value in members:
+            self.put(member, value)
+        assert self.meta is not None
+        self.meta.size = len(members)
+        if not members:
+            if old is not None:
+                self.ks.delete(self.mkey, old)
+            self.record = None
+            self.meta = None
+            return
+        record = self.meta.encode()
+        self.ks.write(self.mkey, record, old)
+        self.record = record
+
+
+def copy_members(ks: Keyspace, src_mkey: bytes, record: bytes, dst_mkey: bytes) -> bytes:
+    """Copy a collection's members to a new version at ``dst_mkey``; its new record."""
+    meta = Meta.decode(record)
+    src_prefix = member_prefix(src_mkey, meta.version)
+    meta.version = ks.new_version()
+    dst_prefix = member_prefix(dst_mkey, meta.version)
+    cut = len(src_prefix)
+    for k, v in ks.engine.scan(src_prefix, kf.prefix_end(src_prefix)):
+        ks.engine.put(dst_prefix + k[cut:], v)
+    return meta.encode()

@@ -1,0 +1,103 @@
+"""Collections on disk: big keys are deleted in O(1) and reclaimed later; they persist."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+
+from stack.server.storage import keyformat as kf
+from stack.server.storage.collections import Collection
+from stack.server.storage.engine import Engine
+from stack.server.storage.keyspace import Keyspace
+
+from .servers import LedisServer
+
+
+def test_deleted_members_are_reclaimed(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "db")
+    ks = Keyspace(engine, 1)
+    db = ks.dbs[0]
+    h = Collection.open(db, b"big", kf.TYPE_HASH)
+    meta = h.create()
+    for i in range(5000):
+        h.put(b"f%d" % i, b"v")
+    meta.size = 5000
+    h.save()
+    engine.commit()
+    old_prefix = h.prefix
+    assert sum(1 for _ in engine.scan(old_prefix, kf.prefix_end(old_prefix))) == 5000
+    mkey, record = db.read(b"big")
+    assert record is not None
+    ks.delete(mkey, record)  # O(1): only the metadata goes now
+    engine.commit()
+    assert db.read(b"big")[1] is None
+    assert ks.reclaim_pending() == (0, 1)
+    steps = 0
+    while ks.reclaim_pending()[1] and steps < 100:
+        ks.reclaim_step(1000)
+        steps += 1
+    assert steps >= 5  # bounded steps, not one big delete
+    assert sum(1 for _ in engine.scan(old_prefix, kf.prefix_end(old_prefix))) == 0
+    engine.close()
+
+
+def test_big_hash_delete_does_not_stall(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    c = fresh_server.client()
+    pipe = c.pipeline(transaction=False)
+    for chunk in range(100):
+        pipe.hset("big", mapping={f"f{chunk}:{i}": "v" for i in range(1000)})
+    pipe.execute()
+    assert c.hlen("big") == 100_000
+    assert c.delete("big") == 1
+    assert c.exists("big") == 0
+    assert c.hlen("big") == 0
+    other = fresh_server.client()
+    for _ in range(100):
+        assert other.set("k", "v") and other.get("k") == b"v"  # others go on being served
+    for _ in range(400):
+        if c.info("persistence")["ledis_reclaim_pending_collections"] == 0:
+            break
+        time.sleep(0.05)
+    assert c.info("persistence")["ledis_reclaim_pending_collections"] == 0
+    c.hset("big", "new", "1")  # a new version: none of the old members come back
+    assert c.hgetall("big") == {b"new": b"1"}
+
+
+def test_collections_survive_kill9(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    c = fresh_server.client()
+    c.hset("h", mapping={"a": "1", "b": "2"})
+    c.sadd("s", "x", "y", "z")
+    c.srem("s", "y")
+    c.hdel("h", "a")
+    with c.pipeline(transaction=True) as p:
+        p.sadd("s", "w")
+        p.hset("h", "c", "3")
+        p.execute()
+    c.sadd("gone", "1")
+    c.delete("gone")
+    fresh_server.kill9()
+    fresh_server.start()
+    c = fresh_server.client()
+    assert c.hgetall("h") == {b"b": b"2", b"c": b"3"}
+    assert c.smembers("s") == {b"x", b"z", b"w"}
+    assert c.exists("gone") == 0
+    assert c.dbsize() == 2
+    assert c.type("h") == b"hash" and c.type("s") == b"set"
+    assert set(c.scan_iter(_type="hash")) == {b"h"}
+
+
+def test_wrongtype(r: redis.Redis) -> None:
+    r.set("str", "v")
+    r.sadd("set", "m")
+    for call in (lambda: r.hget("str", "f"), lambda: r.sadd("str", "x"),
+                 lambda: r.hset("set", "f", "v"), lambda: r.get("set"),
+                 lambda: r.incr("set"), lambda: r.sinter("set", "str")):
+        try:
+            call()
+            raise AssertionError("expected WRONGTYPE")
+        except redis.ResponseError as e:
+            assert str(e).startswith("WRONGTYPE Operation against a key holding the wrong kind")
