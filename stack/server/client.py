@@ -17,6 +17,7 @@ from stack.core import errors
 from stack.core.resp import ProtocolError, RequestParser, encode_error
 
 if TYPE_CHECKING:
+    from .blocking import Waiting
     from .server import Server
     from .storage.keyspace import Database
 
@@ -52,6 +53,8 @@ class Client(asyncio.Protocol):
         self.multi_failed = False  # a queued command was rejected: EXEC aborts
         self.watched: dict[bytes, int] = {}  # WATCHed metadata keys -> their expiry then
         self.watch_broken = False
+        self.in_exec = False
+        self.blocked: Waiting | None = None  # waiting in BLPOP & co
         self.net_in = 0
         self.net_out = 0
 
@@ -116,13 +119,15 @@ class Client(asyncio.Protocol):
         execute = server.dispatcher.execute
         out = self.out
         try:
-            while not self.closing and not self.held:
+            while not self.closing and not self.held and self.blocked is None:
                 if self.queue:
                     args = self.queue.popleft()
                     if server.must_hold(self, args):
                         self.queue.appendleft(args)
                         break
-                    out.append(execute(self, args))
+                    reply = execute(self, args)
+                    if self.blocked is None:
+                        out.append(reply)
                     continue
                 commands = self.parser.parse(_ALL if self.authenticated else 1)
                 if not commands:
@@ -130,8 +135,12 @@ class Client(asyncio.Protocol):
                 if server.paused:
                     self.queue.extend(commands)
                     continue
-                for args in commands:
-                    out.append(execute(self, args))
+                for n, args in enumerate(commands):
+                    reply = execute(self, args)
+                    if self.blocked is not None:  # later commands wait their turn
+                        self.queue.extend(commands[n + 1 :])
+                        break
+                    out.append(reply)
                     if self.closing or self.close_after_reply:
                         break
                 if self.close_after_reply:
@@ -143,7 +152,15 @@ class Client(asyncio.Protocol):
             self.close_after_reply = True
         if self.held:
             self._set_reading(False)
+        # A blocked client is still read (its commands wait in the buffer), so that a
+        # disconnect is noticed and its place in the queue given up.
         server.after_commands(self)
+
+    def resume_with(self, reply: bytes) -> None:
+        """A blocking command got its answer: send it and go on with queued commands."""
+        self.out.append(reply)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self.process)
 
     def flush(self) -> None:
         """Write queued replies (called once their writes are committed)."""

@@ -15,6 +15,7 @@ from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
 from stack.core.resp import Raw, ReplyError, encode, encode_error
 
+from .blocking import Block
 from .commands import Handler, load_all
 from .storage.keyspace import WrongType
 
@@ -27,6 +28,7 @@ _WRONGTYPE = encode_error(errors.WRONGTYPE)
 _NOAUTH = encode_error(errors.NOAUTH)
 _SECURITY = (b"post", b"host:")
 _QUEUED = Raw(b"+QUEUED\r\n")
+BLOCKED = Raw(b"")  # the reply comes later (see blocking.py)
 # Commands that act at once inside MULTI instead of being queued.
 _IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
@@ -153,6 +155,12 @@ class Dispatcher:
             reply = encode_error(e.message)
             entry.failed += 1
             self.count_error(reply)
+        except Block as block:
+            if client.in_exec:  # inside EXEC a blocking command answers its timeout at once
+                reply = block.in_exec_reply
+            else:
+                client.server.waiters.block(client, args, block)
+                reply = BLOCKED
         except WrongType:
             reply = _WRONGTYPE
             entry.failed += 1

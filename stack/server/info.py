@@ -76,7 +76,7 @@ def clients_section(s: Server) -> list[tuple[str, object]]:
             max((c.parser.buffered() for c in s.clients.values()), default=0),
         ),
         ("client_recent_max_output_buffer", 0),
-        ("blocked_clients", sum(1 for c in s.clients.values() if c.held)),
+        ("blocked_clients", sum(1 for c in s.clients.values() if c.blocked is not None)),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", 0),
         ("paused_clients", len(s._held)),

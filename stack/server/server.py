@@ -16,6 +16,7 @@ from stack import REDIS_VERSION, __version__
 from stack.core.commands import CommandSpec
 from stack.core.resp import Limits
 
+from .blocking import Waiters
 from .client import Client
 from .config import Config, Value, parse_output_limit
 from .dispatch import Dispatcher
@@ -78,6 +79,7 @@ class Server:
         self.pause_all = False
         self.pause_until = 0.0
         self._held: list[Client] = []
+        self.waiters = Waiters(self)
         self._pause_timer: asyncio.TimerHandle | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
@@ -203,6 +205,7 @@ class Server:
 
     def forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)
+        self.waiters.drop(client)
         if client in self._held:
             self._held.remove(client)
 
@@ -215,6 +218,8 @@ class Server:
 
     def after_commands(self, client: Client) -> None:
         """Send the client's replies now, or after the pending batch is committed."""
+        if self.keyspace.ready_keys:
+            self.waiters.serve_ready()
         if self.engine.pending or client.waiting_commit:
             if not client.waiting_commit:
                 client.waiting_commit = True

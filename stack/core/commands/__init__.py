@@ -6,7 +6,18 @@ and hints from it, and ``COMMAND`` / ``COMMAND DOCS`` are generated from it.
 
 from __future__ import annotations
 
-from . import bitmaps, cluster, connection, hashes, keys, server, sets, strings, transactions
+from . import (
+    bitmaps,
+    cluster,
+    connection,
+    hashes,
+    keys,
+    lists,
+    server,
+    sets,
+    strings,
+    transactions,
+)
 from .spec import Arg, CommandSpec
 
 
@@ -60,6 +71,7 @@ TABLE = CommandTable(
     + transactions.SPECS
     + hashes.SPECS
     + sets.SPECS
+    + lists.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -39,6 +39,7 @@ def load_all() -> dict[str, Handler]:
         connection,
         hashes,
         keys,
+        lists,
         server,
         sets,
         strings,

@@ -49,7 +49,11 @@ def exec_(c: Client, args: list[bytes]) -> object:
     if broken:
         return NIL_ARRAY
     execute = c.server.dispatcher.execute
-    replies = [execute(c, cmd) for cmd in queued]
+    c.in_exec = True
+    try:
+        replies = [execute(c, cmd) for cmd in queued]
+    finally:
+        c.in_exec = False
     return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
 
 

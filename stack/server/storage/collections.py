@@ -154,6 +154,8 @@ class Collection:
             self.put(member, value)
         assert self.meta is not None
         self.meta.size = len(members)
+        if self.kind == kf.TYPE_LIST:  # members are positions LIST_ORIGIN, LIST_ORIGIN + 1, ...
+            self.meta.tail = self.meta.head + len(members)
         if not members:
             if old is not None:
                 self.ks.delete(self.mkey, old)

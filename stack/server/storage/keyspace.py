@@ -13,7 +13,7 @@ import random
 import time
 from binascii import crc_hqx
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from stack.core.slots import key_slot
 
@@ -125,6 +125,9 @@ class Keyspace:
         self.on_expire: list[Callable[[bytes], None]] = []
         # WATCH: metadata key -> the clients watching it (see ``touch``).
         self.watchers: dict[bytes, set[Watcher]] = {}
+        # Blocking pops: keys clients wait on (owned by server.Waiters) and those now filled.
+        self.waited_keys: dict[bytes, Any] = {}
+        self.ready_keys: set[bytes] = set()
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
         self._dirty_counts: set[int] = set()
@@ -253,6 +256,8 @@ class Keyspace:
         """Store a metadata record over ``old`` (the live record, or None)."""
         if self.watchers:
             self.touch(mkey)
+        if mkey in self.waited_keys:
+            self.ready_keys.add(mkey)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:

@@ -1,0 +1,114 @@
+"""Blocking commands (BLPOP and friends): clients waiting on keys, served first come first.
+
+A handler that finds nothing to pop raises ``Block``. The client then stops running commands
+(later ones wait in its queue) until a write makes one of its keys ready, or its timeout
+passes. Inside MULTI/EXEC a blocking command never blocks: it answers its timeout reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL_ARRAY, Raw, ReplyError
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .server import Server
+
+
+class Block(Exception):
+    """Raised by a handler that has to wait for ``keys``."""
+
+    def __init__(
+        self, client: Client, keys: list[bytes], timeout: float, in_exec_reply: Raw = NIL_ARRAY
+    ) -> None:
+        super().__init__("block")
+        self.mkeys = [client.db.meta_key(k) for k in keys]
+        self.timeout = timeout
+        self.timeout_reply = NIL_ARRAY  # what Redis answers when the wait times out
+        self.in_exec_reply = in_exec_reply  # and inside MULTI/EXEC, where it cannot wait
+
+
+def parse_timeout(raw: bytes) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ReplyError("ERR timeout is not a float or out of range") from None
+    if math.isnan(value) or math.isinf(value):
+        raise ReplyError("ERR timeout is not a float or out of range")
+    if value < 0:
+        raise ReplyError("ERR timeout is negative")
+    return value
+
+
+@dataclass
+class Waiting:
+    """A blocked client: the command to run again, and what to answer on timeout."""
+
+    client: Client
+    args: list[bytes]
+    mkeys: list[bytes]
+    timeout_reply: Raw
+    timer: asyncio.TimerHandle | None = None
+
+
+class Waiters:
+    """Who waits on which key, in arrival order."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.by_key: dict[bytes, deque[Waiting]] = {}
+        server.keyspace.waited_keys = self.by_key  # writes to these keys mark them ready
+
+    def __len__(self) -> int:
+        return sum(1 for c in self.server.clients.values() if c.blocked is not None)
+
+    def block(self, client: Client, args: list[bytes], block: Block) -> None:
+        waiting = Waiting(client, args, block.mkeys, block.timeout_reply)
+        for mkey in block.mkeys:
+            self.by_key.setdefault(mkey, deque()).append(waiting)
+        client.blocked = waiting
+        if block.timeout > 0:
+            loop = asyncio.get_running_loop()
+            waiting.timer = loop.call_later(block.timeout, self.time_out, waiting)
+
+    def _forget(self, waiting: Waiting) -> None:
+        for mkey in waiting.mkeys:
+            queue = self.by_key.get(mkey)
+            if queue is not None:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiting)
+                if not queue:
+                    del self.by_key[mkey]
+        if waiting.timer is not None:
+            waiting.timer.cancel()
+        waiting.client.blocked = None
+
+    def drop(self, client: Client) -> None:
+        """The client went away."""
+        if client.blocked is not None:
+            self._forget(client.blocked)
+
+    def time_out(self, waiting: Waiting) -> None:
+        if waiting.client.blocked is not waiting:
+            return
+        self._forget(waiting)
+        waiting.client.resume_with(waiting.timeout_reply)
+
+    def serve_ready(self) -> None:
+        """Run again, oldest first, the waiters of every key that a write filled."""
+        ks = self.server.keyspace
+        execute = self.server.dispatcher.execute
+        while ks.ready_keys:
+            mkey = ks.ready_keys.pop()
+            while (queue := self.by_key.get(mkey)) and ks.engine.get(mkey) is not None:
+                waiting = queue[0]
+                self._forget(waiting)
+                reply = execute(waiting.client, waiting.args)
+                if waiting.client.blocked is None:
+                    waiting.client.resume_with(reply)

@@ -1,0 +1,444 @@
+"""List commands: elements are sub-keys indexed by a u64 position in [head, tail).
+
+Pushes and pops at either end are O(1); LINSERT and LREM rewrite the list under a new version
+(O(N), as in Redis). Blocking pops wait in FIFO order per key (see ``blocking.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL, NIL_ARRAY, OK, ReplyError
+
+from ..blocking import Block, parse_timeout
+from ..storage import keyformat as kf
+from ..storage.collections import LIST_ORIGIN, Collection, Meta
+from ..storage.keyspace import Database
+from . import handler
+from .args import syntax_error, to_int
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+LIST = kf.TYPE_LIST
+U64 = kf.U64
+INDEX_ERROR = "ERR index out of range"
+
+
+class ListView:
+    """A list key: push, pop and index its elements."""
+
+    def __init__(
+        self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
+    ) -> None:
+        self.col = Collection.open(db or c.db, key, LIST, for_read)
+
+    @property
+    def size(self) -> int:
+        return self.col.size
+
+    def _meta(self) -> Meta:
+        assert self.col.meta is not None
+        return self.col.meta
+
+    def push(self, values: list[bytes], left: bool) -> int:
+        meta = self.col.ensure()
+        for v in values:
+            if left:
+                meta.head -= 1
+                self.col.put(U64.pack(meta.head), v)
+            else:
+                self.col.put(U64.pack(meta.tail), v)
+                meta.tail += 1
+        meta.size += len(values)
+        self.col.save()
+        return meta.size
+
+    def pop(self, count: int, left: bool) -> list[bytes]:
+        if not self.col.exists:
+            return []
+        meta = self._meta()
+        out: list[bytes] = []
+        for _ in range(min(count, meta.size)):
+            if left:
+                pos = U64.pack(meta.head)
+                meta.head += 1
+            else:
+                meta.tail -= 1
+                pos = U64.pack(meta.tail)
+            value = self.col.get(pos)
+            self.col.delete(pos)
+            out.append(value or b"")
+        meta.size -= len(out)
+        self.col.save()
+        return out
+
+    def index(self, i: int) -> bytes | None:
+        if not self.col.exists:
+            return None
+        meta = self._meta()
+        if i < 0:
+            i += meta.size
+        if not 0 <= i < meta.size:
+            return None
+        return self.col.get(U64.pack(meta.head + i))
+
+    def set(self, i: int, value: bytes) -> bool:
+        meta = self._meta()
+        if i < 0:
+            i += meta.size
+        if not 0 <= i < meta.size:
+            return False
+        self.col.put(U64.pack(meta.head + i), value)
+        self.col.touch()
+        return True
+
+    def bounds(self, start: int, stop: int) -> tuple[int, int] | None:
+        """Redis's LRANGE arithmetic: an inclusive range of positions, or None if empty."""
+        size = self.size
+        if start < 0:
+            start = max(start + size, 0)
+        if stop < 0:
+            stop += size
+        stop = min(stop, size - 1)
+        if start > stop or start >= size:
+            return None
+        return start, stop
+
+    def range(self, start: int, stop: int) -> list[bytes]:
+        bounds = self.bounds(start, stop)
+        if bounds is None:
+            return []
+        meta = self._meta()
+        first = self.col.prefix + U64.pack(meta.head + bounds[0])
+        last = self.col.prefix + U64.pack(meta.head + bounds[1] + 1)
+        return [v for _k, v in self.col.ks.engine.scan(first, last)]
+
+    def elements(self) -> list[bytes]:
+        return [v for _k, v in self.col.items()]
+
+    def rewrite(self, values: list[bytes]) -> None:
+        """Replace the whole list (a new version) with ``values``."""
+        col = self.col
+        expire = col.meta.expire if col.meta else 0
+        col.replace_with([(U64.pack(LIST_ORIGIN + i), v) for i, v in enumerate(values)], expire)
+
+
+# --- push and pop ---------------------------------------------------------------------------
+
+
+def _push(c: Client, args: list[bytes], left: bool, only_existing: bool) -> object:
+    lst = ListView(c, args[1])
+    if only_existing and not lst.col.exists:
+        return 0
+    return lst.push(args[2:], left)
+
+
+@handler("lpush")
+def lpush(c: Client, args: list[bytes]) -> object:
+    return _push(c, args, left=True, only_existing=False)
+
+
+@handler("rpush")
+def rpush(c: Client, args: list[bytes]) -> object:
+    return _push(c, args, left=False, only_existing=False)
+
+
+@handler("lpushx")
+def lpushx(c: Client, args: list[bytes]) -> object:
+    return _push(c, args, left=True, only_existing=True)
+
+
+@handler("rpushx")
+def rpushx(c: Client, args: list[bytes]) -> object:
+    return _push(c, args, left=False, only_existing=True)
+
+
+def _pop(c: Client, args: list[bytes], left: bool) -> object:
+    if len(args) > 3:
+        raise syntax_error()
+    count = None
+    if len(args) == 3:
+        count = to_int(args[2], "ERR value is out of range, must be positive")
+        if count < 0:
+            raise ReplyError("ERR value is out of range, must be positive")
+    lst = ListView(c, args[1])
+    if count is None:
+        popped = lst.pop(1, left)
+        return popped[0] if popped else NIL
+    if not lst.col.exists:
+        return NIL_ARRAY
+    return lst.pop(count, left)
+
+
+@handler("lpop")
+def lpop(c: Client, args: list[bytes]) -> object:
+    return _pop(c, args, left=True)
+
+
+@handler("rpop")
+def rpop(c: Client, args: list[bytes]) -> object:
+    return _pop(c, args, left=False)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@handler("llen")
+def llen(c: Client, args: list[bytes]) -> object:
+    return ListView(c, args[1], for_read=True).size
+
+
+@handler("lindex")
+def lindex(c: Client, args: list[bytes]) -> object:
+    value = ListView(c, args[1], for_read=True).index(to_int(args[2]))
+    return NIL if value is None else value
+
+
+@handler("lrange")
+def lrange(c: Client, args: list[bytes]) -> object:
+    start, stop = to_int(args[2]), to_int(args[3])
+    return ListView(c, args[1], for_read=True).range(start, stop)
+
+
+@handler("lpos")
+def lpos(c: Client, args: list[bytes]) -> object:
+    rank, count, maxlen = 1, None, 0
+    i = 3
+    while i < len(args):
+        opt = args[i].upper()
+        if i + 1 >= len(args):
+            raise syntax_error()
+        value = to_int(args[i + 1])
+        if opt == b"RANK":
+            if value == 0:
+                raise ReplyError(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
+                    "second ... or use negative to start from the end of the list"
+                )
+            if value == -(2**63):
+                raise ReplyError("ERR value is out of range")
+            rank = value
+        elif opt == b"COUNT":
+            if value < 0:
+                raise ReplyError("ERR COUNT can't be negative")
+            count = value
+        elif opt == b"MAXLEN":
+            if value < 0:
+                raise ReplyError("ERR MAXLEN can't be negative")
+            maxlen = value
+        else:
+            raise syntax_error()
+        i += 2
+    lst = ListView(c, args[1], for_read=True)
+    if not lst.col.exists:
+        return NIL if count is None else []
+    size = lst.size
+    elements = lst.elements()
+    order = range(size) if rank > 0 else range(size - 1, -1, -1)
+    skip = abs(rank) - 1
+    found: list[int] = []
+    for scanned, pos in enumerate(order, 1):
+        if maxlen and scanned > maxlen:
+            break
+        if elements[pos] == args[2]:
+            if skip:
+                skip -= 1
+                continue
+            found.append(pos)
+            if count is None or (count and len(found) >= count):
+                break
+    if count is None:
+        return found[0] if found else NIL
+    return found
+
+
+# --- changing in place ------------------------------------------------------------------------
+
+
+@handler("lset")
+def lset(c: Client, args: list[bytes]) -> object:
+    lst = ListView(c, args[1])
+    if not lst.col.exists:
+        raise ReplyError("ERR no such key")
+    if not lst.set(to_int(args[2]), args[3]):
+        raise ReplyError(INDEX_ERROR)
+    return OK
+
+
+@handler("ltrim")
+def ltrim(c: Client, args: list[bytes]) -> object:
+    start, stop = to_int(args[2]), to_int(args[3])
+    lst = ListView(c, args[1])
+    if not lst.col.exists:
+        return OK
+    bounds = lst.bounds(start, stop)
+    meta = lst._meta()
+    keep_from, keep_to = (bounds[0], bounds[1] + 1) if bounds else (meta.size, meta.size)
+    for offset in list(range(0, keep_from)) + list(range(keep_to, meta.size)):
+        lst.col.delete(U64.pack(meta.head + offset))
+    meta.tail = meta.head + keep_to
+    meta.head += keep_from
+    meta.size = keep_to - keep_from if bounds else 0
+    lst.col.save()
+    return OK
+
+
+@handler("lrem")
+def lrem(c: Client, args: list[bytes]) -> object:
+    count = to_int(args[2])
+    lst = ListView(c, args[1])
+    if not lst.col.exists:
+        return 0
+    elements = lst.elements()
+    order = list(range(len(elements))) if count >= 0 else list(range(len(elements) - 1, -1, -1))
+    drop: set[int] = set()
+    for pos in order:
+        if elements[pos] == args[3]:
+            drop.add(pos)
+            if count and len(drop) >= abs(count):
+                break
+    if drop:
+        lst.rewrite([e for pos, e in enumerate(elements) if pos not in drop])
+    return len(drop)
+
+
+@handler("linsert")
+def linsert(c: Client, args: list[bytes]) -> object:
+    where = args[2].upper()
+    if where not in (b"BEFORE", b"AFTER"):
+        raise syntax_error()
+    lst = ListView(c, args[1])
+    if not lst.col.exists:
+        return 0
+    elements = lst.elements()
+    try:
+        pos = elements.index(args[3])
+    except ValueError:
+        return -1
+    elements.insert(pos if where == b"BEFORE" else pos + 1, args[4])
+    lst.rewrite(elements)
+    return len(elements)
+
+
+# --- moving between lists ---------------------------------------------------------------------
+
+
+def _side(raw: bytes) -> bool:
+    side = raw.upper()
+    if side not in (b"LEFT", b"RIGHT"):
+        raise syntax_error()
+    return side == b"LEFT"
+
+
+def move(c: Client, src_key: bytes, dst_key: bytes, from_left: bool, to_left: bool) -> bytes | None:
+    src = ListView(c, src_key)
+    if not src.col.exists:
+        return None
+    dst = ListView(c, dst_key)  # type-checks the destination before anything moves
+    value = src.pop(1, from_left)[0]
+    if dst_key == src_key:
+        dst = ListView(c, dst_key)
+    dst.push([value], to_left)
+    return value
+
+
+@handler("lmove")
+def lmove(c: Client, args: list[bytes]) -> object:
+    value = move(c, args[1], args[2], _side(args[3]), _side(args[4]))
+    return NIL if value is None else value
+
+
+@handler("rpoplpush")
+def rpoplpush(c: Client, args: list[bytes]) -> object:
+    value = move(c, args[1], args[2], False, True)
+    return NIL if value is None else value
+
+
+def parse_mpop(args: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
+    """``numkeys key... LEFT|RIGHT [COUNT n]`` from ``args[at]``: (keys, left, count)."""
+    numkeys = to_int(args[at], "ERR numkeys should be greater than 0")
+    if numkeys <= 0:
+        raise ReplyError("ERR numkeys should be greater than 0")
+    if numkeys > len(args) - at - 1:
+        raise ReplyError("ERR Number of keys can't be greater than number of args")
+    keys = args[at + 1 : at + 1 + numkeys]
+    rest = args[at + 1 + numkeys :]
+    if not rest:
+        raise syntax_error()
+    left = _side(rest[0])
+    count = 1
+    if len(rest) == 3 and rest[1].upper() == b"COUNT":
+        count = to_int(rest[2], "ERR count should be greater than 0")
+        if count <= 0:
+            raise ReplyError("ERR count should be greater than 0")
+    elif len(rest) != 1:
+        raise syntax_error()
+    return keys, left, count
+
+
+def mpop(c: Client, keys: list[bytes], left: bool, count: int) -> object:
+    for key in keys:
+        lst = ListView(c, key)
+        if lst.col.exists:
+            return [key, lst.pop(count, left)]
+    return None
+
+
+@handler("lmpop")
+def lmpop(c: Client, args: list[bytes]) -> object:
+    keys, left, count = parse_mpop(args, 1)
+    result = mpop(c, keys, left, count)
+    return NIL_ARRAY if result is None else result
+
+
+# --- blocking ---------------------------------------------------------------------------------
+
+
+def _bpop(c: Client, args: list[bytes], left: bool) -> object:
+    timeout = parse_timeout(args[-1])
+    keys = args[1:-1]
+    for key in keys:
+        lst = ListView(c, key)
+        if lst.col.exists:
+            return [key, lst.pop(1, left)[0]]
+    raise Block(c, keys, timeout)
+
+
+@handler("blpop")
+def blpop(c: Client, args: list[bytes]) -> object:
+    return _bpop(c, args, left=True)
+
+
+@handler("brpop")
+def brpop(c: Client, args: list[bytes]) -> object:
+    return _bpop(c, args, left=False)
+
+
+@handler("blmove")
+def blmove(c: Client, args: list[bytes]) -> object:
+    from_left, to_left = _side(args[3]), _side(args[4])
+    timeout = parse_timeout(args[5])
+    value = move(c, args[1], args[2], from_left, to_left)
+    if value is None:
+        raise Block(c, [args[1]], timeout, in_exec_reply=NIL)
+    return value
+
+
+@handler("brpoplpush")
+def brpoplpush(c: Client, args: list[bytes]) -> object:
+    timeout = parse_timeout(args[3])
+    value = move(c, args[1], args[2], False, True)
+    if value is None:
+        raise Block(c, [args[1]], timeout, in_exec_reply=NIL)
+    return value
+
+
+@handler("blmpop")
+def blmpop(c: Client, args: list[bytes]) -> object:
+    timeout = parse_timeout(args[1])
+    keys, left, count = parse_mpop(args, 2)
+    result = mpop(c, keys, left, count)
+    if result is None:
+        raise Block(c, keys, timeout)
+    return result
