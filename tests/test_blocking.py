@@ -4,30 +4,53 @@ served, and timing out."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
+import pytest
 import redis
 
 from .respclient import RawClient
 from .servers import LedisServer
 
+Connect = Callable[[], RawClient]
 
-def test_blpop_woken_by_push_from_another_client(r: redis.Redis, ledis_server: LedisServer) -> None:
-    waiter = RawClient(ledis_server.port)
+
+@pytest.fixture
+def connect(ledis_server: LedisServer) -> Iterator[Connect]:
+    """New raw connections, all closed when the test ends (so none stays blocked)."""
+    made: list[RawClient] = []
+
+    def new() -> RawClient:
+        made.append(RawClient(ledis_server.port))
+        return made[-1]
+
+    yield new
+    for c in made:
+        c.close()
+
+
+def wait_blocked(r: redis.Redis, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while r.info("clients")["blocked_clients"] != n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert r.info("clients")["blocked_clients"] == n
+
+
+def test_blpop_woken_by_push_from_another_client(r: redis.Redis, connect: Connect) -> None:
+    waiter = connect()
     waiter.send(b"BLPOP queue 0\r\nPING\r\n")
-    assert r.info("clients")["blocked_clients"] == 1
+    wait_blocked(r, 1)
     r.rpush("queue", "job1")
     assert waiter.read_reply() == b"*2\r\n$5\r\nqueue\r\n$4\r\njob1\r\n"
     assert waiter.read_reply() == b"+PONG\r\n"  # commands after it waited their turn
     assert r.llen("queue") == 0
 
 
-def test_first_blocked_first_served(r: redis.Redis, ledis_server: LedisServer) -> None:
-    waiters = [RawClient(ledis_server.port) for _ in range(3)]
+def test_first_blocked_first_served(r: redis.Redis, connect: Connect) -> None:
+    waiters = [connect() for _ in range(3)]
     for n, w in enumerate(waiters):
         w.send(b"BRPOP q 0\r\n")
-        deadline = time.monotonic() + 5
-        while r.info("clients")["blocked_clients"] < n + 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_blocked(r, n + 1)
     r.lpush("q", "a", "b", "c")  # q is now [c, b, a]; BRPOP takes from the right
     assert [w.read_reply() for w in waiters] == [
         b"*2\r\n$1\r\nq\r\n$1\r\na\r\n",
@@ -36,24 +59,26 @@ def test_first_blocked_first_served(r: redis.Redis, ledis_server: LedisServer) -
     ]
 
 
-def test_woken_by_exec_and_by_lmove(r: redis.Redis, ledis_server: LedisServer) -> None:
-    waiter = RawClient(ledis_server.port)
+def test_woken_by_exec_and_by_lmove(r: redis.Redis, connect: Connect) -> None:
+    waiter = connect()
     waiter.send(b"BLMOVE src dst LEFT RIGHT 0\r\n")
+    wait_blocked(r, 1)
     with r.pipeline(transaction=True) as p:
         p.set("unrelated", "1")
         p.rpush("src", "moved")
         p.execute()
     assert waiter.read_reply() == b"$5\r\nmoved\r\n"
     assert r.lrange("dst", 0, -1) == [b"moved"]
-    other = RawClient(ledis_server.port)
+    other = connect()
     other.send(b"BLPOP dst2 0\r\n")
+    wait_blocked(r, 1)
     r.rpush("src2", "x")
     r.lmove("src2", "dst2", "LEFT", "LEFT")
     assert other.read_reply() == b"*2\r\n$4\r\ndst2\r\n$1\r\nx\r\n"
 
 
-def test_timeout(r: redis.Redis, ledis_server: LedisServer) -> None:
-    waiter = RawClient(ledis_server.port)
+def test_timeout(r: redis.Redis, connect: Connect) -> None:
+    waiter = connect()
     start = time.monotonic()
     assert waiter.call("BLPOP", "nothing", "0.2") == b"*-1\r\n"
     assert time.monotonic() - start >= 0.15
@@ -61,17 +86,15 @@ def test_timeout(r: redis.Redis, ledis_server: LedisServer) -> None:
     assert r.info("clients")["blocked_clients"] == 0
 
 
-def test_disconnected_waiter_is_forgotten(r: redis.Redis, ledis_server: LedisServer) -> None:
-    gone = RawClient(ledis_server.port)
+def test_disconnected_waiter_is_forgotten(r: redis.Redis, connect: Connect) -> None:
+    gone = connect()
     gone.send(b"BLPOP q2 0\r\n")
-    stays = RawClient(ledis_server.port)
+    wait_blocked(r, 1)
+    stays = connect()
     stays.send(b"BLPOP q2 0\r\n")
-    deadline = time.monotonic() + 5
-    while r.info("clients")["blocked_clients"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_blocked(r, 2)
     gone.close()
-    while r.info("clients")["blocked_clients"] > 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_blocked(r, 1)
     r.rpush("q2", "v")
     assert stays.read_reply() == b"*2\r\n$2\r\nq2\r\n$1\r\nv\r\n"
     assert r.llen("q2") == 0
