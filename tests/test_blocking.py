@@ -113,3 +113,12 @@ def test_lists_survive_kill9(fresh_server: LedisServer) -> None:
     expected = [str(i).encode() for i in range(10, 100) if i != 50]
     expected.insert(expected.index(b"60"), b"x")
     assert c.lrange("l", 0, -1) == expected
+
+
+def test_bzpopmin_woken_by_zadd(r: redis.Redis, connect: Connect) -> None:
+    waiter = connect()
+    waiter.send(b"BZPOPMIN board 0\r\n")
+    wait_blocked(r, 1)
+    r.zadd("board", {"low": 1, "high": 9})
+    assert waiter.read_reply() == b"*3\r\n$5\r\nboard\r\n$3\r\nlow\r\n$1\r\n1\r\n"
+    assert r.zrange("board", 0, -1) == [b"high"]

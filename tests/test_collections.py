@@ -101,3 +101,16 @@ def test_wrongtype(r: redis.Redis) -> None:
             raise AssertionError("expected WRONGTYPE")
         except redis.ResponseError as e:
             assert str(e).startswith("WRONGTYPE Operation against a key holding the wrong kind")
+
+
+def test_sorted_sets_survive_kill9(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    c = fresh_server.client()
+    c.zadd("z", {"a": 1.5, "b": -2, "c": float("inf")})
+    c.zincrby("z", 10, "b")
+    c.zrem("z", "a")
+    fresh_server.kill9()
+    fresh_server.start()
+    c = fresh_server.client()
+    assert c.zrange("z", 0, -1, withscores=True) == [(b"b", 8.0), (b"c", float("inf"))]
+    assert c.zrangebyscore("z", "(8", "+inf") == [b"c"]

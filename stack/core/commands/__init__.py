@@ -15,6 +15,7 @@ from . import (
     lists,
     server,
     sets,
+    sortedsets,
     strings,
     transactions,
 )
@@ -72,6 +73,7 @@ TABLE = CommandTable(
     + hashes.SPECS
     + sets.SPECS
     + lists.SPECS
+    + sortedsets.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -118,14 +118,16 @@ class CommandSpec:
         return range(self.first_key, last + 1, self.key_step or 1)
 
     def keys(self, args: list[bytes]) -> list[bytes]:
+        """The key arguments of a call: fixed positions, then those counted by numkeys."""
+        found = [args[i] for i in self.key_positions(len(args))]
         if self.keynum:
             try:
                 count = int(args[self.keynum])
             except (IndexError, ValueError):
-                return []
+                return found
             start = self.keynum + 1
-            return list(args[start : start + max(count, 0)])
-        return [args[i] for i in self.key_positions(len(args))]
+            found += args[start : start + max(count, 0)]
+        return found
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity

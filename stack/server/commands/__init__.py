@@ -42,6 +42,7 @@ def load_all() -> dict[str, Handler]:
         lists,
         server,
         sets,
+        sortedsets,
         strings,
         transactions,
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from stack.core import errors
 from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError
@@ -176,7 +177,11 @@ def hrandfield(c: Client, args: list[bytes]) -> object:
     return out
 
 
-def random_members(col: Collection, count: int, distinct: bool) -> list[tuple[bytes, bytes]]:
+class HasItems(Protocol):
+    def items(self) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+def random_members(col: HasItems, count: int, distinct: bool) -> list[tuple[bytes, bytes]]:
     """``count`` random (member, value) pairs; all of them (shuffled) when distinct and the
     collection is smaller. Reads the collection once (O(N)), in bounded memory for N."""
     items = list(col.items())

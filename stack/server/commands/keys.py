@@ -328,7 +328,10 @@ def collection_encoding(c: Client, mkey: bytes, rec: bytes) -> str:
         if col.size <= 512 and all(to_int_or_none(m) is not None for m in col.members()):
             return "intset"
         return "hashtable"
-    small = col.size <= 128 and all(len(m) <= 64 and len(v) <= 64 for m, v in col.items())
+    space = b"m" if kind == kf.TYPE_ZSET else b""  # a sorted set's members (see sortedsets)
+    small = col.size <= 128 and all(
+        len(m) <= 64 and (len(v) <= 64 or bool(space)) for m, v in col.items(space=space)
+    )
     if kind == kf.TYPE_HASH:
         return "listpack" if small else "hashtable"
     return "listpack" if small else "skiplist"

@@ -16,6 +16,7 @@ from ..storage.collections import LIST_ORIGIN, Collection, Meta
 from ..storage.keyspace import Database
 from . import handler
 from .args import syntax_error, to_int
+from .multikey import parse_multi_pop
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -356,25 +357,9 @@ def rpoplpush(c: Client, args: list[bytes]) -> object:
 
 
 def parse_mpop(args: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
-    """``numkeys key... LEFT|RIGHT [COUNT n]`` from ``args[at]``: (keys, left, count)."""
-    numkeys = to_int(args[at], "ERR numkeys should be greater than 0")
-    if numkeys <= 0:
-        raise ReplyError("ERR numkeys should be greater than 0")
-    if numkeys > len(args) - at - 1:
-        raise ReplyError("ERR Number of keys can't be greater than number of args")
-    keys = args[at + 1 : at + 1 + numkeys]
-    rest = args[at + 1 + numkeys :]
-    if not rest:
-        raise syntax_error()
-    left = _side(rest[0])
-    count = 1
-    if len(rest) == 3 and rest[1].upper() == b"COUNT":
-        count = to_int(rest[2], "ERR count should be greater than 0")
-        if count <= 0:
-            raise ReplyError("ERR count should be greater than 0")
-    elif len(rest) != 1:
-        raise syntax_error()
-    return keys, left, count
+    """``numkeys key... LEFT|RIGHT [COUNT n]``: (keys, left, count)."""
+    keys, right, count = parse_multi_pop(args, at, (b"LEFT", b"RIGHT"))
+    return keys, not right, count
 
 
 def mpop(c: Client, keys: list[bytes], left: bool, count: int) -> object:

@@ -53,9 +53,17 @@ def parse_scan(args: list[bytes], at: int, allow_type: bool = False) -> ScanOpti
 
 
 def scan_collection(
-    c: Client, col: Collection, args: list[bytes], at: int, pairs: bool
+    c: Client,
+    col: Collection,
+    args: list[bytes],
+    at: int,
+    pairs: bool,
+    space: bytes = b"",
+    value: Callable[[bytes], bytes] | None = None,
 ) -> list[object]:
-    """One step of HSCAN/SSCAN: ``[next cursor, members (and values when pairs)]``."""
+    """One step of HSCAN/SSCAN/ZSCAN: ``[next cursor, members (and values when pairs)]``.
+
+    ``space`` selects which sub-keys are the members; ``value`` renders a stored value."""
     opts = parse_scan(args, at)
     if not col.exists:
         return [b"0", []]
@@ -65,19 +73,22 @@ def scan_collection(
     if col.size <= SMALL:
         budget = SMALL + 1
     elif opts.cursor:
-        last_seen = ks.load_cursor(opts.cursor, col.prefix)
+        last_seen = ks.load_cursor(opts.cursor, col.prefix + space)
         if last_seen is not None:  # else restart: SCAN allows returning an element twice
             start = last_seen + b"\x00"
     out: list[bytes] = []
     last = b""
     done = True
-    for n, (member, value) in enumerate(col.items(start), 1):
+    for n, (member, stored) in enumerate(col.items(start, space=space), 1):
         last = member
         if opts.match is None or opts.match(member):
-            out += (member, value) if pairs else (member,)
+            if pairs:
+                out += (member, value(stored) if value else stored)
+            else:
+                out.append(member)
         if n >= budget:
             done = False
             break
     if done:
         return [b"0", out]
-    return [b"%d" % ks.save_cursor(col.prefix, last), out]
+    return [b"%d" % ks.save_cursor(col.prefix + space, last), out]

@@ -12,6 +12,7 @@ from ..storage.keyspace import Database
 from . import handler
 from .args import syntax_error, to_int
 from .hashes import random_members
+from .multikey import parse_limit
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -153,41 +154,20 @@ def combine(c: Client, op: str, keys: list[bytes]) -> list[bytes]:
     return sorted(result)
 
 
-@handler("sinter")
-def sinter(c: Client, args: list[bytes]) -> object:
-    return combine(c, "inter", args[1:])
+_OPS = {b"sinter": "inter", b"sunion": "union", b"sdiff": "diff"}
 
 
-@handler("sunion")
-def sunion(c: Client, args: list[bytes]) -> object:
-    return combine(c, "union", args[1:])
+@handler("sinter", "sunion", "sdiff")
+def scombine(c: Client, args: list[bytes]) -> object:
+    return combine(c, _OPS[args[0].lower()], args[1:])
 
 
-@handler("sdiff")
-def sdiff(c: Client, args: list[bytes]) -> object:
-    return combine(c, "diff", args[1:])
-
-
-def _store(c: Client, op: str, args: list[bytes]) -> int:
-    result = combine(c, op, args[2:])
+@handler("sinterstore", "sunionstore", "sdiffstore")
+def scombinestore(c: Client, args: list[bytes]) -> object:
+    result = combine(c, _OPS[args[0].lower()[:-5]], args[2:])
     mkey, record = c.db.read(args[1])  # the destination is overwritten whatever its type
     Collection(c.server.keyspace, mkey, record, SET).replace_with([(m, b"") for m in result])
     return len(result)
-
-
-@handler("sinterstore")
-def sinterstore(c: Client, args: list[bytes]) -> object:
-    return _store(c, "inter", args)
-
-
-@handler("sunionstore")
-def sunionstore(c: Client, args: list[bytes]) -> object:
-    return _store(c, "union", args)
-
-
-@handler("sdiffstore")
-def sdiffstore(c: Client, args: list[bytes]) -> object:
-    return _store(c, "diff", args)
 
 
 @handler("sintercard")
@@ -197,14 +177,7 @@ def sintercard(c: Client, args: list[bytes]) -> object:
         raise ReplyError("ERR numkeys should be greater than 0")
     if numkeys > len(args) - 2:
         raise ReplyError("ERR Number of keys can't be greater than number of args")
-    limit = 0
-    rest = args[2 + numkeys :]
-    if rest:
-        if len(rest) != 2 or rest[0].upper() != b"LIMIT":
-            raise syntax_error()
-        limit = to_int(rest[1])
-        if limit < 0:
-            raise ReplyError("ERR LIMIT can't be negative")
+    limit = parse_limit(args[2 + numkeys :])
     size = len(combine(c, "inter", args[2 : 2 + numkeys]))
     return min(size, limit) if limit else size
 

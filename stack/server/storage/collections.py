@@ -112,12 +112,18 @@ class Collection:
     def delete(self, member: bytes) -> None:
         self.ks.engine.delete(self.prefix + member)
 
-    def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        """(member, value) in member byte order (or reversed), streamed from LevelDB."""
+    def items(
+        self, start: bytes = b"", reverse: bool = False, space: bytes = b""
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(member, value) in member byte order (or reversed), streamed from LevelDB.
+
+        ``space`` narrows to sub-keys starting with it (a sorted set's ``m`` members), and is
+        cut from the members returned."""
         if self.meta is None:
             return
-        cut = len(self.prefix)
-        for k, v in self.ks.engine.scan(self.prefix + start, kf.prefix_end(self.prefix), reverse):
+        base = self.prefix + space
+        cut = len(base)
+        for k, v in self.ks.engine.scan(base + start, kf.prefix_end(base), reverse):
             yield k[cut:], v
 
     def members(self) -> Iterator[bytes]:
@@ -145,15 +151,18 @@ class Collection:
         """Members changed but the size did not: still a change for WATCH."""
         self.ks.touch(self.mkey)
 
-    def replace_with(self, members: list[tuple[bytes, bytes]], expire: int = 0) -> None:
-        """Overwrite the key with a new version holding ``members`` (the *STORE commands)."""
+    def replace_with(
+        self, members: list[tuple[bytes, bytes]], expire: int = 0, size: int | None = None
+    ) -> None:
+        """Overwrite the key with a new version holding ``members`` (the *STORE commands);
+        ``size`` when members are not one sub-key each (sorted sets have two)."""
         old = self.record
         self.meta = None
         self.create(expire)
         for member, value in members:
             self.put(member, value)
         assert self.meta is not None
-        self.meta.size = len(members)
+        self.meta.size = len(members) if size is None else size
         if self.kind == kf.TYPE_LIST:  # members are positions LIST_ORIGIN, LIST_ORIGIN + 1, ...
             self.meta.tail = self.meta.head + len(members)
         if not members:

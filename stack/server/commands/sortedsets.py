@@ -1,0 +1,802 @@
+"""Sorted-set commands.
+
+Each member has two sub-keys under the key's version: ``m member -> score`` and
+``s score member -> ""``, where the score is a double encoded so that byte order is numeric
+order. Ranges by score walk the ``s`` index directly; ranks count along it.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL, NIL_ARRAY, ReplyError
+
+from ..blocking import Block, parse_timeout
+from ..storage import keyformat as kf
+from ..storage.collections import Collection
+from ..storage.keyspace import Database
+from . import handler
+from .args import syntax_error, to_int
+from .hashes import random_members
+from .multikey import parse_limit, parse_multi_pop
+from .scanning import scan_collection
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+ZSET = kf.TYPE_ZSET
+_DOUBLE = struct.Struct(">d")
+_SIGN = 1 << 63
+_ALL = (1 << 64) - 1
+MEMBER = b"m"
+SCORE = b"s"
+NOT_FLOAT = "ERR value is not a valid float"
+RANGE_NOT_FLOAT = "ERR min or max is not a float"
+LEX_ERROR = "ERR min or max not valid string range item"
+
+
+def encode_score(x: float) -> bytes:
+    """A double as 8 bytes whose byte order is numeric order (-0.0 is stored as 0.0)."""
+    n = int.from_bytes(_DOUBLE.pack(x + 0.0), "big")
+    return (n ^ (_ALL if n & _SIGN else _SIGN)).to_bytes(8, "big")
+
+
+def decode_score(b: bytes) -> float:
+    n = int.from_bytes(b[:8], "big")
+    return _DOUBLE.unpack((n ^ (_SIGN if n & _SIGN else _ALL)).to_bytes(8, "big"))[0]  # type: ignore[no-any-return]
+
+
+def format_score(x: float) -> bytes:
+    """As Redis 7.0 replies a score: integers exactly, otherwise %.17g."""
+    if math.isinf(x):
+        return b"inf" if x > 0 else b"-inf"
+    if x == int(x) and abs(x) < 2**52:
+        return b"%d" % int(x)
+    return b"%.17g" % x
+
+
+def parse_score(raw: bytes, message: str = NOT_FLOAT) -> float:
+    text = raw.decode("latin-1")
+    if not text or text != text.strip() or "_" in text:
+        raise ReplyError(message)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReplyError(message) from None
+    if math.isnan(value):
+        raise ReplyError(message)
+    if math.isinf(value) and text.lower().lstrip("+-") not in ("inf", "infinity"):
+        raise ReplyError(message)  # overflow, as strtod's ERANGE
+    return value
+
+
+@dataclass(frozen=True)
+class ScoreBound:
+    value: float
+    exclusive: bool
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ScoreBound:
+        if raw[:1] == b"(":
+            return cls(parse_score(raw[1:], RANGE_NOT_FLOAT), True)
+        return cls(parse_score(raw, RANGE_NOT_FLOAT), False)
+
+    def above(self, x: float) -> bool:
+        """x is on the allowed side of this bound used as a minimum."""
+        return x > self.value if self.exclusive else x >= self.value
+
+    def below(self, x: float) -> bool:
+        return x < self.value if self.exclusive else x <= self.value
+
+
+@dataclass(frozen=True)
+class LexBound:
+    value: bytes
+    exclusive: bool
+    infinite: int  # -1 for "-", +1 for "+", 0 otherwise
+
+    @classmethod
+    def parse(cls, raw: bytes) -> LexBound:
+        if raw == b"-":
+            return cls(b"", False, -1)
+        if raw == b"+":
+            return cls(b"", False, 1)
+        if raw[:1] == b"(":
+            return cls(raw[1:], True, 0)
+        if raw[:1] == b"[":
+            return cls(raw[1:], False, 0)
+        raise ReplyError(LEX_ERROR)
+
+    def above(self, m: bytes) -> bool:
+        if self.infinite:
+            return self.infinite < 0
+        return m > self.value if self.exclusive else m >= self.value
+
+    def below(self, m: bytes) -> bool:
+        if self.infinite:
+            return self.infinite > 0
+        return m < self.value if self.exclusive else m <= self.value
+
+
+class ZSet:
+    """A sorted-set key."""
+
+    def __init__(
+        self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
+    ) -> None:
+        self.col = Collection.open(db or c.db, key, ZSET, for_read)
+
+    @property
+    def size(self) -> int:
+        return self.col.size
+
+    def score(self, member: bytes) -> float | None:
+        raw = self.col.get(MEMBER + member)
+        return None if raw is None else decode_score(raw)
+
+    def set(self, member: bytes, score: float, old: float | None) -> None:
+        meta = self.col.ensure()
+        if old is not None:
+            self.col.delete(SCORE + encode_score(old) + member)
+        else:
+            meta.size += 1
+        encoded = encode_score(score)
+        self.col.put(MEMBER + member, encoded)
+        self.col.put(SCORE + encoded + member, b"")
+
+    def remove(self, member: bytes, score: float) -> None:
+        assert self.col.meta is not None
+        self.col.delete(MEMBER + member)
+        self.col.delete(SCORE + encode_score(score) + member)
+        self.col.meta.size -= 1
+
+    def save(self) -> None:
+        self.col.save()
+
+    def ordered(
+        self, reverse: bool = False, start: float | None = None
+    ) -> Iterator[tuple[bytes, float]]:
+        """(member, score) by score then member; from ``start`` when given."""
+        col = self.col
+        if col.meta is None:
+            return
+        base = col.prefix + SCORE
+        lo, hi = base, kf.prefix_end(base)
+        if start is not None:
+            if reverse:
+                hi = kf.prefix_end(base + encode_score(start))
+            else:
+                lo = base + encode_score(start)
+        cut = len(base)
+        for k, _v in col.ks.engine.scan(lo, hi, reverse):
+            yield k[cut + 8 :], decode_score(k[cut : cut + 8])
+
+    def rank_range(self, start: int, stop: int, reverse: bool) -> list[tuple[bytes, float]]:
+        size = self.size
+        if start < 0:
+            start = max(start + size, 0)
+        if stop < 0:
+            stop += size
+        stop = min(stop, size - 1)
+        if start > stop or start >= size:
+            return []
+        out = []
+        for n, item in enumerate(self.ordered(reverse)):
+            if n > stop:
+                break
+            if n >= start:
+                out.append(item)
+        return out
+
+    def score_range(
+        self, lo: ScoreBound, hi: ScoreBound, reverse: bool, offset: int = 0, count: int = -1
+    ) -> list[tuple[bytes, float]]:
+        """Members with lo <= score <= hi (bounds per their exclusivity)."""
+        out: list[tuple[bytes, float]] = []
+        if offset < 0:
+            return out
+        first = hi.value if reverse else lo.value
+        for member, score in self.ordered(reverse, None if math.isnan(first) else first):
+            if reverse:
+                if not hi.below(score):
+                    continue
+                if not lo.above(score):
+                    break
+            else:
+                if not lo.above(score):
+                    continue
+                if not hi.below(score):
+                    break
+            if offset:
+                offset -= 1
+                continue
+            if count == 0:
+                break
+            out.append((member, score))
+            count -= 1
+        return out
+
+    def lex_range(
+        self, lo: LexBound, hi: LexBound, reverse: bool, offset: int = 0, count: int = -1
+    ) -> list[tuple[bytes, float]]:
+        out: list[tuple[bytes, float]] = []
+        if offset < 0:
+            return out
+        for member, score in self.ordered(reverse):
+            if reverse:
+                if not hi.below(member):
+                    continue
+                if not lo.above(member):
+                    break
+            else:
+                if not lo.above(member):
+                    continue
+                if not hi.below(member):
+                    break
+            if offset:
+                offset -= 1
+                continue
+            if count == 0:
+                break
+            out.append((member, score))
+            count -= 1
+        return out
+
+    def rank(self, member: bytes, reverse: bool) -> int | None:
+        if self.score(member) is None:
+            return None
+        for n, (m, _s) in enumerate(self.ordered(reverse)):
+            if m == member:
+                return n
+        return None  # pragma: no cover - the two indexes agree
+
+
+def flat(items: list[tuple[bytes, float]], with_scores: bool) -> list[bytes]:
+    out: list[bytes] = []
+    for member, score in items:
+        out += (member, format_score(score)) if with_scores else (member,)
+    return out
+
+
+# --- ZADD and friends -------------------------------------------------------------------------
+
+
+@handler("zadd")
+def zadd(c: Client, args: list[bytes]) -> object:
+    flags: set[bytes] = set()
+    i = 2
+    while i < len(args) and args[i].upper() in (b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"):
+        flags.add(args[i].upper())
+        i += 1
+    pairs = args[i:]
+    if not pairs or len(pairs) % 2:
+        raise syntax_error()
+    if b"NX" in flags and b"XX" in flags:
+        raise ReplyError("ERR XX and NX options at the same time are not compatible")
+    if len(flags & {b"GT", b"LT", b"NX"}) > 1:
+        raise ReplyError("ERR GT, LT, and/or NX options at the same time are not compatible")
+    incr = b"INCR" in flags
+    if incr and len(pairs) != 2:
+        raise ReplyError("ERR INCR option supports a single increment-element pair")
+    scores = [parse_score(pairs[j]) for j in range(0, len(pairs), 2)]
+    z = ZSet(c, args[1])
+    added = changed = 0
+    result: float | None = None
+    for score, member in zip(scores, pairs[1::2], strict=True):
+        old = z.score(member)
+        if (b"NX" in flags and old is not None) or (b"XX" in flags and old is None):
+            continue
+        new = score
+        if incr:
+            new = (old or 0.0) + score
+            if math.isnan(new):
+                raise ReplyError("ERR resulting score is not a number (NaN)")
+        if old is not None and (
+            (b"GT" in flags and not new > old) or (b"LT" in flags and not new < old)
+        ):
+            continue
+        result = new
+        if old is None:
+            added += 1
+        elif old == new:
+            continue
+        else:
+            changed += 1
+        z.set(member, new, old)
+    if added:
+        z.save()
+    elif changed:
+        z.col.touch()
+    if incr:
+        return NIL if result is None else format_score(result)
+    return added + changed if b"CH" in flags else added
+
+
+@handler("zincrby")
+def zincrby(c: Client, args: list[bytes]) -> object:
+    delta = parse_score(args[2])
+    z = ZSet(c, args[1])
+    old = z.score(args[3])
+    new = (old or 0.0) + delta
+    if math.isnan(new):
+        raise ReplyError("ERR resulting score is not a number (NaN)")
+    z.set(args[3], new, old)
+    z.save()
+    return format_score(new)
+
+
+@handler("zrem")
+def zrem(c: Client, args: list[bytes]) -> object:
+    z = ZSet(c, args[1])
+    removed = 0
+    for member in dict.fromkeys(args[2:]):
+        score = z.score(member)
+        if score is not None:
+            z.remove(member, score)
+            removed += 1
+    if removed:
+        z.save()
+    return removed
+
+
+@handler("zcard")
+def zcard(c: Client, args: list[bytes]) -> object:
+    return ZSet(c, args[1], for_read=True).size
+
+
+@handler("zscore")
+def zscore(c: Client, args: list[bytes]) -> object:
+    score = ZSet(c, args[1], for_read=True).score(args[2])
+    return NIL if score is None else format_score(score)
+
+
+@handler("zmscore")
+def zmscore(c: Client, args: list[bytes]) -> object:
+    z = ZSet(c, args[1], for_read=True)
+    return [None if (s := z.score(m)) is None else format_score(s) for m in args[2:]]
+
+
+@handler("zcount")
+def zcount(c: Client, args: list[bytes]) -> object:
+    lo, hi = ScoreBound.parse(args[2]), ScoreBound.parse(args[3])
+    return len(ZSet(c, args[1], for_read=True).score_range(lo, hi, False))
+
+
+@handler("zlexcount")
+def zlexcount(c: Client, args: list[bytes]) -> object:
+    lo, hi = LexBound.parse(args[2]), LexBound.parse(args[3])
+    return len(ZSet(c, args[1], for_read=True).lex_range(lo, hi, False))
+
+
+def _rank(c: Client, args: list[bytes], reverse: bool) -> object:
+    with_score = False
+    if len(args) == 4:
+        if args[3].upper() != b"WITHSCORE":
+            raise syntax_error()
+        with_score = True
+    elif len(args) > 4:
+        raise syntax_error()
+    z = ZSet(c, args[1], for_read=True)
+    rank = z.rank(args[2], reverse)
+    if rank is None:
+        return NIL_ARRAY if with_score else NIL
+    if with_score:
+        return [rank, format_score(z.score(args[2]) or 0.0)]
+    return rank
+
+
+@handler("zrank")
+def zrank(c: Client, args: list[bytes]) -> object:
+    return _rank(c, args, reverse=False)
+
+
+@handler("zrevrank")
+def zrevrank(c: Client, args: list[bytes]) -> object:
+    return _rank(c, args, reverse=True)
+
+
+# --- ranges -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RangeQuery:
+    by: bytes  # b"RANK", b"SCORE" or b"LEX"
+    start: bytes
+    stop: bytes
+    reverse: bool = False
+    offset: int = 0
+    count: int = -1
+    with_scores: bool = False
+    limited: bool = False
+
+    def run(self, z: ZSet) -> list[tuple[bytes, float]]:
+        if self.by == b"RANK":
+            return z.rank_range(to_int(self.start), to_int(self.stop), self.reverse)
+        lo_raw, hi_raw = (self.stop, self.start) if self.reverse else (self.start, self.stop)
+        if self.by == b"SCORE":
+            lo, hi = ScoreBound.parse(lo_raw), ScoreBound.parse(hi_raw)
+            return z.score_range(lo, hi, self.reverse, self.offset, self.count)
+        llo, lhi = LexBound.parse(lo_raw), LexBound.parse(hi_raw)
+        return z.lex_range(llo, lhi, self.reverse, self.offset, self.count)
+
+
+def parse_range(
+    args: list[bytes],
+    at: int,
+    by: bytes = b"RANK",
+    reverse: bool = False,
+    allow_by: bool = True,
+    allow_scores: bool = True,
+) -> RangeQuery:
+    """``start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`` from args[at]."""
+    q = RangeQuery(by, args[at], args[at + 1], reverse)
+    i = at + 2
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"WITHSCORES" and allow_scores:
+            q.with_scores = True
+        elif opt == b"LIMIT" and i + 2 < len(args):
+            q.offset, q.count = to_int(args[i + 1]), to_int(args[i + 2])
+            q.limited = True
+            i += 2
+        elif allow_by and opt == b"BYSCORE":
+            q.by = b"SCORE"
+        elif allow_by and opt == b"BYLEX":
+            q.by = b"LEX"
+        elif allow_by and opt == b"REV":
+            q.reverse = True
+        else:
+            raise syntax_error()
+        i += 1
+    if q.limited and q.by == b"RANK":
+        raise ReplyError(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    if q.with_scores and q.by == b"LEX":
+        raise ReplyError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    return q
+
+
+def _range_reply(c: Client, key: bytes, q: RangeQuery) -> object:
+    return flat(q.run(ZSet(c, key, for_read=True)), q.with_scores)
+
+
+@handler("zrange")
+def zrange(c: Client, args: list[bytes]) -> object:
+    return _range_reply(c, args[1], parse_range(args, 2))
+
+
+@handler("zrevrange")
+def zrevrange(c: Client, args: list[bytes]) -> object:
+    return _range_reply(c, args[1], parse_range(args, 2, reverse=True, allow_by=False))
+
+
+@handler("zrangebyscore")
+def zrangebyscore(c: Client, args: list[bytes]) -> object:
+    return _range_reply(c, args[1], parse_range(args, 2, b"SCORE", allow_by=False))
+
+
+@handler("zrevrangebyscore")
+def zrevrangebyscore(c: Client, args: list[bytes]) -> object:
+    return _range_reply(c, args[1], parse_range(args, 2, b"SCORE", True, allow_by=False))
+
+
+@handler("zrangebylex")
+def zrangebylex(c: Client, args: list[bytes]) -> object:
+    q = parse_range(args, 2, b"LEX", allow_by=False, allow_scores=False)
+    return _range_reply(c, args[1], q)
+
+
+@handler("zrevrangebylex")
+def zrevrangebylex(c: Client, args: list[bytes]) -> object:
+    q = parse_range(args, 2, b"LEX", True, allow_by=False, allow_scores=False)
+    return _range_reply(c, args[1], q)
+
+
+@handler("zrangestore")
+def zrangestore(c: Client, args: list[bytes]) -> object:
+    q = parse_range(args, 3, allow_scores=False)
+    items = q.run(ZSet(c, args[2], for_read=True))
+    store(c, args[1], items)
+    return len(items)
+
+
+def store(c: Client, key: bytes, items: list[tuple[bytes, float]]) -> None:
+    """Overwrite ``key`` (whatever its type) with a sorted set of ``items``."""
+    mkey, record = c.db.read(key)
+    col = Collection(c.server.keyspace, mkey, record, ZSET)
+    members: list[tuple[bytes, bytes]] = []
+    for member, score in items:
+        encoded = encode_score(score)
+        members.append((MEMBER + member, encoded))
+        members.append((SCORE + encoded + member, b""))
+    col.replace_with(members, size=len(items))
+
+
+def _remove_items(z: ZSet, items: list[tuple[bytes, float]]) -> int:
+    for member, score in items:
+        z.remove(member, score)
+    if items:
+        z.save()
+    return len(items)
+
+
+@handler("zremrangebyrank")
+def zremrangebyrank(c: Client, args: list[bytes]) -> object:
+    z = ZSet(c, args[1])
+    return _remove_items(z, z.rank_range(to_int(args[2]), to_int(args[3]), False))
+
+
+@handler("zremrangebyscore")
+def zremrangebyscore(c: Client, args: list[bytes]) -> object:
+    lo, hi = ScoreBound.parse(args[2]), ScoreBound.parse(args[3])
+    z = ZSet(c, args[1])
+    return _remove_items(z, z.score_range(lo, hi, False))
+
+
+@handler("zremrangebylex")
+def zremrangebylex(c: Client, args: list[bytes]) -> object:
+    lo, hi = LexBound.parse(args[2]), LexBound.parse(args[3])
+    z = ZSet(c, args[1])
+    return _remove_items(z, z.lex_range(lo, hi, False))
+
+
+# --- popping ----------------------------------------------------------------------------------
+
+
+def pop(z: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
+    items: list[tuple[bytes, float]] = []
+    for item in z.ordered(reverse=highest):
+        if len(items) >= count:
+            break
+        items.append(item)
+    _remove_items(z, items)
+    return items
+
+
+def _pop_command(c: Client, args: list[bytes], highest: bool) -> object:
+    if len(args) > 3:
+        raise syntax_error()
+    count = 1
+    if len(args) == 3:
+        count = to_int(args[2], "ERR value is out of range, must be positive")
+        if count < 0:
+            raise ReplyError("ERR value is out of range, must be positive")
+    return flat(pop(ZSet(c, args[1]), count, highest), True)
+
+
+@handler("zpopmin")
+def zpopmin(c: Client, args: list[bytes]) -> object:
+    return _pop_command(c, args, highest=False)
+
+
+@handler("zpopmax")
+def zpopmax(c: Client, args: list[bytes]) -> object:
+    return _pop_command(c, args, highest=True)
+
+
+def parse_zmpop(args: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
+    """``numkeys key... MIN|MAX [COUNT n]``: (keys, highest first, count)."""
+    return parse_multi_pop(args, at, (b"MIN", b"MAX"))
+
+
+def mpop(c: Client, keys: list[bytes], highest: bool, count: int) -> list[object] | None:
+    for key in keys:
+        z = ZSet(c, key)
+        if z.col.exists:
+            items = pop(z, count, highest)
+            return [key, [[m, format_score(s)] for m, s in items]]
+    return None
+
+
+@handler("zmpop")
+def zmpop(c: Client, args: list[bytes]) -> object:
+    keys, highest, count = parse_zmpop(args, 1)
+    result = mpop(c, keys, highest, count)
+    return NIL_ARRAY if result is None else result
+
+
+def _bzpop(c: Client, args: list[bytes], highest: bool) -> object:
+    timeout = parse_timeout(args[-1])
+    for key in args[1:-1]:
+        z = ZSet(c, key)
+        if z.col.exists:
+            member, score = pop(z, 1, highest)[0]
+            return [key, member, format_score(score)]
+    raise Block(c, args[1:-1], timeout)
+
+
+@handler("bzpopmin")
+def bzpopmin(c: Client, args: list[bytes]) -> object:
+    return _bzpop(c, args, highest=False)
+
+
+@handler("bzpopmax")
+def bzpopmax(c: Client, args: list[bytes]) -> object:
+    return _bzpop(c, args, highest=True)
+
+
+@handler("bzmpop")
+def bzmpop(c: Client, args: list[bytes]) -> object:
+    timeout = parse_timeout(args[1])
+    keys, highest, count = parse_zmpop(args, 2)
+    result = mpop(c, keys, highest, count)
+    if result is None:
+        raise Block(c, keys, timeout)
+    return result
+
+
+@handler("zrandmember")
+def zrandmember(c: Client, args: list[bytes]) -> object:
+    if len(args) > 4 or (len(args) == 4 and args[3].upper() != b"WITHSCORES"):
+        raise syntax_error()
+    z = ZSet(c, args[1], for_read=True)
+    col = z.col
+    if len(args) == 2:
+        if not col.exists:
+            return NIL
+        return random_members(_MembersView(col), 1, distinct=True)[0][0]
+    count = to_int(args[2])
+    if count == 0 or not col.exists:
+        return []
+    picked = random_members(_MembersView(col), abs(count), distinct=count > 0)
+    with_scores = len(args) == 4
+    out: list[bytes] = []
+    for member, encoded in picked:
+        out += (member, format_score(decode_score(encoded))) if with_scores else (member,)
+    return out
+
+
+class _MembersView:
+    """The ``m`` sub-keys of a sorted set, shaped like a collection for random picks."""
+
+    def __init__(self, col: Collection) -> None:
+        self.col = col
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        return self.col.items(space=MEMBER)
+
+
+@handler("zscan")
+def zscan(c: Client, args: list[bytes]) -> object:
+    z = ZSet(c, args[1], for_read=True)
+    return scan_collection(
+        c, z.col, args, 2, pairs=True, space=MEMBER, value=lambda v: format_score(decode_score(v))
+    )
+
+
+# --- combining --------------------------------------------------------------------------------
+
+
+def _scores_of(c: Client, key: bytes) -> dict[bytes, float]:
+    """A sorted set's members and scores; a plain set counts as scores of 1 (as in Redis)."""
+    record = c.db.lookup(key)
+    if record is None:
+        return {}
+    kind = kf.rtype(record)
+    if kind == kf.TYPE_SET:
+        col = Collection.open(c.db, key, kf.TYPE_SET, for_read=True)
+        return dict.fromkeys(col.members(), 1.0)
+    return {m: s for m, s in ZSet(c, key, for_read=True).ordered()}
+
+
+@dataclass
+class Combine:
+    keys: list[bytes]
+    weights: list[float]
+    aggregate: bytes = b"SUM"
+    with_scores: bool = False
+    limit: int = 0
+
+
+def parse_combine(
+    args: list[bytes], at: int, name: str, allow_scores: bool, allow_weights: bool = True
+) -> Combine:
+    numkeys = to_int(args[at])
+    if numkeys <= 0:
+        raise ReplyError(f"ERR at least 1 input key is needed for '{name}' command")
+    if numkeys > len(args) - at - 1:
+        raise syntax_error()
+    keys = args[at + 1 : at + 1 + numkeys]
+    spec = Combine(keys, [1.0] * numkeys)
+    i = at + 1 + numkeys
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"WEIGHTS" and allow_weights and i + numkeys < len(args):
+            spec.weights = [
+                parse_score(w, "ERR weight value is not a float")
+                for w in args[i + 1 : i + 1 + numkeys]
+            ]
+            i += numkeys + 1
+        elif opt == b"AGGREGATE" and allow_weights and i + 1 < len(args):
+            spec.aggregate = args[i + 1].upper()
+            if spec.aggregate not in (b"SUM", b"MIN", b"MAX"):
+                raise syntax_error()
+            i += 2
+        elif opt == b"WITHSCORES" and allow_scores:
+            spec.with_scores = True
+            i += 1
+        else:
+            raise syntax_error()
+    return spec
+
+
+def _aggregate(a: float, b: float, how: bytes) -> float:
+    if how == b"MIN":
+        return min(a, b)
+    if how == b"MAX":
+        return max(a, b)
+    total = a + b
+    return 0.0 if math.isnan(total) else total  # inf + -inf is 0 in Redis
+
+
+def combine(c: Client, spec: Combine, op: str) -> list[tuple[bytes, float]]:
+    inputs = [_scores_of(c, k) for k in spec.keys]
+    result: dict[bytes, float] = {}
+    if op == "diff":
+        first = inputs[0]
+        rest = set().union(*inputs[1:]) if len(inputs) > 1 else set()
+        result = {m: s for m, s in first.items() if m not in rest}
+    else:
+        for n, (scores, weight) in enumerate(zip(inputs, spec.weights, strict=True)):
+            weighted = {m: _weigh(s, weight) for m, s in scores.items()}
+            if op == "inter":
+                if n == 0:
+                    result = weighted
+                else:
+                    result = {
+                        m: _aggregate(result[m], s, spec.aggregate)
+                        for m, s in weighted.items()
+                        if m in result
+                    }
+            else:
+                for m, s in weighted.items():
+                    result[m] = _aggregate(result[m], s, spec.aggregate) if m in result else s
+    return sorted(result.items(), key=lambda item: (item[1], item[0]))
+
+
+def _weigh(score: float, weight: float) -> float:
+    value = score * weight
+    return 0.0 if math.isnan(value) else value
+
+
+def _combine_reply(c: Client, args: list[bytes], op: str) -> object:
+    spec = parse_combine(args, 1, args[0].decode("latin-1").lower(), True, op != "diff")
+    return flat(combine(c, spec, op), spec.with_scores)
+
+
+def _combine_store(c: Client, args: list[bytes], op: str) -> object:
+    spec = parse_combine(args, 2, args[0].decode("latin-1").lower(), False, op != "diff")
+    items = combine(c, spec, op)
+    store(c, args[1], items)
+    return len(items)
+
+
+_COMBINE_OPS = {b"zunion": "union", b"zinter": "inter", b"zdiff": "diff"}
+
+
+@handler("zunion", "zinter", "zdiff")
+def zcombine(c: Client, args: list[bytes]) -> object:
+    return _combine_reply(c, args, _COMBINE_OPS[args[0].lower()])
+
+
+@handler("zunionstore", "zinterstore", "zdiffstore")
+def zcombinestore(c: Client, args: list[bytes]) -> object:
+    return _combine_store(c, args, _COMBINE_OPS[args[0].lower()[:-5]])
+
+
+@handler("zintercard")
+def zintercard(c: Client, args: list[bytes]) -> object:
+    numkeys = to_int(args[1])
+    if numkeys <= 0:
+        raise ReplyError("ERR at least 1 input key is needed for 'zintercard' command")
+    if numkeys > len(args) - 2:
+        raise syntax_error()
+    limit = parse_limit(args[2 + numkeys :])
+    spec = Combine(list(args[2 : 2 + numkeys]), [1.0] * numkeys)
+    size = len(combine(c, spec, "inter"))
+    return min(size, limit) if limit else size
