@@ -54,6 +54,8 @@ class Client(asyncio.Protocol):
         self.watched: dict[bytes, int] = {}  # WATCHed metadata keys -> their expiry then
         self.watch_broken = False
         self.in_exec = False
+        self.channels: dict[bytes, None] = {}  # subscribed channels (ordered)
+        self.patterns: dict[bytes, None] = {}  # subscribed patterns
         self.blocked: Waiting | None = None  # waiting in BLPOP & co
         self.net_in = 0
         self.net_out = 0
@@ -83,6 +85,7 @@ class Client(asyncio.Protocol):
 
             unwatch_all(self)
         self.server.forget(self)
+        self.server.pubsub.drop(self)
         self.parser.reset()
         self.queue.clear()
         self.out.clear()

@@ -32,6 +32,9 @@ BLOCKED = Raw(b"")  # the reply comes later (see blocking.py)
 # Commands that act at once inside MULTI instead of being queued.
 _IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
+_SUBSCRIBED_OK = frozenset(
+    {"subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ping", "quit", "reset"}
+)
 
 
 @dataclass(slots=True)
@@ -137,6 +140,11 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_failed = True
             return _NOAUTH
+        if (client.channels or client.patterns) and entry.name not in _SUBSCRIBED_OK:
+            return self._error(
+                f"ERR Can't execute '{entry.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                "PING / QUIT / RESET are allowed in this context"
+            )
         if client.multi is not None and entry.name not in _IMMEDIATE:
             if entry.no_multi:
                 client.multi_failed = True

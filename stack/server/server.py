@@ -20,6 +20,7 @@ from .blocking import Waiters
 from .client import Client
 from .config import Config, Value, parse_output_limit
 from .dispatch import Dispatcher
+from .pubsub import PubSub
 from .storage.engine import Engine
 from .storage.keyspace import Keyspace
 
@@ -80,6 +81,7 @@ class Server:
         self.pause_until = 0.0
         self._held: list[Client] = []
         self.waiters = Waiters(self)
+        self.pubsub = PubSub(self)
         self._pause_timer: asyncio.TimerHandle | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
@@ -208,6 +210,13 @@ class Server:
         self.waiters.drop(client)
         if client in self._held:
             self._held.remove(client)
+
+    def deliver(self, client: Client, payload: bytes) -> None:
+        """Push a message to a client outside its request/reply flow (pub/sub)."""
+        if client.closing:
+            return
+        client.out.append(payload)
+        self.after_commands(client)
 
     def output_limit(self, client: Client) -> int:
         if not client.authenticated:

@@ -13,6 +13,7 @@ from . import (
     hashes,
     keys,
     lists,
+    pubsub,
     server,
     sets,
     sortedsets,
@@ -74,6 +75,7 @@ TABLE = CommandTable(
     + sets.SPECS
     + lists.SPECS
     + sortedsets.SPECS
+    + pubsub.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -40,6 +40,7 @@ def load_all() -> dict[str, Handler]:
         hashes,
         keys,
         lists,
+        pubsub,
         server,
         sets,
         sortedsets,

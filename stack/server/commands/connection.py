@@ -115,6 +115,8 @@ def hello(c: Client, args: list[bytes]) -> object:
 def ping(c: Client, args: list[bytes]) -> object:
     if len(args) > 2:
         raise errors.wrong_arity("ping")
+    if c.channels or c.patterns:  # in subscribed mode PING answers as a message
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return PONG if len(args) == 1 else args[1]
 
 
@@ -134,6 +136,7 @@ def reset(c: Client, args: list[bytes]) -> object:
     from .transactions import end_transaction
 
     end_transaction(c)
+    c.server.pubsub.drop(c)
     c.db = c.server.keyspace.dbs[0]
     c.name = b""
     if c.server.config["requirepass"]:

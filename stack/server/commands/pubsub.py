@@ -1,0 +1,107 @@
+"""SUBSCRIBE, PSUBSCRIBE, their UNs, PUBLISH and PUBSUB."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.keypattern import compile_pattern
+from stack.core.resp import Raw, encode
+
+from . import handler
+from .keys import help_lines
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+def _confirm(kind: bytes, name: bytes | None, c: Client) -> bytes:
+    return encode([kind, name, len(c.channels) + len(c.patterns)])
+
+
+@handler("subscribe")
+def subscribe(c: Client, args: list[bytes]) -> object:
+    ps = c.server.pubsub
+    out = []
+    for channel in args[1:]:
+        ps.subscribe(c, channel)
+        out.append(_confirm(b"subscribe", channel, c))
+    return Raw(b"".join(out))
+
+
+@handler("psubscribe")
+def psubscribe(c: Client, args: list[bytes]) -> object:
+    ps = c.server.pubsub
+    out = []
+    for pattern in args[1:]:
+        ps.psubscribe(c, pattern)
+        out.append(_confirm(b"psubscribe", pattern, c))
+    return Raw(b"".join(out))
+
+
+@handler("unsubscribe")
+def unsubscribe(c: Client, args: list[bytes]) -> object:
+    ps = c.server.pubsub
+    names = args[1:] or list(c.channels)
+    if not names:
+        return Raw(_confirm(b"unsubscribe", None, c))
+    out = []
+    for channel in names:
+        ps.unsubscribe(c, channel)
+        out.append(_confirm(b"unsubscribe", channel, c))
+    return Raw(b"".join(out))
+
+
+@handler("punsubscribe")
+def punsubscribe(c: Client, args: list[bytes]) -> object:
+    ps = c.server.pubsub
+    names = args[1:] or list(c.patterns)
+    if not names:
+        return Raw(_confirm(b"punsubscribe", None, c))
+    out = []
+    for pattern in names:
+        ps.punsubscribe(c, pattern)
+        out.append(_confirm(b"punsubscribe", pattern, c))
+    return Raw(b"".join(out))
+
+
+@handler("publish")
+def publish(c: Client, args: list[bytes]) -> object:
+    return c.server.pubsub.publish(args[1], args[2])
+
+
+@handler("pubsub|channels")
+def pubsub_channels(c: Client, args: list[bytes]) -> object:
+    channels = list(c.server.pubsub.channels)
+    if len(args) == 3:
+        match = compile_pattern(args[2])
+        channels = [ch for ch in channels if match(ch)]
+    return channels
+
+
+@handler("pubsub|numsub")
+def pubsub_numsub(c: Client, args: list[bytes]) -> object:
+    out: list[object] = []
+    for channel in args[2:]:
+        out += [channel, len(c.server.pubsub.channels.get(channel, ()))]
+    return out
+
+
+@handler("pubsub|numpat")
+def pubsub_numpat(c: Client, args: list[bytes]) -> object:
+    return len(c.server.pubsub.patterns)
+
+
+@handler("pubsub|help")
+def pubsub_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "PUBSUB",
+        [
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+        ],
+    )
