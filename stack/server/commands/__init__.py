@@ -37,6 +37,7 @@ def load_all() -> dict[str, Handler]:
         bitmaps,
         cluster,
         connection,
+        dumps,
         hashes,
         keys,
         lists,

@@ -1,0 +1,100 @@
+"""DUMP and RESTORE for every type (payload format in storage/dump.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.resp import NIL, OK, ReplyError
+
+from ..storage import dump as dumpfmt
+from ..storage import keyformat as kf
+from ..storage.collections import LIST_ORIGIN, Collection
+from ..storage.keyspace import now_ms
+from . import handler
+from .args import syntax_error, to_int
+from .strings import store as store_string
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
+ZSET_MEMBER, ZSET_SCORE = b"m", b"s"
+
+
+@handler("dump")
+def dump(c: Client, args: list[bytes]) -> object:
+    record = c.db.lookup(args[1])
+    if record is None:
+        return NIL
+    kind = kf.rtype(record)
+    if kind == kf.TYPE_STRING:
+        return dumpfmt.encode(kind, kf.body(record), [])
+    col = Collection.open(c.db, args[1], kind, for_read=True)
+    if kind == kf.TYPE_ZSET:
+        entries = list(col.items(space=ZSET_MEMBER))
+    elif kind == kf.TYPE_LIST:
+        entries = [(element, b"") for _pos, element in col.items()]
+    else:
+        entries = list(col.items())
+    return dumpfmt.encode(kind, None, entries)
+
+
+@handler("restore")
+def restore(c: Client, args: list[bytes]) -> object:
+    ttl = to_int(args[2])
+    replace = absolute = False
+    idle = freq = None
+    i = 4
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"REPLACE":
+            replace = True
+        elif opt == b"ABSTTL":
+            absolute = True
+        elif opt == b"IDLETIME" and i + 1 < len(args) and freq is None:
+            i += 1
+            idle = to_int(args[i])
+            if idle < 0:
+                raise ReplyError("ERR Invalid IDLETIME value, must be >= 0")
+        elif opt == b"FREQ" and i + 1 < len(args) and idle is None:
+            i += 1
+            freq = to_int(args[i])
+            if not 0 <= freq <= 255:
+                raise ReplyError("ERR Invalid FREQ value, must be >= 0 and <= 255")
+        else:
+            raise syntax_error()
+        i += 1
+    if ttl < 0:
+        raise ReplyError("ERR Invalid TTL value, must be >= 0")
+    try:
+        kind, value, entries = dumpfmt.decode(args[3])
+    except dumpfmt.BadPayload:
+        raise ReplyError(BAD_PAYLOAD) from None
+    mkey, old = c.db.read(args[1])
+    if old is not None and not replace:
+        raise ReplyError("BUSYKEY Target key name already exists.")
+    expire = (ttl if absolute else now_ms() + ttl) if ttl else 0
+    if expire and expire <= now_ms():  # already expired: nothing to create
+        if old is not None:
+            c.server.keyspace.delete(mkey, old)
+        return OK
+    if kind == kf.TYPE_STRING:
+        store_string(c, mkey, old, value or b"", expire)
+        return OK
+    col = Collection(c.server.keyspace, mkey, old, kind)
+    col.replace_with(_members(kind, entries), expire, size=len(entries))
+    if idle is not None:
+        c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
+    return OK
+
+
+def _members(kind: int, entries: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The sub-keys that hold ``entries`` of a collection of type ``kind``."""
+    if kind == kf.TYPE_LIST:
+        return [(kf.U64.pack(LIST_ORIGIN + n), element) for n, (element, _v) in enumerate(entries)]
+    if kind == kf.TYPE_ZSET:
+        out = []
+        for member, score in entries:
+            out += [(ZSET_MEMBER + member, score), (ZSET_SCORE + score + member, b"")]
+        return out
+    return entries
