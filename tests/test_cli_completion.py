@@ -16,8 +16,10 @@ def texts(line: str) -> list[str]:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("se", ["select", "set", "setbit", "setex", "setnx", "setrange"]),
-        ("SE", ["SELECT", "SET", "SETBIT", "SETEX", "SETNX", "SETRANGE"]),
+        ("se", ["select", "set", "setbit", "setex", "setnx", "setrange", "sexpire", "sexpireat"]),
+        ("SE", ["SELECT", "SET", "SETBIT", "SETEX", "SETNX", "SETRANGE", "SEXPIRE", "SEXPIREAT"]),
+        ("ZADD k ", ["NX", "XX", "GT", "LT", "CH", "INCR"]),
+        ("ZRANGE k 0 -1 ", ["BYSCORE", "BYLEX", "REV", "LIMIT", "WITHSCORES"]),
         ("SET k v ", ["NX", "XX", "GET", "EX", "PX", "EXAT", "PXAT", "KEEPTTL"]),
         ("set k v ", ["nx", "xx", "get", "ex", "px", "exat", "pxat", "keepttl"]),
         ("SET k v NX ", ["GET", "EX", "PX", "EXAT", "PXAT", "KEEPTTL"]),  # oneof used up

@@ -12,6 +12,7 @@ from . import (
     connection,
     hashes,
     keys,
+    ledis,
     lists,
     pubsub,
     server,
@@ -76,6 +77,7 @@ TABLE = CommandTable(
     + lists.SPECS
     + sortedsets.SPECS
     + pubsub.SPECS
+    + ledis.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .spec import (
     Arg,
     CommandSpec,
+    block,
     command,
     container,
     help_sub,
@@ -33,6 +34,18 @@ def _expire(name: str, unit_arg: Arg, summary: str, since: str) -> CommandSpec:
 
 def _object_sub(sub: str, summary: str) -> CommandSpec:
     return command(f"object|{sub}", 3, "readonly", G, summary, "2.2.3", key(), keys=(2, 2, 1))
+
+
+def _sort_args(store: bool) -> tuple[Arg, ...]:
+    args = (
+        key(),
+        optional(pattern(token="BY")),
+        optional(block("limit", integer("offset"), integer("count"), token="LIMIT")),
+        optional(multiple(pattern(token="GET"))),
+        oneof("order", token("ASC"), token("DESC"), optional=True),
+        optional(token("ALPHA", name="sorting")),
+    )
+    return (*args, optional(key("destination", token="STORE"))) if store else args
 
 
 SPECS = (
@@ -216,6 +229,28 @@ SPECS = (
         optional(string("type", token="TYPE", since="6.0.0")),
         complexity="O(1) for every call. O(N) for a complete iteration.",
         tips=("nondeterministic_output", "request_policy:special"),
+    ),
+    command(
+        "sort",
+        -2,
+        "write denyoom movablekeys",
+        G,
+        "Sort the elements in a list, set or sorted set",
+        "1.0.0",
+        *_sort_args(store=True),
+        keys=K1,
+        complexity="O(N+M*log(M))",
+    ),
+    command(
+        "sort_ro",
+        -2,
+        "readonly movablekeys",
+        G,
+        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+        "7.0.0",
+        *_sort_args(store=False),
+        keys=K1,
+        complexity="O(N+M*log(M))",
     ),
     command(
         "touch",

@@ -40,11 +40,13 @@ def load_all() -> dict[str, Handler]:
         dumps,
         hashes,
         keys,
+        ledis,
         lists,
         pubsub,
         server,
         sets,
         sortedsets,
+        sorting,
         strings,
         transactions,
     )

@@ -32,6 +32,9 @@ _CURSOR_CAP = 10_000
 RECLAIM_CHUNK = 1000
 
 
+INT64_MAX_MS = 2**63 - 1
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
