@@ -62,3 +62,73 @@ def test_disconnect_unsubscribes(connect) -> None:  # type: ignore[no-untyped-de
         if pub.call("PUBSUB", "NUMSUB", "gone") == b"*2\r\n$4\r\ngone\r\n:0\r\n":
             break
     assert pub.call("PUBLISH", "gone", "x") == b":0\r\n"
+
+
+NOTIFY_SCRIPT = [
+    ("SET", "a", "1"), ("APPEND", "a", "2"), ("INCR", "c"), ("INCRBYFLOAT", "c", "1.5"),
+    ("LPUSH", "l", "x"), ("RPUSH", "l", "y"), ("LPOP", "l"), ("RPOP", "l"),
+    ("HSET", "h", "f", "v"), ("HDEL", "h", "f"), ("SADD", "s", "m"), ("SREM", "s", "m"),
+    ("ZADD", "z", "1", "m"), ("ZINCRBY", "z", "1", "m"), ("ZREM", "z", "m"),
+    ("EXPIRE", "a", "100"), ("PERSIST", "a"), ("DEL", "a"), ("SET", "b", "1", "PX", "1"),
+    ("SETRANGE", "r", "0", "x"), ("GETDEL", "r"), ("MSET", "m1", "1", "m2", "2"),
+]
+
+
+def test_keyspace_notifications_match_redis(connect) -> None:  # type: ignore[no-untyped-def]
+    admin, listener = connect(), connect()
+    admin.call("FLUSHALL")
+    assert admin.call("CONFIG", "SET", "notify-keyspace-events", "KEA") == b"+OK\r\n"
+    try:
+        listener.call("PSUBSCRIBE", "__key*@0__:*")
+        for cmd in NOTIFY_SCRIPT:
+            assert not admin.call(*cmd).startswith(b"-")
+        # Let the 1 ms TTL pass, then touch the key so expiry happens (and is announced).
+        import time
+
+        time.sleep(0.05)
+        admin.call("GET", "b")
+        admin.call("PING")
+        messages = []
+        listener.sock.settimeout(1)
+        while True:
+            try:
+                messages.append(listener.read_reply())
+            except (TimeoutError, OSError):
+                break
+        events = [m.split(b"\r\n")[6] + b"|" + m.split(b"\r\n")[8] for m in messages]
+    finally:
+        admin.call("CONFIG", "SET", "notify-keyspace-events", "")
+    assert events == EXPECTED_EVENTS
+
+
+EXPECTED_EVENTS = [
+    b"__keyspace@0__:a|set", b"__keyevent@0__:set|a",
+    b"__keyspace@0__:a|append", b"__keyevent@0__:append|a",
+    b"__keyspace@0__:c|incrby", b"__keyevent@0__:incrby|c",
+    b"__keyspace@0__:c|incrbyfloat", b"__keyevent@0__:incrbyfloat|c",
+    b"__keyspace@0__:l|lpush", b"__keyevent@0__:lpush|l",
+    b"__keyspace@0__:l|rpush", b"__keyevent@0__:rpush|l",
+    b"__keyspace@0__:l|lpop", b"__keyevent@0__:lpop|l",
+    b"__keyspace@0__:l|rpop", b"__keyevent@0__:rpop|l",
+    b"__keyspace@0__:l|del", b"__keyevent@0__:del|l",
+    b"__keyspace@0__:h|hset", b"__keyevent@0__:hset|h",
+    b"__keyspace@0__:h|hdel", b"__keyevent@0__:hdel|h",
+    b"__keyspace@0__:h|del", b"__keyevent@0__:del|h",
+    b"__keyspace@0__:s|sadd", b"__keyevent@0__:sadd|s",
+    b"__keyspace@0__:s|srem", b"__keyevent@0__:srem|s",
+    b"__keyspace@0__:s|del", b"__keyevent@0__:del|s",
+    b"__keyspace@0__:z|zadd", b"__keyevent@0__:zadd|z",
+    b"__keyspace@0__:z|zincr", b"__keyevent@0__:zincr|z",
+    b"__keyspace@0__:z|zrem", b"__keyevent@0__:zrem|z",
+    b"__keyspace@0__:z|del", b"__keyevent@0__:del|z",
+    b"__keyspace@0__:a|expire", b"__keyevent@0__:expire|a",
+    b"__keyspace@0__:a|persist", b"__keyevent@0__:persist|a",
+    b"__keyspace@0__:a|del", b"__keyevent@0__:del|a",
+    b"__keyspace@0__:b|set", b"__keyevent@0__:set|b",
+    b"__keyspace@0__:b|expire", b"__keyevent@0__:expire|b",
+    b"__keyspace@0__:r|setrange", b"__keyevent@0__:setrange|r",
+    b"__keyspace@0__:r|del", b"__keyevent@0__:del|r",
+    b"__keyspace@0__:m1|set", b"__keyevent@0__:set|m1",
+    b"__keyspace@0__:m2|set", b"__keyevent@0__:set|m2",
+    b"__keyspace@0__:b|expired", b"__keyevent@0__:expired|b",
+]

@@ -60,6 +60,11 @@ class Param:
         if self.kind == "outbuf":
             parse_output_limit(raw)
             return raw
+        if self.kind == "notify":
+            from .notifications import parse_flags
+
+            parse_flags(raw)
+            return raw
         return raw
 
     def render(self, value: Value) -> str:
@@ -153,6 +158,13 @@ PARAMS: tuple[Param, ...] = (
         "second; 'no' leaves it to the OS. Every acknowledged write survives kill -9 in "
         "all modes; 'always' also survives power loss.",
         choices=("always", "everysec", "no"),
+    ),
+    Param(
+        "notify-keyspace-events",
+        "notify",
+        "",
+        "Keyspace notifications, as in Redis: K (keyspace) and/or E (keyevent) with classes "
+        "g $ l s h z x e t d m n, or A for all.",
     ),
     Param(
         "read-cache-entries",

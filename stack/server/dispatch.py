@@ -187,6 +187,11 @@ class Dispatcher:
                 reply = b"$%d\r\n%b\r\n" % (len(result), result)
             else:
                 reply = encode(result)
+        if server.keyspace.changed:
+            changed = server.keyspace.changed
+            server.keyspace.changed = []
+            if reply[:1] != b"-":
+                server.notifier.after_command(entry.name, args, changed)
         usec = (time.perf_counter_ns() - start) // 1000
         entry.calls += 1
         entry.usec += usec

@@ -20,6 +20,7 @@ from .blocking import Waiters
 from .client import Client
 from .config import Config, Value, parse_output_limit
 from .dispatch import Dispatcher
+from .notifications import Notifier
 from .pubsub import PubSub
 from .storage.engine import Engine
 from .storage.keyspace import Keyspace
@@ -82,6 +83,9 @@ class Server:
         self._held: list[Client] = []
         self.waiters = Waiters(self)
         self.pubsub = PubSub(self)
+        self.notifier = Notifier(self)
+        self.notifier.configure(config["notify-keyspace-events"])
+        self.keyspace.on_expire.append(self.notifier.expired)
         self._pause_timer: asyncio.TimerHandle | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
@@ -117,6 +121,8 @@ class Server:
                 c.parser.authenticated = True
         elif name == "appendfsync":
             self.engine.fsync = str(value)
+        elif name == "notify-keyspace-events":
+            self.notifier.configure(str(value))
         elif name == "read-cache-entries":
             self.engine.cache_entries = int(value)
             self.engine.cache = {}

@@ -131,6 +131,9 @@ class Keyspace:
         # Blocking pops: keys clients wait on (owned by server.Waiters) and those now filled.
         self.waited_keys: dict[bytes, Any] = {}
         self.ready_keys: set[bytes] = set()
+        # Keyspace notifications: while on, the metadata keys each command changes.
+        self.track_changes = False
+        self.changed: list[bytes] = []
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
         self._dirty_counts: set[int] = set()
@@ -261,6 +264,8 @@ class Keyspace:
             self.touch(mkey)
         if mkey in self.waited_keys:
             self.ready_keys.add(mkey)
+        if self.track_changes:
+            self.changed.append(mkey)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:
@@ -284,6 +289,8 @@ class Keyspace:
         members were all removed already, so there is nothing to reclaim)."""
         if self.watchers:
             self.touch(mkey)
+        if self.track_changes:
+            self.changed.append(mkey)
         eng = self.engine
         if old[0] & TTL:
             eng.delete(kf.expire_key(record_expire(old), mkey))
@@ -307,7 +314,9 @@ class Keyspace:
         return copy_members(self, src_mkey, record, dst_mkey)
 
     def expire_now(self, mkey: bytes, old: bytes) -> None:
+        track, self.track_changes = self.track_changes, False  # announced as "expired" only
         self.delete(mkey, old)
+        self.track_changes = track
         self.expired_keys += 1
         for hook in self.on_expire:
             hook(mkey)
