@@ -123,6 +123,7 @@ def persistence_section(s: Server) -> list[tuple[str, object]]:
         ("ledis_batched_records", eng.batched_keys),
         ("ledis_reclaim_pending_dbs", dropped),
         ("ledis_reclaim_pending_collections", stale),
+        ("ledis_reclaim_pending_bytes", s.keyspace.reclaim_pending_bytes()),
     ]
 
 

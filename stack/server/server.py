@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 SLOWLOG_MAX_ARGS = 32
+RECLAIM_BATCH = 500
 SLOWLOG_MAX_ARG_LEN = 128
 
 
@@ -349,7 +350,7 @@ class Server:
             try:
                 now = time.monotonic()
                 self._active_expire(hz)
-                self.keyspace.reclaim_step(1000)
+                self._reclaim(hz)
                 self._close_idle(now)
                 if self.engine.fsync == "everysec" and now - last_sync >= 1.0:
                     self._commit_and_release()
@@ -374,6 +375,14 @@ class Server:
             done = self.keyspace.expire_step(step)
             self._commit_and_release()
             if done < step:
+                break
+
+    def _reclaim(self, hz: int) -> None:
+        """Delete retired members and dropped databases in small batches, for at most a
+        quarter of each tick, so that clients never wait long behind it."""
+        deadline = time.monotonic() + 0.25 / hz
+        while time.monotonic() < deadline:
+            if self.keyspace.reclaim_step(RECLAIM_BATCH) < RECLAIM_BATCH:
                 break
 
     def _close_idle(self, now: float) -> None:

@@ -136,6 +136,7 @@ class Keyspace:
         self.changed: list[bytes] = []
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
+        self._reclaim_from: dict[bytes, bytes] = {}  # range being reclaimed -> resume key
         self._dirty_counts: set[int] = set()
         self.counts: dict[int, list[int]] = {}
         self.dropped: list[int] = []
@@ -445,37 +446,59 @@ class Keyspace:
         while self.dropped and done < budget:
             phys = self.dropped[0]
             for prefix in (kf.meta_prefix(phys), kf.sub_prefix(phys)):
-                for k in eng.scan_keys(prefix, kf.prefix_end(prefix)):
-                    eng.delete(k)
-                    done += 1
-                    if done >= budget:
-                        break
-                eng.commit()
-                if done >= budget:
+                deleted, finished = self._delete_range(prefix, budget - done)
+                done += deleted
+                if not finished:
                     return done
             eng.delete(kf.dropped_key(phys))
             eng.delete(kf.counts_key(phys))
             self.counts.pop(phys, None)
             self.dropped.pop(0)
             eng.commit()
-        stale_end = kf.prefix_end(kf.SYS_STALE)
-        for entry in list(eng.scan_keys(kf.SYS_STALE, stale_end)):
-            sub = kf.NS_SUB + entry[2:]
-            finished = True
-            for k in eng.scan_keys(sub, kf.prefix_end(sub)):
-                eng.delete(k)
-                done += 1
-                if done >= budget:
-                    finished = False
-                    break
-            if finished:
-                eng.delete(entry)
-            eng.commit()
+        for entry in list(eng.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE))):
             if done >= budget:
                 break
+            deleted, finished = self._delete_range(kf.NS_SUB + entry[2:], budget - done)
+            done += deleted
+            if finished:
+                eng.delete(entry)
+                eng.commit()
         return done
+
+    def _delete_range(self, prefix: bytes, budget: int) -> tuple[int, bool]:
+        """Delete up to ``budget`` keys under ``prefix``, resuming where the last call stopped
+        (so LevelDB never re-walks the tombstones it just left); (deleted, all done)."""
+        eng = self.engine
+        start = self._reclaim_from.pop(prefix, prefix)
+        deleted = 0
+        last = b""
+        for k in eng.scan_keys(start, kf.prefix_end(prefix)):
+            if deleted >= budget:
+                self._reclaim_from[prefix] = last + b"\x00"
+                eng.commit()
+                return deleted, False
+            eng.delete(k)
+            last = k
+            deleted += 1
+        eng.commit()
+        return deleted, True
 
     def reclaim_pending(self) -> tuple[int, int]:
         """(dropped databases, retired collections) still waiting to be reclaimed."""
         stale = sum(1 for _ in self.engine.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE)))
         return len(self.dropped), stale
+
+    def reclaim_pending_bytes(self, sample: int = 1000) -> int:
+        """LevelDB's estimate of the disk space still held by what waits to be reclaimed
+        (looks at no more than ``sample`` retired collections)."""
+        eng = self.engine
+        total = 0
+        for phys in self.dropped:
+            for prefix in (kf.meta_prefix(phys), kf.sub_prefix(phys)):
+                total += eng.approximate_size(prefix, kf.prefix_end(prefix))
+        for n, entry in enumerate(eng.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE))):
+            if n >= sample:
+                break
+            members = kf.NS_SUB + entry[2:]
+            total += eng.approximate_size(members, kf.prefix_end(members))
+        return total
