@@ -89,3 +89,28 @@ def test_prompt_shows_db_and_reconnects_after_restart(fresh_server: LedisServer)
     assert f"Reconnected to 127.0.0.1:{port}, database 2 selected again." in text
     assert text.endswith('"1"\n')
     conn.close()
+
+
+def test_subscribe_prints_messages(r: object, ledis_server: LedisServer) -> None:
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli.main", "--config", "/nonexistent", "-p",
+         str(ledis_server.port), "SUBSCRIBE", "news"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"subscribe\n"
+        publisher = ledis_server.client()
+        for _ in range(200):  # wait until the subscription is registered (bounded)
+            if publisher.publish("news", "hello") == 1:
+                break
+            time.sleep(0.01)
+        lines = [proc.stdout.readline() for _ in range(5)]
+        assert lines[2:5] == [b"message\n", b"news\n", b"hello\n"]
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -111,6 +111,11 @@ class Connection:
         self._track(args, reply)
         return reply
 
+    def subscribe(self, args: list[bytes]) -> list[object]:
+        """Send (P)SUBSCRIBE and read its confirmations (one per channel or pattern)."""
+        self.send(encode_command(args))
+        return [self.read_reply() for _ in range(max(1, len(args) - 1))]
+
     def _track(self, args: list[str] | list[bytes], reply: object) -> None:
         if isinstance(reply, ErrorReply) or not args:
             return

@@ -199,6 +199,8 @@ def one_shot(conn: Connection, opts: argparse.Namespace, raw: bool) -> int:
         args.append(sys.stdin.buffer.read())
     if not _connect(conn):
         return 1
+    if args[0].lower() in (b"subscribe", b"psubscribe"):
+        return listen(conn, args, raw)
     status = 0
     for n in range(max(opts.repeat, 1)):
         if n and opts.interval:
@@ -212,6 +214,22 @@ def one_shot(conn: Connection, opts: argparse.Namespace, raw: bool) -> int:
         if isinstance(reply, ErrorReply) and opts.exit_on_error:
             status = 1
     return status
+
+
+def listen(conn: Connection, args: list[bytes], raw: bool) -> int:
+    """``ledis-cli SUBSCRIBE ch``: print confirmations, then messages until interrupted."""
+    try:
+        for reply in conn.subscribe(args):
+            _print_reply(reply, raw)
+        if not raw:
+            print("Reading messages... (press Ctrl-C to quit)", flush=True)
+        while True:
+            _print_reply(conn.read_reply(), raw)
+    except KeyboardInterrupt:
+        return 0
+    except ConnectionLost as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
 
 
 def from_stdin(conn: Connection, raw: bool) -> int:

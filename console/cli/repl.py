@@ -22,7 +22,7 @@ from prompt_toolkit.validation import ValidationError, Validator
 
 from stack import __version__
 from stack.core.commands import TABLE, CommandSpec
-from stack.core.resp import ProtocolError, split_args
+from stack.core.resp import ErrorReply, ProtocolError, split_args
 
 from .completion import CommandCompleter, arity_problem, hint, toolbar
 from .connection import Connection, ConnectionLost
@@ -50,6 +50,7 @@ DANGEROUS = {
     "debug": "DEBUG can block or crash the server.",
 }
 BIG_KEYS_DB = 10_000
+SUBSCRIBING = {"subscribe", "psubscribe"}
 
 
 class HintProcessor(Processor):
@@ -224,12 +225,29 @@ class Repl:
             self.write("(cancelled)\n")
             return True
         try:
+            if name in SUBSCRIBING:
+                self.listen(args)
+                return True
             reply = self.conn.call(args)
         except ConnectionLost as e:
             self.write(f"Error: {e}\n")
             return True
         self.write(format_tty(reply))
         return True
+
+    def listen(self, args: list[bytes]) -> None:
+        """Print pub/sub messages as they come, until Ctrl-C (then leave subscribed mode)."""
+        for reply in self.conn.subscribe(args):
+            self.write(format_tty(reply))
+            if isinstance(reply, ErrorReply):
+                return
+        self.write("Reading messages... (press Ctrl-C to quit)\n")
+        try:
+            while True:
+                self.write(format_tty(self.conn.read_reply()))
+        except KeyboardInterrupt:
+            pass
+        self.conn.connect()  # a fresh connection: out of subscribed mode, state restored
 
     def _confirmed(self, words: list[str]) -> bool:
         name = words[0].lower()
