@@ -12,6 +12,7 @@ from stack.server.storage.collections import Collection
 from stack.server.storage.engine import Engine
 from stack.server.storage.keyspace import Keyspace
 
+from .respclient import RawClient, parse_reply
 from .servers import LedisServer
 
 
@@ -114,3 +115,20 @@ def test_sorted_sets_survive_kill9(fresh_server: LedisServer) -> None:
     c = fresh_server.client()
     assert c.zrange("z", 0, -1, withscores=True) == [(b"b", 8.0), (b"c", float("inf"))]
     assert c.zrangebyscore("z", "(8", "+inf") == [b"c"]
+
+
+def test_hscan_walks_big_hashes_and_novalues(r: redis.Redis) -> None:
+    r.hset("h", mapping={f"f{i}": i for i in range(1000)})
+    seen: dict[bytes, bytes] = {}
+    cursor = 0
+    for _ in range(1000):
+        cursor, batch = r.hscan("h", cursor, count=50)
+        seen.update(batch)
+        if cursor == 0:
+            break
+    assert len(seen) == 1000 and seen[b"f7"] == b"7"
+    raw = RawClient(r.connection_pool.connection_kwargs["port"])
+    reply = parse_reply(raw.call("HSCAN", "h", 0, "MATCH", "f99*", "COUNT", 2000, "NOVALUES"))
+    assert isinstance(reply, list)
+    assert sorted(reply[1]) == [b"f99", b"f990", b"f991", b"f992", b"f993", b"f994", b"f995",
+                                b"f996", b"f997", b"f998", b"f999"]

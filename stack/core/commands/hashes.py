@@ -141,6 +141,7 @@ SPECS = (
         integer("cursor"),
         optional(pattern(token="MATCH")),
         optional(integer("count", token="COUNT")),
+        optional(token("NOVALUES", since="7.4.0")),
         keys=K1,
         complexity="O(1) for every call. O(N) for a complete iteration.",
     ),

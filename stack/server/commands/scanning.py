@@ -25,9 +25,12 @@ class ScanOptions:
     count: int = 10
     match: Callable[[bytes], bool] | None = None
     type_code: int | None = None
+    novalues: bool = False
 
 
-def parse_scan(args: list[bytes], at: int, allow_type: bool = False) -> ScanOptions:
+def parse_scan(
+    args: list[bytes], at: int, allow_type: bool = False, allow_novalues: bool = False
+) -> ScanOptions:
     """Parse ``cursor [MATCH pattern] [COUNT count] [TYPE type]`` starting at ``args[at]``."""
     raw = args[at]
     if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
@@ -36,6 +39,10 @@ def parse_scan(args: list[bytes], at: int, allow_type: bool = False) -> ScanOpti
     i = at + 1
     while i < len(args):
         opt = args[i].upper()
+        if opt == b"NOVALUES" and allow_novalues:  # HSCAN ... NOVALUES (Redis 7.4)
+            opts.novalues = True
+            i += 1
+            continue
         if i + 1 >= len(args):
             raise syntax_error()
         if opt == b"COUNT":
@@ -64,7 +71,8 @@ def scan_collection(
     """One step of HSCAN/SSCAN/ZSCAN: ``[next cursor, members (and values when pairs)]``.
 
     ``space`` selects which sub-keys are the members; ``value`` renders a stored value."""
-    opts = parse_scan(args, at)
+    opts = parse_scan(args, at, allow_novalues=pairs and not space)
+    pairs = pairs and not opts.novalues
     if not col.exists:
         return [b"0", []]
     ks = c.server.keyspace
