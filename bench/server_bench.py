@@ -160,7 +160,7 @@ def report(redis: Target, ledis: Target, tests: list[str], pipelines: list[int],
     cmd = (f"redis-benchmark -c {opts.clients} -n {opts.requests} -r {opts.keyspace} "
            f"-t {opts.tests} -P {{{opts.pipelines}}}; median of {opts.rounds} round(s)")
     print(f"\n{cmd}\n")
-    header = (f"{'test':<7}{'-P':>4}{'redis ops/s':>14}{'ledis ops/s':>14}{'ratio':>8}"
+    header = (f"{'test':<11}{'-P':>4}{'redis ops/s':>14}{'ledis ops/s':>14}{'ratio':>8}"
               f"{'redis us/op':>13}{'ledis us/op':>13}{'cpu ratio':>11}")
     print(header)
     print("-" * len(header))
@@ -171,7 +171,7 @@ def report(redis: Target, ledis: Target, tests: list[str], pipelines: list[int],
             l_rps = statistics.median(s[0] for s in ledis.samples[(test, pipeline)])
             r_cpu = statistics.median(s[1] for s in redis.samples[(test, pipeline)])
             l_cpu = statistics.median(s[1] for s in ledis.samples[(test, pipeline)])
-            print(f"{test:<7}{pipeline:>4}{r_rps:>14,.0f}{l_rps:>14,.0f}{l_rps / r_rps:>8.2f}"
+            print(f"{test:<11}{pipeline:>4}{r_rps:>14,.0f}{l_rps:>14,.0f}{l_rps / r_rps:>8.2f}"
                   f"{r_cpu:>13.2f}{l_cpu:>13.2f}{r_cpu / l_cpu if l_cpu else 0:>11.2f}")
             results.append({"test": test, "pipeline": pipeline, "redis_rps": r_rps,
                             "ledis_rps": l_rps, "ratio": l_rps / r_rps,

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 SLOWLOG_MAX_ARGS = 32
-RECLAIM_BATCH = 500
+RECLAIM_BATCH = 200
 SLOWLOG_MAX_ARG_LEN = 128
 
 
@@ -90,6 +90,7 @@ class Server:
         self._pause_timer: asyncio.TimerHandle | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
+        self._reclaim_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.shutting_down = False
         self.read_only = False  # set on replicas (replication arrives in its own issue)
@@ -194,6 +195,8 @@ class Server:
             self._listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
+        if self._reclaim_task is not None:
+            self._reclaim_task.cancel()
         self._commit_and_release()
         for c in list(self.clients.values()):
             c.flush()
@@ -350,7 +353,8 @@ class Server:
             try:
                 now = time.monotonic()
                 self._active_expire(hz)
-                self._reclaim(hz)
+                if self._reclaim_task is None or self._reclaim_task.done():
+                    self._reclaim_task = asyncio.create_task(self._reclaimer())
                 self._close_idle(now)
                 if self.engine.fsync == "everysec" and now - last_sync >= 1.0:
                     self._commit_and_release()
@@ -377,13 +381,20 @@ class Server:
             if done < step:
                 break
 
-    def _reclaim(self, hz: int) -> None:
-        """Delete retired members and dropped databases in small batches, for at most a
-        quarter of each tick, so that clients never wait long behind it."""
-        deadline = time.monotonic() + 0.25 / hz
-        while time.monotonic() < deadline:
-            if self.keyspace.reclaim_step(RECLAIM_BATCH) < RECLAIM_BATCH:
-                break
+    async def _reclaimer(self) -> None:
+        """Delete retired members and dropped databases in small batches, yielding to clients
+        between batches and resting as long as each batch took (at most half the CPU), so a
+        client never waits behind more than one batch."""
+        while not self.shutting_down:
+            started = time.monotonic()
+            try:
+                done = self.keyspace.reclaim_step(RECLAIM_BATCH)
+            except Exception:
+                log.exception("reclaiming space failed; will retry")
+                return
+            if done < RECLAIM_BATCH:
+                return
+            await asyncio.sleep(time.monotonic() - started)
 
     def _close_idle(self, now: float) -> None:
         timeout = self.config["timeout"]
