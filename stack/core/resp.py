@@ -383,6 +383,23 @@ class ReplyError(Exception):
         self.message = message
 
 
+class Chunks(list[bytes]):
+    """A reply already encoded, in pieces that are written out without being joined first
+    (long arrays: HGETALL, LRANGE, ZRANGE ...)."""
+
+    __slots__ = ()
+
+
+def bulk_array(items: Iterable[bytes]) -> Chunks:
+    """Encode an array of bulk strings as it is read: one copy of each item, no join."""
+    out = Chunks([b""])
+    append = out.append
+    for item in items:
+        append(b"$%d\r\n%b\r\n" % (len(item), item))
+    out[0] = b"*%d\r\n" % (len(out) - 1)
+    return out
+
+
 OK = Raw(b"+OK\r\n")
 NIL = Raw(b"$-1\r\n")
 NIL_ARRAY = Raw(b"*-1\r\n")

@@ -14,7 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import ProtocolError, RequestParser, encode_error
+from stack.core.resp import Chunks, ProtocolError, RequestParser, encode_error
 
 if TYPE_CHECKING:
     from .blocking import Waiting
@@ -121,6 +121,7 @@ class Client(asyncio.Protocol):
         server = self.server
         execute = server.dispatcher.execute
         out = self.out
+        add = self.add_reply
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.queue:
@@ -130,7 +131,7 @@ class Client(asyncio.Protocol):
                         break
                     reply = execute(self, args)
                     if self.blocked is None:
-                        out.append(reply)
+                        add(reply)
                     continue
                 commands = self.parser.parse(_ALL if self.authenticated else 1)
                 if not commands:
@@ -143,7 +144,7 @@ class Client(asyncio.Protocol):
                     if self.blocked is not None:  # later commands wait their turn
                         self.queue.extend(commands[n + 1 :])
                         break
-                    out.append(reply)
+                    add(reply)
                     if self.closing or self.close_after_reply:
                         break
                 if self.close_after_reply:
@@ -159,20 +160,30 @@ class Client(asyncio.Protocol):
         # disconnect is noticed and its place in the queue given up.
         server.after_commands(self)
 
-    def resume_with(self, reply: bytes) -> None:
+    def add_reply(self, reply: bytes | Chunks) -> None:
+        if type(reply) is Chunks:
+            self.out.extend(reply)
+        else:
+            self.out.append(reply)  # type: ignore[arg-type]
+
+    def resume_with(self, reply: bytes | Chunks) -> None:
         """A blocking command got its answer: send it and go on with queued commands."""
-        self.out.append(reply)
+        self.add_reply(reply)
         loop = asyncio.get_running_loop()
         loop.call_soon(self.process)
 
     def flush(self) -> None:
         """Write queued replies (called once their writes are committed)."""
         transport = self.transport
-        if self.out and transport is not None and not self.closing:
-            data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
-            self.out.clear()
-            self.net_out += len(data)
-            transport.write(data)
+        out = self.out
+        if out and transport is not None and not self.closing:
+            if len(out) == 1:
+                self.net_out += len(out[0])
+                transport.write(out[0])
+            else:  # a pipeline's replies, or a long array in pieces: one vectored write
+                self.net_out += sum(map(len, out))
+                transport.writelines(out)
+            self.out = []
             limit = self.server.output_limit(self)
             if limit and transport.get_write_buffer_size() > limit:
                 log.warning("closing client %s: output buffer over its limit", self.addr)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
-from stack.core.resp import Raw, ReplyError, encode, encode_error
+from stack.core.resp import Chunks, Raw, ReplyError, encode, encode_error
 
 from .blocking import Block
 from .commands import Handler, load_all
@@ -105,7 +105,7 @@ class Dispatcher:
         self.errorstats.clear()
         self.total_error_replies = 0
 
-    def execute(self, client: Client, args: list[bytes]) -> bytes:
+    def execute(self, client: Client, args: list[bytes]) -> bytes | Chunks:
         """Run one command; always returns the encoded reply (errors included)."""
         name = args[0]
         entry = self.entries.get(name)
@@ -181,7 +181,7 @@ class Dispatcher:
             self.count_error(reply)
         else:
             t = type(result)
-            if t is Raw:
+            if t is Raw or t is Chunks:
                 reply = result
             elif t is bytes:
                 reply = b"$%d\r\n%b\r\n" % (len(result), result)

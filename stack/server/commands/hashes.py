@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError
+from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, bulk_array
 
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
@@ -106,20 +106,18 @@ def hstrlen(c: Client, args: list[bytes]) -> object:
 
 @handler("hgetall")
 def hgetall(c: Client, args: list[bytes]) -> object:
-    out: list[bytes] = []
-    for field, value in open_hash(c, args[1], for_read=True).items():
-        out += (field, value)
-    return out
+    h = open_hash(c, args[1], for_read=True)
+    return bulk_array(part for pair in h.items() for part in pair)
 
 
 @handler("hkeys")
 def hkeys(c: Client, args: list[bytes]) -> object:
-    return list(open_hash(c, args[1], for_read=True).members())
+    return bulk_array(open_hash(c, args[1], for_read=True).members())
 
 
 @handler("hvals")
 def hvals(c: Client, args: list[bytes]) -> object:
-    return [v for _f, v in open_hash(c, args[1], for_read=True).items()]
+    return bulk_array(v for _f, v in open_hash(c, args[1], for_read=True).items())
 
 
 @handler("hincrby")

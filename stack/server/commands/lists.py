@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL, NIL_ARRAY, OK, ReplyError
+from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout
 from ..storage import keyformat as kf
@@ -106,14 +106,15 @@ class ListView:
             return None
         return start, stop
 
-    def range(self, start: int, stop: int) -> list[bytes]:
+    def stream(self, start: int, stop: int) -> Chunks:
+        """LRANGE's reply, encoded while LevelDB is read."""
         bounds = self.bounds(start, stop)
         if bounds is None:
-            return []
+            return bulk_array(())
         meta = self._meta()
         first = self.col.prefix + U64.pack(meta.head + bounds[0])
         last = self.col.prefix + U64.pack(meta.head + bounds[1] + 1)
-        return [v for _k, v in self.col.ks.engine.scan(first, last)]
+        return bulk_array(v for _k, v in self.col.ks.engine.scan(first, last))
 
     def elements(self) -> list[bytes]:
         return [v for _k, v in self.col.items()]
@@ -199,7 +200,7 @@ def lindex(c: Client, args: list[bytes]) -> object:
 @handler("lrange")
 def lrange(c: Client, args: list[bytes]) -> object:
     start, stop = to_int(args[2]), to_int(args[3])
-    return ListView(c, args[1], for_read=True).range(start, stop)
+    return ListView(c, args[1], for_read=True).stream(start, stop)
 
 
 @handler("lpos")

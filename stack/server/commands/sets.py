@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL, ONE, ZERO, ReplyError
+from stack.core.resp import NIL, ONE, ZERO, ReplyError, bulk_array
 
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
@@ -83,7 +83,7 @@ def smismember(c: Client, args: list[bytes]) -> object:
 
 @handler("smembers")
 def smembers(c: Client, args: list[bytes]) -> object:
-    return list(open_set(c, args[1], for_read=True).members())
+    return bulk_array(open_set(c, args[1], for_read=True).members())
 
 
 @handler("smove")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL, NIL_ARRAY, ReplyError
+from stack.core.resp import NIL, NIL_ARRAY, Chunks, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout
 from ..storage import keyformat as kf
@@ -255,11 +255,10 @@ class ZSet:
         return None  # pragma: no cover - the two indexes agree
 
 
-def flat(items: list[tuple[bytes, float]], with_scores: bool) -> list[bytes]:
-    out: list[bytes] = []
-    for member, score in items:
-        out += (member, format_score(score)) if with_scores else (member,)
-    return out
+def flat(items: list[tuple[bytes, float]], with_scores: bool) -> Chunks:
+    if with_scores:
+        return bulk_array(part for m, s in items for part in (m, format_score(s)))
+    return bulk_array(m for m, _s in items)
 
 
 # --- ZADD and friends -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL_ARRAY, OK, Raw, ReplyError
+from stack.core.resp import NIL_ARRAY, OK, Chunks, ReplyError
 
 from ..storage.keyspace import now_ms, record_expire
 from . import handler
@@ -54,7 +54,13 @@ def exec_(c: Client, args: list[bytes]) -> object:
         replies = [execute(c, cmd) for cmd in queued]
     finally:
         c.in_exec = False
-    return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
+    out = Chunks([b"*%d\r\n" % len(replies)])
+    for reply in replies:
+        if type(reply) is Chunks:
+            out.extend(reply)
+        else:
+            out.append(reply)  # type: ignore[arg-type]
+    return out
 
 
 @handler("watch")
