@@ -71,6 +71,8 @@ NOTIFY_SCRIPT = [
     ("ZADD", "z", "1", "m"), ("ZINCRBY", "z", "1", "m"), ("ZREM", "z", "m"),
     ("EXPIRE", "a", "100"), ("PERSIST", "a"), ("DEL", "a"), ("SET", "b", "1", "PX", "1"),
     ("SETRANGE", "r", "0", "x"), ("GETDEL", "r"), ("MSET", "m1", "1", "m2", "2"),
+    ("RENAME", "m1", "m3"), ("SADD", "s1", "x"), ("SMOVE", "s1", "s2", "x"),
+    ("RPUSH", "q", "1", "2"), ("LMOVE", "q", "q2", "LEFT", "RIGHT"), ("RPOPLPUSH", "q", "q2"),
 ]
 
 
@@ -130,5 +132,17 @@ EXPECTED_EVENTS = [
     b"__keyspace@0__:r|del", b"__keyevent@0__:del|r",
     b"__keyspace@0__:m1|set", b"__keyevent@0__:set|m1",
     b"__keyspace@0__:m2|set", b"__keyevent@0__:set|m2",
+    b"__keyspace@0__:m1|rename_from", b"__keyevent@0__:rename_from|m1",
+    b"__keyspace@0__:m3|rename_to", b"__keyevent@0__:rename_to|m3",
+    b"__keyspace@0__:s1|sadd", b"__keyevent@0__:sadd|s1",
+    b"__keyspace@0__:s1|srem", b"__keyevent@0__:srem|s1",
+    b"__keyspace@0__:s1|del", b"__keyevent@0__:del|s1",
+    b"__keyspace@0__:s2|sadd", b"__keyevent@0__:sadd|s2",
+    b"__keyspace@0__:q|rpush", b"__keyevent@0__:rpush|q",
+    b"__keyspace@0__:q2|rpush", b"__keyevent@0__:rpush|q2",
+    b"__keyspace@0__:q|lpop", b"__keyevent@0__:lpop|q",
+    b"__keyspace@0__:q2|lpush", b"__keyevent@0__:lpush|q2",
+    b"__keyspace@0__:q|rpop", b"__keyevent@0__:rpop|q",
+    b"__keyspace@0__:q|del", b"__keyevent@0__:del|q",
     b"__keyspace@0__:b|expired", b"__keyevent@0__:expired|b",
 ]

@@ -40,8 +40,6 @@ GENERIC = {
     "copy",
     "move",
     "restore",
-    "getdel",
-    "sort",
 }
 # Where Redis names the event differently from the command.
 EVENT_NAME = {
@@ -61,13 +59,37 @@ EVENT_NAME = {
     "pexpire": "expire",
     "expireat": "expire",
     "pexpireat": "expire",
-    "renamenx": "rename_to",
-    "rename": "rename_to",
     "zincrby": "zincr",
     "bitfield": "setbit",
     "bitop": "set",
-    "sinterstore": "sinterstore",
+    "lpushx": "lpush",
+    "rpushx": "rpush",
+    "blpop": "lpop",
+    "brpop": "rpop",
+    "bzpopmin": "zpopmin",
+    "bzpopmax": "zpopmax",
+    "sort": "sortstore",
 }
+_SIDES = {b"LEFT": ("lpop", "lpush"), b"RIGHT": ("rpop", "rpush")}
+_ENDS = {b"LEFT": "lpop", b"RIGHT": "rpop", b"MIN": "zpopmin", b"MAX": "zpopmax"}
+
+
+def per_key_events(command: str, args: list[bytes]) -> list[tuple[bytes, str]]:
+    """Events, in Redis's order, of commands that do different things to different keys."""
+    if command in ("rename", "renamenx"):
+        return [(args[1], "rename_from"), (args[2], "rename_to")]
+    if command == "smove":
+        return [(args[1], "srem"), (args[2], "sadd")]
+    if command in ("rpoplpush", "brpoplpush"):
+        return [(args[2], "lpush"), (args[1], "rpop")]
+    if command in ("lmove", "blmove"):
+        return [(args[2], _SIDES[args[4].upper()][1]), (args[1], _SIDES[args[3].upper()][0])]
+    if command in ("lmpop", "blmpop", "zmpop", "bzmpop"):
+        end = next((a.upper() for a in args if a.upper() in _ENDS), b"LEFT")
+        return [(k, _ENDS[end]) for k in args[1:]]
+    if command == "copy":
+        return [(args[2], "copy_to")]
+    return []
 
 
 def parse_flags(text: str) -> frozenset[str]:
@@ -133,13 +155,18 @@ class Notifier:
         """Events for the keys one command changed (metadata keys, in order)."""
         ks = self.server.keyspace
         phys_to_db = {db.phys: db.index for db in ks.dbs}
-        for mkey in dict.fromkeys(changed):
+        order = list(dict.fromkeys(changed))
+        named = dict(per_key_events(command, args))
+        if named:  # Redis's order for these, not the order of our writes
+            position = {key: n for n, (key, _e) in enumerate(per_key_events(command, args))}
+            order.sort(key=lambda mkey: position.get(kf.user_key(mkey), len(position)))
+        for mkey in order:
             db_index = phys_to_db.get(kf.U32.unpack_from(mkey, 1)[0])
             if db_index is None:
                 continue
             key = kf.user_key(mkey)
             record = ks.engine.get(mkey)
-            name = EVENT_NAME.get(command, command)
+            name = named.get(key) or EVENT_NAME.get(command, command)
             if command in GENERIC:
                 self.emit(db_index, key, name, "g")
                 continue
@@ -149,7 +176,7 @@ class Notifier:
                 else GROUP_CLASS.get(_group(command), "g")
             )
             self.emit(db_index, key, name, cls)
-            if record is None:  # the command emptied the key: it is gone
+            if record is None and name != "del":  # the command emptied the key: it is gone
                 self.emit(db_index, key, "del", "g")
             elif _sets_expiry(command, args):
                 self.emit(db_index, key, "expire", "g")
