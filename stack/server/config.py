@@ -167,6 +167,37 @@ PARAMS: tuple[Param, ...] = (
         "g $ l s h z x e t d m n, or A for all.",
     ),
     Param(
+        "binlog",
+        "enum",
+        "yes",
+        "Keep a binlog of every write batch (needed by replicas and the binlog reader).",
+        mutable=False,
+        choices=("yes", "no"),
+    ),
+    Param(
+        "binlog-max-size",
+        "size",
+        1024 * MB,
+        "Purge the oldest binlog records beyond this size (0 = no size limit).",
+        maximum=2**50,
+    ),
+    Param(
+        "binlog-max-age",
+        "int",
+        7 * 86400,
+        "Purge binlog records older than this many seconds (0 = no age limit).",
+        maximum=2**40,
+    ),
+    Param(
+        "backup-dir",
+        "str",
+        "",
+        "Where SAVE and BGSAVE write backups (default: <dir>/backups).",
+    ),
+    Param(
+        "backup-keep", "int", 3, "Backups kept (older ones are deleted).", minimum=1, maximum=10_000
+    ),
+    Param(
         "read-cache-entries",
         "int",
         200_000,

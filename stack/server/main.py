@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 ledis-server: a Redis-protocol key-value server that keeps its data on disk in LevelDB.
 
+Tools: `ledis-server binlog --help` prints the binlog as readable operations;
+`ledis-server restore BACKUP --data-dir DIR` builds a data directory from a backup.
+
 Speak to it with redis-cli, redis-py or any Redis client. Settings come from the built-in
 defaults, then --config FILE (TOML, keys named like the flags below), then the flags; CONFIG
 SET changes the mutable ones at run time and CONFIG REWRITE saves them to the config file.
@@ -78,6 +81,11 @@ async def _run(config: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("binlog", "restore"):
+        from . import tools
+
+        return tools.binlog_main(args[1:]) if args[0] == "binlog" else tools.restore_main(args[1:])
     try:
         config = load_config(argv)
     except ConfigError as e:

@@ -21,6 +21,7 @@ from .client import Client
 from .config import Config, Value, parse_output_limit
 from .dispatch import Dispatcher
 from .notifications import Notifier
+from .persistence import Backups
 from .pubsub import PubSub
 from .storage.engine import Engine
 from .storage.keyspace import Keyspace
@@ -65,7 +66,10 @@ class Server:
         self.run_id = os.urandom(20).hex()
         self.limits = self._limits()
         self.engine = Engine(
-            Path(config["dir"]), config["appendfsync"], config["read-cache-entries"]
+            Path(config["dir"]),
+            config["appendfsync"],
+            config["read-cache-entries"],
+            binlog=config["binlog"] == "yes",
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
@@ -84,6 +88,7 @@ class Server:
         self._held: list[Client] = []
         self.waiters = Waiters(self)
         self.pubsub = PubSub(self)
+        self.backups = Backups(self)
         self.notifier = Notifier(self)
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
@@ -361,6 +366,7 @@ class Server:
                     self.engine.sync()
                     last_sync = now
                 self.keyspace.trim_access()
+                self.engine.purge_log(self.config["binlog-max-size"], self.config["binlog-max-age"])
                 self._sample_ops(now)
                 if self.engine.pending:
                     self._commit_and_release()

@@ -35,6 +35,7 @@ FLAGS = frozenset(
         "may_replicate",
         "no_mandatory_keys",
         "no_multi",
+        "no_async_loading",
         "movablekeys",
         "allow_busy",
     }

@@ -42,6 +42,7 @@ def load_all() -> dict[str, Handler]:
         keys,
         ledis,
         lists,
+        persistence,
         pubsub,
         server,
         sets,

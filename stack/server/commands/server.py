@@ -206,11 +206,6 @@ def time_(c: Client, args: list[bytes]) -> object:
     return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
 
 
-@handler("lastsave")
-def lastsave(c: Client, args: list[bytes]) -> object:
-    return int(c.server.engine.last_sync)
-
-
 # --- FLUSHDB, FLUSHALL, SWAPDB -----------------------------------------------------------------
 
 
@@ -392,6 +387,10 @@ def debug(c: Client, args: list[bytes]) -> object:
             f"Value at:0x0 refcount:1 encoding:{string_encoding(value)} "
             f"serializedlength:{len(value)} lru:0 lru_seconds_idle:0"
         )
+    if sub == b"digest":
+        from .persistence import debug_digest
+
+        return debug_digest(c, args)
     if sub == b"reload" or sub == b"flush-fsync":
         c.server.engine.sync()
         return OK

@@ -8,7 +8,6 @@ order. Ranges by score walk the ``s`` index directly; ranks count along it.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from ..blocking import Block, parse_timeout
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import Database
+from ..storage.scores import decode_score, encode_score, format_score
 from . import handler
 from .args import syntax_error, to_int
 from .hashes import random_members
@@ -29,34 +29,11 @@ if TYPE_CHECKING:
     from ..client import Client
 
 ZSET = kf.TYPE_ZSET
-_DOUBLE = struct.Struct(">d")
-_SIGN = 1 << 63
-_ALL = (1 << 64) - 1
 MEMBER = b"m"
 SCORE = b"s"
 NOT_FLOAT = "ERR value is not a valid float"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
 LEX_ERROR = "ERR min or max not valid string range item"
-
-
-def encode_score(x: float) -> bytes:
-    """A double as 8 bytes whose byte order is numeric order (-0.0 is stored as 0.0)."""
-    n = int.from_bytes(_DOUBLE.pack(x + 0.0), "big")
-    return (n ^ (_ALL if n & _SIGN else _SIGN)).to_bytes(8, "big")
-
-
-def decode_score(b: bytes) -> float:
-    n = int.from_bytes(b[:8], "big")
-    return _DOUBLE.unpack((n ^ (_SIGN if n & _SIGN else _ALL)).to_bytes(8, "big"))[0]  # type: ignore[no-any-return]
-
-
-def format_score(x: float) -> bytes:
-    """As Redis 7.0 replies a score: integers exactly, otherwise %.17g."""
-    if math.isinf(x):
-        return b"inf" if x > 0 else b"-inf"
-    if x == int(x) and abs(x) < 2**52:
-        return b"%d" % int(x)
-    return b"%.17g" % x
 
 
 def parse_score(raw: bytes, message: str = NOT_FLOAT) -> float:

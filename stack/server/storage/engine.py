@@ -21,6 +21,7 @@ from pathlib import Path
 
 import plyvel
 
+from . import binlog as blog
 from . import keyformat as kf
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ class StorageError(Exception):
 
 
 class Engine:
-    def __init__(self, path: Path, fsync: str = "everysec", cache_entries: int = 200_000) -> None:
+    def __init__(
+        self, path: Path, fsync: str = "everysec", cache_entries: int = 200_000, binlog: bool = True
+    ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.db = plyvel.DB(
@@ -62,7 +65,11 @@ class Engine:
         self.batched_keys = 0
         # Called before each commit, so bookkeeping (key counters) lands in the same batch.
         self.before_commit: list[Callable[[], None]] = []
+        # Called after each commit with (LogID, encoded record) -- replication fans out here.
+        self.after_commit: list[Callable[[int, bytes], None]] = []
         self._check_format()
+        self.binlog = binlog
+        self.first_log_id, self.last_log_id = self._log_bounds()
 
     # -- format -------------------------------------------------------------------------------
 
@@ -82,6 +89,27 @@ class Engine:
                 f"{self.path} uses storage format {version}; this ledis-server reads format "
                 f"{kf.FORMAT_VERSION}"
             )
+
+    def _log_bounds(self) -> tuple[int, int]:
+        """(first, last) LogID held in the binlog; (0, 0) when it is empty."""
+        end = kf.prefix_end(blog.NS_BINLOG)
+        first = last = 0
+        with self.db.iterator(start=blog.NS_BINLOG, stop=end, include_value=False) as it:
+            for key in it:
+                first = blog.log_id_of(key)
+                break
+        raw = self.db.raw_iterator()
+        try:
+            raw.seek(end)
+            raw.prev() if raw.valid() else raw.seek_to_last()
+            if raw.valid() and raw.key()[:1] == blog.NS_BINLOG:
+                last = blog.log_id_of(raw.key())
+        finally:
+            raw.close()
+        stored = self.db.get(kf.SYS_LAST_LOG)
+        if stored is not None:  # the log may have been purged entirely: the sequence goes on
+            last = max(last, kf.U64.unpack(stored)[0])
+        return first, last
 
     # -- reads and writes -----------------------------------------------------------------------
 
@@ -128,6 +156,8 @@ class Engine:
         pending = self.pending
         sync = self.fsync == "always"
         large = []
+        changes: list[tuple[bytes, bytes | None]] = []
+        record = b""
         with self.db.write_batch(sync=sync) as wb:
             put = wb.put
             delete = wb.delete
@@ -138,6 +168,15 @@ class Engine:
                     put(k, v)
                     if len(v) > CACHE_MAX_RECORD:
                         large.append(k)
+                if self.binlog and blog.loggable(k):
+                    changes.append((k, v))
+            if changes:
+                self.last_log_id += 1
+                if not self.first_log_id:
+                    self.first_log_id = self.last_log_id
+                record = blog.encode_record(int(time.time() * 1000), changes)
+                put(blog.log_key(self.last_log_id), record)
+                put(kf.SYS_LAST_LOG, kf.U64.pack(self.last_log_id))
         cache = self.cache
         for k in large:  # big records were cached only while pending
             cache.pop(k, None)
@@ -150,6 +189,39 @@ class Engine:
             self.last_sync = time.time()
         else:
             self.unsynced = True
+        if record:
+            for notify in self.after_commit:
+                notify(self.last_log_id, record)
+
+    def log_size(self) -> int:
+        return self.approximate_size(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG))
+
+    def purge_log(self, max_bytes: int, max_age_s: int, budget: int = 1000) -> int:
+        """Drop the oldest binlog records beyond the size or age limits (a bounded step);
+        returns how many were dropped."""
+        if not self.first_log_id:
+            return 0
+        now_ms = int(time.time() * 1000)
+        too_big = max_bytes and self.log_size() > max_bytes
+        dropped = 0
+        for key, raw in self.scan(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG)):
+            log_id = blog.log_id_of(key)
+            if log_id >= self.last_log_id or dropped >= budget:
+                break  # the newest record always stays: it anchors the sequence
+            old = max_age_s and now_ms - kf.U64.unpack_from(raw, 0)[0] > max_age_s * 1000
+            if not (too_big or old):
+                break
+            self.delete(key)
+            dropped += 1
+            self.first_log_id = log_id + 1
+        if dropped:
+            self.commit()
+        return dropped
+
+    def read_log(self, after: int) -> Iterator[blog.Record]:
+        """Binlog records with LogID > ``after``, oldest first."""
+        start = blog.log_key(after + 1)
+        yield from blog.iter_records(self.scan(start, kf.prefix_end(blog.NS_BINLOG)))
 
     def discard_pending(self) -> None:
         self.pending = {}

@@ -170,14 +170,17 @@ class Keyspace:
                     len(extra),
                     databases,
                 )
+        grew = len(phys_ids) < databases
         while len(phys_ids) < databases:
             phys_ids.append(self._allocate_phys())
         self.dbs = [Database(self, i, p) for i, p in enumerate(phys_ids[:databases])]
         self._all_phys = phys_ids
         for p in phys_ids:
             self.counts.setdefault(p, [0, 0])
-        self._write_map()
-        eng.commit()
+        if grew:  # a new data dir, or more databases than before: record the map
+            self._write_map()
+            eng.commit()
+        self._dirty_counts.clear()
 
     def _allocate_phys(self) -> int:
         phys = self._next_phys
