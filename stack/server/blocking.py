@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,30 @@ class Block(Exception):
         self.timeout = timeout
         self.timeout_reply = NIL_ARRAY  # what Redis answers when the wait times out
         self.in_exec_reply = in_exec_reply  # and inside MULTI/EXEC, where it cannot wait
+
+
+class Suspend(Exception):
+    """Raised by a handler whose reply comes when ``future`` is done (WAIT)."""
+
+    def __init__(self, future: asyncio.Future[None], reply: Callable[[], bytes]) -> None:
+        super().__init__("suspend")
+        self.future = future
+        self.reply = reply
+
+
+def suspend(client: Client, suspension: Suspend) -> None:
+    """Hold the client's later commands until the suspension ends, then answer."""
+    client.blocked = SUSPENDED  # type: ignore[assignment]
+
+    def done(_f: object) -> None:
+        if client.blocked is SUSPENDED:
+            client.blocked = None
+            client.resume_with(suspension.reply())
+
+    suspension.future.add_done_callback(done)
+
+
+SUSPENDED = object()
 
 
 def parse_timeout(raw: bytes) -> float:

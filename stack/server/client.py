@@ -18,6 +18,7 @@ from stack.core.resp import Chunks, ProtocolError, RequestParser, encode_error
 
 if TYPE_CHECKING:
     from .blocking import Waiting
+    from .replication import ReplicaLink
     from .server import Server
     from .storage.keyspace import Database
 
@@ -56,7 +57,11 @@ class Client(asyncio.Protocol):
         self.in_exec = False
         self.channels: dict[bytes, None] = {}  # subscribed channels (ordered)
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
-        self.blocked: Waiting | None = None  # waiting in BLPOP & co
+        self.blocked: Waiting | None = None  # waiting in BLPOP & co (or WAIT)
+        self.wrote = False  # a write since the last commit
+        self.last_write_log_id = 0  # the LogID of this client's latest write (for WAIT)
+        self.replica_port = 0
+        self.replica_link: ReplicaLink | None = None
         self.net_in = 0
         self.net_out = 0
 
@@ -159,6 +164,12 @@ class Client(asyncio.Protocol):
         # A blocked client is still read (its commands wait in the buffer), so that a
         # disconnect is noticed and its place in the queue given up.
         server.after_commands(self)
+
+    def push(self, data: bytes) -> None:
+        """Send data outside the request/reply flow (replication stream)."""
+        if not self.closing:
+            self.out.append(data)
+            self.server.after_commands(self)
 
     def add_reply(self, reply: bytes | Chunks) -> None:
         if type(reply) is Chunks:

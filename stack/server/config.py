@@ -60,6 +60,10 @@ class Param:
         if self.kind == "outbuf":
             parse_output_limit(raw)
             return raw
+        if self.kind == "str" and self.name == "replicaof" and raw:
+            parts = raw.split()
+            if len(parts) != 2 or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
+                raise ConfigError("expected 'HOST PORT'")
         if self.kind == "notify":
             from .notifications import parse_flags
 
@@ -187,6 +191,14 @@ PARAMS: tuple[Param, ...] = (
         7 * 86400,
         "Purge binlog records older than this many seconds (0 = no age limit).",
         maximum=2**40,
+    ),
+    Param("masterauth", "str", "", "Password to AUTH with at the master (replicas).", secret=True),
+    Param(
+        "replicaof",
+        "str",
+        "",
+        "Start as a replica of 'HOST PORT' (REPLICAOF at run time).",
+        mutable=False,
     ),
     Param(
         "backup-dir",

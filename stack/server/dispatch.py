@@ -15,7 +15,7 @@ from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
 from stack.core.resp import Chunks, Raw, ReplyError, encode, encode_error
 
-from .blocking import Block
+from .blocking import Block, Suspend, suspend
 from .commands import Handler, load_all
 from .storage.keyspace import WrongType
 
@@ -156,6 +156,8 @@ class Dispatcher:
             entry.rejected += 1
             return self._error(errors.READONLY)
         client.last_command = entry.name
+        if entry.write:
+            client.wrote = True
         start = time.perf_counter_ns()
         try:
             result = entry.handler(client, args)  # type: ignore[misc]
@@ -163,6 +165,9 @@ class Dispatcher:
             reply = encode_error(e.message)
             entry.failed += 1
             self.count_error(reply)
+        except Suspend as suspension:
+            suspend(client, suspension)
+            reply = BLOCKED
         except Block as block:
             if client.in_exec:  # inside EXEC a blocking command answers its timeout at once
                 reply = block.in_exec_reply

@@ -156,14 +156,7 @@ def stats_section(s: Server) -> list[tuple[str, object]]:
 
 
 def replication_section(s: Server) -> list[tuple[str, object]]:
-    return [
-        ("role", "master"),
-        ("connected_slaves", 0),
-        ("master_failover_state", "no-failover"),
-        ("master_replid", s.run_id),
-        ("master_repl_offset", s.engine.last_log_id),
-        ("repl_backlog_active", 0),
-    ]
+    return s.replication.info()
 
 
 def cpu_section(s: Server) -> list[tuple[str, object]]:

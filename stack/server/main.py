@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         names = [flag]
         if p.name == "loglevel":
             names.append("--log-level")
+        if p.name == "replicaof":
+            kwargs["nargs"] = 2
+            kwargs["metavar"] = ("HOST", "PORT")
         parser.add_argument(*names, **kwargs)  # type: ignore[arg-type]
     return parser
 
@@ -65,6 +68,8 @@ def load_config(argv: list[str] | None = None) -> Config:
         raw = getattr(args, p.name.replace("-", "_"))
         if raw is None:
             continue
+        if isinstance(raw, list):
+            raw = " ".join(raw)
         try:
             values[p.name] = p.parse(raw)
         except ConfigError as e:

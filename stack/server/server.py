@@ -23,6 +23,7 @@ from .dispatch import Dispatcher
 from .notifications import Notifier
 from .persistence import Backups
 from .pubsub import PubSub
+from .replication import Replication
 from .storage.engine import Engine
 from .storage.keyspace import Keyspace
 
@@ -89,6 +90,7 @@ class Server:
         self.waiters = Waiters(self)
         self.pubsub = PubSub(self)
         self.backups = Backups(self)
+        self.replication = Replication(self)
         self.notifier = Notifier(self)
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
@@ -178,6 +180,9 @@ class Server:
             self.config["dir"],
             self.config["appendfsync"],
         )
+        if self.config["replicaof"]:
+            host, port = self.config["replicaof"].split()
+            self.replication.replicate(host, int(port))
         ready = self.config["ready-file"]
         if ready:
             tmp = Path(ready + ".tmp")
@@ -223,6 +228,8 @@ class Server:
     def forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)
         self.waiters.drop(client)
+        if client.replica_link is not None:
+            self.replication.detach(client)
         if client in self._held:
             self._held.remove(client)
 
@@ -267,8 +274,12 @@ class Server:
                 c.waiting_commit = False
                 c.close_now()
             return
+        log_id = self.engine.last_log_id
         for c in waiting:
             c.waiting_commit = False
+            if c.wrote:
+                c.wrote = False
+                c.last_write_log_id = log_id
             c.flush()
 
     # -- CLIENT PAUSE -------------------------------------------------------------------------
@@ -357,8 +368,10 @@ class Server:
             await asyncio.sleep(1 / hz)
             try:
                 now = time.monotonic()
-                self._active_expire(hz)
-                if self._reclaim_task is None or self._reclaim_task.done():
+                primary = self.replication.master is None  # replicas change nothing themselves
+                if primary:
+                    self._active_expire(hz)
+                if primary and (self._reclaim_task is None or self._reclaim_task.done()):
                     self._reclaim_task = asyncio.create_task(self._reclaimer())
                 self._close_idle(now)
                 if self.engine.fsync == "everysec" and now - last_sync >= 1.0:

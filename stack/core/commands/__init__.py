@@ -15,6 +15,7 @@ from . import (
     ledis,
     lists,
     pubsub,
+    replication,
     server,
     sets,
     sortedsets,
@@ -78,6 +79,7 @@ TABLE = CommandTable(
     + sortedsets.SPECS
     + pubsub.SPECS
     + ledis.SPECS
+    + replication.SPECS
 )
 
 __all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]

@@ -44,6 +44,7 @@ def load_all() -> dict[str, Handler]:
         lists,
         persistence,
         pubsub,
+        replication,
         server,
         sets,
         sortedsets,

@@ -193,6 +193,59 @@ class Engine:
             for notify in self.after_commit:
                 notify(self.last_log_id, record)
 
+    def apply_replicated(
+        self, log_id: int, raw: bytes, changes: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Apply a master's batch as it is, under the master's LogID (replicas only)."""
+        self.commit()
+        cache = self.cache
+        with self.db.write_batch(sync=self.fsync == "always") as wb:
+            for k, v in changes:
+                if v is None:
+                    wb.delete(k)
+                    cache[k] = None
+                else:
+                    wb.put(k, v)
+                    if len(v) <= CACHE_MAX_RECORD:
+                        cache[k] = v
+                    else:
+                        cache.pop(k, None)
+            if self.binlog:
+                wb.put(blog.log_key(log_id), raw)
+            wb.put(kf.SYS_LAST_LOG, kf.U64.pack(log_id))
+        if self.binlog and not self.first_log_id:
+            self.first_log_id = log_id
+        self.last_log_id = log_id
+        self.unsynced = True
+        if len(cache) > self.cache_entries:
+            self._shrink_cache()
+        for notify in self.after_commit:
+            notify(log_id, raw)
+
+    def wipe(self) -> None:
+        """Delete everything but the format record (a replica before a full sync)."""
+        self.commit()
+        self.cache = {}
+        batch = self.db.write_batch()
+        n = 0
+        with self.db.iterator(include_value=False) as it:
+            for k in it:
+                if k == kf.SYS_VERSION:
+                    continue
+                batch.delete(k)
+                n += 1
+                if n % 10_000 == 0:
+                    batch.write()
+                    batch = self.db.write_batch()
+        batch.write()
+        self.first_log_id = self.last_log_id = 0
+
+    def load_chunk(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        """Write records of a full sync (not logged: the snapshot is not a batch of its own)."""
+        with self.db.write_batch() as wb:
+            for k, v in pairs:
+                wb.put(k, v)
+
     def log_size(self) -> int:
         return self.approximate_size(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG))
 

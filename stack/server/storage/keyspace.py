@@ -82,7 +82,8 @@ class Database:
         rec = ks.engine.get(mkey)
         if rec is not None:
             if rec[0] & TTL and U64.unpack_from(rec, 1)[0] <= now_ms():
-                ks.expire_now(mkey, rec)
+                if not ks.replica:  # a replica hides it; the master's delete will come
+                    ks.expire_now(mkey, rec)
                 return mkey, None
             ks.access[mkey] = ks.clock
         return mkey, rec
@@ -133,6 +134,7 @@ class Keyspace:
         self.ready_keys: set[bytes] = set()
         # Keyspace notifications: while on, the metadata keys each command changes.
         self.track_changes = False
+        self.replica = False  # replicas change nothing themselves: expiry comes from the master
         self.changed: list[bytes] = []
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
@@ -140,20 +142,28 @@ class Keyspace:
         self._dirty_counts: set[int] = set()
         self.counts: dict[int, list[int]] = {}
         self.dropped: list[int] = []
-        raw_version = engine.get(kf.SYS_VERSION_COUNTER)
-        self._version = kf.U64.unpack(raw_version)[0] if raw_version else 0
+        self.dbs: list[Database] = []
+        self._version = 0
         self._version_dirty = False
         engine.before_commit.append(self._write_counts)
         self._load(databases)
 
     # -- the db map ---------------------------------------------------------------------------
 
-    def _load(self, databases: int) -> None:
+    def reload(self) -> None:
+        """Re-read the bookkeeping kept in memory (after a replica applied master batches)."""
+        self.counts.clear()
+        self._dirty_counts.clear()
+        self._load(len(self.dbs), persist=False)
+
+    def _load(self, databases: int, persist: bool = True) -> None:
         eng = self.engine
         raw_map = eng.get(kf.SYS_DB_MAP) or b""
         phys_ids = [U32.unpack_from(raw_map, i)[0] for i in range(0, len(raw_map), 4)]
         raw_next = eng.get(kf.SYS_NEXT_DB)
         self._next_phys = U32.unpack(raw_next)[0] if raw_next else 0
+        raw_version = eng.get(kf.SYS_VERSION_COUNTER)
+        self._version = max(self._version, kf.U64.unpack(raw_version)[0] if raw_version else 0)
         for k, v in eng.scan(kf.SYS_COUNTS, kf.prefix_end(kf.SYS_COUNTS)):
             keys, expires = kf.COUNTS.unpack(v)
             self.counts[U32.unpack_from(k, 2)[0]] = [keys, expires]
@@ -173,11 +183,15 @@ class Keyspace:
         grew = len(phys_ids) < databases
         while len(phys_ids) < databases:
             phys_ids.append(self._allocate_phys())
-        self.dbs = [Database(self, i, p) for i, p in enumerate(phys_ids[:databases])]
+        if self.dbs and len(self.dbs) == databases:  # keep the objects clients point at
+            for db, phys in zip(self.dbs, phys_ids, strict=False):
+                db.repoint(phys)
+        else:
+            self.dbs = [Database(self, i, p) for i, p in enumerate(phys_ids[:databases])]
         self._all_phys = phys_ids
         for p in phys_ids:
             self.counts.setdefault(p, [0, 0])
-        if grew:  # a new data dir, or more databases than before: record the map
+        if grew and persist:  # a new data dir, or more databases than before: record the map
             self._write_map()
             eng.commit()
         self._dirty_counts.clear()

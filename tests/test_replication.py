@@ -1,0 +1,141 @@
+"""A master and replicas as real processes: full sync, tailing, partial resync, promotion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from .servers import LedisServer
+
+
+def wait_until(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def digest(c: redis.Redis) -> bytes:
+    return c.execute_command("DEBUG", "DIGEST")  # type: ignore[no-any-return]
+
+
+def caught_up(master: redis.Redis, replica: redis.Redis) -> bool:
+    return (replica.info("replication")["slave_repl_offset"]
+            == master.info("replication")["master_repl_offset"])
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[LedisServer, LedisServer, LedisServer]]:
+    master = LedisServer(tmp_path / "m").start()
+    replicas = [LedisServer(tmp_path / f"r{i}", "--replicaof", "127.0.0.1", str(master.port))
+                .start() for i in range(2)]
+    yield master, replicas[0], replicas[1]
+    for s in (master, *replicas):
+        if s.proc is not None and s.proc.poll() is None:
+            s.kill9()
+
+
+def load(c: redis.Redis, n: int, tag: str = "") -> None:
+    pipe = c.pipeline(transaction=False)
+    for i in range(n):
+        pipe.set(f"s{tag}{i}", i)
+        pipe.hset(f"h{tag}{i % 10}", f"f{i}", i)
+        pipe.rpush(f"l{tag}{i % 7}", i)
+        pipe.sadd(f"set{tag}{i % 5}", i)
+        pipe.zadd(f"z{tag}{i % 3}", {f"m{i}": i})
+        if i % 50 == 0:
+            pipe.delete(f"s{tag}{i - 1}")
+            pipe.expire(f"h{tag}{i % 10}", 1000)
+    pipe.execute()
+
+
+def test_replicas_end_identical_and_read_only(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, r1, r2 = cluster
+    m = master.client()
+    load(m, 2000)
+    for r in (r1, r2):
+        rc = r.client()
+        wait_until(lambda rc=rc: caught_up(m, rc))
+        assert digest(rc) == digest(m)
+        assert rc.hlen("h3") == 200
+        with pytest.raises(redis.ReadOnlyError):
+            rc.set("x", "1")
+    role = m.execute_command("ROLE")
+    assert role[0] == b"master" and len(role[2]) == 2
+    info = m.info("replication")
+    assert info["connected_slaves"] == 2 and info["slave0"]["state"] == "online"
+    rrole = r1.client().execute_command("ROLE")
+    assert rrole[0] == b"slave" and rrole[3] == b"connected"
+    assert r1.client().info("replication")["master_link_status"] == "up"
+
+
+def test_replica_restart_resumes_from_the_log(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, r1, _r2 = cluster
+    m = master.client()
+    load(m, 500)
+    wait_until(lambda: caught_up(m, r1.client()))
+    fulls = m.info("replication")["ledis_full_syncs"]
+    r1.kill9()
+    load(m, 500, tag="b")  # written while the replica is down
+    r1.start()
+    wait_until(lambda: caught_up(m, r1.client()))
+    assert digest(r1.client()) == digest(m)
+    info = m.info("replication")
+    assert info["ledis_full_syncs"] == fulls  # partial: the log still held the records
+    assert info["ledis_partial_syncs"] >= 1
+
+
+def test_purged_log_means_full_sync(tmp_path: Path) -> None:
+    master = LedisServer(tmp_path / "m", "--binlog-max-age", "1", "--hz", "50").start()
+    replica = LedisServer(tmp_path / "r", "--replicaof", "127.0.0.1", str(master.port)).start()
+    try:
+        m = master.client()
+        load(m, 300)
+        wait_until(lambda: caught_up(m, replica.client()))
+        had = replica.client().info("replication")["slave_repl_offset"]
+        replica.kill9()
+        load(m, 300, tag="c")
+        time.sleep(1.2)  # older than binlog-max-age: the records the replica lacks go
+        m.set("after-purge", "1")
+        wait_until(lambda: m.execute_command("BINLOG", "INFO")[0] > had + 1)
+        fulls = m.info("replication")["ledis_full_syncs"]
+        replica.start()
+        wait_until(lambda: caught_up(m, replica.client()))
+        assert m.info("replication")["ledis_full_syncs"] == fulls + 1
+        assert digest(replica.client()) == digest(m)
+    finally:
+        master.kill9()
+        replica.kill9()
+
+
+def test_promote_and_repoint(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, r1, r2 = cluster
+    m = master.client()
+    load(m, 300)
+    for r in (r1, r2):
+        wait_until(lambda r=r: caught_up(m, r.client()))
+    master.kill9()
+    c1 = r1.client()
+    assert c1.execute_command("REPLICAOF", "NO", "ONE")
+    c1.set("after-promotion", "yes")
+    c2 = r2.client()
+    c2.execute_command("REPLICAOF", "127.0.0.1", r1.port)
+    wait_until(lambda: caught_up(c1, c2))
+    assert c2.get("after-promotion") == b"yes"
+    assert digest(c2) == digest(c1)
+    assert c1.info("replication")["ledis_full_syncs"] == 0  # r2's history was a prefix
+
+
+def test_wait(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, _r1, _r2 = cluster
+    m = master.client()
+    wait_until(lambda: m.info("replication")["connected_slaves"] == 2)
+    m.set("k", "v")
+    assert m.execute_command("WAIT", 2, 5000) == 2
+    assert m.execute_command("WAIT", 3, 100) == 2  # times out with what it has
