@@ -139,3 +139,37 @@ def test_wait(cluster) -> None:  # type: ignore[no-untyped-def]
     m.set("k", "v")
     assert m.execute_command("WAIT", 2, 5000) == 2
     assert m.execute_command("WAIT", 3, 100) == 2  # times out with what it has
+
+
+def test_semi_sync_never_degrades_silently(tmp_path: Path) -> None:
+    import signal
+
+    master = LedisServer(tmp_path / "m", "--min-replicas-to-write", "1",
+                         "--min-replicas-timeout", "300").start()
+    replica = LedisServer(tmp_path / "r", "--replicaof", "127.0.0.1", str(master.port)).start()
+    try:
+        m = master.client()
+        wait_until(lambda: m.info("replication")["connected_slaves"] == 1)
+        acknowledged = []
+        for i in range(20):
+            m.set(f"ok{i}", i)
+            acknowledged.append(f"ok{i}")
+        assert replica.proc is not None
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+                m.set("stalled", "x")
+            assert time.monotonic() - start < 5
+            assert m.info("replication")["ledis_noreplicas_writes"] >= 1
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: caught_up(m, replica.client()))
+        m.set("after", "1")  # acknowledged again once the replica is back
+        acknowledged.append("after")
+        r = replica.client()
+        wait_until(lambda: r.exists("after") == 1)
+        assert all(r.exists(k) for k in acknowledged)
+    finally:
+        master.kill9()
+        replica.kill9()

@@ -59,6 +59,9 @@ class Client(asyncio.Protocol):
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
         self.blocked: Waiting | None = None  # waiting in BLPOP & co (or WAIT)
         self.wrote = False  # a write since the last commit
+        self.just_wrote = False  # the command being answered was a write (semi-sync)
+        self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
+        self.awaiting_acks = False  # replies held until replicas acknowledge (semi-sync)
         self.last_write_log_id = 0  # the LogID of this client's latest write (for WAIT)
         self.replica_port = 0
         self.replica_link: ReplicaLink | None = None
@@ -172,10 +175,30 @@ class Client(asyncio.Protocol):
             self.server.after_commands(self)
 
     def add_reply(self, reply: bytes | Chunks) -> None:
+        start = len(self.out)
         if type(reply) is Chunks:
             self.out.extend(reply)
         else:
             self.out.append(reply)  # type: ignore[arg-type]
+        if self.just_wrote:  # semi-sync may have to turn this reply into -NOREPLICAS
+            self.just_wrote = False
+            self.write_replies.append((start, len(self.out)))
+
+    def fail_unacknowledged(self, error: bytes) -> int:
+        """Replace the replies of writes that replicas did not acknowledge in time."""
+        if not self.write_replies:
+            return 0
+        spans = self.write_replies
+        out: list[bytes] = []
+        pos = 0
+        for start, end in spans:
+            out += self.out[pos:start]
+            out.append(error)
+            pos = end
+        out += self.out[pos:]
+        self.out = out
+        self.write_replies = []
+        return len(spans)
 
     def resume_with(self, reply: bytes | Chunks) -> None:
         """A blocking command got its answer: send it and go on with queued commands."""
@@ -185,6 +208,9 @@ class Client(asyncio.Protocol):
 
     def flush(self) -> None:
         """Write queued replies (called once their writes are committed)."""
+        if self.awaiting_acks:
+            return
+        self.write_replies = []
         transport = self.transport
         out = self.out
         if out and transport is not None and not self.closing:

@@ -201,6 +201,22 @@ PARAMS: tuple[Param, ...] = (
         mutable=False,
     ),
     Param(
+        "min-replicas-to-write",
+        "int",
+        0,
+        "Semi-synchronous replication: answer a write only once this many replicas have it "
+        "(0 = asynchronous); otherwise -NOREPLICAS after min-replicas-timeout.",
+        maximum=1000,
+    ),
+    Param(
+        "min-replicas-timeout",
+        "int",
+        1000,
+        "How long (ms) a semi-synchronous write waits for acknowledgements.",
+        minimum=1,
+        maximum=3_600_000,
+    ),
+    Param(
         "backup-dir",
         "str",
         "",

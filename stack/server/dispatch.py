@@ -158,6 +158,7 @@ class Dispatcher:
         client.last_command = entry.name
         if entry.write:
             client.wrote = True
+            client.just_wrote = server.semi_sync > 0
         start = time.perf_counter_ns()
         try:
             result = entry.handler(client, args)  # type: ignore[misc]

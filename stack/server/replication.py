@@ -377,6 +377,8 @@ class Replication:
                     )
                 )
             rows += [
+                ("min_replicas_to_write", self.server.semi_sync),
+                ("ledis_noreplicas_writes", self.server.noreplicas_writes),
                 ("master_failover_state", "no-failover"),
                 ("master_replid", self.server.run_id),
                 ("master_repl_offset", eng.last_log_id),

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
+NOREPLICAS_REPLY = b"-NOREPLICAS Not enough good replicas to write.\r\n"
 SLOWLOG_MAX_ARG_LEN = 128
 
 
@@ -100,7 +101,9 @@ class Server:
         self._reclaim_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.shutting_down = False
-        self.read_only = False  # set on replicas (replication arrives in its own issue)
+        self.read_only = False  # set on replicas
+        self.semi_sync = int(config["min-replicas-to-write"])
+        self.noreplicas_writes = 0
         self.port = 0
         self.slowlog_threshold = config["slowlog-log-slower-than"]
         self.latency_threshold_us = config["latency-monitor-threshold"] * 1000
@@ -132,6 +135,8 @@ class Server:
             self.engine.fsync = str(value)
         elif name == "notify-keyspace-events":
             self.notifier.configure(str(value))
+        elif name == "min-replicas-to-write":
+            self.semi_sync = int(value)
         elif name == "read-cache-entries":
             self.engine.cache_entries = int(value)
             self.engine.cache = {}
@@ -280,7 +285,26 @@ class Server:
             if c.wrote:
                 c.wrote = False
                 c.last_write_log_id = log_id
+                if self.semi_sync and self.replication.count_acked(log_id) < self.semi_sync:
+                    self._await_acks(c, log_id)
+                    continue
             c.flush()
+
+    def _await_acks(self, client: Client, log_id: int) -> None:
+        """Semi-sync: hold the client's replies until enough replicas have ``log_id``; when
+        they do not in time, its writes are answered with -NOREPLICAS (never silently async)."""
+        need = self.semi_sync
+        client.awaiting_acks = True
+        timeout = self.config["min-replicas-timeout"] / 1000
+        future = self.replication.wait_for(log_id, need, timeout)
+
+        def done(_f: object) -> None:
+            client.awaiting_acks = False
+            if self.replication.count_acked(log_id) < need:
+                self.noreplicas_writes += client.fail_unacknowledged(NOREPLICAS_REPLY)
+            client.flush()
+
+        future.add_done_callback(done)
 
     # -- CLIENT PAUSE -------------------------------------------------------------------------
 
