@@ -124,6 +124,8 @@ def test_backup_under_load_restores_exactly(fresh_server: LedisServer, tmp_path:
         assert 0 <= n_during <= 300
         log_id = info["ledis_last_backup_log_id"]
         assert d.execute_command("BINLOG", "INFO")[1] == log_id  # continues the sequence
+        # The restored data is exactly the master's at the backup's LogID.
+        assert d.execute_command("DEBUG", "DIGEST").decode() == info["ledis_last_backup_digest"]
     finally:
         copy.stop()
 

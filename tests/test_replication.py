@@ -173,3 +173,71 @@ def test_semi_sync_never_degrades_silently(tmp_path: Path) -> None:
     finally:
         master.kill9()
         replica.kill9()
+
+
+def test_replica_killed_mid_full_sync_converges(tmp_path: Path) -> None:
+    master = LedisServer(tmp_path / "m").start()
+    m = master.client()
+    pipe = m.pipeline(transaction=False)
+    for n in range(400):  # ~15 MB: more than the socket buffers hold
+        pipe.hset(f"big{n % 4}", mapping={f"f{n}:{i}": "x" * 20 for i in range(1000)})
+    pipe.execute()
+    replica = LedisServer(tmp_path / "r", "--replicaof", "127.0.0.1", str(master.port)).start()
+    try:
+        import signal
+
+        def syncing() -> bool:
+            info = m.info("replication")
+            return info["connected_slaves"] == 1 and info["slave0"]["state"] == "wait_bgsave"
+
+        wait_until(syncing, timeout=10)
+        assert replica.proc is not None
+        replica.proc.send_signal(signal.SIGSTOP)  # freeze it mid-snapshot ...
+        assert syncing()
+        replica.kill9()  # ... and kill it there
+        replica.start()
+        wait_until(lambda: caught_up(m, replica.client()), timeout=60)
+        assert digest(replica.client()) == digest(m)
+        assert m.info("replication")["ledis_full_syncs"] == 2  # the interrupted one, again
+    finally:
+        master.kill9()
+        replica.kill9()
+
+
+def test_master_killed_under_load_loses_nothing_acknowledged(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, r1, _r2 = cluster
+    m = master.client()
+    acked = []
+    for i in range(300):
+        m.set(f"k{i}", i)
+        acked.append(f"k{i}")
+    master.kill9()
+    port = master.port
+    master.extra += ["--port", str(port)]  # back on the same address the replicas follow
+    master.start()
+    m = master.client()
+    assert all(m.exists(k) for k in acked)
+    m.set("after-restart", "1")
+    rc = r1.client()
+    wait_until(lambda: rc.exists("after-restart") == 1)
+    wait_until(lambda: caught_up(m, rc))
+    assert digest(rc) == digest(m)
+
+
+def test_old_master_rejoins_the_promoted_replica(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, r1, _r2 = cluster
+    m = master.client()
+    load(m, 200)
+    wait_until(lambda: caught_up(m, r1.client()))
+    master.kill9()
+    c1 = r1.client()
+    c1.execute_command("REPLICAOF", "NO", "ONE")
+    c1.set("new-era", "1")
+    master.extra += ["--replicaof", "127.0.0.1", str(r1.port)]
+    master.start()
+    old = master.client()
+    wait_until(lambda: caught_up(c1, old))
+    assert old.get("new-era") == b"1"
+    assert digest(old) == digest(c1)
+    # Its history was a prefix of the new master's: no full sync was needed.
+    assert c1.info("replication")["ledis_full_syncs"] == 0

@@ -115,6 +115,7 @@ def persistence_section(s: Server) -> list[tuple[str, object]]:
         ("rdb_last_bgsave_status", "ok" if s.backups.last_ok else "err"),
         ("ledis_last_backup", str(s.backups.last.path) if s.backups.last else ""),
         ("ledis_last_backup_log_id", s.backups.last.log_id if s.backups.last else 0),
+        ("ledis_last_backup_digest", s.backups.last.digest if s.backups.last else ""),
         ("aof_enabled", 0),
         ("aof_rewrite_in_progress", 0),
         ("aof_last_write_status", "ok"),
