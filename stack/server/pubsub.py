@@ -18,14 +18,16 @@ class PubSub:
         self.channels: dict[bytes, dict[Client, None]] = {}  # ordered sets
         self.patterns: dict[bytes, dict[Client, None]] = {}
 
-    def subscribe(self, client: Client, channel: bytes) -> bool:
+    def subscribe(self, client: Client, name: bytes) -> bool:
+        channel = name
         if channel in client.channels:
             return False
         client.channels[channel] = None
         self.channels.setdefault(channel, {})[client] = None
         return True
 
-    def unsubscribe(self, client: Client, channel: bytes) -> bool:
+    def unsubscribe(self, client: Client, name: bytes) -> bool:
+        channel = name
         if client.channels.pop(channel, 0) == 0:
             return False
         subscribers = self.channels.get(channel)
@@ -35,14 +37,16 @@ class PubSub:
                 del self.channels[channel]
         return True
 
-    def psubscribe(self, client: Client, pattern: bytes) -> bool:
+    def psubscribe(self, client: Client, name: bytes) -> bool:
+        pattern = name
         if pattern in client.patterns:
             return False
         client.patterns[pattern] = None
         self.patterns.setdefault(pattern, {})[client] = None
         return True
 
-    def punsubscribe(self, client: Client, pattern: bytes) -> bool:
+    def punsubscribe(self, client: Client, name: bytes) -> bool:
+        pattern = name
         if client.patterns.pop(pattern, 0) == 0:
             return False
         subscribers = self.patterns.get(pattern)

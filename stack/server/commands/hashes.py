@@ -73,19 +73,7 @@ def hmget(c: Client, args: list[bytes]) -> object:
 
 @handler("hdel")
 def hdel(c: Client, args: list[bytes]) -> object:
-    h = open_hash(c, args[1])
-    if not h.exists:
-        return 0
-    removed = 0
-    for field in dict.fromkeys(args[2:]):
-        if h.get(field) is not None:
-            h.delete(field)
-            removed += 1
-    if removed:
-        assert h.meta is not None
-        h.meta.size -= removed
-        h.save()
-    return removed
+    return open_hash(c, args[1]).remove(args[2:])
 
 
 @handler("hexists")

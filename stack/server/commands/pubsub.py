@@ -18,50 +18,50 @@ def _confirm(kind: bytes, name: bytes | None, c: Client) -> bytes:
     return encode([kind, name, len(c.channels) + len(c.patterns)])
 
 
+def _subscribe(c: Client, args: list[bytes], patterns: bool) -> Raw:
+    ps = c.server.pubsub
+    add, kind = (ps.psubscribe, b"psubscribe") if patterns else (ps.subscribe, b"subscribe")
+    out = []
+    for name in args[1:]:
+        add(c, name)
+        out.append(_confirm(kind, name, c))
+    return Raw(b"".join(out))
+
+
+def _unsubscribe(c: Client, args: list[bytes], patterns: bool) -> Raw:
+    ps = c.server.pubsub
+    if patterns:
+        drop, kind, current = ps.punsubscribe, b"punsubscribe", c.patterns
+    else:
+        drop, kind, current = ps.unsubscribe, b"unsubscribe", c.channels
+    names = args[1:] or list(current)
+    if not names:
+        return Raw(_confirm(kind, None, c))
+    out = []
+    for name in names:
+        drop(c, name)
+        out.append(_confirm(kind, name, c))
+    return Raw(b"".join(out))
+
+
 @handler("subscribe")
 def subscribe(c: Client, args: list[bytes]) -> object:
-    ps = c.server.pubsub
-    out = []
-    for channel in args[1:]:
-        ps.subscribe(c, channel)
-        out.append(_confirm(b"subscribe", channel, c))
-    return Raw(b"".join(out))
+    return _subscribe(c, args, patterns=False)
 
 
 @handler("psubscribe")
 def psubscribe(c: Client, args: list[bytes]) -> object:
-    ps = c.server.pubsub
-    out = []
-    for pattern in args[1:]:
-        ps.psubscribe(c, pattern)
-        out.append(_confirm(b"psubscribe", pattern, c))
-    return Raw(b"".join(out))
+    return _subscribe(c, args, patterns=True)
 
 
 @handler("unsubscribe")
 def unsubscribe(c: Client, args: list[bytes]) -> object:
-    ps = c.server.pubsub
-    names = args[1:] or list(c.channels)
-    if not names:
-        return Raw(_confirm(b"unsubscribe", None, c))
-    out = []
-    for channel in names:
-        ps.unsubscribe(c, channel)
-        out.append(_confirm(b"unsubscribe", channel, c))
-    return Raw(b"".join(out))
+    return _unsubscribe(c, args, patterns=False)
 
 
 @handler("punsubscribe")
 def punsubscribe(c: Client, args: list[bytes]) -> object:
-    ps = c.server.pubsub
-    names = args[1:] or list(c.patterns)
-    if not names:
-        return Raw(_confirm(b"punsubscribe", None, c))
-    out = []
-    for pattern in names:
-        ps.punsubscribe(c, pattern)
-        out.append(_confirm(b"punsubscribe", pattern, c))
-    return Raw(b"".join(out))
+    return _unsubscribe(c, args, patterns=True)
 
 
 @handler("publish")

@@ -41,18 +41,7 @@ def add_members(s: Collection, members: list[bytes]) -> int:
 
 
 def remove_members(s: Collection, members: list[bytes]) -> int:
-    if not s.exists:
-        return 0
-    removed = 0
-    for m in dict.fromkeys(members):
-        if s.get(m) is not None:
-            s.delete(m)
-            removed += 1
-    if removed:
-        assert s.meta is not None
-        s.meta.size -= removed
-        s.save()
-    return removed
+    return s.remove(members)
 
 
 @handler("sadd")

@@ -8,9 +8,9 @@ order. Ranges by score walk the ``s`` index directly; ranks count along it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stack.core.resp import NIL, NIL_ARRAY, Chunks, ReplyError, bulk_array
 
@@ -173,55 +173,15 @@ class ZSet:
         self, lo: ScoreBound, hi: ScoreBound, reverse: bool, offset: int = 0, count: int = -1
     ) -> list[tuple[bytes, float]]:
         """Members with lo <= score <= hi (bounds per their exclusivity)."""
-        out: list[tuple[bytes, float]] = []
-        if offset < 0:
-            return out
         first = hi.value if reverse else lo.value
-        for member, score in self.ordered(reverse, None if math.isnan(first) else first):
-            if reverse:
-                if not hi.below(score):
-                    continue
-                if not lo.above(score):
-                    break
-            else:
-                if not lo.above(score):
-                    continue
-                if not hi.below(score):
-                    break
-            if offset:
-                offset -= 1
-                continue
-            if count == 0:
-                break
-            out.append((member, score))
-            count -= 1
-        return out
+        items = self.ordered(reverse, None if math.isnan(first) else first)
+        return _window(items, lambda item: item[1], lo, hi, reverse, offset, count)
 
     def lex_range(
         self, lo: LexBound, hi: LexBound, reverse: bool, offset: int = 0, count: int = -1
     ) -> list[tuple[bytes, float]]:
-        out: list[tuple[bytes, float]] = []
-        if offset < 0:
-            return out
-        for member, score in self.ordered(reverse):
-            if reverse:
-                if not hi.below(member):
-                    continue
-                if not lo.above(member):
-                    break
-            else:
-                if not lo.above(member):
-                    continue
-                if not hi.below(member):
-                    break
-            if offset:
-                offset -= 1
-                continue
-            if count == 0:
-                break
-            out.append((member, score))
-            count -= 1
-        return out
+        """Members between lo and hi by name (meaningful when all scores are equal)."""
+        return _window(self.ordered(reverse), lambda item: item[0], lo, hi, reverse, offset, count)
 
     def rank(self, member: bytes, reverse: bool) -> int | None:
         if self.score(member) is None:
@@ -230,6 +190,40 @@ class ZSet:
             if m == member:
                 return n
         return None  # pragma: no cover - the two indexes agree
+
+
+Bound = ScoreBound | LexBound
+
+
+def _window(
+    items: Iterator[tuple[bytes, float]],
+    value: Callable[[tuple[bytes, float]], Any],
+    lo: Bound,
+    hi: Bound,
+    reverse: bool,
+    offset: int,
+    count: int,
+) -> list[tuple[bytes, float]]:
+    """The items between two bounds, walked in order (stopping at the far bound), after
+    skipping ``offset`` and keeping at most ``count`` (negative: all), as LIMIT does."""
+    out: list[tuple[bytes, float]] = []
+    if offset < 0:
+        return out
+    near, far = (hi.below, lo.above) if reverse else (lo.above, hi.below)
+    for item in items:
+        v = value(item)
+        if not near(v):
+            continue
+        if not far(v):
+            break
+        if offset:
+            offset -= 1
+            continue
+        if count == 0:
+            break
+        out.append(item)
+        count -= 1
+    return out
 
 
 def flat(items: list[tuple[bytes, float]], with_scores: bool) -> Chunks:

@@ -112,6 +112,20 @@ class Collection:
     def delete(self, member: bytes) -> None:
         self.ks.engine.delete(self.prefix + member)
 
+    def remove(self, members: list[bytes]) -> int:
+        """Delete the members that exist (duplicates count once); save; how many went."""
+        if self.meta is None:
+            return 0
+        removed = 0
+        for member in dict.fromkeys(members):
+            if self.get(member) is not None:
+                self.delete(member)
+                removed += 1
+        if removed:
+            self.meta.size -= removed
+            self.save()
+        return removed
+
     def items(
         self, start: bytes = b"", reverse: bool = False, space: bytes = b""
     ) -> Iterator[tuple[bytes, bytes]]:
