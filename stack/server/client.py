@@ -210,17 +210,26 @@ class Client(asyncio.Protocol):
         """Write queued replies (called once their writes are committed)."""
         if self.awaiting_acks:
             return
-        self.write_replies = []
+        if self.write_replies:
+            self.write_replies = []
         transport = self.transport
         out = self.out
         if out and transport is not None and not self.closing:
             if len(out) == 1:
-                self.net_out += len(out[0])
-                transport.write(out[0])
-            else:  # a pipeline's replies, or a long array in pieces: one vectored write
-                self.net_out += sum(map(len, out))
+                data = out[0]
+                out.clear()
+            elif len(out) < 256:  # a pipeline's small replies: one join, one write
+                data = b"".join(out)
+                out.clear()
+            else:  # a long array in pieces: a vectored write, no join
+                self.out = []
+                size = sum(map(len, out))
+                self.net_out += size
                 transport.writelines(out)
-            self.out = []
+                data = b""
+            if data:
+                self.net_out += len(data)
+                transport.write(data)
             limit = self.server.output_limit(self)
             if limit and transport.get_write_buffer_size() > limit:
                 log.warning("closing client %s: output buffer over its limit", self.addr)

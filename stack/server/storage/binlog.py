@@ -80,9 +80,13 @@ def decode_record(log_id: int, raw: bytes) -> Record:
     return Record(log_id, time_ms, changes)
 
 
+_LOCAL = (b"\x00T", b"\x00L")  # the last fsync mark and the last LogID: per node
+
+
 def loggable(key: bytes) -> bool:
-    """Whether a change belongs in the binlog (not the log itself, nor local sync marks)."""
-    return key[:1] != NS_BINLOG and key != b"\x00T"
+    """Whether a change belongs in the binlog, backups and digests (not the log itself, nor
+    a node's own bookkeeping)."""
+    return key[:1] != NS_BINLOG and key not in _LOCAL
 
 
 def iter_records(scan: Iterator[tuple[bytes, bytes]]) -> Iterator[Record]:

@@ -176,7 +176,6 @@ class Engine:
                     self.first_log_id = self.last_log_id
                 record = blog.encode_record(int(time.time() * 1000), changes)
                 put(blog.log_key(self.last_log_id), record)
-                put(kf.SYS_LAST_LOG, kf.U64.pack(self.last_log_id))
         cache = self.cache
         for k in large:  # big records were cached only while pending
             cache.pop(k, None)
@@ -212,7 +211,8 @@ class Engine:
                         cache.pop(k, None)
             if self.binlog:
                 wb.put(blog.log_key(log_id), raw)
-            wb.put(kf.SYS_LAST_LOG, kf.U64.pack(log_id))
+            else:  # without a log of its own, the replica remembers where it is
+                wb.put(kf.SYS_LAST_LOG, kf.U64.pack(log_id))
         if self.binlog and not self.first_log_id:
             self.first_log_id = log_id
         self.last_log_id = log_id
@@ -250,6 +250,8 @@ class Engine:
         return self.approximate_size(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG))
 
     def purge_log(self, max_bytes: int, max_age_s: int, budget: int = 1000) -> int:
+        # The newest record is never purged, so the last LogID is always found in the log;
+        # 0x00 'L' only carries it across a restore or a full sync (whose logs start empty).
         """Drop the oldest binlog records beyond the size or age limits (a bounded step);
         returns how many were dropped."""
         if not self.first_log_id:
