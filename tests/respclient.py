@@ -15,15 +15,15 @@ def reply_end(buf: bytes, pos: int = 0) -> int:
     if nl < 0:
         return -1
     kind = buf[pos : pos + 1]
-    if kind in (b"+", b"-", b":"):
+    if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):
         return nl + 2
     n = int(buf[pos + 1 : nl])
-    if kind == b"$":
+    if kind in (b"$", b"=", b"!"):
         if n < 0:
             return nl + 2
         end = nl + 2 + n + 2
         return end if end <= len(buf) else -1
-    if kind in (b"*", b"%", b"~"):
+    if kind in (b"*", b"%", b"~", b">"):
         count = n * 2 if kind == b"%" else n
         p = nl + 2
         for _ in range(max(count, 0)):

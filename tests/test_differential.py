@@ -23,9 +23,9 @@ SCANS = {"hscan": True, "sscan": False}  # small collections come back whole: co
 
 
 def _split_array(reply: bytes) -> list[bytes]:
-    assert reply[:1] == b"*"
+    assert reply[:1] in (b"*", b"%", b"~", b">")
     nl = reply.find(b"\r\n")
-    n = int(reply[1:nl])
+    n = int(reply[1:nl]) * (2 if reply[:1] == b"%" else 1)
     items, p = [], nl + 2
     for _ in range(max(n, 0)):
         end = reply_end(reply, p)
@@ -36,6 +36,11 @@ def _split_array(reply: bytes) -> list[bytes]:
 
 def normalise(cmd: Cmd, reply: bytes) -> bytes | list[bytes]:
     name = str(cmd[0]).lower() if not isinstance(cmd[0], bytes) else cmd[0].decode().lower()
+    if reply[:1] == b"~":  # RESP3 sets and maps have no order
+        return [b"~", *sorted(_split_array(reply))]
+    if reply[:1] == b"%":
+        items = _split_array(reply)
+        return [b"%", *sorted(b"".join(items[i : i + 2]) for i in range(0, len(items), 2))]
     if name in UNORDERED and reply[:1] == b"*":
         return sorted(_split_array(reply))
     if name in UNORDERED_PAIRS and reply[:1] == b"*":
@@ -50,12 +55,14 @@ def normalise(cmd: Cmd, reply: bytes) -> bytes | list[bytes]:
 
 
 class Pair:
-    def __init__(self, ledis: LedisServer, real: RedisServer) -> None:
+    def __init__(self, ledis: LedisServer, real: RedisServer, resp: int = 2) -> None:
         self.ours = RawClient(ledis.port)
         self.theirs = RawClient(unix=str(real.socket))
+        self.resp = resp
 
     def reset(self) -> None:
         for c in (self.ours, self.theirs):
+            c.call("HELLO", self.resp)
             assert c.call("SELECT", 0) == b"+OK\r\n"
             assert c.call("FLUSHALL") == b"+OK\r\n"
 
@@ -70,9 +77,10 @@ class Pair:
         self.theirs.close()
 
 
-@pytest.fixture
-def pair(ledis_server: LedisServer, redis_server: RedisServer) -> Iterator[Pair]:
-    p = Pair(ledis_server, redis_server)
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def pair(request: pytest.FixtureRequest, ledis_server: LedisServer,
+         redis_server: RedisServer) -> Iterator[Pair]:
+    p = Pair(ledis_server, redis_server, request.param)
     p.reset()
     yield p
     p.close()

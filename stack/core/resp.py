@@ -390,14 +390,36 @@ class Chunks(list[bytes]):
     __slots__ = ()
 
 
-def bulk_array(items: Iterable[bytes]) -> Chunks:
+class MapChunks(Chunks):
+    """Chunks of a map reply (flat key/value pairs): ``*2N`` in RESP2, ``%N`` in RESP3."""
+
+    __slots__ = ()
+
+
+class SetChunks(Chunks):
+    """Chunks of a set reply: ``*N`` in RESP2, ``~N`` in RESP3."""
+
+    __slots__ = ()
+
+
+def bulk_array(items: Iterable[bytes], kind: type[Chunks] = Chunks) -> Chunks:
     """Encode an array of bulk strings as it is read: one copy of each item, no join."""
-    out = Chunks([b""])
+    out = kind([b""])
     append = out.append
     for item in items:
         append(b"$%d\r\n%b\r\n" % (len(item), item))
     out[0] = b"*%d\r\n" % (len(out) - 1)
     return out
+
+
+def chunks_for_resp3(chunks: Chunks) -> Chunks:
+    """The same reply with a RESP3 header when it is a map or a set."""
+    t = type(chunks)
+    if t is MapChunks:
+        return Chunks([b"%%%d\r\n" % ((len(chunks) - 1) // 2), *chunks[1:]])
+    if t is SetChunks:
+        return Chunks([b"~%d\r\n" % (len(chunks) - 1), *chunks[1:]])
+    return chunks
 
 
 OK = Raw(b"+OK\r\n")
@@ -429,32 +451,100 @@ def encode_error(message: str) -> bytes:
     return b"-" + message.encode("utf-8", "replace") + _CRLF
 
 
-def encode(value: object) -> bytes:
-    """Encode a reply value.
+class Map(list):  # type: ignore[type-arg]
+    """A map reply, held as a flat [key, value, key, value ...] list: an array in RESP2,
+    ``%`` in RESP3."""
+
+    __slots__ = ()
+
+
+class SetReply(list):  # type: ignore[type-arg]
+    """A set reply: an array in RESP2, ``~`` in RESP3."""
+
+    __slots__ = ()
+
+
+class Push(list):  # type: ignore[type-arg]
+    """An out-of-band message (pub/sub): an array in RESP2, ``>`` in RESP3."""
+
+    __slots__ = ()
+
+
+class Double(float):
+    """A double reply: a bulk string in RESP2 (``%.17g``), ``,`` in RESP3."""
+
+    __slots__ = ()
+
+
+class Verbatim(bytes):
+    """A text reply (INFO, CLIENT LIST): a bulk string in RESP2, ``=`` (txt) in RESP3."""
+
+    __slots__ = ()
+
+
+class Pairs(list):  # type: ignore[type-arg]
+    """Pairs (ZRANGE ... WITHSCORES, HRANDFIELD ... WITHVALUES): flat in RESP2, an array of
+    2-element arrays in RESP3. Items are tuples; a float second item is a double score."""
+
+    __slots__ = ()
+
+
+NULL3 = Raw(b"_\r\n")
+
+
+def encode(value: object, resp3: bool = False) -> bytes:
+    """Encode a reply value for a RESP2 (default) or RESP3 client.
 
     bytes -> bulk, str -> bulk (UTF-8), Status -> simple string, int/bool -> integer,
     float -> bulk in Redis's shortest form, None -> nil, list/tuple -> array, Raw -> as is,
-    ReplyError -> error.
+    ReplyError -> error; Map, SetReply, Push, Double, Verbatim and Pairs as their classes say.
     """
     out: list[bytes] = []
-    _encode_into(value, out)
+    _encode_into(value, out, resp3)
     return out[0] if len(out) == 1 else b"".join(out)
 
 
-def _encode_into(value: object, out: list[bytes]) -> None:
+def _encode_into(value: object, out: list[bytes], resp3: bool = False) -> None:
     t = type(value)
     if t is Raw:
-        out.append(value)  # type: ignore[arg-type]
+        if resp3 and (value is NIL or value is NIL_ARRAY):
+            out.append(NULL3)
+        else:
+            out.append(value)  # type: ignore[arg-type]
     elif t is bytes:
         out.append(b"$%d\r\n%b\r\n" % (len(value), value))  # type: ignore[arg-type, str-format]
     elif t is int:
         out.append(encode_int(value))  # type: ignore[arg-type]
     elif value is None:
-        out.append(NIL)
+        out.append(NULL3 if resp3 else NIL)
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))  # type: ignore[arg-type]
         for item in value:  # type: ignore[attr-defined]
-            _encode_into(item, out)
+            _encode_into(item, out, resp3)
+    elif t is Map or t is SetReply or t is Push:
+        items: list[object] = value  # type: ignore[assignment]
+        if resp3:
+            mark = {Map: b"%", SetReply: b"~", Push: b">"}[t]  # type: ignore[index]
+            count = len(items) // 2 if t is Map else len(items)
+        else:
+            mark, count = b"*", len(items)
+        out.append(mark + b"%d\r\n" % count)
+        for item in items:
+            _encode_into(item, out, resp3)
+    elif t is Pairs:
+        pairs: list[tuple[bytes, object]] = value  # type: ignore[assignment]
+        out.append(b"*%d\r\n" % (len(pairs) if resp3 else 2 * len(pairs)))
+        for first, second in pairs:
+            if resp3:
+                out.append(b"*2\r\n")
+            _encode_into(first, out, resp3)
+            _encode_into(Double(second) if type(second) is float else second, out, resp3)
+    elif t is Double:
+        text = format_score17(value)  # type: ignore[arg-type]
+        out.append(b",%b\r\n" % text if resp3 else encode_bulk(text))
+    elif t is Verbatim:
+        data: bytes = value  # type: ignore[assignment]
+        out.append(b"=%d\r\ntxt:%b\r\n" % (len(data) + 4, data) if resp3 else encode_bulk(data))
     elif t is Status:
         out.append(b"+" + value.encode() + _CRLF)  # type: ignore[attr-defined]
     elif t is str:
@@ -469,6 +559,15 @@ def _encode_into(value: object, out: list[bytes]) -> None:
         out.append(encode_bulk(bytes(value)))
     else:
         raise TypeError(f"cannot encode {t.__name__} as RESP")
+
+
+def format_score17(value: float) -> bytes:
+    """A double as Redis 7.0's addReplyDouble prints it (``%.17g``, ``inf``, ``-inf``)."""
+    if value != value:
+        return b"nan"
+    if value in (float("inf"), float("-inf")):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.17g" % (value + 0.0)
 
 
 def format_double(value: float) -> str:

@@ -14,7 +14,15 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import Chunks, ProtocolError, RequestParser, encode_error
+from stack.core.resp import (
+    NIL,
+    NIL_ARRAY,
+    NULL3,
+    Chunks,
+    ProtocolError,
+    RequestParser,
+    encode_error,
+)
 
 if TYPE_CHECKING:
     from .blocking import Waiting
@@ -55,6 +63,7 @@ class Client(asyncio.Protocol):
         self.watched: dict[bytes, int] = {}  # WATCHed metadata keys -> their expiry then
         self.watch_broken = False
         self.in_exec = False
+        self.resp3 = False  # HELLO 3
         self.channels: dict[bytes, None] = {}  # subscribed channels (ordered)
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
         self.blocked: Waiting | None = None  # waiting in BLPOP & co (or WAIT)
@@ -176,7 +185,7 @@ class Client(asyncio.Protocol):
 
     def add_reply(self, reply: bytes | Chunks) -> None:
         start = len(self.out)
-        if type(reply) is Chunks:
+        if isinstance(reply, Chunks):
             self.out.extend(reply)
         else:
             self.out.append(reply)  # type: ignore[arg-type]
@@ -202,6 +211,8 @@ class Client(asyncio.Protocol):
 
     def resume_with(self, reply: bytes | Chunks) -> None:
         """A blocking command got its answer: send it and go on with queued commands."""
+        if self.resp3 and (reply is NIL or reply is NIL_ARRAY):
+            reply = NULL3
         self.add_reply(reply)
         loop = asyncio.get_running_loop()
         loop.call_soon(self.process)

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
-from stack.core.resp import Chunks, Raw, ReplyError, encode, encode_error
+from stack.core.resp import (
+    NULL3,
+    Chunks,
+    Raw,
+    ReplyError,
+    chunks_for_resp3,
+    encode,
+    encode_error,
+)
 
 from .blocking import Block, Suspend, suspend
 from .commands import Handler, load_all
@@ -63,6 +71,13 @@ class Entry:
 
 class UnknownCommand(Exception):
     pass
+
+
+def for_resp3(result: object) -> bytes | Chunks:
+    """A handler's result encoded for a RESP3 client."""
+    if isinstance(result, Chunks):
+        return chunks_for_resp3(result)
+    return encode(result, resp3=True)
 
 
 class Dispatcher:
@@ -140,7 +155,11 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_failed = True
             return _NOAUTH
-        if (client.channels or client.patterns) and entry.name not in _SUBSCRIBED_OK:
+        if (
+            (client.channels or client.patterns)
+            and not client.resp3  # RESP3 clients may run any command while subscribed
+            and entry.name not in _SUBSCRIBED_OK
+        ):
             return self._error(
                 f"ERR Can't execute '{entry.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                 "PING / QUIT / RESET are allowed in this context"
@@ -160,6 +179,7 @@ class Dispatcher:
             client.wrote = True
             client.just_wrote = server.semi_sync > 0
         start = time.perf_counter_ns()
+        reply: bytes | Chunks
         try:
             result = entry.handler(client, args)  # type: ignore[misc]
         except ReplyError as e:
@@ -171,7 +191,7 @@ class Dispatcher:
             reply = BLOCKED
         except Block as block:
             if client.in_exec:  # inside EXEC a blocking command answers its timeout at once
-                reply = block.in_exec_reply
+                reply = NULL3 if client.resp3 else block.in_exec_reply
             else:
                 client.server.waiters.block(client, args, block)
                 reply = BLOCKED
@@ -187,10 +207,14 @@ class Dispatcher:
             self.count_error(reply)
         else:
             t = type(result)
-            if t is Raw or t is Chunks:
+            if client.resp3:
+                reply = for_resp3(result)
+            elif t is Raw or t is Chunks:
                 reply = result
             elif t is bytes:
                 reply = b"$%d\r\n%b\r\n" % (len(result), result)
+            elif isinstance(result, Chunks):
+                reply = result
             else:
                 reply = encode(result)
         if server.keyspace.changed:

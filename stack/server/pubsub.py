@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import encode
+from stack.core.resp import Push, encode
 
 if TYPE_CHECKING:
     from .client import Client
@@ -67,14 +67,17 @@ class PubSub:
         receivers = 0
         subscribers = self.channels.get(channel)
         if subscribers:
-            payload = encode([b"message", channel, message])
+            message2 = encode([b"message", channel, message])
+            message3 = encode(Push([b"message", channel, message]), resp3=True)
             for client in list(subscribers):
-                self.server.deliver(client, payload)
+                self.server.deliver(client, message3 if client.resp3 else message2)
                 receivers += 1
         for pattern, clients in list(self.patterns.items()):
             if compile_pattern(pattern)(channel):
-                payload = encode([b"pmessage", pattern, channel, message])
+                payload = [b"pmessage", pattern, channel, message]
+                message2 = encode(payload)
+                message3 = encode(Push(payload), resp3=True)
                 for client in list(clients):
-                    self.server.deliver(client, payload)
+                    self.server.deliver(client, message3 if client.resp3 else message2)
                     receivers += 1
         return receivers

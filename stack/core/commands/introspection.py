@@ -3,50 +3,56 @@ reply shapes (maps are flat arrays in RESP2). Shared by the server and the proxy
 
 from __future__ import annotations
 
-from ..resp import Status
+from ..resp import Map, SetReply, Status
 from .spec import Arg, CommandSpec
 
 
-def key_specs(spec: CommandSpec) -> list[object]:
+def key_specs(spec: CommandSpec) -> SetReply:
     if spec.first_key <= 0:
-        return []
-    flags = [Status("RW"), Status("update")] if spec.is_write else [Status("RO"), Status("access")]
+        return SetReply()
+    flags = ["RW", "update"] if spec.is_write else ["RO", "access"]
     last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
-    return [
+    return SetReply(
         [
-            b"flags",
-            flags,
-            b"begin_search",
-            [b"type", b"index", b"spec", [b"index", spec.first_key]],
-            b"find_keys",
-            [
-                b"type",
-                b"range",
-                b"spec",
-                [b"lastkey", last, b"keystep", spec.key_step or 1, b"limit", 0],
-            ],
+            Map(
+                [
+                    b"flags",
+                    SetReply(Status(f) for f in flags),
+                    b"begin_search",
+                    Map([b"type", b"index", b"spec", Map([b"index", spec.first_key])]),
+                    b"find_keys",
+                    Map(
+                        [
+                            b"type",
+                            b"range",
+                            b"spec",
+                            Map([b"lastkey", last, b"keystep", spec.key_step or 1, b"limit", 0]),
+                        ]
+                    ),
+                ]
+            )
         ]
-    ]
+    )
 
 
 def command_info(spec: CommandSpec) -> list[object]:
-    """One COMMAND INFO entry (ten fields, as Redis 7.0)."""
+    """One COMMAND INFO entry (ten fields, as Redis 7.0; flags and categories are sets)."""
     return [
         spec.name.encode(),
         spec.arity,
-        [Status(f) for f in sorted(spec.flags)],
+        SetReply(Status(f) for f in sorted(spec.flags)),
         spec.first_key,
         spec.last_key,
         spec.key_step,
-        [Status(c) for c in spec.acl_categories()],
-        [t.encode() for t in spec.tips],
+        SetReply(Status(c) for c in spec.acl_categories()),
+        SetReply(t.encode() for t in spec.tips),
         key_specs(spec),
         [command_info(sub) for sub in spec.subcommands],
     ]
 
 
-def arg_doc(arg: Arg) -> list[object]:
-    out: list[object] = [b"name", arg.name.encode(), b"type", arg.type.encode()]
+def arg_doc(arg: Arg) -> Map:
+    out = Map([b"name", arg.name.encode(), b"type", arg.type.encode()])
     if arg.display:
         out += [b"display_text", arg.display.encode()]
     if arg.key_spec_index is not None:
@@ -71,18 +77,20 @@ def arg_doc(arg: Arg) -> list[object]:
     return out
 
 
-def command_docs(spec: CommandSpec) -> list[object]:
-    """The value of one COMMAND DOCS entry (a flat map)."""
-    out: list[object] = [
-        b"summary",
-        spec.summary.encode(),
-        b"since",
-        spec.since.encode(),
-        b"group",
-        spec.group.encode(),
-        b"complexity",
-        spec.complexity.encode(),
-    ]
+def command_docs(spec: CommandSpec) -> Map:
+    """The value of one COMMAND DOCS entry (a map)."""
+    out = Map(
+        [
+            b"summary",
+            spec.summary.encode(),
+            b"since",
+            spec.since.encode(),
+            b"group",
+            spec.group.encode(),
+            b"complexity",
+            spec.complexity.encode(),
+        ]
+    )
     if spec.doc_flags:
         out += [b"doc_flags", [Status(f) for f in spec.doc_flags]]
     if spec.history:
@@ -90,7 +98,7 @@ def command_docs(spec: CommandSpec) -> list[object]:
     if spec.args:
         out += [b"arguments", [arg_doc(a) for a in spec.args]]
     if spec.subcommands:
-        subs: list[object] = []
+        subs = Map()
         for sub in spec.subcommands:
             subs += [sub.name.encode(), command_docs(sub)]
         out += [b"subcommands", subs]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION
 from stack.core import errors
-from stack.core.resp import NIL, OK, PONG, Raw, ReplyError
+from stack.core.resp import NIL, OK, PONG, Map, Raw, ReplyError, Verbatim
 
 from . import handler
 from .args import syntax_error, to_int
@@ -69,7 +69,7 @@ def hello(c: Client, args: list[bytes]) -> object:
             version = to_int(args[1])
         except ReplyError:
             raise ReplyError("ERR Protocol version is not an integer or out of range") from None
-        if version != 2:
+        if version not in (2, 3):
             raise ReplyError("NOPROTO unsupported protocol version")
     name = None
     creds = None
@@ -93,29 +93,33 @@ def hello(c: Client, args: list[bytes]) -> object:
         raise ReplyError(HELLO_NOAUTH)
     if name is not None:
         set_name(c, name)
-    return [
-        b"server",
-        b"redis",
-        b"version",
-        REDIS_VERSION.encode(),
-        b"proto",
-        2,
-        b"id",
-        c.id,
-        b"mode",
-        b"standalone",
-        b"role",
-        b"master",
-        b"modules",
-        [],
-    ]
+    if len(args) >= 2:
+        c.resp3 = version == 3
+    return Map(
+        [
+            b"server",
+            b"redis",
+            b"version",
+            REDIS_VERSION.encode(),
+            b"proto",
+            3 if c.resp3 else 2,
+            b"id",
+            c.id,
+            b"mode",
+            b"standalone",
+            b"role",
+            b"slave" if c.server.replication.master else b"master",
+            b"modules",
+            [],
+        ]
+    )
 
 
 @handler("ping")
 def ping(c: Client, args: list[bytes]) -> object:
     if len(args) > 2:
         raise errors.wrong_arity("ping")
-    if c.channels or c.patterns:  # in subscribed mode PING answers as a message
+    if (c.channels or c.patterns) and not c.resp3:  # subscribed RESP2: PING as a message
         return [b"pong", args[1] if len(args) == 2 else b""]
     return PONG if len(args) == 1 else args[1]
 
@@ -172,7 +176,7 @@ def client_setname(c: Client, args: list[bytes]) -> object:
 
 @handler("client|info")
 def client_info(c: Client, args: list[bytes]) -> object:
-    return (c.info_line() + "\n").encode()
+    return Verbatim((c.info_line() + "\n").encode())
 
 
 @handler("client|list")
@@ -201,7 +205,7 @@ def client_list(c: Client, args: list[bytes]) -> object:
             break
         else:
             raise syntax_error()
-    return "".join(x.info_line() + "\n" for x in clients).encode()
+    return Verbatim("".join(x.info_line() + "\n" for x in clients).encode())
 
 
 @handler("client|kill")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, bulk_array
+from stack.core.resp import NIL, OK, ONE, ZERO, MapChunks, Pairs, ReplyError, bulk_array
 
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
@@ -95,7 +95,7 @@ def hstrlen(c: Client, args: list[bytes]) -> object:
 @handler("hgetall")
 def hgetall(c: Client, args: list[bytes]) -> object:
     h = open_hash(c, args[1], for_read=True)
-    return bulk_array(part for pair in h.items() for part in pair)
+    return bulk_array((part for pair in h.items() for part in pair), MapChunks)
 
 
 @handler("hkeys")
@@ -157,10 +157,9 @@ def hrandfield(c: Client, args: list[bytes]) -> object:
     if count == 0 or not h.exists:
         return []
     picked = random_members(h, abs(count), distinct=count > 0)
-    out: list[bytes] = []
-    for field, value in picked:
-        out += (field, value) if with_values else (field,)
-    return out
+    if with_values:
+        return Pairs(picked)
+    return [field for field, _value in picked]
 
 
 class HasItems(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import Raw, encode
+from stack.core.resp import Push, Raw, encode
 
 from . import handler
 from .keys import help_lines
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _confirm(kind: bytes, name: bytes | None, c: Client) -> bytes:
-    return encode([kind, name, len(c.channels) + len(c.patterns)])
+    return encode(Push([kind, name, len(c.channels) + len(c.patterns)]), c.resp3)
 
 
 def _subscribe(c: Client, args: list[bytes], patterns: bool) -> Raw:

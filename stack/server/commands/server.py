@@ -10,7 +10,7 @@ from stack.core import errors
 from stack.core.commands import TABLE
 from stack.core.commands.introspection import command_docs, command_info
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import OK, Raw, ReplyError, Status
+from stack.core.resp import OK, Map, Raw, ReplyError, Status, Verbatim
 
 from .. import info as info_mod
 from ..config import ConfigError
@@ -59,7 +59,7 @@ def _spec_by_name(name: bytes):  # type: ignore[no-untyped-def]
 @handler("command|docs")
 def command_docs_(c: Client, args: list[bytes]) -> object:
     specs = list(TABLE) if len(args) == 2 else [_spec_by_name(n) for n in args[2:]]
-    out: list[object] = []
+    out = Map()
     for spec in specs:
         if spec is not None:
             out += [spec.name.encode(), command_docs(spec)]
@@ -135,7 +135,7 @@ def config_get(c: Client, args: list[bytes]) -> object:
             found[name] = value
         if pattern.lower() == b"data-dir":
             found["dir"] = os.path.abspath(config["dir"])
-    out: list[bytes] = []
+    out = Map()
     for name, value in found.items():
         out += [name.encode(), value.encode()]
     return out
@@ -197,7 +197,7 @@ def config_help(c: Client, args: list[bytes]) -> object:
 
 @handler("info")
 def info(c: Client, args: list[bytes]) -> object:
-    return info_mod.render(c.server, [a.decode("latin-1").lower() for a in args[1:]])
+    return Verbatim(info_mod.render(c.server, [a.decode("latin-1").lower() for a in args[1:]]))
 
 
 @handler("time")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL, ONE, ZERO, ReplyError, bulk_array
+from stack.core.resp import NIL, ONE, ZERO, ReplyError, SetChunks, SetReply, bulk_array
 
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
@@ -72,7 +72,7 @@ def smismember(c: Client, args: list[bytes]) -> object:
 
 @handler("smembers")
 def smembers(c: Client, args: list[bytes]) -> object:
-    return bulk_array(open_set(c, args[1], for_read=True).members())
+    return bulk_array(open_set(c, args[1], for_read=True).members(), SetChunks)
 
 
 @handler("smove")
@@ -116,10 +116,10 @@ def spop(c: Client, args: list[bytes]) -> object:
         if count < 0:
             raise ReplyError("ERR value is out of range, must be positive")
         if not s.exists or count == 0:
-            return []
+            return SetReply()
         picked = [m for m, _v in random_members(s, count, distinct=True)]
         remove_members(s, picked)
-        return picked
+        return SetReply(picked)
     if not s.exists:
         return NIL
     member = random_members(s, 1, distinct=True)[0][0]
@@ -148,7 +148,7 @@ _OPS = {b"sinter": "inter", b"sunion": "union", b"sdiff": "diff"}
 
 @handler("sinter", "sunion", "sdiff")
 def scombine(c: Client, args: list[bytes]) -> object:
-    return combine(c, _OPS[args[0].lower()], args[1:])
+    return SetReply(combine(c, _OPS[args[0].lower()], args[1:]))
 
 
 @handler("sinterstore", "sunionstore", "sdiffstore")

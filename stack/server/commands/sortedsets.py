@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stack.core.resp import NIL, NIL_ARRAY, Chunks, ReplyError, bulk_array
+from stack.core.resp import NIL, NIL_ARRAY, Chunks, Double, Pairs, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout
 from ..storage import keyformat as kf
@@ -226,9 +226,10 @@ def _window(
     return out
 
 
-def flat(items: list[tuple[bytes, float]], with_scores: bool) -> Chunks:
+def flat(items: list[tuple[bytes, float]], with_scores: bool) -> Chunks | Pairs:
+    """Members (and scores: flat in RESP2, [member, score] pairs in RESP3)."""
     if with_scores:
-        return bulk_array(part for m, s in items for part in (m, format_score(s)))
+        return Pairs(items)
     return bulk_array(m for m, _s in items)
 
 
@@ -282,7 +283,7 @@ def zadd(c: Client, args: list[bytes]) -> object:
     elif changed:
         z.col.touch()
     if incr:
-        return NIL if result is None else format_score(result)
+        return NIL if result is None else Double(result)
     return added + changed if b"CH" in flags else added
 
 
@@ -296,7 +297,7 @@ def zincrby(c: Client, args: list[bytes]) -> object:
         raise ReplyError("ERR resulting score is not a number (NaN)")
     z.set(args[3], new, old)
     z.save()
-    return format_score(new)
+    return Double(new)
 
 
 @handler("zrem")
@@ -321,13 +322,13 @@ def zcard(c: Client, args: list[bytes]) -> object:
 @handler("zscore")
 def zscore(c: Client, args: list[bytes]) -> object:
     score = ZSet(c, args[1], for_read=True).score(args[2])
-    return NIL if score is None else format_score(score)
+    return NIL if score is None else Double(score)
 
 
 @handler("zmscore")
 def zmscore(c: Client, args: list[bytes]) -> object:
     z = ZSet(c, args[1], for_read=True)
-    return [None if (s := z.score(m)) is None else format_score(s) for m in args[2:]]
+    return [None if (s := z.score(m)) is None else Double(s) for m in args[2:]]
 
 
 @handler("zcount")
@@ -355,7 +356,7 @@ def _rank(c: Client, args: list[bytes], reverse: bool) -> object:
     if rank is None:
         return NIL_ARRAY if with_score else NIL
     if with_score:
-        return [rank, format_score(z.score(args[2]) or 0.0)]
+        return [rank, Double(z.score(args[2]) or 0.0)]
     return rank
 
 
@@ -531,11 +532,12 @@ def pop(z: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
 def _pop_command(c: Client, args: list[bytes], highest: bool) -> object:
     if len(args) > 3:
         raise syntax_error()
-    count = 1
-    if len(args) == 3:
-        count = to_int(args[2], "ERR value is out of range, must be positive")
-        if count < 0:
-            raise ReplyError("ERR value is out of range, must be positive")
+    if len(args) == 2:  # one member: a flat [member, score] in RESP3 too
+        items = pop(ZSet(c, args[1]), 1, highest)
+        return [part for m, s in items for part in (m, Double(s))]
+    count = to_int(args[2], "ERR value is out of range, must be positive")
+    if count < 0:
+        raise ReplyError("ERR value is out of range, must be positive")
     return flat(pop(ZSet(c, args[1]), count, highest), True)
 
 
@@ -559,7 +561,7 @@ def mpop(c: Client, keys: list[bytes], highest: bool, count: int) -> list[object
         z = ZSet(c, key)
         if z.col.exists:
             items = pop(z, count, highest)
-            return [key, [[m, format_score(s)] for m, s in items]]
+            return [key, [[m, Double(s)] for m, s in items]]
     return None
 
 
@@ -576,7 +578,7 @@ def _bzpop(c: Client, args: list[bytes], highest: bool) -> object:
         z = ZSet(c, key)
         if z.col.exists:
             member, score = pop(z, 1, highest)[0]
-            return [key, member, format_score(score)]
+            return [key, member, Double(score)]
     raise Block(c, args[1:-1], timeout)
 
 
@@ -614,11 +616,9 @@ def zrandmember(c: Client, args: list[bytes]) -> object:
     if count == 0 or not col.exists:
         return []
     picked = random_members(_MembersView(col), abs(count), distinct=count > 0)
-    with_scores = len(args) == 4
-    out: list[bytes] = []
-    for member, encoded in picked:
-        out += (member, format_score(decode_score(encoded))) if with_scores else (member,)
-    return out
+    if len(args) == 4:
+        return Pairs([(member, decode_score(encoded)) for member, encoded in picked])
+    return [member for member, _encoded in picked]
 
 
 class _MembersView:

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError
+from stack.core.resp import NIL, OK, ONE, ZERO, Map, ReplyError
 
 from ..storage import keyformat as kf
 from ..storage.keyspace import WrongType, now_ms, record_expire
@@ -466,7 +466,7 @@ def lcs(c: Client, args: list[bytes]) -> object:
                 matches.append(entry)
             a_start = alen
     if want_idx:
-        return [b"matches", matches, b"len", total]
+        return Map([b"matches", matches, b"len", total])
     return bytes(result)
 
 

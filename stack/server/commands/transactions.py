@@ -56,7 +56,7 @@ def exec_(c: Client, args: list[bytes]) -> object:
         c.in_exec = False
     out = Chunks([b"*%d\r\n" % len(replies)])
     for reply in replies:
-        if type(reply) is Chunks:
+        if isinstance(reply, Chunks):
             out.extend(reply)
         else:
             out.append(reply)  # type: ignore[arg-type]
