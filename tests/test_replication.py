@@ -241,3 +241,13 @@ def test_old_master_rejoins_the_promoted_replica(cluster) -> None:  # type: igno
     assert digest(old) == digest(c1)
     # Its history was a prefix of the new master's: no full sync was needed.
     assert c1.info("replication")["ledis_full_syncs"] == 0
+
+
+def test_client_list_shows_replica_links(cluster) -> None:  # type: ignore[no-untyped-def]
+    master, _r1, _r2 = cluster
+    m = master.client()
+    wait_until(lambda: m.info("replication")["connected_slaves"] == 2)
+    assert len(m.client_list(_type="replica")) == 2
+    assert all(c["flags"] == "S" for c in m.client_list(_type="replica"))
+    assert m.execute_command("CLIENT", "KILL", "TYPE", "replica") == 2
+    wait_until(lambda: m.info("replication")["connected_slaves"] == 2)  # they come back

@@ -283,13 +283,22 @@ class Client(asyncio.Protocol):
 
     # -- introspection ------------------------------------------------------------------------
 
+    @property
+    def kind(self) -> str:
+        """CLIENT LIST / KILL type: normal, replica (a replication link) or pubsub."""
+        if self.replica_link is not None:
+            return "replica"
+        if self.channels or self.patterns:
+            return "pubsub"
+        return "normal"
+
     def info_line(self) -> str:
         now = time.monotonic()
         t = self.transport
         obl = t.get_write_buffer_size() if t is not None else 0
         qbuf = self.parser.buffered()
-        flags = "N"
-        if self.held:
+        flags = {"replica": "S", "pubsub": "P", "normal": "N"}.get(self.kind, "N")
+        if self.held or self.blocked is not None:
             flags = "b"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 "

@@ -16,6 +16,14 @@ from .keys import help_lines, select_db
 if TYPE_CHECKING:
     from ..client import Client
 
+CLIENT_TYPES = {
+    b"normal": "normal",
+    b"master": "master",
+    b"replica": "replica",
+    b"slave": "replica",
+    b"pubsub": "pubsub",
+}
+
 HELLO_NOAUTH = (
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
     "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
@@ -187,12 +195,11 @@ def client_list(c: Client, args: list[bytes]) -> object:
         opt = args[i].upper()
         if opt == b"TYPE" and i + 1 < len(args):
             kind = args[i + 1].lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+            if kind not in CLIENT_TYPES:
                 raise ReplyError(
                     f"ERR Unknown client type '{args[i + 1].decode('utf-8', 'replace')}'"
                 )
-            if kind != b"normal":
-                clients = []
+            clients = [x for x in clients if x.kind == CLIENT_TYPES[kind]]
             i += 2
         elif opt == b"ID" and i + 1 < len(args):
             ids = set()
@@ -239,10 +246,9 @@ def client_kill(c: Client, args: list[bytes]) -> object:
                 raise ReplyError(f"ERR No such user '{text}'")
         elif opt == b"TYPE":
             kind = value.lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+            if kind not in CLIENT_TYPES:
                 raise ReplyError(f"ERR Unknown client type '{text}'")
-            if kind != b"normal":
-                targets = []
+            targets = [x for x in targets if x.kind == CLIENT_TYPES[kind]]
         elif opt == b"SKIPME":
             if value.lower() not in (b"yes", b"no"):
                 raise syntax_error()
