@@ -69,10 +69,11 @@ NOTIFY_SCRIPT = [
     ("LPUSH", "l", "x"), ("RPUSH", "l", "y"), ("LPOP", "l"), ("RPOP", "l"),
     ("HSET", "h", "f", "v"), ("HDEL", "h", "f"), ("SADD", "s", "m"), ("SREM", "s", "m"),
     ("ZADD", "z", "1", "m"), ("ZINCRBY", "z", "1", "m"), ("ZREM", "z", "m"),
-    ("EXPIRE", "a", "100"), ("PERSIST", "a"), ("DEL", "a"), ("SET", "b", "1", "PX", "1"),
+    ("EXPIRE", "a", "100"), ("PERSIST", "a"), ("DEL", "a"),
     ("SETRANGE", "r", "0", "x"), ("GETDEL", "r"), ("MSET", "m1", "1", "m2", "2"),
     ("RENAME", "m1", "m3"), ("SADD", "s1", "x"), ("SMOVE", "s1", "s2", "x"),
     ("RPUSH", "q", "1", "2"), ("LMOVE", "q", "q2", "LEFT", "RIGHT"), ("RPOPLPUSH", "q", "q2"),
+    ("SET", "b", "1", "PX", "1"),  # last, so its expiry cannot come in the middle
 ]
 
 
@@ -126,8 +127,6 @@ EXPECTED_EVENTS = [
     b"__keyspace@0__:a|expire", b"__keyevent@0__:expire|a",
     b"__keyspace@0__:a|persist", b"__keyevent@0__:persist|a",
     b"__keyspace@0__:a|del", b"__keyevent@0__:del|a",
-    b"__keyspace@0__:b|set", b"__keyevent@0__:set|b",
-    b"__keyspace@0__:b|expire", b"__keyevent@0__:expire|b",
     b"__keyspace@0__:r|setrange", b"__keyevent@0__:setrange|r",
     b"__keyspace@0__:r|del", b"__keyevent@0__:del|r",
     b"__keyspace@0__:m1|set", b"__keyevent@0__:set|m1",
@@ -144,5 +143,7 @@ EXPECTED_EVENTS = [
     b"__keyspace@0__:q2|lpush", b"__keyevent@0__:lpush|q2",
     b"__keyspace@0__:q|rpop", b"__keyevent@0__:rpop|q",
     b"__keyspace@0__:q|del", b"__keyevent@0__:del|q",
+    b"__keyspace@0__:b|set", b"__keyevent@0__:set|b",
+    b"__keyspace@0__:b|expire", b"__keyevent@0__:expire|b",
     b"__keyspace@0__:b|expired", b"__keyevent@0__:expired|b",
 ]
