@@ -35,7 +35,7 @@ def reply_end(buf: bytes, pos: int = 0) -> int:
 
 
 class RawClient:
-    def __init__(self, port: int | None = None, unix: str | None = None, timeout: float = 10):
+    def __init__(self, port: int | None = None, unix: str | None = None, timeout: float = 30):
         if unix:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
