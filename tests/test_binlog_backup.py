@@ -68,7 +68,7 @@ def test_log_ids_continue_after_restart_and_purge(fresh_server: LedisServer) -> 
     assert again > last  # the sequence goes on after a crash; no LogID is used twice
     import time
 
-    for _ in range(100):  # records older than 1 s are purged in the background
+    for _ in range(400):  # records older than 1 s are purged in the background
         first, newest, _s = c.execute_command("BINLOG", "INFO")
         if first == newest:
             break
