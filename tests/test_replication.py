@@ -70,6 +70,7 @@ def test_replicas_end_identical_and_read_only(cluster) -> None:  # type: ignore[
     assert role[0] == b"master" and len(role[2]) == 2
     info = m.info("replication")
     assert info["connected_slaves"] == 2 and info["slave0"]["state"] == "online"
+    assert info["slave0"]["lag_logids"] == 0 and info["slave0"]["lag_ms"] == 0
     rrole = r1.client().execute_command("ROLE")
     assert rrole[0] == b"slave" and rrole[3] == b"connected"
     assert r1.client().info("replication")["master_link_status"] == "up"

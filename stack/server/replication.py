@@ -344,6 +344,16 @@ class Replication:
 
     # -- introspection --------------------------------------------------------------------
 
+    def lag_ms(self, link: ReplicaLink) -> int:
+        """How old the oldest record the replica has not acknowledged is (0 when caught up)."""
+        eng = self.server.engine
+        if link.ack >= eng.last_log_id:
+            return 0
+        raw = eng.get(blog.log_key(link.ack + 1))
+        if raw is None or len(raw) < 8:
+            return 0
+        return max(0, int(time.time() * 1000) - kf.U64.unpack_from(raw, 0)[0])
+
     def role(self) -> list[object]:
         eng = self.server.engine
         if self.master is None:
@@ -373,7 +383,8 @@ class Replication:
                         f"slave{n}",
                         f"ip={link.address},port={link.port},"
                         f"state={link.state},offset={link.ack},"
-                        f"lag={int(now - link.ack_time)},lag_logids={lag_ids}",
+                        f"lag={int(now - link.ack_time)},lag_logids={lag_ids},"
+                        f"lag_ms={self.lag_ms(link)}",
                     )
                 )
             rows += [
