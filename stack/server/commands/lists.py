@@ -16,7 +16,7 @@ from ..storage.collections import LIST_ORIGIN, Collection, Meta
 from ..storage.keyspace import Database
 from . import handler
 from .args import syntax_error, to_int
-from .multikey import parse_multi_pop
+from .multikey import first_nonempty, parse_multi_pop
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -364,11 +364,11 @@ def parse_mpop(args: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
 
 
 def mpop(c: Client, keys: list[bytes], left: bool, count: int) -> object:
-    for key in keys:
-        lst = ListView(c, key)
-        if lst.col.exists:
-            return [key, lst.pop(count, left)]
-    return None
+    found = first_nonempty(c, keys, ListView)
+    if found is None:
+        return None
+    key, lst = found
+    return [key, lst.pop(count, left)]
 
 
 @handler("lmpop")
@@ -384,11 +384,11 @@ def lmpop(c: Client, args: list[bytes]) -> object:
 def _bpop(c: Client, args: list[bytes], left: bool) -> object:
     timeout = parse_timeout(args[-1])
     keys = args[1:-1]
-    for key in keys:
-        lst = ListView(c, key)
-        if lst.col.exists:
-            return [key, lst.pop(1, left)[0]]
-    raise Block(c, keys, timeout)
+    found = first_nonempty(c, keys, ListView)
+    if found is None:
+        raise Block(c, keys, timeout)
+    key, lst = found
+    return [key, lst.pop(1, left)[0]]
 
 
 @handler("blpop")

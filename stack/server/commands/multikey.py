@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
 from stack.core.resp import ReplyError
 
+from ..storage.collections import Collection
 from .args import syntax_error, to_int
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+class View(Protocol):
+    """A typed view over one collection key (ListView, ZSet, ...)."""
+
+    col: Collection
+
+
+V = TypeVar("V", bound=View)
+
+
+def first_nonempty(
+    c: Client, keys: list[bytes], open_view: Callable[[Client, bytes], V]
+) -> tuple[bytes, V] | None:
+    """The first of ``keys`` that holds a collection, opened with ``open_view``: the key the
+    multi-key pops (LMPOP, BLPOP, ZMPOP, BZPOPMIN, ...) take from. A key of another type on
+    the way raises WRONGTYPE, as in Redis."""
+    for key in keys:
+        view = open_view(c, key)
+        if view.col.exists:
+            return key, view
+    return None
 
 
 def parse_multi_pop(

@@ -22,7 +22,7 @@ from ..storage.scores import decode_score, encode_score, format_score
 from . import handler
 from .args import syntax_error, to_int
 from .hashes import random_members
-from .multikey import parse_limit, parse_multi_pop
+from .multikey import first_nonempty, parse_limit, parse_multi_pop
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -557,12 +557,11 @@ def parse_zmpop(args: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
 
 
 def mpop(c: Client, keys: list[bytes], highest: bool, count: int) -> list[object] | None:
-    for key in keys:
-        z = ZSet(c, key)
-        if z.col.exists:
-            items = pop(z, count, highest)
-            return [key, [[m, Double(s)] for m, s in items]]
-    return None
+    found = first_nonempty(c, keys, ZSet)
+    if found is None:
+        return None
+    key, z = found
+    return [key, [[m, Double(s)] for m, s in pop(z, count, highest)]]
 
 
 @handler("zmpop")
@@ -574,12 +573,13 @@ def zmpop(c: Client, args: list[bytes]) -> object:
 
 def _bzpop(c: Client, args: list[bytes], highest: bool) -> object:
     timeout = parse_timeout(args[-1])
-    for key in args[1:-1]:
-        z = ZSet(c, key)
-        if z.col.exists:
-            member, score = pop(z, 1, highest)[0]
-            return [key, member, Double(score)]
-    raise Block(c, args[1:-1], timeout)
+    keys = args[1:-1]
+    found = first_nonempty(c, keys, ZSet)
+    if found is None:
+        raise Block(c, keys, timeout)
+    key, z = found
+    member, score = pop(z, 1, highest)[0]
+    return [key, member, Double(score)]
 
 
 @handler("bzpopmin")
