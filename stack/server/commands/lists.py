@@ -401,23 +401,24 @@ def brpop(c: Client, args: list[bytes]) -> object:
     return _bpop(c, args, left=False)
 
 
+def _bmove(
+    c: Client, src: bytes, dst: bytes, from_left: bool, to_left: bool, timeout_arg: bytes
+) -> object:
+    timeout = parse_timeout(timeout_arg)
+    value = move(c, src, dst, from_left, to_left)
+    if value is None:
+        raise Block(c, [src], timeout, in_exec_reply=NIL)
+    return value
+
+
 @handler("blmove")
 def blmove(c: Client, args: list[bytes]) -> object:
-    from_left, to_left = _side(args[3]), _side(args[4])
-    timeout = parse_timeout(args[5])
-    value = move(c, args[1], args[2], from_left, to_left)
-    if value is None:
-        raise Block(c, [args[1]], timeout, in_exec_reply=NIL)
-    return value
+    return _bmove(c, args[1], args[2], _side(args[3]), _side(args[4]), args[5])
 
 
 @handler("brpoplpush")
 def brpoplpush(c: Client, args: list[bytes]) -> object:
-    timeout = parse_timeout(args[3])
-    value = move(c, args[1], args[2], False, True)
-    if value is None:
-        raise Block(c, [args[1]], timeout, in_exec_reply=NIL)
-    return value
+    return _bmove(c, args[1], args[2], False, True, args[3])
 
 
 @handler("blmpop")
