@@ -2,7 +2,8 @@
 # Install everything ledis-console needs on a fresh Debian/Ubuntu machine (idempotent).
 #   - Debian packages: redis-server and redis-tools (the real Redis we compare against, and
 #     redis-cli / redis-benchmark)
-#   - the Python package itself (editable) with its test and dev tools
+#   - the Python package itself (editable) with its test and dev tools; this also compiles
+#     the server's C fast lane (stack/server/_fastlane.c) with the machine's C compiler
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,8 @@ if ((${#need_apt[@]})); then
 fi
 
 stamp=".setup-stamp"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ stack/server/_fastlane.c -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest" 2>/dev/null; then
     echo "setup: installing Python packages"
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"

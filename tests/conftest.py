@@ -18,6 +18,15 @@ def ledis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedisServ
 
 
 @pytest.fixture(scope="session")
+def ledis_server_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedisServer]:
+    """A ledis-server without the C fast lane: every command on the Python path."""
+    server = LedisServer(tmp_path_factory.mktemp("ledis-python"), env={"LEDIS_FASTLANE": "0"})
+    server.start()
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server

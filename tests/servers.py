@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -29,8 +30,12 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str) -> str:
 class LedisServer:
     """A ledis-server subprocess; ``port`` is read from its ready-file."""
 
-    def __init__(self, workdir: Path, *extra: str, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *extra: str, data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.env = {**os.environ, **env} if env else None
         self.data_dir = data_dir or workdir / "data"
         self.extra = list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -45,7 +50,7 @@ class LedisServer:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "stack.server.main", "--port", "0",
                  "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.extra],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
         self.port = int(_wait_for(ready, self.proc, "ledis-server"))
         return self

@@ -111,6 +111,22 @@ class RequestParser:
         """Bytes received but not yet consumed by a complete command."""
         return len(self._buf) - self._pos + self._chunk_bytes
 
+    def unparsed(self) -> tuple[bytes, int] | None:
+        """The buffer and the position of the next command, for a caller that consumes
+        commands itself (the server's fast lane); None while bytes wait to be joined or an
+        error is pending."""
+        if self._chunks or self._error is not None:
+            return None
+        return self._buf, self._pos
+
+    def consumed(self, pos: int) -> None:
+        """The caller of ``unparsed`` used the commands before ``pos``."""
+        if pos >= len(self._buf):
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = pos
+
     def reset(self) -> None:
         self._buf = b""
         self._pos = 0
@@ -143,7 +159,10 @@ class RequestParser:
         if not self._consolidate():
             return []
         out: list[list[bytes]] = []
-        if self.authenticated and self._pos == 0 and max_commands > 1:
+        if self.authenticated and max_commands > 1:
+            if self._pos:  # the rest of a chunk whose start was consumed elsewhere
+                self._buf = self._buf[self._pos :]
+                self._pos = 0
             self._fast_parse(out, max_commands)
         try:
             return self._parse(out, max_commands)

@@ -139,6 +139,7 @@ class Client(asyncio.Protocol):
         execute = server.dispatcher.execute
         out = self.out
         add = self.add_reply
+        lane = server.lane
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.queue:
@@ -150,7 +151,10 @@ class Client(asyncio.Protocol):
                     if self.blocked is None:
                         add(reply)
                     continue
-                commands = self.parser.parse(_ALL if self.authenticated else 1)
+                if lane.usable(self) and lane.run(self):
+                    commands = self.parser.parse(1)  # the command the lane stopped at
+                else:
+                    commands = self.parser.parse(_ALL if self.authenticated else 1)
                 if not commands:
                     break
                 if server.paused:

@@ -20,6 +20,7 @@ from .blocking import Waiters
 from .client import Client
 from .config import Config, Value, parse_output_limit
 from .dispatch import Dispatcher
+from .fastlane import FastLane
 from .notifications import Notifier
 from .persistence import Backups
 from .pubsub import PubSub
@@ -75,6 +76,7 @@ class Server:
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
+        self.lane = FastLane(self)
         self.clients: dict[int, Client] = {}
         self.stats = Stats()
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(1, config["slowlog-max-len"]))

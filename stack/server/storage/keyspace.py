@@ -255,7 +255,10 @@ class Keyspace:
     # -- mutations ----------------------------------------------------------------------------
 
     def _count(self, mkey: bytes, keys: int, expires: int) -> None:
-        phys = U32.unpack_from(mkey, 1)[0]
+        self.count(U32.unpack_from(mkey, 1)[0], keys, expires)
+
+    def count(self, phys: int, keys: int, expires: int) -> None:
+        """Keys (and keys with a TTL) added to a physical database, negative when removed."""
         c = self.counts[phys]
         c[0] += keys
         c[1] += expires
@@ -284,6 +287,7 @@ class Keyspace:
             self.ready_keys.add(mkey)
         if self.track_changes:
             self.changed.append(mkey)
+        self.access[mkey] = self.clock  # a write is an access (OBJECT IDLETIME)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:

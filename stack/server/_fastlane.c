@@ -1,0 +1,341 @@
+/*
+ * The fast lane: plain GET and SET of a pipelined chunk, run without the interpreter.
+ *
+ * ``run`` reads RESP commands from a bytes buffer and executes them for as long as each one is
+ * the common case, which it decides before touching anything:
+ *
+ *   GET key       whose record is in the record cache or the pending batch, and is a string
+ *                 without a TTL (or a known miss);
+ *   SET key value (no options) over a key that is missing, or a string without a TTL, whose
+ *                 record is in the cache or the pending batch, when writes are allowed.
+ *
+ * At the first command that is anything else (another command, options, a record that must be
+ * read from LevelDB, a TTL, another type, an unusual or incomplete header, a big value) it stops
+ * and returns the position of that command: the Python path (client.py, dispatch.py) runs it,
+ * with all of its checks and errors, and the lane resumes after it. So the lane holds no
+ * semantics of its own beyond this common case, and the Python handlers stay the reference
+ * (the differential tests run with and without the lane).
+ *
+ * Storage layout (docs/storage-format.md): the metadata key is the database prefix, the key's
+ * slot (2 bytes, big-endian) and the key; a string record is the type byte 0x01 and the value.
+ * Records go into the pending batch and the record cache exactly as Engine.put does; the caller
+ * does the bookkeeping (key counts, statistics) from the counts this returns.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define TYPE_STRING 0x01
+#define TTL_FLAG 0x80
+#define MAX_KEY 4096 /* longer keys take the Python path */
+
+static const unsigned short crc16tab[256] = {
+    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7, 0x8108, 0x9129, 0xa14a,
+    0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef, 0x1231, 0x0210, 0x3273, 0x2252, 0x52b5, 0x4294,
+    0x72f7, 0x62d6, 0x9339, 0x8318, 0xb37b, 0xa35a, 0xd3bd, 0xc39c, 0xf3ff, 0xe3de, 0x2462,
+    0x3443, 0x0420, 0x1401, 0x64e6, 0x74c7, 0x44a4, 0x5485, 0xa56a, 0xb54b, 0x8528, 0x9509,
+    0xe5ee, 0xf5cf, 0xc5ac, 0xd58d, 0x3653, 0x2672, 0x1611, 0x0630, 0x76d7, 0x66f6, 0x5695,
+    0x46b4, 0xb75b, 0xa77a, 0x9719, 0x8738, 0xf7df, 0xe7fe, 0xd79d, 0xc7bc, 0x48c4, 0x58e5,
+    0x6886, 0x78a7, 0x0840, 0x1861, 0x2802, 0x3823, 0xc9cc, 0xd9ed, 0xe98e, 0xf9af, 0x8948,
+    0x9969, 0xa90a, 0xb92b, 0x5af5, 0x4ad4, 0x7ab7, 0x6a96, 0x1a71, 0x0a50, 0x3a33, 0x2a12,
+    0xdbfd, 0xcbdc, 0xfbbf, 0xeb9e, 0x9b79, 0x8b58, 0xbb3b, 0xab1a, 0x6ca6, 0x7c87, 0x4ce4,
+    0x5cc5, 0x2c22, 0x3c03, 0x0c60, 0x1c41, 0xedae, 0xfd8f, 0xcdec, 0xddcd, 0xad2a, 0xbd0b,
+    0x8d68, 0x9d49, 0x7e97, 0x6eb6, 0x5ed5, 0x4ef4, 0x3e13, 0x2e32, 0x1e51, 0x0e70, 0xff9f,
+    0xefbe, 0xdfdd, 0xcffc, 0xbf1b, 0xaf3a, 0x9f59, 0x8f78, 0x9188, 0x81a9, 0xb1ca, 0xa1eb,
+    0xd10c, 0xc12d, 0xf14e, 0xe16f, 0x1080, 0x00a1, 0x30c2, 0x20e3, 0x5004, 0x4025, 0x7046,
+    0x6067, 0x83b9, 0x9398, 0xa3fb, 0xb3da, 0xc33d, 0xd31c, 0xe37f, 0xf35e, 0x02b1, 0x1290,
+    0x22f3, 0x32d2, 0x4235, 0x5214, 0x6277, 0x7256, 0xb5ea, 0xa5cb, 0x95a8, 0x8589, 0xf56e,
+    0xe54f, 0xd52c, 0xc50d, 0x34e2, 0x24c3, 0x14a0, 0x0481, 0x7466, 0x6447, 0x5424, 0x4405,
+    0xa7db, 0xb7fa, 0x8799, 0x97b8, 0xe75f, 0xf77e, 0xc71d, 0xd73c, 0x26d3, 0x36f2, 0x0691,
+    0x16b0, 0x6657, 0x7676, 0x4615, 0x5634, 0xd94c, 0xc96d, 0xf90e, 0xe92f, 0x99c8, 0x89e9,
+    0xb98a, 0xa9ab, 0x5844, 0x4865, 0x7806, 0x6827, 0x18c0, 0x08e1, 0x3882, 0x28a3, 0xcb7d,
+    0xdb5c, 0xeb3f, 0xfb1e, 0x8bf9, 0x9bd8, 0xabbb, 0xbb9a, 0x4a75, 0x5a54, 0x6a37, 0x7a16,
+    0x0af1, 0x1ad0, 0x2ab3, 0x3a92, 0xfd2e, 0xed0f, 0xdd6c, 0xcd4d, 0xbdaa, 0xad8b, 0x9de8,
+    0x8dc9, 0x7c26, 0x6c07, 0x5c64, 0x4c45, 0x3ca2, 0x2c83, 0x1ce0, 0x0cc1, 0xef1f, 0xff3e,
+    0xcf5d, 0xdf7c, 0xaf9b, 0xbfba, 0x8fd9, 0x9ff8, 0x6e17, 0x7e36, 0x4e55, 0x5e74, 0x2e93,
+    0x3eb2, 0x0ed1, 0x1ef0};
+
+static unsigned int crc16(const char *buf, Py_ssize_t len) {
+    unsigned int crc = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        crc = ((crc << 8) ^ crc16tab[((crc >> 8) ^ (unsigned char)buf[i]) & 0xff]) & 0xffff;
+    return crc;
+}
+
+/* Redis Cluster's slot: CRC16 of the key, or of its {hash tag} when it has a non-empty one. */
+static unsigned int key_slot(const char *key, Py_ssize_t len) {
+    const char *open = memchr(key, '{', (size_t)len);
+    if (open != NULL) {
+        Py_ssize_t s = open - key;
+        const char *close = memchr(open + 1, '}', (size_t)(len - s - 1));
+        if (close != NULL && close > open + 1)
+            return crc16(open + 1, close - open - 1) & 0x3fff;
+    }
+    return crc16(key, len) & 0x3fff;
+}
+
+/* A canonical decimal length ("0", or digits without a leading zero, at most 9 of them)
+ * followed by CRLF; returns it and moves *p past the CRLF, or -1 (unusual or incomplete). */
+static Py_ssize_t read_len(const char **p, const char *end) {
+    const char *s = *p;
+    Py_ssize_t n = 0;
+    int digits = 0;
+    while (s < end && *s >= '0' && *s <= '9') {
+        if (digits == 9 || (digits == 1 && n == 0))
+            return -1;
+        n = n * 10 + (*s - '0');
+        digits++;
+        s++;
+    }
+    if (digits == 0 || end - s < 2 || s[0] != '\r' || s[1] != '\n')
+        return -1;
+    *p = s + 2;
+    return n;
+}
+
+/* One bulk string "$<len>\r\n<data>\r\n": its data and length, or -1. */
+static Py_ssize_t read_bulk(const char **p, const char *end, const char **data, Py_ssize_t max) {
+    const char *s = *p;
+    if (s >= end || *s != '$')
+        return -1;
+    s++;
+    Py_ssize_t n = read_len(&s, end);
+    if (n < 0 || n > max || end - s < n + 2 || s[n] != '\r' || s[n + 1] != '\n')
+        return -1;
+    *data = s;
+    *p = s + n + 2;
+    return n;
+}
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Out;
+
+static int out_reserve(Out *o, Py_ssize_t more) {
+    if (o->len + more <= o->cap)
+        return 0;
+    Py_ssize_t cap = o->cap ? o->cap : 1024;
+    while (cap < o->len + more)
+        cap *= 2;
+    char *d = PyMem_Realloc(o->data, (size_t)cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    o->data = d;
+    o->cap = cap;
+    return 0;
+}
+
+static int out_add(Out *o, const char *s, Py_ssize_t n) {
+    if (out_reserve(o, n) < 0)
+        return -1;
+    memcpy(o->data + o->len, s, (size_t)n);
+    o->len += n;
+    return 0;
+}
+
+static int out_bulk(Out *o, const char *s, Py_ssize_t n) {
+    if (out_reserve(o, n + 32) < 0)
+        return -1;
+    o->len += sprintf(o->data + o->len, "$%zd\r\n", n);
+    memcpy(o->data + o->len, s, (size_t)n);
+    o->len += n;
+    o->data[o->len++] = '\r';
+    o->data[o->len++] = '\n';
+    return 0;
+}
+
+/* The record of mkey as Engine.get sees it without LevelDB: a new reference, Py_None for a
+ * known miss, or NULL (no exception set) when only LevelDB can tell. */
+static PyObject *cached_record(PyObject *cache, PyObject *pending, PyObject *mkey) {
+    PyObject *rec = PyDict_GetItemWithError(cache, mkey);
+    if (rec == NULL && !PyErr_Occurred())
+        rec = PyDict_GetItemWithError(pending, mkey);
+    Py_XINCREF(rec);
+    return rec;
+}
+
+/* The metadata key: prefix + slot (2 bytes, big-endian) + key. */
+static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, Py_ssize_t klen) {
+    PyObject *mkey = PyBytes_FromStringAndSize(NULL, plen + 2 + klen);
+    if (mkey == NULL)
+        return NULL;
+    char *m = PyBytes_AS_STRING(mkey);
+    unsigned int slot = key_slot(key, klen);
+    memcpy(m, prefix, (size_t)plen);
+    m[plen] = (char)(slot >> 8);
+    m[plen + 1] = (char)(slot & 0xff);
+    memcpy(m + plen + 2, key, (size_t)klen);
+    return mkey;
+}
+
+static int is_word(const char *s, const char *upper) {
+    /* case-insensitive compare with a 3-letter command name */
+    for (int i = 0; i < 3; i++)
+        if ((s[i] & ~0x20) != upper[i])
+            return 0;
+    return 1;
+}
+
+PyDoc_STRVAR(run_doc,
+             "run(buf, pos, prefix, cache, pending, access, clock, waited, writes_ok, resp3, "
+             "max_value)\n--\n\n"
+             "Run the plain GETs and SETs at buf[pos:]; stop at the first command that is "
+             "anything else.\n"
+             "Returns (replies, new_pos, gets, sets, hits, misses, new_keys, last) where last "
+             "is 1 for GET, 2 for SET, 0 when nothing ran.");
+
+static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 11 arguments");
+        return NULL;
+    }
+    PyObject *buf = args[0], *prefix = args[2], *cache = args[3], *pending = args[4];
+    PyObject *access = args[5], *clock = args[6], *waited = args[7];
+    if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache) ||
+        !PyDict_Check(pending) || !PyDict_Check(access) || !PyDict_Check(waited)) {
+        PyErr_SetString(PyExc_TypeError, "run(): bad argument types");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos < 0 && PyErr_Occurred())
+        return NULL;
+    int writes_ok = PyObject_IsTrue(args[8]);
+    int resp3 = PyObject_IsTrue(args[9]);
+    Py_ssize_t max_value = PyLong_AsSsize_t(args[10]);
+    if (writes_ok < 0 || resp3 < 0 || (max_value < 0 && PyErr_Occurred()))
+        return NULL;
+
+    const char *base = PyBytes_AS_STRING(buf);
+    const char *end = base + PyBytes_GET_SIZE(buf);
+    const char *p = base + (pos < PyBytes_GET_SIZE(buf) ? pos : PyBytes_GET_SIZE(buf));
+    const char *pfx = PyBytes_AS_STRING(prefix);
+    Py_ssize_t plen = PyBytes_GET_SIZE(prefix);
+    Py_ssize_t gets = 0, sets = 0, hits = 0, misses = 0, new_keys = 0;
+    int last = 0;
+    Out out = {NULL, 0, 0};
+
+    while (p < end) {
+        const char *s = p, *name, *key, *value = NULL;
+        if (end - s < 4 || s[0] != '*' || (s[1] != '2' && s[1] != '3') || s[2] != '\r' ||
+            s[3] != '\n')
+            break;
+        int argc = s[1] - '0';
+        s += 4;
+        if (read_bulk(&s, end, &name, 3) != 3)
+            break;
+        int is_get = is_word(name, "GET");
+        if (!(argc == 2 ? is_get : is_word(name, "SET")))
+            break;
+        if (argc == 3 && !writes_ok)
+            break;
+        Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
+        if (klen < 0)
+            break;
+        Py_ssize_t vlen = 0;
+        if (argc == 3 && (vlen = read_bulk(&s, end, &value, max_value)) < 0)
+            break;
+
+        PyObject *mkey = meta_key(pfx, plen, key, klen);
+        if (mkey == NULL)
+            goto error;
+        PyObject *rec = cached_record(cache, pending, mkey);
+        if (rec == NULL) {
+            Py_DECREF(mkey);
+            if (PyErr_Occurred())
+                goto error;
+            break; /* only LevelDB knows: the Python path reads it (and caches it) */
+        }
+        int live = rec != Py_None;
+        if (live) {
+            const char *r = PyBytes_AS_STRING(rec);
+            if (PyBytes_GET_SIZE(rec) < 1 || (unsigned char)r[0] != TYPE_STRING) {
+                Py_DECREF(rec); /* a TTL or another type: the Python path decides */
+                Py_DECREF(mkey);
+                break;
+            }
+        }
+        if (is_get) {
+            int rc;
+            if (live) {
+                rc = out_bulk(&out, PyBytes_AS_STRING(rec) + 1, PyBytes_GET_SIZE(rec) - 1);
+                if (rc == 0)
+                    rc = PyDict_SetItem(access, mkey, clock);
+                hits++;
+            } else {
+                rc = resp3 ? out_add(&out, "_\r\n", 3) : out_add(&out, "$-1\r\n", 5);
+                misses++;
+            }
+            Py_DECREF(rec);
+            Py_DECREF(mkey);
+            if (rc < 0)
+                goto error;
+            gets++;
+            last = 1;
+        } else {
+            int wait = PyDict_Contains(waited, mkey);
+            if (wait != 0) {
+                Py_DECREF(rec);
+                Py_DECREF(mkey);
+                if (wait < 0)
+                    goto error;
+                break; /* a client blocks on this key: the Python path wakes it */
+            }
+            PyObject *record = PyBytes_FromStringAndSize(NULL, vlen + 1);
+            int rc = -1;
+            if (record != NULL) {
+                char *r = PyBytes_AS_STRING(record);
+                r[0] = TYPE_STRING;
+                memcpy(r + 1, value, (size_t)vlen);
+                rc = PyDict_SetItem(pending, mkey, record);
+                if (rc == 0)
+                    rc = PyDict_SetItem(cache, mkey, record);
+                if (rc == 0)
+                    rc = PyDict_SetItem(access, mkey, clock);
+                if (rc == 0)
+                    rc = out_add(&out, "+OK\r\n", 5);
+                Py_DECREF(record);
+            }
+            Py_DECREF(rec);
+            Py_DECREF(mkey);
+            if (rc < 0)
+                goto error;
+            if (!live)
+                new_keys++;
+            sets++;
+            last = 2;
+        }
+        p = s;
+    }
+
+    PyObject *replies = PyBytes_FromStringAndSize(out.data ? out.data : "", out.len);
+    PyMem_Free(out.data);
+    if (replies == NULL)
+        return NULL;
+    return Py_BuildValue("(Nnnnnnni)", replies, (Py_ssize_t)(p - base), gets, sets, hits, misses,
+                         new_keys, last);
+
+error:
+    PyMem_Free(out.data);
+    return NULL;
+}
+
+static PyObject *slot(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLong(key_slot(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)));
+}
+
+static PyMethodDef methods[] = {
+    {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastlane",
+                                    "Plain GET and SET of a pipelined chunk in C.", -1, methods};
+
+PyMODINIT_FUNC PyInit__fastlane(void) { return PyModule_Create(&module); }

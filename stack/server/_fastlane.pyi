@@ -1,0 +1,16 @@
+# Types of the C extension _fastlane.c (see its header comment and fastlane.py).
+
+def run(
+    buf: bytes,
+    pos: int,
+    prefix: bytes,
+    cache: dict[bytes, bytes | None],
+    pending: dict[bytes, bytes | None],
+    access: dict[bytes, float],
+    clock: float,
+    waited: dict[bytes, object],
+    writes_ok: bool,
+    resp3: bool,
+    max_value: int,
+) -> tuple[bytes, int, int, int, int, int, int, int]: ...
+def slot(key: bytes) -> int: ...

@@ -1,0 +1,106 @@
+"""The fast lane: plain GET and SET of a pipelined chunk run in C (``_fastlane.c``).
+
+A client's received bytes go through the lane first whenever nothing about the client or the
+server asks for more than the common case (no transaction, subscription, WATCH, keyspace
+notifications, CLIENT PAUSE, slow-log threshold low enough to matter...). The lane runs
+commands until the first one it does not handle, and that one takes the Python path with all
+of its checks; so the handlers in ``commands/`` stay the single reference for what GET and SET
+mean. Statistics (INFO commandstats, keyspace hits and misses, key counts) are updated from what
+the lane reports.
+
+Set ``LEDIS_FASTLANE=0`` in the environment to run without it (the tests compare both).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from .storage.engine import CACHE_MAX_RECORD
+
+try:
+    from . import _fastlane
+except ImportError:  # built without a C compiler: the Python path does everything
+    _fastlane = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .server import Server
+
+# A slow-log or latency threshold below this (µs) could be crossed by a command in the lane,
+# which does not time commands one by one: then everything takes the Python path.
+_MIN_WATCH_US = 1000
+_NAMES = ("", "get", "set")
+
+
+def available() -> bool:
+    return _fastlane is not None and os.environ.get("LEDIS_FASTLANE", "1") != "0"
+
+
+class FastLane:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.on = available()
+        entries = server.dispatcher.entries
+        self._get = entries[b"get"]
+        self._set = entries[b"set"]
+
+    def usable(self, client: Client) -> bool:
+        server = self.server
+        ks = server.keyspace
+        return (
+            self.on
+            and client.authenticated
+            and client.multi is None
+            and not client.channels
+            and not client.patterns
+            and not server.paused
+            and not ks.watchers
+            and not ks.track_changes
+            and server.watch_us >= _MIN_WATCH_US
+        )
+
+    def run(self, client: Client) -> int:
+        """Run what the lane can of the client's unparsed commands; how many it ran."""
+        view = client.parser.unparsed()
+        if view is None:
+            return 0
+        buf, pos = view
+        server = self.server
+        ks = server.keyspace
+        engine = server.engine
+        db = client.db
+        start = time.perf_counter_ns()
+        replies, new_pos, gets, sets, hits, misses, new_keys, last = _fastlane.run(
+            buf,
+            pos,
+            db.prefix,
+            engine.cache,
+            engine.pending,
+            ks.access,
+            ks.clock,
+            ks.waited_keys,
+            not server.read_only and not server.semi_sync,
+            client.resp3,
+            CACHE_MAX_RECORD - 1,
+        )
+        ran = gets + sets
+        if not ran:
+            return 0
+        elapsed_us = (time.perf_counter_ns() - start) // 1000
+        client.parser.consumed(new_pos)
+        client.out.append(replies)
+        client.last_command = _NAMES[last]
+        ks.hits += hits
+        ks.misses += misses
+        if gets:
+            self._get.calls += gets
+            self._get.usec += elapsed_us * gets // ran
+        if sets:
+            self._set.calls += sets
+            self._set.usec += elapsed_us * sets // ran
+            client.wrote = True
+            if new_keys:
+                ks.count(db.phys, new_keys, 0)
+        return ran

@@ -1,0 +1,215 @@
+"""The C fast lane (stack/server/_fastlane.c): where it stops, and what it leaves behind.
+
+Its replies are held to Redis's by the differential tests (pipelined and one by one); here the
+module itself is driven with real dicts, and a real server shows that the statistics and
+state the Python path keeps are kept by the lane too.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from stack.core.slots import key_slot
+from stack.server.storage.engine import CACHE_MAX_RECORD
+
+from .respclient import RawClient, encode_command
+from .servers import LedisServer
+
+fastlane = pytest.importorskip("stack.server._fastlane")
+
+PREFIX = b"\x01\x00\x00\x00\x07"
+
+
+def mkey(key: bytes) -> bytes:
+    return PREFIX + key_slot(key).to_bytes(2, "big") + key
+
+
+def pipeline(*commands: tuple[bytes | str, ...]) -> bytes:
+    return b"".join(encode_command(c) for c in commands)
+
+
+class Lane:
+    """The module with the server's dicts, as FastLane.run calls it."""
+
+    def __init__(self, writes_ok: bool = True, resp3: bool = False) -> None:
+        self.cache: dict[bytes, bytes | None] = {}
+        self.pending: dict[bytes, bytes | None] = {}
+        self.access: dict[bytes, float] = {}
+        self.waited: dict[bytes, object] = {}
+        self.writes_ok = writes_ok
+        self.resp3 = resp3
+
+    def run(self, buf: bytes, pos: int = 0) -> tuple[bytes, int, int, int, int, int, int, int]:
+        return fastlane.run(buf, pos, PREFIX, self.cache, self.pending, self.access, 5.0,
+                            self.waited, self.writes_ok, self.resp3, CACHE_MAX_RECORD - 1)
+
+
+def test_slot_is_redis_cluster_slot() -> None:
+    for key in [b"123456789", b"{user1000}.following", b"a{}b{c}", b"{", b"}{x}", b"", b"\xff" * 40]:
+        assert fastlane.slot(key) == key_slot(key)
+
+
+def test_sets_then_gets_in_one_chunk() -> None:
+    lane = Lane()
+    buf = pipeline(("SET", "a", "1"), ("set", "{t}b", "x\r\ny"), ("GeT", "a"), ("get", "{t}b"))
+    lane.cache[mkey(b"{t}b")] = None  # a known miss
+    lane.cache[mkey(b"a")] = b"\x01old"
+    replies, pos, gets, sets, hits, misses, new_keys, last = lane.run(buf)
+    assert replies == b"+OK\r\n+OK\r\n$1\r\n1\r\n$4\r\nx\r\ny\r\n"
+    assert (pos, gets, sets, hits, misses, new_keys, last) == (len(buf), 2, 2, 2, 0, 1, 1)
+    assert lane.pending == {mkey(b"a"): b"\x011", mkey(b"{t}b"): b"\x01x\r\ny"}
+    assert lane.cache == lane.pending
+    assert lane.access == {mkey(b"a"): 5.0, mkey(b"{t}b"): 5.0}
+
+
+@pytest.mark.parametrize("resp3, nil", [(False, b"$-1\r\n"), (True, b"_\r\n")])
+def test_known_miss_is_nil(resp3: bool, nil: bytes) -> None:
+    lane = Lane(resp3=resp3)
+    lane.pending[mkey(b"gone")] = None  # deleted in the pending batch
+    replies, _pos, gets, _sets, hits, misses, _new, _last = lane.run(pipeline(("GET", "gone")))
+    assert (replies, gets, hits, misses) == (nil, 1, 0, 1)
+    assert lane.access == {}
+
+
+def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
+    """With ``k`` cached, the lane runs ``GET k`` and stops, changing nothing, at the start of
+    ``command`` (given as arguments or as raw bytes)."""
+    head = encode_command(("GET", "k"))
+    lane.cache[mkey(b"k")] = b"\x01v"
+    raw = command if isinstance(command, bytes) else encode_command(command)
+    before = (dict(lane.cache), dict(lane.pending), dict(lane.access))
+    replies, pos, gets, sets, *_ = lane.run(head + raw + head)
+    assert (replies, pos, gets, sets) == (b"$1\r\nv\r\n", len(head), 1, 0)
+    lane.access.pop(mkey(b"k"))
+    assert (lane.cache, lane.pending, lane.access) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("SET", "k", "v", "NX"),  # options
+        ("GETSET", "k", "v"),
+        ("GET", "k", "extra"),
+        ("PING",),
+        ("GET", "uncached"),  # only LevelDB knows
+        ("GET", "ttl"),
+        ("GET", "hash"),
+        ("SET", "ttl", "v"),  # the TTL must go from the expiry index: the Python path
+        ("SET", "hash", "v"),  # a collection to reclaim
+        ("SET", "waited", "v"),  # a client blocks on it
+        ("SET", "big", "v" * CACHE_MAX_RECORD),
+        ("SET", "k" * 5000, "v"),
+    ],
+)
+def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> None:
+    lane = Lane()
+    lane.cache[mkey(b"ttl")] = b"\x81" + (1).to_bytes(8, "big") + b"v"
+    lane.cache[mkey(b"hash")] = b"\x02" + bytes(16)
+    lane.waited[mkey(b"waited")] = object()
+    for name in ("big", "k" * 5000):
+        lane.cache[mkey(name.encode())] = None
+    stops_at(command, lane)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"*3\r\n$3\r\nSET\r\n$03\r\nabc\r\n$1\r\nv\r\n",  # leading zero: Redis refuses it
+        b"*3\r\n$3\r\nSET\r\n$+3\r\nabc\r\n$1\r\nv\r\n",
+        b"*03\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        b"*2\r\n$3\r\nGET\r\n$1\r\nkk\r\n",  # declared length does not match
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk",  # incomplete
+        b"*2\r\n$3\r\nGET\r\n",
+        b"GET k\r\n",  # inline
+        b"*2\r\n$3\r\nGET\r\n$-1\r\n",
+    ],
+)
+def test_unusual_or_incomplete_input_is_left_to_the_parser(raw: bytes) -> None:
+    lane = Lane()
+    lane.cache[mkey(b"abc")] = None
+    stops_at(raw, lane)
+
+
+def test_writes_not_allowed_stop_at_set() -> None:
+    stops_at(("SET", "k", "w"), Lane(writes_ok=False))
+
+
+def test_starts_at_the_given_position() -> None:
+    lane = Lane()
+    lane.cache[mkey(b"k")] = b"\x01v"
+    skip = encode_command(("PING",))
+    buf = skip + encode_command(("GET", "k"))
+    replies, pos, gets, *_ = lane.run(buf, len(skip))
+    assert (replies, pos, gets) == (b"$1\r\nv\r\n", len(buf), 1)
+
+
+# -- on a real server -----------------------------------------------------------------------
+
+
+def test_statistics_match_the_python_path(
+    ledis_server: LedisServer, ledis_server_python: LedisServer
+) -> None:
+    """The same pipelined traffic gives the same counts with and without the lane."""
+    stats = []
+    for server in (ledis_server, ledis_server_python):
+        c = server.client()
+        c.flushall()
+        c.config_resetstat()
+        raw = RawClient(server.port)
+        cmds = [("SET", f"k{i % 30}", "v") for i in range(60)] + [
+            ("GET", f"k{i}") for i in range(40)
+        ]
+        raw.send(pipeline(*cmds))
+        for _ in cmds:
+            raw.read_reply()
+        raw.close()
+        info = c.info("all")
+        stats.append(
+            (
+                info["cmdstat_set"]["calls"],
+                info["cmdstat_get"]["calls"],
+                info["keyspace_hits"],
+                info["keyspace_misses"],
+                c.dbsize(),
+                c.object("idletime", "k3"),
+            )
+        )
+        c.close()
+    assert stats[0] == stats[1] == (60, 40, 30, 10, 30, 0)
+
+
+def test_slowlog_of_every_command_sees_lane_commands(r: redis.Redis) -> None:
+    r.config_set("slowlog-log-slower-than", 0)
+    try:
+        r.slowlog_reset()
+        r.set("a", "1")
+        r.get("a")
+        names = [e["command"].split()[0] for e in r.slowlog_get(10)]
+        assert b"SET" in names and b"GET" in names
+    finally:
+        r.config_set("slowlog-log-slower-than", 10000)
+
+
+def test_set_breaks_a_watch(ledis_server: LedisServer) -> None:
+    a, b = ledis_server.client(), ledis_server.client()
+    a.flushall()
+    pipe = a.pipeline()
+    pipe.watch("w")
+    pipe.multi()
+    pipe.set("w", "mine")
+    b.set("w", "theirs")
+    with pytest.raises(redis.WatchError):
+        pipe.execute()
+    assert a.get("w") == b"theirs"
+    a.close()
+    b.close()
+
+
+def test_idle_time_restarts_with_a_set(r: redis.Redis) -> None:
+    if r.info("server")["uptime_in_seconds"] < 1:  # a key never accessed counts from the start
+        time.sleep(1.1)
+    r.set("fresh", "v")
+    assert r.object("idletime", "fresh") == 0
