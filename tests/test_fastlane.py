@@ -11,9 +11,12 @@ import time
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stack.core.slots import key_slot
-from stack.server.storage.engine import CACHE_MAX_RECORD
+from stack.server.storage.binlog import decode_record, loggable
+from stack.server.storage.engine import CACHE_MAX_RECORD, write_pending_py
 
 from .respclient import RawClient, encode_command
 from .servers import LedisServer
@@ -213,3 +216,36 @@ def test_idle_time_restarts_with_a_set(r: redis.Redis) -> None:
         time.sleep(1.1)
     r.set("fresh", "v")
     assert r.object("idletime", "fresh") == 0
+
+
+# -- the commit's write batch ---------------------------------------------------------------
+
+RECORDS = st.dictionaries(
+    st.one_of(st.binary(max_size=30), st.sampled_from([b"\x00T", b"\x00L", b"\x04" + bytes(8)])),
+    st.one_of(st.none(), st.binary(max_size=40)),
+    max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RECORDS, st.integers(0, 2**63 - 1), st.booleans())
+def test_write_pending_is_the_python_one_byte_for_byte(
+    pending: dict[bytes, bytes | None], time_ms: int, log: bool
+) -> None:
+    results = []
+    for write_pending in (fastlane.write_pending, write_pending_py):
+        calls: list[tuple[bytes, ...]] = []
+        record, large = write_pending(
+            pending,
+            lambda k, v, calls=calls: calls.append((k, v)),
+            lambda k, calls=calls: calls.append((k,)),
+            time_ms,
+            log,
+            20,
+        )
+        results.append((record, large, calls))
+    assert results[0] == results[1]
+    record = results[0][0]
+    if record is not None:  # and it reads back as the changes that were logged
+        changes = decode_record(1, record).changes
+        assert changes == [(k, v) for k, v in pending.items() if loggable(k)]

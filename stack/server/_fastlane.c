@@ -322,6 +322,102 @@ error:
     return NULL;
 }
 
+/* ---- the write batch of a commit --------------------------------------------------------- */
+
+#define NS_BINLOG 0x04
+
+/* Whether a change belongs in the binlog (binlog.loggable): not the log itself, nor the node's
+ * own bookkeeping (the last fsync mark 0x00 'T' and the last LogID 0x00 'L'). */
+static int loggable(const char *k, Py_ssize_t n) {
+    if (n >= 1 && (unsigned char)k[0] == NS_BINLOG)
+        return 0;
+    return !(n == 2 && k[0] == 0 && (k[1] == 'T' || k[1] == 'L'));
+}
+
+static void put_u32(char *p, Py_ssize_t v) {
+    p[0] = (char)((v >> 24) & 0xff);
+    p[1] = (char)((v >> 16) & 0xff);
+    p[2] = (char)((v >> 8) & 0xff);
+    p[3] = (char)(v & 0xff);
+}
+
+PyDoc_STRVAR(write_pending_doc,
+             "write_pending(pending, put, delete, time_ms, log, max_cached)\n--\n\n"
+             "Call put(key, value) or delete(key) for every entry of the pending dict (None "
+             "is a delete). Returns (record, large): the binlog record of the loggable changes "
+             "in binlog.encode_record's format (None when there are none or log is false), and "
+             "the keys whose values are longer than max_cached.");
+
+static PyObject *write_pending(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "write_pending(pending, put, delete, time_ms, log, "
+                                         "max_cached)");
+        return NULL;
+    }
+    PyObject *pending = args[0], *put = args[1], *del = args[2];
+    unsigned long long time_ms = PyLong_AsUnsignedLongLong(args[3]);
+    int log = PyObject_IsTrue(args[4]);
+    Py_ssize_t max_cached = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred() || log < 0)
+        return NULL;
+    PyObject *large = PyList_New(0);
+    if (large == NULL)
+        return NULL;
+    Py_ssize_t pos = 0, size = 12, count = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(pending, &pos, &k, &v)) {
+        if (!PyBytes_Check(k) || (v != Py_None && !PyBytes_Check(v))) {
+            PyErr_SetString(PyExc_TypeError, "pending holds bytes keys and bytes or None");
+            goto error;
+        }
+        PyObject *call_args[2] = {k, v};
+        PyObject *r = v == Py_None ? PyObject_Vectorcall(del, call_args, 1, NULL)
+                                   : PyObject_Vectorcall(put, call_args, 2, NULL);
+        if (r == NULL)
+            goto error;
+        Py_DECREF(r);
+        if (v != Py_None && PyBytes_GET_SIZE(v) > max_cached && PyList_Append(large, k) < 0)
+            goto error;
+        if (log && loggable(PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k))) {
+            size += 8 + PyBytes_GET_SIZE(k) + (v == Py_None ? 0 : PyBytes_GET_SIZE(v));
+            count++;
+        }
+    }
+    if (!count)
+        return Py_BuildValue("(ON)", Py_None, large);
+    PyObject *record = PyBytes_FromStringAndSize(NULL, size);
+    if (record == NULL)
+        goto error;
+    char *w = PyBytes_AS_STRING(record);
+    for (int i = 0; i < 8; i++)
+        w[i] = (char)((time_ms >> (56 - 8 * i)) & 0xff);
+    put_u32(w + 8, count);
+    w += 12;
+    pos = 0;
+    while (PyDict_Next(pending, &pos, &k, &v)) {
+        Py_ssize_t kn = PyBytes_GET_SIZE(k);
+        if (!loggable(PyBytes_AS_STRING(k), kn))
+            continue;
+        put_u32(w, kn);
+        memcpy(w + 4, PyBytes_AS_STRING(k), (size_t)kn);
+        w += 4 + kn;
+        if (v == Py_None) {
+            memset(w, 0xff, 4);
+            w += 4;
+        } else {
+            Py_ssize_t vn = PyBytes_GET_SIZE(v);
+            put_u32(w, vn);
+            memcpy(w + 4, PyBytes_AS_STRING(v), (size_t)vn);
+            w += 4 + vn;
+        }
+    }
+    return Py_BuildValue("(NN)", record, large);
+
+error:
+    Py_DECREF(large);
+    return NULL;
+}
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -332,10 +428,20 @@ static PyObject *slot(PyObject *self, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {"write_pending", (PyCFunction)(void (*)(void))write_pending, METH_FASTCALL,
+     write_pending_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastlane",
-                                    "Plain GET and SET of a pipelined chunk in C.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "_fastlane",
+                                    "Plain GET and SET of a pipelined chunk, and the write batch "
+                                    "of a commit, in C.",
+                                    -1,
+                                    methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__fastlane(void) { return PyModule_Create(&module); }

@@ -1,5 +1,7 @@
 # Types of the C extension _fastlane.c (see its header comment and fastlane.py).
 
+from collections.abc import Callable
+
 def run(
     buf: bytes,
     pos: int,
@@ -14,3 +16,11 @@ def run(
     max_value: int,
 ) -> tuple[bytes, int, int, int, int, int, int, int]: ...
 def slot(key: bytes) -> int: ...
+def write_pending(
+    pending: dict[bytes, bytes | None],
+    put: Callable[[bytes, bytes], None],
+    delete: Callable[[bytes], None],
+    time_ms: int,
+    log: bool,
+    max_cached: int,
+) -> tuple[bytes | None, list[bytes]]: ...

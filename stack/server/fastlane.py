@@ -13,16 +13,11 @@ Set ``LEDIS_FASTLANE=0`` in the environment to run without it (the tests compare
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
+from .accel import ext
 from .storage.engine import CACHE_MAX_RECORD
-
-try:
-    from . import _fastlane
-except ImportError:  # built without a C compiler: the Python path does everything
-    _fastlane = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from .client import Client
@@ -34,14 +29,10 @@ _MIN_WATCH_US = 1000
 _NAMES = ("", "get", "set")
 
 
-def available() -> bool:
-    return _fastlane is not None and os.environ.get("LEDIS_FASTLANE", "1") != "0"
-
-
 class FastLane:
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.on = available()
+        self.on = ext is not None
         entries = server.dispatcher.entries
         self._get = entries[b"get"]
         self._set = entries[b"set"]
@@ -63,6 +54,7 @@ class FastLane:
 
     def run(self, client: Client) -> int:
         """Run what the lane can of the client's unparsed commands; how many it ran."""
+        assert ext is not None  # usable() said so
         view = client.parser.unparsed()
         if view is None:
             return 0
@@ -72,7 +64,7 @@ class FastLane:
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
-        replies, new_pos, gets, sets, hits, misses, new_keys, last = _fastlane.run(
+        replies, new_pos, gets, sets, hits, misses, new_keys, last = ext.run(
             buf,
             pos,
             db.prefix,

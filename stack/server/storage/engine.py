@@ -21,6 +21,7 @@ from pathlib import Path
 
 import plyvel
 
+from ..accel import ext
 from . import binlog as blog
 from . import keyformat as kf
 
@@ -28,6 +29,37 @@ log = logging.getLogger(__name__)
 
 _MISSING = object()
 CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
+
+
+def write_pending_py(
+    pending: dict[bytes, bytes | None],
+    put: Callable[[bytes, bytes], None],
+    delete: Callable[[bytes], None],
+    time_ms: int,
+    log: bool,
+    max_cached: int,
+) -> tuple[bytes | None, list[bytes]]:
+    """Put or delete every pending entry through ``put``/``delete`` (a write batch's).
+
+    Returns the binlog record of the loggable changes (None when there are none or ``log`` is
+    false) and the keys whose values are too large to stay cached. ``_fastlane.c`` has the same
+    function, byte for byte (tests/test_fastlane.py compares them).
+    """
+    large = []
+    changes: list[tuple[bytes, bytes | None]] = []
+    for k, v in pending.items():
+        if v is None:
+            delete(k)
+        else:
+            put(k, v)
+            if len(v) > max_cached:
+                large.append(k)
+        if log and blog.loggable(k):
+            changes.append((k, v))
+    return (blog.encode_record(time_ms, changes) if changes else None), large
+
+
+write_pending = ext.write_pending if ext is not None else write_pending_py
 
 
 class StorageError(Exception):
@@ -155,27 +187,15 @@ class Engine:
             hook()
         pending = self.pending
         sync = self.fsync == "always"
-        large = []
-        changes: list[tuple[bytes, bytes | None]] = []
-        record = b""
         with self.db.write_batch(sync=sync) as wb:
-            put = wb.put
-            delete = wb.delete
-            for k, v in pending.items():
-                if v is None:
-                    delete(k)
-                else:
-                    put(k, v)
-                    if len(v) > CACHE_MAX_RECORD:
-                        large.append(k)
-                if self.binlog and blog.loggable(k):
-                    changes.append((k, v))
-            if changes:
+            record, large = write_pending(
+                pending, wb.put, wb.delete, int(time.time() * 1000), self.binlog, CACHE_MAX_RECORD
+            )
+            if record is not None:
                 self.last_log_id += 1
                 if not self.first_log_id:
                     self.first_log_id = self.last_log_id
-                record = blog.encode_record(int(time.time() * 1000), changes)
-                put(blog.log_key(self.last_log_id), record)
+                wb.put(blog.log_key(self.last_log_id), record)
         cache = self.cache
         for k in large:  # big records were cached only while pending
             cache.pop(k, None)
