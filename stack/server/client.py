@@ -24,6 +24,8 @@ from stack.core.resp import (
     encode_error,
 )
 
+from .fastlane import ALL_RAN
+
 if TYPE_CHECKING:
     from .blocking import Waiting
     from .replication import ReplicaLink
@@ -115,7 +117,7 @@ class Client(asyncio.Protocol):
         self.net_in += len(data)
         parser = self.parser
         parser.feed(data)
-        if parser.buffered() > self.server.config["client-query-buffer-limit"]:
+        if parser.buffered() > parser.limits.max_query_buffer:
             log.warning("closing client %s: query buffer over its limit", self.addr)
             self.close_now()
             return
@@ -151,7 +153,10 @@ class Client(asyncio.Protocol):
                     if self.blocked is None:
                         add(reply)
                     continue
-                if lane.usable(self) and lane.run(self):
+                ran = lane.run(self)
+                if ran == ALL_RAN:
+                    break
+                if ran:
                     commands = self.parser.parse(1)  # the command the lane stopped at
                 else:
                     commands = self.parser.parse(_ALL if self.authenticated else 1)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # which does not time commands one by one: then everything takes the Python path.
 _MIN_WATCH_US = 1000
 _NAMES = ("", "get", "set")
+ALL_RAN = -1  # run(): the lane ran every command received
 
 
 class FastLane:
@@ -37,10 +38,12 @@ class FastLane:
         self._get = entries[b"get"]
         self._set = entries[b"set"]
 
-    def usable(self, client: Client) -> bool:
+    def run(self, client: Client) -> int:
+        """Run what the lane can of the client's unparsed commands, when it may: how many it
+        ran, or ALL_RAN when that was everything received."""
         server = self.server
         ks = server.keyspace
-        return (
+        if not (
             self.on
             and client.authenticated
             and client.multi is None
@@ -50,17 +53,14 @@ class FastLane:
             and not ks.watchers
             and not ks.track_changes
             and server.watch_us >= _MIN_WATCH_US
-        )
-
-    def run(self, client: Client) -> int:
-        """Run what the lane can of the client's unparsed commands; how many it ran."""
-        assert ext is not None  # usable() said so
-        view = client.parser.unparsed()
+        ):
+            return 0
+        parser = client.parser
+        view = parser.unparsed()
         if view is None:
             return 0
+        assert ext is not None  # self.on
         buf, pos = view
-        server = self.server
-        ks = server.keyspace
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
@@ -81,7 +81,7 @@ class FastLane:
         if not ran:
             return 0
         elapsed_us = (time.perf_counter_ns() - start) // 1000
-        client.parser.consumed(new_pos)
+        parser.consumed(new_pos)
         client.out.append(replies)
         client.last_command = _NAMES[last]
         ks.hits += hits
@@ -95,4 +95,4 @@ class FastLane:
             client.wrote = True
             if new_keys:
                 ks.count(db.phys, new_keys, 0)
-        return ran
+        return ALL_RAN if new_pos >= len(buf) else ran
