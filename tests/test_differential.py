@@ -507,12 +507,17 @@ COMMANDS = st.one_of(
 )
 
 
-# The plain forms the server's C fast lane runs (any case), often, in the generated pipelines.
+# The plain forms the server's C fast lane runs (any case), often, in the generated pipelines,
+# with values at the edges of what INCR accepts.
 PLAIN = st.one_of(
     st.tuples(st.sampled_from(["GET", "get", "Get"]), KEYS),
     st.tuples(st.sampled_from(["SET", "set", "sEt"]), KEYS, VALUES),
     st.tuples(st.just("SET"), st.sampled_from(["long", "{t}long"]),
               st.sampled_from(["v" * 510, "v" * 511, "v" * 512, "a\r\nb"])),
+    st.tuples(st.sampled_from(["INCR", "incr", "DECR", "Decr"]), KEYS),
+    st.tuples(st.just("SET"), KEYS, st.sampled_from(
+        ["9223372036854775807", "-9223372036854775808", "-9223372036854775807", "007", "-0",
+         "+1", " 1", "99999999999999999999", "12345678901234567890"])),
     st.tuples(st.just("PEXPIRE"), KEYS, st.just("100000")),  # a TTL: the lane leaves it to Python
 )
 

@@ -46,8 +46,12 @@ class Lane:
         self.resp3 = resp3
 
     def run(self, buf: bytes, pos: int = 0) -> tuple[bytes, int, int, int, int, int, int, int]:
-        return fastlane.run(buf, pos, PREFIX, self.cache, self.pending, self.access, 5.0,
+        """As the module's, with the calls per command spread out: (replies, pos, gets, sets,
+        hits, misses, new_keys, last); INCR and DECR count as sets."""
+        replies, pos, calls, hits, misses, new_keys, last = fastlane.run(buf, pos, PREFIX, self.cache, self.pending, self.access, 5.0,
                             self.waited, self.writes_ok, self.resp3, CACHE_MAX_RECORD - 1)
+        gets, sets, incrs, decrs = calls
+        return replies, pos, gets, sets + incrs + decrs, hits, misses, new_keys, last
 
 
 def test_slot_is_redis_cluster_slot() -> None:
@@ -105,6 +109,16 @@ def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
         ("SET", "waited", "v"),  # a client blocks on it
         ("SET", "big", "v" * CACHE_MAX_RECORD),
         ("SET", "k" * 5000, "v"),
+        ("INCR", "ttl"),
+        ("DECR", "waited"),
+        ("INCR", "max"),  # overflow: the Python path answers the error
+        ("DECR", "min"),
+        ("INCR", "text"),
+        ("INCR", "zero-led"),
+        ("INCR", "minus-zero"),
+        ("INCR", "plus"),
+        ("INCR", "empty"),
+        ("INCRBY", "k", "1"),
     ],
 )
 def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> None:
@@ -112,6 +126,10 @@ def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> No
     lane.cache[mkey(b"ttl")] = b"\x81" + (1).to_bytes(8, "big") + b"v"
     lane.cache[mkey(b"hash")] = b"\x02" + bytes(16)
     lane.waited[mkey(b"waited")] = object()
+    values = {"max": b"9223372036854775807", "min": b"-9223372036854775808", "text": b"1.5",
+              "zero-led": b"07", "minus-zero": b"-0", "plus": b"+1", "empty": b""}
+    for name, value in values.items():
+        lane.cache[mkey(name.encode())] = b"\x01" + value
     for name in ("big", "k" * 5000):
         lane.cache[mkey(name.encode())] = None
     stops_at(command, lane)
@@ -136,8 +154,24 @@ def test_unusual_or_incomplete_input_is_left_to_the_parser(raw: bytes) -> None:
     stops_at(raw, lane)
 
 
-def test_writes_not_allowed_stop_at_set() -> None:
-    stops_at(("SET", "k", "w"), Lane(writes_ok=False))
+@pytest.mark.parametrize("command", [("SET", "k", "w"), ("INCR", "n"), ("decr", "n")])
+def test_writes_not_allowed_stop_at_writes(command: tuple[str, ...]) -> None:
+    stops_at(command, Lane(writes_ok=False))
+
+
+def test_incr_and_decr() -> None:
+    lane = Lane()
+    lane.cache[mkey(b"n")] = b"\x019"
+    lane.cache[mkey(b"big")] = b"\x019223372036854775806"
+    lane.cache[mkey(b"new")] = None
+    buf = pipeline(("INCR", "n"), ("incr", "big"), ("DECR", "new"), ("decr", "new"),
+                   ("INCR", "n"))
+    replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.pending, lane.access, 1.0, {}, True, False, 511)
+    assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2), 0, 0, 1, 3)
+    assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
+                            mkey(b"new"): b"\x01-2"}
 
 
 def test_starts_at_the_given_position() -> None:
@@ -164,7 +198,7 @@ def test_statistics_match_the_python_path(
         raw = RawClient(server.port)
         cmds = [("SET", f"k{i % 30}", "v") for i in range(60)] + [
             ("GET", f"k{i}") for i in range(40)
-        ]
+        ] + [("INCR" if i % 3 else "DECR", f"n{i % 5}") for i in range(30)]
         raw.send(pipeline(*cmds))
         for _ in cmds:
             raw.read_reply()
@@ -174,6 +208,9 @@ def test_statistics_match_the_python_path(
             (
                 info["cmdstat_set"]["calls"],
                 info["cmdstat_get"]["calls"],
+                info["cmdstat_incr"]["calls"],
+                info["cmdstat_decr"]["calls"],
+                c.get("n1"),
                 info["keyspace_hits"],
                 info["keyspace_misses"],
                 c.dbsize(),
@@ -181,7 +218,7 @@ def test_statistics_match_the_python_path(
             )
         )
         c.close()
-    assert stats[0] == stats[1] == (60, 40, 30, 10, 30, 0)
+    assert stats[0] == stats[1] == (60, 40, 20, 10, b"2", 30, 10, 35, 0)
 
 
 def test_slowlog_of_every_command_sees_lane_commands(r: redis.Redis) -> None:

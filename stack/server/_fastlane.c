@@ -1,5 +1,6 @@
 /*
- * The fast lane: plain GET and SET of a pipelined chunk, run without the interpreter.
+ * The fast lane: plain GET, SET, INCR and DECR of a pipelined chunk, run without the
+ * interpreter; and the write batch of a commit.
  *
  * ``run`` reads RESP commands from a bytes buffer and executes them for as long as each one is
  * the common case, which it decides before touching anything:
@@ -7,10 +8,12 @@
  *   GET key       whose record is in the record cache or the pending batch, and is a string
  *                 without a TTL (or a known miss);
  *   SET key value (no options) over a key that is missing, or a string without a TTL, whose
- *                 record is in the cache or the pending batch, when writes are allowed.
+ *                 record is in the cache or the pending batch, when writes are allowed;
+ *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow.
  *
  * At the first command that is anything else (another command, options, a record that must be
- * read from LevelDB, a TTL, another type, an unusual or incomplete header, a big value) it stops
+ * read from LevelDB, a TTL, another type, an unusual or incomplete header, a big value, a value
+ * INCR would have to judge, an overflow, a client blocked on the key) it stops
  * and returns the position of that command: the Python path (client.py, dispatch.py) runs it,
  * with all of its checks and errors, and the lane resumes after it. So the lane holds no
  * semantics of its own beyond this common case, and the Python handlers stay the reference
@@ -23,6 +26,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
 #define TYPE_STRING 0x01
@@ -147,6 +151,18 @@ static int out_bulk(Out *o, const char *s, Py_ssize_t n) {
     return 0;
 }
 
+/* An integer reply ":<digits>\r\n". */
+static int out_int(Out *o, const char *digits, Py_ssize_t n) {
+    if (out_reserve(o, n + 3) < 0)
+        return -1;
+    o->data[o->len++] = ':';
+    memcpy(o->data + o->len, digits, (size_t)n);
+    o->len += n;
+    o->data[o->len++] = '\r';
+    o->data[o->len++] = '\n';
+    return 0;
+}
+
 /* The record of mkey as Engine.get sees it without LevelDB: a new reference, Py_None for a
  * known miss, or NULL (no exception set) when only LevelDB can tell. */
 static PyObject *cached_record(PyObject *cache, PyObject *pending, PyObject *mkey) {
@@ -171,21 +187,68 @@ static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, 
     return mkey;
 }
 
-static int is_word(const char *s, const char *upper) {
-    /* case-insensitive compare with a 3-letter command name */
-    for (int i = 0; i < 3; i++)
+/* A case-insensitive match of a command name with an upper-case word of the same length. */
+static int is_word(const char *s, Py_ssize_t n, const char *upper) {
+    if ((Py_ssize_t)strlen(upper) != n)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
         if ((s[i] & ~0x20) != upper[i])
             return 0;
     return 1;
 }
 
+/* A string value as INCR reads it, in its canonical form only ("0", or an optional '-' and
+ * digits without a leading zero, in range); anything else is left to the Python path. */
+static int canonical_int(const char *s, Py_ssize_t n, long long *out) {
+    if (n == 1 && s[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    int neg = n > 0 && s[0] == '-';
+    Py_ssize_t i = neg;
+    if (n - i < 1 || n - i > 19 || s[i] < '1' || s[i] > '9')
+        return 0;
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long long)(s[i] - '0');
+    }
+    if (v > (unsigned long long)LLONG_MAX)
+        return 0; /* (LLONG_MIN itself is rare enough for the Python path) */
+    *out = neg ? -(long long)v : (long long)v;
+    return 1;
+}
+
+enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, N_OPS };
+
+/* Store a string record (type byte + value) as Engine.put does, and note the write as an
+ * access (OBJECT IDLETIME). */
+static int store(PyObject *cache, PyObject *pending, PyObject *access, PyObject *clock,
+                 PyObject *mkey, const char *value, Py_ssize_t vlen) {
+    PyObject *record = PyBytes_FromStringAndSize(NULL, vlen + 1);
+    if (record == NULL)
+        return -1;
+    char *r = PyBytes_AS_STRING(record);
+    r[0] = TYPE_STRING;
+    memcpy(r + 1, value, (size_t)vlen);
+    int rc = PyDict_SetItem(pending, mkey, record);
+    if (rc == 0)
+        rc = PyDict_SetItem(cache, mkey, record);
+    if (rc == 0)
+        rc = PyDict_SetItem(access, mkey, clock);
+    Py_DECREF(record);
+    return rc;
+}
+
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, pending, access, clock, waited, writes_ok, resp3, "
              "max_value)\n--\n\n"
-             "Run the plain GETs and SETs at buf[pos:]; stop at the first command that is "
-             "anything else.\n"
-             "Returns (replies, new_pos, gets, sets, hits, misses, new_keys, last) where last "
-             "is 1 for GET, 2 for SET, 0 when nothing ran.");
+             "Run the plain GET, SET, INCR and DECR at buf[pos:]; stop at the first command "
+             "that is anything else or not the common case.\n"
+             "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
+             "GET, SET, INCR, DECR in that order; last is the op of the last command run "
+             "(1 GET, 2 SET, 3 INCR, 4 DECR), 0 when none ran.");
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 11) {
@@ -213,8 +276,8 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *p = base + (pos < PyBytes_GET_SIZE(buf) ? pos : PyBytes_GET_SIZE(buf));
     const char *pfx = PyBytes_AS_STRING(prefix);
     Py_ssize_t plen = PyBytes_GET_SIZE(prefix);
-    Py_ssize_t gets = 0, sets = 0, hits = 0, misses = 0, new_keys = 0;
-    int last = 0;
+    Py_ssize_t calls[N_OPS] = {0}, hits = 0, misses = 0, new_keys = 0;
+    int last = OP_NONE;
     Out out = {NULL, 0, 0};
 
     while (p < end) {
@@ -224,18 +287,23 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             break;
         int argc = s[1] - '0';
         s += 4;
-        if (read_bulk(&s, end, &name, 3) != 3)
-            break;
-        int is_get = is_word(name, "GET");
-        if (!(argc == 2 ? is_get : is_word(name, "SET")))
-            break;
-        if (argc == 3 && !writes_ok)
+        Py_ssize_t nlen = read_bulk(&s, end, &name, 4);
+        int op = OP_NONE;
+        if (argc == 2 && is_word(name, nlen, "GET"))
+            op = OP_GET;
+        else if (argc == 3 && is_word(name, nlen, "SET"))
+            op = OP_SET;
+        else if (argc == 2 && is_word(name, nlen, "INCR"))
+            op = OP_INCR;
+        else if (argc == 2 && is_word(name, nlen, "DECR"))
+            op = OP_DECR;
+        if (op == OP_NONE || (op != OP_GET && !writes_ok))
             break;
         Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
         if (klen < 0)
             break;
         Py_ssize_t vlen = 0;
-        if (argc == 3 && (vlen = read_bulk(&s, end, &value, max_value)) < 0)
+        if (op == OP_SET && (vlen = read_bulk(&s, end, &value, max_value)) < 0)
             break;
 
         PyObject *mkey = meta_key(pfx, plen, key, klen);
@@ -249,64 +317,52 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             break; /* only LevelDB knows: the Python path reads it (and caches it) */
         }
         int live = rec != Py_None;
-        if (live) {
-            const char *r = PyBytes_AS_STRING(rec);
-            if (PyBytes_GET_SIZE(rec) < 1 || (unsigned char)r[0] != TYPE_STRING) {
-                Py_DECREF(rec); /* a TTL or another type: the Python path decides */
-                Py_DECREF(mkey);
-                break;
+        const char *old = live ? PyBytes_AS_STRING(rec) + 1 : NULL;
+        Py_ssize_t old_len = live ? PyBytes_GET_SIZE(rec) - 1 : 0;
+        int stop = live && (old_len < 0 || (unsigned char)old[-1] != TYPE_STRING);
+        /* (a TTL or another type: the Python path decides) */
+        int rc = 0;
+        if (!stop && op != OP_GET) {
+            rc = PyDict_Contains(waited, mkey);
+            stop = rc != 0; /* a client blocks on this key: the Python path wakes it */
+        }
+        char digits[24];
+        if (!stop && rc == 0 && (op == OP_INCR || op == OP_DECR)) {
+            long long n = 0;
+            stop = live && !canonical_int(old, old_len, &n);
+            if (!stop && __builtin_add_overflow(n, op == OP_INCR ? 1LL : -1LL, &n))
+                stop = 1; /* the Python path answers the overflow error */
+            if (!stop) {
+                value = digits;
+                vlen = snprintf(digits, sizeof digits, "%lld", n);
             }
         }
-        if (is_get) {
-            int rc;
-            if (live) {
-                rc = out_bulk(&out, PyBytes_AS_STRING(rec) + 1, PyBytes_GET_SIZE(rec) - 1);
-                if (rc == 0)
-                    rc = PyDict_SetItem(access, mkey, clock);
-                hits++;
+        if (!stop && rc == 0) {
+            if (op == OP_GET) {
+                if (live) {
+                    rc = out_bulk(&out, old, old_len);
+                    if (rc == 0)
+                        rc = PyDict_SetItem(access, mkey, clock);
+                    hits++;
+                } else {
+                    rc = resp3 ? out_add(&out, "_\r\n", 3) : out_add(&out, "$-1\r\n", 5);
+                    misses++;
+                }
             } else {
-                rc = resp3 ? out_add(&out, "_\r\n", 3) : out_add(&out, "$-1\r\n", 5);
-                misses++;
-            }
-            Py_DECREF(rec);
-            Py_DECREF(mkey);
-            if (rc < 0)
-                goto error;
-            gets++;
-            last = 1;
-        } else {
-            int wait = PyDict_Contains(waited, mkey);
-            if (wait != 0) {
-                Py_DECREF(rec);
-                Py_DECREF(mkey);
-                if (wait < 0)
-                    goto error;
-                break; /* a client blocks on this key: the Python path wakes it */
-            }
-            PyObject *record = PyBytes_FromStringAndSize(NULL, vlen + 1);
-            int rc = -1;
-            if (record != NULL) {
-                char *r = PyBytes_AS_STRING(record);
-                r[0] = TYPE_STRING;
-                memcpy(r + 1, value, (size_t)vlen);
-                rc = PyDict_SetItem(pending, mkey, record);
+                rc = store(cache, pending, access, clock, mkey, value, vlen);
                 if (rc == 0)
-                    rc = PyDict_SetItem(cache, mkey, record);
-                if (rc == 0)
-                    rc = PyDict_SetItem(access, mkey, clock);
-                if (rc == 0)
-                    rc = out_add(&out, "+OK\r\n", 5);
-                Py_DECREF(record);
+                    rc = op == OP_SET ? out_add(&out, "+OK\r\n", 5) : out_int(&out, value, vlen);
+                new_keys += !live;
             }
-            Py_DECREF(rec);
-            Py_DECREF(mkey);
-            if (rc < 0)
-                goto error;
-            if (!live)
-                new_keys++;
-            sets++;
-            last = 2;
         }
+        Py_DECREF(rec);
+        Py_DECREF(mkey);
+        if (rc < 0)
+            goto error;
+        if (stop)
+            break;
+        calls[op]++;
+        last = op;
         p = s;
     }
 
@@ -314,8 +370,9 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyMem_Free(out.data);
     if (replies == NULL)
         return NULL;
-    return Py_BuildValue("(Nnnnnnni)", replies, (Py_ssize_t)(p - base), gets, sets, hits, misses,
-                         new_keys, last);
+    return Py_BuildValue("(Nn(nnnn)nnni)", replies, (Py_ssize_t)(p - base), calls[OP_GET],
+                         calls[OP_SET], calls[OP_INCR], calls[OP_DECR], hits, misses, new_keys,
+                         last);
 
 error:
     PyMem_Free(out.data);

@@ -1,12 +1,12 @@
-"""The fast lane: plain GET and SET of a pipelined chunk run in C (``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR and DECR of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever nothing about the client or the
 server asks for more than the common case (no transaction, subscription, WATCH, keyspace
 notifications, CLIENT PAUSE, slow-log threshold low enough to matter...). The lane runs
 commands until the first one it does not handle, and that one takes the Python path with all
-of its checks; so the handlers in ``commands/`` stay the single reference for what GET and SET
-mean. Statistics (INFO commandstats, keyspace hits and misses, key counts) are updated from what
-the lane reports.
+of its checks; so the handlers in ``commands/`` stay the single reference for what these
+commands mean. Statistics (INFO commandstats, keyspace hits and misses, key counts) are updated
+from what the lane reports.
 
 Set ``LEDIS_FASTLANE=0`` in the environment to run without it (the tests compare both).
 """
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # A slow-log or latency threshold below this (µs) could be crossed by a command in the lane,
 # which does not time commands one by one: then everything takes the Python path.
 _MIN_WATCH_US = 1000
-_NAMES = ("", "get", "set")
 ALL_RAN = -1  # run(): the lane ran every command received
 
 
@@ -35,8 +34,8 @@ class FastLane:
         self.server = server
         self.on = ext is not None
         entries = server.dispatcher.entries
-        self._get = entries[b"get"]
-        self._set = entries[b"set"]
+        # The commands of the lane, in the order of its op codes (1 = GET ...).
+        self._entries = [entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr")]
 
     def run(self, client: Client) -> int:
         """Run what the lane can of the client's unparsed commands, when it may: how many it
@@ -64,7 +63,7 @@ class FastLane:
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
-        replies, new_pos, gets, sets, hits, misses, new_keys, last = ext.run(
+        replies, new_pos, calls, hits, misses, new_keys, last = ext.run(
             buf,
             pos,
             db.prefix,
@@ -77,21 +76,20 @@ class FastLane:
             client.resp3,
             CACHE_MAX_RECORD - 1,
         )
-        ran = gets + sets
-        if not ran:
+        if not last:
             return 0
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         parser.consumed(new_pos)
         client.out.append(replies)
-        client.last_command = _NAMES[last]
+        client.last_command = self._entries[last].name
         ks.hits += hits
         ks.misses += misses
-        if gets:
-            self._get.calls += gets
-            self._get.usec += elapsed_us * gets // ran
-        if sets:
-            self._set.calls += sets
-            self._set.usec += elapsed_us * sets // ran
+        ran = sum(calls)
+        for entry, n in zip(self._entries[1:], calls, strict=True):
+            if n:
+                entry.calls += n
+                entry.usec += elapsed_us * n // ran
+        if ran != calls[0]:  # writes
             client.wrote = True
             if new_keys:
                 ks.count(db.phys, new_keys, 0)
