@@ -518,6 +518,8 @@ PLAIN = st.one_of(
     st.tuples(st.just("SET"), KEYS, st.sampled_from(
         ["9223372036854775807", "-9223372036854775808", "-9223372036854775807", "007", "-0",
          "+1", " 1", "99999999999999999999", "12345678901234567890"])),
+    st.tuples(st.sampled_from(["MSET", "mset"]), KEYS, VALUES, KEYS, VALUES),
+    st.tuples(st.just("MSET"), KEYS, VALUES),
     st.tuples(st.just("PEXPIRE"), KEYS, st.just("100000")),  # a TTL: the lane leaves it to Python
 )
 

@@ -47,11 +47,11 @@ class Lane:
 
     def run(self, buf: bytes, pos: int = 0) -> tuple[bytes, int, int, int, int, int, int, int]:
         """As the module's, with the calls per command spread out: (replies, pos, gets, sets,
-        hits, misses, new_keys, last); INCR and DECR count as sets."""
+        hits, misses, new_keys, last); INCR, DECR and MSET count as sets."""
         replies, pos, calls, hits, misses, new_keys, last = fastlane.run(buf, pos, PREFIX, self.cache, self.pending, self.access, 5.0,
                             self.waited, self.writes_ok, self.resp3, CACHE_MAX_RECORD - 1)
-        gets, sets, incrs, decrs = calls
-        return replies, pos, gets, sets + incrs + decrs, hits, misses, new_keys, last
+        gets, sets, incrs, decrs, msets = calls
+        return replies, pos, gets, sets + incrs + decrs + msets, hits, misses, new_keys, last
 
 
 def test_slot_is_redis_cluster_slot() -> None:
@@ -119,6 +119,12 @@ def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
         ("INCR", "plus"),
         ("INCR", "empty"),
         ("INCRBY", "k", "1"),
+        ("MSET", "a", "1", "ttl", "2"),  # one key the lane cannot write: none are written
+        ("MSET", "a", "1", "uncached", "2"),
+        ("MSET", "a", "1", "waited", "2"),
+        ("MSET", "a", "1", "big", "v" * CACHE_MAX_RECORD),
+        ("MSET", "a", "1", "b"),  # wrong arity: the Python path answers
+        ("MSET", *["x", "1"] * 65),  # long: the Python path
     ],
 )
 def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> None:
@@ -169,9 +175,20 @@ def test_incr_and_decr() -> None:
     replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
         buf, 0, PREFIX, lane.cache, lane.pending, lane.access, 1.0, {}, True, False, 511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2), 0, 0, 1, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0), 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
                             mkey(b"new"): b"\x01-2"}
+
+
+def test_mset() -> None:
+    lane = Lane()
+    lane.cache[mkey(b"old")] = b"\x01v"
+    lane.cache[mkey(b"new")] = None
+    buf = pipeline(("MSET", "old", "1", "new", "2", "new", "3"), ("mset", "old", "4"))
+    replies, pos, _gets, sets, hits, misses, new_keys, last = lane.run(buf)
+    assert (replies, pos, sets, hits, misses, new_keys, last) == (
+        b"+OK\r\n+OK\r\n", len(buf), 2, 0, 0, 1, 5)
+    assert lane.pending == {mkey(b"old"): b"\x014", mkey(b"new"): b"\x013"}
 
 
 def test_starts_at_the_given_position() -> None:
@@ -198,7 +215,9 @@ def test_statistics_match_the_python_path(
         raw = RawClient(server.port)
         cmds = [("SET", f"k{i % 30}", "v") for i in range(60)] + [
             ("GET", f"k{i}") for i in range(40)
-        ] + [("INCR" if i % 3 else "DECR", f"n{i % 5}") for i in range(30)]
+        ] + [("INCR" if i % 3 else "DECR", f"n{i % 5}") for i in range(30)] + [
+            ("MSET", f"k{i}", "w", f"m{i}", "x") for i in range(28, 33)
+        ]
         raw.send(pipeline(*cmds))
         for _ in cmds:
             raw.read_reply()
@@ -210,6 +229,7 @@ def test_statistics_match_the_python_path(
                 info["cmdstat_get"]["calls"],
                 info["cmdstat_incr"]["calls"],
                 info["cmdstat_decr"]["calls"],
+                info["cmdstat_mset"]["calls"],
                 c.get("n1"),
                 info["keyspace_hits"],
                 info["keyspace_misses"],
@@ -218,7 +238,7 @@ def test_statistics_match_the_python_path(
             )
         )
         c.close()
-    assert stats[0] == stats[1] == (60, 40, 20, 10, b"2", 30, 10, 35, 0)
+    assert stats[0] == stats[1] == (60, 40, 20, 10, 5, b"2", 30, 10, 43, 0)
 
 
 def test_slowlog_of_every_command_sees_lane_commands(r: redis.Redis) -> None:

@@ -1,5 +1,5 @@
 /*
- * The fast lane: plain GET, SET, INCR and DECR of a pipelined chunk, run without the
+ * The fast lane: plain GET, SET, INCR, DECR and MSET of a pipelined chunk, run without the
  * interpreter; and the write batch of a commit.
  *
  * ``run`` reads RESP commands from a bytes buffer and executes them for as long as each one is
@@ -9,7 +9,8 @@
  *                 without a TTL (or a known miss);
  *   SET key value (no options) over a key that is missing, or a string without a TTL, whose
  *                 record is in the cache or the pending batch, when writes are allowed;
- *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow.
+ *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow;
+ *   MSET k v ...  when every one of its keys could be SET so (checked before any is written).
  *
  * At the first command that is anything else (another command, options, a record that must be
  * read from LevelDB, a TTL, another type, an unusual or incomplete header, a big value, a value
@@ -220,7 +221,8 @@ static int canonical_int(const char *s, Py_ssize_t n, long long *out) {
     return 1;
 }
 
-enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, N_OPS };
+enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, OP_MSET, N_OPS };
+#define MAX_MSET 64 /* pairs; longer MSETs take the Python path */
 
 /* Store a string record (type byte + value) as Engine.put does, and note the write as an
  * access (OBJECT IDLETIME). */
@@ -241,14 +243,71 @@ static int store(PyObject *cache, PyObject *pending, PyObject *access, PyObject 
     return rc;
 }
 
+/* MSET of n pairs at *p: 1 when it ran (and *p moved past it), 0 when the Python path must
+ * (nothing changed), -1 on error. Every key is checked before any is written, so the command
+ * runs here whole or not at all. */
+static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *pfx,
+                    Py_ssize_t plen, PyObject *cache, PyObject *pending, PyObject *access,
+                    PyObject *clock, PyObject *waited, Py_ssize_t max_value,
+                    Py_ssize_t *new_keys) {
+    PyObject *mkeys[MAX_MSET];
+    const char *values[MAX_MSET];
+    Py_ssize_t vlens[MAX_MSET];
+    const char *s = *p;
+    Py_ssize_t got = 0;
+    int result = 1;
+    while (got < n && result == 1) {
+        const char *key;
+        Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
+        if (klen < 0 || (vlens[got] = read_bulk(&s, end, &values[got], max_value)) < 0) {
+            result = 0;
+            break;
+        }
+        PyObject *mkey = meta_key(pfx, plen, key, klen);
+        if (mkey == NULL) {
+            result = -1;
+            break;
+        }
+        mkeys[got++] = mkey;
+        PyObject *rec = cached_record(cache, pending, mkey);
+        if (rec == NULL) {
+            result = PyErr_Occurred() ? -1 : 0;
+            break;
+        }
+        if (rec != Py_None &&
+            (PyBytes_GET_SIZE(rec) < 1 || (unsigned char)PyBytes_AS_STRING(rec)[0] != TYPE_STRING))
+            result = 0;
+        Py_DECREF(rec);
+        if (result == 1) {
+            int wait = PyDict_Contains(waited, mkey);
+            result = wait < 0 ? -1 : wait ? 0 : 1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < got; i++) {
+        if (result == 1) { /* looked up again: an earlier pair may have written the same key */
+            PyObject *rec = cached_record(cache, pending, mkeys[i]);
+            if (rec == NULL ||
+                store(cache, pending, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+                result = -1;
+            else
+                *new_keys += rec == Py_None;
+            Py_XDECREF(rec);
+        }
+        Py_DECREF(mkeys[i]);
+    }
+    if (result == 1)
+        *p = s;
+    return result;
+}
+
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, pending, access, clock, waited, writes_ok, resp3, "
              "max_value)\n--\n\n"
-             "Run the plain GET, SET, INCR and DECR at buf[pos:]; stop at the first command "
+             "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case.\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
-             "GET, SET, INCR, DECR in that order; last is the op of the last command run "
-             "(1 GET, 2 SET, 3 INCR, 4 DECR), 0 when none ran.");
+             "GET, SET, INCR, DECR, MSET in that order; last is the op of the last command run "
+             "(1 GET ... 5 MSET), 0 when none ran.");
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 11) {
@@ -281,14 +340,25 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Out out = {NULL, 0, 0};
 
     while (p < end) {
-        const char *s = p, *name, *key, *value = NULL;
-        if (end - s < 4 || s[0] != '*' || (s[1] != '2' && s[1] != '3') || s[2] != '\r' ||
-            s[3] != '\n')
+        const char *s = p + 1, *name, *key, *value = NULL;
+        if (*p != '*')
             break;
-        int argc = s[1] - '0';
-        s += 4;
+        Py_ssize_t argc = read_len(&s, end);
         Py_ssize_t nlen = read_bulk(&s, end, &name, 4);
         int op = OP_NONE;
+        if (argc >= 3 && argc % 2 == 1 && argc <= 2 * MAX_MSET + 1 && writes_ok &&
+            is_word(name, nlen, "MSET")) {
+            int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, pending, access, clock,
+                             waited, max_value, &new_keys);
+            if (r == 0)
+                break;
+            if (r < 0 || out_add(&out, "+OK\r\n", 5) < 0)
+                goto error;
+            calls[OP_MSET]++;
+            last = OP_MSET;
+            p = s;
+            continue;
+        }
         if (argc == 2 && is_word(name, nlen, "GET"))
             op = OP_GET;
         else if (argc == 3 && is_word(name, nlen, "SET"))
@@ -370,9 +440,9 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyMem_Free(out.data);
     if (replies == NULL)
         return NULL;
-    return Py_BuildValue("(Nn(nnnn)nnni)", replies, (Py_ssize_t)(p - base), calls[OP_GET],
-                         calls[OP_SET], calls[OP_INCR], calls[OP_DECR], hits, misses, new_keys,
-                         last);
+    return Py_BuildValue("(Nn(nnnnn)nnni)", replies, (Py_ssize_t)(p - base), calls[OP_GET],
+                         calls[OP_SET], calls[OP_INCR], calls[OP_DECR], calls[OP_MSET], hits,
+                         misses, new_keys, last);
 
 error:
     PyMem_Free(out.data);

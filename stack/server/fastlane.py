@@ -1,4 +1,5 @@
-"""The fast lane: plain GET, SET, INCR and DECR of a pipelined chunk run in C (``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR, DECR and MSET of a pipelined chunk run in C
+(``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever nothing about the client or the
 server asks for more than the common case (no transaction, subscription, WATCH, keyspace
@@ -35,7 +36,9 @@ class FastLane:
         self.on = ext is not None
         entries = server.dispatcher.entries
         # The commands of the lane, in the order of its op codes (1 = GET ...).
-        self._entries = [entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr")]
+        self._entries = [
+            entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr", b"mset")
+        ]
 
     def run(self, client: Client) -> int:
         """Run what the lane can of the client's unparsed commands, when it may: how many it
