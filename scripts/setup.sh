@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-python3}"
 need_apt=()
+# A C compiler and Python's headers build the server's fast lane (optional, but the speed
+# figures in the README need it).
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+"$PY" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || need_apt+=(python3-dev)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
@@ -18,7 +23,7 @@ if ((${#need_apt[@]})); then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 stamp=".setup-stamp"
@@ -27,4 +32,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
     echo "setup: installing Python packages"
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"
+    "$PY" -c "import stack.server._fastlane" 2>/dev/null \
+        || echo "setup: WARNING: the C fast lane was not built; ledis-server runs on the Python path"
 fi

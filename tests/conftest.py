@@ -9,6 +9,12 @@ import redis
 from .servers import LedisServer, RedisServer
 
 
+def pytest_report_header() -> str:
+    from stack.server.accel import ext
+
+    return f"ledis-server C fast lane: {'built' if ext is not None else 'NOT BUILT (Python path only)'}"
+
+
 @pytest.fixture(scope="session")
 def ledis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedisServer]:
     """One ledis-server shared by the session (tests flush what they use)."""

@@ -88,10 +88,15 @@ class FastLane:
         ks.hits += hits
         ks.misses += misses
         ran = sum(calls)
-        for entry, n in zip(self._entries[1:], calls, strict=True):
-            if n:
-                entry.calls += n
-                entry.usec += elapsed_us * n // ran
+        if calls[last - 1] == ran:  # the usual pipeline: one command throughout
+            entry = self._entries[last]
+            entry.calls += ran
+            entry.usec += elapsed_us
+        else:
+            for entry, n in zip(self._entries[1:], calls, strict=True):
+                if n:
+                    entry.calls += n
+                    entry.usec += elapsed_us * n // ran
         if ran != calls[0]:  # writes
             client.wrote = True
             if new_keys:
