@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 
+import hiredis
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stack.core.resp import Limits, RequestParser
 from stack.core.slots import key_slot
 from stack.server.storage.binlog import decode_record, loggable
 from stack.server.storage.engine import CACHE_MAX_RECORD, write_pending_py
@@ -306,3 +308,45 @@ def test_write_pending_is_the_python_one_byte_for_byte(
     if record is not None:  # and it reads back as the changes that were logged
         changes = decode_record(1, record).changes
         assert changes == [(k, v) for k, v in pending.items() if loggable(k)]
+
+
+# -- robustness ---------------------------------------------------------------------------------
+
+LANE_COMMANDS = st.one_of(
+    st.tuples(st.sampled_from(["GET", "get", "GETX", "GE"]), st.sampled_from(["k", "n", "x", ""])),
+    st.tuples(st.sampled_from(["SET", "sEt"]), st.sampled_from(["k", "n", "{n}y"]),
+              st.binary(max_size=20)),
+    st.tuples(st.sampled_from(["INCR", "DECR"]), st.sampled_from(["k", "n", "x"])),
+    st.tuples(st.just("MSET"), st.sampled_from(["k", "n"]), st.binary(max_size=5),
+              st.sampled_from(["x", "n"]), st.just("1")),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(LANE_COMMANDS, max_size=12), st.binary(max_size=8), st.integers(0, 400),
+       st.integers(0, 255))
+def test_lane_consumes_exactly_the_commands_it_answers(
+    commands: list[tuple[str | bytes, ...]], junk: bytes, at: int, byte: int
+) -> None:
+    """Whatever the bytes (valid commands, one byte changed, junk appended), the lane stops at a
+    command boundary the careful parser agrees on, with one reply per command it consumed."""
+    buf = bytearray(pipeline(*commands) + junk)
+    if buf:
+        buf[at % len(buf)] = byte
+    data = bytes(buf)
+    lane = Lane()
+    lane.cache[mkey(b"k")] = b"\x01v"
+    lane.cache[mkey(b"n")] = b"\x0141"
+    replies, pos, gets, sets, *_ = lane.run(data)
+    assert 0 <= pos <= len(data)
+    parser = RequestParser(Limits())
+    parser.feed(data[:pos])
+    parsed = parser.parse()
+    assert len(parsed) == gets + sets
+    assert parser.buffered() == 0
+    reader = hiredis.Reader()
+    reader.feed(replies)
+    answers = []
+    while (reply := reader.gets()) is not False:
+        answers.append(reply)
+    assert len(answers) == gets + sets

@@ -164,13 +164,16 @@ static int out_int(Out *o, const char *digits, Py_ssize_t n) {
     return 0;
 }
 
-/* The record of mkey as Engine.get sees it without LevelDB: a new reference, Py_None for a
- * known miss, or NULL (no exception set) when only LevelDB can tell. */
+/* The record of mkey as Engine.get sees it without LevelDB: a new reference to its bytes,
+ * Py_None for a known miss, or NULL (no exception set) when only LevelDB can tell (or the entry
+ * is not bytes, which only the Python path would know what to do with). */
 static PyObject *cached_record(PyObject *cache, PyObject *pending, PyObject *mkey) {
     PyObject *rec = PyDict_GetItemWithError(cache, mkey);
     if (rec == NULL && !PyErr_Occurred())
         rec = PyDict_GetItemWithError(pending, mkey);
-    Py_XINCREF(rec);
+    if (rec == NULL || (rec != Py_None && !PyBytes_Check(rec)))
+        return NULL;
+    Py_INCREF(rec);
     return rec;
 }
 
