@@ -59,3 +59,23 @@ def test_format_version_is_checked(tmp_path: Path) -> None:
     e.db.close()
     with pytest.raises(StorageError, match="format 99"):
         Engine(tmp_path / "db")
+
+
+def test_compression_can_change_between_runs(tmp_path: Path) -> None:
+    """A data dir written with snappy blocks reads back with compression off, and the reverse."""
+    values = {b"k%05d" % i: b"value-%d " % i * 20 for i in range(20_000)}  # several MB: SSTs
+    first = Engine(tmp_path / "db", compression="snappy")
+    for k, v in values.items():
+        first.put(k, v)
+    first.commit()
+    first.db.compact_range()
+    first.close()
+    second = Engine(tmp_path / "db", compression="none")
+    assert all(second.get(k) == v for k, v in values.items())
+    second.put(b"k00000", b"new")
+    second.commit()
+    second.db.compact_range()
+    second.close()
+    third = Engine(tmp_path / "db", compression="snappy")
+    assert third.get(b"k00000") == b"new" and third.get(b"k19999") == values[b"k19999"]
+    third.close()

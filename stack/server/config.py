@@ -226,6 +226,15 @@ PARAMS: tuple[Param, ...] = (
         "backup-keep", "int", 3, "Backups kept (older ones are deleted).", minimum=1, maximum=10_000
     ),
     Param(
+        "compression",
+        "enum",
+        "none",
+        "LevelDB block compression: 'none' (as LedisDB; compaction takes about a fifth less CPU under "
+        "heavy writes) or 'snappy' (smaller files). Data written either way stays readable.",
+        mutable=False,
+        choices=("none", "snappy"),
+    ),
+    Param(
         "read-cache-entries",
         "int",
         200_000,

@@ -73,6 +73,7 @@ class Server:
             config["appendfsync"],
             config["read-cache-entries"],
             binlog=config["binlog"] == "yes",
+            compression=config["compression"],
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()

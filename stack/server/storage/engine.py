@@ -68,7 +68,12 @@ class StorageError(Exception):
 
 class Engine:
     def __init__(
-        self, path: Path, fsync: str = "everysec", cache_entries: int = 200_000, binlog: bool = True
+        self,
+        path: Path,
+        fsync: str = "everysec",
+        cache_entries: int = 200_000,
+        binlog: bool = True,
+        compression: str = "none",
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -78,7 +83,7 @@ class Engine:
                 write_buffer_size=16 * 1024 * 1024,
                 lru_cache_size=128 * 1024 * 1024,
                 bloom_filter_bits=10,
-                compression="snappy",
+                compression=None if compression == "none" else compression,
             )
         except plyvel.IOError as e:
             raise StorageError(f"cannot open {path}: {e}") from None
