@@ -42,7 +42,7 @@ class Lane:
     def __init__(self, writes_ok: bool = True, resp3: bool = False) -> None:
         self.cache: dict[bytes, bytes | None] = {}
         self.pending: dict[bytes, bytes | None] = {}
-        self.access: dict[bytes, float] = {}
+        self.access = fastlane.AccessTimes(1024)
         self.waited: dict[bytes, object] = {}
         self.writes_ok = writes_ok
         self.resp3 = resp3
@@ -71,7 +71,8 @@ def test_sets_then_gets_in_one_chunk() -> None:
     assert (pos, gets, sets, hits, misses, new_keys, last) == (len(buf), 2, 2, 2, 0, 1, 1)
     assert lane.pending == {mkey(b"a"): b"\x011", mkey(b"{t}b"): b"\x01x\r\ny"}
     assert lane.cache == lane.pending
-    assert lane.access == {mkey(b"a"): 5.0, mkey(b"{t}b"): 5.0}
+    assert (lane.access.get(mkey(b"a")), lane.access.get(mkey(b"{t}b")), len(lane.access)) == (
+        5.0, 5.0, 2)
 
 
 @pytest.mark.parametrize("resp3, nil", [(False, b"$-1\r\n"), (True, b"_\r\n")])
@@ -80,7 +81,7 @@ def test_known_miss_is_nil(resp3: bool, nil: bytes) -> None:
     lane.pending[mkey(b"gone")] = None  # deleted in the pending batch
     replies, _pos, gets, _sets, hits, misses, _new, _last = lane.run(pipeline(("GET", "gone")))
     assert (replies, gets, hits, misses) == (nil, 1, 0, 1)
-    assert lane.access == {}
+    assert len(lane.access) == 0
 
 
 def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
@@ -89,11 +90,11 @@ def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
     head = encode_command(("GET", "k"))
     lane.cache[mkey(b"k")] = b"\x01v"
     raw = command if isinstance(command, bytes) else encode_command(command)
-    before = (dict(lane.cache), dict(lane.pending), dict(lane.access))
+    before = (dict(lane.cache), dict(lane.pending), len(lane.access))
     replies, pos, gets, sets, *_ = lane.run(head + raw + head)
     assert (replies, pos, gets, sets) == (b"$1\r\nv\r\n", len(head), 1, 0)
-    lane.access.pop(mkey(b"k"))
-    assert (lane.cache, lane.pending, lane.access) == before
+    assert lane.access.pop(mkey(b"k")) == 5.0
+    assert (lane.cache, lane.pending, len(lane.access)) == before
 
 
 @pytest.mark.parametrize(
@@ -308,6 +309,24 @@ def test_write_pending_is_the_python_one_byte_for_byte(
     if record is not None:  # and it reads back as the changes that were logged
         changes = decode_record(1, record).changes
         assert changes == [(k, v) for k, v in pending.items() if loggable(k)]
+
+
+def test_access_times_keep_the_most_recent_keys() -> None:
+    table = fastlane.AccessTimes(64)
+    for i in range(1000):  # far more keys than slots: the least recently used make room
+        table[b"key%d" % i] = float(i)
+    assert 0 < len(table) <= 64
+    assert table.get(b"key999") == 999.0 and table.get(b"key0") is None
+    table[b"key999"] = 2000.0
+    assert table[b"key999"] == 2000.0
+    del table[b"key999"]
+    assert table.get(b"key999", -1.0) == -1.0 and table.pop(b"key999") is None
+    with pytest.raises(KeyError):
+        table[b"key999"]
+    with pytest.raises(TypeError):
+        table["text"] = 1.0  # type: ignore[index]
+    with pytest.raises(ValueError):
+        fastlane.AccessTimes(100)
 
 
 # -- robustness ---------------------------------------------------------------------------------

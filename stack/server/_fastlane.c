@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #define TYPE_STRING 0x01
@@ -191,6 +192,191 @@ static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, 
     return mkey;
 }
 
+/* ---- access times (OBJECT IDLETIME) ------------------------------------------------------- */
+
+/* A fixed-size table of the last access time per metadata key, in place of a dict: a read or a
+ * write of a key is one probe into 2 cache lines rather than a dict insert that touches the
+ * index, the entry and the key object. Keys are known by their 64-bit hash (a collision of two
+ * live keys is beyond reason); a key lives in one of WINDOW slots after its home slot, and when
+ * all are taken the least recently used of them makes room, so the table keeps the keys used
+ * most recently, up to about its size. */
+
+#define WINDOW 8
+
+typedef struct {
+    uint64_t tag; /* the key's hash with the low bit set; 0 = empty */
+    double when;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD Slot *slots;
+    size_t mask;
+    Py_ssize_t used;
+} AccessTimes;
+
+static PyTypeObject AccessTimesType;
+
+static int key_tag(PyObject *key, uint64_t *tag) {
+    if (!PyBytes_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "AccessTimes keys are bytes");
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(key);
+    if (h == -1 && PyErr_Occurred())
+        return -1;
+    *tag = (uint64_t)h | 1;
+    return 0;
+}
+
+static Slot *find(AccessTimes *a, uint64_t tag) {
+    for (size_t i = 0; i < WINDOW; i++) {
+        Slot *s = &a->slots[(tag + i) & a->mask];
+        if (s->tag == tag)
+            return s;
+    }
+    return NULL;
+}
+
+static void touch(AccessTimes *a, uint64_t tag, double when) {
+    Slot *hit = find(a, tag);
+    if (hit != NULL) {
+        hit->when = when;
+        return;
+    }
+    Slot *victim = NULL;
+    for (size_t i = 0; i < WINDOW; i++) {
+        Slot *s = &a->slots[(tag + i) & a->mask];
+        if (s->tag == 0) {
+            victim = s;
+            break;
+        }
+        if (victim == NULL || s->when < victim->when)
+            victim = s;
+    }
+    if (victim->tag == 0)
+        a->used++;
+    victim->tag = tag;
+    victim->when = when;
+}
+
+static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    Py_ssize_t size = 1 << 20;
+    static char *names[] = {"size", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n", names, &size))
+        return NULL;
+    if (size < WINDOW || (size & (size - 1))) {
+        PyErr_SetString(PyExc_ValueError, "size must be a power of two >= 8");
+        return NULL;
+    }
+    AccessTimes *a = (AccessTimes *)type->tp_alloc(type, 0);
+    if (a == NULL)
+        return NULL;
+    a->slots = PyMem_Calloc((size_t)size, sizeof(Slot));
+    if (a->slots == NULL) {
+        Py_DECREF(a);
+        return PyErr_NoMemory();
+    }
+    a->mask = (size_t)size - 1;
+    return (PyObject *)a;
+}
+
+static void AccessTimes_dealloc(AccessTimes *a) {
+    PyMem_Free(a->slots);
+    Py_TYPE(a)->tp_free((PyObject *)a);
+}
+
+static Py_ssize_t AccessTimes_len(AccessTimes *a) { return a->used; }
+
+static PyObject *AccessTimes_getitem(AccessTimes *a, PyObject *key) {
+    uint64_t tag;
+    if (key_tag(key, &tag) < 0)
+        return NULL;
+    Slot *s = find(a, tag);
+    if (s == NULL) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return PyFloat_FromDouble(s->when);
+}
+
+static int AccessTimes_setitem(AccessTimes *a, PyObject *key, PyObject *value) {
+    uint64_t tag;
+    if (key_tag(key, &tag) < 0)
+        return -1;
+    if (value == NULL) { /* del a[key] */
+        Slot *s = find(a, tag);
+        if (s == NULL) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return -1;
+        }
+        s->tag = 0;
+        a->used--;
+        return 0;
+    }
+    double when = PyFloat_AsDouble(value);
+    if (when == -1.0 && PyErr_Occurred())
+        return -1;
+    touch(a, tag, when);
+    return 0;
+}
+
+static PyObject *AccessTimes_get(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
+        return NULL;
+    }
+    uint64_t tag;
+    if (key_tag(args[0], &tag) < 0)
+        return NULL;
+    Slot *s = find(a, tag);
+    if (s != NULL)
+        return PyFloat_FromDouble(s->when);
+    PyObject *dflt = nargs == 2 ? args[1] : Py_None;
+    Py_INCREF(dflt);
+    return dflt;
+}
+
+static PyObject *AccessTimes_pop(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *value = AccessTimes_get(a, args, nargs);
+    if (value != NULL) {
+        uint64_t tag;
+        key_tag(args[0], &tag); /* cannot fail: get() hashed it */
+        Slot *s = find(a, tag);
+        if (s != NULL) {
+            s->tag = 0;
+            a->used--;
+        }
+    }
+    return value;
+}
+
+static PyMappingMethods AccessTimes_mapping = {
+    (lenfunc)AccessTimes_len,
+    (binaryfunc)AccessTimes_getitem,
+    (objobjargproc)AccessTimes_setitem,
+};
+
+static PyMethodDef AccessTimes_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))AccessTimes_get, METH_FASTCALL,
+     "get(key, default=None) -> the last access time of key"},
+    {"pop", (PyCFunction)(void (*)(void))AccessTimes_pop, METH_FASTCALL,
+     "pop(key, default=None) -> the last access time of key, forgetting it"},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject AccessTimesType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stack.server._fastlane.AccessTimes",
+    .tp_basicsize = sizeof(AccessTimes),
+    .tp_dealloc = (destructor)AccessTimes_dealloc,
+    .tp_as_mapping = &AccessTimes_mapping,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "AccessTimes(size=2**20): last access time per key, for OBJECT IDLETIME; "
+              "keeps the most recently used keys, up to about size",
+    .tp_methods = AccessTimes_methods,
+    .tp_new = AccessTimes_new,
+};
+
+/* ---- the lane ------------------------------------------------------------------------------ */
+
 /* A case-insensitive match of a command name with an upper-case word of the same length. */
 static int is_word(const char *s, Py_ssize_t n, const char *upper) {
     if ((Py_ssize_t)strlen(upper) != n)
@@ -227,9 +413,18 @@ static int canonical_int(const char *s, Py_ssize_t n, long long *out) {
 enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, OP_MSET, N_OPS };
 #define MAX_MSET 64 /* pairs; longer MSETs take the Python path */
 
+/* Note an access of mkey (OBJECT IDLETIME). */
+static int accessed(AccessTimes *access, PyObject *mkey, double clock) {
+    uint64_t tag;
+    if (key_tag(mkey, &tag) < 0)
+        return -1;
+    touch(access, tag, clock);
+    return 0;
+}
+
 /* Store a string record (type byte + value) as Engine.put does, and note the write as an
  * access (OBJECT IDLETIME). */
-static int store(PyObject *cache, PyObject *pending, PyObject *access, PyObject *clock,
+static int store(PyObject *cache, PyObject *pending, AccessTimes *access, double clock,
                  PyObject *mkey, const char *value, Py_ssize_t vlen) {
     PyObject *record = PyBytes_FromStringAndSize(NULL, vlen + 1);
     if (record == NULL)
@@ -241,7 +436,7 @@ static int store(PyObject *cache, PyObject *pending, PyObject *access, PyObject 
     if (rc == 0)
         rc = PyDict_SetItem(cache, mkey, record);
     if (rc == 0)
-        rc = PyDict_SetItem(access, mkey, clock);
+        rc = accessed(access, mkey, clock);
     Py_DECREF(record);
     return rc;
 }
@@ -250,8 +445,8 @@ static int store(PyObject *cache, PyObject *pending, PyObject *access, PyObject 
  * (nothing changed), -1 on error. Every key is checked before any is written, so the command
  * runs here whole or not at all. */
 static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *pfx,
-                    Py_ssize_t plen, PyObject *cache, PyObject *pending, PyObject *access,
-                    PyObject *clock, PyObject *waited, Py_ssize_t max_value,
+                    Py_ssize_t plen, PyObject *cache, PyObject *pending, AccessTimes *access,
+                    double clock, PyObject *waited, Py_ssize_t max_value,
                     Py_ssize_t *new_keys) {
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
@@ -318,12 +513,17 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         return NULL;
     }
     PyObject *buf = args[0], *prefix = args[2], *cache = args[3], *pending = args[4];
-    PyObject *access = args[5], *clock = args[6], *waited = args[7];
+    PyObject *waited = args[7];
     if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache) ||
-        !PyDict_Check(pending) || !PyDict_Check(access) || !PyDict_Check(waited)) {
+        !PyDict_Check(pending) || !PyObject_TypeCheck(args[5], &AccessTimesType) ||
+        !PyDict_Check(waited)) {
         PyErr_SetString(PyExc_TypeError, "run(): bad argument types");
         return NULL;
     }
+    AccessTimes *access = (AccessTimes *)args[5];
+    double clock = PyFloat_AsDouble(args[6]);
+    if (clock == -1.0 && PyErr_Occurred())
+        return NULL;
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     if (pos < 0 && PyErr_Occurred())
         return NULL;
@@ -415,7 +615,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
                 if (live) {
                     rc = out_bulk(&out, old, old_len);
                     if (rc == 0)
-                        rc = PyDict_SetItem(access, mkey, clock);
+                        rc = accessed(access, mkey, clock);
                     hits++;
                 } else {
                     rc = resp3 ? out_add(&out, "_\r\n", 3) : out_add(&out, "$-1\r\n", 5);
@@ -574,4 +774,17 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL,
                                     NULL};
 
-PyMODINIT_FUNC PyInit__fastlane(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastlane(void) {
+    if (PyType_Ready(&AccessTimesType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&AccessTimesType);
+    if (PyModule_AddObject(m, "AccessTimes", (PyObject *)&AccessTimesType) < 0) {
+        Py_DECREF(&AccessTimesType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

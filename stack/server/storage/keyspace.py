@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from stack.core.slots import key_slot
 
+from ..accel import ext
 from . import keyformat as kf
 from .engine import Engine
 
@@ -116,12 +117,23 @@ class Database:
         return self.ks.counts[self.phys][1]
 
 
+class AccessMap(Protocol):
+    """What OBJECT IDLETIME's bookkeeping needs: a dict, or the C extension's AccessTimes."""
+
+    def __setitem__(self, key: bytes, value: float) -> None: ...
+    def __len__(self) -> int: ...
+    def get(self, key: bytes, default: float | None = None, /) -> float | None: ...
+    def pop(self, key: bytes, default: float | None = None, /) -> float | None: ...
+
+
 class Keyspace:
     """All logical databases of one server, and the bookkeeping shared by them."""
 
     def __init__(self, engine: Engine, databases: int) -> None:
         self.engine = engine
-        self.access: dict[bytes, float] = {}
+        # Last access time (monotonic) per metadata key, for OBJECT IDLETIME: the C table
+        # (bounded, keeps the most recently used ~1M keys) or a dict trimmed by the cron.
+        self.access: AccessMap = ext.AccessTimes() if ext is not None else {}
         self.expired_keys = 0
         self.hits = 0
         self.clock = time.monotonic()  # coarse access clock, updated per received chunk
@@ -433,7 +445,7 @@ class Keyspace:
         return None
 
     def trim_access(self) -> None:
-        if len(self.access) > _ACCESS_CAP:
+        if isinstance(self.access, dict) and len(self.access) > _ACCESS_CAP:
             for k in list(self.access)[: len(self.access) // 2]:
                 del self.access[k]
 
