@@ -80,7 +80,7 @@ class Engine:
             self.db = plyvel.DB(
                 str(path),
                 create_if_missing=True,
-                write_buffer_size=16 * 1024 * 1024,
+                write_buffer_size=8 * 1024 * 1024,
                 lru_cache_size=128 * 1024 * 1024,
                 bloom_filter_bits=10,
                 compression=None if compression == "none" else compression,
