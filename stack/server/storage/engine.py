@@ -71,7 +71,7 @@ class Engine:
         self,
         path: Path,
         fsync: str = "everysec",
-        cache_entries: int = 500_000,
+        cache_entries: int = 200_000,
         binlog: bool = True,
         compression: str = "none",
     ) -> None:
