@@ -41,6 +41,7 @@ class Lane:
 
     def __init__(self, writes_ok: bool = True, resp3: bool = False) -> None:
         self.cache: dict[bytes, bytes | None] = {}
+        self.cache_old: dict[bytes, bytes | None] = {}
         self.pending: dict[bytes, bytes | None] = {}
         self.access = fastlane.AccessTimes(1024)
         self.waited: dict[bytes, object] = {}
@@ -50,7 +51,7 @@ class Lane:
     def run(self, buf: bytes, pos: int = 0) -> tuple[bytes, int, int, int, int, int, int, int]:
         """As the module's, with the calls per command spread out: (replies, pos, gets, sets,
         hits, misses, new_keys, last); INCR, DECR and MSET count as sets."""
-        replies, pos, calls, hits, misses, new_keys, last = fastlane.run(buf, pos, PREFIX, self.cache, self.pending, self.access, 5.0,
+        replies, pos, calls, hits, misses, new_keys, last = fastlane.run(buf, pos, PREFIX, self.cache, self.cache_old, self.pending, self.access, 5.0,
                             self.waited, self.writes_ok, self.resp3, CACHE_MAX_RECORD - 1)
         gets, sets, incrs, decrs, msets = calls
         return replies, pos, gets, sets + incrs + decrs + msets, hits, misses, new_keys, last
@@ -176,7 +177,8 @@ def test_incr_and_decr() -> None:
     buf = pipeline(("INCR", "n"), ("incr", "big"), ("DECR", "new"), ("decr", "new"),
                    ("INCR", "n"))
     replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
-        buf, 0, PREFIX, lane.cache, lane.pending, lane.access, 1.0, {}, True, False, 511)
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True, False,
+        511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
     assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0), 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
@@ -192,6 +194,20 @@ def test_mset() -> None:
     assert (replies, pos, sets, hits, misses, new_keys, last) == (
         b"+OK\r\n+OK\r\n", len(buf), 2, 0, 0, 1, 5)
     assert lane.pending == {mkey(b"old"): b"\x014", mkey(b"new"): b"\x013"}
+
+
+def test_old_generation_is_read_and_moves_back() -> None:
+    lane = Lane()
+    lane.cache_old[mkey(b"k")] = b"\x01old"
+    lane.cache_old[mkey(b"gone")] = None
+    lane.pending[mkey(b"p")] = b"\x01pending"
+    lane.cache[mkey(b"y")] = b"\x01young"
+    lane.cache_old[mkey(b"y")] = b"\x01stale"
+    buf = pipeline(("GET", "k"), ("GET", "gone"), ("GET", "p"), ("GET", "y"))
+    replies, *_ = lane.run(buf)
+    assert replies == b"$3\r\nold\r\n$-1\r\n$7\r\npending\r\n$5\r\nyoung\r\n"
+    assert lane.cache[mkey(b"k")] == b"\x01old" and lane.cache[mkey(b"gone")] is None
+    assert mkey(b"p") not in lane.cache  # pending records are not copied
 
 
 def test_starts_at_the_given_position() -> None:

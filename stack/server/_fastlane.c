@@ -165,13 +165,26 @@ static int out_int(Out *o, const char *digits, Py_ssize_t n) {
     return 0;
 }
 
+/* The record cache as Engine.get reads it: the young generation, the old one, the pending
+ * batch. (A record found in the old generation moves back to the young one, as Engine.get does.)
+ */
+typedef struct {
+    PyObject *young, *old, *pending;
+} Cache;
+
 /* The record of mkey as Engine.get sees it without LevelDB: a new reference to its bytes,
  * Py_None for a known miss, or NULL (no exception set) when only LevelDB can tell (or the entry
- * is not bytes, which only the Python path would know what to do with). */
-static PyObject *cached_record(PyObject *cache, PyObject *pending, PyObject *mkey) {
-    PyObject *rec = PyDict_GetItemWithError(cache, mkey);
-    if (rec == NULL && !PyErr_Occurred())
-        rec = PyDict_GetItemWithError(pending, mkey);
+ * is not bytes, which only the Python path would know what to do with). NULL with an exception
+ * set on error. */
+static PyObject *cached_record(Cache *c, PyObject *mkey) {
+    PyObject *rec = PyDict_GetItemWithError(c->young, mkey);
+    if (rec == NULL && !PyErr_Occurred()) {
+        rec = PyDict_GetItemWithError(c->old, mkey);
+        if (rec != NULL && PyDict_SetItem(c->young, mkey, rec) < 0)
+            return NULL;
+        if (rec == NULL && !PyErr_Occurred())
+            rec = PyDict_GetItemWithError(c->pending, mkey);
+    }
     if (rec == NULL || (rec != Py_None && !PyBytes_Check(rec)))
         return NULL;
     Py_INCREF(rec);
@@ -424,17 +437,17 @@ static int accessed(AccessTimes *access, PyObject *mkey, double clock) {
 
 /* Store a string record (type byte + value) as Engine.put does, and note the write as an
  * access (OBJECT IDLETIME). */
-static int store(PyObject *cache, PyObject *pending, AccessTimes *access, double clock,
-                 PyObject *mkey, const char *value, Py_ssize_t vlen) {
+static int store(Cache *cache, AccessTimes *access, double clock, PyObject *mkey,
+                 const char *value, Py_ssize_t vlen) {
     PyObject *record = PyBytes_FromStringAndSize(NULL, vlen + 1);
     if (record == NULL)
         return -1;
     char *r = PyBytes_AS_STRING(record);
     r[0] = TYPE_STRING;
     memcpy(r + 1, value, (size_t)vlen);
-    int rc = PyDict_SetItem(pending, mkey, record);
+    int rc = PyDict_SetItem(cache->pending, mkey, record);
     if (rc == 0)
-        rc = PyDict_SetItem(cache, mkey, record);
+        rc = PyDict_SetItem(cache->young, mkey, record);
     if (rc == 0)
         rc = accessed(access, mkey, clock);
     Py_DECREF(record);
@@ -445,9 +458,8 @@ static int store(PyObject *cache, PyObject *pending, AccessTimes *access, double
  * (nothing changed), -1 on error. Every key is checked before any is written, so the command
  * runs here whole or not at all. */
 static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *pfx,
-                    Py_ssize_t plen, PyObject *cache, PyObject *pending, AccessTimes *access,
-                    double clock, PyObject *waited, Py_ssize_t max_value,
-                    Py_ssize_t *new_keys) {
+                    Py_ssize_t plen, Cache *cache, AccessTimes *access, double clock,
+                    PyObject *waited, Py_ssize_t max_value, Py_ssize_t *new_keys) {
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
     Py_ssize_t vlens[MAX_MSET];
@@ -467,7 +479,7 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             break;
         }
         mkeys[got++] = mkey;
-        PyObject *rec = cached_record(cache, pending, mkey);
+        PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             result = PyErr_Occurred() ? -1 : 0;
             break;
@@ -483,9 +495,8 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
     }
     for (Py_ssize_t i = 0; i < got; i++) {
         if (result == 1) { /* looked up again: an earlier pair may have written the same key */
-            PyObject *rec = cached_record(cache, pending, mkeys[i]);
-            if (rec == NULL ||
-                store(cache, pending, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+            PyObject *rec = cached_record(cache, mkeys[i]);
+            if (rec == NULL || store(cache, access, clock, mkeys[i], values[i], vlens[i]) < 0)
                 result = -1;
             else
                 *new_keys += rec == Py_None;
@@ -499,8 +510,8 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
 }
 
 PyDoc_STRVAR(run_doc,
-             "run(buf, pos, prefix, cache, pending, access, clock, waited, writes_ok, resp3, "
-             "max_value)\n--\n\n"
+             "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
+             "resp3, max_value)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case.\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
@@ -508,28 +519,28 @@ PyDoc_STRVAR(run_doc,
              "(1 GET ... 5 MSET), 0 when none ran.");
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 11 arguments");
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 arguments");
         return NULL;
     }
-    PyObject *buf = args[0], *prefix = args[2], *cache = args[3], *pending = args[4];
-    PyObject *waited = args[7];
-    if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache) ||
-        !PyDict_Check(pending) || !PyObject_TypeCheck(args[5], &AccessTimesType) ||
-        !PyDict_Check(waited)) {
+    PyObject *buf = args[0], *prefix = args[2], *waited = args[8];
+    Cache cache_ = {args[3], args[4], args[5]}, *cache = &cache_;
+    if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache->young) ||
+        !PyDict_Check(cache->old) || !PyDict_Check(cache->pending) ||
+        !PyObject_TypeCheck(args[6], &AccessTimesType) || !PyDict_Check(waited)) {
         PyErr_SetString(PyExc_TypeError, "run(): bad argument types");
         return NULL;
     }
-    AccessTimes *access = (AccessTimes *)args[5];
-    double clock = PyFloat_AsDouble(args[6]);
+    AccessTimes *access = (AccessTimes *)args[6];
+    double clock = PyFloat_AsDouble(args[7]);
     if (clock == -1.0 && PyErr_Occurred())
         return NULL;
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     if (pos < 0 && PyErr_Occurred())
         return NULL;
-    int writes_ok = PyObject_IsTrue(args[8]);
-    int resp3 = PyObject_IsTrue(args[9]);
-    Py_ssize_t max_value = PyLong_AsSsize_t(args[10]);
+    int writes_ok = PyObject_IsTrue(args[9]);
+    int resp3 = PyObject_IsTrue(args[10]);
+    Py_ssize_t max_value = PyLong_AsSsize_t(args[11]);
     if (writes_ok < 0 || resp3 < 0 || (max_value < 0 && PyErr_Occurred()))
         return NULL;
 
@@ -551,8 +562,8 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         int op = OP_NONE;
         if (argc >= 3 && argc % 2 == 1 && argc <= 2 * MAX_MSET + 1 && writes_ok &&
             is_word(name, nlen, "MSET")) {
-            int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, pending, access, clock,
-                             waited, max_value, &new_keys);
+            int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, access, clock, waited,
+                             max_value, &new_keys);
             if (r == 0)
                 break;
             if (r < 0 || out_add(&out, "+OK\r\n", 5) < 0)
@@ -582,7 +593,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyObject *mkey = meta_key(pfx, plen, key, klen);
         if (mkey == NULL)
             goto error;
-        PyObject *rec = cached_record(cache, pending, mkey);
+        PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             Py_DECREF(mkey);
             if (PyErr_Occurred())
@@ -622,7 +633,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
                     misses++;
                 }
             } else {
-                rc = store(cache, pending, access, clock, mkey, value, vlen);
+                rc = store(cache, access, clock, mkey, value, vlen);
                 if (rc == 0)
                     rc = op == OP_SET ? out_add(&out, "+OK\r\n", 5) : out_int(&out, value, vlen);
                 new_keys += !live;

@@ -7,6 +7,7 @@ def run(
     pos: int,
     prefix: bytes,
     cache: dict[bytes, bytes | None],
+    cache_old: dict[bytes, bytes | None],
     pending: dict[bytes, bytes | None],
     access: AccessTimes,
     clock: float,

@@ -237,7 +237,7 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "read-cache-entries",
         "int",
-        200_000,
+        500_000,
         "Small records (<= 512 bytes) kept in memory for fast reads (0 = no cache).",
         maximum=100_000_000,
     ),

@@ -71,6 +71,7 @@ class FastLane:
             pos,
             db.prefix,
             engine.cache,
+            engine.cache_old,
             engine.pending,
             ks.access,
             ks.clock,
@@ -79,6 +80,7 @@ class FastLane:
             client.resp3,
             CACHE_MAX_RECORD - 1,
         )
+        engine.rotate_cache()
         if not last:
             return 0
         elapsed_us = (time.perf_counter_ns() - start) // 1000

@@ -97,7 +97,7 @@ def memory_section(s: Server) -> list[tuple[str, object]]:
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "libc"),
         ("ledis_disk_bytes", disk),
-        ("ledis_read_cache_records", len(s.engine.cache)),
+        ("ledis_read_cache_records", s.engine.cached_records()),
         ("ledis_read_cache_misses", s.engine.cache_misses),
         ("ledis_disk_human", _human(disk)),
     ]

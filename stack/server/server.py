@@ -142,7 +142,7 @@ class Server:
             self.semi_sync = int(value)
         elif name == "read-cache-entries":
             self.engine.cache_entries = int(value)
-            self.engine.cache = {}
+            self.engine.reset_cache()
         elif name == "slowlog-log-slower-than":
             self.slowlog_threshold = int(value)
         elif name == "slowlog-max-len":
@@ -406,6 +406,7 @@ class Server:
                     self.engine.sync()
                     last_sync = now
                 self.keyspace.trim_access()
+                self.engine.free_retired(20_000)  # (reads fill the cache without commits)
                 self.engine.purge_log(self.config["binlog-max-size"], self.config["binlog-max-age"])
                 self._sample_ops(now)
                 if self.engine.pending:

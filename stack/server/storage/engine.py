@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 
 import plyvel
@@ -71,7 +70,7 @@ class Engine:
         self,
         path: Path,
         fsync: str = "everysec",
-        cache_entries: int = 200_000,
+        cache_entries: int = 500_000,
         binlog: bool = True,
         compression: str = "none",
     ) -> None:
@@ -92,7 +91,13 @@ class Engine:
         self.path = path
         self.fsync = fsync
         self.pending: dict[bytes, bytes | None] = {}
+        # The record cache in two generations: ``cache`` takes every write and recent reads;
+        # when it holds half the limit it becomes ``cache_old`` (still read, and entries found
+        # there move back to ``cache``), and the generation before is retired: freed a little
+        # at a time (``free_retired``), so no step costs more than a slice of the work.
         self.cache: dict[bytes, bytes | None] = {}
+        self.cache_old: dict[bytes, bytes | None] = {}
+        self._retired: list[dict[bytes, bytes | None]] = []
         self.cache_entries = cache_entries
         self.cache_hits = 0
         self.cache_misses = 0
@@ -153,24 +158,51 @@ class Engine:
     def get(self, key: bytes) -> bytes | None:
         # The cache also holds every pending write (put() writes both), so one dict lookup
         # answers hot keys; pending is consulted only for writes the cache has dropped.
-        value = self.cache.get(key, _MISSING)
+        value: object = self.cache.get(key, _MISSING)
         if value is _MISSING:
-            value = self.pending.get(key, _MISSING)
-            if value is _MISSING:
-                value = self.db.get(key)
-                self.cache_misses += 1
-                if value is None or len(value) <= CACHE_MAX_RECORD:
-                    cache = self.cache
-                    cache[key] = value
-                    if len(cache) > self.cache_entries:
-                        self._shrink_cache()
+            value = self.cache_old.get(key, _MISSING)
+            if value is not _MISSING:
+                self.cache[key] = value  # type: ignore[assignment]  # in use: it stays cached
+            else:
+                value = self.pending.get(key, _MISSING)
+                if value is _MISSING:
+                    stored: bytes | None = self.db.get(key)
+                    self.cache_misses += 1
+                    if stored is None or len(stored) <= CACHE_MAX_RECORD:
+                        self.cache[key] = stored
+                    value = stored
+            self.rotate_cache()
         return value  # type: ignore[return-value]
 
-    def _shrink_cache(self) -> None:
-        """Keep the newest half of the limit (insertion order); amortised O(1) per insertion."""
-        cache = self.cache
-        drop = max(0, len(cache) - self.cache_entries // 2)
-        self.cache = dict(islice(cache.items(), drop, None))
+    def rotate_cache(self) -> None:
+        """Start a new generation when the young one holds half the limit (O(1); the retired
+        generation is freed by ``free_retired``)."""
+        if len(self.cache) > self.cache_entries // 2:
+            if self.cache_old:
+                self._retired.append(self.cache_old)
+            self.cache_old = self.cache
+            self.cache = {}
+
+    def free_retired(self, budget: int) -> None:
+        """Free up to ``budget`` records of retired cache generations."""
+        retired = self._retired
+        while retired and budget > 0:
+            gen = retired[-1]
+            n = min(budget, len(gen))
+            popitem = gen.popitem
+            for _ in range(n):
+                popitem()
+            budget -= n
+            if not gen:
+                retired.pop()
+
+    def reset_cache(self) -> None:
+        self.cache = {}
+        self.cache_old = {}
+        self._retired = []
+
+    def cached_records(self) -> int:
+        return len(self.cache) + len(self.cache_old)
 
     def put(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
@@ -201,11 +233,12 @@ class Engine:
                 if not self.first_log_id:
                     self.first_log_id = self.last_log_id
                 wb.put(blog.log_key(self.last_log_id), record)
-        cache = self.cache
+        cache, cache_old = self.cache, self.cache_old
         for k in large:  # big records were cached only while pending
             cache.pop(k, None)
-        if len(cache) > self.cache_entries:
-            self._shrink_cache()
+            cache_old.pop(k, None)
+        self.rotate_cache()
+        self.free_retired(2 * len(pending) + 256)  # faster than the cache fills
         self.commits += 1
         self.batched_keys += len(pending)
         self.pending = {}
@@ -234,6 +267,7 @@ class Engine:
                         cache[k] = v
                     else:
                         cache.pop(k, None)
+                        self.cache_old.pop(k, None)
             if self.binlog:
                 wb.put(blog.log_key(log_id), raw)
             else:  # without a log of its own, the replica remembers where it is
@@ -242,15 +276,15 @@ class Engine:
             self.first_log_id = log_id
         self.last_log_id = log_id
         self.unsynced = True
-        if len(cache) > self.cache_entries:
-            self._shrink_cache()
+        self.rotate_cache()
+        self.free_retired(2 * len(changes) + 256)
         for notify in self.after_commit:
             notify(log_id, raw)
 
     def wipe(self) -> None:
         """Delete everything but the format record (a replica before a full sync)."""
         self.commit()
-        self.cache = {}
+        self.reset_cache()
         batch = self.db.write_batch()
         n = 0
         with self.db.iterator(include_value=False) as it:
@@ -305,7 +339,7 @@ class Engine:
 
     def discard_pending(self) -> None:
         self.pending = {}
-        self.cache = {}
+        self.reset_cache()
 
     def sync(self) -> None:
         """Force everything written so far to stable storage (used by 'everysec')."""
