@@ -250,20 +250,29 @@ static Slot *find(AccessTimes *a, uint64_t tag) {
     return NULL;
 }
 
+/* The slot of key, or NULL: with *err set when key is not bytes (exception raised). */
+static Slot *lookup(AccessTimes *a, PyObject *key, int *err) {
+    uint64_t tag;
+    *err = key_tag(key, &tag) < 0;
+    return *err ? NULL : find(a, tag);
+}
+
+static void forget(AccessTimes *a, Slot *s) {
+    s->tag = 0;
+    a->used--;
+}
+
+/* Record an access: in the key's slot if it has one, else in the first empty slot of its
+ * window, else over the least recently used one there. */
 static void touch(AccessTimes *a, uint64_t tag, double when) {
-    Slot *hit = find(a, tag);
-    if (hit != NULL) {
-        hit->when = when;
-        return;
-    }
     Slot *victim = NULL;
     for (size_t i = 0; i < WINDOW; i++) {
         Slot *s = &a->slots[(tag + i) & a->mask];
-        if (s->tag == 0) {
-            victim = s;
-            break;
+        if (s->tag == tag) {
+            s->when = when;
+            return;
         }
-        if (victim == NULL || s->when < victim->when)
+        if (victim == NULL || (victim->tag != 0 && (s->tag == 0 || s->when < victim->when)))
             victim = s;
     }
     if (victim->tag == 0)
@@ -301,31 +310,31 @@ static void AccessTimes_dealloc(AccessTimes *a) {
 static Py_ssize_t AccessTimes_len(AccessTimes *a) { return a->used; }
 
 static PyObject *AccessTimes_getitem(AccessTimes *a, PyObject *key) {
-    uint64_t tag;
-    if (key_tag(key, &tag) < 0)
-        return NULL;
-    Slot *s = find(a, tag);
+    int err;
+    Slot *s = lookup(a, key, &err);
     if (s == NULL) {
-        PyErr_SetObject(PyExc_KeyError, key);
+        if (!err)
+            PyErr_SetObject(PyExc_KeyError, key);
         return NULL;
     }
     return PyFloat_FromDouble(s->when);
 }
 
 static int AccessTimes_setitem(AccessTimes *a, PyObject *key, PyObject *value) {
+    if (value == NULL) { /* del a[key] */
+        int err;
+        Slot *s = lookup(a, key, &err);
+        if (s == NULL) {
+            if (!err)
+                PyErr_SetObject(PyExc_KeyError, key);
+            return -1;
+        }
+        forget(a, s);
+        return 0;
+    }
     uint64_t tag;
     if (key_tag(key, &tag) < 0)
         return -1;
-    if (value == NULL) { /* del a[key] */
-        Slot *s = find(a, tag);
-        if (s == NULL) {
-            PyErr_SetObject(PyExc_KeyError, key);
-            return -1;
-        }
-        s->tag = 0;
-        a->used--;
-        return 0;
-    }
     double when = PyFloat_AsDouble(value);
     if (when == -1.0 && PyErr_Occurred())
         return -1;
@@ -333,34 +342,35 @@ static int AccessTimes_setitem(AccessTimes *a, PyObject *key, PyObject *value) {
     return 0;
 }
 
-static PyObject *AccessTimes_get(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs) {
+/* get(key, default=None), and pop() when remove is set. */
+static PyObject *get_or_pop(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs,
+                            int remove) {
     if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
+        PyErr_SetString(PyExc_TypeError, remove ? "pop(key, default=None)"
+                                                : "get(key, default=None)");
         return NULL;
     }
-    uint64_t tag;
-    if (key_tag(args[0], &tag) < 0)
+    int err;
+    Slot *s = lookup(a, args[0], &err);
+    if (err)
         return NULL;
-    Slot *s = find(a, tag);
-    if (s != NULL)
-        return PyFloat_FromDouble(s->when);
-    PyObject *dflt = nargs == 2 ? args[1] : Py_None;
-    Py_INCREF(dflt);
-    return dflt;
+    if (s == NULL) {
+        PyObject *dflt = nargs == 2 ? args[1] : Py_None;
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    PyObject *when = PyFloat_FromDouble(s->when);
+    if (when != NULL && remove)
+        forget(a, s);
+    return when;
+}
+
+static PyObject *AccessTimes_get(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs) {
+    return get_or_pop(a, args, nargs, 0);
 }
 
 static PyObject *AccessTimes_pop(AccessTimes *a, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *value = AccessTimes_get(a, args, nargs);
-    if (value != NULL) {
-        uint64_t tag;
-        key_tag(args[0], &tag); /* cannot fail: get() hashed it */
-        Slot *s = find(a, tag);
-        if (s != NULL) {
-            s->tag = 0;
-            a->used--;
-        }
-    }
-    return value;
+    return get_or_pop(a, args, nargs, 1);
 }
 
 static PyMappingMethods AccessTimes_mapping = {
@@ -421,6 +431,22 @@ static int canonical_int(const char *s, Py_ssize_t n, long long *out) {
         return 0; /* (LLONG_MIN itself is rare enough for the Python path) */
     *out = neg ? -(long long)v : (long long)v;
     return 1;
+}
+
+/* A record the lane can use as it is: a known miss (Py_None) or a string without a TTL.
+ * (A TTL or another type: the Python path decides.) */
+static int plain(PyObject *rec) {
+    return rec == Py_None ||
+           (PyBytes_GET_SIZE(rec) >= 1 && (unsigned char)PyBytes_AS_STRING(rec)[0] == TYPE_STRING);
+}
+
+/* Whether the lane may write over mkey, whose record is rec: 1 when it is plain and no client
+ * blocks on the key (the Python path wakes them), 0 when not, -1 on error. */
+static int writable(PyObject *rec, PyObject *waited, PyObject *mkey) {
+    if (!plain(rec))
+        return 0;
+    int wait = PyDict_Contains(waited, mkey);
+    return wait < 0 ? -1 : !wait;
 }
 
 enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, OP_MSET, N_OPS };
@@ -484,14 +510,8 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             result = PyErr_Occurred() ? -1 : 0;
             break;
         }
-        if (rec != Py_None &&
-            (PyBytes_GET_SIZE(rec) < 1 || (unsigned char)PyBytes_AS_STRING(rec)[0] != TYPE_STRING))
-            result = 0;
+        result = writable(rec, waited, mkey);
         Py_DECREF(rec);
-        if (result == 1) {
-            int wait = PyDict_Contains(waited, mkey);
-            result = wait < 0 ? -1 : wait ? 0 : 1;
-        }
     }
     for (Py_ssize_t i = 0; i < got; i++) {
         if (result == 1) { /* looked up again: an earlier pair may have written the same key */
@@ -603,15 +623,11 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         int live = rec != Py_None;
         const char *old = live ? PyBytes_AS_STRING(rec) + 1 : NULL;
         Py_ssize_t old_len = live ? PyBytes_GET_SIZE(rec) - 1 : 0;
-        int stop = live && (old_len < 0 || (unsigned char)old[-1] != TYPE_STRING);
-        /* (a TTL or another type: the Python path decides) */
-        int rc = 0;
-        if (!stop && op != OP_GET) {
-            rc = PyDict_Contains(waited, mkey);
-            stop = rc != 0; /* a client blocks on this key: the Python path wakes it */
-        }
+        int ok = op == OP_GET ? plain(rec) : writable(rec, waited, mkey);
+        int rc = ok < 0 ? -1 : 0;
+        int stop = ok <= 0;
         char digits[24];
-        if (!stop && rc == 0 && (op == OP_INCR || op == OP_DECR)) {
+        if (!stop && (op == OP_INCR || op == OP_DECR)) {
             long long n = 0;
             stop = live && !canonical_int(old, old_len, &n);
             if (!stop && __builtin_add_overflow(n, op == OP_INCR ? 1LL : -1LL, &n))
@@ -621,7 +637,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
                 vlen = snprintf(digits, sizeof digits, "%lld", n);
             }
         }
-        if (!stop && rc == 0) {
+        if (!stop) {
             if (op == OP_GET) {
                 if (live) {
                     rc = out_bulk(&out, old, old_len);
