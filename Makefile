@@ -1,5 +1,9 @@
 # ledis-console: the targets the README names.
-PY ?= python3
+# PYTHON creates the project virtualenv; everything then runs from it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHON VENV
 PORT ?= 6380
 DATA ?= ./ledis-data
 
@@ -35,4 +39,4 @@ bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); led
 	$(PY) -m bench.cli_bench
 
 clean:
-	rm -rf .setup-stamp .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf .setup-stamp $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Install everything ledis-console needs on a fresh Debian/Ubuntu machine (idempotent).
 #   - Debian packages: redis-server and redis-tools (the real Redis we compare against, and
-#     redis-cli / redis-benchmark)
-#   - the Python package itself (editable) with its test and dev tools; this also compiles
-#     the server's C fast lane (stack/server/_fastlane.c) with the machine's C compiler
+#     redis-cli / redis-benchmark), tmux (terminal tests), a C compiler and Python's headers
+#     (the server's C fast lane), python3-venv where the interpreter lacks it
+#   - a project virtualenv in .venv (created once, reused after) holding this package
+#     (editable) with its test and dev tools, so a stock Debian/Ubuntu Python, which refuses
+#     system-wide pip installs, works as it is
+# The interpreter that creates the venv is $PYTHON (default python3); the Makefile passes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY="${PYTHON:-python3}"
+BASE_PY="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+PY="$VENV/bin/python"
+
 need_apt=()
-# A C compiler and Python's headers build the server's fast lane (optional, but the speed
-# figures in the README need it).
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
-"$PY" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+"$BASE_PY" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || need_apt+=(python3-dev)
+"$BASE_PY" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if ((${#need_apt[@]})); then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -26,10 +34,16 @@ if ((${#need_apt[@]})); then
     $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-stamp=".setup-stamp"
+if [ ! -x "$PY" ]; then
+    echo "setup: creating the project virtualenv in $VENV"
+    "$BASE_PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.setup-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
     || [ stack/server/_fastlane.c -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest" 2>/dev/null; then
-    echo "setup: installing Python packages"
+    echo "setup: installing Python packages into $VENV"
+    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"
     "$PY" -c "import stack.server._fastlane" 2>/dev/null \
