@@ -11,7 +11,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from stack import __version__
-from stack.core.resp import INCOMPLETE, ErrorReply, ProtocolError, ReplyParser, split_args
+from stack.core.reply_parser import INCOMPLETE, ErrorReply, ReplyParser
+from stack.core.resp import ProtocolError, split_args
 
 from . import settings as settings_mod
 from .connection import Connection, ConnectionLost, Target
@@ -224,7 +225,7 @@ def listen(conn: Connection, args: list[bytes], raw: bool) -> int:
         if not raw:
             print("Reading messages... (press Ctrl-C to quit)", flush=True)
         while True:
-            _print_reply(conn.read_reply(), raw)
+            _print_reply(conn.read_message(), raw)
     except KeyboardInterrupt:
         return 0
     except ConnectionLost as e:

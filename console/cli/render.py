@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stack.core.resp import ErrorReply, Status
+from stack.core.reply_parser import ErrorReply
+from stack.core.resp import Status
 
 _ESCAPES = {
     0x5C: "\\\\",

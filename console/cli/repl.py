@@ -22,7 +22,8 @@ from prompt_toolkit.validation import ValidationError, Validator
 
 from stack import __version__
 from stack.core.commands import TABLE, CommandSpec
-from stack.core.resp import ErrorReply, ProtocolError, split_args
+from stack.core.reply_parser import ErrorReply
+from stack.core.resp import ProtocolError, split_args
 
 from .completion import CommandCompleter, arity_problem, hint, toolbar
 from .connection import Connection, ConnectionLost
@@ -244,10 +245,10 @@ class Repl:
         self.write("Reading messages... (press Ctrl-C to quit)\n")
         try:
             while True:
-                self.write(format_tty(self.conn.read_reply()))
+                self.write(format_tty(self.conn.read_message()))
         except KeyboardInterrupt:
             pass
-        self.conn.connect()  # a fresh connection: out of subscribed mode, state restored
+        self.conn.leave_subscribed_mode()  # a fresh connection, the rest of the state restored
 
     def _confirmed(self, words: list[str]) -> bool:
         name = words[0].lower()

@@ -16,14 +16,15 @@ is disconnected and comes back with a full sync.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from stack.core.resp import INCOMPLETE, ErrorReply, ReplyParser, encode_command
+from stack.core.reply_parser import ErrorReply
+from stack.core.resp_client import Endpoint, HandshakeError, RespClient
+from stack.core.resp_session import ClientError
 
 from .storage import binlog as blog
 from .storage import keyformat as kf
@@ -243,7 +244,7 @@ class Replication:
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
-            except (OSError, ConnectionError, ValueError) as e:
+            except (OSError, ClientError, ValueError) as e:
                 log.warning("replication link to %s:%d: %s", *self.master, e)
             self.link_state = "connect"
             await asyncio.sleep(delay)
@@ -253,54 +254,36 @@ class Replication:
         server = self.server
         eng = server.engine
         self.link_state = "connecting"
-        reader, writer = await asyncio.open_connection(host, port)
-        parser = ReplyParser()
-
-        async def reply() -> object:
-            while (value := parser.get()) is INCOMPLETE:
-                data = await reader.read(1 << 18)
-                if not data:
-                    raise ConnectionError("master closed the connection")
-                self.last_io = time.monotonic()
-                parser.feed(data)
-            return value
-
+        password = server.config["masterauth"] or None
+        link = RespClient(
+            Endpoint(host=host, port=port, password=password),
+            connect_timeout=10.0,
+            backoff=None,  # _follow decides when to try again
+            max_pushes=256,  # reading pauses while this many wait to be applied
+        )
         try:
-            password = server.config["masterauth"]
-            if password:
-                writer.write(encode_command(["AUTH", password]))
-                if isinstance(await reply(), ErrorReply):
-                    raise ValueError("AUTH with masterauth failed")
-            writer.write(encode_command(["REPLCONF", "listening-port", str(server.port)]))
-            await reply()
+            await link.connect()
+            self.last_io = link.last_io
+            await link.execute("REPLCONF", "listening-port", server.port)
             after = eng.last_log_id
             checksum = record_checksum(eng.get(blog.log_key(after)))
-            writer.write(encode_command(["LSYNC", str(after), str(checksum)]))
-            first = await reply()
+            first = await link.call("LSYNC", after, checksum)
             if isinstance(first, ErrorReply):
                 raise ValueError(f"master refused LSYNC: {first}")
-            text = str(first)
-            if text.startswith("FULLSYNC"):
+            if str(first).startswith("FULLSYNC"):
                 self.link_state = "sync"
-                await self._load_snapshot(reply)
+                await self._load_snapshot(link)
             self.link_state = "connected"
-            writer.write(encode_command(["REPLCONF", "ACK", str(eng.last_log_id)]))
-            while True:
-                applied = 0
-                while (item := parser.get()) is not INCOMPLETE:
+            await link.send_no_reply("REPLCONF", "ACK", eng.last_log_id)
+            while True:  # the stream: records come as pushes, one ACK per burst applied
+                for item in await link.next_pushes():
                     self._apply(item)
-                    applied += 1
-                if applied:  # one acknowledgement per burst of records
-                    writer.write(encode_command(["REPLCONF", "ACK", str(eng.last_log_id)]))
-                data = await reader.read(1 << 18)
-                if not data:
-                    raise ConnectionError("master closed the connection")
-                self.last_io = time.monotonic()
-                parser.feed(data)
+                self.last_io = link.last_io
+                await link.send_no_reply("REPLCONF", "ACK", eng.last_log_id)
+        except HandshakeError as e:
+            raise ValueError(f"AUTH with masterauth failed: {e}") from None
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await link.close()
 
     def _apply(self, item: object) -> None:
         if not isinstance(item, list) or len(item) != 2:
@@ -316,31 +299,25 @@ class Replication:
         if any(k[:1] == kf.NS_SYSTEM for k, _v in record.changes):
             self.server.keyspace.reload()
 
-    async def _load_snapshot(self, reply: object) -> None:
+    async def _load_snapshot(self, link: RespClient) -> None:
         eng = self.server.engine
         eng.wipe()
         while True:
-            item = await reply()  # type: ignore[operator]
-            if not isinstance(item, list) or not item:
-                raise ValueError("malformed full sync")
-            if item[0] == b"END":
-                log_id = item[1]
-                eng.load_chunk([(kf.SYS_LAST_LOG, kf.U64.pack(log_id))])
-                eng.last_log_id = log_id
-                eng.first_log_id = 0
-                self.server.keyspace.reload()
-                return
-            payload = item[1]
-            pairs = []
-            pos = 0
-            while pos < len(payload):
-                klen = kf.U32.unpack_from(payload, pos)[0]
-                k = payload[pos + 4 : pos + 4 + klen]
-                pos += 4 + klen
-                vlen = kf.U32.unpack_from(payload, pos)[0]
-                pairs.append((k, payload[pos + 4 : pos + 4 + vlen]))
-                pos += 4 + vlen
-            eng.load_chunk(pairs)
+            batch = await link.next_pushes()
+            self.last_io = link.last_io
+            for n, item in enumerate(batch):
+                if not isinstance(item, list) or not item:
+                    raise ValueError("malformed full sync")
+                if item[0] == b"END":
+                    log_id = item[1]
+                    eng.load_chunk([(kf.SYS_LAST_LOG, kf.U64.pack(log_id))])
+                    eng.last_log_id = log_id
+                    eng.first_log_id = 0
+                    self.server.keyspace.reload()
+                    for record in batch[n + 1 :]:  # records that came in the same read
+                        self._apply(record)
+                    return
+                eng.load_chunk(_snapshot_pairs(item[1]))
 
     # -- introspection --------------------------------------------------------------------
 
@@ -411,3 +388,17 @@ class Replication:
             ("connected_slaves", len(self.links)),
             ("master_repl_offset", eng.last_log_id),
         ]
+
+
+def _snapshot_pairs(payload: bytes) -> list[tuple[bytes, bytes]]:
+    """The (key, value) records of one full-sync chunk (``klen u32, key, vlen u32, value``)."""
+    pairs = []
+    pos = 0
+    while pos < len(payload):
+        klen = kf.U32.unpack_from(payload, pos)[0]
+        k = payload[pos + 4 : pos + 4 + klen]
+        pos += 4 + klen
+        vlen = kf.U32.unpack_from(payload, pos)[0]
+        pairs.append((k, payload[pos + 4 : pos + 4 + vlen]))
+        pos += 4 + vlen
+    return pairs

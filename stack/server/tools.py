@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -11,7 +10,8 @@ from pathlib import Path
 
 import plyvel
 
-from stack.core.resp import INCOMPLETE, ErrorReply, ReplyParser, encode_command
+from stack.core.blocking_client import BlockingClient, Endpoint
+from stack.core.resp_session import ClientError
 
 from .storage import backup
 from .storage import binlog as blog
@@ -83,33 +83,26 @@ def _from_dir(path: Path, after: int) -> Iterator[tuple[int, int, list[str]]]:
 
 
 def _from_server(opts: argparse.Namespace) -> Iterator[tuple[int, int, list[str]]]:
-    sock = socket.create_connection((opts.host, opts.port), timeout=30)
-    parser = ReplyParser()
-
-    def call(*args: object) -> object:
-        sock.sendall(encode_command([str(a) for a in args]))
-        while (reply := parser.get()) is INCOMPLETE:
-            data = sock.recv(1 << 16)
-            if not data:
-                raise OSError("server closed the connection")
-            parser.feed(data)
-        if isinstance(reply, ErrorReply):
-            raise ValueError(str(reply))
-        return reply
-
-    if opts.password:
-        call("AUTH", opts.password)
-    after = opts.after
-    while True:
-        batch = call("BINLOG", "SHOW", after, 500)
-        assert isinstance(batch, list)
-        for log_id, time_ms, lines in batch:
-            yield log_id, time_ms, [line.decode("utf-8", "replace") for line in lines]
-            after = log_id
-        if not batch:
-            if not opts.follow:
-                return
-            time.sleep(0.5)
+    client = BlockingClient(
+        Endpoint(host=opts.host, port=opts.port, password=opts.password or None), timeout=30
+    )
+    try:
+        client.connect()
+        after = opts.after
+        while True:
+            batch = client.execute("BINLOG", "SHOW", after, 500)
+            assert isinstance(batch, list)
+            for log_id, time_ms, lines in batch:
+                yield log_id, time_ms, [line.decode("utf-8", "replace") for line in lines]
+                after = log_id
+            if not batch:
+                if not opts.follow:
+                    return
+                time.sleep(0.5)
+    except ClientError as e:
+        raise ValueError(str(e)) from None
+    finally:
+        client.close()
 
 
 def restore_main(argv: list[str]) -> int:
