@@ -46,7 +46,7 @@ def test_command_replies(ledis_server: LedisServer) -> None:
     assert raw.call("COMMAND", "COUNT") == b":%d\r\n" % len(TABLE)
     info = parse_reply(raw.call("COMMAND", "INFO", "get", "nosuch"))
     assert isinstance(info, list)
-    assert info[0][:6] == [b"get", 2, [b"fast", b"readonly"], 1, 1, 1]
+    assert info[0][:6] == [b"get", 2, [b"readonly", b"fast"], 1, 1, 1]
     assert info[1] is None
     docs = parse_reply(raw.call("COMMAND", "DOCS", "set"))
     assert isinstance(docs, list)

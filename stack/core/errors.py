@@ -23,6 +23,11 @@ READONLY = "READONLY You can't write against a read only replica."
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+# COMMAND GETKEYS / GETKEYSANDFLAGS
+GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
+GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+GETKEYS_BAD_ARITY = "ERR Invalid number of arguments specified for command"
+GETKEYS_BAD_ARGS = "ERR Invalid arguments specified for command"
 
 
 def wrong_arity(name: str) -> ReplyError:

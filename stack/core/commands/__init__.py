@@ -6,6 +6,8 @@ and hints from it, and ``COMMAND`` / ``COMMAND DOCS`` are generated from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import (
     bitmaps,
     cluster,
@@ -22,6 +24,7 @@ from . import (
     strings,
     transactions,
 )
+from .keyspec import KeyRef, KeySpec, keys_of
 from .spec import Arg, CommandSpec
 
 
@@ -46,12 +49,23 @@ class CommandTable:
             name = name.decode("latin-1")
         return self.commands.get(name.lower())
 
-    def resolve(self, args: list[bytes]) -> CommandSpec | None:
-        """The spec a call runs: the subcommand's for containers (when one matches)."""
+    def resolve(self, args: Sequence[bytes], strict: bool = False) -> CommandSpec | None:
+        """The spec a call runs: the subcommand's for containers (when one matches; with
+        ``strict``, None when none does, as Redis's command lookup)."""
         spec = self.get(args[0])
         if spec is not None and spec.subcommands and len(args) > 1:
-            return spec.subcommand(args[1].decode("latin-1")) or spec
+            sub = spec.subcommand(args[1].decode("latin-1"))
+            return sub if sub is not None or strict else spec
         return spec
+
+    def keys(self, args: Sequence[bytes]) -> list[KeyRef]:
+        """THE function a proxy calls: the keys of one call (``args[0]`` is the command name),
+        with their positions and flags, as COMMAND GETKEYSANDFLAGS gives them. Unknown
+        commands, commands without keys and calls that do not fit their specs give []."""
+        spec = self.resolve(args, strict=True)
+        if spec is None or not spec.arity_ok(len(args)):
+            return []
+        return spec.keys(args)
 
     def all_specs(self) -> list[CommandSpec]:
         """Every command and subcommand."""
@@ -82,4 +96,19 @@ TABLE = CommandTable(
     + replication.SPECS
 )
 
-__all__ = ["TABLE", "Arg", "CommandSpec", "CommandTable"]
+
+def command_keys(args: Sequence[bytes]) -> list[KeyRef]:
+    """The keys of one call, from the command table: ``TABLE.keys``."""
+    return TABLE.keys(args)
+
+
+__all__ = [
+    "TABLE",
+    "Arg",
+    "CommandSpec",
+    "CommandTable",
+    "KeyRef",
+    "KeySpec",
+    "command_keys",
+    "keys_of",
+]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import block, command, integer, key, multiple, oneof, optional, string, token
 
 G = "bitmap"
-K1 = (1, 1, 1)
 
 _unit = oneof("unit", token("BYTE"), token("BIT"), optional=True, since="7.0.0")
 
@@ -24,8 +24,8 @@ SPECS = (
         "2.6.0",
         key(),
         optional(block("range", integer("start"), integer("end"), _unit)),
-        keys=K1,
         complexity="O(N)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "bitfield",
@@ -63,8 +63,12 @@ SPECS = (
                 optional=True,
             )
         ),
-        keys=K1,
         complexity="O(1) for each subcommand specified",
+        keys=ks(
+            "RW ACCESS UPDATE VARIABLE_FLAGS",
+            notes="Reads and writes; GET alone only reads (the bitfield key procedure tells)",
+        ),
+        key_proc="bitfield",
     ),
     command(
         "bitfield_ro",
@@ -77,8 +81,8 @@ SPECS = (
         multiple(
             block("get-block", string("encoding"), integer("offset"), token="GET", optional=True)
         ),
-        keys=K1,
         complexity="O(1) for each subcommand specified",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "bitop",
@@ -89,9 +93,12 @@ SPECS = (
         "2.6.0",
         oneof("operation", token("AND"), token("OR"), token("XOR"), token("NOT")),
         key("destkey"),
-        multiple(key()),
-        keys=(2, -1, 1),
+        multiple(key(spec=1)),
         complexity="O(N)",
+        keys=(
+            ks("OW UPDATE", 2),
+            ks("RO ACCESS", 3, -1),
+        ),
     ),
     command(
         "bitpos",
@@ -107,8 +114,8 @@ SPECS = (
                 "range", integer("start"), optional(block("end-unit-block", integer("end"), _unit))
             )
         ),
-        keys=K1,
         complexity="O(N)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "getbit",
@@ -119,7 +126,7 @@ SPECS = (
         "2.2.0",
         key(),
         integer("offset"),
-        keys=K1,
+        keys=ks("RO ACCESS"),
     ),
     command(
         "setbit",
@@ -131,6 +138,6 @@ SPECS = (
         key(),
         integer("offset"),
         integer("value"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
 )

@@ -32,6 +32,7 @@ SPECS = (
             integer("slot"),
             integer("count"),
             complexity="O(N) where N is the number of requested keys",
+            tips=("nondeterministic_output",),
         ),
         command(
             "cluster|keyslot",

@@ -21,8 +21,16 @@ PRE_AUTH = "noscript loading stale fast no_auth allow_busy"
 CLIENT = "admin noscript loading stale"
 
 
-def _client(sub: str, arity: int, flags: str, summary: str, since: str, *args: Arg) -> CommandSpec:
-    return command(f"client|{sub}", arity, flags, G, summary, since, *args)
+def _client(
+    sub: str,
+    arity: int,
+    flags: str,
+    summary: str,
+    since: str,
+    *args: Arg,
+    tips: tuple[str, ...] = (),
+) -> CommandSpec:
+    return command(f"client|{sub}", arity, flags, G, summary, since, *args, tips=tips)
 
 
 SPECS = (
@@ -56,6 +64,7 @@ SPECS = (
             "noscript loading stale",
             "Returns information about the current client connection.",
             "6.2.0",
+            tips=("nondeterministic_output",),
         ),
         _client(
             "kill",
@@ -105,6 +114,7 @@ SPECS = (
                 )
             ),
             optional(block("client-id", integer("client-id"), token="ID", multiple=True)),
+            tips=("nondeterministic_output",),
         ),
         _client(
             "no-evict",
@@ -134,7 +144,9 @@ SPECS = (
         _client("unpause", 2, CLIENT, "Resume processing of clients that were paused", "6.2.0"),
         help_sub("client", G),
     ),
-    command("echo", 2, "fast", G, "Echo the given string", "1.0.0", string("message")),
+    command(
+        "echo", 2, "loading stale fast", G, "Echo the given string", "1.0.0", string("message")
+    ),
     command(
         "hello",
         -1,
@@ -161,7 +173,10 @@ SPECS = (
         "Ping the server",
         "1.0.0",
         optional(string("message")),
-        tips=("request_policy:all_shards", "response_policy:all_succeeded"),
+        tips=(
+            "request_policy:all_shards",
+            "response_policy:all_succeeded",
+        ),
     ),
     command(
         "quit",

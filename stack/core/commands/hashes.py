@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import block, command, double, integer, key, multiple, optional, pattern, string, token
 
 G = "hash"
-K1 = (1, 1, 1)
 
 _pairs = multiple(block("data", string("field"), string("value")))
 
@@ -19,8 +19,8 @@ SPECS = (
         "2.0.0",
         key(),
         multiple(string("field")),
-        keys=K1,
         complexity="O(N) where N is the number of fields to be removed.",
+        keys=ks("RW DELETE"),
     ),
     command(
         "hexists",
@@ -31,7 +31,7 @@ SPECS = (
         "2.0.0",
         key(),
         string("field"),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "hget",
@@ -42,7 +42,7 @@ SPECS = (
         "2.0.0",
         key(),
         string("field"),
-        keys=K1,
+        keys=ks("RO ACCESS"),
     ),
     command(
         "hgetall",
@@ -52,8 +52,9 @@ SPECS = (
         "Get all the fields and values in a hash",
         "2.0.0",
         key(),
-        keys=K1,
         complexity="O(N) where N is the size of the hash.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output_order",),
     ),
     command(
         "hincrby",
@@ -65,7 +66,7 @@ SPECS = (
         key(),
         string("field"),
         integer("increment"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "hincrbyfloat",
@@ -77,7 +78,7 @@ SPECS = (
         key(),
         string("field"),
         double("increment"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "hkeys",
@@ -87,11 +88,19 @@ SPECS = (
         "Get all the fields in a hash",
         "2.0.0",
         key(),
-        keys=K1,
         complexity="O(N) where N is the size of the hash.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output_order",),
     ),
     command(
-        "hlen", 2, "readonly fast", G, "Get the number of fields in a hash", "2.0.0", key(), keys=K1
+        "hlen",
+        2,
+        "readonly fast",
+        G,
+        "Get the number of fields in a hash",
+        "2.0.0",
+        key(),
+        keys=ks("RO"),
     ),
     command(
         "hmget",
@@ -102,8 +111,8 @@ SPECS = (
         "2.0.0",
         key(),
         multiple(string("field")),
-        keys=K1,
         complexity="O(N) where N is the number of fields being requested.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "hmset",
@@ -114,9 +123,9 @@ SPECS = (
         "2.0.0",
         key(),
         _pairs,
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(N) where N is the number of fields being set.",
+        keys=ks("RW UPDATE"),
     ),
     command(
         "hrandfield",
@@ -127,8 +136,9 @@ SPECS = (
         "6.2.0",
         key(),
         optional(block("options", integer("count"), optional(token("WITHVALUES")))),
-        keys=K1,
         complexity="O(N) where N is the number of fields returned",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "hscan",
@@ -142,8 +152,9 @@ SPECS = (
         optional(pattern(token="MATCH")),
         optional(integer("count", token="COUNT")),
         optional(token("NOVALUES", since="7.4.0")),
-        keys=K1,
         complexity="O(1) for every call. O(N) for a complete iteration.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "hset",
@@ -154,8 +165,8 @@ SPECS = (
         "2.0.0",
         key(),
         _pairs,
-        keys=K1,
         complexity="O(1) for each field/value pair added",
+        keys=ks("RW UPDATE"),
     ),
     command(
         "hsetnx",
@@ -167,7 +178,7 @@ SPECS = (
         key(),
         string("field"),
         string("value"),
-        keys=K1,
+        keys=ks("RW INSERT"),
     ),
     command(
         "hstrlen",
@@ -178,7 +189,7 @@ SPECS = (
         "3.2.0",
         key(),
         string("field"),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "hvals",
@@ -188,7 +199,8 @@ SPECS = (
         "Get all the values in a hash",
         "2.0.0",
         key(),
-        keys=K1,
         complexity="O(N) where N is the size of the hash.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output_order",),
     ),
 )

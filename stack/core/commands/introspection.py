@@ -4,35 +4,50 @@ reply shapes (maps are flat arrays in RESP2). Shared by the server and the proxy
 from __future__ import annotations
 
 from ..resp import Map, SetReply, Status
+from .keyspec import Index, KeyNum, KeyRef, KeySpec, Keyword, Range, flag_names
 from .spec import Arg, CommandSpec
 
 
+def _begin_search(spec: KeySpec) -> Map:
+    begin = spec.begin_search
+    if isinstance(begin, Index):
+        return Map([b"type", b"index", b"spec", Map([b"index", begin.pos])])
+    if isinstance(begin, Keyword):
+        detail = Map([b"keyword", begin.keyword.encode(), b"startfrom", begin.startfrom])
+        return Map([b"type", b"keyword", b"spec", detail])
+    return Map([b"type", b"unknown", b"spec", Map()])
+
+
+def _find_keys(spec: KeySpec) -> Map:
+    find = spec.find_keys
+    if isinstance(find, Range):
+        detail = Map([b"lastkey", find.lastkey, b"keystep", find.keystep, b"limit", find.limit])
+        return Map([b"type", b"range", b"spec", detail])
+    if isinstance(find, KeyNum):
+        detail = Map(
+            [b"keynumidx", find.keynumidx, b"firstkey", find.firstkey, b"keystep", find.keystep]
+        )
+        return Map([b"type", b"keynum", b"spec", detail])
+    return Map([b"type", b"unknown", b"spec", Map()])
+
+
 def key_specs(spec: CommandSpec) -> SetReply:
-    if spec.first_key <= 0:
-        return SetReply()
-    flags = ["RW", "update"] if spec.is_write else ["RO", "access"]
-    last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
-    return SetReply(
-        [
-            Map(
-                [
-                    b"flags",
-                    SetReply(Status(f) for f in flags),
-                    b"begin_search",
-                    Map([b"type", b"index", b"spec", Map([b"index", spec.first_key])]),
-                    b"find_keys",
-                    Map(
-                        [
-                            b"type",
-                            b"range",
-                            b"spec",
-                            Map([b"lastkey", last, b"keystep", spec.key_step or 1, b"limit", 0]),
-                        ]
-                    ),
-                ]
-            )
+    """COMMAND INFO's key specifications, as Redis 7.0 prints them."""
+    out = SetReply()
+    for k in spec.key_specs:
+        entry = Map()
+        if k.notes:
+            entry += [b"notes", k.notes.encode()]
+        entry += [
+            b"flags",
+            SetReply(Status(f) for f in flag_names(k.flags)),
+            b"begin_search",
+            _begin_search(k),
+            b"find_keys",
+            _find_keys(k),
         ]
-    )
+        out.append(entry)
+    return out
 
 
 def command_info(spec: CommandSpec) -> list[object]:
@@ -40,15 +55,21 @@ def command_info(spec: CommandSpec) -> list[object]:
     return [
         spec.name.encode(),
         spec.arity,
-        SetReply(Status(f) for f in sorted(spec.flags)),
+        SetReply(Status(f) for f in spec.printed_flags()),
         spec.first_key,
         spec.last_key,
         spec.key_step,
         SetReply(Status(c) for c in spec.acl_categories()),
         SetReply(t.encode() for t in spec.tips),
         key_specs(spec),
-        [command_info(sub) for sub in spec.subcommands],
+        # Redis 7.0 answers an empty set when there are no subcommands, an array otherwise
+        [command_info(sub) for sub in spec.subcommands] if spec.subcommands else SetReply(),
     ]
+
+
+def keys_and_flags(refs: list[KeyRef], args: list[bytes]) -> list[object]:
+    """COMMAND GETKEYSANDFLAGS's reply: each key with its flags."""
+    return [[args[r.pos], SetReply(Status(f) for f in flag_names(r.flags))] for r in refs]
 
 
 def arg_doc(arg: Arg) -> Map:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import (
     Arg,
     CommandSpec,
@@ -21,7 +22,6 @@ from .spec import (
 )
 
 G = "generic"
-K1 = (1, 1, 1)
 
 _condition = oneof(
     "condition", token("NX"), token("XX"), token("GT"), token("LT"), optional=True, since="7.0.0"
@@ -29,23 +29,47 @@ _condition = oneof(
 
 
 def _expire(name: str, unit_arg: Arg, summary: str, since: str) -> CommandSpec:
-    return command(name, -3, "write fast", G, summary, since, key(), unit_arg, _condition, keys=K1)
+    return command(
+        name, -3, "write fast", G, summary, since, key(), unit_arg, _condition, keys=ks("RW UPDATE")
+    )
 
 
 def _object_sub(sub: str, summary: str) -> CommandSpec:
-    return command(f"object|{sub}", 3, "readonly", G, summary, "2.2.3", key(), keys=(2, 2, 1))
+    return command(
+        f"object|{sub}",
+        3,
+        "readonly",
+        G,
+        summary,
+        "2.2.3",
+        key(),
+        keys=ks("RO", 2),
+        tips=("nondeterministic_output",),
+    )
 
 
-def _sort_args(store: bool) -> tuple[Arg, ...]:
+def sort_args(store: bool) -> tuple[Arg, ...]:
+    """SORT's arguments (and LedisDB's XLSORT ...): BY and GET patterns name keys (spec 1)."""
     args = (
         key(),
-        optional(pattern(token="BY")),
+        optional(pattern(token="BY", spec=1)),
         optional(block("limit", integer("offset"), integer("count"), token="LIMIT")),
-        optional(multiple(pattern(token="GET"))),
+        optional(multiple(pattern(token="GET", spec=1))),
         oneof("order", token("ASC"), token("DESC"), optional=True),
         optional(token("ALPHA", name="sorting")),
     )
-    return (*args, optional(key("destination", token="STORE"))) if store else args
+    return (*args, optional(key("destination", spec=2, token="STORE"))) if store else args
+
+
+# SORT's keys: the sorted key; the keys its BY and GET patterns name (only its content says
+# which); the STORE destination, which may come anywhere (the "sort" key procedure finds it).
+_BY_GET = "Keys named by the BY and GET patterns: which ones depends on the sorted values"
+_STORE = "The STORE destination: the option may come anywhere among the others"
+SORT_KEYS = (
+    ks("RO ACCESS"),
+    ks("RO ACCESS", unknown=True, notes=_BY_GET),
+    ks("OW UPDATE", unknown=True, notes=_STORE),
+)
 
 
 SPECS = (
@@ -57,11 +81,14 @@ SPECS = (
         "Copy a key",
         "6.2.0",
         key("source"),
-        key("destination"),
+        key("destination", spec=1),
         optional(integer("destination-db", token="DB")),
         optional(token("REPLACE")),
-        keys=(1, 2, 1),
         complexity="O(N) worst case for collections, where N is the number of nested items.",
+        keys=(
+            ks("RO ACCESS"),
+            ks("OW UPDATE", 2),
+        ),
     ),
     command(
         "del",
@@ -71,8 +98,12 @@ SPECS = (
         "Delete a key",
         "1.0.0",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(N) where N is the number of keys that will be removed.",
+        keys=ks("RM DELETE", 1, -1),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:agg_sum",
+        ),
     ),
     command(
         "dump",
@@ -82,8 +113,9 @@ SPECS = (
         "Return a serialized version of the value stored at the specified key.",
         "2.6.0",
         key(),
-        keys=K1,
         complexity="O(1) to access the key and additional O(N*M) to serialize it",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "exists",
@@ -93,8 +125,12 @@ SPECS = (
         "Determine if a key exists",
         "1.0.0",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(N) where N is the number of keys to check.",
+        keys=ks("RO", 1, -1),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:agg_sum",
+        ),
     ),
     _expire("expire", integer("seconds"), "Set a key's time to live in seconds", "1.0.0"),
     _expire(
@@ -111,7 +147,7 @@ SPECS = (
         "Get the expiration Unix timestamp for a key",
         "7.0.0",
         key(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
     ),
     command(
         "keys",
@@ -122,7 +158,11 @@ SPECS = (
         "1.0.0",
         pattern(),
         complexity="O(N) with N being the number of keys in the database",
-        tips=("request_policy:all_shards", "nondeterministic_output_order"),
+        tips=(
+            "request_policy:all_shards",
+            "nondeterministic_output_order",
+        ),
+        acl="keyspace dangerous",
     ),
     command(
         "move",
@@ -133,7 +173,7 @@ SPECS = (
         "1.0.0",
         key(),
         integer("db"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     container(
         "object",
@@ -147,7 +187,14 @@ SPECS = (
         help_sub("object", G, "6.2.0"),
     ),
     command(
-        "persist", 2, "write fast", G, "Remove the expiration from a key", "2.2.0", key(), keys=K1
+        "persist",
+        2,
+        "write fast",
+        G,
+        "Remove the expiration from a key",
+        "2.2.0",
+        key(),
+        keys=ks("RW UPDATE"),
     ),
     _expire(
         "pexpire", integer("milliseconds"), "Set a key's time to live in milliseconds", "2.6.0"
@@ -166,7 +213,7 @@ SPECS = (
         "Get the expiration Unix timestamp for a key in milliseconds",
         "7.0.0",
         key(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
     ),
     command(
         "pttl",
@@ -176,7 +223,8 @@ SPECS = (
         "Get the time to live for a key in milliseconds",
         "2.6.0",
         key(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "randomkey",
@@ -185,9 +233,25 @@ SPECS = (
         G,
         "Return a random key from the keyspace",
         "1.0.0",
-        tips=("request_policy:all_shards", "nondeterministic_output"),
+        tips=(
+            "request_policy:all_shards",
+            "nondeterministic_output",
+        ),
     ),
-    command("rename", 3, "write", G, "Rename a key", "1.0.0", key(), key("newkey"), keys=(1, 2, 1)),
+    command(
+        "rename",
+        3,
+        "write",
+        G,
+        "Rename a key",
+        "1.0.0",
+        key(),
+        key("newkey", spec=1),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("OW UPDATE", 2),
+        ),
+    ),
     command(
         "renamenx",
         3,
@@ -196,8 +260,11 @@ SPECS = (
         "Rename a key, only if the new key does not exist",
         "1.0.0",
         key(),
-        key("newkey"),
-        keys=(1, 2, 1),
+        key("newkey", spec=1),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("OW INSERT", 2),
+        ),
     ),
     command(
         "restore",
@@ -213,8 +280,9 @@ SPECS = (
         optional(token("ABSTTL", since="5.0.0")),
         optional(integer("seconds", token="IDLETIME", since="5.0.0")),
         optional(integer("frequency", token="FREQ", since="5.0.0")),
-        keys=K1,
         complexity="O(1) to create the new key and additional O(N*M) to reconstruct it",
+        keys=ks("OW UPDATE"),
+        acl="keyspace dangerous",
     ),
     command(
         "scan",
@@ -228,29 +296,36 @@ SPECS = (
         optional(integer("count", token="COUNT")),
         optional(string("type", token="TYPE", since="6.0.0")),
         complexity="O(1) for every call. O(N) for a complete iteration.",
-        tips=("nondeterministic_output", "request_policy:special"),
+        tips=(
+            "nondeterministic_output",
+            "request_policy:special",
+        ),
     ),
     command(
         "sort",
         -2,
-        "write denyoom movablekeys",
+        "write denyoom",
         G,
         "Sort the elements in a list, set or sorted set",
         "1.0.0",
-        *_sort_args(store=True),
-        keys=K1,
+        *sort_args(store=True),
         complexity="O(N+M*log(M))",
+        keys=SORT_KEYS,
+        key_proc="sort",
+        acl="set sortedset list dangerous",
     ),
     command(
         "sort_ro",
         -2,
-        "readonly movablekeys",
+        "readonly",
         G,
         "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
         "7.0.0",
-        *_sort_args(store=False),
-        keys=K1,
+        *sort_args(store=False),
         complexity="O(N+M*log(M))",
+        keys=SORT_KEYS[:2],
+        key_proc="sort_ro",
+        acl="set sortedset list dangerous",
     ),
     command(
         "touch",
@@ -260,8 +335,12 @@ SPECS = (
         "Alters the last access time of a key(s). Returns the number of existing keys specified.",
         "3.2.1",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(N) where N is the number of keys that will be touched.",
+        keys=ks("RO", 1, -1),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:agg_sum",
+        ),
     ),
     command(
         "ttl",
@@ -271,10 +350,18 @@ SPECS = (
         "Get the time to live for a key in seconds",
         "1.0.0",
         key(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
-        "type", 2, "readonly fast", G, "Determine the type stored at key", "1.0.0", key(), keys=K1
+        "type",
+        2,
+        "readonly fast",
+        G,
+        "Determine the type stored at key",
+        "1.0.0",
+        key(),
+        keys=ks("RO"),
     ),
     command(
         "unlink",
@@ -284,7 +371,11 @@ SPECS = (
         "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
         "4.0.0",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(1) for each key removed regardless of its size.",
+        keys=ks("RM DELETE", 1, -1),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:agg_sum",
+        ),
     ),
 )

@@ -6,6 +6,8 @@ LTTL, ...) acts only when the key holds its type, and otherwise behaves as if it
 
 from __future__ import annotations
 
+from .keys import SORT_KEYS, sort_args
+from .keyspec import ks
 from .spec import (
     CommandSpec,
     command,
@@ -21,12 +23,13 @@ from .spec import (
 )
 
 G = "ledis"
-K1 = (1, 1, 1)
 TYPES = {"h": "hash", "l": "list", "s": "set", "z": "sorted set"}
+CATEGORY = {"h": "hash", "l": "list", "s": "set", "z": "sortedset"}
 
 
 def _typed(prefix: str) -> tuple[CommandSpec, ...]:
     kind = TYPES[prefix]
+    acl = f"keyspace {CATEGORY[prefix]}"
     return (
         command(
             f"{prefix}clear",
@@ -36,7 +39,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             f"Delete a {kind} key (LedisDB)",
             "ledis",
             key(),
-            keys=K1,
+            keys=ks("RM DELETE"),
+            acl=acl,
             complexity="O(N)",
         ),
         command(
@@ -47,7 +51,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             f"Delete several {kind} keys (LedisDB)",
             "ledis",
             multiple(key()),
-            keys=(1, -1, 1),
+            keys=ks("RM DELETE", 1, -1),
+            acl=acl,
             complexity="O(N)",
         ),
         command(
@@ -59,7 +64,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             "ledis",
             key(),
             integer("seconds"),
-            keys=K1,
+            keys=ks("RW UPDATE"),
+            acl=acl,
         ),
         command(
             f"{prefix}expireat",
@@ -70,7 +76,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             "ledis",
             key(),
             unix_time("timestamp"),
-            keys=K1,
+            keys=ks("RW UPDATE"),
+            acl=acl,
         ),
         command(
             f"{prefix}ttl",
@@ -80,7 +87,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             f"Get a {kind} key's time to live in seconds, -1 if none (LedisDB)",
             "ledis",
             key(),
-            keys=K1,
+            keys=ks("RO ACCESS"),
+            acl=acl,
         ),
         command(
             f"{prefix}persist",
@@ -90,7 +98,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             f"Remove a {kind} key's expiry (LedisDB)",
             "ledis",
             key(),
-            keys=K1,
+            keys=ks("RW UPDATE"),
+            acl=acl,
         ),
         command(
             f"{prefix}keyexists",
@@ -100,7 +109,8 @@ def _typed(prefix: str) -> tuple[CommandSpec, ...]:
             f"Determine if a {kind} key exists (LedisDB)",
             "ledis",
             key(),
-            keys=K1,
+            keys=ks("RO"),
+            acl=acl,
         ),
     )
 
@@ -113,7 +123,7 @@ def _xscan_options() -> tuple:  # type: ignore[type-arg]
     )
 
 
-_sort_args = (key(), optional(pattern(token="BY")), optional(string("limit", token="LIMIT")))
+_sort_args = sort_args(store=True)
 
 SPECS = (
     *_typed("h"),
@@ -129,7 +139,8 @@ SPECS = (
         "ledis",
         key(),
         integer("count"),
-        keys=K1,
+        keys=ks("RW DELETE"),
+        acl="list",
         complexity="O(N)",
     ),
     command(
@@ -141,7 +152,8 @@ SPECS = (
         "ledis",
         key(),
         integer("count"),
-        keys=K1,
+        keys=ks("RW DELETE"),
+        acl="list",
         complexity="O(N)",
     ),
     command(
@@ -155,6 +167,7 @@ SPECS = (
         string("cursor"),
         *_xscan_options(),
         complexity="O(1) for every call",
+        acl="keyspace",
     ),
     command(
         "xhscan",
@@ -166,7 +179,8 @@ SPECS = (
         key(),
         string("cursor"),
         *_xscan_options(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
+        acl="hash",
     ),
     command(
         "xsscan",
@@ -178,7 +192,8 @@ SPECS = (
         key(),
         string("cursor"),
         *_xscan_options(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
+        acl="set",
     ),
     command(
         "xzscan",
@@ -190,7 +205,8 @@ SPECS = (
         key(),
         string("cursor"),
         *_xscan_options(),
-        keys=K1,
+        keys=ks("RO ACCESS"),
+        acl="sortedset",
     ),
     command(
         "xlsort",
@@ -200,7 +216,9 @@ SPECS = (
         "SORT a list key (LedisDB)",
         "ledis",
         *_sort_args,
-        keys=K1,
+        keys=SORT_KEYS,
+        key_proc="sort",
+        acl="list dangerous",
         complexity="O(N+M*log(M))",
     ),
     command(
@@ -211,7 +229,9 @@ SPECS = (
         "SORT a set key (LedisDB)",
         "ledis",
         *_sort_args,
-        keys=K1,
+        keys=SORT_KEYS,
+        key_proc="sort",
+        acl="set dangerous",
         complexity="O(N+M*log(M))",
     ),
     command(
@@ -222,7 +242,9 @@ SPECS = (
         "SORT a sorted set key (LedisDB)",
         "ledis",
         *_sort_args,
-        keys=K1,
+        keys=SORT_KEYS,
+        key_proc="sort",
+        acl="sortedset dangerous",
         complexity="O(N+M*log(M))",
     ),
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import Arg, command, double, integer, key, multiple, oneof, optional, string, token
 
 G = "list"
-K1 = (1, 1, 1)
 
 
 def _side(name: str) -> Arg:
@@ -21,11 +21,14 @@ SPECS = (
         "Pop an element from a list, push it to another list and return it; or block until one is available",
         "6.2.0",
         key("source"),
-        key("destination"),
+        key("destination", spec=1),
         _side("wherefrom"),
         _side("whereto"),
         double("timeout"),
-        keys=(1, 2, 1),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("RW INSERT", 2),
+        ),
     ),
     command(
         "blmpop",
@@ -39,8 +42,9 @@ SPECS = (
         multiple(key()),
         _side("where"),
         optional(integer("count", token="COUNT")),
-        keynum=2,
         complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        keys=ks("RW ACCESS DELETE", 2, keynum=(0, 1, 1)),
+        key_proc="numkeys@2",
     ),
     command(
         "blpop",
@@ -51,8 +55,8 @@ SPECS = (
         "2.0.0",
         multiple(key()),
         double("timeout"),
-        keys=(1, -2, 1),
         complexity="O(N) where N is the number of provided keys.",
+        keys=ks("RW ACCESS DELETE", 1, -2),
     ),
     command(
         "brpop",
@@ -63,8 +67,8 @@ SPECS = (
         "2.0.0",
         multiple(key()),
         double("timeout"),
-        keys=(1, -2, 1),
         complexity="O(N) where N is the number of provided keys.",
+        keys=ks("RW ACCESS DELETE", 1, -2),
     ),
     command(
         "brpoplpush",
@@ -74,10 +78,13 @@ SPECS = (
         "Pop an element from a list, push it to another list and return it; or block until one is available",
         "2.2.0",
         key("source"),
-        key("destination"),
+        key("destination", spec=1),
         double("timeout"),
-        keys=(1, 2, 1),
         doc_flags=("deprecated",),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("RW INSERT", 2),
+        ),
     ),
     command(
         "lindex",
@@ -88,8 +95,8 @@ SPECS = (
         "1.0.0",
         key(),
         integer("index"),
-        keys=K1,
         complexity="O(N) where N is the number of elements to traverse to get to the element at index.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "linsert",
@@ -102,10 +109,19 @@ SPECS = (
         oneof("where", token("BEFORE"), token("AFTER")),
         string("pivot"),
         string("element"),
-        keys=K1,
         complexity="O(N) where N is the number of elements to traverse before seeing the value pivot.",
+        keys=ks("RW INSERT"),
     ),
-    command("llen", 2, "readonly fast", G, "Get the length of a list", "1.0.0", key(), keys=K1),
+    command(
+        "llen",
+        2,
+        "readonly fast",
+        G,
+        "Get the length of a list",
+        "1.0.0",
+        key(),
+        keys=ks("RO"),
+    ),
     command(
         "lmove",
         5,
@@ -114,10 +130,13 @@ SPECS = (
         "Pop an element from a list, push it to another list and return it",
         "6.2.0",
         key("source"),
-        key("destination"),
+        key("destination", spec=1),
         _side("wherefrom"),
         _side("whereto"),
-        keys=(1, 2, 1),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("RW INSERT", 2),
+        ),
     ),
     command(
         "lmpop",
@@ -130,8 +149,9 @@ SPECS = (
         multiple(key()),
         _side("where"),
         optional(integer("count", token="COUNT")),
-        keynum=1,
         complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        keys=ks("RW ACCESS DELETE", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "lpop",
@@ -142,8 +162,8 @@ SPECS = (
         "1.0.0",
         key(),
         optional(integer("count", since="6.2.0")),
-        keys=K1,
         complexity="O(N) where N is the number of elements returned",
+        keys=ks("RW ACCESS DELETE"),
     ),
     command(
         "lpos",
@@ -157,8 +177,8 @@ SPECS = (
         optional(integer("rank", token="RANK")),
         optional(integer("num-matches", token="COUNT")),
         optional(integer("len", token="MAXLEN")),
-        keys=K1,
         complexity="O(N) where N is the number of elements in the list, for the average case.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "lpush",
@@ -169,8 +189,8 @@ SPECS = (
         "1.0.0",
         key(),
         multiple(string("element")),
-        keys=K1,
         complexity="O(1) for each element added",
+        keys=ks("RW INSERT"),
     ),
     command(
         "lpushx",
@@ -181,7 +201,7 @@ SPECS = (
         "2.2.0",
         key(),
         multiple(string("element")),
-        keys=K1,
+        keys=ks("RW INSERT"),
     ),
     command(
         "lrange",
@@ -193,8 +213,8 @@ SPECS = (
         key(),
         integer("start"),
         integer("stop"),
-        keys=K1,
         complexity="O(S+N) where S is the distance of start offset from HEAD for small lists.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "lrem",
@@ -206,8 +226,8 @@ SPECS = (
         key(),
         integer("count"),
         string("element"),
-        keys=K1,
         complexity="O(N+M) where N is the length of the list and M is the number of elements removed.",
+        keys=ks("RW DELETE"),
     ),
     command(
         "lset",
@@ -219,8 +239,8 @@ SPECS = (
         key(),
         integer("index"),
         string("element"),
-        keys=K1,
         complexity="O(N) where N is the length of the list.",
+        keys=ks("RW UPDATE"),
     ),
     command(
         "ltrim",
@@ -232,8 +252,8 @@ SPECS = (
         key(),
         integer("start"),
         integer("stop"),
-        keys=K1,
         complexity="O(N) where N is the number of elements to be removed by the operation.",
+        keys=ks("RW DELETE"),
     ),
     command(
         "rpop",
@@ -244,8 +264,8 @@ SPECS = (
         "1.0.0",
         key(),
         optional(integer("count", since="6.2.0")),
-        keys=K1,
         complexity="O(N) where N is the number of elements returned",
+        keys=ks("RW ACCESS DELETE"),
     ),
     command(
         "rpoplpush",
@@ -255,9 +275,12 @@ SPECS = (
         "Remove the last element in a list, prepend it to another list and return it",
         "1.2.0",
         key("source"),
-        key("destination"),
-        keys=(1, 2, 1),
+        key("destination", spec=1),
         doc_flags=("deprecated",),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("RW INSERT", 2),
+        ),
     ),
     command(
         "rpush",
@@ -268,8 +291,8 @@ SPECS = (
         "1.0.0",
         key(),
         multiple(string("element")),
-        keys=K1,
         complexity="O(1) for each element added",
+        keys=ks("RW INSERT"),
     ),
     command(
         "rpushx",
@@ -280,6 +303,6 @@ SPECS = (
         "2.2.0",
         key(),
         multiple(string("element")),
-        keys=K1,
+        keys=ks("RW INSERT"),
     ),
 )

@@ -61,6 +61,7 @@ SPECS = (
         G,
         "Return the role of the instance in the context of replication",
         "2.8.12",
+        acl="admin dangerous",
     ),
     command(
         "wait",
@@ -72,5 +73,10 @@ SPECS = (
         integer("numreplicas"),
         integer("timeout"),
         complexity="O(1)",
+        tips=(
+            "request_policy:all_shards",
+            "response_policy:agg_min",
+        ),
+        acl="connection",
     ),
 )

@@ -30,7 +30,13 @@ SPECS = (
         "Get array of Redis command details",
         "2.8.13",
         command(
-            "command|count", 2, "loading stale", G, "Get total number of Redis commands", "2.8.13"
+            "command|count",
+            2,
+            "loading stale",
+            G,
+            "Get total number of Redis commands",
+            "2.8.13",
+            acl="connection",
         ),
         command(
             "command|docs",
@@ -41,6 +47,8 @@ SPECS = (
             "7.0.0",
             optional(multiple(string("command-name"))),
             complexity="O(N) where N is the number of commands to look up",
+            tips=("nondeterministic_output_order",),
+            acl="connection",
         ),
         command(
             "command|getkeys",
@@ -52,6 +60,19 @@ SPECS = (
             string("command"),
             optional(multiple(string("arg"))),
             complexity="O(N) where N is the number of arguments to the command",
+            acl="connection",
+        ),
+        command(
+            "command|getkeysandflags",
+            -4,
+            "loading stale",
+            G,
+            "Extract keys and access flags given a full Redis command",
+            "7.0.0",
+            string("command"),
+            optional(multiple(string("arg"))),
+            complexity="O(N) where N is the number of arguments to the command",
+            acl="connection",
         ),
         command(
             "command|info",
@@ -62,6 +83,8 @@ SPECS = (
             "2.8.13",
             optional(multiple(string("command-name"))),
             complexity="O(N) where N is the number of commands to look up",
+            tips=("nondeterministic_output_order",),
+            acl="connection",
         ),
         command(
             "command|list",
@@ -80,9 +103,14 @@ SPECS = (
                 )
             ),
             complexity="O(N) where N is the total number of Redis commands",
+            tips=("nondeterministic_output_order",),
+            acl="connection",
         ),
-        help_sub("command", G),
+        help_sub("command", G, acl="connection"),
         arity=-1,
+        flags="loading stale",
+        acl="connection",
+        tips=("nondeterministic_output_order",),
     ),
     container(
         "config",
@@ -117,6 +145,10 @@ SPECS = (
             "2.0.0",
             multiple(block("data", string("parameter"), string("value"))),
             complexity="O(N) when N is the number of configuration parameters provided",
+            tips=(
+                "request_policy:all_nodes",
+                "response_policy:all_succeeded",
+            ),
         ),
         help_sub("config", G),
     ),
@@ -127,7 +159,11 @@ SPECS = (
         G,
         "Return the number of keys in the selected database",
         "1.0.0",
-        tips=("request_policy:all_shards", "response_policy:agg_sum"),
+        tips=(
+            "request_policy:all_shards",
+            "response_policy:agg_sum",
+        ),
+        acl="keyspace",
     ),
     command(
         "debug",
@@ -150,6 +186,11 @@ SPECS = (
         "1.0.0",
         _flush_mode,
         complexity="O(N) where N is the total number of keys in all databases",
+        tips=(
+            "request_policy:all_shards",
+            "response_policy:all_succeeded",
+        ),
+        acl="keyspace dangerous",
     ),
     command(
         "flushdb",
@@ -160,6 +201,11 @@ SPECS = (
         "1.0.0",
         _flush_mode,
         complexity="O(N) where N is the number of keys in the selected database",
+        tips=(
+            "request_policy:all_shards",
+            "response_policy:all_succeeded",
+        ),
+        acl="keyspace dangerous",
     ),
     command(
         "info",
@@ -169,7 +215,12 @@ SPECS = (
         "Get information and statistics about the server",
         "1.0.0",
         optional(multiple(string("section"))),
-        tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
+        tips=(
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ),
+        acl="dangerous",
     ),
     command(
         "lastsave",
@@ -179,6 +230,7 @@ SPECS = (
         "Get the UNIX time stamp of the last successful save to disk",
         "1.0.0",
         tips=("nondeterministic_output",),
+        acl="admin dangerous",
     ),
     container(
         "latency",
@@ -193,6 +245,11 @@ SPECS = (
             "Return timestamp-latency samples for the event.",
             "2.8.13",
             string("event"),
+            tips=(
+                "nondeterministic_output",
+                "request_policy:all_nodes",
+                "response_policy:special",
+            ),
         ),
         command(
             "latency|latest",
@@ -201,6 +258,11 @@ SPECS = (
             G,
             "Return the latest latency samples for all events.",
             "2.8.13",
+            tips=(
+                "nondeterministic_output",
+                "request_policy:all_nodes",
+                "response_policy:special",
+            ),
         ),
         command(
             "latency|reset",
@@ -210,6 +272,10 @@ SPECS = (
             "Reset latency data for one or more events.",
             "2.8.13",
             optional(multiple(string("event"))),
+            tips=(
+                "request_policy:all_nodes",
+                "response_policy:all_succeeded",
+            ),
         ),
         help_sub("latency", G, "2.8.13"),
     ),
@@ -273,14 +339,41 @@ SPECS = (
         command(
             "slowlog|get",
             -2,
-            ADMIN,
+            "admin loading stale",
             G,
             "Get the slow log's entries",
             "2.2.12",
             optional(integer("count")),
+            tips=(
+                "request_policy:all_nodes",
+                "nondeterministic_output",
+            ),
         ),
-        command("slowlog|len", 2, ADMIN, G, "Get the slow log's length", "2.2.12"),
-        command("slowlog|reset", 2, ADMIN, G, "Clear all entries from the slow log", "2.2.12"),
+        command(
+            "slowlog|len",
+            2,
+            "admin loading stale",
+            G,
+            "Get the slow log's length",
+            "2.2.12",
+            tips=(
+                "request_policy:all_nodes",
+                "response_policy:agg_sum",
+                "nondeterministic_output",
+            ),
+        ),
+        command(
+            "slowlog|reset",
+            2,
+            "admin loading stale",
+            G,
+            "Clear all entries from the slow log",
+            "2.2.12",
+            tips=(
+                "request_policy:all_nodes",
+                "response_policy:all_succeeded",
+            ),
+        ),
         help_sub("slowlog", G, "6.2.0"),
     ),
     command(
@@ -292,6 +385,7 @@ SPECS = (
         "4.0.0",
         integer("index1"),
         integer("index2"),
+        acl="keyspace dangerous",
     ),
     command(
         "time",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import command, integer, key, multiple, optional, pattern, string
 
 G = "set"
-K1 = (1, 1, 1)
 ALL = (1, -1, 1)
 
 SPECS = (
@@ -18,8 +18,8 @@ SPECS = (
         "1.0.0",
         key(),
         multiple(string("member")),
-        keys=K1,
         complexity="O(1) for each element added",
+        keys=ks("RW INSERT"),
     ),
     command(
         "scard",
@@ -29,7 +29,7 @@ SPECS = (
         "Get the number of members in a set",
         "1.0.0",
         key(),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "sdiff",
@@ -39,8 +39,9 @@ SPECS = (
         "Subtract multiple sets",
         "1.0.0",
         multiple(key()),
-        keys=ALL,
         complexity="O(N) where N is the total number of elements in all given sets.",
+        keys=ks("RO ACCESS", 1, -1),
+        tips=("nondeterministic_output_order",),
     ),
     command(
         "sdiffstore",
@@ -50,9 +51,12 @@ SPECS = (
         "Subtract multiple sets and store the resulting set in a key",
         "1.0.0",
         key("destination"),
-        multiple(key()),
-        keys=ALL,
+        multiple(key(spec=1)),
         complexity="O(N) where N is the total number of elements in all given sets.",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2, -1),
+        ),
     ),
     command(
         "sinter",
@@ -62,8 +66,9 @@ SPECS = (
         "Intersect multiple sets",
         "1.0.0",
         multiple(key()),
-        keys=ALL,
         complexity="O(N*M) worst case",
+        keys=ks("RO ACCESS", 1, -1),
+        tips=("nondeterministic_output_order",),
     ),
     command(
         "sintercard",
@@ -75,8 +80,9 @@ SPECS = (
         integer("numkeys"),
         multiple(key()),
         optional(integer("limit", token="LIMIT")),
-        keynum=1,
         complexity="O(N*M) worst case",
+        keys=ks("RO ACCESS", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "sinterstore",
@@ -86,9 +92,12 @@ SPECS = (
         "Intersect multiple sets and store the resulting set in a key",
         "1.0.0",
         key("destination"),
-        multiple(key()),
-        keys=ALL,
+        multiple(key(spec=1)),
         complexity="O(N*M) worst case",
+        keys=(
+            ks("RW UPDATE"),
+            ks("RO ACCESS", 2, -1),
+        ),
     ),
     command(
         "sismember",
@@ -99,7 +108,7 @@ SPECS = (
         "1.0.0",
         key(),
         string("member"),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "smembers",
@@ -109,8 +118,9 @@ SPECS = (
         "Get all the members in a set",
         "1.0.0",
         key(),
-        keys=K1,
         complexity="O(N) where N is the set cardinality.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output_order",),
     ),
     command(
         "smismember",
@@ -121,8 +131,8 @@ SPECS = (
         "6.2.0",
         key(),
         multiple(string("member")),
-        keys=K1,
         complexity="O(N) where N is the number of elements being checked for membership",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "smove",
@@ -132,9 +142,12 @@ SPECS = (
         "Move a member from one set to another",
         "1.0.0",
         key("source"),
-        key("destination"),
+        key("destination", spec=1),
         string("member"),
-        keys=(1, 2, 1),
+        keys=(
+            ks("RW ACCESS DELETE"),
+            ks("RW INSERT", 2),
+        ),
     ),
     command(
         "spop",
@@ -145,8 +158,9 @@ SPECS = (
         "1.0.0",
         key(),
         optional(integer("count", since="3.2.0")),
-        keys=K1,
         complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        keys=ks("RW ACCESS DELETE"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "srandmember",
@@ -157,8 +171,9 @@ SPECS = (
         "1.0.0",
         key(),
         optional(integer("count", since="2.6.0")),
-        keys=K1,
         complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "srem",
@@ -169,8 +184,8 @@ SPECS = (
         "1.0.0",
         key(),
         multiple(string("member")),
-        keys=K1,
         complexity="O(N) where N is the number of members to be removed.",
+        keys=ks("RW DELETE"),
     ),
     command(
         "sscan",
@@ -183,8 +198,9 @@ SPECS = (
         integer("cursor"),
         optional(pattern(token="MATCH")),
         optional(integer("count", token="COUNT")),
-        keys=K1,
         complexity="O(1) for every call. O(N) for a complete iteration.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "sunion",
@@ -194,8 +210,9 @@ SPECS = (
         "Add multiple sets",
         "1.0.0",
         multiple(key()),
-        keys=ALL,
         complexity="O(N) where N is the total number of elements in all given sets.",
+        keys=ks("RO ACCESS", 1, -1),
+        tips=("nondeterministic_output_order",),
     ),
     command(
         "sunionstore",
@@ -205,8 +222,11 @@ SPECS = (
         "Add multiple sets and store the resulting set in a key",
         "1.0.0",
         key("destination"),
-        multiple(key()),
-        keys=ALL,
+        multiple(key(spec=1)),
         complexity="O(N) where N is the total number of elements in all given sets.",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2, -1),
+        ),
     ),
 )

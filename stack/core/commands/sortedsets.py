@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import (
     Arg,
     block,
@@ -18,7 +19,6 @@ from .spec import (
 )
 
 G = "sorted-set"
-K1 = (1, 1, 1)
 
 
 def _limit() -> Arg:
@@ -51,8 +51,9 @@ SPECS = (
         multiple(key()),
         _minmax,
         optional(integer("count", token="COUNT")),
-        keynum=2,
         complexity="O(K) + O(M*log(N)) where K is the number of provided keys",
+        keys=ks("RW ACCESS DELETE", 2, keynum=(0, 1, 1)),
+        key_proc="numkeys@2",
     ),
     command(
         "bzpopmax",
@@ -63,8 +64,8 @@ SPECS = (
         "5.0.0",
         multiple(key()),
         double("timeout"),
-        keys=(1, -2, 1),
         complexity="O(log(N)) with N being the number of elements in the sorted set.",
+        keys=ks("RW ACCESS DELETE", 1, -2),
     ),
     command(
         "bzpopmin",
@@ -75,8 +76,8 @@ SPECS = (
         "5.0.0",
         multiple(key()),
         double("timeout"),
-        keys=(1, -2, 1),
         complexity="O(log(N)) with N being the number of elements in the sorted set.",
+        keys=ks("RW ACCESS DELETE", 1, -2),
     ),
     command(
         "zadd",
@@ -91,8 +92,8 @@ SPECS = (
         optional(token("CH", since="3.0.2")),
         optional(token("INCR", since="3.0.2")),
         multiple(block("data", double("score"), string("member"))),
-        keys=K1,
         complexity="O(log(N)) for each item added",
+        keys=ks("RW UPDATE"),
     ),
     command(
         "zcard",
@@ -102,7 +103,7 @@ SPECS = (
         "Get the number of members in a sorted set",
         "1.2.0",
         key(),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "zcount",
@@ -114,8 +115,8 @@ SPECS = (
         key(),
         double("min"),
         double("max"),
-        keys=K1,
         complexity="O(log(N))",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zdiff",
@@ -127,8 +128,9 @@ SPECS = (
         integer("numkeys"),
         multiple(key()),
         _withscores(),
-        keynum=1,
         complexity="O(L + (N-K)log(N)) worst case",
+        keys=ks("RO ACCESS", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "zdiffstore",
@@ -139,10 +141,13 @@ SPECS = (
         "6.2.0",
         key("destination"),
         integer("numkeys"),
-        multiple(key()),
-        keys=K1,
-        keynum=2,
+        multiple(key(spec=1)),
         complexity="O(L + (N-K)log(N)) worst case",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2, keynum=(0, 1, 1)),
+        ),
+        key_proc="numkeys@2+store",
     ),
     command(
         "zincrby",
@@ -154,8 +159,8 @@ SPECS = (
         key(),
         double("increment"),
         string("member"),
-        keys=K1,
         complexity="O(log(N)) where N is the number of elements in the sorted set.",
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "zinter",
@@ -168,8 +173,9 @@ SPECS = (
         multiple(key()),
         *_combine_options(),
         _withscores(),
-        keynum=1,
         complexity="O(N*K)+O(M*log(M)) worst case",
+        keys=ks("RO ACCESS", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "zintercard",
@@ -181,8 +187,9 @@ SPECS = (
         integer("numkeys"),
         multiple(key()),
         optional(integer("limit", token="LIMIT")),
-        keynum=1,
         complexity="O(N*K) worst case",
+        keys=ks("RO ACCESS", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "zinterstore",
@@ -193,11 +200,14 @@ SPECS = (
         "2.0.0",
         key("destination"),
         integer("numkeys"),
-        multiple(key()),
+        multiple(key(spec=1)),
         *_combine_options(),
-        keys=K1,
-        keynum=2,
         complexity="O(N*K)+O(M*log(M)) worst case",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2, keynum=(0, 1, 1)),
+        ),
+        key_proc="numkeys@2+store",
     ),
     command(
         "zlexcount",
@@ -209,8 +219,8 @@ SPECS = (
         key(),
         string("min"),
         string("max"),
-        keys=K1,
         complexity="O(log(N))",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zmpop",
@@ -223,8 +233,9 @@ SPECS = (
         multiple(key()),
         _minmax,
         optional(integer("count", token="COUNT")),
-        keynum=1,
         complexity="O(K) + O(M*log(N))",
+        keys=ks("RW ACCESS DELETE", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "zmscore",
@@ -235,8 +246,8 @@ SPECS = (
         "6.2.0",
         key(),
         multiple(string("member")),
-        keys=K1,
         complexity="O(N) where N is the number of members being requested.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zpopmax",
@@ -247,8 +258,8 @@ SPECS = (
         "5.0.0",
         key(),
         optional(integer("count")),
-        keys=K1,
         complexity="O(log(N)*M)",
+        keys=ks("RW ACCESS DELETE"),
     ),
     command(
         "zpopmin",
@@ -259,8 +270,8 @@ SPECS = (
         "5.0.0",
         key(),
         optional(integer("count")),
-        keys=K1,
         complexity="O(log(N)*M)",
+        keys=ks("RW ACCESS DELETE"),
     ),
     command(
         "zrandmember",
@@ -271,8 +282,9 @@ SPECS = (
         "6.2.0",
         key(),
         optional(block("options", integer("count"), optional(token("WITHSCORES")))),
-        keys=K1,
         complexity="O(N) where N is the number of elements returned",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "zrange",
@@ -288,8 +300,8 @@ SPECS = (
         optional(token("REV", since="6.2.0")),
         _limit(),
         _withscores(),
-        keys=K1,
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrangebylex",
@@ -302,9 +314,9 @@ SPECS = (
         string("min"),
         string("max"),
         _limit(),
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrangebyscore",
@@ -318,9 +330,9 @@ SPECS = (
         double("max"),
         _withscores(),
         _limit(),
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrangestore",
@@ -330,14 +342,17 @@ SPECS = (
         "Store a range of members from sorted set into another key",
         "6.2.0",
         key("dst"),
-        key("src"),
+        key("src", spec=1),
         string("min"),
         string("max"),
         oneof("sortby", token("BYSCORE"), token("BYLEX"), optional=True),
         optional(token("REV")),
         _limit(),
-        keys=(1, 2, 1),
         complexity="O(log(N)+M)",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2),
+        ),
     ),
     command(
         "zrank",
@@ -349,8 +364,8 @@ SPECS = (
         key(),
         string("member"),
         optional(token("WITHSCORE", since="7.2.0")),
-        keys=K1,
         complexity="O(log(N))",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrem",
@@ -361,8 +376,8 @@ SPECS = (
         "1.2.0",
         key(),
         multiple(string("member")),
-        keys=K1,
         complexity="O(M*log(N))",
+        keys=ks("RW DELETE"),
     ),
     command(
         "zremrangebylex",
@@ -374,8 +389,8 @@ SPECS = (
         key(),
         string("min"),
         string("max"),
-        keys=K1,
         complexity="O(log(N)+M)",
+        keys=ks("RW DELETE"),
     ),
     command(
         "zremrangebyrank",
@@ -387,8 +402,8 @@ SPECS = (
         key(),
         integer("start"),
         integer("stop"),
-        keys=K1,
         complexity="O(log(N)+M)",
+        keys=ks("RW DELETE"),
     ),
     command(
         "zremrangebyscore",
@@ -400,8 +415,8 @@ SPECS = (
         key(),
         double("min"),
         double("max"),
-        keys=K1,
         complexity="O(log(N)+M)",
+        keys=ks("RW DELETE"),
     ),
     command(
         "zrevrange",
@@ -414,9 +429,9 @@ SPECS = (
         integer("start"),
         integer("stop"),
         _withscores(),
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrevrangebylex",
@@ -429,9 +444,9 @@ SPECS = (
         string("max"),
         string("min"),
         _limit(),
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrevrangebyscore",
@@ -445,9 +460,9 @@ SPECS = (
         double("min"),
         _withscores(),
         _limit(),
-        keys=K1,
         doc_flags=("deprecated",),
         complexity="O(log(N)+M)",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zrevrank",
@@ -459,8 +474,8 @@ SPECS = (
         key(),
         string("member"),
         optional(token("WITHSCORE", since="7.2.0")),
-        keys=K1,
         complexity="O(log(N))",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zscan",
@@ -473,8 +488,9 @@ SPECS = (
         integer("cursor"),
         optional(pattern(token="MATCH")),
         optional(integer("count", token="COUNT")),
-        keys=K1,
         complexity="O(1) for every call. O(N) for a complete iteration.",
+        keys=ks("RO ACCESS"),
+        tips=("nondeterministic_output",),
     ),
     command(
         "zscore",
@@ -485,7 +501,7 @@ SPECS = (
         "1.2.0",
         key(),
         string("member"),
-        keys=K1,
+        keys=ks("RO ACCESS"),
     ),
     command(
         "zunion",
@@ -498,8 +514,9 @@ SPECS = (
         multiple(key()),
         *_combine_options(),
         _withscores(),
-        keynum=1,
         complexity="O(N)+O(M*log(M))",
+        keys=ks("RO ACCESS", 1, keynum=(0, 1, 1)),
+        key_proc="numkeys@1",
     ),
     command(
         "zunionstore",
@@ -510,10 +527,13 @@ SPECS = (
         "2.0.0",
         key("destination"),
         integer("numkeys"),
-        multiple(key()),
+        multiple(key(spec=1)),
         *_combine_options(),
-        keys=K1,
-        keynum=2,
         complexity="O(N)+O(M log(M))",
+        keys=(
+            ks("OW UPDATE"),
+            ks("RO ACCESS", 2, keynum=(0, 1, 1)),
+        ),
+        key_proc="numkeys@2+store",
     ),
 )

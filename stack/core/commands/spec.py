@@ -1,7 +1,9 @@
 """The shape of a command spec, and small builders that keep the tables readable.
 
 A spec follows Redis 7's per-command model: arity (positive = exact, negative = at least),
-flags, key positions (first, last, step), group, summary, since-version, complexity and a typed
+flags, key specs (``keyspec.py``: the single source of key positions; the legacy first/last/step
+and ``movablekeys`` are derived from them), group, ACL categories (derived from flags and group,
+with explicit ones where a command differs), summary, since-version, complexity, tips and a typed
 argument tree (``key``, ``string``, ``integer``, ``double``, ``pattern``, ``unix-time``,
 ``pure-token``, ``oneof``, ``block``; each optionally ``optional`` / ``multiple``, with a
 ``token`` that introduces it). Container commands (CONFIG, CLIENT, ...) carry subcommands.
@@ -9,37 +11,80 @@ argument tree (``key``, ``string``, ``integer``, ``double``, ``pattern``, ``unix
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
+
+from .keyspec import KEY_PROCS, KeyRef, KeySpec, keys_of, legacy_range
 
 ArgType = Literal[
     "key", "string", "integer", "double", "pattern", "unix-time", "pure-token", "oneof", "block"
 ]
 
-# Flags as Redis spells them in COMMAND INFO.
-FLAGS = frozenset(
-    {
-        "write",
-        "readonly",
-        "denyoom",
-        "admin",
-        "pubsub",
-        "noscript",
-        "blocking",
-        "loading",
-        "stale",
-        "skip_monitor",
-        "skip_slowlog",
-        "fast",
-        "no_auth",
-        "may_replicate",
-        "no_mandatory_keys",
-        "no_multi",
-        "no_async_loading",
-        "movablekeys",
-        "allow_busy",
-    }
+# Flags as Redis spells them, in the order COMMAND INFO prints them (may_replicate is never
+# printed, as in Redis; movablekeys is derived from the key specs, never written by hand).
+FLAG_ORDER = (
+    "write",
+    "readonly",
+    "denyoom",
+    "admin",
+    "pubsub",
+    "noscript",
+    "blocking",
+    "loading",
+    "stale",
+    "skip_monitor",
+    "skip_slowlog",
+    "asking",
+    "fast",
+    "no_auth",
+    "no_mandatory_keys",
+    "no_async_loading",
+    "no_multi",
+    "movablekeys",
+    "allow_busy",
 )
+HIDDEN_FLAGS = frozenset({"may_replicate"})
+FLAGS = frozenset(FLAG_ORDER) | HIDDEN_FLAGS
+
+# ACL categories in the order COMMAND INFO prints them.
+ACL_ORDER = (
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+)
+# The category a command's group gives it, unless the spec names its own (``acl``).
+GROUP_CATEGORY = {
+    "string": "string",
+    "bitmap": "bitmap",
+    "generic": "keyspace",
+    "hash": "hash",
+    "list": "list",
+    "set": "set",
+    "sorted-set": "sortedset",
+    "connection": "connection",
+    "transactions": "transaction",
+    "scripting": "scripting",
+}
 
 
 @dataclass(frozen=True)
@@ -89,10 +134,9 @@ class CommandSpec:
     summary: str
     since: str
     complexity: str = "O(1)"
-    first_key: int = 0
-    last_key: int = 0
-    key_step: int = 0
-    keynum: int = 0  # index of a "numkeys" argument followed by that many keys (movablekeys)
+    key_specs: tuple[KeySpec, ...] = ()
+    key_proc: str | None = None  # a KEY_PROCS entry for what the specs cannot say
+    acl: tuple[str, ...] | None = None  # categories beyond the flags' (None: the group's)
     args: tuple[Arg, ...] = ()
     subcommands: tuple[CommandSpec, ...] = ()
     doc_flags: tuple[str, ...] = ()
@@ -108,27 +152,30 @@ class CommandSpec:
     def display_name(self) -> str:
         return self.name.replace("|", " ").upper()
 
-    def key_positions(self, argc: int) -> range:
-        """Indexes of key arguments in a call with ``argc`` arguments (name included).
+    @cached_property
+    def _legacy(self) -> tuple[tuple[int, int, int], bool]:
+        return legacy_range(self.key_specs)
 
-        Commands whose keys follow a numkeys argument need the arguments: see ``keys``."""
-        if self.first_key <= 0 or argc <= self.first_key:
-            return range(0)
-        last = self.last_key if self.last_key >= 0 else argc + self.last_key
-        last = min(last, argc - 1)
-        return range(self.first_key, last + 1, self.key_step or 1)
+    @property
+    def first_key(self) -> int:
+        """COMMAND INFO's first key, derived from the key specs."""
+        return self._legacy[0][0]
 
-    def keys(self, args: list[bytes]) -> list[bytes]:
-        """The key arguments of a call: fixed positions, then those counted by numkeys."""
-        found = [args[i] for i in self.key_positions(len(args))]
-        if self.keynum:
-            try:
-                count = int(args[self.keynum])
-            except (IndexError, ValueError):
-                return found
-            start = self.keynum + 1
-            found += args[start : start + max(count, 0)]
-        return found
+    @property
+    def last_key(self) -> int:
+        return self._legacy[0][1]
+
+    @property
+    def key_step(self) -> int:
+        return self._legacy[0][2]
+
+    @property
+    def movable_keys(self) -> bool:
+        return self._legacy[1]
+
+    def keys(self, args: Sequence[bytes]) -> list[KeyRef]:
+        """The keys of a call (``args[0]`` is the command name): positions and flags."""
+        return keys_of(self, args)
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
@@ -143,42 +190,45 @@ class CommandSpec:
     def hint(self) -> str:
         return " ".join(a.hint() for a in self.args)
 
+    @cached_property
+    def categories(self) -> tuple[str, ...]:
+        """ACL categories (without ``@``), in Redis's order: those the flags imply (write,
+        readonly, admin, pubsub, fast or slow, blocking) plus the spec's own or its group's."""
+        cats = set(self.acl if self.acl is not None else ())
+        if self.acl is None and not self.subcommands and self.group in GROUP_CATEGORY:
+            cats.add(GROUP_CATEGORY[self.group])
+        flags = self.flags
+        if "write" in flags:
+            cats.add("write")
+        if "readonly" in flags and "scripting" not in cats:
+            cats.add("read")
+        if "admin" in flags:
+            cats |= {"admin", "dangerous"}
+        if "pubsub" in flags:
+            cats.add("pubsub")
+        if "fast" in flags:
+            cats.add("fast")
+        if "blocking" in flags:
+            cats.add("blocking")
+        if "fast" not in cats:
+            cats.add("slow")
+        return tuple(c for c in ACL_ORDER if c in cats)
+
     def acl_categories(self) -> list[str]:
-        cats: list[str] = []
-        if "write" in self.flags:
-            cats.append("@write")
-        if "readonly" in self.flags:
-            cats.append("@read")
-        if self.group in _GROUP_CATEGORY:
-            cats.append(_GROUP_CATEGORY[self.group])
-        if "admin" in self.flags:
-            cats += ["@admin", "@dangerous"]
-        cats.append("@fast" if "fast" in self.flags else "@slow")
-        if "blocking" in self.flags:
-            cats.append("@blocking")
-        if self.group == "connection":
-            cats.append("@connection")
-        return cats
+        return [f"@{c}" for c in self.categories]
 
-
-_GROUP_CATEGORY = {
-    "string": "@string",
-    "bitmap": "@bitmap",
-    "generic": "@keyspace",
-    "hash": "@hash",
-    "list": "@list",
-    "set": "@set",
-    "sorted-set": "@sortedset",
-    "pubsub": "@pubsub",
-    "transactions": "@transaction",
-}
+    def printed_flags(self) -> list[str]:
+        """Flags as COMMAND INFO prints them, in Redis's order."""
+        flags = self.flags | ({"movablekeys"} if self.movable_keys else set())
+        return [f for f in FLAG_ORDER if f in flags]
 
 
 # --- builders --------------------------------------------------------------------------------
 
 
-def key(name: str = "key", **kw: object) -> Arg:
-    return Arg(name, "key", key_spec_index=0, **kw)  # type: ignore[arg-type]
+def key(name: str = "key", spec: int = 0, **kw: object) -> Arg:
+    """A key argument; ``spec`` is the index of the key spec that finds it."""
+    return Arg(name, "key", key_spec_index=spec, **kw)  # type: ignore[arg-type]
 
 
 def string(name: str, **kw: object) -> Arg:
@@ -193,8 +243,9 @@ def double(name: str, **kw: object) -> Arg:
     return Arg(name, "double", **kw)  # type: ignore[arg-type]
 
 
-def pattern(name: str = "pattern", **kw: object) -> Arg:
-    return Arg(name, "pattern", **kw)  # type: ignore[arg-type]
+def pattern(name: str = "pattern", spec: int | None = None, **kw: object) -> Arg:
+    """A glob pattern; ``spec`` when it names keys (SORT's BY and GET)."""
+    return Arg(name, "pattern", key_spec_index=spec, **kw)  # type: ignore[arg-type]
 
 
 def unix_time(name: str, **kw: object) -> Arg:
@@ -229,19 +280,24 @@ def command(
     summary: str,
     since: str,
     *args: Arg,
-    keys: tuple[int, int, int] = (0, 0, 0),
-    keynum: int = 0,
+    keys: tuple[KeySpec, ...] | KeySpec = (),
+    key_proc: str | None = None,
+    acl: str | None = None,
     complexity: str = "O(1)",
     subcommands: tuple[CommandSpec, ...] = (),
     history: tuple[tuple[str, str], ...] = (),
     doc_flags: tuple[str, ...] = (),
     tips: tuple[str, ...] = (),
 ) -> CommandSpec:
-    """Build a spec; ``flags`` is a space-separated list of FLAGS."""
-    flag_set = frozenset(flags.split()) | ({"movablekeys"} if keynum else frozenset())
+    """Build a spec; ``flags`` is a space-separated list of FLAGS, ``keys`` the key specs,
+    ``acl`` a space-separated list of categories replacing the group's."""
+    flag_set = frozenset(flags.split())
     unknown = flag_set - FLAGS
-    if unknown:
-        raise ValueError(f"{name}: unknown flags {sorted(unknown)}")
+    if unknown or "movablekeys" in flag_set:
+        raise ValueError(f"{name}: unknown or derived flags {sorted(unknown or flag_set)}")
+    if key_proc is not None and key_proc not in KEY_PROCS:
+        raise ValueError(f"{name}: unknown key procedure {key_proc!r}")
+    key_specs = (keys,) if isinstance(keys, KeySpec) else keys
     subs = tuple(replace(s, parent=name) for s in subcommands)
     return CommandSpec(
         name=name,
@@ -251,10 +307,9 @@ def command(
         summary=summary,
         since=since,
         complexity=complexity,
-        first_key=keys[0],
-        last_key=keys[1],
-        key_step=keys[2],
-        keynum=keynum,
+        key_specs=key_specs,
+        key_proc=key_proc,
+        acl=tuple(acl.split()) if acl is not None else None,
         args=args,
         subcommands=subs,
         history=history,
@@ -264,22 +319,32 @@ def command(
 
 
 def container(
-    name: str, group: str, summary: str, since: str, *subs: CommandSpec, arity: int = -2
+    name: str,
+    group: str,
+    summary: str,
+    since: str,
+    *subs: CommandSpec,
+    arity: int = -2,
+    flags: str = "",
+    acl: str | None = None,
+    tips: tuple[str, ...] = (),
 ) -> CommandSpec:
     """A command whose first argument selects a subcommand (CONFIG GET, CLIENT LIST, ...)."""
     return command(
         name,
         arity,
-        "",
+        flags,
         group,
         summary,
         since,
         complexity="Depends on subcommand.",
         subcommands=subs,
+        acl=acl,
+        tips=tips,
     )
 
 
-def help_sub(parent: str, group: str, since: str = "5.0.0") -> CommandSpec:
+def help_sub(parent: str, group: str, since: str = "5.0.0", acl: str | None = None) -> CommandSpec:
     return command(
         f"{parent}|help",
         2,
@@ -287,4 +352,5 @@ def help_sub(parent: str, group: str, since: str = "5.0.0") -> CommandSpec:
         group,
         "Show helpful text about the different subcommands",
         since,
+        acl=acl,
     )

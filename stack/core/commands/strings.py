@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import (
     Arg,
     block,
@@ -18,7 +19,6 @@ from .spec import (
 )
 
 G = "string"
-K1 = (1, 1, 1)
 
 
 def _expiration(last: str) -> Arg:
@@ -44,7 +44,7 @@ SPECS = (
         "2.0.0",
         key(),
         string("value"),
-        keys=K1,
+        keys=ks("RW INSERT"),
     ),
     command(
         "decr",
@@ -54,7 +54,7 @@ SPECS = (
         "Decrement the integer value of a key by one",
         "1.0.0",
         key(),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "decrby",
@@ -65,9 +65,18 @@ SPECS = (
         "1.0.0",
         key(),
         integer("decrement"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
-    command("get", 2, "readonly fast", G, "Get the value of a key", "1.0.0", key(), keys=K1),
+    command(
+        "get",
+        2,
+        "readonly fast",
+        G,
+        "Get the value of a key",
+        "1.0.0",
+        key(),
+        keys=ks("RO ACCESS"),
+    ),
     command(
         "getdel",
         2,
@@ -76,7 +85,7 @@ SPECS = (
         "Get the value of a key and delete the key",
         "6.2.0",
         key(),
-        keys=K1,
+        keys=ks("RW ACCESS DELETE"),
     ),
     command(
         "getex",
@@ -87,7 +96,7 @@ SPECS = (
         "6.2.0",
         key(),
         _expiration("PERSIST"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE", notes="RW and UPDATE: it may change the time to live"),
     ),
     command(
         "getrange",
@@ -99,8 +108,8 @@ SPECS = (
         key(),
         integer("start"),
         integer("end"),
-        keys=K1,
         complexity="O(N) where N is the length of the returned string.",
+        keys=ks("RO ACCESS"),
     ),
     command(
         "getset",
@@ -111,8 +120,8 @@ SPECS = (
         "1.0.0",
         key(),
         string("value"),
-        keys=K1,
         doc_flags=("deprecated",),
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "incr",
@@ -122,7 +131,7 @@ SPECS = (
         "Increment the integer value of a key by one",
         "1.0.0",
         key(),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "incrby",
@@ -133,7 +142,7 @@ SPECS = (
         "1.0.0",
         key(),
         integer("increment"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "incrbyfloat",
@@ -144,7 +153,7 @@ SPECS = (
         "2.6.0",
         key(),
         double("increment"),
-        keys=K1,
+        keys=ks("RW ACCESS UPDATE"),
     ),
     command(
         "lcs",
@@ -159,8 +168,8 @@ SPECS = (
         optional(token("IDX")),
         optional(integer("min-match-len", token="MINMATCHLEN")),
         optional(token("WITHMATCHLEN")),
-        keys=(1, 2, 1),
         complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        keys=ks("RO ACCESS", 1, 1),
     ),
     command(
         "mget",
@@ -170,8 +179,9 @@ SPECS = (
         "Get the values of all the given keys",
         "1.0.0",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(N) where N is the number of keys to retrieve.",
+        keys=ks("RO ACCESS", 1, -1),
+        tips=("request_policy:multi_shard",),
     ),
     command(
         "mset",
@@ -181,8 +191,12 @@ SPECS = (
         "Set multiple keys to multiple values",
         "1.0.1",
         multiple(block("data", key(), string("value"))),
-        keys=(1, -1, 2),
         complexity="O(N) where N is the number of keys to set.",
+        keys=ks("OW UPDATE", 1, -1, 2),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ),
     ),
     command(
         "msetnx",
@@ -192,8 +206,12 @@ SPECS = (
         "Set multiple keys to multiple values, only if none of the keys exist",
         "1.0.1",
         multiple(block("data", key(), string("value"))),
-        keys=(1, -1, 2),
         complexity="O(N) where N is the number of keys to set.",
+        keys=ks("OW INSERT", 1, -1, 2),
+        tips=(
+            "request_policy:multi_shard",
+            "response_policy:agg_min",
+        ),
     ),
     command(
         "psetex",
@@ -205,7 +223,7 @@ SPECS = (
         key(),
         integer("milliseconds"),
         string("value"),
-        keys=K1,
+        keys=ks("OW UPDATE"),
     ),
     command(
         "set",
@@ -219,13 +237,17 @@ SPECS = (
         oneof("condition", token("NX"), token("XX"), optional=True, since="2.6.12"),
         optional(token("GET", since="6.2.0")),
         _expiration("KEEPTTL"),
-        keys=K1,
         history=(
             ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
             ("6.0.0", "Added the `KEEPTTL` option."),
             ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."),
             ("7.0.0", "Allowed the `NX` and `GET` options to be used together."),
         ),
+        keys=ks(
+            "RW ACCESS UPDATE VARIABLE_FLAGS",
+            notes="RW and ACCESS only with GET, which returns the old value",
+        ),
+        key_proc="set",
     ),
     command(
         "setex",
@@ -237,7 +259,7 @@ SPECS = (
         key(),
         integer("seconds"),
         string("value"),
-        keys=K1,
+        keys=ks("OW UPDATE"),
     ),
     command(
         "setnx",
@@ -248,7 +270,7 @@ SPECS = (
         "1.0.0",
         key(),
         string("value"),
-        keys=K1,
+        keys=ks("OW INSERT"),
     ),
     command(
         "setrange",
@@ -260,7 +282,7 @@ SPECS = (
         key(),
         integer("offset"),
         string("value"),
-        keys=K1,
+        keys=ks("RW UPDATE"),
     ),
     command(
         "strlen",
@@ -270,7 +292,7 @@ SPECS = (
         "Get the length of the value stored in a key",
         "2.2.0",
         key(),
-        keys=K1,
+        keys=ks("RO"),
     ),
     command(
         "substr",
@@ -282,7 +304,7 @@ SPECS = (
         key(),
         integer("start"),
         integer("end"),
-        keys=K1,
         doc_flags=("deprecated",),
+        keys=ks("RO ACCESS"),
     ),
 )

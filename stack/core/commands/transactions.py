@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .keyspec import ks
 from .spec import command, key, multiple
 
 G = "transactions"
@@ -36,7 +37,7 @@ SPECS = (
         "Watch the given keys to determine execution of the MULTI/EXEC block",
         "2.2.0",
         multiple(key()),
-        keys=(1, -1, 1),
         complexity="O(1) for every key.",
+        keys=ks("RO", 1, -1),
     ),
 )

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import TABLE
-from stack.core.commands.introspection import command_docs, command_info
+from stack.core.commands.introspection import command_docs, command_info, keys_and_flags
+from stack.core.commands.keyspec import KeyRef, has_keys
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import OK, Map, Raw, ReplyError, Status, Verbatim
 
@@ -85,18 +86,33 @@ def command_list(c: Client, args: list[bytes]) -> object:
     raise syntax_error()
 
 
+def _keys_of_call(args: list[bytes]) -> tuple[list[bytes], list[KeyRef]]:
+    """COMMAND GETKEYS[ANDFLAGS]: the call after the subcommand and its keys, with Redis's
+    errors for an unknown command, one without keys, a wrong arity and unusable arguments."""
+    call = args[2:]
+    spec = TABLE.resolve(call, strict=True)
+    if spec is None:
+        raise ReplyError(errors.GETKEYS_INVALID_COMMAND)
+    if not has_keys(spec):
+        raise ReplyError(errors.GETKEYS_NO_KEYS)
+    if not spec.arity_ok(len(call)):
+        raise ReplyError(errors.GETKEYS_BAD_ARITY)
+    refs = spec.keys(call)
+    if not refs and "no_mandatory_keys" not in spec.flags:
+        raise ReplyError(errors.GETKEYS_BAD_ARGS)
+    return call, refs
+
+
 @handler("command|getkeys")
 def command_getkeys(c: Client, args: list[bytes]) -> object:
-    call = args[2:]
-    spec = TABLE.resolve(call)
-    if spec is None:
-        raise ReplyError("ERR Invalid command specified")
-    if not spec.arity_ok(len(call)):
-        raise ReplyError("ERR Invalid number of arguments specified for command")
-    keys = spec.keys(call)
-    if not keys:
-        raise ReplyError("ERR The command has no key arguments")
-    return keys
+    call, refs = _keys_of_call(args)
+    return [call[r.pos] for r in refs]
+
+
+@handler("command|getkeysandflags")
+def command_getkeysandflags(c: Client, args: list[bytes]) -> object:
+    call, refs = _keys_of_call(args)
+    return keys_and_flags(refs, call)
 
 
 @handler("command|help")
@@ -116,6 +132,8 @@ def command_help(c: Client, args: list[bytes]) -> object:
             "    Return documentation details about multiple commands.",
             "GETKEYS <full-command>",
             "    Return the keys from a full command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full command.",
         ],
     )
 
