@@ -8,7 +8,6 @@ from __future__ import annotations
 from binascii import crc_hqx
 
 SLOT_COUNT = 16384
-_SLOT_MASK = SLOT_COUNT - 1
 
 
 def crc16(data: bytes) -> int:
@@ -27,7 +26,9 @@ def hash_tag(key: bytes) -> bytes:
 
 
 def key_slot(key: bytes) -> int:
-    """The slot of ``key``, exactly as Redis Cluster computes it."""
-    if b"{" in key:
+    """The slot of ``key``, exactly as Redis Cluster computes it. This is on the path of every
+    command (the keyspace calls it for each key it reads or writes), so it stays this short;
+    the C fast lane has a copy that tests/test_slots.py holds to it with shared vectors."""
+    if 123 in key:  # "{": a hash tag may decide
         key = hash_tag(key)
-    return crc_hqx(key, 0) & _SLOT_MASK
+    return crc_hqx(key, 0) & 0x3FFF

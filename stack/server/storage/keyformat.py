@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 
-from stack.core.slots import key_slot
+from stack.core.slots import SLOT_COUNT, key_slot
 
 FORMAT_VERSION = 1
 
@@ -67,7 +67,7 @@ U32 = struct.Struct(">I")
 U64 = struct.Struct(">Q")
 COUNTS = struct.Struct(">QQ")
 
-SLOT_BYTES = tuple(s.to_bytes(2, "big") for s in range(16384))
+SLOT_BYTES = tuple(s.to_bytes(2, "big") for s in range(SLOT_COUNT))
 _STRING = bytes([TYPE_STRING])
 _STRING_TTL = bytes([TYPE_STRING | TTL_FLAG])
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from binascii import crc_hqx
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from stack.core.slots import key_slot
+from stack.core.slots import SLOT_COUNT, key_slot
 
 from ..accel import ext
 from . import keyformat as kf
@@ -74,11 +73,10 @@ class Database:
     def read(self, key: bytes) -> tuple[bytes, bytes | None]:
         """The metadata key and live record of ``key`` (None if missing or expired).
 
-        This is the hot path of every command: the slot is computed inline and the access
-        time is the keyspace's coarse clock (set once per received chunk).
+        This is the hot path of every command: the access time is the keyspace's coarse clock
+        (set once per received chunk).
         """
-        slot = crc_hqx(key, 0) & 0x3FFF if 123 not in key else key_slot(key)  # 123 = "{"
-        mkey = self.prefix + SLOT_BYTES[slot] + key
+        mkey = self.prefix + SLOT_BYTES[key_slot(key)] + key
         ks = self.ks
         rec = ks.engine.get(mkey)
         if rec is not None:
@@ -390,7 +388,7 @@ class Keyspace:
             if last is not None:
                 start = last + b"\x00"
             else:  # unknown or stale cursor: resume at its slot (duplicates are allowed)
-                start = prefix + kf.SLOT_BYTES[cursor & 0x3FFF]
+                start = prefix + kf.SLOT_BYTES[cursor % SLOT_COUNT]
         now = now_ms()
         out: list[tuple[bytes, bytes]] = []
         last = b""
