@@ -230,9 +230,19 @@ leaf = st.one_of(
     st.none(),
     st.booleans(),
     st.builds(Double, st.floats(allow_nan=False)),
-    st.builds(Status, st.text(st.characters(blacklist_characters="\r\n"), max_size=20)),
     st.builds(
-        ErrorReply, st.text(st.characters(blacklist_characters="\r\n"), min_size=1, max_size=20)
+        Status,
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=20
+        ),
+    ),
+    st.builds(
+        ErrorReply,
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+            min_size=1,
+            max_size=20,
+        ),
     ),
     st.builds(Verbatim, st.binary(max_size=20)),
 )
