@@ -68,6 +68,10 @@ class Plan:
     def new_epoch(self) -> int:
         return self.base.epoch + (1 if self.bump_epoch and self.writes else 0)
 
+    def what(self) -> str:
+        """The summary and steps: what a person confirms (the epoch it lands at aside)."""
+        return "\n".join([self.summary, *(f"  - {s}" for s in self.steps)])
+
     def preview(self) -> str:
         lines = [self.summary]
         lines += [f"  - {s}" for s in self.steps]
@@ -81,6 +85,9 @@ class Plan:
         if self.bump_epoch:
             return f"{self.summary}: done, cluster epoch {self.new_epoch}"
         return f"{self.summary}: done"
+
+
+PlanMaker = Callable[[Topology], Plan]
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ def apply(store: Store, plan: Plan, source: str = "console") -> Applied:
 
 def apply_fresh(
     store: Store,
-    make: Callable[[Topology], Plan],
+    make: PlanMaker,
     *,
     expect: Plan | None = None,
     source: str = "console",
@@ -116,7 +123,7 @@ def apply_fresh(
     last: Conflict | None = None
     for _ in range(attempts):
         plan = make(store.load()) if last is not None or expect is None else expect
-        if expect is not None and plan.preview() != expect.preview():
+        if expect is not None and plan.what() != expect.what():
             raise Conflict(
                 "the cluster changed after the plan was shown; the plan is now:\n" + plan.preview()
             )

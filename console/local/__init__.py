@@ -1,0 +1,1 @@
+"""The local cluster: ``ledis-console up`` and ``down``."""

@@ -1,0 +1,291 @@
+"""``ledis-console``: run a cluster on this machine, administer one, and (later) watch it.
+
+Entry point only: parses the command line, sets up logging and output, and turns every
+expected failure into one line on stderr and exit code 1 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from stack import __version__
+from stack.cluster.model import ModelError
+from stack.cluster.nodes import NodeError
+from stack.cluster.plans import PlanError
+from stack.cluster.store import StoreError
+
+from . import cluster_admin
+from .config import ConfigError, load
+
+DESCRIPTION = """\
+ledis-console: run a ledis cluster on this machine and administer it.
+
+The cluster's topology (groups of one master and its replicas, the 16384 slots, proxies,
+migrations, events) lives in etcd; the settings (etcd endpoints, cluster name) come from
+./ledis-console.toml or --config FILE. With no command it shows the cluster's status (the
+dashboard comes later), or says how to start one.
+"""
+
+EXAMPLES = """\
+examples:
+  ledis-console up                          etcd + 2 groups (master + 1 replica) in ./ledis-run
+  ledis-console up --groups 3 --replicas 2 --port-base 7100 --detach
+  ledis-console --config ledis-run/ledis-console.toml cluster status
+  ledis-console cluster status --json       the topology as one JSON document
+  ledis-console cluster init                create the cluster named in the config
+  ledis-console cluster add-group 127.0.0.1:7002
+  ledis-console cluster add-node 1 127.0.0.1:7003
+  ledis-console cluster assign --even --yes
+  ledis-console cluster events --follow
+  ledis-console down                        stop what `up` started in ./ledis-run
+"""
+
+CLUSTER_HELP = {
+    "init": (
+        "create the cluster named in the config (all slots unassigned)",
+        "ledis-console cluster init",
+    ),
+    "add-group": (
+        "register a master as a new group: it must answer PING, be a master and be empty "
+        "(or --force)",
+        "ledis-console cluster add-group 127.0.0.1:7002 [--id 3] [--force] [--yes]",
+    ),
+    "add-node": (
+        "attach a replica to a group: sends it REPLICAOF the group's master, waits until "
+        "ROLE shows the link up, then records it",
+        "ledis-console cluster add-node 1 127.0.0.1:7003 [--force] [--yes]",
+    ),
+    "remove-node": (
+        "remove a replica (it gets REPLICAOF NO ONE and keeps its data), or a master whose "
+        "group owns no slots and has no replicas (the group goes)",
+        "ledis-console cluster remove-node 127.0.0.1:7003 --yes",
+    ),
+    "assign": (
+        "record slot ownership without moving keys: unassigned slots, or owned ones with "
+        "--force; --even spreads every slot over the groups",
+        "ledis-console cluster assign --slots 0-8191 --group 1 --yes | assign --even --yes",
+    ),
+    "status": (
+        "groups, slots, proxies and migrations; nodes are probed (PING/ROLE) unless "
+        "--json without --probe",
+        "ledis-console cluster status [--json] [--probe | --no-probe]",
+    ),
+    "events": (
+        "the cluster's events stream, oldest first; --follow waits for new ones",
+        "ledis-console cluster events [-n 50] [--follow]",
+    ),
+}
+
+
+def _config_option(p: argparse.ArgumentParser, top: bool) -> None:
+    # accepted before and after the subcommand; the later one wins
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=None if top else argparse.SUPPRESS,
+        help="settings file (default ./ledis-console.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ledis-console",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"ledis-console {__version__}")
+    _config_option(p, top=True)
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log on stderr (default warning)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    cluster = sub.add_parser(
+        "cluster",
+        help="administer the cluster (init, add-group, add-node, remove-node, assign, status, events)",
+        description="Administer the cluster in etcd. Every change is shown first; "
+        "--yes applies it without asking (needed without a terminal).",
+        epilog="\n".join(f"  {name:12} {ex}" for name, (_, ex) in CLUSTER_HELP.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_option(cluster, top=False)
+    csub = cluster.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str) -> argparse.ArgumentParser:
+        text, example = CLUSTER_HELP[name]
+        a = csub.add_parser(name, help=text, description=f"{text}.\n\nexample: {example}")
+        a.formatter_class = argparse.RawDescriptionHelpFormatter
+        _config_option(a, top=False)
+        return a
+
+    action("init")
+    a = action("add-group")
+    a.add_argument("addr", metavar="HOST:PORT", help="the master of the new group")
+    a.add_argument("--id", type=int, help="the group id (default: the next free one)")
+    a.add_argument("--force", action="store_true", help="register it even if it holds keys")
+    a.add_argument("--yes", action="store_true", help="apply without asking")
+    a = action("add-node")
+    a.add_argument("group", type=int, metavar="GROUP", help="the group id")
+    a.add_argument("addr", metavar="HOST:PORT", help="the node to attach as a replica")
+    a.add_argument("--force", action="store_true", help="attach it even if it holds keys (they go)")
+    a.add_argument("--yes", action="store_true", help="apply without asking")
+    a = action("remove-node")
+    a.add_argument("addr", metavar="HOST:PORT")
+    a.add_argument("--yes", action="store_true", help="apply without asking")
+    a = action("assign")
+    a.add_argument("--slots", metavar="RANGES", help="slots, like 0-1023,2048,4000-4095")
+    a.add_argument("--group", type=int, metavar="N", help="the group that owns them")
+    a.add_argument("--even", action="store_true", help="every slot, evenly over the groups")
+    a.add_argument("--force", action="store_true", help="also reassign slots another group owns")
+    a.add_argument("--yes", action="store_true", help="apply without asking")
+    a = action("status")
+    a.add_argument("--json", action="store_true", help="one JSON document (docs/cluster.md)")
+    a.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask each node for its role and keys (default: yes for people, no for --json)",
+    )
+    a = action("events")
+    a.add_argument("-n", type=int, default=50, help="how many of the newest (default 50)")
+    a.add_argument("--follow", action="store_true", help="keep printing new events (Ctrl-C ends)")
+
+    up = sub.add_parser(
+        "up",
+        help="start a whole cluster on this machine and supervise it",
+        description="Start etcd, N groups of a master and R replicas, and P proxies, every "
+        "one on a port counted from --port-base; make the cluster on first start (slots "
+        "spread evenly); write RUN_DIR/ledis-console.toml; restart what crashes; Ctrl-C or "
+        "SIGTERM stops everything. A second up on the same run dir reuses data and topology.",
+        epilog="example: ledis-console up --groups 3 --replicas 1 --port-base 7000 --detach",
+    )
+    _config_option(up, top=False)
+    up.add_argument("--run-dir", type=Path, default=Path("ledis-run"), help="default ./ledis-run")
+    up.add_argument("--groups", type=int, help="groups (default 2)")
+    up.add_argument("--replicas", type=int, help="replicas per group (default 1)")
+    up.add_argument("--proxies", type=int, help="proxies (default 1, once ledis-proxy exists)")
+    up.add_argument(
+        "--port-base", type=int, help="first port (default 7000): etcd, etcd peer, servers, proxies"
+    )
+    up.add_argument("--detach", action="store_true", help="return once healthy; `down` stops it")
+    up.add_argument("--supervise", action="store_true", help=argparse.SUPPRESS)
+
+    down = sub.add_parser(
+        "down",
+        help="stop the cluster that `up` started",
+        description="Stop the processes of a run dir (servers flush their data); the data stays.",
+        epilog="example: ledis-console down --run-dir ledis-run",
+    )
+    _config_option(down, top=False)
+    down.add_argument("--run-dir", type=Path, default=Path("ledis-run"), help="default ./ledis-run")
+    return p
+
+
+def _no_command(ctx: cluster_admin.Context) -> int:
+    s = ctx.settings
+    try:
+        with ctx.store() as store:
+            topo = store.load()
+    except StoreError as e:
+        ctx.out.print(f"{e}.", highlight=False)
+        ctx.out.print(
+            "Start a local cluster with: ledis-console up   "
+            "(then: ledis-console --config ledis-run/ledis-console.toml)",
+            highlight=False,
+        )
+        return 1
+    if not topo.initialised:
+        ctx.out.print(
+            f"etcd at {', '.join(s.etcd)} holds no cluster {s.name!r}. Start a local cluster "
+            "with: ledis-console up, or create one: ledis-console cluster init",
+            highlight=False,
+        )
+        return 1
+    args = argparse.Namespace(json=False, probe=None)
+    return cluster_admin.cmd_status(ctx, args)
+
+
+ACTIONS = {
+    "init": cluster_admin.cmd_init,
+    "add-group": cluster_admin.cmd_add_group,
+    "add-node": cluster_admin.cmd_add_node,
+    "remove-node": cluster_admin.cmd_remove_node,
+    "assign": cluster_admin.cmd_assign,
+    "status": cluster_admin.cmd_status,
+    "events": cluster_admin.cmd_events,
+}
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        if args.command == "up":
+            from .local.runner import up
+
+            return up(
+                args.run_dir,
+                port_base=args.port_base,
+                groups=args.groups,
+                replicas=args.replicas,
+                proxies=args.proxies,
+                detach=args.detach and not args.supervise,
+                log_level=args.log_level,
+                out=out,
+            )
+        if args.command == "down":
+            from .local.runner import down
+
+            return down(args.run_dir, out)
+        config = load(args.config)
+        ctx = cluster_admin.Context(config, out, err, yes=getattr(args, "yes", False))
+        if args.command is None:
+            return _no_command(ctx)
+        return ACTIONS[args.action](ctx, args)
+    except (
+        ConfigError,
+        StoreError,
+        PlanError,
+        ModelError,
+        NodeError,
+        cluster_admin.CommandError,
+    ) as e:
+        err.print(f"error: {e}", highlight=False, soft_wrap=True)
+        return 1
+    except _local_errors() as e:
+        err.print(f"error: {e}", highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _local_errors() -> tuple[type[Exception], ...]:
+    from .local.layout import LayoutError
+    from .local.runner import UpError
+    from .local.supervisor import StartError
+
+    return (LayoutError, UpError, StartError)
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
