@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -31,7 +32,10 @@ class LedisServer:
     """A ledis-server subprocess; ``port`` is read from its ready-file."""
 
     def __init__(
-        self, workdir: Path, *extra: str, data_dir: Path | None = None,
+        self,
+        workdir: Path,
+        *extra: str,
+        data_dir: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
@@ -48,9 +52,21 @@ class LedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stack.server.main", "--port", "0",
-                 "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "stack.server.main",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--ready-file",
+                    str(ready),
+                    *self.extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
         self.port = int(_wait_for(ready, self.proc, "ledis-server"))
         return self
@@ -90,9 +106,23 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [exe, "--port", "0", "--unixsocket", str(self.socket), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--enable-debug-command", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--enable-debug-command",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -112,3 +142,13 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = READY_TIMEOUT) -> None:
+    """Poll ``check`` until it is true (generous deadline; no fixed sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
