@@ -287,3 +287,52 @@ def test_task_state_changes() -> None:
         plans.plan_task(done, "m1", "pause")
     with pytest.raises(PlanError, match="no migration 'm9'"):
         plans.plan_task(done, "m9", "pause")
+
+
+def test_runner_steps_move_one_slot_at_a_time() -> None:
+    task = MigrationTask("m1", ((10, 11),), 1, 2)
+    t = topo(TWO, half(), tasks=(task,))
+    start = plans.plan_start_slot(t, "m1", "runner-a", now=1.0)
+    assert start.bump_epoch
+    slots = SlotMap.from_json("k", json.dumps(written(start, P.slots)))
+    assert slots.range_of(10).target == 2 and slots.owner(10) == 1 and slots.epoch == 5
+    doc = written(start, P.migration("m1"))
+    assert doc is not None and (doc["state"], doc["current"], doc["owner"]) == (
+        "running",
+        10,
+        "runner-a",
+    )
+    # the slot is in flight: the next step finishes it
+    t2 = topo(
+        TWO,
+        half(),
+        tasks=(MigrationTask.from_json("k", json.dumps(doc)),),
+        targets={10: 2},
+        epoch=5,
+    )
+    again = plans.plan_start_slot(t2, "m1", "runner-b")  # a new runner takes over the same slot
+    assert not again.bump_epoch and written(again, P.migration("m1"))["current"] == 10  # type: ignore[index]
+    finish = plans.plan_finish_slot(t2, "m1", keys=7, nbytes=70)
+    fdoc = written(finish, P.migration("m1"))
+    assert fdoc is not None and (fdoc["slots_done"], fdoc["current"], fdoc["keys_moved"]) == (
+        1,
+        None,
+        7,
+    )
+    fslots = SlotMap.from_json("k", json.dumps(written(finish, P.slots)))
+    assert fslots.owner(10) == 2 and fslots.range_of(10).state == "online" and fslots.epoch == 6
+    # a cancelled task stops after the slot in flight; the last slot makes it done
+    cancelling = MigrationTask("m1", ((10, 11),), 1, 2, state=CANCELLING, current=10)
+    t3 = topo(TWO, half(), tasks=(cancelling,), targets={10: 2})
+    assert written(plans.plan_finish_slot(t3, "m1"), P.migration("m1"))["state"] == CANCELLED  # type: ignore[index]
+    last = MigrationTask("m1", ((10, 11),), 1, 2, state="running", current=11, slots_done=1)
+    t4 = topo(TWO, half(), tasks=(last,), targets={11: 2})
+    assert written(plans.plan_finish_slot(t4, "m1"), P.migration("m1"))["state"] == "done"  # type: ignore[index]
+    with pytest.raises(PlanError, match="does not run"):
+        plans.plan_start_slot(topo(TWO, half(), tasks=(replace_state(task, PAUSED),)), "m1", "r")
+
+
+def replace_state(task: MigrationTask, state: str) -> MigrationTask:
+    from dataclasses import replace
+
+    return replace(task, state=state)

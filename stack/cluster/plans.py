@@ -599,3 +599,79 @@ def plan_task(t: Topology, task_id: str, action: str, now: float | None = None) 
 
 
 FINISHED_TASK_STATES = (CANCELLED, DONE, FAILED)
+
+
+# -- the runner's steps (the migration engine applies these, one slot at a time) ----------------
+
+
+def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = None) -> Plan:
+    """The runner ``owner`` takes the task's next slot: the task is ``running`` with that slot
+    ``current``, and the slot map says it migrates (epoch + 1), in one transaction. A slot
+    already in flight (a runner died) is taken over as it is."""
+    _need_init(t)
+    task = t.migrations.get(task_id)
+    if task is None:
+        raise PlanError(f"there is no migration {task_id!r}")
+    if task.state not in (PENDING, RUNNING):
+        raise PlanError(f"migration {task_id} is {task.state}; it does not run")
+    now = time.time() if now is None else now
+    p = _paths(t)
+    if task.current is not None:
+        slot = task.current
+    elif task.slots_done < task.slots_total:
+        slot = task.slot_list()[task.slots_done]
+    else:
+        raise PlanError(f"migration {task_id} has no slot left to move")
+    r = t.slots.range_of(slot)
+    if r.group != task.source or r.target not in (None, task.target):
+        raise PlanError(f"slot {slot} is not group {task.source}'s to move (the map says {r})")
+    writes = [
+        Write(
+            p.migration(task_id),
+            replace(task, state=RUNNING, owner=owner, current=slot, updated=now).to_json(),
+        )
+    ]
+    if r.target is None:
+        writes.append(_slots_write(t, t.slots.with_migrating([slot], task.target, t.epoch + 1)))
+    return Plan(
+        kind="migrate-slot",
+        summary=f"migration {task_id}: slot {slot} migrating from group {task.source} to group {task.target}",
+        steps=(f"runner {owner}",),
+        writes=tuple(writes),
+        base=t,
+        bump_epoch=r.target is None,
+        event_kind="migration",
+    )
+
+
+def plan_finish_slot(
+    t: Topology, task_id: str, keys: int = 0, nbytes: int = 0, now: float | None = None
+) -> Plan:
+    """The source has nothing left of the task's ``current`` slot: the slot is online at the
+    target (epoch + 1) and the task counts it; the last slot makes the task ``done``, and a
+    ``cancelling`` task stops here as ``cancelled``."""
+    _need_init(t)
+    task = t.migrations.get(task_id)
+    if task is None or task.current is None:
+        raise PlanError(f"migration {task_id} has no slot in flight")
+    slot = task.current
+    now = time.time() if now is None else now
+    done = task.slots_done + 1
+    state = task.state
+    if done >= task.slots_total:
+        state = DONE
+    elif state == CANCELLING:
+        state = CANCELLED
+    new = replace(task, current=None, slots_done=done, keys_moved=task.keys_moved + keys,
+                  bytes_moved=task.bytes_moved + nbytes, state=state, updated=now,
+                  eta_s=0.0 if state == DONE else task.eta_s)  # fmt: skip
+    p = _paths(t)
+    slots = t.slots.with_owner([slot], task.target, t.epoch + 1)
+    return Plan(
+        kind="migrate-slot",
+        summary=f"migration {task_id}: slot {slot} now served by group {task.target} ({done}/{task.slots_total}{', ' + state if state != task.state else ''})",
+        steps=(),
+        writes=(Write(p.migration(task_id), new.to_json()), _slots_write(t, slots)),
+        base=t,
+        event_kind="migration",
+    )

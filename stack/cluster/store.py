@@ -165,8 +165,11 @@ class Store:
                 etcd_exc.ConnectionTimeoutError,
                 etcd_exc.NoServerAvailableError,
                 etcd_exc.InternalServerError,
-                ValueError,  # etcd3: "Trying to use a failed node"
             ) as e:
+                error = self._unavailable(e)
+            except ValueError as e:
+                if "failed node" not in str(e):  # etcd3: "Trying to use a failed node"
+                    raise
                 error = self._unavailable(e)
             except grpc.RpcError as e:
                 if e.code() not in (  # type: ignore[attr-defined]
@@ -279,11 +282,14 @@ class Store:
         # against our own write and report a false conflict
         resp = self._txn(rpc.TxnRequest(compare=compares, success=ops), retry_for=0)
         if not resp.succeeded:
-            now = self.load()
+            now = f"revision {int(resp.header.revision)}"
+            with contextlib.suppress(StoreError, ModelError):
+                fresh = self.load()
+                now = f"epoch {fresh.epoch} at revision {fresh.revision}"
             raise Conflict(
                 f"cluster {self.cluster!r} changed since it was read "
-                f"(epoch {base.epoch} at revision {base.revision}, now epoch {now.epoch} "
-                f"at revision {now.revision}); read it again and retry"
+                f"(epoch {base.epoch} at revision {base.revision}, now {now}); "
+                "read it again and retry"
             )
         if event is not None:
             self.trim_events()
