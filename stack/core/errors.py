@@ -29,6 +29,19 @@ GETKEYS_NO_KEYS = "ERR The command has no key arguments"
 GETKEYS_BAD_ARITY = "ERR Invalid number of arguments specified for command"
 GETKEYS_BAD_ARGS = "ERR Invalid arguments specified for command"
 
+# Numeric arguments: Redis's conversions (object.c, util.c) and the bounds commands put on them.
+OUT_OF_RANGE = "ERR value is out of range"
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+INVALID_CURSOR = "ERR invalid cursor"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+BIT_OFFSET = "ERR bit offset is not an integer or out of range"
+BIT_VALUE = "ERR bit is not an integer or out of range"
+NAN_OR_INFINITY = "ERR increment would produce NaN or Infinity"
+VALUE_NAN_OR_INFINITY = "ERR value is NaN or Infinity"
+
 
 def wrong_arity(name: str) -> ReplyError:
     return ReplyError(f"ERR wrong number of arguments for '{name}' command")
@@ -50,6 +63,19 @@ def unknown_subcommand(sub: bytes, container: str) -> ReplyError:
 
 def invalid_expire(command: str) -> ReplyError:
     return ReplyError(f"ERR invalid expire time in '{command}' command")
+
+
+def out_of_range(low: int, high: int) -> str:
+    """Redis's getRangeLongFromObjectOrReply, for a number outside [low, high]."""
+    return f"ERR value is out of range, value must between {low} and {high}"
+
+
+def reply_too_large(limit: int) -> ReplyError:
+    """A count whose reply would not fit in the client's output buffer (ledis refuses it
+    before any work; Redis 7.0 builds it until memory runs out)."""
+    return ReplyError(
+        f"{OUT_OF_RANGE}, the reply would exceed the output buffer limit ({limit} bytes)"
+    )
 
 
 def _clip(b: bytes) -> str:

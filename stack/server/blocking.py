@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL_ARRAY, Raw, ReplyError
+from stack.core.resp import NIL_ARRAY, Raw
+
+from .commands.args import to_timeout_ms
 
 if TYPE_CHECKING:
     from .client import Client
@@ -60,15 +62,12 @@ SUSPENDED = object()
 
 
 def parse_timeout(raw: bytes) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ReplyError("ERR timeout is not a float or out of range") from None
-    if math.isnan(value) or math.isinf(value):
-        raise ReplyError("ERR timeout is not a float or out of range")
-    if value < 0:
-        raise ReplyError("ERR timeout is negative")
-    return value
+    """A blocking command's timeout in seconds (0: wait forever), checked as Redis does; Redis
+    counts whole milliseconds, so 0.0001 is 0 (forever) there and here, and so is a deadline
+    past the int64 range (it wraps to a negative one, which Redis never reaches)."""
+    now = int(time.time() * 1000)
+    until = to_timeout_ms(raw, now)
+    return (until - now) / 1000 if until > 0 else 0.0
 
 
 @dataclass

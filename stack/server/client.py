@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ALL = 1 << 30
+TURN_OUTPUT = 64 << 20  # replies one turn may queue when the client has no output limit
 
 
 class Client(asyncio.Protocol):
@@ -53,6 +54,7 @@ class Client(asyncio.Protocol):
         self.last_interaction = self.created
         self.last_command = "NULL"
         self.out: list[bytes] = []
+        self.out_bytes = 0  # bytes in ``out``: a turn stops running commands past a bound
         self.waiting_commit = False
         self.closing = False
         self.close_after_reply = False
@@ -142,8 +144,14 @@ class Client(asyncio.Protocol):
         out = self.out
         add = self.add_reply
         lane = server.lane
+        turn_limit = server.output_limit(self) or TURN_OUTPUT
         try:
             while not self.closing and not self.held and self.blocked is None:
+                if self.out_bytes > turn_limit:
+                    # Enough output for one turn: send it (a client that does not read is
+                    # closed at its limit) and run the rest of its commands on the next turn.
+                    asyncio.get_running_loop().call_soon(self.process)
+                    break
                 if self.queue:
                     args = self.queue.popleft()
                     if server.must_hold(self, args):
@@ -173,6 +181,9 @@ class Client(asyncio.Protocol):
                     add(reply)
                     if self.closing or self.close_after_reply:
                         break
+                    if self.out_bytes > turn_limit:
+                        self.queue.extend(commands[n + 1 :])
+                        break
                 if self.close_after_reply:
                     break
         except ProtocolError as e:
@@ -196,8 +207,10 @@ class Client(asyncio.Protocol):
         start = len(self.out)
         if isinstance(reply, Chunks):
             self.out.extend(reply)
+            self.out_bytes += sum(map(len, reply))
         else:
             self.out.append(reply)  # type: ignore[arg-type]
+            self.out_bytes += len(reply)
         if self.just_wrote:  # semi-sync may have to turn this reply into -NOREPLICAS
             self.just_wrote = False
             self.write_replies.append((start, len(self.out)))
@@ -234,6 +247,7 @@ class Client(asyncio.Protocol):
             self.write_replies = []
         transport = self.transport
         out = self.out
+        self.out_bytes = 0
         if out and transport is not None and not self.closing:
             if len(out) == 1:
                 data = out[0]

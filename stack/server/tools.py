@@ -72,7 +72,7 @@ def _from_dir(path: Path, after: int) -> Iterator[tuple[int, int, list[str]]]:
 
         def type_of(mkey: bytes) -> int | None:
             record = db.get(mkey)
-            return kf.rtype(record) if record else None
+            return kf.raw_type(record) if record else None
 
         start = blog.log_key(after + 1)
         with db.iterator(start=start, stop=kf.prefix_end(blog.NS_BINLOG)) as it:

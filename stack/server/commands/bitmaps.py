@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stack.core.resp import ReplyError
+from stack.core import errors
+from stack.core.resp import ReplyError, strict_int
 
+from ..storage import strings as strstore
 from ..storage.keyspace import record_expire
+from ..storage.strings import StoredString
 from . import handler
-from .args import syntax_error, to_int
-from .strings import clamp_range, max_string, store, string_of
+from .args import syntax_error, to_int, wrap_int64
+from .strings import clamp_range, lookup_stored, max_string, store, stored_string
 
 if TYPE_CHECKING:
     from ..client import Client
 
-BIT_OFFSET_ERROR = "ERR bit offset is not an integer or out of range"
+BIT_OFFSET_ERROR = errors.BIT_OFFSET
 _POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 
 
@@ -24,7 +28,7 @@ def bit_offset(c: Client, raw: bytes, hash_ok: bool = False, width: int = 1) -> 
     multiply = hash_ok and raw[:1] == b"#"
     value = to_int(raw[1:] if multiply else raw, BIT_OFFSET_ERROR)
     if multiply:
-        value *= width
+        value = wrap_int64(value * width)  # a C long long multiplication, as in Redis
     if value < 0 or (value >> 3) >= max_string(c):
         raise ReplyError(BIT_OFFSET_ERROR)
     return value
@@ -34,31 +38,27 @@ def bit_offset(c: Client, raw: bytes, hash_ok: bool = False, width: int = 1) -> 
 def setbit(c: Client, args: list[bytes]) -> object:
     offset = bit_offset(c, args[2])
     if args[3] not in (b"0", b"1"):
-        raise ReplyError("ERR bit is not an integer or out of range")
+        raise ReplyError(errors.BIT_VALUE)
     on = args[3] == b"1"
     mkey, old = c.db.read(args[1])
-    value = string_of(old) or b""
     byte = offset >> 3
-    buf = bytearray(value)
-    if len(buf) <= byte:
-        buf.extend(bytes(byte + 1 - len(buf)))
+    current = stored_string(c, mkey, old).read(byte, byte + 1) if old is not None else b""
+    value = current[0] if current else 0
     mask = 0x80 >> (offset & 7)
-    previous = 1 if buf[byte] & mask else 0
-    if on:
-        buf[byte] |= mask
-    else:
-        buf[byte] &= ~mask & 0xFF
-    store(c, mkey, old, bytes(buf), record_expire(old) if old is not None else 0)
+    previous = 1 if value & mask else 0
+    value = value | mask if on else value & ~mask & 0xFF
+    expire = record_expire(old) if old is not None else 0
+    strstore.write_at(c.server.keyspace, mkey, old, byte, bytes([value]), expire)
     return previous
 
 
 @handler("getbit")
 def getbit(c: Client, args: list[bytes]) -> object:
     offset = bit_offset(c, args[2])
-    value = c.db.lookup_string(args[1])
-    if value is None or (offset >> 3) >= len(value):
+    view = lookup_stored(c, args[1])
+    if view is None or (offset >> 3) >= view.length:
         return 0
-    return 1 if value[offset >> 3] & (0x80 >> (offset & 7)) else 0
+    return 1 if view.read(offset >> 3, (offset >> 3) + 1)[0] & (0x80 >> (offset & 7)) else 0
 
 
 def _unit_is_bit(args: list[bytes], index: int) -> bool:
@@ -72,43 +72,42 @@ def _unit_is_bit(args: list[bytes], index: int) -> bool:
     raise syntax_error()
 
 
-def count_bits(value: bytes, first_bit: int, last_bit: int) -> int:
-    """Set bits in the inclusive bit range."""
+def count_bits(view: StoredString, first_bit: int, last_bit: int) -> int:
+    """Set bits in the inclusive bit range, reading only what is stored of it."""
     first_byte, last_byte = first_bit >> 3, last_bit >> 3
-    total = (
-        sum(_POPCOUNT[x] for x in value[first_byte : last_byte + 1])
-        if last_byte - first_byte < 64
-        else (int.from_bytes(value[first_byte : last_byte + 1], "big").bit_count())
-    )
+    total = 0
+    for _offset, data in view.present(first_byte, last_byte + 1):
+        total += int.from_bytes(data, "big").bit_count()
     head = first_bit & 7
     if head:
-        total -= _POPCOUNT[value[first_byte] & (0xFF << (8 - head)) & 0xFF]
+        total -= _POPCOUNT[view.read(first_byte, first_byte + 1)[0] & (0xFF << (8 - head)) & 0xFF]
     tail = 7 - (last_bit & 7)
     if tail:
-        total -= _POPCOUNT[value[last_byte] & ((1 << tail) - 1)]
+        total -= _POPCOUNT[view.read(last_byte, last_byte + 1)[0] & ((1 << tail) - 1)]
     return total
 
 
 @handler("bitcount")
 def bitcount(c: Client, args: list[bytes]) -> object:
-    value = c.db.lookup_string(args[1])
-    if value is None:  # Redis looks the key up before it reads the range
+    view = lookup_stored(c, args[1])
+    if view is None:  # Redis looks the key up before it reads the range
         return 0
     argc = len(args)
     if argc == 2:
-        return int.from_bytes(value, "big").bit_count()
+        return count_bits(view, 0, view.length * 8 - 1) if view.length else 0
     if argc not in (4, 5):
         raise syntax_error()
     start = to_int(args[2])
     end = to_int(args[3])
+    if start < 0 and end < 0 and start > end:  # before the unit is read, as in Redis
+        return 0
     is_bit = _unit_is_bit(args, 4)
-    length = len(value) * 8 if is_bit else len(value)
-    bounds = clamp_range(start, end, length)
+    bounds = clamp_range(start, end, view.length * 8 if is_bit else view.length)
     if bounds is None:
         return 0
     if is_bit:
-        return count_bits(value, bounds[0], bounds[1])
-    return int.from_bytes(value[bounds[0] : bounds[1] + 1], "big").bit_count()
+        return count_bits(view, bounds[0], bounds[1])
+    return count_bits(view, bounds[0] * 8, bounds[1] * 8 + 7)
 
 
 @handler("bitpos")
@@ -116,17 +115,17 @@ def bitpos(c: Client, args: list[bytes]) -> object:
     bit = to_int(args[2])
     if bit not in (0, 1):
         raise ReplyError("ERR The bit argument must be 1 or 0.")
+    view = lookup_stored(c, args[1])  # Redis's order: the bit, the key, then the range
+    if view is None:
+        return -1 if bit else 0
     argc = len(args)
     if argc > 6:
         raise syntax_error()
     start = to_int(args[3]) if argc > 3 else 0
-    end_given = argc > 4
-    end = to_int(args[4]) if end_given else -1
     is_bit = _unit_is_bit(args, 5)
-    value = c.db.lookup_string(args[1])
-    if value is None:
-        return -1 if bit else 0
-    length = len(value) * 8 if is_bit else len(value)
+    end_given = argc > 4
+    length = view.length * 8 if is_bit else view.length
+    end = to_int(args[4]) if end_given else length - 1
     if start < 0:
         start = max(start + length, 0)
     if end < 0:
@@ -135,23 +134,38 @@ def bitpos(c: Client, args: list[bytes]) -> object:
     if start > end:
         return -1
     first_bit, last_bit = (start, end) if is_bit else (start * 8, end * 8 + 7)
-    pos = _find_bit(value, bit, first_bit, last_bit)
+    pos = find_bit(view, bit, first_bit, last_bit)
     if pos == -1 and bit == 0 and not end_given:
-        return len(value) * 8  # the string is padded with zeros on the right
+        return ((last_bit >> 3) + 1) * 8  # the string is padded with zeros on the right
     return pos
 
 
-def _find_bit(value: bytes, bit: int, first_bit: int, last_bit: int) -> int:
-    skip = 0x00 if bit else 0xFF
-    pos = first_bit
-    while pos <= last_bit:
-        byte = value[pos >> 3]
-        if pos & 7 == 0 and last_bit - pos >= 7 and byte == skip:
-            pos += 8
-            continue
-        if ((byte >> (7 - (pos & 7))) & 1) == bit:
-            return pos
-        pos += 1
+_NOT_ZERO = re.compile(rb"[^\x00]")
+_NOT_ONES = re.compile(rb"[^\xff]")
+
+
+def find_bit(view: StoredString, bit: int, first_bit: int, last_bit: int) -> int:
+    """The first bit equal to ``bit`` in the inclusive range, or -1. Bytes are skipped with a
+    C-speed search, and what is not stored (zeros) without reading anything."""
+    first_byte, last_byte = first_bit >> 3, last_bit >> 3
+    search = _NOT_ONES if bit == 0 else _NOT_ZERO
+    pos = first_byte  # the next byte not yet examined
+    for offset, data in view.present(first_byte, last_byte + 1):
+        if bit == 0 and offset > pos:  # a stretch of zeros before this one
+            return max(pos * 8, first_bit)
+        i = 0
+        while (m := search.search(data, i)) is not None:
+            byte_at = offset + m.start()
+            for b in range(8):
+                at = byte_at * 8 + b
+                if at > last_bit:
+                    return -1
+                if at >= first_bit and (data[m.start()] >> (7 - b)) & 1 == bit:
+                    return at
+            i = m.start() + 1
+        pos = offset + len(data)
+    if bit == 0 and pos <= last_byte:
+        return max(pos * 8, first_bit)
     return -1
 
 
@@ -210,10 +224,11 @@ class FieldOp:
 
 
 def _field_type(raw: bytes) -> tuple[bool, int]:
-    kind = raw[:1].lower()
-    if kind not in (b"i", b"u") or not raw[1:].isdigit():
+    """``i<bits>`` or ``u<bits>`` (lower case, the width as string2ll reads it)."""
+    kind = raw[:1]
+    bits = strict_int(raw[1:].split(b"\0", 1)[0])
+    if kind not in (b"i", b"u") or bits is None:
         raise ReplyError(TYPE_ERROR)
-    bits = int(raw[1:])
     signed = kind == b"i"
     if bits < 1 or (signed and bits > 64) or (not signed and bits > 63):
         raise ReplyError(TYPE_ERROR)
@@ -237,9 +252,9 @@ def parse_bitfield(c: Client, args: list[bytes], read_only: bool) -> list[FieldO
         elif word in (b"SET", b"INCRBY") and left >= 3:
             signed, bits = _field_type(args[i + 1])
             offset = bit_offset(c, args[i + 2], True, bits)
-            value = to_int(args[i + 3])
             if read_only:
                 raise ReplyError("ERR BITFIELD_RO only supports the GET subcommand")
+            value = to_int(args[i + 3])
             ops.append(FieldOp(word, signed, bits, offset, value, overflow))
             i += 4
         elif word == b"OVERFLOW" and left >= 1:
@@ -252,10 +267,11 @@ def parse_bitfield(c: Client, args: list[bytes], read_only: bool) -> list[FieldO
     return ops
 
 
-def get_field(buf: bytes | bytearray, offset: int, bits: int, signed: bool) -> int:
+def get_field(span: bytes | bytearray, offset: int, bits: int, signed: bool) -> int:
+    """The field at bit ``offset`` of ``span`` (zeros past its end)."""
     first = offset >> 3
     last = (offset + bits - 1) >> 3
-    chunk = bytes(buf[first : last + 1]).ljust(last - first + 1, b"\x00")
+    chunk = bytes(span[first : last + 1]).ljust(last - first + 1, b"\x00")
     raw = int.from_bytes(chunk, "big")
     shift = (last + 1) * 8 - (offset + bits)
     value = (raw >> shift) & ((1 << bits) - 1)
@@ -264,14 +280,14 @@ def get_field(buf: bytes | bytearray, offset: int, bits: int, signed: bool) -> i
     return value
 
 
-def set_field(buf: bytearray, offset: int, bits: int, value: int) -> None:
+def set_field(span: bytearray, offset: int, bits: int, value: int) -> None:
     first = offset >> 3
     last = (offset + bits - 1) >> 3
-    raw = int.from_bytes(buf[first : last + 1], "big")
+    raw = int.from_bytes(span[first : last + 1], "big")
     shift = (last + 1) * 8 - (offset + bits)
     mask = ((1 << bits) - 1) << shift
     raw = (raw & ~mask) | ((value & ((1 << bits) - 1)) << shift)
-    buf[first : last + 1] = raw.to_bytes(last - first + 1, "big")
+    span[first : last + 1] = raw.to_bytes(last - first + 1, "big")
 
 
 def apply_overflow(value: int, bits: int, signed: bool, mode: bytes) -> int | None:
@@ -290,21 +306,26 @@ def apply_overflow(value: int, bits: int, signed: bool, mode: bytes) -> int | No
 
 
 def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
+    """Each operation reads (and writes back) only the bytes its field spans."""
     ops = parse_bitfield(c, args, read_only)
-    writes = any(o.op != b"GET" for o in ops)
+    writes = [o for o in ops if o.op != b"GET"]
     if not writes:
-        value = c.db.lookup_string(args[1]) or b""
-        return [get_field(value, o.offset, o.bits, o.signed) for o in ops]
-    mkey, old = c.db.read(args[1])
-    current = string_of(old) or b""
-    need = max(((o.offset + o.bits + 7) >> 3) for o in ops if o.op != b"GET")
-    buf = bytearray(current)
-    if len(buf) < need:
-        buf.extend(bytes(need - len(buf)))
+        view = lookup_stored(c, args[1])
+        return [_read_field(view, o) if view is not None else 0 for o in ops]
+    ks = c.server.keyspace
+    mkey, record = c.db.read(args[1])
+    expire = 0
+    length = 0
+    if record is not None:
+        expire = record_expire(record)
+        length = stored_string(c, mkey, record).length
+    need = max((o.offset + o.bits + 7) >> 3 for o in writes)  # Redis grows it first
+    if record is None or length < need:
+        record = strstore.write_at(ks, mkey, record, need - 1, b"\0", expire)
+    view = StoredString(ks, mkey, record)
     out: list[int | None] = []
-    changed = False
     for o in ops:
-        current_value = get_field(buf, o.offset, o.bits, o.signed)
+        current_value = _read_field(view, o)
         if o.op == b"GET":
             out.append(current_value)
             continue
@@ -318,12 +339,19 @@ def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
         if new is None:
             out.append(None)
             continue
-        set_field(buf, o.offset, o.bits, new)
-        changed = True
+        first = o.offset >> 3
+        span = bytearray(view.read(first, ((o.offset + o.bits - 1) >> 3) + 1))
+        set_field(span, o.offset - first * 8, o.bits, new)
+        record = strstore.write_at(ks, mkey, record, first, bytes(span), expire)
+        view = StoredString(ks, mkey, record)
         out.append(reply)
-    if changed or len(buf) != len(current):
-        store(c, mkey, old, bytes(buf), record_expire(old) if old is not None else 0)
     return out
+
+
+def _read_field(view: StoredString, o: FieldOp) -> int:
+    first = o.offset >> 3
+    span = view.read(first, ((o.offset + o.bits - 1) >> 3) + 1)
+    return get_field(span, o.offset - first * 8, o.bits, o.signed)
 
 
 @handler("bitfield")

@@ -9,8 +9,9 @@ from stack import REDIS_VERSION
 from stack.core import errors
 from stack.core.resp import NIL, OK, PONG, Map, Raw, ReplyError, Verbatim
 
+from ..storage.keyspace import now_ms
 from . import handler
-from .args import syntax_error, to_int
+from .args import syntax_error, to_int, to_timeout_ms
 from .keys import help_lines, select_db
 
 if TYPE_CHECKING:
@@ -204,10 +205,7 @@ def client_list(c: Client, args: list[bytes]) -> object:
         elif opt == b"ID" and i + 1 < len(args):
             ids = set()
             for raw in args[i + 1 :]:
-                n = to_int(raw, "ERR Invalid client ID")
-                if n <= 0:
-                    raise ReplyError("ERR Invalid client ID")
-                ids.add(n)
+                ids.add(to_int(raw, "ERR Invalid client ID"))  # Redis 7.0: 0 or -1 match none
             clients = [x for x in clients if x.id in ids]
             break
         else:
@@ -273,9 +271,9 @@ def _kill(c: Client, other: Client) -> None:
 
 @handler("client|pause")
 def client_pause(c: Client, args: list[bytes]) -> object:
-    ms = to_int(args[2], "ERR timeout is not an integer or out of range")
-    if ms < 0:
-        raise ReplyError("ERR timeout is negative")
+    now = now_ms()
+    until = to_timeout_ms(args[2], now, seconds=False)
+    ms = max(until - now, 0) if until else 0  # past the int64 range: ends at once, as Redis
     everything = True
     if len(args) == 4:
         mode = args[3].upper()

@@ -10,8 +10,9 @@ from ..storage import dump as dumpfmt
 from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection
 from ..storage.keyspace import now_ms
+from ..storage.strings import StoredString
 from . import handler
-from .args import syntax_error, to_int
+from .args import syntax_error, to_int, wrap_int64
 from .strings import store as store_string
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ def dump(c: Client, args: list[bytes]) -> object:
     if record is None:
         return NIL
     kind = kf.rtype(record)
-    if kind == kf.TYPE_STRING:
-        return dumpfmt.encode(kind, kf.body(record), [])
+    if kind == kf.TYPE_STRING:  # a chunked string is dumped as the string it is
+        value = StoredString(c.server.keyspace, c.db.meta_key(args[1]), record).whole()
+        return dumpfmt.encode(kind, value, [])
     col = Collection.open(c.db, args[1], kind, for_read=True)
     if kind == kf.TYPE_ZSET:
         entries = list(col.items(space=ZSET_MEMBER))
@@ -41,11 +43,10 @@ def dump(c: Client, args: list[bytes]) -> object:
 
 @handler("restore")
 def restore(c: Client, args: list[bytes]) -> object:
-    ttl = to_int(args[2])
     replace = absolute = False
     idle = freq = None
     i = 4
-    while i < len(args):
+    while i < len(args):  # Redis's order: options, the key, the TTL, then the payload
         opt = args[i].upper()
         if opt == b"REPLACE":
             replace = True
@@ -64,17 +65,20 @@ def restore(c: Client, args: list[bytes]) -> object:
         else:
             raise syntax_error()
         i += 1
+    mkey, old = c.db.read(args[1])
+    if old is not None and not replace:
+        raise ReplyError("BUSYKEY Target key name already exists.")
+    ttl = to_int(args[2])
     if ttl < 0:
         raise ReplyError("ERR Invalid TTL value, must be >= 0")
     try:
         kind, value, entries = dumpfmt.decode(args[3])
     except dumpfmt.BadPayload:
         raise ReplyError(BAD_PAYLOAD) from None
-    mkey, old = c.db.read(args[1])
-    if old is not None and not replace:
-        raise ReplyError("BUSYKEY Target key name already exists.")
-    expire = (ttl if absolute else now_ms() + ttl) if ttl else 0
-    if expire and expire <= now_ms():  # already expired: nothing to create
+    now = now_ms()
+    # A relative TTL is added as C adds it: past the int64 range it wraps to the past.
+    expire = (ttl if absolute else wrap_int64(now + ttl)) if ttl else 0
+    if expire and expire <= now:  # already expired: nothing to create
         if old is not None:
             c.server.keyspace.delete(mkey, old)
         return OK

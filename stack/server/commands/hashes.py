@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, MapChunks, Pairs, ReplyError, bulk_array
+from stack.core.resp import NIL, OK, ONE, ZERO, MapChunks, ReplyError, bulk_array
 
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
-from . import handler
-from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+from . import handler, longdouble
+from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
+from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
-from .strings import _to_long_double, format_long_double, parse_long_double
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -130,55 +128,40 @@ def hincrby(c: Client, args: list[bytes]) -> object:
 
 @handler("hincrbyfloat")
 def hincrbyfloat(c: Client, args: list[bytes]) -> object:
-    delta = parse_long_double(args[3])
+    delta = to_long_double(args[3])
+    if isinstance(delta, float):
+        raise ReplyError(errors.VALUE_NAN_OR_INFINITY)
     h = open_hash(c, args[1])
     current = h.get(args[2])
-    value = (
-        parse_long_double(current, "ERR hash value is not a float") if current is not None else 0
-    )
-    if isinstance(value, float) or isinstance(delta, float):
-        raise ReplyError("ERR increment would produce NaN or Infinity")
-    text = format_long_double(_to_long_double(value + delta))
+    value = to_long_double(current, "ERR hash value is not a float") if current is not None else 0
+    if isinstance(value, float):
+        raise ReplyError(errors.NAN_OR_INFINITY)
+    result = longdouble.round_ld(value + delta)
+    if isinstance(result, float):
+        raise ReplyError(errors.NAN_OR_INFINITY)
+    text = longdouble.format_human(result)
     set_fields(h, [args[2], text])
     return text
 
 
 @handler("hrandfield")
 def hrandfield(c: Client, args: list[bytes]) -> object:
+    count = parse_count(args[2], pairs=False) if len(args) >= 3 else None
     if len(args) > 4 or (len(args) == 4 and args[3].upper() != b"WITHVALUES"):
         raise syntax_error()
+    with_values = len(args) == 4
+    if with_values:
+        count = parse_count(args[2], pairs=True)
     h = open_hash(c, args[1], for_read=True)
-    if len(args) == 2:
+    if count is None:
         if not h.exists:
             return NIL
-        return random_members(h, 1, distinct=True)[0][0]
-    count = to_int(args[2])
-    with_values = len(args) == 4
+        return random_members(h, 1)[0][0]
     if count == 0 or not h.exists:
         return []
-    picked = random_members(h, abs(count), distinct=count > 0)
-    if with_values:
-        return Pairs(picked)
-    return [field for field, _value in picked]
-
-
-class HasItems(Protocol):
-    def items(self) -> Iterator[tuple[bytes, bytes]]: ...
-
-
-def random_members(col: HasItems, count: int, distinct: bool) -> list[tuple[bytes, bytes]]:
-    """``count`` random (member, value) pairs; all of them (shuffled) when distinct and the
-    collection is smaller. Reads the collection once (O(N)), in bounded memory for N."""
-    items = list(col.items())
-    if distinct:
-        if count >= len(items):
-            random.shuffle(items)
-            return items
-        return random.sample(items, count)
-    return [random.choice(items) for _ in range(count)]
+    return sample_reply(c, h, count, with_values)
 
 
 @handler("hscan")
 def hscan(c: Client, args: list[bytes]) -> object:
-    h = open_hash(c, args[1], for_read=True)
-    return scan_collection(c, h, args, 2, pairs=True)
+    return scan_collection(c, lambda: open_hash(c, args[1], for_read=True), args, 2, pairs=True)

@@ -12,7 +12,7 @@ from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, Status
 from ..storage import keyformat as kf
 from ..storage.keyspace import Database, now_ms, record_expire
 from . import handler
-from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_int32
 from .scanning import parse_scan
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def type_(c: Client, args: list[bytes]) -> object:
 
 
 def select_db(c: Client, raw: bytes) -> Database:
-    index = to_int(raw)
+    index = to_int32(raw)
     dbs = c.server.keyspace.dbs
     if not 0 <= index < len(dbs):
         raise ReplyError(errors.DB_RANGE)
@@ -312,7 +312,7 @@ def object_encoding(c: Client, args: list[bytes]) -> object:
         return NIL
     kind = kf.rtype(rec)
     if kind == kf.TYPE_STRING:
-        return string_encoding(kf.body(rec))
+        return "raw" if kf.is_chunked(rec) else string_encoding(kf.body(rec))
     return collection_encoding(c, mkey, rec)
 
 
@@ -360,7 +360,7 @@ def object_refcount(c: Client, args: list[bytes]) -> object:
     rec = c.db.read(args[2])[1]
     if rec is None:
         return NIL
-    if kf.rtype(rec) == kf.TYPE_STRING:
+    if kf.raw_type(rec) == kf.TYPE_STRING:
         n = to_int_or_none(kf.body(rec))
         if n is not None and 0 <= n < 10000:
             return 2147483647  # Redis shares small integers

@@ -15,7 +15,7 @@ from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection, Meta
 from ..storage.keyspace import Database
 from . import handler
-from .args import syntax_error, to_int
+from .args import INT64_MIN, syntax_error, to_int, to_positive
 from .multikey import first_nonempty, parse_multi_pop
 
 if TYPE_CHECKING:
@@ -161,9 +161,7 @@ def _pop(c: Client, args: list[bytes], left: bool) -> object:
         raise syntax_error()
     count = None
     if len(args) == 3:
-        count = to_int(args[2], "ERR value is out of range, must be positive")
-        if count < 0:
-            raise ReplyError("ERR value is out of range, must be positive")
+        count = to_positive(args[2])
     lst = ListView(c, args[1])
     if count is None:
         popped = lst.pop(1, left)
@@ -193,7 +191,10 @@ def llen(c: Client, args: list[bytes]) -> object:
 
 @handler("lindex")
 def lindex(c: Client, args: list[bytes]) -> object:
-    value = ListView(c, args[1], for_read=True).index(to_int(args[2]))
+    lst = ListView(c, args[1], for_read=True)  # Redis looks the key up before the index
+    if not lst.col.exists:
+        return NIL
+    value = lst.index(to_int(args[2]))
     return NIL if value is None else value
 
 
@@ -209,36 +210,31 @@ def lpos(c: Client, args: list[bytes]) -> object:
     i = 3
     while i < len(args):
         opt = args[i].upper()
-        if i + 1 >= len(args):
+        if i + 1 >= len(args) or opt not in (b"RANK", b"COUNT", b"MAXLEN"):
             raise syntax_error()
-        value = to_int(args[i + 1])
+        raw = args[i + 1]
         if opt == b"RANK":
-            if value == 0:
+            rank = to_int(raw)
+            if rank == 0:
                 raise ReplyError(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
                     "second ... or use negative to start from the end of the list"
                 )
-            if value == -(2**63):
-                raise ReplyError("ERR value is out of range")
-            rank = value
         elif opt == b"COUNT":
-            if value < 0:
-                raise ReplyError("ERR COUNT can't be negative")
-            count = value
-        elif opt == b"MAXLEN":
-            if value < 0:
-                raise ReplyError("ERR MAXLEN can't be negative")
-            maxlen = value
+            count = to_positive(raw, "ERR COUNT can't be negative")
         else:
-            raise syntax_error()
+            maxlen = to_positive(raw, "ERR MAXLEN can't be negative")
         i += 2
     lst = ListView(c, args[1], for_read=True)
     if not lst.col.exists:
         return NIL if count is None else []
+    # Redis negates a negative rank in a C long: -LONG_MIN stays LONG_MIN, so every match
+    # counts from the first one and COUNT stops nothing (its arithmetic wraps).
+    wrapped = rank == INT64_MIN
     size = lst.size
     elements = lst.elements()
     order = range(size) if rank > 0 else range(size - 1, -1, -1)
-    skip = abs(rank) - 1
+    skip = 0 if wrapped else abs(rank) - 1
     found: list[int] = []
     for scanned, pos in enumerate(order, 1):
         if maxlen and scanned > maxlen:
@@ -248,7 +244,7 @@ def lpos(c: Client, args: list[bytes]) -> object:
                 skip -= 1
                 continue
             found.append(pos)
-            if count is None or (count and len(found) >= count):
+            if count is None or (count and not wrapped and len(found) >= count):
                 break
     if count is None:
         return found[0] if found else NIL

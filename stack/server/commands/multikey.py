@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from stack.core.resp import ReplyError
-
 from ..storage.collections import Collection
-from .args import syntax_error, to_int
+from .args import INT64_MAX, syntax_error, to_positive, to_range
+
+NUMKEYS_ERROR = "ERR numkeys should be greater than 0"
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -41,33 +41,32 @@ def parse_multi_pop(
 ) -> tuple[list[bytes], bool, int]:
     """``numkeys key... END [COUNT n]`` from ``args[at]``, END one of ``ends``.
 
-    Returns (keys, whether END is the second choice, count)."""
-    numkeys = to_int(args[at], "ERR numkeys should be greater than 0")
-    if numkeys <= 0:
-        raise ReplyError("ERR numkeys should be greater than 0")
-    if numkeys > len(args) - at - 1:
-        raise ReplyError("ERR Number of keys can't be greater than number of args")
+    Returns (keys, whether END is the second choice, count). As in Redis, numkeys past the
+    arguments there are is a syntax error."""
+    numkeys = to_range(args[at], 1, INT64_MAX, NUMKEYS_ERROR)
+    if numkeys > len(args) - at - 2:
+        raise syntax_error()
     keys = args[at + 1 : at + 1 + numkeys]
     rest = args[at + 1 + numkeys :]
-    if not rest or rest[0].upper() not in ends:
+    if rest[0].upper() not in ends:
         raise syntax_error()
     count = 1
     if len(rest) == 3 and rest[1].upper() == b"COUNT":
-        count = to_int(rest[2], "ERR count should be greater than 0")
-        if count <= 0:
-            raise ReplyError("ERR count should be greater than 0")
+        count = to_range(rest[2], 1, INT64_MAX, "ERR count should be greater than 0")
     elif len(rest) != 1:
         raise syntax_error()
     return keys, rest[0].upper() == ends[1], count
 
 
 def parse_limit(rest: list[bytes]) -> int:
-    """An optional trailing ``LIMIT n`` (0 = no limit), as SINTERCARD and ZINTERCARD take."""
-    if not rest:
-        return 0
-    if len(rest) != 2 or rest[0].upper() != b"LIMIT":
-        raise syntax_error()
-    limit = to_int(rest[1])
-    if limit < 0:
-        raise ReplyError("ERR LIMIT can't be negative")
+    """Trailing ``LIMIT n`` options (the last one counts; 0 = no limit), as SINTERCARD and
+    ZINTERCARD take them."""
+    limit = 0
+    i = 0
+    while i < len(rest):
+        if rest[i].upper() == b"LIMIT" and i + 1 < len(rest):
+            limit = to_positive(rest[i + 1], "ERR LIMIT can't be negative")
+            i += 2
+        else:
+            raise syntax_error()
     return limit

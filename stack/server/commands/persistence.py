@@ -56,7 +56,7 @@ def binlog_show(c: Client, args: list[bytes]) -> object:
 
     def type_of(mkey: bytes) -> int | None:
         record = eng.get(mkey)
-        return kf.rtype(record) if record else None
+        return kf.raw_type(record) if record else None
 
     out: list[object] = []
     for record in eng.read_log(after):

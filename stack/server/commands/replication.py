@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from stack.core.resp import OK, Raw, ReplyError, encode
 
 from ..blocking import Suspend
+from ..storage.keyspace import now_ms
 from . import handler
-from .args import syntax_error, to_int
+from .args import syntax_error, to_int, to_timeout_ms
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -56,9 +57,9 @@ def lsync(c: Client, args: list[bytes]) -> object:
 @handler("wait")
 def wait(c: Client, args: list[bytes]) -> object:
     replicas = to_int(args[1])
-    timeout = to_int(args[2], "ERR timeout is not an integer or out of range")
-    if timeout < 0:
-        raise ReplyError("ERR timeout is negative")
+    now = now_ms()
+    until = to_timeout_ms(args[2], now, seconds=False)
+    timeout = until - now if until > 0 else 0  # past the int64 range: forever, as Redis
     repl = c.server.replication
     target = c.last_write_log_id
     if c.in_exec or repl.count_acked(target) >= replicas:

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import ReplyError
 
 from ..storage import keyformat as kf
-from .args import syntax_error, to_int
+from .args import syntax_error, to_cursor, to_int
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -32,10 +31,7 @@ def parse_scan(
     args: list[bytes], at: int, allow_type: bool = False, allow_novalues: bool = False
 ) -> ScanOptions:
     """Parse ``cursor [MATCH pattern] [COUNT count] [TYPE type]`` starting at ``args[at]``."""
-    raw = args[at]
-    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
-        raise ReplyError("ERR invalid cursor")
-    opts = ScanOptions(int(raw))
+    opts = ScanOptions(to_cursor(args[at]))
     i = at + 1
     while i < len(args):
         opt = args[i].upper()
@@ -61,7 +57,7 @@ def parse_scan(
 
 def scan_collection(
     c: Client,
-    col: Collection,
+    open_col: Callable[[], Collection],
     args: list[bytes],
     at: int,
     pairs: bool,
@@ -70,11 +66,15 @@ def scan_collection(
 ) -> list[object]:
     """One step of HSCAN/SSCAN/ZSCAN: ``[next cursor, members (and values when pairs)]``.
 
-    ``space`` selects which sub-keys are the members; ``value`` renders a stored value."""
-    opts = parse_scan(args, at, allow_novalues=pairs and not space)
-    pairs = pairs and not opts.novalues
+    Redis's order: the cursor, then the key (missing: an empty reply; another type:
+    WRONGTYPE), then the options. ``space`` selects which sub-keys are the members; ``value``
+    renders a stored value."""
+    to_cursor(args[at])
+    col = open_col()
     if not col.exists:
         return [b"0", []]
+    opts = parse_scan(args, at, allow_novalues=pairs and not space)
+    pairs = pairs and not opts.novalues
     ks = c.server.keyspace
     start = b""
     budget = opts.count

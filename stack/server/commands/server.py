@@ -17,7 +17,7 @@ from .. import info as info_mod
 from ..config import ConfigError
 from ..storage import keyformat as kf
 from . import handler
-from .args import syntax_error, to_float, to_int
+from .args import syntax_error, to_float, to_int, to_int32
 from .keys import help_lines
 
 if TYPE_CHECKING:
@@ -266,8 +266,8 @@ def flushall(c: Client, args: list[bytes]) -> object:
 
 @handler("swapdb")
 def swapdb(c: Client, args: list[bytes]) -> object:
-    a = to_int(args[1], "ERR invalid first DB index")
-    b = to_int(args[2], "ERR invalid second DB index")
+    a = to_int32(args[1], "ERR invalid first DB index")
+    b = to_int32(args[2], "ERR invalid second DB index")
     n = len(c.server.keyspace.dbs)
     if not (0 <= a < n and 0 <= b < n):
         raise ReplyError(errors.DB_RANGE)
@@ -400,10 +400,14 @@ def debug(c: Client, args: list[bytes]) -> object:
             raise ReplyError(errors.NO_SUCH_KEY)
         from .keys import string_encoding
 
-        value = kf.body(rec)
+        if kf.raw_type(rec) == kf.TYPE_STRING:
+            value = kf.body(rec)
+            encoding, length = string_encoding(value), len(value)
+        else:  # a collection or a chunked string: the size its record keeps
+            encoding, length = "raw", kf.U64.unpack_from(kf.body(rec), 8)[0]
         return Status(
-            f"Value at:0x0 refcount:1 encoding:{string_encoding(value)} "
-            f"serializedlength:{len(value)} lru:0 lru_seconds_idle:0"
+            f"Value at:0x0 refcount:1 encoding:{encoding} "
+            f"serializedlength:{length} lru:0 lru_seconds_idle:0"
         )
     if sub == b"digest":
         from .persistence import debug_digest

@@ -10,9 +10,9 @@ from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import Database
 from . import handler
-from .args import syntax_error, to_int
-from .hashes import random_members
-from .multikey import parse_limit
+from .args import INT64_MAX, syntax_error, to_positive, to_range
+from .multikey import NUMKEYS_ERROR, parse_limit
+from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -95,34 +95,32 @@ def smove(c: Client, args: list[bytes]) -> object:
 def srandmember(c: Client, args: list[bytes]) -> object:
     if len(args) > 3:
         raise syntax_error()
+    count = parse_count(args[2], pairs=False) if len(args) == 3 else None
     s = open_set(c, args[1], for_read=True)
-    if len(args) == 2:
+    if count is None:
         if not s.exists:
             return NIL
-        return random_members(s, 1, distinct=True)[0][0]
-    count = to_int(args[2])
+        return random_members(s, 1)[0][0]
     if count == 0 or not s.exists:
         return []
-    return [m for m, _v in random_members(s, abs(count), distinct=count > 0)]
+    return sample_reply(c, s, count)
 
 
 @handler("spop")
 def spop(c: Client, args: list[bytes]) -> object:
     if len(args) > 3:
         raise syntax_error()
+    count = to_positive(args[2]) if len(args) == 3 else None
     s = open_set(c, args[1])
-    if len(args) == 3:
-        count = to_int(args[2])
-        if count < 0:
-            raise ReplyError("ERR value is out of range, must be positive")
+    if count is not None:
         if not s.exists or count == 0:
             return SetReply()
-        picked = [m for m, _v in random_members(s, count, distinct=True)]
+        picked = [m for m, _v in random_members(s, count)]
         remove_members(s, picked)
         return SetReply(picked)
     if not s.exists:
         return NIL
-    member = random_members(s, 1, distinct=True)[0][0]
+    member = random_members(s, 1)[0][0]
     remove_members(s, [member])
     return member
 
@@ -161,9 +159,7 @@ def scombinestore(c: Client, args: list[bytes]) -> object:
 
 @handler("sintercard")
 def sintercard(c: Client, args: list[bytes]) -> object:
-    numkeys = to_int(args[1])
-    if numkeys <= 0:
-        raise ReplyError("ERR numkeys should be greater than 0")
+    numkeys = to_range(args[1], 1, INT64_MAX, NUMKEYS_ERROR)
     if numkeys > len(args) - 2:
         raise ReplyError("ERR Number of keys can't be greater than number of args")
     limit = parse_limit(args[2 + numkeys :])
@@ -173,4 +169,4 @@ def sintercard(c: Client, args: list[bytes]) -> object:
 
 @handler("sscan")
 def sscan(c: Client, args: list[bytes]) -> object:
-    return scan_collection(c, open_set(c, args[1], for_read=True), args, 2, pairs=False)
+    return scan_collection(c, lambda: open_set(c, args[1], for_read=True), args, 2, pairs=False)

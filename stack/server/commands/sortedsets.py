@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stack.core.resp import NIL, NIL_ARRAY, Chunks, Double, Pairs, ReplyError, bulk_array
+from stack.core.resp import NIL, NIL_ARRAY, Chunks, Double, Pairs, Raw, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
-from ..storage.keyspace import Database
+from ..storage.keyspace import Database, WrongType
 from ..storage.scores import decode_score, encode_score, format_score
 from . import handler
-from .args import syntax_error, to_int
-from .hashes import random_members
+from .args import c_strtod, syntax_error, to_float, to_int, to_positive
 from .multikey import first_nonempty, parse_limit, parse_multi_pop
+from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -36,19 +36,7 @@ RANGE_NOT_FLOAT = "ERR min or max is not a float"
 LEX_ERROR = "ERR min or max not valid string range item"
 
 
-def parse_score(raw: bytes, message: str = NOT_FLOAT) -> float:
-    text = raw.decode("latin-1")
-    if not text or text != text.strip() or "_" in text:
-        raise ReplyError(message)
-    try:
-        value = float(text)
-    except ValueError:
-        raise ReplyError(message) from None
-    if math.isnan(value):
-        raise ReplyError(message)
-    if math.isinf(value) and text.lower().lstrip("+-") not in ("inf", "infinity"):
-        raise ReplyError(message)  # overflow, as strtod's ERANGE
-    return value
+parse_score = to_float
 
 
 @dataclass(frozen=True)
@@ -58,9 +46,12 @@ class ScoreBound:
 
     @classmethod
     def parse(cls, raw: bytes) -> ScoreBound:
-        if raw[:1] == b"(":
-            return cls(parse_score(raw[1:], RANGE_NOT_FLOAT), True)
-        return cls(parse_score(raw, RANGE_NOT_FLOAT), False)
+        """Redis's zslParseRange: plain strtod, so "", " 1" and "1e400" (inf) are bounds."""
+        exclusive = raw[:1] == b"("
+        parsed = c_strtod(raw[1:] if exclusive else raw)
+        if parsed is None or math.isnan(parsed[0]):
+            raise ReplyError(RANGE_NOT_FLOAT)
+        return cls(parsed[0], exclusive)
 
     def above(self, x: float) -> bool:
         """x is on the allowed side of this bound used as a minimum."""
@@ -262,8 +253,8 @@ def zadd(c: Client, args: list[bytes]) -> object:
         if (b"NX" in flags and old is not None) or (b"XX" in flags and old is None):
             continue
         new = score
-        if incr:
-            new = (old or 0.0) + score
+        if incr and old is not None:  # a new member takes the increment as it is (-0 too)
+            new = old + score
             if math.isnan(new):
                 raise ReplyError("ERR resulting score is not a number (NaN)")
         if old is not None and (
@@ -283,7 +274,7 @@ def zadd(c: Client, args: list[bytes]) -> object:
     elif changed:
         z.col.touch()
     if incr:
-        return NIL if result is None else Double(result)
+        return NIL if result is None else score_reply(c, result)
     return added + changed if b"CH" in flags else added
 
 
@@ -292,12 +283,20 @@ def zincrby(c: Client, args: list[bytes]) -> object:
     delta = parse_score(args[2])
     z = ZSet(c, args[1])
     old = z.score(args[3])
-    new = (old or 0.0) + delta
+    new = delta if old is None else old + delta
     if math.isnan(new):
         raise ReplyError("ERR resulting score is not a number (NaN)")
     z.set(args[3], new, old)
     z.save()
-    return Double(new)
+    return score_reply(c, new)
+
+
+def score_reply(c: Client, score: float) -> object:
+    """The new score ZINCRBY and ZADD INCR answer; -0 (an increment of -0 on a new member)
+    is printed as such by Redis, though it stores 0."""
+    if score == 0 and math.copysign(1.0, score) < 0:
+        return Raw(b",-0\r\n" if c.resp3 else b"$2\r\n-0\r\n")
+    return Double(score)
 
 
 @handler("zrem")
@@ -383,16 +382,29 @@ class RangeQuery:
     count: int = -1
     with_scores: bool = False
     limited: bool = False
+    ranks: tuple[int, int] = (0, -1)
+    scores: tuple[ScoreBound, ScoreBound] | None = None
+    lex: tuple[LexBound, LexBound] | None = None
 
-    def run(self, z: ZSet) -> list[tuple[bytes, float]]:
+    def parse_bounds(self) -> None:
+        """Read start and stop as ranks, scores or names (before the key is looked up)."""
         if self.by == b"RANK":
-            return z.rank_range(to_int(self.start), to_int(self.stop), self.reverse)
+            self.ranks = (to_int(self.start), to_int(self.stop))
+            return
         lo_raw, hi_raw = (self.stop, self.start) if self.reverse else (self.start, self.stop)
         if self.by == b"SCORE":
-            lo, hi = ScoreBound.parse(lo_raw), ScoreBound.parse(hi_raw)
+            self.scores = (ScoreBound.parse(lo_raw), ScoreBound.parse(hi_raw))
+        else:
+            self.lex = (LexBound.parse(lo_raw), LexBound.parse(hi_raw))
+
+    def run(self, z: ZSet) -> list[tuple[bytes, float]]:
+        if self.scores is not None:
+            lo, hi = self.scores
             return z.score_range(lo, hi, self.reverse, self.offset, self.count)
-        llo, lhi = LexBound.parse(lo_raw), LexBound.parse(hi_raw)
-        return z.lex_range(llo, lhi, self.reverse, self.offset, self.count)
+        if self.lex is not None:
+            llo, lhi = self.lex
+            return z.lex_range(llo, lhi, self.reverse, self.offset, self.count)
+        return z.rank_range(self.ranks[0], self.ranks[1], self.reverse)
 
 
 def parse_range(
@@ -403,7 +415,8 @@ def parse_range(
     allow_by: bool = True,
     allow_scores: bool = True,
 ) -> RangeQuery:
-    """``start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`` from args[at]."""
+    """``start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`` from args[at]:
+    options first, then the range, as Redis reads them."""
     q = RangeQuery(by, args[at], args[at + 1], reverse)
     i = at + 2
     while i < len(args):
@@ -423,12 +436,13 @@ def parse_range(
         else:
             raise syntax_error()
         i += 1
-    if q.limited and q.by == b"RANK":
+    if q.limited and q.count != -1 and q.by == b"RANK":  # Redis: a count of -1 is no LIMIT
         raise ReplyError(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
         )
     if q.with_scores and q.by == b"LEX":
         raise ReplyError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    q.parse_bounds()
     return q
 
 
@@ -498,8 +512,9 @@ def _remove_items(z: ZSet, items: list[tuple[bytes, float]]) -> int:
 
 @handler("zremrangebyrank")
 def zremrangebyrank(c: Client, args: list[bytes]) -> object:
+    start, stop = to_int(args[2]), to_int(args[3])
     z = ZSet(c, args[1])
-    return _remove_items(z, z.rank_range(to_int(args[2]), to_int(args[3]), False))
+    return _remove_items(z, z.rank_range(start, stop, False))
 
 
 @handler("zremrangebyscore")
@@ -535,9 +550,7 @@ def _pop_command(c: Client, args: list[bytes], highest: bool) -> object:
     if len(args) == 2:  # one member: a flat [member, score] in RESP3 too
         items = pop(ZSet(c, args[1]), 1, highest)
         return [part for m, s in items for part in (m, Double(s))]
-    count = to_int(args[2], "ERR value is out of range, must be positive")
-    if count < 0:
-        raise ReplyError("ERR value is out of range, must be positive")
+    count = to_positive(args[2])
     return flat(pop(ZSet(c, args[1]), count, highest), True)
 
 
@@ -604,21 +617,21 @@ def bzmpop(c: Client, args: list[bytes]) -> object:
 
 @handler("zrandmember")
 def zrandmember(c: Client, args: list[bytes]) -> object:
+    count = parse_count(args[2], pairs=False) if len(args) >= 3 else None
     if len(args) > 4 or (len(args) == 4 and args[3].upper() != b"WITHSCORES"):
         raise syntax_error()
+    with_scores = len(args) == 4
+    if with_scores:
+        count = parse_count(args[2], pairs=True)
     z = ZSet(c, args[1], for_read=True)
     col = z.col
-    if len(args) == 2:
+    if count is None:
         if not col.exists:
             return NIL
-        return random_members(_MembersView(col), 1, distinct=True)[0][0]
-    count = to_int(args[2])
+        return random_members(_MembersView(col), 1)[0][0]
     if count == 0 or not col.exists:
         return []
-    picked = random_members(_MembersView(col), abs(count), distinct=count > 0)
-    if len(args) == 4:
-        return Pairs([(member, decode_score(encoded)) for member, encoded in picked])
-    return [member for member, _encoded in picked]
+    return sample_reply(c, _MembersView(col), count, with_scores, decode_score)
 
 
 class _MembersView:
@@ -633,9 +646,14 @@ class _MembersView:
 
 @handler("zscan")
 def zscan(c: Client, args: list[bytes]) -> object:
-    z = ZSet(c, args[1], for_read=True)
     return scan_collection(
-        c, z.col, args, 2, pairs=True, space=MEMBER, value=lambda v: format_score(decode_score(v))
+        c,
+        lambda: ZSet(c, args[1], for_read=True).col,
+        args,
+        2,
+        pairs=True,
+        space=MEMBER,
+        value=lambda v: format_score(decode_score(v)),
     )
 
 
@@ -663,15 +681,32 @@ class Combine:
     limit: int = 0
 
 
-def parse_combine(
-    args: list[bytes], at: int, name: str, allow_scores: bool, allow_weights: bool = True
-) -> Combine:
+def combine_keys(c: Client, args: list[bytes], at: int, name: str) -> list[bytes]:
+    """The input keys after ``numkeys`` at ``args[at]``, each a sorted set, a set or missing
+    (checked before any option is read, as Redis does)."""
     numkeys = to_int(args[at])
     if numkeys <= 0:
         raise ReplyError(f"ERR at least 1 input key is needed for '{name}' command")
     if numkeys > len(args) - at - 1:
         raise syntax_error()
     keys = args[at + 1 : at + 1 + numkeys]
+    for key in keys:
+        record = c.db.lookup(key)
+        if record is not None and kf.rtype(record) not in (kf.TYPE_ZSET, kf.TYPE_SET):
+            raise WrongType()
+    return keys
+
+
+def parse_combine(
+    c: Client,
+    args: list[bytes],
+    at: int,
+    name: str,
+    allow_scores: bool,
+    allow_weights: bool = True,
+) -> Combine:
+    keys = combine_keys(c, args, at, name)
+    numkeys = len(keys)
     spec = Combine(keys, [1.0] * numkeys)
     i = at + 1 + numkeys
     while i < len(args):
@@ -735,12 +770,12 @@ def _weigh(score: float, weight: float) -> float:
 
 
 def _combine_reply(c: Client, args: list[bytes], op: str) -> object:
-    spec = parse_combine(args, 1, args[0].decode("latin-1").lower(), True, op != "diff")
+    spec = parse_combine(c, args, 1, args[0].decode("latin-1").lower(), True, op != "diff")
     return flat(combine(c, spec, op), spec.with_scores)
 
 
 def _combine_store(c: Client, args: list[bytes], op: str) -> object:
-    spec = parse_combine(args, 2, args[0].decode("latin-1").lower(), False, op != "diff")
+    spec = parse_combine(c, args, 2, args[0].decode("latin-1").lower(), False, op != "diff")
     items = combine(c, spec, op)
     store(c, args[1], items)
     return len(items)
@@ -761,12 +796,8 @@ def zcombinestore(c: Client, args: list[bytes]) -> object:
 
 @handler("zintercard")
 def zintercard(c: Client, args: list[bytes]) -> object:
-    numkeys = to_int(args[1])
-    if numkeys <= 0:
-        raise ReplyError("ERR at least 1 input key is needed for 'zintercard' command")
-    if numkeys > len(args) - 2:
-        raise syntax_error()
-    limit = parse_limit(args[2 + numkeys :])
-    spec = Combine(list(args[2 : 2 + numkeys]), [1.0] * numkeys)
+    keys = combine_keys(c, args, 1, "zintercard")
+    limit = parse_limit(args[2 + len(keys) :])
+    spec = Combine(list(keys), [1.0] * len(keys))
     size = len(combine(c, spec, "inter"))
     return min(size, limit) if limit else size

@@ -12,7 +12,7 @@ from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection
 from ..storage.keyspace import WrongType
 from . import handler
-from .args import syntax_error, to_int
+from .args import c_strtod, syntax_error, to_int, wrap_int64
 from .hashes import open_hash
 
 if TYPE_CHECKING:
@@ -116,8 +116,7 @@ def run_sort(c: Client, args: list[bytes], allow_store: bool, kinds: set[int]) -
         elements = [e for _k, e in keyed]
     elif spec.desc and kind == kf.TYPE_ZSET:
         elements.reverse()  # BY nosort on a sorted set still honours DESC, as Redis
-    start = max(spec.offset, 0)  # Redis: a negative offset is 0, a negative count is "all"
-    elements = elements[start:] if spec.count < 0 else elements[start : start + spec.count]
+    elements = limit_window(elements, spec.offset, spec.count)
     out: list[bytes | None] = []
     for element in elements:
         if spec.gets:
@@ -132,16 +131,26 @@ def run_sort(c: Client, args: list[bytes], allow_store: bool, kinds: set[int]) -
     return out
 
 
+def limit_window(elements: list[bytes], offset: int, count: int) -> list[bytes]:
+    """Redis's LIMIT arithmetic: a negative offset is 0, a negative count is "all", and
+    offset + count - 1 wraps around as a C long does (so a huge count past a non-zero offset
+    selects nothing, as in Redis)."""
+    n = len(elements)
+    start = max(offset, 0)
+    end = n - 1 if count < 0 else wrap_int64(start + count - 1)
+    if start >= n:
+        start, end = n - 1, n - 2
+    end = min(end, n - 1)
+    return elements[start : end + 1] if 0 <= start <= end else []
+
+
 def _score(weight: bytes | None) -> float:
     if weight is None:
         return 0.0
-    try:
-        value = float(weight)
-    except ValueError:
-        raise ReplyError(NOT_DOUBLE) from None
-    if math.isnan(value):
+    parsed = c_strtod(weight)
+    if parsed is None or parsed[1] or math.isnan(parsed[0]):
         raise ReplyError(NOT_DOUBLE)
-    return value
+    return parsed[0]
 
 
 @handler("sort")

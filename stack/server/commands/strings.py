@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, Map, ReplyError
+from stack.core.resp import NIL, OK, ONE, ZERO, Chunks, Map, ReplyError
 
 from ..storage import keyformat as kf
+from ..storage import strings as strstore
 from ..storage.keyspace import WrongType, now_ms, record_expire
-from . import handler
-from .args import INT64_MAX, INT64_MIN, syntax_error, to_int
+from ..storage.strings import StoredString
+from . import handler, longdouble
+from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -39,12 +40,29 @@ def max_string(c: Client) -> int:
     return int(c.server.config["proto-max-bulk-len"])
 
 
-def string_of(rec: bytes | None) -> bytes | None:
+def string_of(c: Client, mkey: bytes, rec: bytes | None) -> bytes | None:
+    """The whole value of a string record (None for None); WrongType for other types."""
     if rec is None:
         return None
-    if rec[0] & kf.TYPE_MASK != kf.TYPE_STRING:
+    if kf.rtype(rec) != kf.TYPE_STRING:
         raise WrongType()
+    if kf.is_chunked(rec):
+        return StoredString(c.server.keyspace, mkey, rec).whole()
     return kf.body(rec)
+
+
+def stored_record(rec: bytes) -> bytes:
+    """``rec`` itself when it is a string's; WrongType for other types."""
+    if kf.rtype(rec) != kf.TYPE_STRING:
+        raise WrongType()
+    return rec
+
+
+def stored_string(c: Client, mkey: bytes, rec: bytes) -> StoredString:
+    """A string record read by ranges; WrongType for other types."""
+    if kf.rtype(rec) != kf.TYPE_STRING:
+        raise WrongType()
+    return StoredString(c.server.keyspace, mkey, rec)
 
 
 def store(c: Client, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
@@ -54,13 +72,40 @@ def store(c: Client, mkey: bytes, old: bytes | None, value: bytes, expire_ms: in
         if old is not None:
             ks.delete(mkey, old)
         return
-    ks.write(mkey, kf.string_value(value, expire_ms), old)
+    strstore.store(ks, mkey, old, value, expire_ms)
+
+
+def value_reply(c: Client, mkey: bytes, rec: bytes) -> object:
+    """A string record's value as a reply: the bytes, or for a chunked string its pieces (a
+    Chunks reply, written out without being joined)."""
+    if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
+        return kf.body(rec)
+    view = stored_string(c, mkey, rec)
+    return Chunks([b"$%d\r\n" % view.length, *view.pieces(), b"\r\n"])
+
+
+def lookup_stored(c: Client, key: bytes) -> StoredString | None:
+    """A string key for a read command, read by ranges (counts keyspace hits and misses)."""
+    mkey, rec = c.db.read(key)
+    ks = c.server.keyspace
+    if rec is None:
+        ks.misses += 1
+        return None
+    ks.hits += 1
+    return stored_string(c, mkey, rec)
 
 
 @handler("get")
 def get(c: Client, args: list[bytes]) -> object:
-    value = c.db.lookup_string(args[1])
-    return NIL if value is None else value
+    mkey, rec = c.db.read(args[1])
+    ks = c.server.keyspace
+    if rec is None:
+        ks.misses += 1
+        return NIL
+    ks.hits += 1
+    if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
+        return kf.body(rec)
+    return value_reply(c, mkey, rec)
 
 
 @handler("set")
@@ -68,37 +113,36 @@ def set_(c: Client, args: list[bytes]) -> object:
     cond = b""
     want_old = False
     keep_ttl = False
-    expire_ms = 0
-    expire_given = False
+    expire: tuple[bytes, bytes] | None = None
     i = 3
     n = len(args)
-    now = 0
-    while i < n:
+    while i < n:  # the syntax first, the expire time after (Redis's order)
         opt = args[i].upper()
         if opt in (b"NX", b"XX") and not cond:
             cond = opt
         elif opt == b"GET" and not want_old:
             want_old = True
-        elif opt == b"KEEPTTL" and not expire_given and not keep_ttl:
+        elif opt == b"KEEPTTL" and expire is None and not keep_ttl:
             keep_ttl = True
-        elif opt in _EXPIRE_UNITS and not expire_given and not keep_ttl and i + 1 < n:
-            now = now or now_ms()
-            expire_given = True
+        elif opt in _EXPIRE_UNITS and expire is None and not keep_ttl and i + 1 < n:
             i += 1
-            expire_ms = expire_at(opt, args[i], "set", now)
+            expire = (opt, args[i])
         else:
             raise syntax_error()
         i += 1
+    expire_ms = expire_at(expire[0], expire[1], "set", now_ms()) if expire else 0
     mkey, old = c.db.read(args[1])
-    old_value = string_of(old) if want_old else None
+    old_value: object = NIL
+    if want_old and old is not None:
+        old_value = value_reply(c, mkey, old) if kf.rtype(old) == kf.TYPE_STRING else None
+        if old_value is None:
+            raise WrongType()
     if (cond == b"NX" and old is not None) or (cond == b"XX" and old is None):
-        return NIL if old_value is None else old_value
+        return old_value if want_old else NIL
     if keep_ttl and old is not None:
         expire_ms = record_expire(old)
     store(c, mkey, old, args[2], expire_ms)
-    if want_old:
-        return NIL if old_value is None else old_value
-    return OK
+    return old_value if want_old else OK
 
 
 @handler("setnx")
@@ -135,43 +179,52 @@ def psetex(c: Client, args: list[bytes]) -> object:
 @handler("getset")
 def getset(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
-    old_value = string_of(old)
+    if old is None:
+        store(c, mkey, old, args[2])
+        return NIL
+    old_value = value_reply(c, mkey, stored_record(old))
     store(c, mkey, old, args[2])
-    return NIL if old_value is None else old_value
+    return old_value
 
 
 @handler("getdel")
 def getdel(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
-    value = string_of(old)
-    if old is None or value is None:
+    if old is None:
         return NIL
+    value = value_reply(c, mkey, stored_record(old))
     c.server.keyspace.delete(mkey, old)
     return value
 
 
 @handler("getex")
 def getex(c: Client, args: list[bytes]) -> object:
-    expire_ms = -1  # -1: leave as is, 0: persist
+    option = raw = b""
+    persist = False
     i = 2
     n = len(args)
-    now = now_ms()
-    while i < n:
+    while i < n:  # the syntax first; the time only once the key is found (Redis's order)
         opt = args[i].upper()
-        if opt in _EXPIRE_UNITS and expire_ms == -1 and i + 1 < n:
+        if opt in _EXPIRE_UNITS and not option and not persist and i + 1 < n:
             i += 1
-            expire_ms = expire_at(opt, args[i], "getex", now)
-        elif opt == b"PERSIST" and expire_ms == -1:
-            expire_ms = 0
+            option, raw = opt, args[i]
+        elif opt == b"PERSIST" and not option and not persist:
+            persist = True
         else:
             raise syntax_error()
         i += 1
     mkey, old = c.db.read(args[1])
-    value = string_of(old)
-    if old is None or value is None:
+    if old is None:
         return NIL
-    if expire_ms != -1:
-        store(c, mkey, old, value, expire_ms)
+    value = value_reply(c, mkey, stored_record(old))
+    if option or persist:
+        now = now_ms()
+        when = expire_at(option, raw, "getex", now) if option else 0
+        ks = c.server.keyspace
+        if when and when <= now:
+            ks.delete(mkey, old)
+        elif when or record_expire(old):
+            ks.set_expire(mkey, old, when)
     return value
 
 
@@ -181,7 +234,12 @@ def mget(c: Client, args: list[bytes]) -> object:
     db = c.db
     for key in args[1:]:
         rec = db.lookup(key)
-        out.append(kf.body(rec) if rec is not None and kf.rtype(rec) == kf.TYPE_STRING else None)
+        if rec is None or kf.rtype(rec) != kf.TYPE_STRING:
+            out.append(None)
+        elif kf.is_chunked(rec):
+            out.append(StoredString(c.server.keyspace, db.meta_key(key), rec).whole())
+        else:
+            out.append(kf.body(rec))
     return out
 
 
@@ -213,21 +271,20 @@ def msetnx(c: Client, args: list[bytes]) -> object:
 @handler("append")
 def append(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
-    value = string_of(old)
-    if old is None or value is None:
+    if old is None:
         store(c, mkey, None, args[2])
         return len(args[2])
-    if len(value) + len(args[2]) > max_string(c):
+    length = stored_string(c, mkey, old).length
+    if length + len(args[2]) > max_string(c):
         raise ReplyError(errors.STRING_TOO_LONG)
-    new = value + args[2]
-    store(c, mkey, old, new, record_expire(old))
-    return len(new)
+    strstore.write_at(c.server.keyspace, mkey, old, length, args[2], record_expire(old))
+    return length + len(args[2])
 
 
 @handler("strlen")
 def strlen(c: Client, args: list[bytes]) -> object:
-    value = c.db.lookup_string(args[1])
-    return 0 if value is None else len(value)
+    view = lookup_stored(c, args[1])
+    return 0 if view is None else view.length
 
 
 def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
@@ -250,46 +307,38 @@ def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
 def getrange(c: Client, args: list[bytes]) -> object:
     start = to_int(args[2])
     end = to_int(args[3])
-    value = c.db.lookup_string(args[1])
-    if value is None:
+    view = lookup_stored(c, args[1])
+    if view is None:
         return b""
-    bounds = clamp_range(start, end, len(value))
-    return b"" if bounds is None else value[bounds[0] : bounds[1] + 1]
+    bounds = clamp_range(start, end, view.length)
+    return b"" if bounds is None else view.read(bounds[0], bounds[1] + 1)
 
 
 @handler("setrange")
 def setrange(c: Client, args: list[bytes]) -> object:
     offset = to_int(args[2])
     if offset < 0:
-        raise ReplyError("ERR offset is out of range")
+        raise ReplyError(errors.OFFSET_OUT_OF_RANGE)
     patch = args[3]
     mkey, old = c.db.read(args[1])
-    value = string_of(old)
-    if old is None or value is None:
-        if not patch:
-            return 0
-        value = b""
-    elif not patch:
-        return len(value)
+    length = 0 if old is None else stored_string(c, mkey, old).length
+    if not patch:
+        return length
     if offset + len(patch) > max_string(c):
         raise ReplyError(errors.STRING_TOO_LONG)
-    buf = bytearray(value)
-    if len(buf) < offset + len(patch):
-        buf.extend(bytes(offset + len(patch) - len(buf)))
-    buf[offset : offset + len(patch)] = patch
-    store(c, mkey, old, bytes(buf), record_expire(old) if old is not None else 0)
-    return len(buf)
+    expire = record_expire(old) if old is not None else 0
+    strstore.write_at(c.server.keyspace, mkey, old, offset, patch, expire)
+    return max(length, offset + len(patch))
 
 
 def _incr(c: Client, key: bytes, delta: int) -> object:
     mkey, old = c.db.read(key)
-    value = string_of(old)
     current = 0
-    if value is not None:
-        parsed = to_int(value) if len(value) <= 20 else None
-        if parsed is None:
+    if old is not None:
+        view = stored_string(c, mkey, old)
+        if view.length > 20:  # not read: it cannot be an integer
             raise ReplyError(errors.NOT_INTEGER)
-        current = parsed
+        current = to_int(view.whole())
     result = current + delta
     if not INT64_MIN <= result <= INT64_MAX:
         raise ReplyError(errors.OVERFLOW)
@@ -320,69 +369,25 @@ def decrby(c: Client, args: list[bytes]) -> object:
     return _incr(c, args[1], -delta)
 
 
-# --- INCRBYFLOAT: long double arithmetic as Redis does it ---------------------------------------
-
-_LD_BITS = 64  # x87 extended precision: 64-bit significand
-_LD_MAX = Fraction(2**64 - 1) * Fraction(2) ** (16384 - 64)
-
-
-def _to_long_double(x: Fraction) -> Fraction:
-    """Round an exact rational to the nearest x87 long double (ties to even)."""
-    if x == 0:
-        return x
-    e = abs(x.numerator).bit_length() - abs(x.denominator).bit_length()
-    if abs(x) < Fraction(2) ** e:
-        e -= 1
-    scale = Fraction(2) ** (_LD_BITS - 1 - e)
-    return Fraction(round(x * scale)) / scale
-
-
-def parse_long_double(b: bytes, message: str = errors.NOT_FLOAT) -> Fraction | float:
-    """Parse as Redis's ``string2ld``; returns an exact value, or +-inf as a float."""
-    text = b.decode("latin-1")
-    if not text or len(text) >= 5 * 1024 or text[0].isspace() or text != text.strip():
-        raise ReplyError(message)
-    if "_" in text:
-        raise ReplyError(message)
-    try:
-        as_float = float(text)
-    except ValueError:
-        raise ReplyError(message) from None
-    if math.isnan(as_float):
-        raise ReplyError(message)
-    if math.isinf(as_float):
-        low = text.lower().lstrip("+-")
-        if low in ("inf", "infinity"):
-            return as_float
-        raise ReplyError(message)  # a finite literal out of range (ERANGE)
-    return _to_long_double(Fraction(text))
-
-
-def format_long_double(x: Fraction) -> bytes:
-    """``%.17Lf`` with trailing zeros (and a bare '.') removed, as Redis's LD_STR_HUMAN."""
-    scaled = round(x * 10**17)
-    sign = "-" if scaled < 0 else ""
-    digits = str(abs(scaled)).rjust(18, "0")
-    text = f"{digits[:-17]}.{digits[-17:]}".rstrip("0").rstrip(".")
-    if sign and text == "0":
-        sign = ""
-    return (sign + text).encode()
+# --- INCRBYFLOAT: long double arithmetic as Redis does it (longdouble.py) ---------------------
 
 
 @handler("incrbyfloat")
 def incrbyfloat(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
-    value = string_of(old)
     current: Fraction | float = Fraction(0)
-    if value is not None:
-        current = parse_long_double(value)
-    delta = parse_long_double(args[2])
+    if old is not None:
+        view = stored_string(c, mkey, old)
+        if view.length >= longdouble.MAX_CHARS:  # not read: too long for a long double
+            raise ReplyError(errors.NOT_FLOAT)
+        current = to_long_double(view.whole())
+    delta = to_long_double(args[2])
     if isinstance(current, float) or isinstance(delta, float):
-        raise ReplyError("ERR increment would produce NaN or Infinity")
-    result = _to_long_double(current + delta)
-    if abs(result) > _LD_MAX:
-        raise ReplyError("ERR increment would produce NaN or Infinity")
-    text = format_long_double(result)
+        raise ReplyError(errors.NAN_OR_INFINITY)
+    result = longdouble.round_ld(current + delta)
+    if isinstance(result, float):
+        raise ReplyError(errors.NAN_OR_INFINITY)
+    text = longdouble.format_human(result)
     store(c, mkey, old, text, record_expire(old) if old is not None else 0)
     return text
 
@@ -394,12 +399,12 @@ LCS_MAX_CELLS = 25_000_000
 
 @handler("lcs")
 def lcs(c: Client, args: list[bytes]) -> object:
-    db = c.db
-    ra, rb = db.lookup(args[1]), db.lookup(args[2])
-    if any(r is not None and kf.rtype(r) != kf.TYPE_STRING for r in (ra, rb)):
-        raise ReplyError("ERR The specified keys must contain string values")
-    a = kf.body(ra) if ra is not None else b""
-    b = kf.body(rb) if rb is not None else b""
+    views = []
+    for key in args[1:3]:
+        try:
+            views.append(lookup_stored(c, key))
+        except WrongType:
+            raise ReplyError("ERR The specified keys must contain string values") from None
     want_len = want_idx = with_len = False
     min_len = 0
     i = 3
@@ -419,10 +424,12 @@ def lcs(c: Client, args: list[bytes]) -> object:
         i += 1
     if want_len and want_idx:
         raise ReplyError("ERR If you want both the length and indexes, please just use IDX.")
-    if (len(a) + 1) * (len(b) + 1) > LCS_MAX_CELLS:
+    alen, blen = (v.length if v is not None else 0 for v in views)
+    if (alen + 1) * (blen + 1) > LCS_MAX_CELLS:  # checked before either value is read
         raise ReplyError(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
         )
+    a, b = (v.whole() if v is not None else b"" for v in views)
     table = _lcs_table(a, b)
     total = table[len(a)][len(b)]
     if want_len:

@@ -30,7 +30,7 @@ class Meta:
 
     @classmethod
     def decode(cls, record: bytes) -> Meta:
-        kind = kf.rtype(record)
+        kind = kf.raw_type(record)
         body = kf.body(record)
         version, size = VERSION_SIZE.unpack_from(body, 0)
         meta = cls(kind, kf.expire_of(record), version, size)

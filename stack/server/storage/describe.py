@@ -34,19 +34,21 @@ def _split_sub(key: bytes) -> tuple[bytes, bytes, bytes]:
 def describe(record: Record, type_of: Callable[[bytes], int | None]) -> Iterator[str]:
     """One line per logical change; ``type_of(meta_key)`` tells a key's type when the record
     does not (a field overwritten in place changes no metadata)."""
-    types = {k: kf.rtype(v) for k, v in record.changes if k[:1] == kf.NS_META and v}
+    types = {k: kf.raw_type(v) for k, v in record.changes if k[:1] == kf.NS_META and v}
     for key, value in record.changes:
         ns = key[:1]
         if ns == kf.NS_META:
             user = _show(kf.user_key(key))
             if value is None:
                 yield f"DEL {user}"
-            elif kf.rtype(value) == kf.TYPE_STRING:
+            elif kf.raw_type(value) == kf.TYPE_STRING:
                 expire = kf.expire_of(value)
                 tail = f" PXAT {expire}" if expire else ""
                 yield f"SET {user} {_show(kf.body(value))}{tail}"
             else:
                 kind_name = kf.TYPE_NAMES[kf.rtype(value)]
+                if kf.is_chunked(value):
+                    kind_name += " (chunked)"
                 size = kf.U64.unpack_from(kf.body(value), 8)[0]
                 expire = kf.expire_of(value)
                 tail = f" PXAT {expire}" if expire else ""
@@ -64,6 +66,13 @@ def describe(record: Record, type_of: Callable[[bytes], int | None]) -> Iterator
                     yield f"ZADD {user} {score} {_show(member)}"
                 else:
                     yield f"ZREM {user} {_show(member)}"
+                continue
+            if kind == kf.TYPE_CHUNKED:
+                offset = kf.CHUNK_INDEX.unpack(member)[0] * kf.STRING_CHUNK
+                if value is None:
+                    yield f"ZERO-CHUNK {user} {offset}"
+                else:
+                    yield f"SETRANGE {user} {offset} {_show(value)}"
                 continue
             if kind == kf.TYPE_LIST:
                 member = str(kf.U64.unpack(member)[0] - (1 << 62)).encode()

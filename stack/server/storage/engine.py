@@ -126,11 +126,16 @@ class Engine:
             self.db.put(kf.SYS_VERSION, kf.U32.pack(kf.FORMAT_VERSION), sync=True)
             return
         version = kf.U32.unpack(raw)[0] if len(raw) == 4 else -1
-        if version != kf.FORMAT_VERSION:
+        if version not in kf.READABLE_FORMATS:
             raise StorageError(
-                f"{self.path} uses storage format {version}; this ledis-server reads format "
-                f"{kf.FORMAT_VERSION}"
+                f"{self.path} uses storage format {version}; this ledis-server reads formats "
+                f"{', '.join(map(str, kf.READABLE_FORMATS))}"
             )
+        if version != kf.FORMAT_VERSION:  # an older format this one contains: upgrade the mark
+            log.warning(
+                "%s: storage format %d upgraded to %d", self.path, version, kf.FORMAT_VERSION
+            )
+            self.db.put(kf.SYS_VERSION, kf.U32.pack(kf.FORMAT_VERSION), sync=True)
 
     def _log_bounds(self) -> tuple[int, int]:
         """(first, last) LogID held in the binlog; (0, 0) when it is empty."""

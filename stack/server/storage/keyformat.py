@@ -22,6 +22,11 @@ A metadata value starts with a type byte whose high bit says whether an ``expire
 follows; then, for strings, the value itself, and for collections ``version(8) size(8)`` and
 type-specific fields. So a string without TTL is one byte plus its value, and whether a record
 can expire is known from its first byte.
+
+A string longer than ``STRING_INLINE_MAX`` is a *chunked string* (type 6, reported as a string):
+its record holds ``version(8) length(8)`` like a collection's, and its bytes live in sub-keys
+``... version chunk-index(4)`` of ``STRING_CHUNK`` bytes each; a chunk may be shorter or missing,
+and what it lacks reads as zeros (see ``strings.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ import struct
 
 from stack.core.slots import SLOT_COUNT, key_slot
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Formats this server opens: format 1 is format 2 without chunked strings, so its data dirs are
+# used as they are (the version record is rewritten on open).
+READABLE_FORMATS = (1, 2)
 
 NS_SYSTEM = b"\x00"
 NS_META = b"\x01"
@@ -51,6 +59,7 @@ TYPE_HASH = 2
 TYPE_LIST = 3
 TYPE_SET = 4
 TYPE_ZSET = 5
+TYPE_CHUNKED = 6  # a string kept in chunks: a string to every command
 
 TYPE_NAMES = {
     TYPE_STRING: "string",
@@ -61,6 +70,10 @@ TYPE_NAMES = {
 }
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
+STRING_CHUNK = 4096  # bytes per chunk of a chunked string
+STRING_INLINE_MAX = STRING_CHUNK  # longer strings are chunked
+CHUNK_INDEX = struct.Struct(">I")
+
 TTL_FLAG = 0x80
 TYPE_MASK = 0x7F
 U32 = struct.Struct(">I")
@@ -68,6 +81,7 @@ U64 = struct.Struct(">Q")
 COUNTS = struct.Struct(">QQ")
 
 SLOT_BYTES = tuple(s.to_bytes(2, "big") for s in range(SLOT_COUNT))
+_KIND = tuple(TYPE_STRING if b & TYPE_MASK == TYPE_CHUNKED else b & TYPE_MASK for b in range(256))
 _STRING = bytes([TYPE_STRING])
 _STRING_TTL = bytes([TYPE_STRING | TTL_FLAG])
 
@@ -107,8 +121,22 @@ def string_value(value: bytes, expire_ms: int = 0) -> bytes:
 
 
 def rtype(record: bytes) -> int:
-    """The type code of a metadata record."""
+    """The type of a metadata record as commands see it (a chunked string is a string)."""
+    return _KIND[record[0]]
+
+
+def raw_type(record: bytes) -> int:
+    """The type code stored in a metadata record (TYPE_CHUNKED for a chunked string)."""
     return record[0] & TYPE_MASK
+
+
+def is_chunked(record: bytes) -> bool:
+    return record[0] & TYPE_MASK == TYPE_CHUNKED
+
+
+def has_members(record: bytes) -> bool:
+    """Whether the record's data lives in versioned sub-keys (collections, chunked strings)."""
+    return record[0] & TYPE_MASK != TYPE_STRING
 
 
 def expire_of(record: bytes) -> int:

@@ -97,14 +97,19 @@ class Database:
         return rec
 
     def lookup_string(self, key: bytes) -> bytes | None:
-        """The value of a string key for a read command; WrongType for other types."""
-        rec = self.read(key)[1]
+        """The value of a string key for a read command; WrongType for other types. (A
+        chunked string is read whole: commands that need only a part use StoredString.)"""
+        mkey, rec = self.read(key)
         ks = self.ks
         if rec is None:
             ks.misses += 1
             return None
         ks.hits += 1
         if rec[0] & TYPE_MASK != kf.TYPE_STRING:
+            if rec[0] & TYPE_MASK == kf.TYPE_CHUNKED:
+                from .strings import StoredString
+
+                return StoredString(ks, mkey, rec).whole()
             raise WrongType()
         return rec[9:] if rec[0] & TTL else rec[1:]
 

@@ -1,0 +1,195 @@
+"""Strings on disk: short ones in their metadata record, long ones in fixed-size chunks.
+
+A value of at most ``INLINE_MAX`` bytes is stored in the key's metadata record (type 1; the C
+fast lane reads and writes only these). A longer one is a *chunked string* (type 6, a string to
+every command): its metadata record holds ``version(8) length(8)`` like a collection's, and its
+bytes live in the sub-keys ``0x02 phys slot klen key version chunk-index(u32)``, ``CHUNK`` bytes
+each. A chunk may be stored shorter than ``CHUNK`` (trailing zeros are cut) or not at all:
+whatever is not stored reads as zeros. So:
+
+* a write at any offset (SETRANGE, SETBIT, BITFIELD, APPEND) reads and writes the chunks it
+  touches plus the metadata record, whatever the length of the string: ``SETBIT k 4294967295 1``
+  stores one chunk, and the binlog carries that chunk, not half a gigabyte of zeros;
+* a read (GETRANGE, GETBIT, BITFIELD GET, BITCOUNT, BITPOS) reads the chunks in its range, and
+  the sparse ones (BITCOUNT, BITPOS) skip what is not stored;
+* GET of a long value answers in pieces (a ``Chunks`` reply) and a missing stretch costs
+  nothing but the bytes sent;
+* deleting or overwriting one retires its version like a collection's (reclaimed in the
+  background, so O(1) for the client); RENAME, COPY and MOVE copy its chunks under a new
+  version; replication, full syncs and backups carry the chunks as the records they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from . import keyformat as kf
+from .collections import Meta, member_prefix
+from .keyspace import Keyspace
+
+CHUNK = kf.STRING_CHUNK
+INLINE_MAX = kf.STRING_INLINE_MAX
+PIECE = 256 * CHUNK  # 1 MiB: a long value is read and sent in pieces of this size
+_INDEX = kf.CHUNK_INDEX
+_ZERO_PIECE = bytes(PIECE)
+
+
+def chunked_record(version: int, length: int, expire_ms: int = 0) -> bytes:
+    """The metadata record of a chunked string."""
+    return Meta(kf.TYPE_CHUNKED, expire_ms, version, length).encode()
+
+
+class StoredString:
+    """The value of one string key, as stored (inline or in chunks), read by ranges."""
+
+    __slots__ = ("engine", "inline", "length", "prefix", "version")
+
+    def __init__(self, ks: Keyspace, mkey: bytes, record: bytes) -> None:
+        self.engine = ks.engine
+        if kf.is_chunked(record):
+            meta = Meta.decode(record)
+            self.inline: bytes | None = None
+            self.length = meta.size
+            self.version = meta.version
+            self.prefix = member_prefix(mkey, meta.version)
+        else:
+            self.inline = kf.body(record)
+            self.length = len(self.inline)
+            self.version = 0
+            self.prefix = b""
+
+    def _stored(self, first: int, last: int) -> Iterator[tuple[int, bytes]]:
+        """(chunk index, stored bytes) of the chunks present between two indexes, in order."""
+        prefix = self.prefix
+        cut = len(prefix)
+        stop = prefix + _INDEX.pack(last + 1) if last + 1 < 2**32 else kf.prefix_end(prefix)
+        for k, v in self.engine.scan(prefix + _INDEX.pack(first), stop):
+            yield _INDEX.unpack_from(k, cut)[0], v
+
+    def read(self, start: int, end: int) -> bytes:
+        """The bytes in [start, end), clipped to the value."""
+        end = min(end, self.length)
+        if start >= end:
+            return b""
+        if self.inline is not None:
+            return self.inline[start:end]
+        first, last = start // CHUNK, (end - 1) // CHUNK
+        if first == last:  # one chunk: a point lookup (the record cache may have it)
+            base = first * CHUNK
+            data = self.engine.get(self.prefix + _INDEX.pack(first)) or b""
+            piece = data[start - base : end - base]
+            return piece + bytes(end - start - len(piece))
+        out = bytearray(end - start)
+        for index, data in self._stored(first, last):
+            base = index * CHUNK
+            lo, hi = max(start, base), min(end, base + len(data))
+            if lo < hi:
+                out[lo - start : hi - start] = data[lo - base : hi - base]
+        return bytes(out)
+
+    def whole(self) -> bytes:
+        return self.inline if self.inline is not None else self.read(0, self.length)
+
+    def present(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) of the stored stretches within [start, end), in order; what lies
+        between them is zeros (BITCOUNT and BITPOS skip it)."""
+        end = min(end, self.length)
+        if start >= end:
+            return
+        if self.inline is not None:
+            yield start, self.inline[start:end]
+            return
+        for index, data in self._stored(start // CHUNK, (end - 1) // CHUNK):
+            base = index * CHUNK
+            lo, hi = max(start, base), min(end, base + len(data))
+            if lo < hi:
+                yield lo, data[lo - base : hi - base]
+
+    def pieces(self) -> Iterator[bytes]:
+        """The whole value in pieces of at most PIECE bytes (GET's reply); a stretch with
+        nothing stored is one shared block of zeros."""
+        if self.inline is not None:
+            yield self.inline
+            return
+        length = self.length
+        stored = self._stored(0, (length - 1) // CHUNK)
+        pending = next(stored, None)
+        for start in range(0, length, PIECE):
+            end = min(start + PIECE, length)
+            buf: bytearray | None = None
+            while pending is not None and pending[0] * CHUNK < end:
+                index, data = pending
+                base = index * CHUNK - start
+                if buf is None:
+                    buf = bytearray(end - start)
+                buf[base : base + len(data)] = data[: end - start - base]
+                pending = next(stored, None)
+            if buf is not None:
+                yield bytes(buf)
+            elif end - start == PIECE:
+                yield _ZERO_PIECE
+            else:
+                yield bytes(end - start)
+
+
+def store(ks: Keyspace, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
+    """Write a whole string value over ``old`` (the key's live record of any type, or None)."""
+    if len(value) <= INLINE_MAX:
+        ks.write(mkey, kf.string_value(value, expire_ms), old)
+        return
+    version = ks.new_version()
+    _write_chunks(ks, member_prefix(mkey, version), 0, value, fresh=True)
+    ks.write(mkey, chunked_record(version, len(value), expire_ms), old)
+
+
+def write_at(
+    ks: Keyspace, mkey: bytes, old: bytes | None, offset: int, data: bytes, expire_ms: int = 0
+) -> bytes:
+    """Write ``data`` at ``offset`` of a string (``old``: its live record, or None), zeros
+    filling any gap; only the chunks it touches are read and written. The new record."""
+    view = StoredString(ks, mkey, old) if old is not None else None
+    length = max(view.length if view else 0, offset + len(data))
+    if length <= INLINE_MAX:
+        buf = bytearray(view.inline or b"") if view else bytearray()
+        if len(buf) < length:
+            buf.extend(bytes(length - len(buf)))
+        buf[offset : offset + len(data)] = data
+        record = kf.string_value(bytes(buf), expire_ms)
+    else:
+        if view is not None and view.inline is None:
+            version, prefix = view.version, view.prefix
+        else:  # a new chunked value, starting with the inline one
+            version = ks.new_version()
+            prefix = member_prefix(mkey, version)
+            if view is not None and view.inline:
+                _write_chunks(ks, prefix, 0, view.inline, fresh=True)
+        _write_chunks(ks, prefix, offset, data, fresh=False)
+        record = chunked_record(version, length, expire_ms)
+    ks.write(mkey, record, old)
+    return record
+
+
+def _write_chunks(ks: Keyspace, prefix: bytes, offset: int, data: bytes, fresh: bool) -> None:
+    """Store ``data`` at ``offset`` under a chunked value's ``prefix``: a chunk it covers whole
+    is replaced, one it covers in part is read and patched (unless ``fresh``: nothing is stored
+    under the prefix yet). Trailing zeros are not stored, nor chunks of zeros."""
+    if not data:
+        return
+    engine = ks.engine
+    end = offset + len(data)
+    for index in range(offset // CHUNK, (end + CHUNK - 1) // CHUNK):
+        base = index * CHUNK
+        lo, hi = max(offset, base), min(end, base + CHUNK)
+        piece = data[lo - offset : hi - offset]
+        key = prefix + _INDEX.pack(index)
+        whole = lo == base and hi == base + CHUNK
+        current = None if fresh or whole else engine.get(key)
+        if current:
+            piece = current[: lo - base].ljust(lo - base, b"\0") + piece + current[hi - base :]
+        elif lo > base:
+            piece = bytes(lo - base) + piece
+        piece = piece.rstrip(b"\0")
+        if piece:
+            engine.put(key, piece)
+        elif current or (whole and not fresh and engine.get(key) is not None):
+            engine.delete(key)
