@@ -179,3 +179,18 @@ def test_pathological_numbers_cost_nothing(r: redis.Redis, ledis_server: LedisSe
                     ("BLPOP", "nolist", text), ("ZRANGEBYSCORE", "z", text, "+inf")):
             assert c.call(*cmd)[:1] in (b"-", b"$", b":", b"*")
             assert RawClient(ledis_server.port, timeout=10).call("PING") == b"+PONG\r\n"
+
+
+def test_lcs_up_to_redis_bound_matches_redis(pair: Pair) -> None:  # noqa: F811
+    """LCS computes what Redis computes, up to Redis's own bound (a table of 4-byte cells
+    within proto-max-bulk-len), quickly (a bit-parallel table, not a Python loop per cell)."""
+    import random
+
+    rng = random.Random(9)
+    a = "".join(rng.choice("acgt") for _ in range(11_000))
+    b = "".join(rng.choice("acgt") for _ in range(10_000))
+    pair.run([
+        ("SET", "a", a), ("SET", "b", b), ("LCS", "a", "b", "LEN"), ("LCS", "a", "b"),
+        ("LCS", "a", "b", "IDX", "MINMATCHLEN", "12", "WITHMATCHLEN"),
+        ("SET", "c", "x" * 11_585), ("LCS", "c", "c", "LEN"), ("LCS", "c", "a", "LEN"),
+    ])

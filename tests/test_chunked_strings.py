@@ -64,6 +64,12 @@ SPARSE: list[Cmd] = [
     ("SET", "t", "t" * 4500), ("SET", "t", "u" * 4600, "GET"), ("SETNX", "t", "x"),
     ("BITOP", "OR", "o", "s", "q"), ("STRLEN", "o"), ("BITCOUNT", "o"),
     ("BITOP", "AND", "o", "s", "p"), ("GETRANGE", "o", "3990", "4010"),
+    ("BITOP", "NOT", "o", "s"), ("STRLEN", "o"), ("BITCOUNT", "o"), ("GETRANGE", "o", "9995", "10005"),
+    ("BITOP", "XOR", "o", "s", "nokey", "q"), ("BITCOUNT", "o"), ("GETRANGE", "o", "-9", "-1"),
+    ("BITOP", "AND", "o", "s", "nokey"), ("STRLEN", "o"), ("BITCOUNT", "o"),
+    ("BITOP", "OR", "o", "small", "s"), ("GETRANGE", "o", "0", "3"), ("SET", "small", "ab"),
+    ("BITOP", "OR", "o", "small", "s"), ("GETRANGE", "o", "0", "3"), ("BITOP", "OR", "o", "o", "o"),
+    ("BITCOUNT", "o"), ("BITOP", "NOT", "o", "nokey"), ("EXISTS", "o"),
     ("SORT", "nolist", "BY", "s"), ("DBSIZE",),
 ]
 

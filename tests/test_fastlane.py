@@ -19,6 +19,7 @@ from stack.core.resp import Limits, RequestParser
 from stack.core.slots import key_slot
 from stack.server.storage.binlog import decode_record, loggable
 from stack.server.storage.engine import CACHE_MAX_RECORD, write_pending_py
+from stack.server.storage.strings import chunked_record
 
 from .respclient import RawClient, encode_command
 from .servers import LedisServer
@@ -129,6 +130,11 @@ def stops_at(command: tuple[bytes | str, ...] | bytes, lane: Lane) -> None:
         ("MSET", "a", "1", "big", "v" * CACHE_MAX_RECORD),
         ("MSET", "a", "1", "b"),  # wrong arity: the Python path answers
         ("MSET", *["x", "1"] * 65),  # long: the Python path
+        ("GET", "chunked"),  # a string kept in chunks (type 6): never the lane's
+        ("SET", "chunked", "v"),  # its chunks are retired by the Python path
+        ("INCR", "chunked"),
+        ("MSET", "a", "1", "chunked", "2"),
+        ("GET", "chunked-ttl"),
     ],
 )
 def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> None:
@@ -142,6 +148,8 @@ def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> No
         lane.cache[mkey(name.encode())] = b"\x01" + value
     for name in ("big", "k" * 5000):
         lane.cache[mkey(name.encode())] = None
+    lane.cache[mkey(b"chunked")] = chunked_record(7, 5000)
+    lane.cache[mkey(b"chunked-ttl")] = chunked_record(7, 5000, expire_ms=2**40)
     stops_at(command, lane)
 
 

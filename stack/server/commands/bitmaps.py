@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -177,32 +178,68 @@ def bitop(c: Client, args: list[bytes]) -> object:
     sources = args[3:]
     if op == b"NOT" and len(sources) != 1:
         raise ReplyError("ERR BITOP NOT must be called with a single source key.")
-    values = []
-    for key in sources:
-        values.append(c.db.lookup_string(key) or b"")
-    width = max((len(v) for v in values), default=0)
-    if width == 0:
-        result = b""
-    else:
-        nums = [int.from_bytes(v.ljust(width, b"\x00"), "big") for v in values]
-        acc = nums[0]
-        if op == b"NOT":
-            acc = ~acc & ((1 << (width * 8)) - 1)
-        for n in nums[1:]:
-            if op == b"AND":
-                acc &= n
-            elif op == b"OR":
-                acc |= n
-            else:
-                acc ^= n
-        result = acc.to_bytes(width, "big")
+    views = [lookup_stored(c, key) for key in sources]
+    width = max((v.length for v in views if v is not None), default=0)
     mkey, old = c.db.read(args[2])
-    if not result:
+    if width == 0:
         if old is not None:
             c.server.keyspace.delete(mkey, old)
         return 0
-    store(c, mkey, old, result)
-    return len(result)
+    if width <= strstore.INLINE_MAX:
+        store(c, mkey, old, combine_bits(op, [v.whole() if v else b"" for v in views], width))
+    else:  # chunk by chunk: what no source stores is skipped (NOT makes every chunk)
+        chunks = _bitop_chunks(op, [v for v in views if v is not None], width, len(views))
+        strstore.store_chunks(c.server.keyspace, mkey, old, width, chunks)
+    return width
+
+
+def combine_bits(op: bytes, pieces: list[bytes], length: int) -> bytes:
+    """BITOP over ``length`` bytes of each source (each padded with zeros)."""
+    nums = [int.from_bytes(p.ljust(length, b"\x00"), "big") for p in pieces]
+    acc = nums[0]
+    if op == b"NOT":
+        acc = ~acc & ((1 << (length * 8)) - 1)
+    for n in nums[1:]:
+        if op == b"AND":
+            acc &= n
+        elif op == b"OR":
+            acc |= n
+        else:
+            acc ^= n
+    return acc.to_bytes(length, "big")
+
+
+def _bitop_chunks(
+    op: bytes, views: list[StoredString], width: int, sources: int
+) -> Iterator[tuple[int, bytes]]:
+    """BITOP's result chunks, walking the sources' stored chunks in step (a missing source,
+    or a chunk a source does not store, is zeros)."""
+    chunk = strstore.CHUNK
+    count = (width + chunk - 1) // chunk
+    streams = [v.chunks() for v in views]
+    heads = [next(s, None) for s in streams]
+    if op == b"NOT":
+        head = heads[0]
+        ones = b"\xff" * chunk
+        for index in range(count):
+            size = min(chunk, width - index * chunk)
+            if head is not None and head[0] == index:
+                yield index, combine_bits(op, [head[1]], size)
+                head = next(streams[0], None)
+            else:  # zeros not stored: all ones (one shared block)
+                yield index, ones if size == chunk else ones[:size]
+        return
+    while any(h is not None for h in heads):
+        index = min(h[0] for h in heads if h is not None)
+        pieces = []
+        for n, h in enumerate(heads):
+            if h is not None and h[0] == index:
+                pieces.append(h[1])
+                heads[n] = next(streams[n], None)
+        if op == b"AND" and len(pieces) < sources:
+            continue  # a source has zeros here
+        pieces += [b""] * (sources - len(pieces))
+        yield index, combine_bits(op, pieces, min(chunk, width - index * chunk))
 
 
 # --- BITFIELD --------------------------------------------------------------------------------

@@ -16,7 +16,12 @@ _MEMBER_OPS = {
 }
 
 
+SHOW_MAX = 256  # longer values are shown by their start and length
+
+
 def _show(b: bytes) -> str:
+    if len(b) > SHOW_MAX:
+        return _show(b[:64]) + f"...(+{len(b) - 64} bytes)"
     text = b.decode("utf-8", "backslashreplace")
     if not text or any(ch.isspace() or ch in "\"'" for ch in text):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

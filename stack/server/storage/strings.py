@@ -21,7 +21,7 @@ whatever is not stored reads as zeros. So:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from . import keyformat as kf
 from .collections import Meta, member_prefix
@@ -87,6 +87,15 @@ class StoredString:
                 out[lo - start : hi - start] = data[lo - base : hi - base]
         return bytes(out)
 
+    def chunks(self) -> Iterator[tuple[int, bytes]]:
+        """(chunk index, bytes) of every stored chunk in order (an inline value in CHUNK-size
+        pieces); a chunk not listed is zeros."""
+        if self.inline is not None:
+            for start in range(0, self.length, CHUNK):
+                yield start // CHUNK, self.inline[start : start + CHUNK]
+        elif self.length:
+            yield from self._stored(0, (self.length - 1) // CHUNK)
+
     def whole(self) -> bytes:
         return self.inline if self.inline is not None else self.read(0, self.length)
 
@@ -140,6 +149,26 @@ def store(ks: Keyspace, mkey: bytes, old: bytes | None, value: bytes, expire_ms:
     version = ks.new_version()
     _write_chunks(ks, member_prefix(mkey, version), 0, value, fresh=True)
     ks.write(mkey, chunked_record(version, len(value), expire_ms), old)
+
+
+def store_chunks(
+    ks: Keyspace,
+    mkey: bytes,
+    old: bytes | None,
+    length: int,
+    chunks: Iterable[tuple[int, bytes]],
+    expire_ms: int = 0,
+) -> None:
+    """Write a new value of ``length`` bytes (more than INLINE_MAX) chunk by chunk: (index,
+    bytes) in any order, a chunk not given is zeros (BITOP builds its result so)."""
+    version = ks.new_version()
+    prefix = member_prefix(mkey, version)
+    put = ks.engine.put
+    for index, data in chunks:
+        data = data.rstrip(b"\0")
+        if data:
+            put(prefix + _INDEX.pack(index), data)
+    ks.write(mkey, chunked_record(version, length, expire_ms), old)
 
 
 def write_at(
