@@ -116,11 +116,11 @@ NUMBERS: list[Cmd] = [
     # the int64 edges of expiry arithmetic
     ("SET", "k", "v", "EX", "9223372036854775"), ("SET", "k", "v", "EX", "9223372036854776"),
     ("SET", "k", "v", "PX", LONG_MAX), ("SET", "k", "v", "EXAT", "9223372036854775"),
-    ("SET", "k", "v", "PXAT", LONG_MAX), ("TTL", "k"), ("EXPIRE", "k", "9223372036854775"),
+    ("SET", "k", "v", "PXAT", LONG_MAX), ("EXPIRETIME", "k"), ("EXPIRE", "k", "9223372036854775"),
     ("EXPIRE", "k", "9223372036854776"), ("EXPIRE", "k", "-9223372036854775"),
     ("PEXPIRE", "k", LONG_MAX), ("PEXPIREAT", "k", LONG_MAX), ("EXPIREAT", "k", LONG_MIN),
     ("EXISTS", "k"), ("SET", "k", "v"), ("GETEX", "k", "EX", "9223372036854776"),
-    ("GETEX", "k", "PXAT", LONG_MAX), ("TTL", "k"), ("SETEX", "k", "9223372036854776", "v"),
+    ("GETEX", "k", "PXAT", LONG_MAX), ("EXPIRETIME", "k"), ("SETEX", "k", "9223372036854776", "v"),
     ("PSETEX", "k", LONG_MAX, "v"), ("RESTORE", "k", LONG_MAX, "x"),
     # counters
     ("SET", "c", LONG_MAX), ("INCR", "c"), ("INCRBY", "c", LONG_MIN), ("DECRBY", "c", LONG_MIN),

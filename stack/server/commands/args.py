@@ -16,6 +16,7 @@ grammar, the same range, the same error text, so that handlers never parse numbe
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
 from stack.core import errors
@@ -28,6 +29,10 @@ INT64_MAX = 2**63 - 1
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 UINT64_MAX = 2**64 - 1
+
+
+_SMALL_INTS = {b"%d" % i: float(i) for i in range(-1000, 1001)}
+_PLAIN = re.compile(rb"-?\d{1,20}(?:\.\d{1,20})?")
 
 
 def to_int(b: bytes, message: str = errors.NOT_INTEGER) -> int:
@@ -95,6 +100,15 @@ def c_strtod(b: bytes) -> tuple[float, bool] | None:
 def to_float(b: bytes, message: str = errors.NOT_FLOAT) -> float:
     """A double as Redis's ``getDoubleFromObject`` accepts it: the whole text read by strtod,
     no leading space, no NaN, no overflow or underflow to zero ("inf" itself is fine)."""
+    n = _SMALL_INTS.get(b)
+    if n is not None:  # the common case: a small integer
+        return n
+    try:  # the next most common: a plain finite non-zero number Python and C read alike
+        value = float(b)
+    except ValueError:
+        value = 0.0
+    if value and value - value == 0 and _PLAIN.fullmatch(b) is not None:
+        return value
     parsed = parse_double(b)
     if parsed is None or not b or b[:1].isspace():
         raise ReplyError(message)

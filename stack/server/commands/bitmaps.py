@@ -10,12 +10,21 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.resp import ReplyError, strict_int
 
+from ..storage import keyformat as kf
 from ..storage import strings as strstore
 from ..storage.keyspace import record_expire
 from ..storage.strings import StoredString
 from . import handler
 from .args import syntax_error, to_int, wrap_int64
-from .strings import clamp_range, lookup_stored, max_string, store, stored_string
+from .strings import (
+    clamp_range,
+    lookup_record,
+    lookup_stored,
+    max_string,
+    store,
+    stored_record,
+    stored_string,
+)
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -43,13 +52,14 @@ def setbit(c: Client, args: list[bytes]) -> object:
     on = args[3] == b"1"
     mkey, old = c.db.read(args[1])
     byte = offset >> 3
-    current = stored_string(c, mkey, old).read(byte, byte + 1) if old is not None else b""
+    ks = c.server.keyspace
+    current = strstore.read_range(ks, mkey, stored_record(old), byte, byte + 1) if old else b""
     value = current[0] if current else 0
     mask = 0x80 >> (offset & 7)
     previous = 1 if value & mask else 0
     value = value | mask if on else value & ~mask & 0xFF
     expire = record_expire(old) if old is not None else 0
-    strstore.write_at(c.server.keyspace, mkey, old, byte, bytes([value]), expire)
+    strstore.write_at(ks, mkey, old, byte, bytes([value]), expire)
     return previous
 
 
@@ -76,24 +86,34 @@ def _unit_is_bit(args: list[bytes], index: int) -> bool:
 def count_bits(view: StoredString, first_bit: int, last_bit: int) -> int:
     """Set bits in the inclusive bit range, reading only what is stored of it."""
     first_byte, last_byte = first_bit >> 3, last_bit >> 3
-    total = 0
-    for _offset, data in view.present(first_byte, last_byte + 1):
-        total += int.from_bytes(data, "big").bit_count()
+    if view.inline is not None:
+        data = view.inline
+        total = int.from_bytes(data[first_byte : last_byte + 1], "big").bit_count()
+        first, last = data[first_byte], data[last_byte]
+    else:
+        total = 0
+        for _offset, piece in view.present(first_byte, last_byte + 1):
+            total += int.from_bytes(piece, "big").bit_count()
+        first = view.read(first_byte, first_byte + 1)[0]
+        last = view.read(last_byte, last_byte + 1)[0]
     head = first_bit & 7
     if head:
-        total -= _POPCOUNT[view.read(first_byte, first_byte + 1)[0] & (0xFF << (8 - head)) & 0xFF]
+        total -= _POPCOUNT[first & (0xFF << (8 - head)) & 0xFF]
     tail = 7 - (last_bit & 7)
     if tail:
-        total -= _POPCOUNT[view.read(last_byte, last_byte + 1)[0] & ((1 << tail) - 1)]
+        total -= _POPCOUNT[last & ((1 << tail) - 1)]
     return total
 
 
 @handler("bitcount")
 def bitcount(c: Client, args: list[bytes]) -> object:
-    view = lookup_stored(c, args[1])
-    if view is None:  # Redis looks the key up before it reads the range
+    mkey, rec = lookup_record(c, args[1])
+    if rec is None:  # Redis looks the key up before it reads the range
         return 0
     argc = len(args)
+    if argc == 2 and rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
+        return int.from_bytes(kf.body(rec), "big").bit_count()
+    view = stored_string(c, mkey, rec)
     if argc == 2:
         return count_bits(view, 0, view.length * 8 - 1) if view.length else 0
     if argc not in (4, 5):

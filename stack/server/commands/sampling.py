@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..client import Client
 
 PICKS_PER_CHUNK = 1 << 16
+FEW_PICKS = 512  # up to this many picks the reply is built as a list, as for other replies
 
 
 class HasItems(Protocol):
@@ -70,19 +71,33 @@ def sample_reply(
         return Pairs([(m, convert(v) if convert else v) for m, v in picked])
     picks = -count
     items = list(col.items())
+    limit = reply_limit(c)
+    if picks * _mean_size(items, with_values) > limit:  # before any pick is made
+        raise errors.reply_too_large(limit)
+    if picks <= FEW_PICKS:
+        chosen = random.choices(items, k=picks)
+        if not with_values:
+            return [member for member, _value in chosen]
+        return Pairs([(m, convert(v) if convert else v) for m, v in chosen])
     encoded = [
         _encode_item(m, convert(v) if convert else v, with_values, c.resp3) for m, v in items
     ]
-    mean = sum(map(len, encoded)) / len(encoded)
-    limit = reply_limit(c)
-    if picks * mean > limit:
-        raise errors.reply_too_large(limit)
     header = picks * 2 if with_values and not c.resp3 else picks
     out = Chunks([b"*%d\r\n" % header])
     choices = random.choices
     for done in range(0, picks, PICKS_PER_CHUNK):
         out.append(b"".join(choices(encoded, k=min(PICKS_PER_CHUNK, picks - done))))
     return out
+
+
+def _mean_size(items: list[tuple[bytes, bytes]], with_values: bool) -> float:
+    """The mean size of one pick in the reply, as bulk strings ($len CRLF data CRLF)."""
+    total = 0
+    for member, value in items:
+        total += len(member) + len(str(len(member))) + 5
+        if with_values:
+            total += len(value) + len(str(len(value))) + 5
+    return total / len(items)
 
 
 def _encode_item(member: bytes, value: object, with_values: bool, resp3: bool) -> bytes:

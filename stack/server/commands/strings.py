@@ -84,25 +84,28 @@ def value_reply(c: Client, mkey: bytes, rec: bytes) -> object:
     return Chunks([b"$%d\r\n" % view.length, *view.pieces(), b"\r\n"])
 
 
-def lookup_stored(c: Client, key: bytes) -> StoredString | None:
-    """A string key for a read command, read by ranges (counts keyspace hits and misses)."""
+def lookup_record(c: Client, key: bytes) -> tuple[bytes, bytes | None]:
+    """(metadata key, live record) of a key for a read command (counts hits and misses)."""
     mkey, rec = c.db.read(key)
     ks = c.server.keyspace
     if rec is None:
         ks.misses += 1
-        return None
-    ks.hits += 1
-    return stored_string(c, mkey, rec)
+    else:
+        ks.hits += 1
+    return mkey, rec
+
+
+def lookup_stored(c: Client, key: bytes) -> StoredString | None:
+    """A string key for a read command, read by ranges (counts keyspace hits and misses)."""
+    mkey, rec = lookup_record(c, key)
+    return None if rec is None else stored_string(c, mkey, rec)
 
 
 @handler("get")
 def get(c: Client, args: list[bytes]) -> object:
-    mkey, rec = c.db.read(args[1])
-    ks = c.server.keyspace
+    mkey, rec = lookup_record(c, args[1])
     if rec is None:
-        ks.misses += 1
         return NIL
-    ks.hits += 1
     if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
         return kf.body(rec)
     return value_reply(c, mkey, rec)
@@ -274,7 +277,7 @@ def append(c: Client, args: list[bytes]) -> object:
     if old is None:
         store(c, mkey, None, args[2])
         return len(args[2])
-    length = stored_string(c, mkey, old).length
+    length = strstore.length_of(stored_record(old))
     if length + len(args[2]) > max_string(c):
         raise ReplyError(errors.STRING_TOO_LONG)
     strstore.write_at(c.server.keyspace, mkey, old, length, args[2], record_expire(old))
@@ -283,8 +286,8 @@ def append(c: Client, args: list[bytes]) -> object:
 
 @handler("strlen")
 def strlen(c: Client, args: list[bytes]) -> object:
-    view = lookup_stored(c, args[1])
-    return 0 if view is None else view.length
+    rec = c.db.lookup(args[1])
+    return 0 if rec is None else strstore.length_of(stored_record(rec))
 
 
 def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
@@ -307,11 +310,13 @@ def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
 def getrange(c: Client, args: list[bytes]) -> object:
     start = to_int(args[2])
     end = to_int(args[3])
-    view = lookup_stored(c, args[1])
-    if view is None:
+    mkey, rec = lookup_record(c, args[1])
+    if rec is None:
         return b""
-    bounds = clamp_range(start, end, view.length)
-    return b"" if bounds is None else view.read(bounds[0], bounds[1] + 1)
+    bounds = clamp_range(start, end, strstore.length_of(stored_record(rec)))
+    if bounds is None:
+        return b""
+    return strstore.read_range(c.server.keyspace, mkey, rec, bounds[0], bounds[1] + 1)
 
 
 @handler("setrange")
@@ -321,7 +326,7 @@ def setrange(c: Client, args: list[bytes]) -> object:
         raise ReplyError(errors.OFFSET_OUT_OF_RANGE)
     patch = args[3]
     mkey, old = c.db.read(args[1])
-    length = 0 if old is None else stored_string(c, mkey, old).length
+    length = 0 if old is None else strstore.length_of(stored_record(old))
     if not patch:
         return length
     if offset + len(patch) > max_string(c):

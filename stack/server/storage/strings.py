@@ -31,6 +31,7 @@ CHUNK = kf.STRING_CHUNK
 INLINE_MAX = kf.STRING_INLINE_MAX
 PIECE = 256 * CHUNK  # 1 MiB: a long value is read and sent in pieces of this size
 _INDEX = kf.CHUNK_INDEX
+_TYPE_MASK, _TTL, _CHUNKED = kf.TYPE_MASK, kf.TTL_FLAG, kf.TYPE_CHUNKED
 _ZERO_PIECE = bytes(PIECE)
 
 
@@ -46,14 +47,14 @@ class StoredString:
 
     def __init__(self, ks: Keyspace, mkey: bytes, record: bytes) -> None:
         self.engine = ks.engine
-        if kf.is_chunked(record):
+        if record[0] & _TYPE_MASK == _CHUNKED:
             meta = Meta.decode(record)
             self.inline: bytes | None = None
             self.length = meta.size
             self.version = meta.version
             self.prefix = member_prefix(mkey, meta.version)
         else:
-            self.inline = kf.body(record)
+            self.inline = record[9:] if record[0] & _TTL else record[1:]
             self.length = len(self.inline)
             self.version = 0
             self.prefix = b""
@@ -171,29 +172,48 @@ def store_chunks(
     ks.write(mkey, chunked_record(version, length, expire_ms), old)
 
 
+def read_range(ks: Keyspace, mkey: bytes, record: bytes, start: int, end: int) -> bytes:
+    """Bytes [start, end) of a string record's value (clipped to it)."""
+    if record[0] & _TYPE_MASK != _CHUNKED:
+        return record[9 + start : 9 + end] if record[0] & _TTL else record[1 + start : 1 + end]
+    return StoredString(ks, mkey, record).read(start, end)
+
+
+def length_of(record: bytes) -> int:
+    """The length of a string record's value, without reading it."""
+    if record[0] & _TYPE_MASK == _CHUNKED:
+        return Meta.decode(record).size
+    return len(record) - (9 if record[0] & _TTL else 1)
+
+
 def write_at(
     ks: Keyspace, mkey: bytes, old: bytes | None, offset: int, data: bytes, expire_ms: int = 0
 ) -> bytes:
     """Write ``data`` at ``offset`` of a string (``old``: its live record, or None), zeros
     filling any gap; only the chunks it touches are read and written. The new record."""
+    end = offset + len(data)
+    if old is None or old[0] & _TYPE_MASK != _CHUNKED:  # inline: the common, short case
+        value = b"" if old is None else old[9:] if old[0] & _TTL else old[1:]
+        if end <= INLINE_MAX and len(value) <= INLINE_MAX:
+            if offset == len(value):
+                value += data
+            elif offset > len(value):
+                value += bytes(offset - len(value)) + data
+            else:
+                value = value[:offset] + data + value[end:]
+            record = kf.string_value(value, expire_ms)
+            ks.write(mkey, record, old)
+            return record
     view = StoredString(ks, mkey, old) if old is not None else None
-    length = max(view.length if view else 0, offset + len(data))
-    if length <= INLINE_MAX:
-        buf = bytearray(view.inline or b"") if view else bytearray()
-        if len(buf) < length:
-            buf.extend(bytes(length - len(buf)))
-        buf[offset : offset + len(data)] = data
-        record = kf.string_value(bytes(buf), expire_ms)
-    else:
-        if view is not None and view.inline is None:
-            version, prefix = view.version, view.prefix
-        else:  # a new chunked value, starting with the inline one
-            version = ks.new_version()
-            prefix = member_prefix(mkey, version)
-            if view is not None and view.inline:
-                _write_chunks(ks, prefix, 0, view.inline, fresh=True)
-        _write_chunks(ks, prefix, offset, data, fresh=False)
-        record = chunked_record(version, length, expire_ms)
+    if view is not None and view.inline is None:
+        version, prefix = view.version, view.prefix
+    else:  # a new chunked value, starting with the inline one
+        version = ks.new_version()
+        prefix = member_prefix(mkey, version)
+        if view is not None and view.inline:
+            _write_chunks(ks, prefix, 0, view.inline, fresh=True)
+    _write_chunks(ks, prefix, offset, data, fresh=False)
+    record = chunked_record(version, max(view.length if view else 0, end), expire_ms)
     ks.write(mkey, record, old)
     return record
 
