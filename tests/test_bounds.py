@@ -122,6 +122,8 @@ NUMBERS: list[Cmd] = [
     ("EXISTS", "k"), ("SET", "k", "v"), ("GETEX", "k", "EX", "9223372036854776"),
     ("GETEX", "k", "PXAT", LONG_MAX), ("EXPIRETIME", "k"), ("SETEX", "k", "9223372036854776", "v"),
     ("PSETEX", "k", LONG_MAX, "v"), ("RESTORE", "k", LONG_MAX, "x"),
+    ("SET", "k", "v", "PXAT", "4102444800600"), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
+    ("SET", "k", "v", "PXAT", "4102444800400"), ("EXPIRETIME", "k"),
     # counters
     ("SET", "c", LONG_MAX), ("INCR", "c"), ("INCRBY", "c", LONG_MIN), ("DECRBY", "c", LONG_MIN),
     ("INCRBY", "c", "9223372036854775808"), ("HINCRBY", "h", "n", LONG_MAX), ("HINCRBY", "h", "n", "1"),

@@ -230,7 +230,7 @@ def _expiretime(c: Client, key: bytes) -> int:
 @handler("expiretime")
 def expiretime(c: Client, args: list[bytes]) -> object:
     t = _expiretime(c, args[1])
-    return t if t < 0 else t // 1000
+    return t if t < 0 else (t + 500) // 1000  # rounded, as Redis replies it
 
 
 @handler("pexpiretime")

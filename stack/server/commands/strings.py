@@ -40,17 +40,6 @@ def max_string(c: Client) -> int:
     return int(c.server.config["proto-max-bulk-len"])
 
 
-def string_of(c: Client, mkey: bytes, rec: bytes | None) -> bytes | None:
-    """The whole value of a string record (None for None); WrongType for other types."""
-    if rec is None:
-        return None
-    if kf.rtype(rec) != kf.TYPE_STRING:
-        raise WrongType()
-    if kf.is_chunked(rec):
-        return StoredString(c.server.keyspace, mkey, rec).whole()
-    return kf.body(rec)
-
-
 def stored_record(rec: bytes) -> bytes:
     """``rec`` itself when it is a string's; WrongType for other types."""
     if kf.rtype(rec) != kf.TYPE_STRING:
@@ -137,9 +126,7 @@ def set_(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     old_value: object = NIL
     if want_old and old is not None:
-        old_value = value_reply(c, mkey, old) if kf.rtype(old) == kf.TYPE_STRING else None
-        if old_value is None:
-            raise WrongType()
+        old_value = value_reply(c, mkey, stored_record(old))
     if (cond == b"NX" and old is not None) or (cond == b"XX" and old is None):
         return old_value if want_old else NIL
     if keep_ttl and old is not None:
