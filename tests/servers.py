@@ -50,6 +50,9 @@ class LedisServer:
         ready = self.workdir / "ready"
         ready.unlink(missing_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # DEBUG is off by default (as in Redis 7); tests use DEBUG DIGEST & co, so their servers
+        # allow it unless the test sets --enable-debug-command itself.
+        debug = [] if "--enable-debug-command" in self.extra else ["--enable-debug-command", "yes"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -62,6 +65,7 @@ class LedisServer:
                     str(self.data_dir),
                     "--ready-file",
                     str(ready),
+                    *debug,
                     *self.extra,
                 ],
                 stdout=log,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.resp import NIL, OK, ReplyError
 
 from ..storage import dump as dumpfmt
@@ -64,15 +65,19 @@ def restore(c: Client, args: list[bytes]) -> object:
         else:
             raise syntax_error()
         i += 1
+    # Redis's order: the key, the TTL, the checksum, then the whole object; the payload is
+    # decoded and validated completely before anything is written.
+    mkey, old = c.db.read(args[1])
+    if old is not None and not replace:
+        raise ReplyError("BUSYKEY Target key name already exists.")
     if ttl < 0:
         raise ReplyError("ERR Invalid TTL value, must be >= 0")
     try:
         kind, value, entries = dumpfmt.decode(args[3])
-    except dumpfmt.BadPayload:
+    except dumpfmt.BadChecksum:
         raise ReplyError(BAD_PAYLOAD) from None
-    mkey, old = c.db.read(args[1])
-    if old is not None and not replace:
-        raise ReplyError("BUSYKEY Target key name already exists.")
+    except dumpfmt.BadFormat:
+        raise ReplyError(errors.BAD_DATA_FORMAT) from None
     expire = (ttl if absolute else now_ms() + ttl) if ttl else 0
     if expire and expire <= now_ms():  # already expired: nothing to create
         if old is not None:
