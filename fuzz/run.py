@@ -72,6 +72,8 @@ def fuzz_target(name: str, seconds: float, work: Path, seeds: Path) -> Part:
             timeout=left + 120,
         )
         out = proc.stderr
+        attempt = len(list(work.glob(f"{name}-*.log")))
+        (work / f"{name}-{attempt}.log").write_text(out)  # kept: why a run stopped
         runs = [int(n) for n in re.findall(r"^#(\d+)", out, re.M)]
         done = re.search(r"stat::number_of_executed_units: (\d+)", out)
         part.inputs += int(done.group(1)) if done else (max(runs) if runs else 0)

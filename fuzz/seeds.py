@@ -36,7 +36,8 @@ def dump_payloads() -> dict[str, bytes]:
     from stack.server.storage import keyformat as kf
     from stack.server.storage.scores import encode_score
 
-    nan = struct.pack(">d", float("nan"))
+    nan = encode_score(float("nan"))  # NaN as the score encoding stores a double
+    negative_nan = encode_score(-float("nan"))
     return {
         "string": dump.encode(kf.TYPE_STRING, b"hello", []),
         "hash": dump.encode(kf.TYPE_HASH, None, [(b"f1", b"v1"), (b"f2", b"v2")]),
@@ -49,6 +50,9 @@ def dump_payloads() -> dict[str, bytes]:
             kf.TYPE_HASH, _U64.pack(2) + _entries(b"f", b"1", b"f", b"2")
         ),
         "zset-nan-score": _payload(kf.TYPE_ZSET, _U64.pack(1) + _entries(b"m", nan)),
+        "zset-negative-nan-score": _payload(
+            kf.TYPE_ZSET, _U64.pack(1) + _entries(b"m", negative_nan)
+        ),
         "zset-3-byte-score": _payload(kf.TYPE_ZSET, _U64.pack(1) + _entries(b"m", b"abc")),
         "set-count-too-big": _payload(kf.TYPE_SET, _U64.pack(2**40) + _entries(b"m")),
         "list-empty": _payload(kf.TYPE_LIST, _U64.pack(0)),
