@@ -233,3 +233,19 @@ def test_parser_gives_the_same_at_every_split(data: bytes) -> None:
 
 def test_log_has_no_secret(ledis_pw: LedisServer) -> None:
     assert PASSWORD not in Path(ledis_pw.log_path).read_text(errors="replace")
+
+
+def test_maxclients_as_redis(fresh_server: LedisServer, tmp_path: Path) -> None:
+    fresh_server.extra += ["--maxclients", "2"]
+    fresh_server.start()
+    theirs_server = RedisServer(tmp_path / "redis", "--maxclients", "2").start()
+    try:
+        held = [RawClient(fresh_server.port), RawClient(unix=str(theirs_server.socket))]
+        held += [RawClient(fresh_server.port), RawClient(unix=str(theirs_server.socket))]
+        for c in held:
+            assert c.call("PING") == b"+PONG\r\n"
+        ours = RawClient(fresh_server.port).read_until_closed()
+        theirs = RawClient(unix=str(theirs_server.socket)).read_until_closed()
+        assert ours == theirs == (b"-ERR max number of clients reached\r\n", True)
+    finally:
+        theirs_server.stop()
