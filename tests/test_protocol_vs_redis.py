@@ -20,7 +20,8 @@ from .respclient import RawClient
 from .servers import LedisServer, RedisServer
 from .test_bad_input import CLOSING, CONTINUING
 
-pytestmark = pytest.mark.differential
+# Both session servers start each test empty (the r and real fixtures flush them).
+pytestmark = [pytest.mark.differential, pytest.mark.usefixtures("r", "real")]
 
 PASSWORD = "s3cret"
 # Rows where we knowingly differ from Redis: Redis does not check the CRLF after a bulk.
