@@ -125,12 +125,14 @@ class SocketFuzzer:
         seed: int = 0,
         rss_limit: int = 3 << 30,  # a 512 MiB value (SETBIT/SETRANGE at the edge) is legal
         deadline: float = 10.0,
+        recover: float = 300.0,
     ) -> None:
         self.port = port
         self.pid = pid
         self.rng = random.Random(seed)
         self.rss_limit = rss_limit
         self.deadline = deadline
+        self.recover = recover
         self.maker = CommandMaker(LIVE_SKIPPED)
         self.report = Report()
         self.digest = b""
@@ -167,14 +169,13 @@ class SocketFuzzer:
             self._finding("server died")
             return False
         try:
-            probe = Conn(self.port, self.deadline)
-            pong = probe.call("PING")
-            digest = probe.call("DEBUG", "DIGEST", "DB", CANARY_DB)
-            probe.close()
+            pong, digest = self._probe()
         except (OSError, ConnectionError) as e:
             r.hangs += 1
-            self._finding(f"probe got no answer: {e}")
-            return False
+            self._finding(f"probe got no answer within {self.deadline}s: {e}")
+            if not self._recovered():
+                return False
+            pong, digest = self._probe()
         if pong != b"+PONG\r\n":
             self._finding(f"probe PING answered {pong!r}")
         if digest != self.digest:
@@ -194,6 +195,30 @@ class SocketFuzzer:
         if size > self.rss_limit:
             self._finding(f"RSS {size} over the bound {self.rss_limit}")
         return True
+
+    def _probe(self) -> tuple[bytes, bytes]:
+        probe = Conn(self.port, self.deadline)
+        try:
+            return probe.call("PING"), probe.call("DEBUG", "DIGEST", "DB", CANARY_DB)
+        finally:
+            probe.close()
+
+    def _recovered(self) -> bool:
+        """After a hang, wait up to ``recover`` seconds for the server to answer again."""
+        end = time.monotonic() + self.recover
+        while time.monotonic() < end:
+            if not Path(f"/proc/{self.pid}").exists() or _zombie(self.pid):
+                self.report.crashes += 1
+                self._finding("server died")
+                return False
+            with contextlib.suppress(OSError, ConnectionError):
+                self._probe()
+                self._finding(
+                    f"answered again after {self.recover - (end - time.monotonic()):.0f}s"
+                )
+                return True
+        self._finding(f"still no answer after {self.recover}s")
+        return False
 
     def _finding(self, what: str) -> None:
         if len(self.report.findings) >= 20:
