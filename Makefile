@@ -7,7 +7,7 @@ export PYTHON VENV
 PORT ?= 6380
 DATA ?= ./ledis-data
 
-.PHONY: setup run cli test check lint typecheck bench format clean
+.PHONY: setup run cli test check lint typecheck bench fuzz format clean
 
 setup:            ## install Debian and Python dependencies (idempotent)
 	@./scripts/setup.sh
@@ -22,8 +22,8 @@ test: setup       ## run the whole test suite against real processes
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check stack console tests bench
-	$(PY) -m ruff format --check stack console
+	$(PY) -m ruff check stack console tests bench fuzz
+	$(PY) -m ruff format --check stack console fuzz
 
 typecheck: setup
 	$(PY) -m mypy
@@ -31,12 +31,16 @@ typecheck: setup
 check: lint typecheck test   ## lint, type-check and test
 
 format:
-	$(PY) -m ruff format stack console
-	$(PY) -m ruff check --fix stack console
+	$(PY) -m ruff format stack console fuzz
+	$(PY) -m ruff check --fix stack console fuzz
 
 bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); ledis-cli latency
 	$(PY) -m bench.server_bench
 	$(PY) -m bench.cli_bench
+
+MINUTES ?= 30
+fuzz: setup       ## the long fuzzing run (atheris targets + socket fuzzer); prints its figures
+	$(PY) -m fuzz.run --minutes $(MINUTES)
 
 clean:
 	rm -rf .setup-stamp $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -41,7 +41,9 @@ def benchmark(port: int, requests: int, pipeline: int = 16) -> float:
 
 
 def replica_of(root: Path, master: Target, name: str) -> Target:
-    return start_ledis(root / name, ["--replicaof", "127.0.0.1", str(master.port)])
+    return start_ledis(
+        root / name, ["--replicaof", "127.0.0.1", str(master.port), "--enable-debug-command", "yes"]
+    )
 
 
 def wait_caught_up(m: redis.Redis, r: redis.Redis, limit: float = 1800) -> None:
@@ -94,7 +96,7 @@ def lag_under_load(root: Path, requests: int) -> None:
 
 
 def full_sync(root: Path, megabytes: int) -> None:
-    master = start_ledis(root / "fs-m", [])
+    master = start_ledis(root / "fs-m", ["--enable-debug-command", "yes"])
     m = redis.Redis(port=master.port, protocol=2)
     try:
         value = b"v" * 1000

@@ -50,6 +50,9 @@ class LedisServer:
         ready = self.workdir / "ready"
         ready.unlink(missing_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # DEBUG is off by default (as in Redis 7); tests use DEBUG DIGEST & co, so their servers
+        # allow it unless the test sets --enable-debug-command itself.
+        debug = [] if "--enable-debug-command" in self.extra else ["--enable-debug-command", "yes"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -62,6 +65,7 @@ class LedisServer:
                     str(self.data_dir),
                     "--ready-file",
                     str(ready),
+                    *debug,
                     *self.extra,
                 ],
                 stdout=log,
@@ -95,10 +99,12 @@ class LedisServer:
 class RedisServer:
     """The real redis-server, on a unix socket in a temp dir (no port to race for)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *extra: str, port: int = 0) -> None:
         self.workdir = workdir
         self.socket = workdir / "redis.sock"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra = list(extra)  # e.g. --requirepass; replaces --enable-debug-command yes
+        self.port = port  # 0: the unix socket only
 
     def start(self) -> RedisServer:
         exe = shutil.which("redis-server")
@@ -109,7 +115,9 @@ class RedisServer:
             [
                 exe,
                 "--port",
-                "0",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
                 "--unixsocket",
                 str(self.socket),
                 "--save",
@@ -118,8 +126,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
-                "--enable-debug-command",
-                "yes",
+                *(self.extra or ["--enable-debug-command", "yes"]),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -130,8 +137,12 @@ class RedisServer:
                 try:
                     if self.client().ping():
                         return self
+                except redis.AuthenticationError:
+                    return self  # answers, with a password set
                 except redis.ConnectionError:
                     pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
             time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 

@@ -128,15 +128,6 @@ def test_query_buffer_limit_closes_silently(fresh_server: LedisServer) -> None:
     assert ok.call("PING") == PONG
 
 
-def test_proto_max_bulk_len_is_clamped(fresh_server: LedisServer) -> None:
-    fresh_server.start()
-    c = RawClient(fresh_server.port)
-    reply = c.call("CONFIG", "SET", "proto-max-bulk-len", "100gb")
-    assert reply.startswith(b"-ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len')")
-    reply = c.call("CONFIG", "SET", "client-query-buffer-limit", "9999gb")
-    assert reply.startswith(b"-ERR CONFIG SET failed")
-
-
 class TestBeforeAuth:
     @pytest.fixture
     def server(self, fresh_server: LedisServer) -> LedisServer:
@@ -226,35 +217,6 @@ def test_client_that_never_reads_is_bounded(fresh_server: LedisServer) -> None:
     assert rss < 400 * 1024 * 1024, (rss, closed)
 
 
-def test_pathological_glob_is_bounded(r: object, ledis_server: LedisServer) -> None:
-    c = RawClient(ledis_server.port)
-    c.call("SET", "a" * 5000, "v")
-    pattern = "*a" * 60 + "b"
-    assert c.call("KEYS", pattern) == b"*0\r\n"
-    assert c.call("SCAN", "0", "MATCH", pattern, "COUNT", "1000") == b"*2\r\n$1\r\n0\r\n*0\r\n"
-
-
-def _rss(port: int, password: str | None = None) -> int:
-    c = RawClient(port)
-    if password:
-        assert c.call("AUTH", password) == b"+OK\r\n"
-    info = c.call("INFO", "memory")
-    return int(info.split(b"used_memory_rss:")[1].split(b"\r\n")[0])
-
-
-def test_huge_claimed_counts_on_many_connections(fresh_server: LedisServer) -> None:
-    """CVE-2021-32675: claimed sizes allocate nothing; memory grows only with bytes sent."""
-    fresh_server.start()
-    before = _rss(fresh_server.port)
-    conns = [RawClient(fresh_server.port) for _ in range(100)]
-    for c in conns:
-        c.send(b"*1000000\r\n$500000000\r\n")  # claims ~500 MB each, sends nothing more
-    assert RawClient(fresh_server.port).call("PING") == PONG
-    assert _rss(fresh_server.port) - before < 50 * 1024 * 1024
-    for c in conns:
-        c.close()
-
-
 def test_peer_reset_mid_frame_frees_state(fresh_server: LedisServer) -> None:
     import socket
     import struct
@@ -269,21 +231,3 @@ def test_peer_reset_mid_frame_frees_state(fresh_server: LedisServer) -> None:
     assert probe.call("GET", "k") == b"$-1\r\n"
     clients = probe.call("CLIENT", "LIST").count(b"id=")
     assert clients == 1
-
-
-def test_unauthenticated_client_that_never_reads(fresh_server: LedisServer) -> None:
-    """CVE-2025-21605: replies to an unauthenticated client cannot grow without bound."""
-    import socket
-
-    fresh_server.extra += ["--requirepass", "pw"]
-    fresh_server.start()
-    c = RawClient(fresh_server.port)
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    c.sock.settimeout(2)
-    flood = b"PING\r\n" * 10000
-    for _ in range(300):
-        try:
-            c.send(flood)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            break
-    assert _rss(fresh_server.port, "pw") < 300 * 1024 * 1024

@@ -14,6 +14,30 @@ NO_PASSWORD = (
     "ERR AUTH <password> called without any password configured for the default user. "
     "Are you sure your configuration is correct?"
 )
+# Redis 7.0's wording (7.2 reads "HELLO <proto> AUTH"; 7.0.15, the Redis we follow, does not).
+HELLO_NOAUTH = (
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+    "AUTH <user> <pass> option can be used to authenticate the client and select the RESP "
+    "protocol version at the same time"
+)
+EXECABORT_BECAUSE = "EXECABORT Transaction discarded because of: "
+DENIED = (
+    "DENIED Redis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to Redis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command "
+    "'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the "
+    "same host the server is running, however MAKE SURE Redis is not publicly accessible from "
+    "internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively "
+    "you can just disable the protected mode by editing the Redis configuration file, and "
+    "setting the protected mode option to 'no', and then restarting the server. 3) If you "
+    "started the server manually just for testing, restart it with the '--protected-mode no' "
+    "option. 4) Setup a an authentication password for the default user. NOTE: You only need to "
+    "do one of the above things in order for the server to start accepting connections from the "
+    "outside."
+)
+PROTECTED_CONFIG = "can't set protected config"
+BAD_DATA_FORMAT = "ERR Bad data format"
 MAX_CLIENTS = "ERR max number of clients reached"
 DB_RANGE = "ERR DB index is out of range"
 NO_SUCH_KEY = "ERR no such key"
@@ -47,18 +71,41 @@ def wrong_arity(name: str) -> ReplyError:
     return ReplyError(f"ERR wrong number of arguments for '{name}' command")
 
 
+def echo(b: bytes) -> str:
+    """Client bytes to show in an error as Redis does: the bytes themselves, whatever they are.
+
+    They travel as lone surrogates (``surrogateescape``) and ``encode_error`` turns them back
+    into the same bytes. Redis formats them with ``%s``, so they end at the first NUL."""
+    nul = b.find(0)
+    if nul >= 0:
+        b = b[:nul]
+    return b.decode("utf-8", "surrogateescape")
+
+
 def unknown_command(name: bytes, args: list[bytes]) -> ReplyError:
-    shown = ""
-    for a in args:  # Redis shows at most 128 characters of arguments in total
+    shown = b""
+    for a in args:  # Redis shows at most 128 bytes of arguments in total
         room = 128 - len(shown)
         if room <= 0:
             break
-        shown += f"'{a[:room].decode('utf-8', 'replace')}' "
-    return ReplyError(f"ERR unknown command '{_clip(name)}', with args beginning with: {shown}")
+        nul = a.find(0)
+        shown += b"'" + (a if nul < 0 else a[:nul])[:room] + b"' "
+    return ReplyError(
+        f"ERR unknown command '{_clip(name)}', with args beginning with: {echo(shown)}"
+    )
 
 
 def unknown_subcommand(sub: bytes, container: str) -> ReplyError:
     return ReplyError(f"ERR unknown subcommand '{_clip(sub)}'. Try {container.upper()} HELP.")
+
+
+def protected_command(command: str, option: str) -> ReplyError:
+    """A command that ``enable-<command>-command`` does not allow for this client."""
+    return ReplyError(
+        f'ERR {command} command not allowed. If the {option} option is set to "local", you can '
+        "run it from a local connection, otherwise you need to set this option in the "
+        "configuration file, and then restart the server."
+    )
 
 
 def invalid_expire(command: str) -> ReplyError:
@@ -79,4 +126,4 @@ def reply_too_large(limit: int) -> ReplyError:
 
 
 def _clip(b: bytes) -> str:
-    return b[:128].decode("utf-8", "replace")
+    return echo(b[:128])

@@ -231,6 +231,8 @@ class RequestParser:
                         raise ProtocolError("Protocol error: too big inline request")
                     self._need = end - pos + 1
                     break
+                if nl - pos > max_header:  # however the bytes arrived (Redis reads 16 KiB)
+                    raise ProtocolError("Protocol error: too big inline request")
                 line = buf[pos : nl - 1] if nl > pos and buf[nl - 1] == 13 else buf[pos:nl]
                 pos = nl + 1
                 args = split_args(line)
@@ -468,7 +470,11 @@ def encode_error(message: str) -> bytes:
     # An error line can never contain CR or LF (Redis replaces them with spaces).
     if "\r" in message or "\n" in message:
         message = message.replace("\r", " ").replace("\n", " ")
-    return b"-" + message.encode("utf-8", "replace") + _CRLF
+    try:  # client bytes echoed in the message come back as they were (errors.echo)
+        data = message.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = message.encode("utf-8", "replace")
+    return b"-" + data + _CRLF
 
 
 class Map(list):  # type: ignore[type-arg]

@@ -25,6 +25,7 @@ from stack.core.resp import (
 )
 
 from .fastlane import ALL_RAN
+from .protection import denies_connection, is_local_peer
 
 if TYPE_CHECKING:
     from .blocking import Waiting
@@ -49,6 +50,7 @@ class Client(asyncio.Protocol):
         self.parser.authenticated = self.authenticated
         self.name = b""
         self.addr = "?:0"
+        self.local = False  # 127.0.0.1 or ::1 (protection.is_local_peer)
         self.laddr = "?:0"
         self.created = time.monotonic()
         self.last_interaction = self.created
@@ -89,10 +91,16 @@ class Client(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.addr = _fmt_addr(peer)
         self.laddr = _fmt_addr(sock)
+        self.local = is_local_peer(peer)
         server = self.server
+        refusal = None
         if len(server.clients) >= server.config["maxclients"]:
+            refusal = errors.MAX_CLIENTS
+        elif denies_connection(server.config, self.local):
+            refusal = errors.DENIED
+        if refusal is not None:
             server.stats.rejected_connections += 1
-            transport.write(encode_error(errors.MAX_CLIENTS))  # type: ignore[attr-defined]
+            transport.write(encode_error(refusal))  # type: ignore[attr-defined]
             transport.close()
             self.closing = True
             return

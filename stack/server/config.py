@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack.core.commands.redaction import SECRET_SETTINGS
+from stack.core.errors import PROTECTED_CONFIG
+
+from .protection import PROTECTED_CHOICES, allowed
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names where it came from and why."""
@@ -32,8 +37,13 @@ class Param:
     minimum: int = 0
     maximum: int = 2**63 - 1
     choices: tuple[str, ...] = ()
-    secret: bool = False
     flag_only: bool = False  # not listed by CONFIG GET (process-level switches)
+    protected: bool = False  # chooses paths: CONFIG SET only as enable-protected-configs allows
+
+    @property
+    def secret(self) -> bool:
+        """A password: never printed (--help, logs); redacted from CONFIG SET in the slow log."""
+        return self.name in SECRET_SETTINGS
 
     def parse(self, raw: object) -> Value:
         """Validate a value from TOML, a flag or CONFIG SET; raise ConfigError(reason)."""
@@ -143,7 +153,7 @@ PARAMS: tuple[Param, ...] = (
         minimum=1,
         maximum=65536,
     ),
-    Param("requirepass", "str", "", "Password clients must AUTH with (empty = none).", secret=True),
+    Param("requirepass", "str", "", "Password clients must AUTH with (empty = none)."),
     Param(
         "maxclients", "int", 10000, "Most clients connected at once.", minimum=1, maximum=1_000_000
     ),
@@ -192,7 +202,7 @@ PARAMS: tuple[Param, ...] = (
         "Purge binlog records older than this many seconds (0 = no age limit).",
         maximum=2**40,
     ),
-    Param("masterauth", "str", "", "Password to AUTH with at the master (replicas).", secret=True),
+    Param("masterauth", "str", "", "Password to AUTH with at the master (replicas)."),
     Param(
         "replicaof",
         "str",
@@ -220,7 +230,9 @@ PARAMS: tuple[Param, ...] = (
         "backup-dir",
         "str",
         "",
-        "Where SAVE and BGSAVE write backups (default: <dir>/backups).",
+        "Where SAVE and BGSAVE write backups (default: <dir>/backups). A protected config: "
+        "CONFIG SET changes it only as enable-protected-configs allows.",
+        protected=True,
     ),
     Param(
         "backup-keep", "int", 3, "Backups kept (older ones are deleted).", minimum=1, maximum=10_000
@@ -311,11 +323,29 @@ PARAMS: tuple[Param, ...] = (
         "does not read its replies is closed past it.",
     ),
     Param(
+        "protected-mode",
+        "enum",
+        "yes",
+        "While no password is set, refuse clients that are not local (127.0.0.1, ::1) with "
+        "-DENIED, as Redis does.",
+        choices=("yes", "no"),
+    ),
+    Param(
         "enable-debug-command",
         "enum",
-        "local",
-        "Allow DEBUG: 'yes', 'no', or 'local' (loopback clients only).",
-        choices=("yes", "no", "local"),
+        "no",
+        "Allow DEBUG: 'no', 'yes', or 'local' (clients at 127.0.0.1 or ::1 only). Set at start.",
+        mutable=False,
+        choices=PROTECTED_CHOICES,
+    ),
+    Param(
+        "enable-protected-configs",
+        "enum",
+        "no",
+        "Allow CONFIG SET of settings that choose paths (backup-dir): 'no', 'yes', or 'local'. "
+        "Set at start.",
+        mutable=False,
+        choices=PROTECTED_CHOICES,
     ),
     Param(
         "active-expire-effort",
@@ -355,9 +385,14 @@ class Config:
     def on_change(self, listener: Callable[[str, Value], None]) -> None:
         self._listeners.append(listener)
 
-    def set_many(self, pairs: list[tuple[str, str]]) -> None:
-        """Apply CONFIG SET pairs atomically; raise ConfigError with Redis's message."""
-        staged: dict[str, Value] = {}
+    def set_many(self, pairs: list[tuple[str, str]], local: bool = True) -> None:
+        """Apply CONFIG SET pairs atomically; raise ConfigError with Redis's message.
+
+        ``local``: the client is local (protected configs with ``enable-protected-configs
+        local``). As in Redis, every name is checked (unknown, immutable, protected,
+        duplicate) before any value is parsed."""
+        params: list[tuple[str, Param, str]] = []
+        seen: set[str] = set()
         for raw_name, raw_value in pairs:
             name = ALIASES.get(raw_name.lower(), raw_name.lower())
             param = PARAMS_BY_NAME.get(name)
@@ -365,18 +400,25 @@ class Config:
                 raise ConfigError(
                     f"Unknown option or number of arguments for CONFIG SET - '{raw_name}'"
                 )
-            if name in staged:
-                raise ConfigError(
-                    f"CONFIG SET failed (possibly related to argument '{raw_name}')"
-                    " - duplicate parameter"
-                )
+            refusal = None
             if not param.mutable:
+                refusal = "can't set immutable config"
+            elif param.protected and not allowed(
+                str(self.values["enable-protected-configs"]), local
+            ):
+                refusal = PROTECTED_CONFIG
+            elif name in seen:
+                refusal = "duplicate parameter"
+            if refusal:
                 raise ConfigError(
-                    f"CONFIG SET failed (possibly related to argument '{raw_name}')"
-                    " - can't set immutable config"
+                    f"CONFIG SET failed (possibly related to argument '{raw_name}') - {refusal}"
                 )
+            seen.add(name)
+            params.append((raw_name, param, raw_value))
+        staged: dict[str, Value] = {}
+        for raw_name, param, raw_value in params:
             try:
-                staged[name] = param.parse(raw_value)
+                staged[param.name] = param.parse(raw_value)
             except ConfigError as e:
                 raise ConfigError(
                     f"CONFIG SET failed (possibly related to argument '{raw_name}') - {e}"

@@ -25,6 +25,7 @@ from stack.core.resp import (
 
 from .blocking import Block, Suspend, suspend
 from .commands import Handler, load_all
+from .protection import PROTECTED_COMMANDS, allowed
 from .storage.keyspace import WrongType
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _WRONGTYPE = encode_error(errors.WRONGTYPE)
-_NOAUTH = encode_error(errors.NOAUTH)
 _SECURITY = (b"post", b"host:")
 _QUEUED = Raw(b"+QUEUED\r\n")
 BLOCKED = Raw(b"")  # the reply comes later (see blocking.py)
@@ -134,35 +134,31 @@ class Dispatcher:
             if len(args) >= 2:
                 sub = entry.subs.get(args[1].lower())
                 if sub is None:
-                    entry.rejected += 1
-                    if client.multi is not None:
-                        client.multi_failed = True
-                    return self._error(errors.unknown_subcommand(args[1], entry.name).message)
+                    return self._reject(
+                        client, entry, errors.unknown_subcommand(args[1], entry.name).message
+                    )
                 entry = sub
             elif entry.handler is None:
-                entry.rejected += 1
-                return self._error(errors.wrong_arity(entry.name).message)
+                return self._reject(client, entry, errors.wrong_arity(entry.name).message)
         arity = entry.arity
         argc = len(args)
         if (argc != arity) if arity > 0 else (argc < -arity):
-            entry.rejected += 1
-            if client.multi is not None:
-                client.multi_failed = True
-            return self._error(errors.wrong_arity(entry.name).message)
+            return self._reject(client, entry, errors.wrong_arity(entry.name).message)
+        protected = PROTECTED_COMMANDS.get(entry.name)
+        if protected is not None and not allowed(client.server.config[protected[1]], client.local):
+            return self._reject(client, entry, errors.protected_command(*protected).message)
         if not client.authenticated and not entry.no_auth:
-            entry.rejected += 1
-            self.count_error(_NOAUTH)
-            if client.multi is not None:
-                client.multi_failed = True
-            return _NOAUTH
+            return self._reject(client, entry, errors.NOAUTH)
         if (
             (client.channels or client.patterns)
             and not client.resp3  # RESP3 clients may run any command while subscribed
             and entry.name not in _SUBSCRIBED_OK
         ):
-            return self._error(
+            return self._reject(
+                client,
+                entry,
                 f"ERR Can't execute '{entry.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
-                "PING / QUIT / RESET are allowed in this context"
+                "PING / QUIT / RESET are allowed in this context",
             )
         if client.multi is not None and entry.name not in _IMMEDIATE:
             if entry.no_multi:
@@ -199,9 +195,12 @@ class Dispatcher:
             reply = _WRONGTYPE
             entry.failed += 1
             self.count_error(reply)
-        except Exception:
+        except Exception as e:
             # A bug must cost one reply, never the connection or the server.
-            log.exception("command %s failed", entry.name)
+            if entry.spec.redact is None:
+                log.exception("command %s failed", entry.name)
+            else:  # the exception's text or locals could hold the secret: name its type only
+                log.error("command %s failed: %s", entry.name, type(e).__name__)
             reply = encode_error(f"ERR internal error in '{entry.name}'; see the server log")
             entry.failed += 1
             self.count_error(reply)
@@ -228,6 +227,21 @@ class Dispatcher:
         if usec >= server.watch_us:
             server.record_slow(client, args, usec, entry.spec)
         return reply
+
+    def _reject(self, client: Client, entry: Entry, message: str) -> bytes:
+        """Refuse a command before it runs, as Redis's ``rejectCommand``: a transaction in
+        progress is flagged to abort, and EXEC itself refused discards the transaction and
+        answers EXECABORT with the reason."""
+        entry.rejected += 1
+        if entry.name == "exec":
+            from .commands.transactions import end_transaction
+
+            end_transaction(client)
+            reason = message[4:] if message.startswith("ERR ") else message
+            return self._error(errors.EXECABORT_BECAUSE + reason)
+        if client.multi is not None:
+            client.multi_failed = True
+        return self._error(message)
 
     def _error(self, message: str) -> bytes:
         reply = encode_error(message)

@@ -23,6 +23,7 @@ from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .notifications import Notifier
 from .persistence import Backups
+from .protection import startup_warnings
 from .pubsub import PubSub
 from .replication import Replication
 from .storage.engine import Engine
@@ -188,6 +189,8 @@ class Server:
             self.config["dir"],
             self.config["appendfsync"],
         )
+        for warning in startup_warnings(self.config):
+            log.warning("%s", warning)
         if self.config["replicaof"]:
             host, port = self.config["replicaof"].split()
             self.replication.replicate(host, int(port))
@@ -357,7 +360,7 @@ class Server:
 
     def record_slow(self, client: Client, args: list[bytes], usec: int, spec: CommandSpec) -> None:
         if usec >= self.slowlog_threshold >= 0 and "skip_slowlog" not in spec.flags:
-            shown = list(args[:SLOWLOG_MAX_ARGS])
+            shown = spec.shown(args)[:SLOWLOG_MAX_ARGS]  # secrets read "(redacted)"
             if len(args) > SLOWLOG_MAX_ARGS:
                 shown[-1] = b"... (%d more arguments)" % (len(args) - SLOWLOG_MAX_ARGS + 1)
             shown = [

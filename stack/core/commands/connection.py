@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import redaction
 from .spec import (
     Arg,
     CommandSpec,
@@ -44,6 +45,7 @@ SPECS = (
         optional(string("username", since="6.0.0")),
         string("password"),
         complexity="O(N) where N is the number of passwords defined for the user",
+        redact=redaction.AUTH,
     ),
     container(
         "client",
@@ -164,6 +166,7 @@ SPECS = (
                 optional(string("clientname", token="SETNAME")),
             )
         ),
+        redact=redaction.HELLO,
     ),
     command(
         "ping",

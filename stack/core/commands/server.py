@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import redaction
 from .spec import (
     block,
     command,
@@ -149,6 +150,7 @@ SPECS = (
                 "request_policy:all_nodes",
                 "response_policy:all_succeeded",
             ),
+            redact=redaction.CONFIG_SET,
         ),
         help_sub("config", G),
     ),

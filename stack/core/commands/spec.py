@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Literal
 
 from .keyspec import KEY_PROCS, KeyRef, KeySpec, keys_of, legacy_range
+from .redaction import Redaction
 
 ArgType = Literal[
     "key", "string", "integer", "double", "pattern", "unix-time", "pure-token", "oneof", "block"
@@ -142,6 +143,7 @@ class CommandSpec:
     doc_flags: tuple[str, ...] = ()
     history: tuple[tuple[str, str], ...] = ()
     tips: tuple[str, ...] = ()
+    redact: Redaction | None = None  # secret arguments (shown as "(redacted)")
     parent: str | None = field(default=None, compare=False)
 
     @property
@@ -176,6 +178,10 @@ class CommandSpec:
     def keys(self, args: Sequence[bytes]) -> list[KeyRef]:
         """The keys of a call (``args[0]`` is the command name): positions and flags."""
         return keys_of(self, args)
+
+    def shown(self, args: list[bytes]) -> list[bytes]:
+        """A call as the slow log, MONITOR and logs may show it: secrets redacted."""
+        return args if self.redact is None else self.redact.shown(args)
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
@@ -288,6 +294,7 @@ def command(
     history: tuple[tuple[str, str], ...] = (),
     doc_flags: tuple[str, ...] = (),
     tips: tuple[str, ...] = (),
+    redact: Redaction | None = None,
 ) -> CommandSpec:
     """Build a spec; ``flags`` is a space-separated list of FLAGS, ``keys`` the key specs,
     ``acl`` a space-separated list of categories replacing the group's."""
@@ -315,6 +322,7 @@ def command(
         history=history,
         doc_flags=doc_flags,
         tips=tips,
+        redact=redact,
     )
 
 

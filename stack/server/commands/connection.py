@@ -25,12 +25,6 @@ CLIENT_TYPES = {
     b"pubsub": "pubsub",
 }
 
-HELLO_NOAUTH = (
-    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-    "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-    "RESP protocol version at the same time"
-)
-
 
 def check_password(c: Client, user: bytes | None, password: bytes) -> bool:
     """Authenticate ``c``; raises the right error when it cannot be done."""
@@ -93,13 +87,11 @@ def hello(c: Client, args: list[bytes]) -> object:
             name = args[i + 1]
             i += 2
         else:
-            raise ReplyError(
-                f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'"
-            )
+            raise ReplyError(f"ERR Syntax error in HELLO option '{errors.echo(args[i])}'")
     if creds is not None:
         check_password(c, *creds)
     elif not c.authenticated:
-        raise ReplyError(HELLO_NOAUTH)
+        raise ReplyError(errors.HELLO_NOAUTH)
     if name is not None:
         set_name(c, name)
     if len(args) >= 2:
@@ -197,9 +189,7 @@ def client_list(c: Client, args: list[bytes]) -> object:
         if opt == b"TYPE" and i + 1 < len(args):
             kind = args[i + 1].lower()
             if kind not in CLIENT_TYPES:
-                raise ReplyError(
-                    f"ERR Unknown client type '{args[i + 1].decode('utf-8', 'replace')}'"
-                )
+                raise ReplyError(f"ERR Unknown client type '{errors.echo(args[i + 1])}'")
             clients = [x for x in clients if x.kind == CLIENT_TYPES[kind]]
             i += 2
         elif opt == b"ID" and i + 1 < len(args):

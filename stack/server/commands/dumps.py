@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.resp import NIL, OK, ReplyError
 
 from ..storage import dump as dumpfmt
@@ -65,6 +66,8 @@ def restore(c: Client, args: list[bytes]) -> object:
         else:
             raise syntax_error()
         i += 1
+    # Redis's order: options, the key, the TTL, the checksum, then the whole object; the
+    # payload is decoded and validated completely before anything is written.
     mkey, old = c.db.read(args[1])
     if old is not None and not replace:
         raise ReplyError("BUSYKEY Target key name already exists.")
@@ -73,8 +76,10 @@ def restore(c: Client, args: list[bytes]) -> object:
         raise ReplyError("ERR Invalid TTL value, must be >= 0")
     try:
         kind, value, entries = dumpfmt.decode(args[3])
-    except dumpfmt.BadPayload:
+    except dumpfmt.BadChecksum:
         raise ReplyError(BAD_PAYLOAD) from None
+    except dumpfmt.BadFormat:
+        raise ReplyError(errors.BAD_DATA_FORMAT) from None
     now = now_ms()
     # A relative TTL is added as C adds it: past the int64 range it wraps to the past.
     expire = (ttl if absolute else wrap_int64(now + ttl)) if ttl else 0

@@ -141,7 +141,7 @@ def _expire_flags(args: list[bytes]) -> frozenset[bytes]:
     for raw in args[3:]:
         opt = raw.upper()
         if opt not in (b"NX", b"XX", b"GT", b"LT"):
-            raise ReplyError(f"ERR Unsupported option {raw.decode('utf-8', 'replace')}")
+            raise ReplyError(f"ERR Unsupported option {errors.echo(raw)}")
         flags.add(opt)
     if b"NX" in flags and len(flags) > 1:
         raise ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import ReplyError
 
@@ -177,7 +178,7 @@ def _xscan_options(args: list[bytes], at: int) -> tuple[object, int, bool]:
 def xscan(c: Client, args: list[bytes]) -> object:
     kind = XSCAN_TYPES.get(args[1].upper())
     if kind is None:
-        raise ReplyError(f"ERR invalid data type {args[1].decode('utf-8', 'replace')}")
+        raise ReplyError(f"ERR invalid data type {errors.echo(args[1])}")
     match, count, desc = _xscan_options(args, 3)
     prefix = c.db.prefix
     cursor = args[2]

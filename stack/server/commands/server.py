@@ -168,7 +168,7 @@ def config_set(c: Client, args: list[bytes]) -> object:
         for i in range(2, len(args), 2)
     ]
     try:
-        c.server.config.set_many(pairs)
+        c.server.config.set_many(pairs, local=c.local)
     except ConfigError as e:
         raise ReplyError(f"ERR {e}") from None
     return OK
@@ -368,27 +368,11 @@ def latency_help(c: Client, args: list[bytes]) -> object:
 
 
 # --- DEBUG and SHUTDOWN ------------------------------------------------------------------------
-
-DEBUG_DISABLED = (
-    'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you '
-    "can run it from a local connection, otherwise you need to set this option in the "
-    "configuration file, and then restart the server."
-)
-
-
-def _debug_allowed(c: Client) -> bool:
-    mode = c.server.config["enable-debug-command"]
-    if mode == "yes":
-        return True
-    if mode == "local":
-        return c.addr.startswith("127.") or c.addr.startswith("[::1]")
-    return False
+# (who may run DEBUG at all is decided before dispatch: protection.PROTECTED_COMMANDS)
 
 
 @handler("debug")
 def debug(c: Client, args: list[bytes]) -> object:
-    if not _debug_allowed(c):
-        raise ReplyError(DEBUG_DISABLED)
     sub = args[1].lower()
     if sub == b"sleep" and len(args) == 3:
         seconds = to_float(args[2])
@@ -428,9 +412,7 @@ def debug(c: Client, args: list[bytes]) -> object:
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         )
-    raise ReplyError(
-        f"ERR unknown subcommand '{args[1].decode('utf-8', 'replace')}'. Try DEBUG HELP."
-    )
+    raise ReplyError(f"ERR unknown subcommand '{errors.echo(args[1])}'. Try DEBUG HELP.")
 
 
 @handler("shutdown")

@@ -13,6 +13,7 @@ import struct
 import zlib
 
 from . import keyformat as kf
+from .scores import decode_score, encode_score
 
 MAGIC = b"LDMP"
 VERSION = 1
@@ -23,7 +24,16 @@ MAX_PAYLOAD = 512 * 1024 * 1024
 
 
 class BadPayload(ValueError):
-    pass
+    """A payload RESTORE refuses; changes nothing."""
+
+
+class BadChecksum(BadPayload):
+    """Wrong magic, version or checksum: ``-ERR DUMP payload version or checksum are wrong``."""
+
+
+class BadFormat(BadPayload):
+    """The checksum holds but the content is not a valid object (Redis's deep sanitization,
+    ``sanitize-dump-payload yes``, always on here): ``-ERR Bad data format``."""
 
 
 def encode(kind: int, value: bytes | None, entries: list[tuple[bytes, bytes]]) -> bytes:
@@ -41,38 +51,64 @@ def encode(kind: int, value: bytes | None, entries: list[tuple[bytes, bytes]]) -
 
 
 def decode(payload: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
-    """(type, string value, collection entries); BadPayload unless every byte checks out."""
+    """(type, string value, collection entries), every byte checked before anything is used.
+
+    BadChecksum for a payload that is not ours or was damaged in transit; BadFormat for one
+    whose checksum holds but whose object is not valid: an unknown type, a truncated entry,
+    trailing bytes, a count that disagrees with the entries, an empty collection, a member
+    twice in a hash, set or sorted set, a score that is not 8 bytes in canonical encoding or is
+    NaN."""
     if len(payload) < 10 or len(payload) > MAX_PAYLOAD or payload[:4] != MAGIC:
-        raise BadPayload("magic")
+        raise BadChecksum("magic")
     body, crc = payload[:-4], _U32.unpack(payload[-4:])[0]
     if zlib.crc32(body) != crc or body[4] != VERSION:
-        raise BadPayload("checksum or version")
+        raise BadChecksum("checksum or version")
     kind = body[5]
     if kind not in kf.TYPE_NAMES:
-        raise BadPayload("type")
+        raise BadFormat("unknown type")
     if kind == kf.TYPE_STRING:
         return kind, body[6:], []
     if len(body) < 14:
-        raise BadPayload("truncated")
+        raise BadFormat("truncated count")
     count = _U64.unpack_from(body, 6)[0]
+    with_values = kind in _HAS_VALUES
+    # Each entry takes at least 4 bytes (8 with a value): a claimed count past what the body
+    # can hold is refused before any work, whatever it claims.
+    if count == 0 or count > (len(body) - 14) // (8 if with_values else 4):
+        raise BadFormat("count")
     pos = 14
     entries: list[tuple[bytes, bytes]] = []
     for _ in range(count):
         member, pos = _chunk(body, pos)
         value = b""
-        if kind in _HAS_VALUES:
+        if with_values:
             value, pos = _chunk(body, pos)
         entries.append((member, value))
     if pos != len(body):
-        raise BadPayload("trailing bytes")
+        raise BadFormat("trailing bytes")
+    if kind != kf.TYPE_LIST and len({member for member, _ in entries}) != len(entries):
+        raise BadFormat("duplicate member")
+    if kind == kf.TYPE_ZSET:
+        for _member, score in entries:
+            _check_score(score)
     return kind, None, entries
+
+
+def _check_score(score: bytes) -> None:
+    if len(score) != 8:
+        raise BadFormat("score size")
+    value = decode_score(score)
+    if value != value:
+        raise BadFormat("NaN score")
+    if encode_score(value) != score:  # -0.0 and other non-canonical encodings
+        raise BadFormat("score encoding")
 
 
 def _chunk(body: bytes, pos: int) -> tuple[bytes, int]:
     if pos + 4 > len(body):
-        raise BadPayload("truncated")
+        raise BadFormat("truncated")
     n = _U32.unpack_from(body, pos)[0]
     end = pos + 4 + n
     if end > len(body):
-        raise BadPayload("truncated")
+        raise BadFormat("truncated")
     return body[pos + 4 : end], end

@@ -1,0 +1,114 @@
+"""Short runs of the fuzzing harness (seconds each); the long run is ``python -m fuzz.run``.
+
+Each in-process target runs coverage-guided under atheris and under the seeded mutator; the
+socket fuzzer sends valid and hostile traffic to a live server and checks it after every
+round. Tests also show the harness catches what it must (a hang, a lenient decoder).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fuzz import targets
+from fuzz.mutator import fuzz as mutate_fuzz
+from fuzz.seeds import dump_payloads, write
+from fuzz.socket_fuzz import SocketFuzzer
+
+from .servers import LedisServer
+
+REPO = Path(__file__).resolve().parent.parent
+# Argument bounds of these commands are issue 9's first item, fixed in another branch: until it
+# lands they hang on counts near LONG_MIN. The long run and the socket fuzzer still send them.
+OPEN_ELSEWHERE = "srandmember,hrandfield,zrandmember"
+SHORT_ENV = {**os.environ, "LEDIS_FUZZ_SKIP": OPEN_ELSEWHERE}
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("seeds")
+    write(root)
+    return root
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+@pytest.mark.parametrize("target", ["resp", "dump", "commands"])
+def test_atheris_short_run(target: str, seeds: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-m", "fuzz.atheris_main", target, str(corpus), str(seeds / target),
+         "-max_total_time=4", "-timeout=0", "-rss_limit_mb=2048",
+         f"-artifact_prefix={tmp_path}/"],
+        capture_output=True, text=True, errors="replace", timeout=300, cwd=REPO, env=SHORT_ENV,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Done " in run.stderr
+
+
+@pytest.mark.parametrize("target", ["resp", "dump", "commands"])
+def test_mutator_short_run(target: str, seeds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDIS_FUZZ_SKIP", OPEN_ELSEWHERE)
+    monkeypatch.setattr(targets, "_IN_PROCESS", None)
+    part = mutate_fuzz(target, 2.0, seeds / target, seed=7)
+    assert part.inputs > 100
+    assert part.findings == {}, part.findings
+
+
+def test_socket_fuzzer_short_run(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    assert fresh_server.proc is not None
+    fuzzer = SocketFuzzer(fresh_server.port, fresh_server.proc.pid, seed=3)
+    report = fuzzer.run(8.0)
+    assert report.rounds > 5 and report.inputs > 100
+    assert report.findings == [], report.findings
+    assert report.crashes == report.hangs == 0
+    assert "Traceback" not in fresh_server.log()
+
+
+def test_hang_is_caught() -> None:
+    target = targets.InProcess()
+    with pytest.raises(targets.Finding, match="no answer within"):
+        target.run([[b"DEBUG", b"SLEEP", b"5"]], deadline=0.2)
+
+
+def test_lenient_decoder_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump target's invariants do not rest on the decoder they check."""
+    from stack.server.storage import dump
+
+    def lenient(payload: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        body = payload[6:-4]
+        count = int.from_bytes(body[:8], "big")
+        entries, pos = [], 8
+        for _ in range(count):
+            pair = []
+            for _ in range(2):
+                n = int.from_bytes(body[pos : pos + 4], "big")
+                pair.append(body[pos + 4 : pos + 4 + n])
+                pos += 4 + n
+            entries.append((pair[0], pair[1]))
+        return payload[5], None, entries
+
+    monkeypatch.setattr(dump, "decode", lenient)
+    for name in ("hash-duplicate-field", "zset-nan-score"):
+        with pytest.raises(targets.Finding):
+            targets.dump_decode(b"\x80" + dump_payloads()[name])
+
+
+def test_resp_target_compares_whole_and_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser that lost bytes across reads would be caught."""
+    from stack.core.resp import RequestParser
+
+    original = RequestParser.feed
+
+    def forgetful(self: RequestParser, data: bytes) -> None:
+        original(self, data[1:] if len(data) == 1 and data == b"\n" else data)
+
+    monkeypatch.setattr(RequestParser, "feed", forgetful)
+    with pytest.raises(targets.Finding):
+        targets.resp_request(b"\x02PING\r\nPING\r\n")
