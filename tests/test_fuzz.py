@@ -25,7 +25,7 @@ from .servers import LedisServer
 REPO = Path(__file__).resolve().parent.parent
 # Argument bounds of these commands are issue 9's first item, fixed in another branch: until it
 # lands they hang on counts near LONG_MIN. The long run and the socket fuzzer still send them.
-OPEN_ELSEWHERE = "srandmember,hrandfield,zrandmember"
+OPEN_ELSEWHERE = ""  # commands whose findings are still open (none)
 SHORT_ENV = {**os.environ, "LEDIS_FUZZ_SKIP": OPEN_ELSEWHERE}
 
 
