@@ -28,6 +28,16 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str) -> str:
     raise RuntimeError(f"{what} not ready after {READY_TIMEOUT}s")
 
 
+def wait_until(check: Callable[[], object], timeout: float = 30) -> None:
+    """Poll ``check`` until it is true (a bounded wait for a state, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
 class LedisServer:
     """A ledis-server subprocess; ``port`` is read from its ready-file."""
 

@@ -153,6 +153,52 @@ def test_stops_where_the_python_path_must_decide(command: tuple[str, ...]) -> No
     stops_at(command, lane)
 
 
+def test_load_reads_what_the_cache_does_not_hold() -> None:
+    lane = Lane()
+    stored = {mkey(b"disk"): b"\x01on disk", mkey(b"ttl"): b"\x81" + bytes(8) + b"v"}
+    asked: list[bytes] = []
+
+    def load(key: bytes) -> bytes | None:
+        asked.append(key)
+        return stored.get(key)
+
+    buf = pipeline(("GET", "disk"), ("SET", "new", "1"), ("GET", "absent"), ("INCR", "n"))
+    replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
+        False, 511, load, 0.0)
+    assert replies == b"$7\r\non disk\r\n+OK\r\n$-1\r\n:1\r\n"
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0), 1, 1, 2, 3)
+    assert asked == [mkey(b"disk"), mkey(b"new"), mkey(b"absent"), mkey(b"n")]
+    # What load returns is used as the cache's record would be: a TTL is the Python path's.
+    ttl = pipeline(("GET", "ttl"))
+    replies, pos, *_ = fastlane.run(ttl, 0, PREFIX, {}, {}, {}, lane.access, 1.0, {}, True,
+                                    False, 511, load, 0.0)
+    assert (replies, pos) == (b"", 0)
+
+
+def test_load_errors_reach_the_caller() -> None:
+    def load(key: bytes) -> bytes | None:
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        fastlane.run(pipeline(("GET", "k")), 0, PREFIX, {}, {}, {}, fastlane.AccessTimes(64),
+                     1.0, {}, True, False, 511, load, 0.0)
+
+
+def test_deadline_ends_the_run_between_commands() -> None:
+    lane = Lane()
+    lane.cache[mkey(b"k")] = b"\x01v"
+    one = encode_command(("GET", "k"))
+    buf = one * 100
+    args = (buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {},
+            True, False, 511, None)
+    replies, pos, calls, *_ = fastlane.run(*args, time.monotonic() + 3600)
+    assert (pos, calls[0]) == (len(buf), 100)
+    # A deadline already passed: the clock is read every 16 commands, so 15 run.
+    replies, pos, calls, *_ = fastlane.run(*args, time.monotonic() - 1)
+    assert (replies, pos, calls[0]) == (b"$1\r\nv\r\n" * 15, len(one) * 15, 15)
+
+
 @pytest.mark.parametrize(
     "raw",
     [

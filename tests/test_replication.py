@@ -9,16 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from .servers import LedisServer
-
-
-def wait_until(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+from .servers import LedisServer, wait_until
 
 
 def digest(c: redis.Redis) -> bytes:

@@ -114,9 +114,9 @@ class RequestParser:
 
     def unparsed(self) -> tuple[bytes, int] | None:
         """The buffer and the position of the next command, for a caller that consumes
-        commands itself (the server's fast lane); None while bytes wait to be joined or an
-        error is pending."""
-        if self._chunks or self._error is not None:
+        commands itself (the server's fast lane); None while an error is pending or the bytes
+        of a command known to be incomplete are still arriving (they are joined once)."""
+        if self._error is not None or (self._chunks and not self._consolidate()):
             return None
         return self._buf, self._pos
 

@@ -5,15 +5,17 @@
  * ``run`` reads RESP commands from a bytes buffer and executes them for as long as each one is
  * the common case, which it decides before touching anything:
  *
- *   GET key       whose record is in the record cache or the pending batch, and is a string
- *                 without a TTL (or a known miss);
- *   SET key value (no options) over a key that is missing, or a string without a TTL, whose
- *                 record is in the cache or the pending batch, when writes are allowed;
+ *   GET key       whose record is a string without a TTL, or missing;
+ *   SET key value (no options) over a key that is missing, or a string without a TTL, when
+ *                 writes are allowed;
  *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow;
  *   MSET k v ...  when every one of its keys could be SET so (checked before any is written).
  *
- * At the first command that is anything else (another command, options, a record that must be
- * read from LevelDB, a TTL, another type, an unusual or incomplete header, a big value, a value
+ * Records come from the record cache or the pending batch, or else from ``load`` (Engine.load:
+ * LevelDB, the record then cached), as Engine.get reads them. The lane stops at ``deadline``,
+ * so one client's pipeline runs in bounded turns (client.py).
+ *
+ * At the first command that is anything else (another command, options, a TTL, another type, an unusual or incomplete header, a big value, a value
  * INCR would have to judge, an overflow, a client blocked on the key) it stops
  * and returns the position of that command: the Python path (client.py, dispatch.py) runs it,
  * with all of its checks and errors, and the lane resumes after it. So the lane holds no
@@ -30,6 +32,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define TYPE_STRING 0x01
 #define TTL_FLAG 0x80
@@ -166,15 +169,17 @@ static int out_int(Out *o, const char *digits, Py_ssize_t n) {
 }
 
 /* The record cache as Engine.get reads it: the young generation, the old one, the pending
- * batch. (A record found in the old generation moves back to the young one, as Engine.get does.)
+ * batch, then LevelDB through load (Engine.load, which caches what it read without starting a
+ * new generation, so young stays the dict it is here). Py_None as load: LevelDB is not read.
+ * (A record found in the old generation moves back to the young one, as Engine.get does.)
  */
 typedef struct {
-    PyObject *young, *old, *pending;
+    PyObject *young, *old, *pending, *load;
 } Cache;
 
-/* The record of mkey as Engine.get sees it without LevelDB: a new reference to its bytes,
- * Py_None for a known miss, or NULL (no exception set) when only LevelDB can tell (or the entry
- * is not bytes, which only the Python path would know what to do with). NULL with an exception
+/* The record of mkey as Engine.get sees it: a new reference to its bytes, Py_None for a miss,
+ * or NULL (no exception set) when only LevelDB can tell and load is Py_None (or the entry is
+ * not bytes, which only the Python path would know what to do with). NULL with an exception
  * set on error. */
 static PyObject *cached_record(Cache *c, PyObject *mkey) {
     PyObject *rec = PyDict_GetItemWithError(c->young, mkey);
@@ -184,6 +189,14 @@ static PyObject *cached_record(Cache *c, PyObject *mkey) {
             return NULL;
         if (rec == NULL && !PyErr_Occurred())
             rec = PyDict_GetItemWithError(c->pending, mkey);
+    }
+    if (rec == NULL && !PyErr_Occurred() && c->load != Py_None) {
+        PyObject *loaded = PyObject_CallOneArg(c->load, mkey);
+        if (loaded != NULL && loaded != Py_None && !PyBytes_Check(loaded)) {
+            Py_DECREF(loaded);
+            return NULL;
+        }
+        return loaded;
     }
     if (rec == NULL || (rec != Py_None && !PyBytes_Check(rec)))
         return NULL;
@@ -450,6 +463,14 @@ static int writable(PyObject *rec, PyObject *waited, PyObject *mkey) {
 }
 
 enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, OP_MSET, N_OPS };
+#define DEADLINE_EVERY 16 /* commands between looks at the clock */
+
+/* time.monotonic(): the clock of the deadline. */
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 #define MAX_MSET 64 /* pairs; longer MSETs take the Python path */
 
 /* Note an access of mkey (OBJECT IDLETIME). */
@@ -531,20 +552,22 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
 
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
-             "resp3, max_value)\n--\n\n"
+             "resp3, max_value, load=None, deadline=0.0)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
-             "that is anything else or not the common case.\n"
+             "that is anything else or not the common case, or once time.monotonic() passes "
+             "deadline (checked every DEADLINE_EVERY commands; 0: no deadline). load(mkey) reads "
+             "a record the cache does not hold (None: stop there instead).\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
              "GET, SET, INCR, DECR, MSET in that order; last is the op of the last command run "
              "(1 GET ... 5 MSET), 0 when none ran.");
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 arguments");
+    if (nargs < 12 || nargs > 14) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 14 arguments");
         return NULL;
     }
     PyObject *buf = args[0], *prefix = args[2], *waited = args[8];
-    Cache cache_ = {args[3], args[4], args[5]}, *cache = &cache_;
+    Cache cache_ = {args[3], args[4], args[5], nargs > 12 ? args[12] : Py_None}, *cache = &cache_;
     if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache->young) ||
         !PyDict_Check(cache->old) || !PyDict_Check(cache->pending) ||
         !PyObject_TypeCheck(args[6], &AccessTimesType) || !PyDict_Check(waited)) {
@@ -561,8 +584,14 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     int writes_ok = PyObject_IsTrue(args[9]);
     int resp3 = PyObject_IsTrue(args[10]);
     Py_ssize_t max_value = PyLong_AsSsize_t(args[11]);
-    if (writes_ok < 0 || resp3 < 0 || (max_value < 0 && PyErr_Occurred()))
+    double deadline = nargs > 13 ? PyFloat_AsDouble(args[13]) : 0.0;
+    if (writes_ok < 0 || resp3 < 0 || (max_value < 0 && PyErr_Occurred()) ||
+        (deadline == -1.0 && PyErr_Occurred()))
         return NULL;
+    if (cache->load != Py_None && !PyCallable_Check(cache->load)) {
+        PyErr_SetString(PyExc_TypeError, "run(): load must be callable or None");
+        return NULL;
+    }
 
     const char *base = PyBytes_AS_STRING(buf);
     const char *end = base + PyBytes_GET_SIZE(buf);
@@ -573,9 +602,12 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     int last = OP_NONE;
     Out out = {NULL, 0, 0};
 
+    unsigned int ran = 0;
     while (p < end) {
         const char *s = p + 1, *name, *key, *value = NULL;
         if (*p != '*')
+            break;
+        if (deadline > 0 && ++ran % DEADLINE_EVERY == 0 && monotonic() >= deadline)
             break;
         Py_ssize_t argc = read_len(&s, end);
         Py_ssize_t nlen = read_bulk(&s, end, &name, 4);

@@ -15,6 +15,8 @@ def run(
     writes_ok: bool,
     resp3: bool,
     max_value: int,
+    load: Callable[[bytes], bytes | None] | None = None,
+    deadline: float = 0.0,
 ) -> tuple[bytes, int, tuple[int, int, int, int, int], int, int, int, int]: ...
 def slot(key: bytes) -> int: ...
 def write_pending(

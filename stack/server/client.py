@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 _ALL = 1 << 30
 TURN_OUTPUT = 64 << 20  # replies one turn may queue when the client has no output limit
+# One turn of a client: how long it may run commands before the others get theirs.
+TURN_SECONDS = 0.001
 
 
 class Client(asyncio.Protocol):
@@ -61,6 +63,8 @@ class Client(asyncio.Protocol):
         self.closing = False
         self.close_after_reply = False
         self.paused_reading = False
+        self.write_paused = False  # the transport's buffer is over its high-water mark
+        self.backlogged = False  # commands left for another turn (Server.backlog)
         self.queue: deque[list[bytes]] = deque()  # parsed commands held while paused
         self.held = False  # waiting for CLIENT UNPAUSE
         self.no_evict = False
@@ -131,14 +135,20 @@ class Client(asyncio.Protocol):
             log.warning("closing client %s: query buffer over its limit", self.addr)
             self.close_now()
             return
-        self.process()
+        if not self.backlogged:  # else the turn the server scheduled runs what came
+            self.process()
 
     def pause_writing(self) -> None:
-        # The client does not read fast enough: stop reading its commands until it catches up.
-        self._set_reading(False)
+        # The client does not read fast enough: run none of its commands and read none of its
+        # input until it catches up (its memory stays bounded by one turn of replies).
+        self.write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        self._set_reading(True)
+        self.write_paused = False
+        self._update_reading()
+        if not self.closing:
+            asyncio.get_running_loop().call_soon(self.process)
 
     def eof_received(self) -> bool | None:
         return None
@@ -146,30 +156,44 @@ class Client(asyncio.Protocol):
     # -- running commands ---------------------------------------------------------------------
 
     def process(self) -> None:
-        """Run every complete command that is ready, then hand the replies to the server."""
+        """Run the client's complete commands for one turn, then hand the replies to the server.
+
+        A turn ends when no complete command is left, or after ``TURN_SECONDS``: then the rest
+        waits, reading stops (backpressure), and
+        the server gives the client another turn once this turn's batch is committed and other
+        clients had theirs (see ``Server.backlog``).
+        """
         server = self.server
         execute = server.dispatcher.execute
         out = self.out
         add = self.add_reply
         lane = server.lane
         turn_limit = server.output_limit(self) or TURN_OUTPUT
+        queue = self.queue
+        clock = time.monotonic
+        deadline = clock() + TURN_SECONDS
+        more = False
         try:
             while not self.closing and not self.held and self.blocked is None:
-                if self.out_bytes > turn_limit:
-                    # Enough output for one turn: send it (a client that does not read is
-                    # closed at its limit) and run the rest of its commands on the next turn.
-                    asyncio.get_running_loop().call_soon(self.process)
+                if self.write_paused:
+                    break  # resume_writing calls process again
+                if clock() >= deadline or self.out_bytes > turn_limit:
+                    # Its time is up, or enough output for one turn (sent once committed; a
+                    # client that does not read is not read either): the rest waits.
+                    more = True
                     break
-                if self.queue:
-                    args = self.queue.popleft()
+                if queue:
+                    args = queue.popleft()
                     if server.must_hold(self, args):
-                        self.queue.appendleft(args)
+                        queue.appendleft(args)
                         break
                     reply = execute(self, args)
                     if self.blocked is None:
                         add(reply)
+                    if self.close_after_reply:
+                        break
                     continue
-                ran = lane.run(self)
+                ran = lane.run(self, deadline)
                 if ran == ALL_RAN:
                     break
                 if ran:
@@ -179,28 +203,33 @@ class Client(asyncio.Protocol):
                 if not commands:
                     break
                 if server.paused:
-                    self.queue.extend(commands)
+                    queue.extend(commands)
                     continue
                 for n, args in enumerate(commands):
                     reply = execute(self, args)
                     if self.blocked is not None:  # later commands wait their turn
-                        self.queue.extend(commands[n + 1 :])
+                        queue.extend(commands[n + 1 :])
                         break
                     add(reply)
                     if self.closing or self.close_after_reply:
                         break
-                    if self.out_bytes > turn_limit:
-                        self.queue.extend(commands[n + 1 :])
+                    if self.out_bytes > turn_limit or (n & 15 == 15 and clock() >= deadline):
+                        queue.extend(commands[n + 1 :])
+                        more = True
                         break
-                if self.close_after_reply:
+                if self.close_after_reply or more:
                     break
         except ProtocolError as e:
             if e.reply:
                 out.append(encode_error("ERR " + e.reply))
             log.info("closing client %s: %s", self.addr, e.log)
             self.close_after_reply = True
-        if self.held:
-            self._set_reading(False)
+            more = False
+        if more and not self.closing:
+            server.backlog(self)
+        elif not self.parser.buffered():
+            self.parser.reset()  # nothing partial kept: let the last chunk go
+        self._update_reading()
         # A blocked client is still read (its commands wait in the buffer), so that a
         # disconnect is noticed and its place in the queue given up.
         server.after_commands(self)
@@ -283,15 +312,17 @@ class Client(asyncio.Protocol):
     def release(self) -> None:
         """Resume after CLIENT UNPAUSE."""
         self.held = False
-        self._set_reading(True)
+        self._update_reading()
         if self.transport is not None:
             asyncio.get_running_loop().call_soon(self.process)
 
-    def _set_reading(self, on: bool) -> None:
+    def _update_reading(self) -> None:
+        """Read the client's input unless something waits: CLIENT PAUSE, a turn still to run,
+        or replies the client has not read."""
         t = self.transport
         if t is None or self.closing:
             return
-        want_paused = not on or self.held
+        want_paused = self.held or self.backlogged or self.write_paused
         if want_paused and not self.paused_reading:
             t.pause_reading()
             self.paused_reading = True
@@ -323,11 +354,16 @@ class Client(asyncio.Protocol):
             return "pubsub"
         return "normal"
 
+    def query_bytes(self) -> int:
+        """Input held for this client: unparsed bytes and parsed commands not yet run."""
+        queued = sum(len(a) + 16 for args in self.queue for a in args) if self.queue else 0
+        return self.parser.buffered() + queued
+
     def info_line(self) -> str:
         now = time.monotonic()
         t = self.transport
         obl = t.get_write_buffer_size() if t is not None else 0
-        qbuf = self.parser.buffered()
+        qbuf = self.query_bytes()
         flags = {"replica": "S", "pubsub": "P", "normal": "N"}.get(self.kind, "N")
         if self.held or self.blocked is not None:
             flags = "b"

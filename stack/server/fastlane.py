@@ -40,9 +40,10 @@ class FastLane:
             entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr", b"mset")
         ]
 
-    def run(self, client: Client) -> int:
-        """Run what the lane can of the client's unparsed commands, when it may: how many it
-        ran, or ALL_RAN when that was everything received."""
+    def run(self, client: Client, deadline: float) -> int:
+        """Run what the lane can of the client's unparsed commands, when it may, until
+        ``deadline`` (time.monotonic()): how many it ran, or ALL_RAN when that was everything
+        received."""
         server = self.server
         ks = server.keyspace
         if not (
@@ -79,6 +80,8 @@ class FastLane:
             not server.read_only and not server.semi_sync,
             client.resp3,
             CACHE_MAX_RECORD - 1,
+            engine.load,
+            deadline,
         )
         engine.rotate_cache()
         if not last:

@@ -73,7 +73,7 @@ def clients_section(s: Server) -> list[tuple[str, object]]:
         ("maxclients", s.config["maxclients"]),
         (
             "client_recent_max_input_buffer",
-            max((c.parser.buffered() for c in s.clients.values()), default=0),
+            max((c.query_bytes() for c in s.clients.values()), default=0),
         ),
         ("client_recent_max_output_buffer", 0),
         ("blocked_clients", sum(1 for c in s.clients.values() if c.blocked is not None)),

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
+# A write batch this big is committed at once, its replies sent, before other clients run.
+BATCH_RECORDS = 20_000
 NOREPLICAS_REPLY = b"-NOREPLICAS Not enough good replicas to write.\r\n"
 SLOWLOG_MAX_ARG_LEN = 128
 
@@ -88,6 +90,8 @@ class Server:
         self._client_seq = 0
         self._waiting: list[Client] = []
         self._commit_scheduled = False
+        self._backlog: list[Client] = []  # clients whose turn ended with commands left
+        self._backlog_scheduled = False
         self.paused = False
         self.pause_all = False
         self.pause_until = 0.0
@@ -266,11 +270,33 @@ class Server:
             if not client.waiting_commit:
                 client.waiting_commit = True
                 self._waiting.append(client)
-            if not self._commit_scheduled:
-                self._commit_scheduled = True
-                asyncio.get_running_loop().call_soon(self._commit_and_release)
+            if len(self.engine.pending) >= BATCH_RECORDS:
+                self._commit_and_release()  # a big batch: commit it now, replies go out
+            else:
+                self._schedule_commit()
         else:
             client.flush()
+
+    def backlog(self, client: Client) -> None:
+        """The client has commands left after its turn: it gets another turn after this
+        turn's batch is committed, and after the other clients ready now had theirs."""
+        if not client.backlogged:
+            client.backlogged = True
+            self._backlog.append(client)
+        self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit_and_release)
+
+    def _run_backlog(self) -> None:
+        self._backlog_scheduled = False
+        clients, self._backlog = self._backlog, []
+        for c in clients:
+            c.backlogged = False
+            if not c.closing:
+                c.process()
 
     def _commit_and_release(self) -> None:
         self._commit_scheduled = False
@@ -285,6 +311,12 @@ class Server:
                 c.waiting_commit = False
                 c.close_now()
             return
+        finally:
+            # Clients with commands left run their next turn in the next loop iteration, after
+            # the input that arrived meanwhile (the callbacks scheduled now run after it).
+            if self._backlog and not self._backlog_scheduled:
+                self._backlog_scheduled = True
+                asyncio.get_running_loop().call_soon(self._run_backlog)
         log_id = self.engine.last_log_id
         for c in waiting:
             c.waiting_commit = False

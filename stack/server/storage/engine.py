@@ -179,6 +179,16 @@ class Engine:
             self.rotate_cache()
         return value  # type: ignore[return-value]
 
+    def load(self, key: bytes) -> bytes | None:
+        """Read a record the cache does not hold from LevelDB, and cache it (the C lane's
+        reader: it never starts a new cache generation, so the lane's view stays valid until
+        ``rotate_cache`` after it)."""
+        stored: bytes | None = self.db.get(key)
+        self.cache_misses += 1
+        if stored is None or len(stored) <= CACHE_MAX_RECORD:
+            self.cache[key] = stored
+        return stored
+
     def rotate_cache(self) -> None:
         """Start a new generation when the young one holds half the limit (O(1); the retired
         generation is freed by ``free_retired``)."""
