@@ -150,10 +150,12 @@ def test_semi_sync_never_degrades_silently(tmp_path: Path) -> None:
         replica.proc.send_signal(signal.SIGSTOP)
         try:
             start = time.monotonic()
-            with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+            with pytest.raises(redis.ResponseError, match="UNACKED"):  # done, not replicated
                 m.set("stalled", "x")
             assert time.monotonic() - start < 5
-            assert m.info("replication")["ledis_noreplicas_writes"] >= 1
+            assert m.info("replication")["ledis_semisync_unacked_writes"] >= 1
+            assert m.get("stalled") == b"x"
+            acknowledged.append("stalled")  # it reaches the replica once it runs again
         finally:
             replica.proc.send_signal(signal.SIGCONT)
         wait_until(lambda: caught_up(m, replica.client()))

@@ -45,6 +45,13 @@ SAME_OBJECT = "ERR source and destination objects are the same"
 OVERFLOW = "ERR increment or decrement would overflow"
 READONLY = "READONLY You can't write against a read only replica."
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+# Semi-sync: the write was applied on the master (and logged for the replicas) but too few
+# replicas acknowledged it within min-replicas-timeout; a failover may lose it. Not Redis's
+# (Redis has no such case): see docs/replication.md.
+UNACKED = (
+    "UNACKED Written on the master, but not acknowledged by enough replicas in time; a failover "
+    "may lose it"
+)
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 # COMMAND GETKEYS / GETKEYSANDFLAGS

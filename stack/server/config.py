@@ -214,9 +214,20 @@ PARAMS: tuple[Param, ...] = (
         "min-replicas-to-write",
         "int",
         0,
-        "Semi-synchronous replication: answer a write only once this many replicas have it "
-        "(0 = asynchronous); otherwise -NOREPLICAS after min-replicas-timeout.",
+        "Semi-synchronous replication (0 = asynchronous): a write is refused with -NOREPLICAS, "
+        "not run, while fewer good replicas are connected (see min-replicas-max-lag); one that "
+        "ran is answered once this many replicas have it, or with -UNACKED (applied on the "
+        "master, a failover may lose it) after min-replicas-timeout.",
         maximum=1000,
+    ),
+    Param(
+        "min-replicas-max-lag",
+        "int",
+        10,
+        "A replica is good for min-replicas-to-write while its last acknowledgement is at most "
+        "this many seconds old (replicas acknowledge every second). 0: no write is refused up "
+        "front, as in Redis.",
+        maximum=2**31 - 1,
     ),
     Param(
         "min-replicas-timeout",

@@ -150,6 +150,13 @@ class Dispatcher:
         if not client.authenticated and not entry.no_auth:
             return self._reject(client, entry, errors.NOAUTH)
         if (
+            client.server.semi_sync
+            and (entry.write or entry.name == "exec")
+            and self._unreplicated(client, entry)
+        ):
+            client.server.replication.refused_writes += 1
+            return self._reject(client, entry, errors.NOREPLICAS)
+        if (
             (client.channels or client.patterns)
             and not client.resp3  # RESP3 clients may run any command while subscribed
             and entry.name not in _SUBSCRIBED_OK
@@ -242,6 +249,16 @@ class Dispatcher:
         if client.multi is not None:
             client.multi_failed = True
         return self._error(message)
+
+    def _unreplicated(self, client: Client, entry: Entry) -> bool:
+        """Semi-sync (DESIGN.md decision 5): whether this write (or EXEC of queued writes)
+        arrives while fewer good replicas are connected than ``min-replicas-to-write``: then
+        it is refused before it runs, with Redis's -NOREPLICAS."""
+        if client.server.replication.enough_good_replicas():
+            return False
+        if entry.name != "exec":
+            return True
+        return any((e := self.lookup(a)) is not None and e.write for a in client.multi or [])
 
     def _error(self, message: str) -> bytes:
         reply = encode_error(message)

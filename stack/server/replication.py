@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stack.core.reply_parser import ErrorReply
-from stack.core.resp_client import Endpoint, HandshakeError, RespClient
+from stack.core.resp_client import Endpoint, HandshakeError, RequestTimeout, RespClient
 from stack.core.resp_session import ClientError
 
 from .storage import binlog as blog
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 256 * 1024
 BATCH_RECORDS = 256
 HIGH_WATER = 4 * 1024 * 1024
+HEARTBEAT_SECONDS = 1.0  # a replica acknowledges at least this often
 
 
 def _finish(fut: asyncio.Future[None]) -> None:
@@ -80,6 +81,8 @@ class Replication:
         self.partial_syncs = 0
         self._task: asyncio.Task[None] | None = None
         self.ack_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.refused_writes = 0  # semi-sync: refused before running (-NOREPLICAS)
+        self.unacked_writes = 0  # semi-sync: applied, not acknowledged in time (-UNACKED)
         server.engine.after_commit.append(self._new_record)
 
     # -- master side ----------------------------------------------------------------------
@@ -187,6 +190,26 @@ class Replication:
             link.ack_time = time.monotonic()
             self._check_acks()
 
+    def good_replicas(self) -> int:
+        """Replicas that count for semi-sync, as Redis counts them: online, and their last
+        acknowledgement (replicas send one at least every second) no older than
+        ``min-replicas-max-lag`` seconds."""
+        max_lag = self.server.config["min-replicas-max-lag"]
+        now = time.monotonic()
+        return sum(
+            1
+            for link in self.links
+            if link.state == "online" and int(now - link.ack_time) <= max_lag
+        )
+
+    def enough_good_replicas(self) -> bool:
+        """Whether a write may run under ``min-replicas-to-write`` (Redis's
+        checkGoodReplicasStatus: always on a replica, and when either setting is 0)."""
+        need = self.server.semi_sync
+        if not need or self.master is not None or not self.server.config["min-replicas-max-lag"]:
+            return True
+        return self.good_replicas() >= need
+
     def count_acked(self, log_id: int) -> int:
         return sum(1 for link in self.links if link.state == "online" and link.ack >= log_id)
 
@@ -275,8 +298,14 @@ class Replication:
                 await self._load_snapshot(link)
             self.link_state = "connected"
             await link.send_no_reply("REPLCONF", "ACK", eng.last_log_id)
-            while True:  # the stream: records come as pushes, one ACK per burst applied
-                for item in await link.next_pushes():
+            while True:  # the stream: records come as pushes; one ACK per burst applied, and
+                # one a second while nothing comes, as Redis replicas do (the master counts a
+                # replica good for semi-sync only while it hears from it)
+                try:
+                    items = await link.next_pushes(timeout=HEARTBEAT_SECONDS)
+                except RequestTimeout:
+                    items = []
+                for item in items:
                     self._apply(item)
                 self.last_io = link.last_io
                 await link.send_no_reply("REPLCONF", "ACK", eng.last_log_id)
@@ -364,9 +393,12 @@ class Replication:
                         f"lag_ms={self.lag_ms(link)}",
                     )
                 )
+            if self.server.semi_sync and self.server.config["min-replicas-max-lag"]:
+                rows.append(("min_slaves_good_slaves", self.good_replicas()))
             rows += [
                 ("min_replicas_to_write", self.server.semi_sync),
-                ("ledis_noreplicas_writes", self.server.noreplicas_writes),
+                ("ledis_semisync_refused_writes", self.refused_writes),
+                ("ledis_semisync_unacked_writes", self.unacked_writes),
                 ("master_failover_state", "no-failover"),
                 ("master_replid", self.server.run_id),
                 ("master_repl_offset", eng.last_log_id),

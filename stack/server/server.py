@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stack import REDIS_VERSION, __version__
+from stack.core import errors
 from stack.core.commands import CommandSpec
-from stack.core.resp import Limits
+from stack.core.resp import Limits, encode_error
 
 from .blocking import Waiters
 from .client import Client
@@ -36,7 +37,7 @@ SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
 # A write batch this big is committed at once, its replies sent, before other clients run.
 BATCH_RECORDS = 20_000
-NOREPLICAS_REPLY = b"-NOREPLICAS Not enough good replicas to write.\r\n"
+UNACKED_REPLY = encode_error(errors.UNACKED)
 SLOWLOG_MAX_ARG_LEN = 128
 
 
@@ -111,7 +112,6 @@ class Server:
         self.shutting_down = False
         self.read_only = False  # set on replicas
         self.semi_sync = int(config["min-replicas-to-write"])
-        self.noreplicas_writes = 0
         self.port = 0
         self.slowlog_threshold = config["slowlog-log-slower-than"]
         self.latency_threshold_us = config["latency-monitor-threshold"] * 1000
@@ -330,7 +330,9 @@ class Server:
 
     def _await_acks(self, client: Client, log_id: int) -> None:
         """Semi-sync: hold the client's replies until enough replicas have ``log_id``; when
-        they do not in time, its writes are answered with -NOREPLICAS (never silently async)."""
+        they do not in time, its writes (applied, and on their way to the replicas) are
+        answered with -UNACKED: never silently asynchronous, and never -NOREPLICAS, which
+        says a write was not done (those are refused before they run: dispatch.py)."""
         need = self.semi_sync
         client.awaiting_acks = True
         timeout = self.config["min-replicas-timeout"] / 1000
@@ -339,7 +341,7 @@ class Server:
         def done(_f: object) -> None:
             client.awaiting_acks = False
             if self.replication.count_acked(log_id) < need:
-                self.noreplicas_writes += client.fail_unacknowledged(NOREPLICAS_REPLY)
+                self.replication.unacked_writes += client.fail_unacknowledged(UNACKED_REPLY)
             client.flush()
 
         future.add_done_callback(done)
