@@ -251,7 +251,7 @@ class Replication:
         self.stop()
         self.master = None
         self.server.read_only = False
-        self.server.keyspace.replica = False
+        self.server.keyspace.become_primary()
         self.link_state = "none"
 
     def stop(self) -> None:

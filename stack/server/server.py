@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
+# Active expiry works in slices of at most this long (or this many index entries).
+EXPIRE_SLICE = 0.002
+EXPIRE_BATCH = 2000
 # A write batch this big is committed at once, its replies sent, before other clients run.
 BATCH_RECORDS = 20_000
 UNACKED_REPLY = encode_error(errors.UNACKED)
@@ -108,6 +111,7 @@ class Server:
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
+        self._expire_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.shutting_down = False
         self.read_only = False  # set on replicas
@@ -220,8 +224,9 @@ class Server:
             self._listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
-        if self._reclaim_task is not None:
-            self._reclaim_task.cancel()
+        for task in (self._reclaim_task, self._expire_task):
+            if task is not None:
+                task.cancel()
         self._commit_and_release()
         for c in list(self.clients.values()):
             c.flush()
@@ -433,8 +438,8 @@ class Server:
             try:
                 now = time.monotonic()
                 primary = self.replication.master is None  # replicas change nothing themselves
-                if primary:
-                    self._active_expire(hz)
+                if primary and (self._expire_task is None or self._expire_task.done()):
+                    self._expire_task = asyncio.create_task(self._expirer())
                 if primary and (self._reclaim_task is None or self._reclaim_task.done()):
                     self._reclaim_task = asyncio.create_task(self._reclaimer())
                 self._close_idle(now)
@@ -453,17 +458,21 @@ class Server:
             except Exception:
                 log.exception("background task failed; will retry")
 
-    def _active_expire(self, hz: int) -> None:
-        """Expire keys through the time-ordered index in bounded steps (<= 25% of a tick)."""
-        effort = self.config["active-expire-effort"]
-        budget_s = 0.25 / hz
-        deadline = time.monotonic() + budget_s
-        step = 200 * effort
-        while time.monotonic() < deadline:
-            done = self.keyspace.expire_step(step)
+    async def _expirer(self) -> None:
+        """Active expiry: slices of at most EXPIRE_SLICE, each committed, with rests between
+        them so that the sweep takes at most its share of the CPU (half, and 5% more per step
+        of active-expire-effort: about what Redis's slow and fast cycles take together), until
+        no key is due; the cron starts it again on its next tick. So a key goes within about a
+        tick of its time while the sweep keeps up (tens of thousands of keys a second), and a
+        client never waits behind more than one slice."""
+        while not self.shutting_down and self.replication.master is None:
+            share = 0.5 + 0.05 * (self.config["active-expire-effort"] - 1)
+            started = time.monotonic()
+            more = self.keyspace.expire_step(EXPIRE_BATCH, started + EXPIRE_SLICE)
             self._commit_and_release()
-            if done < step:
-                break
+            if not more:
+                return
+            await asyncio.sleep((time.monotonic() - started) * (1 - share) / share)
 
     async def _reclaimer(self) -> None:
         """Delete retired members and dropped databases in small batches, yielding to clients

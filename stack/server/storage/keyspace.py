@@ -154,6 +154,7 @@ class Keyspace:
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
         self._reclaim_from: dict[bytes, bytes] = {}  # range being reclaimed -> resume key
+        self._expire_from = kf.NS_EXPIRE  # expiry index entries before this are done
         self._dirty_counts: set[int] = set()
         self.counts: dict[int, list[int]] = {}
         self.dropped: list[int] = []
@@ -167,9 +168,16 @@ class Keyspace:
 
     def reload(self) -> None:
         """Re-read the bookkeeping kept in memory (after a replica applied master batches)."""
+        self._expire_from = kf.NS_EXPIRE
         self.counts.clear()
         self._dirty_counts.clear()
         self._load(len(self.dbs), persist=False)
+
+    def become_primary(self) -> None:
+        """A replica promoted: it expires keys itself from now on, from the start of the index
+        (its entries came in the master's batches, not through ``write``)."""
+        self.replica = False
+        self._expire_from = kf.NS_EXPIRE
 
     def _load(self, databases: int, persist: bool = True) -> None:
         eng = self.engine
@@ -318,7 +326,10 @@ class Keyspace:
             ):
                 self._retire_members(mkey, old)  # another value replaces the collection
         if new_exp:
-            eng.put(kf.expire_key(record_expire(record), mkey), b"")
+            ekey = kf.expire_key(record_expire(record), mkey)
+            eng.put(ekey, b"")
+            if ekey < self._expire_from:  # due before where the sweep stands: it goes back
+                self._expire_from = ekey
         eng.put(mkey, record)
 
     def delete(self, mkey: bytes, old: bytes, members_gone: bool = False) -> None:
@@ -454,26 +465,56 @@ class Keyspace:
 
     # -- background work ----------------------------------------------------------------------
 
-    def expire_step(self, budget: int) -> int:
-        """Delete up to ``budget`` expired keys found through the expiry index; return how many
-        index entries were processed (== budget means there may be more)."""
-        now = now_ms()
-        stop = kf.NS_EXPIRE + U64.pack(now + 1)
-        done = 0
-        entries = []
-        for ekey in self.engine.scan_keys(kf.NS_EXPIRE, stop):
-            entries.append(ekey)
-            if len(entries) >= budget:
+    def expire_step(self, budget: int, deadline: float) -> bool:
+        """Expire keys whose time has come through the expiry index, resuming where the last
+        step stopped, until ``budget`` entries are done or ``deadline`` (time.monotonic())
+        passes; True when due entries may be left.
+
+        The step resumes at ``_expire_from`` (every entry before it was done), so it never
+        walks again over the tombstones of the entries it removed; an entry written before
+        that point (a TTL already due) moves it back (``write``). Entries of databases that
+        were flushed are dropped without looking at their keys, which are reclaimed with their
+        database."""
+        stop = kf.NS_EXPIRE + U64.pack(now_ms() + 1)
+        start = self._expire_from
+        if start >= stop:
+            return False
+        live = {U32.pack(db.phys) for db in self.dbs}
+        eng = self.engine
+        get, delete = eng.get, eng.delete
+        forget = self.access.pop
+        hooks = self.on_expire
+        clock = time.monotonic
+        expired: dict[bytes, int] = {}  # physical db -> keys expired (counted once, below)
+        last = b""
+        more = False
+        for done, ekey in enumerate(eng.scan_keys(start, stop)):
+            if done >= budget or (done & 63 == 63 and clock() >= deadline):
+                more = True
                 break
-        for ekey in entries:
-            exp, mkey = kf.meta_key_from_expire_key(ekey)
-            rec = self.engine.get(mkey)
-            if rec is not None and rec[0] & TTL and record_expire(rec) == exp:
-                self.expire_now(mkey, rec)  # deletes the index entry too
-            else:
-                self.engine.delete(ekey)  # stale entry
-            done += 1
-        return done
+            last = ekey
+            phys = ekey[9:13]
+            if phys in live:
+                mkey = kf.NS_META + ekey[9:]
+                rec = get(mkey)
+                if rec is not None and rec[0] & TTL and rec[1:9] == ekey[1:9]:
+                    # What expire_now does, with the index entry at hand and counts summed.
+                    if self.watchers:
+                        self.touch(mkey)
+                    if rec[0] & TYPE_MASK != kf.TYPE_STRING:
+                        self._retire_members(mkey, rec)
+                    delete(mkey)
+                    forget(mkey, None)
+                    expired[phys] = expired.get(phys, 0) + 1
+                    for hook in hooks:
+                        hook(mkey)
+            delete(ekey)  # done, or stale: the key changed, or its database was flushed
+        for phys, n in expired.items():
+            self.count(U32.unpack(phys)[0], -n, -n)
+            self.expired_keys += n
+        if last:
+            self._expire_from = last + b"\x00"
+        return more
 
     def reclaim_step(self, budget: int) -> int:
         """Reclaim up to ``budget`` records of dropped databases and retired collections."""
