@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -28,16 +29,6 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str) -> str:
     raise RuntimeError(f"{what} not ready after {READY_TIMEOUT}s")
 
 
-def wait_until(check: Callable[[], object], timeout: float = 30) -> None:
-    """Poll ``check`` until it is true (a bounded wait for a state, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 class LedisServer:
     """A ledis-server subprocess; ``port`` is read from its ready-file."""
 
@@ -47,8 +38,10 @@ class LedisServer:
         *extra: str,
         data_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        rlimits: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.rlimits = rlimits or {}  # resource limits of the process (RLIMIT_* -> soft, hard)
         self.env = {**os.environ, **env} if env else None
         self.data_dir = data_dir or workdir / "data"
         self.extra = list(extra)
@@ -81,9 +74,14 @@ class LedisServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                preexec_fn=self._limit if self.rlimits else None,
             )
         self.port = int(_wait_for(ready, self.proc, "ledis-server"))
         return self
+
+    def _limit(self) -> None:
+        for which, limits in self.rlimits.items():
+            resource.setrlimit(which, limits)
 
     def client(self, **kw: object) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30, protocol=2, **kw)  # type: ignore[arg-type]
@@ -165,7 +163,9 @@ class RedisServer:
             self.proc.wait(30)
 
 
-def wait_until(check: Callable[[], object], what: str, timeout: float = READY_TIMEOUT) -> None:
+def wait_until(
+    check: Callable[[], object], what: str = "a condition", timeout: float = READY_TIMEOUT
+) -> None:
     """Poll ``check`` until it is true (generous deadline; no fixed sleeps in tests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -115,6 +115,11 @@ def protected_command(command: str, option: str) -> ReplyError:
     )
 
 
+def write_failed(detail: str) -> str:
+    """A write batch the store could not write (Redis words its AOF write errors so)."""
+    return f"MISCONF Errors writing to the data store, the write was not applied: {detail}"
+
+
 def invalid_expire(command: str) -> ReplyError:
     return ReplyError(f"ERR invalid expire time in '{command}' command")
 

@@ -80,6 +80,8 @@ class Client(asyncio.Protocol):
         self.wrote = False  # a write since the last commit
         self.just_wrote = False  # the command being answered was a write (semi-sync)
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
+        self.held_replies = 0  # command replies in out (a failed batch answers each)
+        self.failures_seen = 0  # the engine's failed batches when this turn began
         self.awaiting_acks = False  # replies held until replicas acknowledge (semi-sync)
         self.last_write_log_id = 0  # the LogID of this client's latest write (for WAIT)
         self.replica_port = 0
@@ -104,6 +106,7 @@ class Client(asyncio.Protocol):
             refusal = errors.DENIED
         if refusal is not None:
             server.stats.rejected_connections += 1
+            server.refused_client(self.addr, refusal)
             transport.write(encode_error(refusal))  # type: ignore[attr-defined]
             transport.close()
             self.closing = True
@@ -173,6 +176,7 @@ class Client(asyncio.Protocol):
         clock = time.monotonic
         deadline = clock() + TURN_SECONDS
         more = False
+        self.failures_seen = server.engine.failed_batches
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.write_paused:
@@ -241,6 +245,7 @@ class Client(asyncio.Protocol):
             self.server.after_commands(self)
 
     def add_reply(self, reply: bytes | Chunks) -> None:
+        self.held_replies += 1
         start = len(self.out)
         if isinstance(reply, Chunks):
             self.out.extend(reply)
@@ -251,6 +256,12 @@ class Client(asyncio.Protocol):
         if self.just_wrote:  # semi-sync may have to turn this reply into -NOREPLICAS
             self.just_wrote = False
             self.write_replies.append((start, len(self.out)))
+
+    def fail_replies(self, error: bytes) -> None:
+        """The batch this client's writes were in could not be written: each reply held for
+        it becomes ``error`` (nothing of the batch was applied)."""
+        self.out = [error] * self.held_replies
+        self.write_replies = []
 
     def fail_unacknowledged(self, error: bytes) -> int:
         """Replace the replies of writes that replicas did not acknowledge in time."""
@@ -282,6 +293,7 @@ class Client(asyncio.Protocol):
             return
         if self.write_replies:
             self.write_replies = []
+        self.held_replies = 0
         transport = self.transport
         out = self.out
         self.out_bytes = 0

@@ -389,12 +389,18 @@ class Config:
             self.values.update(values)
         self.path = path
         self._listeners: list[Callable[[str, Value], None]] = []
+        self._checks: dict[str, Callable[[Value, Value], Value]] = {}
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
     def on_change(self, listener: Callable[[str, Value], None]) -> None:
         self._listeners.append(listener)
+
+    def check(self, name: str, check: Callable[[Value, Value], Value]) -> None:
+        """CONFIG SET of ``name`` passes its parsed value through ``check(new, current)``
+        before anything is applied: it returns the value to set or raises ConfigError."""
+        self._checks[name] = check
 
     def set_many(self, pairs: list[tuple[str, str]], local: bool = True) -> None:
         """Apply CONFIG SET pairs atomically; raise ConfigError with Redis's message.
@@ -430,6 +436,10 @@ class Config:
         for raw_name, param, raw_value in params:
             try:
                 staged[param.name] = param.parse(raw_value)
+                if param.name in self._checks:
+                    staged[param.name] = self._checks[param.name](
+                        staged[param.name], self.values[param.name]
+                    )
             except ConfigError as e:
                 raise ConfigError(
                     f"CONFIG SET failed (possibly related to argument '{raw_name}') - {e}"

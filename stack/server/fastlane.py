@@ -89,6 +89,7 @@ class FastLane:
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         parser.consumed(new_pos)
         client.out.append(replies)
+        client.held_replies += sum(calls)
         client.last_command = self._entries[last].name
         ks.hits += hits
         ks.misses += misses

@@ -17,9 +17,10 @@ from stack.core import errors
 from stack.core.commands import CommandSpec
 from stack.core.resp import Limits, encode_error
 
+from . import descriptors
 from .blocking import Waiters
 from .client import Client
-from .config import Config, Value, parse_output_limit
+from .config import Config, ConfigError, Value, parse_output_limit
 from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .notifications import Notifier
@@ -27,7 +28,7 @@ from .persistence import Backups
 from .protection import startup_warnings
 from .pubsub import PubSub
 from .replication import Replication
-from .storage.engine import Engine
+from .storage.engine import Engine, WriteFailed
 from .storage.keyspace import Keyspace
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,17 @@ class Server:
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
         self.limits = self._limits()
+        self.fds = descriptors.plan(config["maxclients"])
+        if self.fds.maxclients != config["maxclients"]:
+            config.values["maxclients"] = self.fds.maxclients  # what fits (logged)
+        config.check("maxclients", self._check_maxclients)
         self.engine = Engine(
             Path(config["dir"]),
             config["appendfsync"],
             config["read-cache-entries"],
             binlog=config["binlog"] == "yes",
             compression=config["compression"],
+            max_open_files=self.fds.leveldb_files,
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
@@ -94,6 +100,10 @@ class Server:
         self._client_seq = 0
         self._waiting: list[Client] = []
         self._commit_scheduled = False
+        self._failure_logged = -1e9
+        self._refusal_logged = -1e9
+        self._write_failed_reply = b""
+        self.engine.on_failure.append(self._write_failed)
         self._backlog: list[Client] = []  # clients whose turn ended with commands left
         self._backlog_scheduled = False
         self.paused = False
@@ -137,6 +147,13 @@ class Server:
             max_bulk=self.config["proto-max-bulk-len"],
             max_query_buffer=self.config["client-query-buffer-limit"],
         )
+
+    def _check_maxclients(self, value: Value, current: Value) -> Value:
+        try:
+            self.fds = descriptors.grow(self.fds, int(value))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return value
 
     def _config_changed(self, name: str, value: Value) -> None:
         if name == "requirepass" and not value:
@@ -245,6 +262,19 @@ class Server:
         self._client_seq += 1
         return self._client_seq
 
+    def refused_client(self, addr: str, refusal: str) -> None:
+        """A client was refused as it connected (over maxclients, or protected mode)."""
+        now = time.monotonic()
+        if now - self._refusal_logged >= 10:  # a flood is logged, not each of its clients
+            self._refusal_logged = now
+            log.warning(
+                "refusing client %s: %s (maxclients %d; %d refused so far)",
+                addr,
+                refusal,
+                self.config["maxclients"],
+                self.stats.rejected_connections,
+            )
+
     def forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)
         self.waiters.drop(client)
@@ -271,6 +301,11 @@ class Server:
         """Send the client's replies now, or after the pending batch is committed."""
         if self.keyspace.ready_keys:
             self.waiters.serve_ready()
+        if client.failures_seen != self.engine.failed_batches and client.wrote:
+            # A command of this turn committed a batch that failed (others are answered in
+            # _write_failed): what the client wrote is not there.
+            client.wrote = False
+            client.fail_replies(self._write_failed_reply)
         if self.engine.pending or client.waiting_commit:
             if not client.waiting_commit:
                 client.waiting_commit = True
@@ -305,23 +340,18 @@ class Server:
 
     def _commit_and_release(self) -> None:
         self._commit_scheduled = False
-        waiting = self._waiting
-        self._waiting = []
         try:
             self.engine.commit()
-        except Exception:
-            log.critical("write batch failed; dropping the clients that wrote it", exc_info=True)
-            self.engine.discard_pending()
-            for c in waiting:
-                c.waiting_commit = False
-                c.close_now()
-            return
+        except WriteFailed:
+            return  # dropped, reported and answered: _write_failed
         finally:
             # Clients with commands left run their next turn in the next loop iteration, after
             # the input that arrived meanwhile (the callbacks scheduled now run after it).
             if self._backlog and not self._backlog_scheduled:
                 self._backlog_scheduled = True
                 asyncio.get_running_loop().call_soon(self._run_backlog)
+        waiting = self._waiting
+        self._waiting = []
         log_id = self.engine.last_log_id
         for c in waiting:
             c.waiting_commit = False
@@ -331,6 +361,30 @@ class Server:
                 if self.semi_sync and self.replication.count_acked(log_id) < self.semi_sync:
                     self._await_acks(c, log_id)
                     continue
+            c.flush()
+
+    def _write_failed(self, error: WriteFailed) -> None:
+        """A batch could not be written, wherever it was committed from. The engine dropped
+        it and the keyspace re-read its counts from the store, so memory and disk agree; the
+        clients whose replies waited for it are answered: each reply of a client that wrote
+        becomes -MISCONF (nothing of the batch applies), the others go out. Logged (at most
+        every 10 s) and counted in INFO persistence."""
+        self._write_failed_reply = encode_error(errors.write_failed(str(error)))
+        now = time.monotonic()
+        if now - self._failure_logged >= 10:
+            self._failure_logged = now
+            log.critical(
+                "a write batch could not be written (%d so far); its writes were dropped and "
+                "their clients told: %s",
+                self.engine.failed_batches,
+                error,
+            )
+        waiting, self._waiting = self._waiting, []
+        for c in waiting:
+            c.waiting_commit = False
+            if c.wrote:
+                c.wrote = False
+                c.fail_replies(self._write_failed_reply)
             c.flush()
 
     def _await_acks(self, client: Client, log_id: int) -> None:

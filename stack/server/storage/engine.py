@@ -65,6 +65,17 @@ class StorageError(Exception):
     """The data directory cannot be used (wrong format, locked, unreadable)."""
 
 
+class WriteFailed(Exception):
+    """A write batch was not written (disk full, too many open files...): none of it applies."""
+
+
+def _message(error: Exception) -> str:
+    """LevelDB's words for an error (plyvel gives them as bytes)."""
+    if error.args and isinstance(error.args[0], bytes):
+        return error.args[0].decode("utf-8", "replace")
+    return str(error) or type(error).__name__
+
+
 class Engine:
     def __init__(
         self,
@@ -73,6 +84,7 @@ class Engine:
         cache_entries: int = 500_000,
         binlog: bool = True,
         compression: str = "none",
+        max_open_files: int = 1000,
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -83,6 +95,7 @@ class Engine:
                 lru_cache_size=128 * 1024 * 1024,
                 bloom_filter_bits=10,
                 compression=None if compression == "none" else compression,
+                max_open_files=max_open_files,
             )
         except plyvel.IOError as e:
             raise StorageError(f"cannot open {path}: {e}") from None
@@ -109,6 +122,10 @@ class Engine:
         self.before_commit: list[Callable[[], None]] = []
         # Called after each commit with (LogID, encoded record) -- replication fans out here.
         self.after_commit: list[Callable[[int, bytes], None]] = []
+        # Called when a batch could not be written (its writes are dropped, see _failed).
+        self.on_failure: list[Callable[[WriteFailed], None]] = []
+        self.failed_batches = 0
+        self.last_error = ""  # the last failed batch's error, until a batch is written
         self._check_format()
         self.binlog = binlog
         self.first_log_id, self.last_log_id = self._log_bounds()
@@ -239,15 +256,27 @@ class Engine:
             hook()
         pending = self.pending
         sync = self.fsync == "always"
-        with self.db.write_batch(sync=sync) as wb:
-            record, large = write_pending(
-                pending, wb.put, wb.delete, int(time.time() * 1000), self.binlog, CACHE_MAX_RECORD
-            )
-            if record is not None:
-                self.last_log_id += 1
-                if not self.first_log_id:
-                    self.first_log_id = self.last_log_id
-                wb.put(blog.log_key(self.last_log_id), record)
+        log_ids = self.first_log_id, self.last_log_id
+        try:
+            with self.db.write_batch(sync=sync, transaction=True) as wb:
+                record, large = write_pending(
+                    pending,
+                    wb.put,
+                    wb.delete,
+                    int(time.time() * 1000),
+                    self.binlog,
+                    CACHE_MAX_RECORD,
+                )
+                if record is not None:
+                    self.last_log_id += 1
+                    if not self.first_log_id:
+                        self.first_log_id = self.last_log_id
+                    wb.put(blog.log_key(self.last_log_id), record)
+        except Exception as e:
+            failure = WriteFailed(_message(e))
+            self._failed(failure, log_ids)
+            raise failure from e
+        self.last_error = ""
         cache, cache_old = self.cache, self.cache_old
         for k in large:  # big records were cached only while pending
             cache.pop(k, None)
@@ -355,6 +384,17 @@ class Engine:
     def discard_pending(self) -> None:
         self.pending = {}
         self.reset_cache()
+
+    def _failed(self, error: WriteFailed, log_ids: tuple[int, int]) -> None:
+        """A batch could not be written: nothing of it stays in memory either. The pending
+        writes and the record cache (which holds them) are dropped, the LogIDs put back, and
+        ``on_failure`` lets the keeper of other bookkeeping re-read it from the store."""
+        self.first_log_id, self.last_log_id = log_ids
+        self.failed_batches += 1
+        self.last_error = str(error)
+        self.discard_pending()
+        for hook in self.on_failure:
+            hook(error)
 
     def sync(self) -> None:
         """Force everything written so far to stable storage (used by 'everysec')."""

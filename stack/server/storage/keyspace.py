@@ -162,13 +162,17 @@ class Keyspace:
         self._version = 0
         self._version_dirty = False
         engine.before_commit.append(self._write_counts)
+        engine.on_failure.append(lambda _error: self.reload())
         self._load(databases)
 
     # -- the db map ---------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Re-read the bookkeeping kept in memory (after a replica applied master batches)."""
+        """Re-read the bookkeeping kept in memory from the store (after a replica applied
+        master batches, or a batch could not be written: key counts, the database map, what
+        waits to be reclaimed, where the sweeps stand)."""
         self._expire_from = kf.NS_EXPIRE
+        self._reclaim_from.clear()
         self.counts.clear()
         self._dirty_counts.clear()
         self._load(len(self.dbs), persist=False)
