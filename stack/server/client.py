@@ -81,6 +81,7 @@ class Client(asyncio.Protocol):
         self.just_wrote = False  # the command being answered was a write (semi-sync)
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
         self.held_replies = 0  # command replies in out (a failed batch answers each)
+        self.soft_limit_since = 0.0  # when its output went over its class's soft limit
         self.failures_seen = 0  # the engine's failed batches when this turn began
         self.awaiting_acks = False  # replies held until replicas acknowledge (semi-sync)
         self.last_write_log_id = 0  # the LogID of this client's latest write (for WAIT)
@@ -298,26 +299,30 @@ class Client(asyncio.Protocol):
         out = self.out
         self.out_bytes = 0
         if out and transport is not None and not self.closing:
+            # As Redis, the limits apply to what is held before it goes to the socket: a reply
+            # bigger than the hard limit is never sent, however fast the client reads.
+            size = sum(map(len, out)) if len(out) > 1 else len(out[0])
+            used = transport.get_write_buffer_size() + size
+            if self.server.output_over_limit(self, used):
+                log.warning(
+                    "closing client %s (%s): %d bytes of output over its limits",
+                    self.addr,
+                    self.kind,
+                    used,
+                )
+                self.server.output_limit_closed += 1
+                self.close_now()
+                return
+            self.net_out += size
             if len(out) == 1:
-                data = out[0]
+                transport.write(out[0])
                 out.clear()
             elif len(out) < 256:  # a pipeline's small replies: one join, one write
-                data = b"".join(out)
+                transport.write(b"".join(out))
                 out.clear()
             else:  # a long array in pieces: a vectored write, no join
                 self.out = []
-                size = sum(map(len, out))
-                self.net_out += size
                 transport.writelines(out)
-                data = b""
-            if data:
-                self.net_out += len(data)
-                transport.write(data)
-            limit = self.server.output_limit(self)
-            if limit and transport.get_write_buffer_size() > limit:
-                log.warning("closing client %s: output buffer over its limit", self.addr)
-                self.close_now()
-                return
         if self.close_after_reply:
             self.close()
 
@@ -371,10 +376,14 @@ class Client(asyncio.Protocol):
         queued = sum(len(a) + 16 for args in self.queue for a in args) if self.queue else 0
         return self.parser.buffered() + queued
 
+    def output_bytes(self) -> int:
+        """Output held for this client: written to its transport and not yet sent."""
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None else 0
+
     def info_line(self) -> str:
         now = time.monotonic()
-        t = self.transport
-        obl = t.get_write_buffer_size() if t is not None else 0
+        obl = self.output_bytes()
         qbuf = self.query_bytes()
         flags = {"replica": "S", "pubsub": "P", "normal": "N"}.get(self.kind, "N")
         if self.held or self.blocked is not None:

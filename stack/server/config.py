@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,9 @@ class Param:
         """A password: never printed (--help, logs); redacted from CONFIG SET in the slow log."""
         return self.name in SECRET_SETTINGS
 
-    def parse(self, raw: object) -> Value:
-        """Validate a value from TOML, a flag or CONFIG SET; raise ConfigError(reason)."""
+    def parse(self, raw: object, current: Value | None = None) -> Value:
+        """Validate a value from TOML, a flag or CONFIG SET (``current``: the value it
+        changes); raise ConfigError(reason)."""
         if self.kind in ("int", "size"):
             if isinstance(raw, bool):
                 raise ConfigError("argument couldn't be parsed into an integer")
@@ -67,9 +68,9 @@ class Param:
             if low not in self.choices:
                 raise ConfigError(f"argument must be one of: {', '.join(self.choices)}")
             return low
-        if self.kind == "outbuf":
-            parse_output_limit(raw)
-            return raw
+        if self.kind == "outbuf":  # merged over the current value, or the default
+            base = str(self.default if current is None else current)
+            return parse_output_limits(raw, parse_output_limits(base)).render()
         if self.kind == "str" and self.name == "replicaof" and raw:
             parts = raw.split()
             if len(parts) != 2 or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
@@ -111,22 +112,61 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
 
 
-def parse_output_limit(text: str) -> int:
-    """The hard limit of the ``normal`` class from Redis's ``client-output-buffer-limit``."""
+# client-output-buffer-limit, as Redis: three classes (``normal``; ``replica``, also spelled
+# ``slave``; ``pubsub``), each with a hard limit (closed at once when reached), a soft limit and
+# seconds (closed when over the soft limit for longer than that); 0 turns a limit off. Written as
+# groups of ``class hard soft seconds``: CONFIG SET changes only the classes it names, CONFIG GET
+# shows all three in Redis's words (bytes, ``slave``). A normal client that does not read is
+# held back instead (client.py), so only the classes fed by others have limits by default.
+OUTPUT_CLASSES = ("normal", "replica", "pubsub")
+_CLASS_NAMES = {"normal": "normal", "replica": "replica", "slave": "replica", "pubsub": "pubsub"}
+_CLASS_SHOWN = {"normal": "normal", "replica": "slave", "pubsub": "pubsub"}
+_BAD_LIMIT = "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+
+
+@dataclass(frozen=True)
+class ClassLimit:
+    hard: int = 0  # bytes; 0 = none
+    soft: int = 0  # bytes; 0 = none
+    seconds: int = 0  # how long output may stay over ``soft``
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    normal: ClassLimit = ClassLimit()
+    replica: ClassLimit = ClassLimit()
+    pubsub: ClassLimit = ClassLimit()
+
+    def of(self, kind: str) -> ClassLimit:
+        return getattr(self, kind)  # type: ignore[no-any-return]
+
+    def render(self) -> str:
+        return " ".join(
+            f"{_CLASS_SHOWN[c]} {self.of(c).hard} {self.of(c).soft} {self.of(c).seconds}"
+            for c in OUTPUT_CLASSES
+        )
+
+
+def parse_output_limits(text: str, base: OutputLimits | None = None) -> OutputLimits:
+    """``base`` (no limits) with the classes ``text`` names changed; ConfigError with Redis's
+    message when any group is wrong (then nothing changes)."""
     parts = text.split()
-    if not parts or len(parts) % 4:
-        raise ConfigError("argument must be 'class hard soft seconds' groups")
-    hard = 0
+    if len(parts) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    changes = {}
     for i in range(0, len(parts), 4):
-        cls, hard_s, soft_s, secs = parts[i : i + 4]
-        if cls.lower() not in ("normal", "replica", "slave", "pubsub"):
-            raise ConfigError(f"invalid client class {cls!r}")
-        limit = parse_size(hard_s)
-        parse_size(soft_s)
-        _parse_int(secs)
-        if cls.lower() == "normal":
-            hard = limit
-    return hard
+        name, hard, soft, seconds = parts[i : i + 4]
+        kind = _CLASS_NAMES.get(name.lower())
+        if kind is None:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            limits = parse_size(hard), parse_size(soft)
+        except ConfigError:
+            raise ConfigError(_BAD_LIMIT) from None
+        if not re.fullmatch(r"\d{1,18}", seconds):
+            raise ConfigError(_BAD_LIMIT)
+        changes[kind] = ClassLimit(*limits, int(seconds))
+    return replace(base or OutputLimits(), **changes)
 
 
 MB = 1024 * 1024
@@ -329,9 +369,11 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "client-output-buffer-limit",
         "outbuf",
-        "normal 256mb 0 0",
-        "Hard limit of a client's pending output ('normal HARD SOFT SECONDS'); a client that "
-        "does not read its replies is closed past it.",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        "Pending output a client may hold, per class, as Redis: 'CLASS HARD SOFT SECONDS' "
+        "groups (normal, replica, pubsub); closed at the hard limit, or when over the soft one "
+        "for longer than SECONDS (0 = no limit). A normal client that does not read its "
+        "replies is not read either, so it needs none.",
     ),
     Param(
         "protected-mode",
@@ -435,7 +477,7 @@ class Config:
         staged: dict[str, Value] = {}
         for raw_name, param, raw_value in params:
             try:
-                staged[param.name] = param.parse(raw_value)
+                staged[param.name] = param.parse(raw_value, self.values[param.name])
                 if param.name in self._checks:
                     staged[param.name] = self._checks[param.name](
                         staged[param.name], self.values[param.name]

@@ -122,8 +122,13 @@ class Replication:
         self._check_acks()
 
     async def _drain(self, link: ReplicaLink) -> None:
+        """Wait while the link holds more unsent output than half of what its output limits
+        allow (and at most HIGH_WATER): records wait in the binlog, not in memory, and a slow
+        replica is not dropped for output the master need not have queued."""
+        limit = self.server.output_limits.replica
+        high = min(x // 2 for x in (HIGH_WATER * 2, limit.hard, limit.soft) if x)
         t = link.client.transport
-        while t is not None and not link.client.closing and t.get_write_buffer_size() > HIGH_WATER:
+        while t is not None and not link.client.closing and t.get_write_buffer_size() > high:
             await asyncio.sleep(0.01)
 
     async def _pump(self, link: ReplicaLink, snapshot: object | None) -> None:
@@ -140,13 +145,15 @@ class Replication:
                     return
                 sent_any = False
                 batch = []
+                size = 0
                 for record_key, raw in eng.scan(
                     blog.log_key(link.sent + 1), kf.prefix_end(blog.NS_BINLOG)
                 ):
                     log_id = blog.log_id_of(record_key)
                     batch.append(b"*2\r\n:%d\r\n$%d\r\n%b\r\n" % (log_id, len(raw), raw))
                     link.sent = log_id
-                    if len(batch) >= BATCH_RECORDS:
+                    size += len(raw)
+                    if len(batch) >= BATCH_RECORDS or size >= CHUNK_BYTES:
                         break
                 if batch:
                     client.push(b"".join(batch))

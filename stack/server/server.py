@@ -20,7 +20,7 @@ from stack.core.resp import Limits, encode_error
 from . import descriptors
 from .blocking import Waiters
 from .client import Client
-from .config import Config, ConfigError, Value, parse_output_limit
+from .config import Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .notifications import Notifier
@@ -34,6 +34,7 @@ from .storage.keyspace import Keyspace
 log = logging.getLogger(__name__)
 
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
+REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
 # Active expiry works in slices of at most this long (or this many index entries).
@@ -129,7 +130,8 @@ class Server:
         self.port = 0
         self.slowlog_threshold = config["slowlog-log-slower-than"]
         self.latency_threshold_us = config["latency-monitor-threshold"] * 1000
-        self.output_hard_limit = parse_output_limit(config["client-output-buffer-limit"])
+        self.output_limits = parse_output_limits(config["client-output-buffer-limit"])
+        self.output_limit_closed = 0  # clients closed for their output buffers
         self.watch_us = self._watch_threshold()
         config.on_change(self._config_changed)
 
@@ -178,7 +180,7 @@ class Server:
         if name in ("slowlog-log-slower-than", "latency-monitor-threshold"):
             self.watch_us = self._watch_threshold()
         if name == "client-output-buffer-limit":
-            self.output_hard_limit = parse_output_limit(str(value))
+            self.output_limits = parse_output_limits(str(value))
         elif name in ("proto-max-bulk-len", "client-query-buffer-limit"):
             self.limits = self._limits()
             for c in self.clients.values():
@@ -291,9 +293,29 @@ class Server:
         self.after_commands(client)
 
     def output_limit(self, client: Client) -> int:
+        """The most output the client may hold (its class's hard limit; 0: none)."""
         if not client.authenticated:
             return PRE_AUTH_OUTPUT_LIMIT
-        return self.output_hard_limit
+        return self.output_limits.of(client.kind).hard
+
+    def output_over_limit(self, client: Client, used: int) -> bool:
+        """Whether a client holding ``used`` bytes of unsent output must be closed, as Redis
+        decides (checkClientOutputBufferLimits): at its class's hard limit at once, over the
+        soft one for more than its seconds; before AUTH, past a small fixed limit."""
+        if not client.authenticated:
+            return used > PRE_AUTH_OUTPUT_LIMIT
+        used -= REPLY_BUFFER  # Redis counts what its static reply buffer does not hold
+        limit = self.output_limits.of(client.kind)
+        if limit.hard and used >= limit.hard:
+            return True
+        if limit.soft and used >= limit.soft:
+            now = time.monotonic()
+            if not client.soft_limit_since:
+                client.soft_limit_since = now
+                return False
+            return now - client.soft_limit_since > limit.seconds
+        client.soft_limit_since = 0.0
+        return False
 
     # -- group commit -------------------------------------------------------------------------
 
