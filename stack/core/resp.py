@@ -128,6 +128,16 @@ class RequestParser:
         else:
             self._pos = pos
 
+    def compact(self) -> None:
+        """Let go of what was consumed of the buffer (what remains is copied when it is the
+        smaller part), so a client that stops mid-command holds only that command."""
+        if self._pos >= len(self._buf) and not self._chunks:
+            self._buf = b""
+            self._pos = 0
+        elif self._pos * 2 > len(self._buf):
+            self._buf = self._buf[self._pos :]
+            self._pos = 0
+
     def reset(self) -> None:
         self._buf = b""
         self._pos = 0

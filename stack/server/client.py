@@ -82,6 +82,7 @@ class Client(asyncio.Protocol):
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
         self.held_replies = 0  # command replies in out (a failed batch answers each)
         self.soft_limit_since = 0.0  # when its output went over its class's soft limit
+        self.unparsed = 0  # its unparsed input as last told to server.memory
         self.failures_seen = 0  # the engine's failed batches when this turn began
         self.awaiting_acks = False  # replies held until replicas acknowledge (semi-sync)
         self.last_write_log_id = 0  # the LogID of this client's latest write (for WAIT)
@@ -123,6 +124,9 @@ class Client(asyncio.Protocol):
             unwatch_all(self)
         self.server.forget(self)
         self.server.pubsub.drop(self)
+        self.server.memory.gone(self.query_bytes())
+        self.server.memory.unparsed(-self.unparsed)
+        self.unparsed = 0
         self.parser.reset()
         self.queue.clear()
         self.out.clear()
@@ -232,8 +236,12 @@ class Client(asyncio.Protocol):
             more = False
         if more and not self.closing:
             server.backlog(self)
-        elif not self.parser.buffered():
-            self.parser.reset()  # nothing partial kept: let the last chunk go
+        else:
+            self.parser.compact()  # keep only what is unparsed: let the rest of the chunk go
+        unparsed = self.parser.buffered()
+        if unparsed != self.unparsed:
+            server.memory.unparsed(unparsed - self.unparsed)
+            self.unparsed = unparsed
         self._update_reading()
         # A blocked client is still read (its commands wait in the buffer), so that a
         # disconnect is noticed and its place in the queue given up.

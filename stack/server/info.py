@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION, __version__
 
+from . import memory
 from .storage import keyformat as kf
 
 if TYPE_CHECKING:
@@ -25,14 +26,6 @@ def _human(n: int) -> str:
         if n >= size:
             return f"{n / size:.2f}{unit}"
     return f"{n}B"
-
-
-def _rss() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:  # pragma: no cover - not Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def server_section(s: Server) -> list[tuple[str, object]]:
@@ -87,14 +80,33 @@ def clients_section(s: Server) -> list[tuple[str, object]]:
 
 
 def memory_section(s: Server) -> list[tuple[str, object]]:
-    rss = _rss()
+    rss = memory.rss()
+    used = memory.anonymous_rss()
+    peak = memory.peak_rss()
     disk = s.engine.approximate_size(b"\x00", b"\xff")
+    by_kind = {"normal": 0, "replica": 0, "pubsub": 0}
+    query = output = 0
+    for c in s.clients.values():
+        q, o = c.query_bytes(), c.output_bytes()
+        query += q
+        output += o
+        by_kind[c.kind] += q + o
+    mem = s.memory
     return [
-        ("used_memory", rss),
-        ("used_memory_human", _human(rss)),
+        ("used_memory", used),  # the process's own memory, not mapped files
+        ("used_memory_human", _human(used)),
         ("used_memory_rss", rss),
         ("used_memory_rss_human", _human(rss)),
-        ("used_memory_peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)),
+        ("mem_clients_slaves", by_kind["replica"]),
+        ("mem_clients_normal", by_kind["normal"] + by_kind["pubsub"]),
+        ("ledis_query_buffers", query),
+        ("ledis_query_buffers_peak", max(mem.query_peak, query)),
+        ("ledis_output_buffers", output),
+        ("ledis_client_buffers_peak", max(mem.buffers_peak, query + output)),
+        ("ledis_memory_trims", mem.trims),
+        ("ledis_memory_trimmed_bytes", mem.released),
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),

@@ -23,6 +23,7 @@ from .client import Client
 from .config import Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
+from .memory import Memory
 from .notifications import Notifier
 from .persistence import Backups
 from .protection import startup_warnings
@@ -116,6 +117,7 @@ class Server:
         self.backups = Backups(self)
         self.replication = Replication(self)
         self.notifier = Notifier(self)
+        self.memory = Memory()
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
         self._pause_timer: asyncio.TimerHandle | None = None
@@ -577,6 +579,8 @@ class Server:
     def _sample_ops(self, now: float) -> None:
         elapsed = now - self.stats.sample_time
         if elapsed >= 1.0:
+            if self.memory.sample(self.clients.values()):
+                asyncio.get_running_loop().run_in_executor(None, self.memory.trim)
             total = self.total_commands()
             self.stats.ops_per_sec = int((total - self.stats.commands_at_last_sample) / elapsed)
             self.stats.commands_at_last_sample = total

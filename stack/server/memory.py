@@ -1,0 +1,143 @@
+"""Memory: what the clients' buffers hold, and giving back to the system what was freed.
+
+Python frees a client's buffers as soon as they are done with, but glibc's malloc keeps freed
+heap memory for reuse and, after large blocks have come and gone, raises its threshold for
+mapping big blocks on their own, so a burst of big requests can leave the process large for
+good. After such a burst (client buffers down by ``TRIM_AFTER`` from their high mark since the
+last trim), or when the process grew by ``TRIM_GROWTH`` since the last trim (what big writes
+leave behind is freed later, by the store), the cron asks glibc, in a thread, to return what
+it holds free (``malloc_trim``, where the C library has it), at most every ``TRIM_EVERY``
+seconds. INFO memory shows the buffers, their peak, and what the trims gave back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client import Client
+
+log = logging.getLogger(__name__)
+
+TRIM_AFTER = 16 * 1024 * 1024  # bytes of client buffers freed that call for a trim
+TRIM_GROWTH = 64 * 1024 * 1024  # RSS grown since the last trim that calls for one
+TRIM_EVERY = 5.0  # seconds between trims at most
+
+
+def rss() -> int:
+    """The resident set size of this process (bytes)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def anonymous_rss() -> int:
+    """The part of the resident set that is the process's own memory (heap, buffers), not
+    pages of mapped files (LevelDB maps its table files: those are the page cache's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return rss()
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+class Memory:
+    def __init__(self) -> None:
+        self._trim = _malloc_trim()
+        self.trims = 0
+        self.released = 0  # RSS the trims gave back (bytes)
+        self.unparsed_bytes = 0  # input received and not yet parsed, all clients
+        self.query_peak = 0  # most input held by clients at once
+        self.buffers_peak = 0  # most input and output held by clients at once (sampled)
+        self._high = 0  # most held since the last trim
+        self._freed = 0  # held by clients that went away since the last trim
+        self._last_trim = 0.0
+        self._base = anonymous_rss()  # after the last trim
+
+    @property
+    def can_trim(self) -> bool:
+        return self._trim is not None
+
+    def unparsed(self, delta: int) -> None:
+        """The unparsed input clients hold changed by ``delta`` bytes (kept exactly, so the
+        peak of a burst shorter than a sample is seen too)."""
+        self.unparsed_bytes += delta
+        if self.unparsed_bytes > self.query_peak:
+            self.query_peak = self.unparsed_bytes
+
+    def gone(self, held: int) -> None:
+        """A client that held ``held`` bytes of buffers went away."""
+        self._freed += held
+
+    def sample(self, clients: Iterable[Client]) -> bool:
+        """Once a second: note what the clients hold; True when a trim is due (after a burst:
+        run ``trim`` in a thread then)."""
+        query = output = 0
+        for c in clients:
+            query += c.query_bytes()
+            output += c.output_bytes()
+        held = query + output
+        self.query_peak = max(self.query_peak, query)
+        self.buffers_peak = max(self.buffers_peak, held)
+        self._high = max(self._high, held)
+        now = time.monotonic()
+        if self._trim is None or now - self._last_trim < TRIM_EVERY:
+            return False
+        burst_over = self._high - held + self._freed >= TRIM_AFTER
+        if not burst_over and anonymous_rss() - self._base < TRIM_GROWTH:
+            return False
+        self._last_trim = now
+        self._high = held
+        self._freed = 0
+        return True
+
+    def trim(self) -> int:
+        """Return the heap's free memory to the system (glibc's malloc_trim, which lets go
+        of the interpreter's lock: it may run in a thread of its own, and take tens of
+        milliseconds after a big burst); the RSS it gave back."""
+        if self._trim is None:
+            return 0
+        before = anonymous_rss()
+        started = time.perf_counter()
+        self._trim(0)
+        after = anonymous_rss()
+        self._base = after
+        freed = max(0, before - after)
+        self.trims += 1
+        self.released += freed
+        log.info(
+            "returned %d MB of freed memory to the system (%.1f ms)",
+            freed >> 20,
+            (time.perf_counter() - started) * 1000,
+        )
+        return freed

@@ -1,0 +1,104 @@
+"""Memory after bursts, against a real server: INFO memory shows what the clients' buffers
+hold and held at most, and what a burst took is given back to the system after it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import redis
+
+from stack.core.resp import RequestParser, encode_command
+
+from .servers import LedisServer, wait_until
+
+MB = 1 << 20
+
+
+def partial_request(port: int, sent_mb: int) -> socket.socket:
+    """A SET of a 100 MB value of which ``sent_mb`` MB were sent: it waits, unparsed."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$104857600\r\n")
+    chunk = b"x" * MB
+    for _ in range(sent_mb):
+        s.sendall(chunk)
+    return s
+
+
+def test_query_buffers_are_reported_and_their_memory_given_back(
+    fresh_server: LedisServer,
+) -> None:
+    fresh_server.start()
+    c = fresh_server.client()
+    base = c.info("memory")["used_memory"]
+    socks = [partial_request(fresh_server.port, 30) for _ in range(10)]
+    wait_until(lambda: c.info("memory")["ledis_query_buffers"] >= 300 * MB)
+    memory = c.info("memory")
+    assert memory["mem_clients_normal"] >= 300 * MB
+    assert memory["used_memory"] - base >= 300 * MB
+    assert c.info("clients")["client_recent_max_input_buffer"] >= 30 * MB
+    for s in socks:
+        s.close()
+    wait_until(lambda: c.info("memory")["ledis_query_buffers"] == 0)
+    wait_until(lambda: c.info("memory")["used_memory"] - base < 100 * MB)
+    memory = c.info("memory")
+    assert memory["ledis_query_buffers_peak"] >= 300 * MB  # the peak stays on record
+    assert memory["used_memory_peak"] >= base + 300 * MB
+
+
+def test_a_burst_of_big_writes_is_given_back(fresh_server: LedisServer) -> None:
+    """20 clients SET 40 MB values at once, then the keys go: glibc keeps much of the freed
+    heap unless asked; the server asks after the burst (malloc_trim), and INFO memory says
+    what it gave back. (used_memory is the process's own memory: LevelDB's mapped table files
+    are page cache, counted in used_memory_rss.)"""
+    fresh_server.start()
+    c = fresh_server.client()
+    base = c.info("memory")["used_memory"]
+
+    def write(i: int) -> None:
+        with socket.create_connection(("127.0.0.1", fresh_server.port)) as s:
+            s.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nb%02d\r\n$%d\r\n" % (i, 40 * MB))
+            chunk = b"x" * MB
+            for _ in range(40):
+                s.sendall(chunk)
+            s.sendall(b"\r\n")
+            assert s.recv(16) == b"+OK\r\n"
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert c.dbsize() == 20
+    c.delete(*[f"b{i:02d}" for i in range(20)])
+    wait_until(lambda: c.info("memory")["ledis_memory_trims"] >= 1)
+    wait_until(lambda: c.info("memory")["used_memory"] - base < 100 * MB, timeout=60)
+    assert c.info("memory")["ledis_memory_trimmed_bytes"] > 0
+    assert c.ping()
+
+
+def test_a_parser_keeps_only_the_unparsed_part() -> None:
+    """After a 200 KB pipeline that ends mid-command, only that command's bytes are held."""
+    parser = RequestParser()
+    pipeline = encode_command(("SET", "k", "v" * 100)) * 1500
+    parser.feed(pipeline + b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc")
+    assert len(parser.parse()) == 1500
+    parser.compact()
+    view = parser.unparsed()
+    assert view is not None
+    buf, pos = view
+    assert (pos, buf) == (0, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc")
+    parser.feed(b"defghij\r\n")
+    assert parser.parse() == [[b"SET", b"k", b"abcdefghij"]]
+    parser.compact()
+    assert parser.unparsed() == (b"", 0)
+
+
+def test_info_memory_fields_are_numbers(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    memory = redis.Redis(port=fresh_server.port).info("memory")
+    for field in ("used_memory_peak", "mem_clients_normal", "mem_clients_slaves",
+                  "ledis_query_buffers", "ledis_query_buffers_peak", "ledis_output_buffers",
+                  "ledis_client_buffers_peak", "ledis_memory_trims",
+                  "ledis_memory_trimmed_bytes"):
+        assert isinstance(memory[field], int), field
