@@ -138,3 +138,19 @@ def test_foreign_data_dir_is_refused(fresh_server: LedisServer) -> None:
     with pytest.raises(RuntimeError, match="exited with 1"):
         fresh_server.start()
     assert "without a ledis format record" in fresh_server.log()
+
+
+def test_everysec_fsyncs_in_the_background(fresh_server: LedisServer) -> None:
+    """appendfsync everysec: within about a second of a write, LevelDB's log is fsynced (in a
+    thread, so the loop never waits for the disk) and INFO persistence says so."""
+    fresh_server.start()
+    c = fresh_server.client()
+    before = int(time.time())
+    c.set("k", "v")
+    for _ in range(400):
+        info = c.info("persistence")
+        if info["ledis_unsynced_writes"] == 0:
+            break
+        time.sleep(0.05)
+    assert info["ledis_unsynced_writes"] == 0
+    assert info["ledis_last_sync_time"] >= before

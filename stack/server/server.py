@@ -41,8 +41,10 @@ RECLAIM_BATCH = 200
 # Active expiry works in slices of at most this long (or this many index entries).
 EXPIRE_SLICE = 0.002
 EXPIRE_BATCH = 2000
-# A write batch this big is committed at once, its replies sent, before other clients run.
+# A write batch this big, or this old, is committed at once (its replies sent) before the
+# next client runs, however many clients had a turn in this loop iteration.
 BATCH_RECORDS = 20_000
+BATCH_SECONDS = 0.005
 UNACKED_REPLY = encode_error(errors.UNACKED)
 SLOWLOG_MAX_ARG_LEN = 128
 
@@ -102,6 +104,8 @@ class Server:
         self._client_seq = 0
         self._waiting: list[Client] = []
         self._commit_scheduled = False
+        self._syncing = False  # an everysec fsync runs in a thread
+        self._batch_started = 0.0  # when the commit now scheduled was asked for
         self._failure_logged = -1e9
         self._refusal_logged = -1e9
         self._write_failed_reply = b""
@@ -334,10 +338,12 @@ class Server:
             if not client.waiting_commit:
                 client.waiting_commit = True
                 self._waiting.append(client)
-            if len(self.engine.pending) >= BATCH_RECORDS:
-                self._commit_and_release()  # a big batch: commit it now, replies go out
-            else:
-                self._schedule_commit()
+            self._schedule_commit()
+            if (
+                len(self.engine.pending) >= BATCH_RECORDS
+                or time.monotonic() - self._batch_started >= BATCH_SECONDS
+            ):
+                self._commit_and_release()  # a big or old batch: commit it now, replies go out
         else:
             client.flush()
 
@@ -352,6 +358,7 @@ class Server:
     def _schedule_commit(self) -> None:
         if not self._commit_scheduled:
             self._commit_scheduled = True
+            self._batch_started = time.monotonic()
             asyncio.get_running_loop().call_soon(self._commit_and_release)
 
     def _run_backlog(self) -> None:
@@ -521,10 +528,11 @@ class Server:
                 if primary and (self._reclaim_task is None or self._reclaim_task.done()):
                     self._reclaim_task = asyncio.create_task(self._reclaimer())
                 self._close_idle(now)
-                if self.engine.fsync == "everysec" and now - last_sync >= 1.0:
+                if self.engine.fsync == "everysec" and now - last_sync >= 1 and not self._syncing:
                     self._commit_and_release()
-                    self.engine.sync()
                     last_sync = now
+                    if self.engine.unsynced:
+                        self._sync_in_background()
                 self.keyspace.trim_access()
                 self.engine.free_retired(20_000)  # (reads fill the cache without commits)
                 self.engine.purge_log(self.config["binlog-max-size"], self.config["binlog-max-age"])
@@ -535,6 +543,23 @@ class Server:
                 raise
             except Exception:
                 log.exception("background task failed; will retry")
+
+    def _sync_in_background(self) -> None:
+        """appendfsync everysec: fsync what was written, in a thread (the loop goes on)."""
+        self._syncing = True
+        future = asyncio.get_running_loop().run_in_executor(None, self.engine.sync_log_files)
+
+        def done(f: asyncio.Future[int]) -> None:
+            self._syncing = False
+            if f.cancelled():
+                return
+            error = f.exception()
+            if error is not None:
+                log.error("fsync of the data store's log failed: %s", error)
+            else:
+                self.engine.synced(f.result())
+
+        future.add_done_callback(done)
 
     async def _expirer(self) -> None:
         """Active expiry: slices of at most EXPIRE_SLICE, each committed, with rests between
