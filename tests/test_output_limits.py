@@ -160,8 +160,8 @@ def test_a_frozen_replica_is_not_fed_more_than_its_limits_allow(tmp_path: Path) 
 
 
 def test_a_record_beyond_the_replica_hard_limit_drops_the_link(tmp_path: Path) -> None:
-    """One record (a 3 MB value) is more than 'replica 1mb 0 0' allows: the link is closed
-    (as Redis closes it), again at each attempt, until the limit is raised."""
+    """One record (a 3 MB value) is more than 'replica 1mb 0 0' allows: the link is closed,
+    as Redis closes it (the replica comes back, and catches up once it can)."""
     master = LedisServer(tmp_path / "m", "--client-output-buffer-limit",
                          "replica 1mb 0 0").start()
     replica = LedisServer(tmp_path / "r", "--replicaof", "127.0.0.1", str(master.port)).start()
@@ -169,7 +169,7 @@ def test_a_record_beyond_the_replica_hard_limit_drops_the_link(tmp_path: Path) -
         m = master.client()
         wait_until(lambda: m.info("replication")["connected_slaves"] == 1)
         m.set("big", "x" * (3 << 20))
-        wait_until(lambda: m.info("stats")["ledis_output_limit_disconnections"] >= 2)
+        wait_until(lambda: m.info("stats")["ledis_output_limit_disconnections"] >= 1)
         assert "(replica)" in master.log()
         m.config_set(SETTING, "replica 256mb 64mb 60")
         r = replica.client()
