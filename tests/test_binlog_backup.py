@@ -154,3 +154,28 @@ def test_corrupt_backup_is_refused(fresh_server: LedisServer, tmp_path: Path) ->
         out = tool("restore", str(path), "--data-dir", str(target))
         assert out.returncode == 1 and "nothing was restored" in out.stderr
         assert not target.exists()
+
+
+def test_binlog_show_reads_records_of_a_key_that_changed_type(r: redis.Redis) -> None:
+    """A record wrote a list's members; the key is a hash (or zset) now: BINLOG SHOW still
+    describes every record instead of failing on the old member's shape."""
+    _f, last, _s = r.execute_command("BINLOG", "INFO")
+    r.hset("k", "f", "v")
+    r.hset("k", "f", "v2")  # a field overwritten in place: the record holds no metadata
+    r.zadd("z", {"m": 1})
+    r.zadd("z", {"m": 2})
+    r.delete("k", "z")
+    r.rpush("k", "a")  # the key is a list now, the older records wrote a hash's field
+    r.hset("z", "m", "not-a-score")
+    records = r.execute_command("BINLOG", "SHOW", last, 100)
+    assert len(records) >= 7
+    assert all(isinstance(rec[2], list) for rec in records)
+
+
+def test_binlog_show_is_bounded(r: redis.Redis) -> None:
+    with pytest.raises(redis.ResponseError, match="must be positive"):
+        r.execute_command("BINLOG", "SHOW", 0, -1)
+    _f, last, _s = r.execute_command("BINLOG", "INFO")
+    r.set("big", "x" * 3_000_000)  # shown by its start and length, never whole
+    lines = [line for rec in r.execute_command("BINLOG", "SHOW", last, 2**62) for line in rec[2]]
+    assert max(map(len, lines)) < 1024

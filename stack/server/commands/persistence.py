@@ -10,7 +10,7 @@ from ..persistence import digest
 from ..storage import keyformat as kf
 from ..storage.describe import describe
 from . import handler
-from .args import syntax_error, to_int
+from .args import syntax_error, to_int, to_positive
 from .keys import help_lines, select_db
 
 if TYPE_CHECKING:
@@ -47,9 +47,13 @@ def binlog_info(c: Client, args: list[bytes]) -> object:
     return [eng.first_log_id, eng.last_log_id, eng.log_size()]
 
 
+BINLOG_SHOW_MAX = 10_000
+BINLOG_SHOW_BYTES = 4 << 20
+
+
 @handler("binlog|show")
 def binlog_show(c: Client, args: list[bytes]) -> object:
-    after, count = to_int(args[2]), to_int(args[3])
+    after, count = to_int(args[2]), to_positive(args[3])
     eng = c.server.engine
     if eng.first_log_id and after < eng.first_log_id - 1:
         raise ReplyError(f"LOGPURGED the oldest LogID held is {eng.first_log_id}")
@@ -58,11 +62,15 @@ def binlog_show(c: Client, args: list[bytes]) -> object:
         record = eng.get(mkey)
         return kf.raw_type(record) if record else None
 
+    # One call answers at most BINLOG_SHOW_MAX records and about BINLOG_SHOW_BYTES of text;
+    # a reader pages on with the last LogID it got.
     out: list[object] = []
+    size = 0
     for record in eng.read_log(after):
-        if len(out) >= count:
+        if len(out) >= min(count, BINLOG_SHOW_MAX) or size >= BINLOG_SHOW_BYTES:
             break
         lines = [line.encode() for line in describe(record, type_of)]
+        size += sum(map(len, lines))
         out.append([record.log_id, record.time_ms, lines])
     return out
 

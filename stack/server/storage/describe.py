@@ -66,20 +66,22 @@ def describe(record: Record, type_of: Callable[[bytes], int | None]) -> Iterator
                 if member[:1] != b"m":
                     continue  # the score index mirrors the member entries
                 member = member[1:]
-                if value is not None:
+                if value is not None and len(value) == 8:
                     score = format_score(decode_score(value)).decode()
                     yield f"ZADD {user} {score} {_show(member)}"
-                else:
+                elif value is None:
                     yield f"ZREM {user} {_show(member)}"
+                else:  # the key is a zset now, but this record wrote another type's member
+                    yield f"PUT {user} {_show(member)} {_show(value)}"
                 continue
-            if kind == kf.TYPE_CHUNKED:
+            if kind == kf.TYPE_CHUNKED and len(member) == kf.CHUNK_INDEX.size:
                 offset = kf.CHUNK_INDEX.unpack(member)[0] * kf.STRING_CHUNK
                 if value is None:
                     yield f"ZERO-CHUNK {user} {offset}"
                 else:
                     yield f"SETRANGE {user} {offset} {_show(value)}"
                 continue
-            if kind == kf.TYPE_LIST:
+            if kind == kf.TYPE_LIST and len(member) == 8:
                 member = str(kf.U64.unpack(member)[0] - (1 << 62)).encode()
             put, remove = _MEMBER_OPS.get(kind or 0, ("PUT", "REMOVE"))
             if value is None:
