@@ -139,3 +139,20 @@ def reply_too_large(limit: int) -> ReplyError:
 
 def _clip(b: bytes) -> str:
     return echo(b[:128])
+
+
+# connection (HELLO, CLIENT SETNAME)
+NOPROTO = "NOPROTO unsupported protocol version"
+BAD_PROTOVER = "ERR Protocol version is not an integer or out of range"
+BAD_CLIENT_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
+# transactions
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
+NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+
+
+def hello_syntax(option: bytes) -> str:
+    return f"ERR Syntax error in HELLO option '{echo(option)}'"

@@ -1,0 +1,136 @@
+"""``ledis-proxy``: command-line entry point (also ``python -m stack.proxy.main``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from stack import __version__
+
+from .config import ConfigError, ProxyConfig, check, from_mapping, load_file
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+ledis-proxy: the cluster's front door. Clients speak Redis to it (redis-cli, redis-py,
+redis-benchmark ...) and see one big Redis; it routes each command by the slot of its keys to
+the master of the group that owns the slot, as the cluster's topology in etcd says.
+
+Settings come from the built-in defaults, then --config FILE (TOML, keys named like the flags,
+at the top level or in a [proxy] table), then the flags. docs/proxy.md has the details.
+"""
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "verbose": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+_FLAGS = {
+    "etcd": ("HOST:PORT", "etcd endpoint (repeat or comma-separate for several)"),
+    "cluster": ("NAME", "the cluster's name in etcd"),
+    "port": ("PORT", "port to listen on (0: any free port, see --ready-file)"),
+    "bind": ("ADDR", "address to listen on"),
+    "ready_file": ("FILE", "write the port here once ready"),
+    "requirepass": ("PASSWORD", "clients must AUTH with this password"),
+    "backend_password": ("PASSWORD", "password of the ledis-servers"),
+    "proxy_id": ("ID", "id under proxies/ in etcd (default: the address)"),
+    "advertise": ("HOST", "host of the address registered in etcd"),
+    "log_level": ("LEVEL", "debug, info, warning or error"),
+    "log_file": ("FILE", "log to this file instead of stderr"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledis-proxy",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ledis-proxy {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML config file")
+    defaults = ProxyConfig()
+    for f in fields(ProxyConfig):
+        if f.name == "secrets":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        metavar, text = _FLAGS.get(f.name, (f.name.upper(), f.name.replace("_", " ")))
+        default = getattr(defaults, f.name)
+        shown = "" if f.name in defaults.secrets or default in ("", ()) else f" (default {default})"
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        if f.name == "etcd":
+            parser.add_argument(flag, metavar=metavar, action="append", help=text)
+        else:
+            parser.add_argument(flag, metavar=metavar, type=kind, help=text + shown)
+    return parser
+
+
+def load_config(argv: list[str] | None = None) -> ProxyConfig:
+    args = build_parser().parse_args(argv)
+    config = ProxyConfig()
+    if args.config:
+        path = Path(args.config)
+        config = from_mapping(config, load_file(path), str(path))
+    given = {}
+    for f in fields(ProxyConfig):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        if f.name == "etcd":
+            value = [e for item in value for e in item.split(",") if e]
+        given[f.name] = value
+    config = from_mapping(config, given, "flags")
+    return check(config)
+
+
+def configure_logging(level: str, logfile: str = "") -> None:
+    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s: %(message)s",
+            datefmt="%Y-%m-%d %H:%M:%S",
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS.get(level.lower(), logging.INFO))
+
+
+async def _run(config: ProxyConfig) -> None:
+    from .server import ProxyServer
+
+    await ProxyServer(config).serve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = load_config(argv)
+    except ConfigError as e:
+        print(f"ledis-proxy: {e}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.log_file)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio works too
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(_run(config))
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
