@@ -196,20 +196,32 @@ class Link(asyncio.Protocol):
         if not replies:
             return
         self.last_reply = time.monotonic()
-        if self.stream is not None:
+        pending = self.pending
+        if self.stream is not None and not pending:
             self.stream(replies)
             return
-        pending = self.pending
-        for raw in replies:
+        total = len(replies)
+        i = 0
+        while i < total:
             if not pending:
-                log.warning("backend %s: a reply nobody asked for: %r", self.backend.addr, raw[:60])
-                continue
+                if self.stream is not None:  # pub/sub: what follows the handshake
+                    self.stream(replies[i:])
+                else:
+                    log.warning(
+                        "backend %s: a reply nobody asked for: %r",
+                        self.backend.addr,
+                        replies[i][:60],
+                    )
+                break
             batch = pending[0]
             parts = batch.parts
-            parts.append(raw)
-            if raw[0] == 45:  # '-'
-                batch.errors = True
-            if len(parts) == batch.n:
+            need = batch.n - len(parts)
+            if not parts and need == total and not i:
+                batch.parts = replies  # the common case: this read answers one whole batch
+            else:
+                parts.extend(replies[i : i + need])
+            i += need
+            if len(batch.parts) == batch.n:
                 pending.popleft()
                 batch.done(batch)
         self.in_flight -= len(replies)

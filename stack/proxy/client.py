@@ -36,10 +36,10 @@ from stack.core.resp import ProtocolError, RequestParser, encode_error
 from stack.core.slots import key_slot
 
 from . import fanout, local, pubsub, transactions
-from .backend import Batch, Deferred, Link, encode_requests
+from .backend import CLOSED, Backend, Batch, Deferred, Link, encode_requests
 from .migration import is_redirect, retry_batch, run_on_slot
 from .replies import CLUSTERDOWN
-from .rules import ALL, DEFAULT, DENY, KEYED, LOCAL, SPLIT, Rule, lookup
+from .rules import ALL, DEFAULT, DENY, KEYED, LOCAL, RULES, SPLIT, Rule, lookup
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -54,6 +54,7 @@ _IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _CROSSSLOT = encode_error(errors.CROSSSLOT)
 _CLUSTERDOWN = encode_error(CLUSTERDOWN)
 _NOAUTH = encode_error(errors.NOAUTH)
+_RULES = RULES
 
 
 class Client(asyncio.Protocol):
@@ -93,6 +94,8 @@ class Client(asyncio.Protocol):
         self.pinned: Pinned | None = None
         self.sub: pubsub.Subscription | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.links: dict[Backend, Link] = {}  # this client's shared link per backend
+        self.links_protocol = 2
         self.net_in = 0
         self.net_out = 0
         self._done = self._batch_done
@@ -154,9 +157,14 @@ class Client(asyncio.Protocol):
     # -- the loop ----------------------------------------------------------------------------
 
     def process(self) -> None:
-        """Dispatch every complete command that may run now."""
+        """Dispatch every complete command that may run now.
+
+        The plain one-key commands (GET, SET, HSET ...) to an online slot take the inline
+        path: rule, arity, slot, link, batch; anything else goes through ``dispatch``."""
         parser = self.parser
         self.batches = 0
+        slot_ops = self.proxy.stats.slot_ops
+        links = self.links
         try:
             while not self.stall and not self.closing and not self.close_after_reply:
                 if self.held:
@@ -172,14 +180,37 @@ class Client(asyncio.Protocol):
                             self.raw_chunk = None
                         else:
                             self.raw_n = len(cmds)
-                dispatch = self.dispatch
+                routes = self.proxy.routes.routes
+                plain = self.plain
                 for i, args in enumerate(cmds):
-                    if not dispatch(args):  # not now: it and the rest wait
+                    if plain:
+                        rule = _RULES.get(args[0])
+                        if rule is not None and rule.fast:
+                            argc = len(args)
+                            arity = rule.arity
+                            if argc == arity if arity > 0 else argc >= -arity:
+                                slot = key_slot(args[1])
+                                route = routes[slot]
+                                link = links.get(route.backend)  # type: ignore[arg-type]
+                                if (
+                                    link is not None
+                                    and route.target is None
+                                    and link.state != CLOSED
+                                ):
+                                    rule.calls += 1
+                                    slot_ops[slot] += 1
+                                    if link is self.batch_link:
+                                        self.batch_cmds.append(args)
+                                    else:
+                                        self.add(link, args)
+                                    continue
+                    if not self.dispatch(args):  # not now: it and the rest wait
                         self.held.extend(cmds[i:])
                         break
                     if self.stall or self.close_after_reply or self.closing:
                         self.held.extend(cmds[i + 1 :])
                         break
+                    plain = self.plain
         except ProtocolError as e:
             self.close_batch()
             if e.reply:
@@ -189,6 +220,17 @@ class Client(asyncio.Protocol):
         self.close_batch()
         self.raw_chunk = None
         self.flush()
+
+    @property
+    def plain(self) -> bool:
+        """No state that changes where commands go (the inline path may run)."""
+        return (
+            self.authenticated
+            and self.multi is None
+            and self.sub is None
+            and self.pinned is None
+            and self.protocol == self.links_protocol
+        )
 
     def dispatch(self, args: list[bytes]) -> bool:
         """Route one command; False when it must wait for earlier replies (run it again)."""
@@ -210,8 +252,7 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return True
         self.last_command = rule.name
-        stats = self.proxy.stats.commands
-        stats[rule.name] = stats.get(rule.name, 0) + 1
+        rule.calls += 1
         if self.multi is not None and rule.name not in _IMMEDIATE:
             transactions.queue(self, rule, args)
             return True
@@ -278,8 +319,16 @@ class Client(asyncio.Protocol):
 
     # -- batches -----------------------------------------------------------------------------
 
-    def link_to(self, backend: object) -> Link:
-        return backend.link(self.protocol, self.id)  # type: ignore[attr-defined]
+    def link_to(self, backend: Backend) -> Link:
+        """This client's shared link to ``backend`` (always the same one while it lives)."""
+        if self.links_protocol != self.protocol:
+            self.links.clear()
+            self.links_protocol = self.protocol
+        link = self.links.get(backend)
+        if link is None or link.state == CLOSED:
+            link = backend.link(self.protocol, self.id)
+            self.links[backend] = link
+        return link
 
     def add(self, link: Link, args: list[bytes]) -> None:
         if link is self.batch_link:
@@ -312,10 +361,13 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         parts = batch.parts
-        if batch.errors and any(is_redirect(p) for p in parts):
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if (b"MOVED " in data or b"ASK " in data or b"TRYAGAIN" in data) and any(
+            is_redirect(p) for p in parts
+        ):
             self.spawn(retry_batch(self, batch))
             return
-        batch.data = parts[0] if len(parts) == 1 else b"".join(parts)
+        batch.data = data
         self.proxy.stats.latency(int((time.monotonic() - batch.started) * 1e6), batch.n)
         if self.queue and self.queue[0] is batch:
             self.flush()

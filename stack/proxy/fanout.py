@@ -151,6 +151,7 @@ def split(c: Client, rule: Rule, args: list[bytes]) -> bool:
     for s, indexes in by_slot.items():
         ops[s] += 1
         backend = routes[s].backend
+        assert backend is not None  # checked above
         sub = _sub_command(rule, args, indexes)
         link = pinned.link if pinned is not None and pinned.backend is backend else None
         if link is None:

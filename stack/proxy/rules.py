@@ -125,6 +125,8 @@ class Rule:
     merge: str = ""
     subs: dict[bytes, Rule] = field(default_factory=dict)
     container: bool = False
+    fast: bool = False  # single and not blocking: the client's inline path takes it
+    calls: int = 0
 
     def arity_ok(self, argc: int) -> bool:
         a = self.arity
@@ -132,16 +134,19 @@ class Rule:
 
 
 def _single_key(spec: CommandSpec) -> bool:
-    if spec.key_proc is not None or len(spec.key_specs) != 1:
+    """One key, at argument 1, whatever the other arguments say (a key procedure that only
+    decides the key's flags, as SET's and BITFIELD's, does not move it)."""
+    if len(spec.key_specs) != 1:
         return False
     k = spec.key_specs[0]
+    if spec.key_proc is not None and "VARIABLE_FLAGS" not in k.flags:
+        return False
     return (
         isinstance(k.begin_search, Index)
         and k.begin_search.pos == 1
         and isinstance(k.find_keys, Range)
         and k.find_keys.lastkey == 0
-        and "NOT_KEY" not in k.flags
-        and "VARIABLE_FLAGS" not in k.flags
+        and not k.flags & {"NOT_KEY", "INCOMPLETE"}
     )
 
 
@@ -173,6 +178,7 @@ def rule_for(spec: CommandSpec) -> Rule:
         rule.kind = KEYED
         rule.single = _single_key(spec)
         rule.blocking = "blocking" in spec.flags
+        rule.fast = rule.single and not rule.blocking
     return rule
 
 
@@ -197,8 +203,7 @@ def lookup(name: bytes) -> Rule | None:
     return rule
 
 
-def all_rules() -> list[Rule]:
-    """Every rule, subcommands included (docs and tests)."""
+def _every_rule() -> list[Rule]:
     out = []
     seen = set()
     for rule in RULES.values():
@@ -208,3 +213,11 @@ def all_rules() -> list[Rule]:
         out.append(rule)
         out.extend(rule.subs.values())
     return out
+
+
+_EVERY = _every_rule()
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, subcommands included."""
+    return _EVERY

@@ -13,6 +13,8 @@ from array import array
 
 from stack.core.slots import SLOT_COUNT
 
+from .rules import all_rules
+
 _SUB = 4  # buckets per power of two
 _BUCKETS = 64 * _SUB
 WINDOW = 10.0  # seconds per window
@@ -69,7 +71,8 @@ class Stats:
         self.reset()
 
     def reset(self) -> None:
-        self.commands: dict[str, int] = {}
+        for rule in all_rules():
+            rule.calls = 0
         self.errors = 0  # error replies the proxy made (CROSSSLOT, backend down ...)
         self.redirects = 0  # MOVED / ASK / TRYAGAIN handled
         self.migrated_keys = 0  # SLOTSMGRTTAGONE calls made
@@ -87,8 +90,13 @@ class Stats:
         self.ops_per_sec = 0
 
     @property
+    def commands(self) -> dict[str, int]:
+        """Calls per command (counted on the rules: one attribute per command call)."""
+        return {r.name: r.calls for r in all_rules() if r.calls}
+
+    @property
     def total(self) -> int:
-        return sum(self.commands.values())
+        return sum(r.calls for r in all_rules())
 
     def latency(self, us: int, n: int) -> None:
         b = bucket_of(us) if us < 1 << 40 else _BUCKETS - 1

@@ -179,7 +179,7 @@ def exec_(c: Client, rule: Rule, args: list[bytes]) -> bool:
 
 def _exec_done(c: Client, batch: Batch) -> None:
     _release(c)
-    if batch.errors and any(is_redirect(p) for p in batch.parts):
+    if any(is_redirect(p) for p in batch.parts):
         c.spawn(_exec_again(c, batch))
         return
     batch.data = batch.parts[-1]
