@@ -72,7 +72,7 @@ def test_backend_killed_then_back(cluster: Cluster) -> None:
         g2.proc.send_signal(signal.SIGCONT)
     wait_until(lambda: c.call("GET", b) == b"$1\r\n2\r\n", "the thawed backend")
     c.close()
-    assert "backend 127.0.0.1:%d unavailable" % port in proxy.log()
+    assert f"backend 127.0.0.1:{port} unavailable" in proxy.log()
 
 
 def test_etcd_restarted_mid_run(tmp_path: Path) -> None:
