@@ -61,15 +61,16 @@ class ReplySplitter:
 
     Malformed input raises ProtocolError (drop the connection)."""
 
-    __slots__ = ("parser",)
+    __slots__ = ("held", "parser")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
         self.parser = ReplyParser(raw=True, max_bulk=max_bulk)
+        self.held = 0  # bytes the careful parser holds of replies not complete yet
 
     def feed(self, data: bytes) -> list[bytes]:
-        parser = self.parser
-        if parser.buffered():
-            parser.feed(data)
+        if self.held:
+            self.held += len(data)
+            self.parser.feed(data)
             return self._careful([])
         out: list[bytes] = []
         append = out.append
@@ -103,16 +104,20 @@ class ReplySplitter:
             append(data[pos : stop + 2])
             pos = stop + 2
         if pos < end:
-            parser.feed(data[pos:] if pos else data)
+            self.held = end - pos
+            self.parser.feed(data[pos:] if pos else data)
             self._careful(out)
         return out
 
     def _careful(self, out: list[bytes]) -> list[bytes]:
+        """Replies by the core's parser (raw: each is exactly its bytes, so ``held`` says
+        whether it is in the middle of one)."""
         parser = self.parser
         while True:
             value = parser.get()
             if value is INCOMPLETE:
                 return out
+            self.held -= len(value)  # type: ignore[arg-type]
             out.append(value)  # type: ignore[arg-type]
 
 
