@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +48,9 @@ def test_backend_killed_then_back(cluster: Cluster) -> None:
     g1.kill9()
     addr = f"127.0.0.1:{port}"
     # the dead group's keys get a clear error; the other group's keep working
-    wait_until(lambda: c.call("GET", a).startswith(_down_reply(addr)), "an error for the dead group")
+    wait_until(
+        lambda: c.call("GET", a).startswith(_down_reply(addr)), "an error for the dead group"
+    )
     assert c.call("GET", b) == b"$1\r\n2\r\n"
     c.send(b"".join(f"*2\r\n$3\r\nGET\r\n${len(k)}\r\n{k}\r\n".encode() for k in (b, a, b)))
     replies = [c.read_reply() for _ in range(3)]
@@ -207,3 +211,41 @@ def test_sigterm_stops_cleanly_and_unregisters(cluster: Cluster) -> None:
     assert proxy.stop(signal.SIGTERM) == 0
     assert cluster.store.load().proxies == {}
     assert "ledis-proxy stopped" in proxy.log()
+
+
+def test_a_slow_backend_pushes_back_on_its_clients(cluster: Cluster) -> None:
+    """In flight towards a backend is bounded: a client pipelining into a frozen backend stops
+    being read; once the backend is back every reply arrives, in order."""
+    proxy = cluster.proxy("--backend-max-in-flight", "200", "--backend-connections", "1")
+    key = keys_in_groups(cluster, 1, "slow")[0]
+    owner = cluster.owner(key)
+    assert owner.proc is not None
+    c = RawClient(proxy.port)
+    assert c.call("SET", key, "0") == b"+OK\r\n"
+    n = 100_000
+    data = f"*2\r\n$4\r\nINCR\r\n${len(key)}\r\n{key}\r\n".encode() * n
+    owner.proc.send_signal(signal.SIGSTOP)
+    sender = threading.Thread(target=c.sock.sendall, args=(data,))
+    try:
+        sender.start()
+        addr = f"127.0.0.1:{owner.port}"
+        info = proxy.client()
+
+        def in_flight() -> int:
+            rows = info.info("proxy").values()
+            return next(v["in_flight"] for v in rows if isinstance(v, dict) and v["addr"] == addr)
+
+        wait_until(lambda: in_flight() >= 200, "requests in flight")
+        time.sleep(0.5)  # time to read more, if it wrongly did
+        assert in_flight() <= 200 + 20_000  # the bound, plus what one read may hold
+    finally:
+        owner.proc.send_signal(signal.SIGCONT)
+    sender.join(60)
+    expected = b"".join(b":%d\r\n" % i for i in range(1, n + 1))
+    got = b""
+    while len(got) < len(expected):
+        chunk = c.sock.recv(1 << 20)
+        assert chunk, "closed"
+        got += chunk
+    assert got == expected
+    c.close()
