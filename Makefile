@@ -34,9 +34,10 @@ format:
 	$(PY) -m ruff format stack console fuzz
 	$(PY) -m ruff check --fix stack console fuzz
 
-bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); ledis-cli latency
+bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); ledis-cli latency; ledis-proxy vs direct
 	$(PY) -m bench.server_bench
 	$(PY) -m bench.cli_bench
+	$(PY) -m bench.proxy_bench
 
 MINUTES ?= 30
 fuzz: setup       ## the long fuzzing run (atheris targets + socket fuzzer); prints its figures

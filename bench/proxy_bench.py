@@ -14,10 +14,7 @@ proxy/direct (the target: >= 0.8 at -P 16) and direct/redis.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +23,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.server_bench import cpu_seconds, start_ledis, start_redis
+from bench.server_bench import (
+    add_options,
+    checked,
+    cpu_seconds,
+    redis_benchmark,
+    start_ledis,
+    start_redis,
+)
 from stack.cluster import plans
 from stack.cluster.etcd_server import EtcdServer
 from stack.cluster.store import Store
@@ -72,41 +76,21 @@ def make_cluster(etcd: str, masters: list[int]) -> None:
 
 def bench(run: Run, test: str, pipeline: int, opts: argparse.Namespace) -> None:
     before = [cpu_seconds(p) for p in run.pids]
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(run.port), "-c", str(opts.clients), "-n",
-         str(opts.requests), "-r", str(opts.keyspace), "-t", test, "-P", str(pipeline), "--csv"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    rps = redis_benchmark(run.port, run.name, test, pipeline, opts)
     cpu = [(cpu_seconds(p) - b) / opts.requests * 1e6 for p, b in zip(run.pids, before, strict=True)]
-    if out.returncode != 0:
-        raise SystemExit(f"redis-benchmark failed against {run.name}: {out.stderr}")
-    rows = [r for r in csv.reader(io.StringIO(out.stdout)) if r and r[0] != "test"]
-    if not rows:
-        raise SystemExit(f"no result from redis-benchmark: {out.stdout!r} {out.stderr!r}")
-    run.samples.setdefault((test, pipeline), []).append((float(rows[0][1]), cpu))
+    run.samples.setdefault((test, pipeline), []).append((rps, cpu))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--tests", default="set,get")
-    ap.add_argument("--pipelines", default="1,16")
-    ap.add_argument("--requests", "-n", type=int, default=200_000)
-    ap.add_argument("--clients", "-c", type=int, default=50)
-    ap.add_argument("--keyspace", "-r", type=int, default=100_000)
-    ap.add_argument("--rounds", type=int, default=3)
+    add_options(ap, "set,get")
+    ap.set_defaults(rounds=3)
     ap.add_argument("--groups", type=int, default=1, help="groups behind the proxy")
     ap.add_argument("--proxy-arg", action="append", default=[], help="extra ledis-proxy flag")
-    ap.add_argument("--quick", action="store_true", help="-n 50000, one round")
     opts = ap.parse_args(argv)
-    if opts.quick:
-        opts.requests, opts.rounds = 50_000, 1
-    for tool in ("redis-server", "redis-benchmark"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: run `make setup` (Debian's redis-tools)")
-    tests = opts.tests.split(",")
-    pipelines = [int(p) for p in opts.pipelines.split(",")]
+    tests, pipelines = checked(opts)
     with tempfile.TemporaryDirectory(prefix="ledis-proxy-bench-") as tmp:
         root = Path(tmp)
         for d in ("redis", "proxy", *(f"ledis{g}" for g in range(opts.groups))):

@@ -94,45 +94,59 @@ def start_ledis(workdir: Path, extra: list[str]) -> Target:
     raise SystemExit("ledis-server did not start")
 
 
-def run_benchmark(target: Target, test: str, pipeline: int, opts: argparse.Namespace) -> None:
-    before = cpu_seconds(target.proc.pid)
+def redis_benchmark(port: int, name: str, test: str, pipeline: int, opts: argparse.Namespace) -> float:
+    """One redis-benchmark run (``opts``: clients, requests, keyspace); its ops/s."""
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(target.port), "-c", str(opts.clients), "-n",
+        ["redis-benchmark", "-p", str(port), "-c", str(opts.clients), "-n",
          str(opts.requests), "-r", str(opts.keyspace), "-t", test, "-P", str(pipeline), "--csv"],
         capture_output=True, text=True, timeout=900,
     )
-    cpu = cpu_seconds(target.proc.pid) - before
     if out.returncode != 0:
-        raise SystemExit(f"redis-benchmark failed against {target.name}: {out.stderr}")
+        raise SystemExit(f"redis-benchmark failed against {name}: {out.stderr}")
     rows = [r for r in csv.reader(io.StringIO(out.stdout)) if r and r[0] != "test"]
     if not rows:
         raise SystemExit(f"no result from redis-benchmark: {out.stdout!r} {out.stderr!r}")
-    rps = float(rows[0][1])
+    return float(rows[0][1])
+
+
+def run_benchmark(target: Target, test: str, pipeline: int, opts: argparse.Namespace) -> None:
+    before = cpu_seconds(target.proc.pid)
+    rps = redis_benchmark(target.port, target.name, test, pipeline, opts)
+    cpu = cpu_seconds(target.proc.pid) - before
     target.samples.setdefault((test, pipeline), []).append((rps, cpu / opts.requests * 1e6))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tests", default="set,get,incr,mset")
+def add_options(parser: argparse.ArgumentParser, tests: str) -> None:
+    """The redis-benchmark options every benchmark here takes."""
+    parser.add_argument("--tests", default=tests)
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--requests", "-n", type=int, default=200_000)
     parser.add_argument("--clients", "-c", type=int, default=50)
     parser.add_argument("--keyspace", "-r", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--redis-aof", action="store_true",
-                        help="run Redis with appendonly yes / everysec (durability like ours)")
-    parser.add_argument("--ledis-arg", action="append", default=[],
-                        help="extra ledis-server flag (repeatable), e.g. --ledis-arg=--appendfsync=always")
     parser.add_argument("--quick", action="store_true", help="-n 50000, one round")
-    opts = parser.parse_args(argv)
+
+
+def checked(opts: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """``--quick`` applied, the tools there; the tests and pipeline depths to run."""
     if opts.quick:
         opts.requests, opts.rounds = 50_000, 1
     for tool in ("redis-server", "redis-benchmark"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: run `make setup` (Debian's redis-tools)")
-    tests = opts.tests.split(",")
-    pipelines = [int(p) for p in opts.pipelines.split(",")]
+    return opts.tests.split(","), [int(p) for p in opts.pipelines.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser, "set,get,incr,mset")
+    parser.add_argument("--redis-aof", action="store_true",
+                        help="run Redis with appendonly yes / everysec (durability like ours)")
+    parser.add_argument("--ledis-arg", action="append", default=[],
+                        help="extra ledis-server flag (repeatable), e.g. --ledis-arg=--appendfsync=always")
+    opts = parser.parse_args(argv)
+    tests, pipelines = checked(opts)
     with tempfile.TemporaryDirectory(prefix="ledis-bench-") as tmp:
         root = Path(tmp)
         (root / "redis").mkdir()

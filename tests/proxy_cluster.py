@@ -3,13 +3,9 @@ topology made through the same plans as ``ledis-console``, and ledis-proxy proce
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
-
-import redis
 
 from stack.cluster import plans
 from stack.cluster.etcd_server import EtcdServer
@@ -19,16 +15,14 @@ from stack.core.slots import key_slot
 from .servers import LedisServer, _wait_for
 
 
-class ProxyProcess:
-    """A ledis-proxy subprocess; ``port`` is read from its ready-file."""
+class ProxyProcess(LedisServer):
+    """A ledis-proxy subprocess (stopped, killed and logged as a ledis-server is); ``port`` is
+    read from its ready-file."""
 
     def __init__(self, workdir: Path, etcd: str, cluster: str, *extra: str) -> None:
-        self.workdir = workdir
+        super().__init__(workdir, *extra)
         self.etcd = etcd
         self.cluster = cluster
-        self.extra = list(extra)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
         self.log_path = workdir / "proxy.log"
 
     def start(self, port: int = 0) -> ProxyProcess:
@@ -44,24 +38,6 @@ class ProxyProcess:
             )  # fmt: skip
         self.port = int(_wait_for(ready, self.proc, "ledis-proxy"))
         return self
-
-    def client(self, **kw: object) -> redis.Redis:
-        kw.setdefault("protocol", 2)
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30, **kw)  # type: ignore[arg-type]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 class Cluster:
@@ -121,11 +97,3 @@ def keys_in_groups(cluster: Cluster, count: int, prefix: str = "k") -> list[str]
         by_group[cluster.masters.index(cluster.owner(key))].append(key)
         i += 1
     return [k for keys in zip(*by_group, strict=False) for k in keys][:count]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

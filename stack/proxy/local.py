@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION
 from stack.core import errors
-from stack.core.resp import Map, Status, Verbatim, encode, strict_int
+from stack.core.hello import parse_hello, valid_client_name
+from stack.core.resp import Map, ReplyError, Status, Verbatim, encode, strict_int
 from stack.core.slots import SLOT_COUNT, key_slot
 
 from . import fanout, pubsub, transactions
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 Handler = Callable[["Client", "Rule", list[bytes]], bool]
 
 OK = b"+OK\r\n"
-
-
-def valid_client_name(name: bytes) -> bool:
-    return all(33 <= ch <= 126 for ch in name)
 
 
 def _encode(c: Client, value: object) -> bytes:
@@ -101,28 +98,13 @@ def auth(c: Client, rule: Rule, args: list[bytes]) -> bool:
 
 
 def hello(c: Client, rule: Rule, args: list[bytes]) -> bool:
-    version = c.protocol
-    if len(args) >= 2:
-        n = strict_int(args[1])
-        if n is None:
-            return c.fail(errors.BAD_PROTOVER)
-        if n not in (2, 3):
-            return c.fail(errors.NOPROTO)
-        version = n
-    name = None
-    creds = None
-    i = 2
-    while i < len(args):
-        opt = args[i].upper()
-        left = len(args) - i - 1
-        if opt == b"AUTH" and left >= 2:
-            creds = (args[i + 1], args[i + 2])
-            i += 3
-        elif opt == b"SETNAME" and left >= 1:
-            name = args[i + 1]
-            i += 2
-        else:
-            return c.fail(errors.hello_syntax(args[i]))
+    try:
+        asked = parse_hello(args)
+    except ReplyError as e:
+        return c.fail(e.message)
+    version = asked.protocol or c.protocol
+    creds = (asked.user, asked.password) if asked.password is not None else None
+    name = asked.name
     if version != c.protocol and (c.queue or c.batch_link is not None):
         c.close_batch()
         c.stall = 1  # later commands go to links of the other protocol: let these finish
