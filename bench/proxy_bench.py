@@ -141,7 +141,8 @@ def report(runs: list[Run], tests: list[str], pipelines: list[int], opts: argpar
     print(f"\n{cmd}\n")
     header = (
         f"{'test':<6}{'-P':>4}{'redis ops/s':>13}{'direct ops/s':>14}{'proxy ops/s':>13}"
-        f"{'proxy/direct':>14}{'direct/redis':>14}{'proxy us/op':>13}{'server us/op':>14}"
+        f"{'proxy/direct':>14}{'direct/redis':>14}{'direct us/op':>14}{'proxy us/op':>13}"
+        f"{'server us/op':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -150,17 +151,19 @@ def report(runs: list[Run], tests: list[str], pipelines: list[int], opts: argpar
         for test in tests:
             key = (test, pipeline)
             rps = {r.name: statistics.median(s[0] for s in r.samples[key]) for r in runs}
+            d_cpu = statistics.median(s[1][0] for s in direct.samples[key])
             p_cpu = statistics.median(s[1][0] for s in proxy.samples[key])
             s_cpu = statistics.median(sum(s[1][1:]) for s in proxy.samples[key])
             pd = _median_ratio(proxy.samples[key], direct.samples[key])
             dr = _median_ratio(direct.samples[key], redis.samples[key])
             print(
                 f"{test:<6}{pipeline:>4}{rps['redis']:>13,.0f}{rps['direct']:>14,.0f}"
-                f"{rps['proxy']:>13,.0f}{pd:>14.2f}{dr:>14.2f}{p_cpu:>13.2f}{s_cpu:>14.2f}"
+                f"{rps['proxy']:>13,.0f}{pd:>14.2f}{dr:>14.2f}{d_cpu:>14.2f}{p_cpu:>13.2f}"
+                f"{s_cpu:>14.2f}"
             )
             results.append(
                 {"test": test, "pipeline": pipeline, **{f"{k}_rps": v for k, v in rps.items()},
-                 "proxy_over_direct": pd, "direct_over_redis": dr,
+                 "proxy_over_direct": pd, "direct_over_redis": dr, "direct_cpu_us_per_op": d_cpu,
                  "proxy_cpu_us_per_op": p_cpu, "servers_cpu_us_per_op_via_proxy": s_cpu}
             )  # fmt: skip
     out_dir = Path(__file__).parent / "results"
@@ -168,8 +171,9 @@ def report(runs: list[Run], tests: list[str], pipelines: list[int], opts: argpar
     path = out_dir / f"proxy-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"command": cmd, "results": results}, indent=2))
     print(
-        "\n(ops/s: medians; ratios: median over rounds; proxy us/op: the proxy's CPU per "
-        "operation; server us/op: the ledis-server's CPU per operation behind the proxy; "
+        "\n(ops/s: medians; ratios: median over rounds; direct us/op: the ledis-server's CPU "
+        "per operation without the proxy; proxy us/op: the proxy's; server us/op: the "
+        "ledis-servers' behind the proxy; "
         f"saved to {path})"
     )
 

@@ -43,11 +43,15 @@ class ProxyProcess(LedisServer):
 class Cluster:
     """Groups of one master each, every slot assigned evenly, and one proxy."""
 
-    def __init__(self, root: Path, etcd: EtcdServer, name: str, groups: int = 2) -> None:
+    def __init__(
+        self, root: Path, etcd: EtcdServer, name: str, groups: int = 2, *server_args: str
+    ) -> None:
         self.root = root
         self.etcd = etcd
         self.name = name
-        self.masters = [LedisServer(root / f"g{g}").start() for g in range(1, groups + 1)]
+        self.masters = [
+            LedisServer(root / f"g{g}", *server_args).start() for g in range(1, groups + 1)
+        ]
         self.store = Store([etcd.endpoint], name)
         plans.apply_fresh(self.store, plans.plan_init)
         for gid, m in enumerate(self.masters, 1):

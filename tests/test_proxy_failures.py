@@ -113,6 +113,22 @@ def test_etcd_restarted_mid_run(tmp_path: Path) -> None:
         etcd.stop()
 
 
+def test_backends_with_a_password(tmp_path: Path, etcd: EtcdServer, cluster_name: str) -> None:
+    cluster = Cluster(tmp_path, etcd, cluster_name, 2, "--requirepass", "node-secret")
+    try:
+        good = cluster.proxy("--backend-password", "node-secret").client()
+        keys = keys_in_groups(cluster, 4, "pw")
+        assert good.mset({k: k for k in keys}) and good.mget(keys) == [k.encode() for k in keys]
+        bad = RawClient(cluster.proxy("--backend-password", "wrong").port)
+        reply = bad.call("GET", keys[0])
+        assert reply.startswith(b"-ERR backend 127.0.0.1:")
+        assert b"unavailable (AUTH refused: WRONGPASS" in reply
+        bad.close()
+        good.close()
+    finally:
+        cluster.stop()
+
+
 # -- bad input, as the server's table says (tests/test_bad_input.py) ---------------------------
 
 
@@ -233,7 +249,9 @@ def test_a_slow_backend_pushes_back_on_its_clients(cluster: Cluster) -> None:
 
         def in_flight() -> int:
             rows = info.info("proxy").values()
-            return next(v["in_flight"] for v in rows if isinstance(v, dict) and v["addr"] == addr)
+            return next(
+                v["in_flight"] for v in rows if isinstance(v, dict) and v.get("addr") == addr
+            )
 
         wait_until(lambda: in_flight() >= 200, "requests in flight")
         time.sleep(0.5)  # time to read more, if it wrongly did

@@ -185,3 +185,19 @@ def test_settings_from_a_file_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="backend_connections: expected an integer"):
         from_mapping(ProxyConfig(), {"backend-connections": "2"}, "x")
     assert ProxyConfig(requirepass="s").settings()["requirepass"] == "********"
+
+
+def test_the_docs_name_every_command_the_proxy_does_not_just_route() -> None:
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "proxy.md").read_text()
+    words = set(re.findall(r"[A-Z][A-Z_-]+", text))
+    for rule in all_rules():
+        if rule.container or rule.kind == KEYED:
+            continue
+        parent, _, sub = rule.name.partition("|")
+        assert parent.upper() in words, rule.name
+        siblings = lookup(parent.encode())
+        mixed = siblings is not None and len({r.kind for r in siblings.subs.values()}) > 1
+        if sub and mixed:
+            assert sub.upper() in words, rule.name

@@ -129,7 +129,7 @@ class Link(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         hello = self._handshake()
-        if hello:
+        if hello:  # requests queued meanwhile go out only once the node accepted us
             waiter: asyncio.Future[Batch] = self._loop.create_future()
 
             def answered(batch: Batch) -> None:
@@ -140,24 +140,23 @@ class Link(asyncio.Protocol):
             self.pending.appendleft(check)
             self.in_flight += check.n
             assert self.transport is not None
-            self.transport.write(encode_requests(hello) + b"".join(self.out))
-            self.out.clear()
-            self.state = UP
+            self.transport.write(encode_requests(hello))
             try:
                 async with asyncio.timeout(b.connect_timeout):
                     result = await waiter
             except TimeoutError:
                 self.close(f"no reply to {hello[0][0].decode()} in {b.connect_timeout:g} s")
                 return
+            if self.state == CLOSED:
+                return
             refused = [p for p in result.parts if p[:1] in (b"-", b"!")]
             if refused:
                 why = refused[0][1:].strip().decode("utf-8", "replace")
                 self.close(f"{hello[0][0].decode()} refused: {why}")
                 return
-        else:
-            self.state = UP
-            if self.out:
-                self._flush()
+        self.state = UP
+        if self.out:
+            self._flush()
         b.link_up(self)
 
     def _handshake(self) -> list[list[bytes]]:
@@ -309,7 +308,7 @@ class Backend:
         addr: str,
         *,
         password: str | None = None,
-        connections: int = 4,
+        connections: int = 2,
         max_in_flight: int = 20_000,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,

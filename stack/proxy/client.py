@@ -94,6 +94,7 @@ class Client(asyncio.Protocol):
         self.pinned: Pinned | None = None
         self.sub: pubsub.Subscription | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.flush_pending = False
         self.links: dict[Backend, Link] = {}  # this client's shared link per backend
         self.links_protocol = 2
         self.net_in = 0
@@ -369,8 +370,11 @@ class Client(asyncio.Protocol):
             return
         batch.data = data
         self.proxy.stats.latency(int((time.monotonic() - batch.started) * 1e6), batch.n)
-        if self.queue and self.queue[0] is batch:
-            self.flush()
+        if self.queue and self.queue[0] is batch and not self.flush_pending:
+            # written at the end of this loop turn: replies of other backends that arrive in
+            # the same turn go out in the same write
+            self.flush_pending = True
+            self.proxy.flush_later(self)
 
     def slot_ready(self, slot: object) -> None:
         """A Deferred or Batch at some place in the queue got its data."""

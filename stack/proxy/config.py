@@ -29,7 +29,7 @@ class ProxyConfig:
     advertise: str = ""  # the host in the registered address (default: bind, or 127.0.0.1)
     log_level: str = "info"
     log_file: str = ""
-    backend_connections: int = 4  # shared links per backend and protocol
+    backend_connections: int = 2  # shared links per backend and protocol
     backend_max_in_flight: int = 20_000  # requests in flight on one link before back pressure
     backend_timeout: float = 30.0  # seconds without a reply before a link is given up
     connect_timeout: float = 5.0

@@ -65,7 +65,11 @@ def proxy_section(p: ProxyServer) -> list[tuple[str, object]]:
     recent = s.recent()
     life = s.lifetime()
     routes = p.routes
+    commands = sorted(s.commands.items(), key=lambda kv: (-kv[1], kv[0]))
     rows: list[tuple[str, object]] = [
+        ("instantaneous_ops_per_sec", s.ops_per_sec),
+        ("connected_clients", len(p.clients)),
+        ("commands", ",".join(f"{name}={calls}" for name, calls in commands)),
         ("slot_map_epoch", routes.epoch),
         ("topology_revision", routes.revision),
         ("etcd_state", "ok" if p.etcd_ok else "unreachable"),

@@ -69,6 +69,7 @@ class ProxyServer:
         self.astore = AsyncStore(self.store)
         self.registration: Registration | None = None
         self._client_seq = 0
+        self._dirty: list[Client] = []
         self._changed = asyncio.Event()
         self._refreshing: asyncio.Future[None] | None = None
         self._listener: asyncio.AbstractServer | None = None
@@ -81,6 +82,24 @@ class ProxyServer:
     def next_client_id(self) -> int:
         self._client_seq += 1
         return self._client_seq
+
+    @property
+    def addr(self) -> str:
+        """The address clients use (as registered): the advertised host, the bound port."""
+        return f"{self.config.addr.rpartition(':')[0]}:{self.port}"
+
+    def flush_later(self, client: Client) -> None:
+        """Write ``client``'s ready replies once this loop turn's callbacks are done."""
+        self._dirty.append(client)
+        if len(self._dirty) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        dirty = self._dirty
+        self._dirty = []
+        for client in dirty:
+            client.flush_pending = False
+            client.flush()
 
     def output_limit(self, client: Client) -> int:
         if not client.authenticated:
@@ -216,7 +235,7 @@ class ProxyServer:
         recent = s.recent()
         return Proxy(
             id=self.proxy_id,
-            addr=self.config.addr if self.config.port else f"127.0.0.1:{self.port}",
+            addr=self.addr,
             pid=os.getpid(),
             started=self.started,
             epoch_seen=self.routes.epoch,
@@ -316,7 +335,7 @@ class ProxyServer:
         )
         self.port = self._listener.sockets[0].getsockname()[1]
         if not self.proxy_id:
-            self.proxy_id = self.config.addr if self.config.port else f"127.0.0.1:{self.port}"
+            self.proxy_id = self.addr
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
