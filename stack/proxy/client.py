@@ -253,12 +253,19 @@ class Client(asyncio.Protocol):
                 self.multi_failed = True
             return True
         self.last_command = rule.name
-        rule.calls += 1
         if self.multi is not None and rule.name not in _IMMEDIATE:
+            rule.calls += 1
             transactions.queue(self, rule, args)
             return True
         if self.sub is not None and pubsub.captures(self, rule):
+            rule.calls += 1
             return pubsub.forward(self, rule, args)
+        now = self.route(rule, args)
+        if now:
+            rule.calls += 1
+        return now
+
+    def route(self, rule: Rule, args: list[bytes]) -> bool:
         kind = rule.kind
         if kind == KEYED:
             return self.keyed(rule, args)
