@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from stack import __version__
+from stack.core import logsetup
 
 from .config import ConfigError, ProxyConfig, check, from_mapping, load_file
 
@@ -23,15 +24,6 @@ the master of the group that owns the slot, as the cluster's topology in etcd sa
 Settings come from the built-in defaults, then --config FILE (TOML, keys named like the flags,
 at the top level or in a [proxy] table), then the flags. docs/proxy.md has the details.
 """
-
-LEVELS = {
-    "debug": logging.DEBUG,
-    "verbose": logging.DEBUG,
-    "info": logging.INFO,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
 
 _FLAGS = {
     "etcd": ("HOST:PORT", "etcd endpoint (repeat or comma-separate for several)"),
@@ -90,19 +82,6 @@ def load_config(argv: list[str] | None = None) -> ProxyConfig:
     return check(config)
 
 
-def configure_logging(level: str, logfile: str = "") -> None:
-    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s: %(message)s",
-            datefmt="%Y-%m-%d %H:%M:%S",
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(LEVELS.get(level.lower(), logging.INFO))
-
-
 async def _run(config: ProxyConfig) -> None:
     from .server import ProxyServer
 
@@ -115,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ledis-proxy: {e}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level, config.log_file)
+    logsetup.configure(config.log_level, config.log_file)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio works too

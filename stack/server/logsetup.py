@@ -1,30 +1,5 @@
-"""Logging for the ledis-server process (configured here only, in the entry point)."""
+"""Logging for the ledis-server process: the core's, configured in the entry point only."""
 
-from __future__ import annotations
+from stack.core.logsetup import LEVELS, configure, set_level
 
-import logging
-
-LEVELS = {
-    "debug": logging.DEBUG,
-    "verbose": 15,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-}
-
-
-def configure(level: str, logfile: str = "") -> None:
-    logging.addLevelName(15, "VERBOSE")
-    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s: %(message)s",
-            datefmt="%Y-%m-%d %H:%M:%S",
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    set_level(level)
-
-
-def set_level(level: str) -> None:
-    logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+__all__ = ["LEVELS", "configure", "set_level"]
