@@ -324,3 +324,17 @@ def test_redis_cli_through_the_proxy(cluster: Cluster, proxy: ProxyProcess) -> N
     piped = cli(stdin="SET piped 1\nINCR piped\nGET piped\n")
     assert piped.split() == ["OK", "2", "2"]
     assert json.loads(cli("--json", "GET", "piped")) == "2"
+
+
+def test_inline_commands_and_reads_cut_anywhere(proxy: ProxyProcess) -> None:
+    """Inline commands (as telnet sends them) and commands cut across reads: forwarded as they
+    came when a read holds whole commands for one backend, re-encoded otherwise."""
+    c = RawClient(proxy.port)
+    c.send(b'SET {i}a "x y"\r\nGET {i}a\r\nAPPEND {i}a z\r\n')
+    assert [c.read_reply() for _ in range(3)] == [b"+OK\r\n", b"$3\r\nx y\r\n", b":4\r\n"]
+    wire = b"*2\r\n$3\r\nGET\r\n$4\r\n{i}a\r\n" * 3 + b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$2\r\nvv\r\n"
+    for cut in range(1, len(wire)):
+        c.send(wire[:cut])
+        c.send(wire[cut:])
+        assert [c.read_reply() for _ in range(4)] == [b"$4\r\nx yz\r\n"] * 3 + [b"+OK\r\n"]
+    c.close()
