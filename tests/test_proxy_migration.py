@@ -21,6 +21,7 @@ from stack.core.resp_client import Endpoint, RespClient
 from stack.core.slots import key_slot
 from stack.proxy.client import Client
 from stack.proxy.config import ProxyConfig
+from stack.proxy.replies import ReplySplitter
 from stack.proxy.server import ProxyServer
 
 Handler = Callable[["FakeNode", list[bytes]], Awaitable[bytes | None]]
@@ -396,6 +397,46 @@ def test_blocking_command_gets_its_own_link(state: str) -> None:
             sets = [s for s in node.seen if s.args[0].upper() == b"SET"]
             assert sets and all(s.conn != blpop.conn for s in sets)
             await other.close()
+        finally:
+            await done(r)
+
+    run(main())
+
+
+def test_moved_inside_a_read_that_spans_both_nodes() -> None:
+    """One read with commands for both nodes (one batch each, put back in order) where one
+    reply is a MOVED: fixed in its place."""
+    b_node = FakeNode(data={KEY: b"fresh", OTHER: b"o"})
+
+    async def stale(node: FakeNode, args: list[bytes]) -> bytes | None:
+        if args[0].upper() == b"GET" and args[1] == KEY:
+            return b"-MOVED %d %s\r\n" % (SLOT, b_node.addr.encode())
+        return None
+
+    async def main() -> None:
+        a = FakeNode(stale, data={LOW: b"low"})
+        r = await rig(a, b_node, "online")
+
+        async def load() -> Topology:
+            return topology(6, r.a, r.b, SLOT, "moved")
+
+        r.proxy.astore.load = load  # type: ignore[method-assign]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", r.client.endpoint.port)
+            cmds = [[b"GET", k] for k in (OTHER, KEY, LOW, OTHER, LOW)]
+            writer.write(b"".join(encode(c) for c in cmds))
+            splitter = ReplySplitter()
+            replies: list[bytes] = []
+            while len(replies) < 5:
+                replies += splitter.feed(await reader.read(65536))
+            assert replies == [
+                b"$1\r\no\r\n",
+                b"$5\r\nfresh\r\n",
+                b"$3\r\nlow\r\n",
+                b"$1\r\no\r\n",
+                b"$3\r\nlow\r\n",
+            ]
+            writer.close()
         finally:
             await done(r)
 

@@ -83,6 +83,8 @@ class Client(asyncio.Protocol):
         # the batch being built in this turn
         self.batch_link: Link | None = None
         self.batch_cmds: list[list[bytes]] = []
+        self.order: list[Link] | None = None  # this read's links, one per command (2+ links)
+        self.others: dict[Link, list[list[bytes]]] = {}
         self.batches = 0  # batches closed in this read
         self.raw_chunk: bytes | None = None  # the read, when it may be forwarded as it is
         self.raw_n = 0
@@ -200,7 +202,7 @@ class Client(asyncio.Protocol):
                                 ):
                                     rule.calls += 1
                                     slot_ops[slot] += 1
-                                    if link is self.batch_link:
+                                    if link is self.batch_link and self.order is None:
                                         self.batch_cmds.append(args)
                                     else:
                                         self.add(link, args)
@@ -339,12 +341,29 @@ class Client(asyncio.Protocol):
         return link
 
     def add(self, link: Link, args: list[bytes]) -> None:
+        """``args`` goes to ``link`` with this read's other commands (sent by close_batch)."""
+        if self.batch_link is None:
+            self.batch_link = link
+            self.batch_cmds = [args]
+            return
+        order = self.order
+        if order is None:
+            if link is self.batch_link:
+                self.batch_cmds.append(args)
+                return
+            # a second backend in this read: its commands and the first's go out as one
+            # batch per backend, and one reply slot puts the replies back in order
+            order = self.order = [self.batch_link] * len(self.batch_cmds)
+            self.others = {}
+        order.append(link)
         if link is self.batch_link:
             self.batch_cmds.append(args)
-            return
-        self.close_batch()
-        self.batch_link = link
-        self.batch_cmds = [args]
+        else:
+            cmds = self.others.get(link)
+            if cmds is None:
+                self.others[link] = [args]
+            else:
+                cmds.append(args)
 
     def close_batch(self) -> None:
         link = self.batch_link
@@ -352,15 +371,26 @@ class Client(asyncio.Protocol):
             return
         cmds = self.batch_cmds
         self.batch_link = None
+        self.raw_chunk, raw = None, self.raw_chunk
+        self.batches += 1
+        order = self.order
+        if order is not None:
+            self.order = None
+            merged = Interleave(self, order, 1 + len(self.others))
+            self.queue.append(merged)
+            for target, target_cmds in [(link, cmds), *self.others.items()]:
+                batch = Batch(merged.part, target_cmds, self.t0)
+                merged.batches[target] = batch
+                target.send(encode_requests(target_cmds), batch)
+                if target.congested:
+                    self.wait_for(target)
+            return
         batch = Batch(self._done, cmds, self.t0)
         self.queue.append(batch)
-        raw = self.raw_chunk
-        if raw is not None and not self.batches and len(cmds) == self.raw_n:
+        if raw is not None and self.batches == 1 and len(cmds) == self.raw_n:
             data = raw
         else:
             data = encode_requests(cmds)
-        self.raw_chunk = None
-        self.batches += 1
         link.send(data, batch)
         if link.congested:
             self.wait_for(link)
@@ -368,18 +398,21 @@ class Client(asyncio.Protocol):
     def _batch_done(self, batch: Batch) -> None:
         if self.closing:
             return
-        parts = batch.parts
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        if (b"MOVED " in data or b"ASK " in data or b"TRYAGAIN" in data) and any(
-            is_redirect(p) for p in parts
-        ):
-            self.spawn(retry_batch(self, batch))
+        if _redirected(batch):
+            self.spawn(retry_batch(self, batch, self._batch_ready))
             return
-        batch.data = data
+        self._batch_ready(batch)
+
+    def _batch_ready(self, batch: Batch) -> None:
+        parts = batch.parts
+        batch.data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.proxy.stats.latency(int((time.monotonic() - batch.started) * 1e6), batch.n)
-        if self.queue and self.queue[0] is batch and not self.flush_pending:
-            # written at the end of this loop turn: replies of other backends that arrive in
-            # the same turn go out in the same write
+        self.head_ready(batch)
+
+    def head_ready(self, slot: object) -> None:
+        """``slot`` got its data: if it is first in line, write (at the end of this loop turn,
+        so replies of other backends that arrive in the same turn go out in the same write)."""
+        if self.queue and self.queue[0] is slot and not self.flush_pending:
             self.flush_pending = True
             self.proxy.flush_later(self)
 
@@ -549,6 +582,49 @@ class Client(asyncio.Protocol):
             f"omem={obl} tot-mem={qbuf + obl} events=r cmd={self.last_command} user=default "
             f"redir=-1 resp={self.protocol}"
         )
+
+
+class Interleave(Deferred):
+    """The replies of one read whose commands went to several backends: one batch per
+    backend, put back in the order of the commands once all are in."""
+
+    __slots__ = ("batches", "client", "left", "order")
+
+    def __init__(self, client: Client, order: list[Link], count: int) -> None:
+        super().__init__()
+        self.client = client
+        self.order = order
+        self.left = count
+        self.batches: dict[Link, Batch] = {}
+
+    def part(self, batch: Batch) -> None:
+        c = self.client
+        if c.closing:
+            return
+        if _redirected(batch):
+            c.spawn(retry_batch(c, batch, self._part_ready))
+            return
+        self._part_ready(batch)
+
+    def _part_ready(self, batch: Batch) -> None:
+        self.left -= 1
+        if self.left:
+            return
+        replies = {link: iter(b.parts) for link, b in self.batches.items()}
+        self.data = b"".join([next(replies[link]) for link in self.order])
+        c = self.client
+        c.proxy.stats.latency(int((time.monotonic() - batch.started) * 1e6), len(self.order))
+        c.head_ready(self)
+
+
+def _redirected(batch: Batch) -> bool:
+    """Is some reply of the batch a MOVED, ASK or TRYAGAIN (one scan of the joined bytes
+    first: the common case has none)?"""
+    parts = batch.parts
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    return (b"MOVED " in data or b"ASK " in data or b"TRYAGAIN" in data) and any(
+        is_redirect(p) for p in parts
+    )
 
 
 def _deny_message(rule: Rule) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stack.core.resp import encode_error
@@ -127,9 +127,9 @@ async def _send(c: Client, backend: Backend, cmds: list[list[bytes]], dedicated:
     return parts[-1]
 
 
-async def retry_batch(c: Client, batch: Batch) -> None:
-    """Some replies of a batch were MOVED/ASK/TRYAGAIN: run those commands again, then let the
-    batch's replies go out in their place."""
+async def retry_batch(c: Client, batch: Batch, then: Callable[[Batch], None]) -> None:
+    """Some replies of a batch were MOVED/ASK/TRYAGAIN: run those commands again, patch their
+    replies in place, then ``then(batch)``."""
     from stack.core.slots import key_slot
 
     from .rules import lookup
@@ -148,6 +148,4 @@ async def retry_batch(c: Client, batch: Batch) -> None:
         if not keys:
             continue
         parts[i] = await run_on_slot(c, key_slot(keys[0]), args, keys)
-    batch.data = b"".join(parts)
-    c.proxy.stats.latency(int((time.monotonic() - batch.started) * 1e6), batch.n)
-    c.slot_ready(batch)
+    then(batch)
