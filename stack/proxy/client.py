@@ -5,11 +5,12 @@ The data path (docs/proxy.md, "The data path"):
 1. Bytes are parsed by the core's ``RequestParser`` (its limits, its errors: the same as a
    ledis-server), many commands per read.
 2. Each command's rule (``rules.py``) says where it goes. A keyed command's slot comes from
-   its key (argument 1 for the plain one-key commands, the core's key specs otherwise);
-   consecutive commands for the same backend form one ``Batch``, written once per event-loop
-   turn on the link this client always uses for that backend (so its requests to one backend
-   stay in order). When a whole read went into one batch it is forwarded as the bytes that
-   came (no re-encoding).
+   its key (argument 1 for the plain one-key commands, the core's key specs otherwise); the
+   commands of one read for one backend form one ``Batch``, written once per event-loop turn
+   on the link this client always uses for that backend (so its requests to one backend stay
+   in order); a read spanning backends gets one batch per backend and an ``Interleave`` that
+   puts the replies back in order. When a whole read went into one batch it is forwarded as
+   the bytes that came (no re-encoding).
 3. Replies come back raw, batch by batch; ``queue`` holds this client's pending replies in
    request order and ``flush`` writes every reply that is ready at its head, in one write.
 4. Whatever needs a backend connection of its own or several round trips (blocking
