@@ -131,6 +131,37 @@ def test_backends_with_a_password(tmp_path: Path, etcd: EtcdServer, cluster_name
         cluster.stop()
 
 
+def test_subscribers_leave_when_the_pubsub_node_changes(cluster: Cluster) -> None:
+    proxy = cluster.proxy()
+    c = RawClient(proxy.port)
+    assert c.call("SUBSCRIBE", "news").startswith(b"*3\r\n$9\r\nsubscribe")
+    # every slot to group 2: the default node (group 1's master, the lowest that owns slots)
+    # changes, so the subscriber is disconnected to subscribe again where channels are now
+    topo = cluster.store.load()
+    ranges = [(r.start, r.end) for r in topo.slots.ranges if r.group == 1]
+    plans.apply_fresh(cluster.store, lambda t: plans.plan_assign(t, ranges, 2, force=True))
+    assert c.read_until_closed(30)[1]
+    again = proxy.client().pubsub()
+    again.subscribe("news")
+    assert again.get_message(timeout=10)["type"] == "subscribe"
+    publisher = proxy.client()
+    assert publisher.publish("news", "x") == 1
+    assert cluster.masters[1].client().pubsub_numsub("news") == [(b"news", 1)]
+    again.close()
+    publisher.close()
+
+
+def test_maxclients(cluster: Cluster) -> None:
+    proxy = cluster.proxy("--maxclients", "2")
+    first, second = RawClient(proxy.port), RawClient(proxy.port)
+    assert first.call("PING") == PONG and second.call("PING") == PONG
+    third = RawClient(proxy.port)
+    assert third.read_until_closed() == (b"-ERR max number of clients reached\r\n", True)
+    first.close()
+    wait_until(lambda: RawClient(proxy.port).call("PING") == PONG, "room for a client")
+    second.close()
+
+
 # -- bad input, as the server's table says (tests/test_bad_input.py) ---------------------------
 
 
