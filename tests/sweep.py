@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from stack.core.commands import TABLE, Arg, CommandSpec
 from stack.core.resp import encode_command
@@ -173,25 +174,35 @@ def templates(spec: CommandSpec) -> list[Template]:
     combos: list[list[Part]] = [words]
     for arg in spec.args:
         combos = [c + alt for c in combos for alt in _alternatives(arg, spec, key_type)]
-    out = []
-    for parts in combos[:12]:
-        # Keys get names; numkeys counts the keys that follow it.
-        named: list[Part] = []
-        n = 0
-        for i, p in enumerate(parts):
-            if p.kind == "key":
-                n += 1
-                p = replace(p, text=b"sw:%d" % n)
-            elif p.kind == "numkeys":
-                follow = 0
-                for q in parts[i + 1:]:
-                    if q.kind != "key":
-                        break
-                    follow += 1
-                p = replace(p, text=b"%d" % follow, kind="number")
-            named.append(p)
-        out.append(tuple(named))
-    return out
+    return [tuple(name_keys(parts, b"sw", "number")) for parts in combos[:12]]
+
+
+class Named(Protocol):
+    text: bytes
+    kind: str
+
+
+P = TypeVar("P", bound=Named)
+
+
+def name_keys(parts: Sequence[P], prefix: bytes, numkeys_kind: str) -> list[P]:
+    """Keys get names (``prefix:1``, ``prefix:2``...); a numkeys counts the keys that follow
+    it (and becomes of kind ``numkeys_kind``)."""
+    named: list[P] = []
+    n = 0
+    for i, p in enumerate(parts):
+        if p.kind == "key":
+            n += 1
+            p = replace(p, text=b"%b:%d" % (prefix, n))  # type: ignore[type-var]
+        elif p.kind == "numkeys":
+            follow = 0
+            for q in parts[i + 1:]:
+                if q.kind != "key":
+                    break
+                follow += 1
+            p = replace(p, text=b"%d" % follow, kind=numkeys_kind)  # type: ignore[type-var]
+        named.append(p)
+    return named
 
 
 @dataclass

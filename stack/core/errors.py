@@ -67,6 +67,8 @@ INVALID_CURSOR = "ERR invalid cursor"
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
 OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
@@ -104,6 +106,16 @@ def unknown_command(name: bytes, args: list[bytes]) -> ReplyError:
 
 def unknown_subcommand(sub: bytes, container: str) -> ReplyError:
     return ReplyError(f"ERR unknown subcommand '{_clip(sub)}'. Try {container.upper()} HELP.")
+
+
+def subcommand_syntax(args: list[bytes]) -> ReplyError:
+    """A subcommand called with arguments its container does not take (Redis's
+    ``addReplySubcommandSyntaxError``)."""
+    sub = args[1][:128].decode("utf-8", "replace")
+    container = args[0].decode("utf-8", "replace").upper()
+    return ReplyError(
+        f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."
+    )
 
 
 def protected_command(command: str, option: str) -> ReplyError:

@@ -1,8 +1,23 @@
 """Blocking commands (BLPOP and friends): clients waiting on keys, served first come first.
 
 A handler that finds nothing to pop raises ``Block``. The client then stops running commands
-(later ones wait in its queue) until a write makes one of its keys ready, or its timeout
-passes. Inside MULTI/EXEC a blocking command never blocks: it answers its timeout reply.
+(later ones wait in its queue) until one of its keys is created with the type it waits for,
+or its timeout passes, or CLIENT UNBLOCK releases it. Inside MULTI/EXEC a blocking command
+never blocks: it answers its timeout reply at once.
+
+The wake-up rules are Redis 7.0's:
+
+* A key becomes *ready* when it is created (``Keyspace.write`` over no record: a push, a
+  *STORE, RENAME, MOVE, COPY, RESTORE, SMOVE...), and when SWAPDB brings a key someone waits
+  on into their database. Ready keys are served after the whole command, or the whole
+  MULTI/EXEC, that made them ready, in the order they became ready; a key is served only if
+  it still exists then with the type its waiters want (a list pushed and deleted, or replaced
+  by a string, inside one transaction wakes nobody). The same rule holds for scripts when
+  they come: serving happens after the outermost command.
+* The waiters of a key are served oldest first, each from *that* key (a client blocked on
+  ``a b`` woken by ``b`` pops from ``b``), until the key is gone.
+* Clients stay in their logical database: SWAPDB and FLUSHDB move what they wait on along
+  (``Keyspace._follow``).
 """
 
 from __future__ import annotations
@@ -15,24 +30,45 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL_ARRAY, Raw
+from stack.core import errors
+from stack.core.resp import NIL_ARRAY, Raw, encode_error
 
 from .commands.args import to_timeout_ms
+from .storage import keyformat as kf
 
 if TYPE_CHECKING:
     from .client import Client
     from .server import Server
+    from .storage.keyspace import Database
+
+# How a waiter's command is run again for one ready key: its arguments rewritten to take
+# from that key only.
+Retry = Callable[[bytes], list[bytes]]
+
+
+def same_args(args: list[bytes]) -> Retry:
+    """BLMOVE, BRPOPLPUSH: one source key, run again as they were."""
+    return lambda _key: args
 
 
 class Block(Exception):
-    """Raised by a handler that has to wait for ``keys``."""
+    """Raised by a handler that has to wait for ``keys`` to hold a ``kind`` (list or zset)."""
 
     def __init__(
-        self, client: Client, keys: list[bytes], timeout: float, in_exec_reply: Raw = NIL_ARRAY
+        self,
+        client: Client,
+        keys: list[bytes],
+        timeout: float,
+        kind: int,
+        retry: Retry,
+        in_exec_reply: Raw = NIL_ARRAY,
     ) -> None:
         super().__init__("block")
-        self.mkeys = [client.db.meta_key(k) for k in keys]
+        self.db = client.db
+        self.keys = list(dict.fromkeys(keys))
         self.timeout = timeout
+        self.kind = kind
+        self.retry = retry
         self.timeout_reply = NIL_ARRAY  # what Redis answers when the wait times out
         self.in_exec_reply = in_exec_reply  # and inside MULTI/EXEC, where it cannot wait
 
@@ -46,19 +82,24 @@ class Suspend(Exception):
         self.reply = reply
 
 
+@dataclass
+class Suspended:
+    """A client waiting for a future (WAIT): what to answer when it ends."""
+
+    reply: Callable[[], bytes]
+
+
 def suspend(client: Client, suspension: Suspend) -> None:
     """Hold the client's later commands until the suspension ends, then answer."""
-    client.blocked = SUSPENDED  # type: ignore[assignment]
+    state = Suspended(suspension.reply)
+    client.blocked = state  # type: ignore[assignment]
 
     def done(_f: object) -> None:
-        if client.blocked is SUSPENDED:
+        if client.blocked is state:
             client.blocked = None
-            client.resume_with(suspension.reply())
+            client.resume_with(state.reply())
 
     suspension.future.add_done_callback(done)
-
-
-SUSPENDED = object()
 
 
 def parse_timeout(raw: bytes) -> float:
@@ -72,13 +113,22 @@ def parse_timeout(raw: bytes) -> float:
 
 @dataclass
 class Waiting:
-    """A blocked client: the command to run again, and what to answer on timeout."""
+    """A blocked client: its database and keys, the type that serves it, how to run its
+    command again for one key, and what to answer on timeout."""
 
     client: Client
-    args: list[bytes]
-    mkeys: list[bytes]
+    db: Database
+    keys: list[bytes]
+    kind: int
+    retry: Retry
     timeout_reply: Raw
     timer: asyncio.TimerHandle | None = None
+
+    def mkeys(self) -> list[bytes]:
+        return [self.db.meta_key(k) for k in self.keys]  # where its database points now
+
+
+UNBLOCKED = encode_error(errors.UNBLOCKED)
 
 
 class Waiters:
@@ -87,14 +137,17 @@ class Waiters:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.by_key: dict[bytes, deque[Waiting]] = {}
-        server.keyspace.waited_keys = self.by_key  # writes to these keys mark them ready
+        server.keyspace.waited_keys = self.by_key  # keys created here are marked ready
+        self.serving = False
 
     def __len__(self) -> int:
         return sum(1 for c in self.server.clients.values() if c.blocked is not None)
 
     def block(self, client: Client, args: list[bytes], block: Block) -> None:
-        waiting = Waiting(client, args, block.mkeys, block.timeout_reply)
-        for mkey in block.mkeys:
+        waiting = Waiting(
+            client, block.db, block.keys, block.kind, block.retry, block.timeout_reply
+        )
+        for mkey in waiting.mkeys():
             self.by_key.setdefault(mkey, deque()).append(waiting)
         client.blocked = waiting
         if block.timeout > 0:
@@ -102,7 +155,7 @@ class Waiters:
             waiting.timer = loop.call_later(block.timeout, self.time_out, waiting)
 
     def _forget(self, waiting: Waiting) -> None:
-        for mkey in waiting.mkeys:
+        for mkey in waiting.mkeys():
             queue = self.by_key.get(mkey)
             if queue is not None:
                 with contextlib.suppress(ValueError):
@@ -115,8 +168,9 @@ class Waiters:
 
     def drop(self, client: Client) -> None:
         """The client went away."""
-        if client.blocked is not None:
+        if isinstance(client.blocked, Waiting):
             self._forget(client.blocked)
+        client.blocked = None
 
     def time_out(self, waiting: Waiting) -> None:
         if waiting.client.blocked is not waiting:
@@ -124,15 +178,62 @@ class Waiters:
         self._forget(waiting)
         waiting.client.resume_with(waiting.timeout_reply)
 
+    def unblock(self, client: Client, with_error: bool) -> bool:
+        """CLIENT UNBLOCK: end the client's wait as its timeout would, or with -UNBLOCKED."""
+        state = client.blocked
+        if state is None:
+            return False
+        if isinstance(state, Waiting):
+            self._forget(state)
+            reply = state.timeout_reply
+        else:  # WAIT: answers what it has so far
+            client.blocked = None
+            reply = Raw(state.reply())
+        if with_error:
+            reply = Raw(UNBLOCKED)
+            self.server.dispatcher.count_error(UNBLOCKED)
+        client.resume_with(reply)
+        return True
+
     def serve_ready(self) -> None:
-        """Run again, oldest first, the waiters of every key that a write filled."""
+        """Serve, key by key in the order they became ready, the clients waiting on keys that
+        exist with the type they want: each runs its command again for that key, oldest
+        first, until the key is gone. Serving may make more keys ready (BLMOVE's push):
+        those are served too."""
+        if self.serving:
+            return
+        self.serving = True
+        try:
+            ks = self.server.keyspace
+            ready = ks.ready_keys
+            while ready:
+                mkey = next(iter(ready))
+                del ready[mkey]
+                queue = self.by_key.get(mkey)
+                if queue:
+                    self._serve_key(mkey, list(queue))
+        finally:
+            self.serving = False
+
+    def _serve_key(self, mkey: bytes, queue: list[Waiting]) -> None:
         ks = self.server.keyspace
         execute = self.server.dispatcher.execute
-        while ks.ready_keys:
-            mkey = ks.ready_keys.pop()
-            while (queue := self.by_key.get(mkey)) and ks.engine.get(mkey) is not None:
-                waiting = queue[0]
-                self._forget(waiting)
-                reply = execute(waiting.client, waiting.args)
-                if waiting.client.blocked is None:
-                    waiting.client.resume_with(reply)
+        key = kf.user_key(mkey)
+        for waiting in queue:
+            rec = ks.engine.get(mkey)
+            if rec is not None and kf.expire_of(rec) and kf.expire_of(rec) <= _now_ms():
+                ks.expire_now(mkey, rec)
+                rec = None
+            if rec is None:
+                return
+            client = waiting.client
+            if client.blocked is not waiting or kf.rtype(rec) != waiting.kind:
+                continue  # waits for another type: stays blocked
+            self._forget(waiting)
+            reply = execute(client, waiting.retry(key))
+            if client.blocked is None:
+                client.resume_with(reply)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -28,7 +28,7 @@ from .fastlane import ALL_RAN
 from .protection import denies_connection, is_local_peer
 
 if TYPE_CHECKING:
-    from .blocking import Waiting
+    from .blocking import Suspended, Waiting
     from .replication import ReplicaLink
     from .server import Server
     from .storage.keyspace import Database
@@ -76,7 +76,7 @@ class Client(asyncio.Protocol):
         self.resp3 = False  # HELLO 3
         self.channels: dict[bytes, None] = {}  # subscribed channels (ordered)
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
-        self.blocked: Waiting | None = None  # waiting in BLPOP & co (or WAIT)
+        self.blocked: Waiting | Suspended | None = None  # waiting in BLPOP & co (or WAIT)
         self.wrote = False  # a write since the last commit
         self.just_wrote = False  # the command being answered was a write (semi-sync)
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out

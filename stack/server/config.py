@@ -83,6 +83,10 @@ class Param:
         return raw
 
     def render(self, value: Value) -> str:
+        if self.kind == "notify":  # as Redis prints its flags (KEA -> AKE)
+            from .notifications import flags_text, parse_flags
+
+            return flags_text(parse_flags(str(value)))
         return str(value)
 
 

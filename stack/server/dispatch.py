@@ -223,16 +223,13 @@ class Dispatcher:
                 reply = result
             else:
                 reply = encode(result)
-        if server.keyspace.changed:
-            changed = server.keyspace.changed
-            server.keyspace.changed = []
-            if reply[:1] != b"-":
-                server.notifier.after_command(entry.name, args, changed)
         usec = (time.perf_counter_ns() - start) // 1000
         entry.calls += 1
         entry.usec += usec
         if usec >= server.watch_us:
             server.record_slow(client, args, usec, entry.spec)
+        if server.keyspace.ready_keys and not client.in_exec:  # after the whole command
+            server.waiters.serve_ready()
         return reply
 
     def _reject(self, client: Client, entry: Entry, message: str) -> bytes:

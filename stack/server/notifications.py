@@ -1,95 +1,45 @@
 """Keyspace notifications (``notify-keyspace-events``), published through pub/sub.
 
-While notifications are on, the keyspace records which keys a write command changed; after the
-command the dispatcher emits one event per key on ``__keyspace@<db>__:<key>`` (message: the
-event) and/or ``__keyevent@<db>__:<event>`` (message: the key). Expiry emits ``expired``.
+As in Redis, each write command announces its own events at the point where it makes each
+change, in Redis's order: ``notify(c, "l", "lpush", key)``, then ``"del"`` when the change
+emptied a collection. Two events come from the keyspace itself, wherever a command or the
+server causes them: ``new`` when a key is created (class ``n``) and ``expired`` when a key is
+found expired, lazily or by the active sweep (class ``x``). ``keymiss`` (class ``m``) is
+announced by reads that find no key. ledis never evicts, so there is no ``evicted`` event.
+
+Each event is published on ``__keyspace@<db>__:<key>`` (message: the event) when ``K`` is on,
+and on ``__keyevent@<db>__:<event>`` (message: the key) when ``E`` is on. While any class is
+on, the C fast lane stays off (its SET and INCR would have to announce too).
+
+The events of LedisDB's own commands (documented in ``docs/notifications.md``) follow their
+Redis counterparts: ``LCLEAR`` is a ``del``, ``LEXPIRE`` an ``expire``, ``LPERSIST`` a
+``persist``, ``LTRIM_FRONT`` an ``ltrim``, ``XLSORT ... STORE`` a ``sortstore``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.commands import TABLE
-
 from .config import ConfigError
 from .storage import keyformat as kf
 
 if TYPE_CHECKING:
+    from .client import Client
     from .server import Server
 
-# Flags as Redis spells them; A is an alias for every event class but m and n.
+# Classes as Redis spells them; A is an alias for every class but m and n.
 CLASSES = "g$lshzxetdmn"
 ALL = "g$lshzxetd"
+GENERIC, STRING, LIST, SET, HASH, ZSET = "g", "$", "l", "s", "h", "z"
+NEW, MISS, EXPIRED = "n", "m", "x"
 TYPE_CLASS = {
-    kf.TYPE_STRING: "$",
-    kf.TYPE_LIST: "l",
-    kf.TYPE_SET: "s",
-    kf.TYPE_HASH: "h",
-    kf.TYPE_ZSET: "z",
+    kf.TYPE_STRING: STRING,
+    kf.TYPE_CHUNKED: STRING,
+    kf.TYPE_LIST: LIST,
+    kf.TYPE_SET: SET,
+    kf.TYPE_HASH: HASH,
+    kf.TYPE_ZSET: ZSET,
 }
-GENERIC = {
-    "del",
-    "unlink",
-    "expire",
-    "pexpire",
-    "expireat",
-    "pexpireat",
-    "persist",
-    "rename",
-    "renamenx",
-    "copy",
-    "move",
-    "restore",
-}
-# Where Redis names the event differently from the command.
-EVENT_NAME = {
-    "incr": "incrby",
-    "decr": "decrby",
-    "setnx": "set",
-    "getset": "set",
-    "mset": "set",
-    "msetnx": "set",
-    "setex": "set",
-    "psetex": "set",
-    "getex": "expire",
-    "hmset": "hset",
-    "hsetnx": "hset",
-    "unlink": "del",
-    "getdel": "del",
-    "pexpire": "expire",
-    "expireat": "expire",
-    "pexpireat": "expire",
-    "zincrby": "zincr",
-    "bitfield": "setbit",
-    "bitop": "set",
-    "lpushx": "lpush",
-    "rpushx": "rpush",
-    "blpop": "lpop",
-    "brpop": "rpop",
-    "bzpopmin": "zpopmin",
-    "bzpopmax": "zpopmax",
-    "sort": "sortstore",
-}
-_SIDES = {b"LEFT": ("lpop", "lpush"), b"RIGHT": ("rpop", "rpush")}
-_ENDS = {b"LEFT": "lpop", b"RIGHT": "rpop", b"MIN": "zpopmin", b"MAX": "zpopmax"}
-
-
-def per_key_events(command: str, args: list[bytes]) -> list[tuple[bytes, str]]:
-    """Events, in Redis's order, of commands that do different things to different keys."""
-    if command in ("rename", "renamenx"):
-        return [(args[1], "rename_from"), (args[2], "rename_to")]
-    if command == "smove":
-        return [(args[1], "srem"), (args[2], "sadd")]
-    if command in ("rpoplpush", "brpoplpush"):
-        return [(args[2], "lpush"), (args[1], "rpop")]
-    if command in ("lmove", "blmove"):
-        return [(args[2], _SIDES[args[4].upper()][1]), (args[1], _SIDES[args[3].upper()][0])]
-    if command in ("lmpop", "blmpop", "zmpop", "bzmpop"):
-        end = next((a.upper() for a in args if a.upper() in _ENDS), b"LEFT")
-        return [(k, _ENDS[end]) for k in args[1:]]
-    if command == "copy":
-        return [(args[2], "copy_to")]
-    return []
 
 
 def parse_flags(text: str) -> frozenset[str]:
@@ -104,86 +54,89 @@ def parse_flags(text: str) -> frozenset[str]:
     return frozenset(flags)
 
 
-GROUP_CLASS = {
-    "string": "$",
-    "bitmap": "$",
-    "list": "l",
-    "set": "s",
-    "hash": "h",
-    "sorted-set": "z",
-}
-
-
-_TTL_OPTIONS = {b"EX", b"PX", b"EXAT", b"PXAT"}
-
-
-def _sets_expiry(command: str, args: list[bytes]) -> bool:
-    """SETEX, PSETEX and SET ... EX|PX|EXAT|PXAT also announce an "expire" event."""
-    if command in ("setex", "psetex"):
-        return True
-    return command == "set" and any(a.upper() in _TTL_OPTIONS for a in args[3:])
-
-
-def _group(command: str) -> str:
-    spec = TABLE.get(command.split("|")[0])
-    return spec.group if spec else ""
+def flags_text(flags: frozenset[str]) -> str:
+    """The flags as Redis prints them (CONFIG GET): ``A`` for all of its classes, else each
+    class in its order and ``n`` (which ``A`` hides, as in Redis), then ``K``, ``E``, ``m``."""
+    if set(ALL) <= flags:
+        text = "A"
+    else:
+        text = "".join(ch for ch in ALL + "n" if ch in flags)
+    return text + "".join(ch for ch in "KEm" if ch in flags)
 
 
 class Notifier:
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.flags: frozenset[str] = frozenset()
+        self.keyspace = False  # K: __keyspace@<db>__:<key> channels
+        self.keyevent = False  # E: __keyevent@<db>__:<event> channels
+        self.classes: frozenset[str] = frozenset()  # the classes announced (none without K/E)
 
     def configure(self, text: str) -> None:
-        self.flags = parse_flags(text)
-        self.server.keyspace.track_changes = bool(self.flags & {"K", "E"})
+        flags = parse_flags(text)
+        self.keyspace = "K" in flags
+        self.keyevent = "E" in flags
+        on = self.keyspace or self.keyevent
+        self.classes = frozenset(flags - {"K", "E"}) if on else frozenset()
+        ks = self.server.keyspace
+        ks.track_changes = bool(self.classes)  # keeps the fast lane off
+        ks.on_new = self._new if NEW in self.classes else None
+        ks.on_miss = self._miss if MISS in self.classes else None
 
     @property
     def enabled(self) -> bool:
-        return bool(self.flags & {"K", "E"})
+        return bool(self.classes)
 
-    def emit(self, db_index: int, key: bytes, event: str, cls: str) -> None:
-        if cls not in self.flags:
-            return
+    def emit(self, db_index: int, key: bytes, event: str) -> None:
+        """Publish one event (its class already checked)."""
         publish = self.server.pubsub.publish
-        if "K" in self.flags:
+        if self.keyspace:
             publish(b"__keyspace@%d__:%b" % (db_index, key), event.encode())
-        if "E" in self.flags:
+        if self.keyevent:
             publish(b"__keyevent@%d__:%b" % (db_index, event.encode()), key)
 
-    def after_command(self, command: str, args: list[bytes], changed: list[bytes]) -> None:
-        """Events for the keys one command changed (metadata keys, in order)."""
-        ks = self.server.keyspace
-        phys_to_db = {db.phys: db.index for db in ks.dbs}
-        order = list(dict.fromkeys(changed))
-        named = dict(per_key_events(command, args))
-        if named:  # Redis's order for these, not the order of our writes
-            position = {key: n for n, (key, _e) in enumerate(per_key_events(command, args))}
-            order.sort(key=lambda mkey: position.get(kf.user_key(mkey), len(position)))
-        for mkey in order:
-            db_index = phys_to_db.get(kf.U32.unpack_from(mkey, 1)[0])
-            if db_index is None:
-                continue
-            key = kf.user_key(mkey)
-            record = ks.engine.get(mkey)
-            name = named.get(key) or EVENT_NAME.get(command, command)
-            if command in GENERIC:
-                self.emit(db_index, key, name, "g")
-                continue
-            cls = (
-                TYPE_CLASS.get(kf.rtype(record), "g")
-                if record
-                else GROUP_CLASS.get(_group(command), "g")
-            )
-            self.emit(db_index, key, name, cls)
-            if record is None and name != "del":  # the command emptied the key: it is gone
-                self.emit(db_index, key, "del", "g")
-            elif _sets_expiry(command, args):
-                self.emit(db_index, key, "expire", "g")
+    def _db_index(self, mkey: bytes) -> int | None:
+        for db in self.server.keyspace.dbs:
+            if mkey.startswith(db.prefix):
+                return db.index
+        return None
+
+    def _announce(self, mkey: bytes, event: str, cls: str) -> None:
+        if cls in self.classes:
+            index = self._db_index(mkey)
+            if index is not None:
+                self.emit(index, kf.user_key(mkey), event)
+
+    def _new(self, mkey: bytes) -> None:
+        self._announce(mkey, "new", NEW)
+
+    def _miss(self, mkey: bytes) -> None:
+        self._announce(mkey, "keymiss", MISS)
 
     def expired(self, mkey: bytes) -> None:
-        ks = self.server.keyspace
-        for db in ks.dbs:
-            if mkey.startswith(db.prefix):
-                self.emit(db.index, kf.user_key(mkey), "expired", "x")
-                return
+        self._announce(mkey, "expired", EXPIRED)
+
+
+def notify(c: Client, cls: str, event: str, key: bytes, db_index: int | None = None) -> None:
+    """Announce ``event`` (of class ``cls``) on ``key`` of the client's database (or of
+    database ``db_index``), if that class is on."""
+    notifier = c.server.notifier
+    if cls in notifier.classes:
+        notifier.emit(c.db.index if db_index is None else db_index, key, event)
+
+
+def notify_emptied(c: Client, cls: str, event: str, key: bytes, gone: bool) -> None:
+    """A change to a collection, then ``del`` when it emptied the collection (Redis's pair)."""
+    notifier = c.server.notifier
+    if notifier.classes:
+        notify(c, cls, event, key)
+        if gone:
+            notify(c, GENERIC, "del", key)
+
+
+def notify_stored(c: Client, cls: str, event: str, key: bytes, stored: bool, existed: bool) -> None:
+    """A *STORE destination: ``event`` when a result was stored, ``del`` when an empty result
+    removed a key that was there (nothing when there was none)."""
+    if stored:
+        notify(c, cls, event, key)
+    elif existed:
+        notify(c, GENERIC, "del", key)

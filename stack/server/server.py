@@ -326,9 +326,9 @@ class Server:
     # -- group commit -------------------------------------------------------------------------
 
     def after_commands(self, client: Client) -> None:
-        """Send the client's replies now, or after the pending batch is committed."""
-        if self.keyspace.ready_keys:
-            self.waiters.serve_ready()
+        """Send the client's replies now, or after the pending batch is committed. (Clients
+        blocked on keys a command made ready are served by the dispatcher after that
+        command: never from here, which pub/sub delivery reaches in the middle of one.)"""
         if client.failures_seen != self.engine.failed_batches and client.wrote:
             # A command of this turn committed a batch that failed (others are answered in
             # _write_failed): what the client wrote is not there.

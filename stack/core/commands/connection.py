@@ -30,8 +30,11 @@ def _client(
     since: str,
     *args: Arg,
     tips: tuple[str, ...] = (),
+    complexity: str = "O(1)",
 ) -> CommandSpec:
-    return command(f"client|{sub}", arity, flags, G, summary, since, *args, tips=tips)
+    return command(
+        f"client|{sub}", arity, flags, G, summary, since, *args, tips=tips, complexity=complexity
+    )
 
 
 SPECS = (
@@ -142,6 +145,16 @@ SPECS = (
             "Set the current connection name",
             "2.6.9",
             string("connection-name"),
+        ),
+        _client(
+            "unblock",
+            -3,
+            CLIENT,
+            "Unblock a client blocked in a blocking command from a different connection",
+            "5.0.0",
+            integer("client-id"),
+            optional(oneof("timeout_error", token("TIMEOUT"), token("ERROR"))),
+            complexity="O(log N) where N is the number of client connections",
         ),
         _client("unpause", 2, CLIENT, "Resume processing of clients that were paused", "6.2.0"),
         help_sub("client", G),

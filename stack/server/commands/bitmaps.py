@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.resp import ReplyError, strict_int
 
+from ..notifications import GENERIC, STRING, notify
 from ..storage import keyformat as kf
 from ..storage import strings as strstore
 from ..storage.keyspace import record_expire
@@ -57,9 +58,12 @@ def setbit(c: Client, args: list[bytes]) -> object:
     value = current[0] if current else 0
     mask = 0x80 >> (offset & 7)
     previous = 1 if value & mask else 0
+    if current and previous == on:  # as Redis: no write (nor event) when nothing changes
+        return previous
     value = value | mask if on else value & ~mask & 0xFF
     expire = record_expire(old) if old is not None else 0
     strstore.write_at(ks, mkey, old, byte, bytes([value]), expire)
+    notify(c, STRING, "setbit", args[1])
     return previous
 
 
@@ -204,12 +208,14 @@ def bitop(c: Client, args: list[bytes]) -> object:
     if width == 0:
         if old is not None:
             c.server.keyspace.delete(mkey, old)
+            notify(c, GENERIC, "del", args[2])
         return 0
     if width <= strstore.INLINE_MAX:
         store(c, mkey, old, combine_bits(op, [v.whole() if v else b"" for v in views], width))
     else:  # chunk by chunk: what no source stores is skipped (NOT makes every chunk)
         chunks = _bitop_chunks(op, [v for v in views if v is not None], width, len(views))
         strstore.store_chunks(c.server.keyspace, mkey, old, width, chunks)
+    notify(c, STRING, "set", args[2])
     return width
 
 
@@ -381,6 +387,7 @@ def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
         record = strstore.write_at(ks, mkey, record, need - 1, b"\0", expire)
     view = StoredString(ks, mkey, record)
     out: list[int | None] = []
+    changes = 0
     for o in ops:
         current_value = _read_field(view, o)
         if o.op == b"GET":
@@ -402,6 +409,9 @@ def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
         record = strstore.write_at(ks, mkey, record, first, bytes(span), expire)
         view = StoredString(ks, mkey, record)
         out.append(reply)
+        changes += 1
+    if changes:
+        notify(c, STRING, "setbit", args[1])
     return out
 
 

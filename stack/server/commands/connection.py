@@ -282,6 +282,22 @@ def client_unpause(c: Client, args: list[bytes]) -> object:
     return OK
 
 
+@handler("client|unblock")
+def client_unblock(c: Client, args: list[bytes]) -> object:
+    if len(args) > 4:
+        raise errors.subcommand_syntax(args)
+    with_error = False
+    if len(args) == 4:
+        reason = args[3].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            raise ReplyError(errors.UNBLOCK_REASON)
+        with_error = reason == b"ERROR"
+    target = c.server.clients.get(to_int(args[2]))
+    if target is None or target is c:
+        return 0
+    return 1 if c.server.waiters.unblock(target, with_error) else 0
+
+
 @handler("client|no-evict")
 def client_no_evict(c: Client, args: list[bytes]) -> object:
     mode = args[2].upper()

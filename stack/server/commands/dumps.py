@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.resp import NIL, OK, ReplyError
 
+from ..notifications import GENERIC, notify
 from ..storage import dump as dumpfmt
 from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection
@@ -83,17 +84,20 @@ def restore(c: Client, args: list[bytes]) -> object:
     now = now_ms()
     # A relative TTL is added as C adds it: past the int64 range it wraps to the past.
     expire = (ttl if absolute else wrap_int64(now + ttl)) if ttl else 0
+    if old is not None:  # REPLACE: the old key goes first, then the key is created anew
+        c.server.keyspace.delete(mkey, old)
     if expire and expire <= now:  # already expired: nothing to create
         if old is not None:
-            c.server.keyspace.delete(mkey, old)
+            notify(c, GENERIC, "del", args[1])
         return OK
     if kind == kf.TYPE_STRING:
-        store_string(c, mkey, old, value or b"", expire)
-        return OK
-    col = Collection(c.server.keyspace, mkey, old, kind)
-    col.replace_with(_members(kind, entries), expire, size=len(entries))
-    if idle is not None:
-        c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
+        store_string(c, mkey, None, value or b"", expire)
+    else:
+        col = Collection(c.server.keyspace, mkey, None, kind)
+        col.replace_with(_members(kind, entries), expire, size=len(entries))
+        if idle is not None:
+            c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
+    notify(c, GENERIC, "restore", args[1])
     return OK
 
 

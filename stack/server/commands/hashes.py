@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.resp import NIL, OK, ONE, ZERO, MapChunks, ReplyError, bulk_array
 
+from ..notifications import HASH, notify, notify_emptied
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from . import handler, longdouble
@@ -17,11 +18,11 @@ from .scanning import scan_collection
 if TYPE_CHECKING:
     from ..client import Client
 
-HASH = kf.TYPE_HASH
+HASH_TYPE = kf.TYPE_HASH
 
 
 def open_hash(c: Client, key: bytes, for_read: bool = False) -> Collection:
-    return Collection.open(c.db, key, HASH, for_read)
+    return Collection.open(c.db, key, HASH_TYPE, for_read)
 
 
 def set_fields(h: Collection, pairs: list[bytes], only_new: bool = False) -> int:
@@ -39,7 +40,7 @@ def set_fields(h: Collection, pairs: list[bytes], only_new: bool = False) -> int
     meta.size += added
     if added:
         h.save()
-    else:
+    elif not only_new:  # values replaced (HSETNX that set nothing changed nothing)
         h.touch()
     return added
 
@@ -49,12 +50,16 @@ def hset(c: Client, args: list[bytes]) -> object:
     if len(args) % 2:
         raise errors.wrong_arity(args[0].decode("latin-1").lower())
     added = set_fields(open_hash(c, args[1]), args[2:])
+    notify(c, HASH, "hset", args[1])
     return OK if args[0].lower() == b"hmset" else added
 
 
 @handler("hsetnx")
 def hsetnx(c: Client, args: list[bytes]) -> object:
-    return ONE if set_fields(open_hash(c, args[1]), args[2:4], only_new=True) else ZERO
+    if not set_fields(open_hash(c, args[1]), args[2:4], only_new=True):
+        return ZERO
+    notify(c, HASH, "hset", args[1])
+    return ONE
 
 
 @handler("hget")
@@ -71,7 +76,11 @@ def hmget(c: Client, args: list[bytes]) -> object:
 
 @handler("hdel")
 def hdel(c: Client, args: list[bytes]) -> object:
-    return open_hash(c, args[1]).remove(args[2:])
+    h = open_hash(c, args[1])
+    removed = h.remove(args[2:])
+    if removed:
+        notify_emptied(c, HASH, "hdel", args[1], not h.exists)
+    return removed
 
 
 @handler("hexists")
@@ -123,6 +132,7 @@ def hincrby(c: Client, args: list[bytes]) -> object:
     if not INT64_MIN <= result <= INT64_MAX:
         raise ReplyError(errors.OVERFLOW)
     set_fields(h, [args[2], b"%d" % result])
+    notify(c, HASH, "hincrby", args[1])
     return result
 
 
@@ -141,6 +151,7 @@ def hincrbyfloat(c: Client, args: list[bytes]) -> object:
         raise ReplyError(errors.NAN_OR_INFINITY)
     text = longdouble.format_human(result)
     set_fields(h, [args[2], text])
+    notify(c, HASH, "hincrbyfloat", args[1])
     return text
 
 

@@ -9,6 +9,7 @@ from stack.core import errors
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, Status
 
+from ..notifications import GENERIC, notify
 from ..storage import keyformat as kf
 from ..storage.keyspace import Database, now_ms, record_expire
 from . import handler
@@ -26,6 +27,7 @@ def _delete_keys(c: Client, keys: list[bytes]) -> int:
         mkey, old = c.db.read(key)
         if old is not None:
             ks.delete(mkey, old)
+            notify(c, GENERIC, "del", key)
             deleted += 1
     return deleted
 
@@ -44,7 +46,7 @@ def exists(c: Client, args: list[bytes]) -> object:
 @handler("touch")
 def touch(c: Client, args: list[bytes]) -> object:
     db = c.db
-    return sum(1 for key in args[1:] if db.read(key)[1] is not None)
+    return sum(1 for key in args[1:] if db.lookup(key) is not None)
 
 
 @handler("type")
@@ -70,17 +72,21 @@ def _move_record(
     replace: bool,
     remove_source: bool,
 ) -> int:
-    """Copy (or move) ``key`` to ``newkey`` in ``dst``; 1 if done, 0 if blocked by dst."""
+    """Copy (or move) ``key`` to ``newkey`` in ``dst``; 1 if done, 0 if blocked by dst, -1
+    if there is no ``key``. As in Redis, a destination that is there is deleted and the key
+    created anew (so it is announced ``new`` and wakes clients blocked on it)."""
     ks = c.server.keyspace
-    src_mkey, rec = src.read(key)
+    src_mkey, rec = src.read(key) if remove_source else (src.meta_key(key), src.lookup(key))
     if rec is None:
         return -1
     dst_mkey, dst_old = dst.read(newkey)
     if dst_mkey == src_mkey:
         return 1
-    if dst_old is not None and not replace:
-        return 0
-    ks.write(dst_mkey, ks.clone(src_mkey, rec, dst_mkey), dst_old)
+    if dst_old is not None:
+        if not replace:
+            return 0
+        ks.delete(dst_mkey, dst_old)
+    ks.write(dst_mkey, ks.clone(src_mkey, rec, dst_mkey), None)
     if remove_source:
         ks.delete(src_mkey, rec)
     return 1
@@ -90,7 +96,14 @@ def _move_record(
 def rename(c: Client, args: list[bytes]) -> object:
     if _move_record(c, c.db, args[1], c.db, args[2], True, True) < 0:
         raise ReplyError(errors.NO_SUCH_KEY)
+    _renamed(c, args)
     return OK
+
+
+def _renamed(c: Client, args: list[bytes]) -> None:
+    if args[1] != args[2]:
+        notify(c, GENERIC, "rename_from", args[1])
+        notify(c, GENERIC, "rename_to", args[2])
 
 
 @handler("renamenx")
@@ -102,6 +115,8 @@ def renamenx(c: Client, args: list[bytes]) -> object:
     done = _move_record(c, c.db, args[1], c.db, args[2], False, True)
     if done < 0:
         raise ReplyError(errors.NO_SUCH_KEY)
+    if done:
+        _renamed(c, args)
     return done
 
 
@@ -122,7 +137,10 @@ def copy(c: Client, args: list[bytes]) -> object:
         i += 1
     if dst is c.db and args[1] == args[2]:
         raise ReplyError(errors.SAME_OBJECT)
-    return max(0, _move_record(c, c.db, args[1], dst, args[2], replace, False))
+    done = max(0, _move_record(c, c.db, args[1], dst, args[2], replace, False))
+    if done:
+        notify(c, GENERIC, "copy_to", args[2], dst.index)
+    return done
 
 
 @handler("move")
@@ -130,7 +148,11 @@ def move(c: Client, args: list[bytes]) -> object:
     dst = select_db(c, args[2])
     if dst is c.db:
         raise ReplyError(errors.SAME_OBJECT)
-    return max(0, _move_record(c, c.db, args[1], dst, args[1], False, True))
+    done = max(0, _move_record(c, c.db, args[1], dst, args[1], False, True))
+    if done:
+        notify(c, GENERIC, "move_from", args[1])
+        notify(c, GENERIC, "move_to", args[1], dst.index)
+    return done
 
 
 # --- expiry ----------------------------------------------------------------------------------
@@ -177,8 +199,10 @@ def _expire(c: Client, args: list[bytes], unit: int, relative: bool) -> object:
     ks = c.server.keyspace
     if when <= now:
         ks.delete(mkey, rec)
+        notify(c, GENERIC, "del", args[1])
     else:
         ks.set_expire(mkey, rec, when)
+        notify(c, GENERIC, "expire", args[1])
     return ONE
 
 
@@ -244,6 +268,7 @@ def persist(c: Client, args: list[bytes]) -> object:
     if rec is None or not record_expire(rec):
         return ZERO
     c.server.keyspace.set_expire(mkey, rec, 0)
+    notify(c, GENERIC, "persist", args[1])
     return ONE
 
 

@@ -12,6 +12,7 @@ from stack.core import errors
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import ReplyError
 
+from ..notifications import GENERIC, LIST, notify, notify_emptied
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import INT64_MAX_MS, now_ms, record_expire
@@ -48,6 +49,7 @@ def _clear(c: Client, key: bytes, kind: int) -> int:
         return 0
     size = Collection(c.server.keyspace, mkey, record, kind).size
     c.server.keyspace.delete(mkey, record)
+    notify(c, GENERIC, "del", key)
     return size
 
 
@@ -83,8 +85,10 @@ def _set_expiry(c: Client, args: list[bytes], absolute: bool) -> int:
     ks = c.server.keyspace
     if when <= now_ms():
         ks.delete(mkey, record)
+        notify(c, GENERIC, "del", args[1])
     else:
         ks.set_expire(mkey, record, when)
+        notify(c, GENERIC, "expire", args[1])
     return 1
 
 
@@ -114,6 +118,7 @@ def typed_persist(c: Client, args: list[bytes]) -> object:
     if record is None or not record_expire(record):
         return 0
     c.server.keyspace.set_expire(mkey, record, 0)
+    notify(c, GENERIC, "persist", args[1])
     return 1
 
 
@@ -127,7 +132,12 @@ def _trim(c: Client, args: list[bytes], left: bool) -> int:
     if count < 0:
         raise ReplyError("ERR count should be greater than or equal to 0")
     lst = ListView(c, args[1])
-    return len(lst.pop(count, left)) if lst.col.exists else 0
+    if not lst.col.exists:
+        return 0
+    popped = len(lst.pop(count, left))
+    if popped:
+        notify_emptied(c, LIST, "ltrim", args[1], not lst.col.exists)
+    return popped
 
 
 @handler("ltrim_front")

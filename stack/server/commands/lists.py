@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING
 
 from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array
 
-from ..blocking import Block, parse_timeout
+from ..blocking import Block, parse_timeout, same_args
+from ..notifications import LIST, notify, notify_emptied
 from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection, Meta
 from ..storage.keyspace import Database
 from . import handler
 from .args import INT64_MIN, syntax_error, to_int, to_positive
-from .multikey import first_nonempty, parse_multi_pop
+from .multikey import first_nonempty, one_key_mpop, parse_multi_pop
 
 if TYPE_CHECKING:
     from ..client import Client
 
-LIST = kf.TYPE_LIST
+LIST_TYPE = kf.TYPE_LIST
 U64 = kf.U64
 INDEX_ERROR = "ERR index out of range"
 
@@ -32,7 +33,7 @@ class ListView:
     def __init__(
         self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
     ) -> None:
-        self.col = Collection.open(db or c.db, key, LIST, for_read)
+        self.col = Collection.open(db or c.db, key, LIST_TYPE, for_read)
 
     @property
     def size(self) -> int:
@@ -55,7 +56,9 @@ class ListView:
         self.col.save()
         return meta.size
 
-    def pop(self, count: int, left: bool) -> list[bytes]:
+    def pop(self, count: int, left: bool, save: bool = True) -> list[bytes]:
+        """Remove and return up to ``count`` elements from one end (``save``: then write the
+        metadata, deleting the key if that emptied it)."""
         if not self.col.exists:
             return []
         meta = self._meta()
@@ -71,7 +74,8 @@ class ListView:
             self.col.delete(pos)
             out.append(value or b"")
         meta.size -= len(out)
-        self.col.save()
+        if save:
+            self.col.save()
         return out
 
     def index(self, i: int) -> bytes | None:
@@ -133,7 +137,9 @@ def _push(c: Client, args: list[bytes], left: bool, only_existing: bool) -> obje
     lst = ListView(c, args[1])
     if only_existing and not lst.col.exists:
         return 0
-    return lst.push(args[2:], left)
+    size = lst.push(args[2:], left)
+    notify(c, LIST, "lpush" if left else "rpush", args[1])
+    return size
 
 
 @handler("lpush")
@@ -163,12 +169,16 @@ def _pop(c: Client, args: list[bytes], left: bool) -> object:
     if len(args) == 3:
         count = to_positive(args[2])
     lst = ListView(c, args[1])
-    if count is None:
-        popped = lst.pop(1, left)
-        return popped[0] if popped else NIL
     if not lst.col.exists:
-        return NIL_ARRAY
-    return lst.pop(count, left)
+        return NIL if count is None else NIL_ARRAY
+    popped = lst.pop(1 if count is None else count, left)
+    popped_event(c, args[1], lst, left)
+    return popped[0] if count is None else popped
+
+
+def popped_event(c: Client, key: bytes, lst: ListView, left: bool) -> None:
+    """Redis's events after elements left a list: lpop or rpop, then del if it is empty."""
+    notify_emptied(c, LIST, "lpop" if left else "rpop", key, not lst.col.exists)
 
 
 @handler("lpop")
@@ -261,6 +271,7 @@ def lset(c: Client, args: list[bytes]) -> object:
         raise ReplyError("ERR no such key")
     if not lst.set(to_int(args[2]), args[3]):
         raise ReplyError(INDEX_ERROR)
+    notify(c, LIST, "lset", args[1])
     return OK
 
 
@@ -279,6 +290,7 @@ def ltrim(c: Client, args: list[bytes]) -> object:
     meta.head += keep_from
     meta.size = keep_to - keep_from if bounds else 0
     lst.col.save()
+    notify_emptied(c, LIST, "ltrim", args[1], not lst.col.exists)
     return OK
 
 
@@ -298,6 +310,7 @@ def lrem(c: Client, args: list[bytes]) -> object:
                 break
     if drop:
         lst.rewrite([e for pos, e in enumerate(elements) if pos not in drop])
+        notify_emptied(c, LIST, "lrem", args[1], not lst.col.exists)
     return len(drop)
 
 
@@ -316,6 +329,7 @@ def linsert(c: Client, args: list[bytes]) -> object:
         return -1
     elements.insert(pos if where == b"BEFORE" else pos + 1, args[4])
     lst.rewrite(elements)
+    notify(c, LIST, "linsert", args[1])
     return len(elements)
 
 
@@ -330,14 +344,20 @@ def _side(raw: bytes) -> bool:
 
 
 def move(c: Client, src_key: bytes, dst_key: bytes, from_left: bool, to_left: bool) -> bytes | None:
+    """LMOVE: pop from one list, push onto another, with Redis's events (the push, then the
+    pop, then del if the source emptied)."""
     src = ListView(c, src_key)
     if not src.col.exists:
         return None
-    dst = ListView(c, dst_key)  # type-checks the destination before anything moves
-    value = src.pop(1, from_left)[0]
-    if dst_key == src_key:
-        dst = ListView(c, dst_key)
-    dst.push([value], to_left)
+    if dst_key == src_key:  # a rotation: the list never stops existing
+        value = src.pop(1, from_left, save=False)[0]
+        src.push([value], to_left)
+    else:
+        dst = ListView(c, dst_key)  # type-checks the destination before anything moves
+        value = src.pop(1, from_left)[0]
+        dst.push([value], to_left)
+    notify(c, LIST, "lpush" if to_left else "rpush", dst_key)
+    popped_event(c, src_key, src, from_left)
     return value
 
 
@@ -364,7 +384,9 @@ def mpop(c: Client, keys: list[bytes], left: bool, count: int) -> object:
     if found is None:
         return None
     key, lst = found
-    return [key, lst.pop(count, left)]
+    popped = lst.pop(count, left)
+    popped_event(c, key, lst, left)
+    return [key, popped]
 
 
 @handler("lmpop")
@@ -382,9 +404,11 @@ def _bpop(c: Client, args: list[bytes], left: bool) -> object:
     keys = args[1:-1]
     found = first_nonempty(c, keys, ListView)
     if found is None:
-        raise Block(c, keys, timeout)
+        raise Block(c, keys, timeout, LIST_TYPE, lambda key: [args[0], key, args[-1]])
     key, lst = found
-    return [key, lst.pop(1, left)[0]]
+    value = lst.pop(1, left)[0]
+    popped_event(c, key, lst, left)
+    return [key, value]
 
 
 @handler("blpop")
@@ -397,24 +421,22 @@ def brpop(c: Client, args: list[bytes]) -> object:
     return _bpop(c, args, left=False)
 
 
-def _bmove(
-    c: Client, src: bytes, dst: bytes, from_left: bool, to_left: bool, timeout_arg: bytes
-) -> object:
-    timeout = parse_timeout(timeout_arg)
-    value = move(c, src, dst, from_left, to_left)
+def _bmove(c: Client, args: list[bytes], from_left: bool, to_left: bool) -> object:
+    timeout = parse_timeout(args[-1])
+    value = move(c, args[1], args[2], from_left, to_left)
     if value is None:
-        raise Block(c, [src], timeout, in_exec_reply=NIL)
+        raise Block(c, [args[1]], timeout, LIST_TYPE, same_args(args), in_exec_reply=NIL)
     return value
 
 
 @handler("blmove")
 def blmove(c: Client, args: list[bytes]) -> object:
-    return _bmove(c, args[1], args[2], _side(args[3]), _side(args[4]), args[5])
+    return _bmove(c, args, _side(args[3]), _side(args[4]))
 
 
 @handler("brpoplpush")
 def brpoplpush(c: Client, args: list[bytes]) -> object:
-    return _bmove(c, args[1], args[2], False, True, args[3])
+    return _bmove(c, args, False, True)
 
 
 @handler("blmpop")
@@ -423,5 +445,5 @@ def blmpop(c: Client, args: list[bytes]) -> object:
     keys, left, count = parse_mpop(args, 2)
     result = mpop(c, keys, left, count)
     if result is None:
-        raise Block(c, keys, timeout)
+        raise Block(c, keys, timeout, LIST_TYPE, one_key_mpop(args, len(keys)))
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from ..blocking import Retry
 from ..storage.collections import Collection
 from .args import INT64_MAX, syntax_error, to_positive, to_range
 
@@ -70,3 +71,9 @@ def parse_limit(rest: list[bytes]) -> int:
         else:
             raise syntax_error()
     return limit
+
+
+def one_key_mpop(args: list[bytes], numkeys: int) -> Retry:
+    """BLMPOP/BZMPOP run again for one ready key: ``timeout 1 key`` and the rest as given."""
+    rest = args[3 + numkeys :]
+    return lambda key: [args[0], args[1], b"1", key, *rest]

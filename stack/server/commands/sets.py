@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.resp import NIL, ONE, ZERO, ReplyError, SetChunks, SetReply, bulk_array
 
+from ..notifications import SET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import Database
@@ -18,13 +19,13 @@ from .scanning import scan_collection
 if TYPE_CHECKING:
     from ..client import Client
 
-SET = kf.TYPE_SET
+SET_TYPE = kf.TYPE_SET
 
 
 def open_set(
     c: Client, key: bytes, for_read: bool = False, db: Database | None = None
 ) -> Collection:
-    return Collection.open(db or c.db, key, SET, for_read)
+    return Collection.open(db or c.db, key, SET_TYPE, for_read)
 
 
 def add_members(s: Collection, members: list[bytes]) -> int:
@@ -46,12 +47,19 @@ def remove_members(s: Collection, members: list[bytes]) -> int:
 
 @handler("sadd")
 def sadd(c: Client, args: list[bytes]) -> object:
-    return add_members(open_set(c, args[1]), args[2:])
+    added = add_members(open_set(c, args[1]), args[2:])
+    if added:
+        notify(c, SET, "sadd", args[1])
+    return added
 
 
 @handler("srem")
 def srem(c: Client, args: list[bytes]) -> object:
-    return remove_members(open_set(c, args[1]), args[2:])
+    s = open_set(c, args[1])
+    removed = remove_members(s, args[2:])
+    if removed:
+        notify_emptied(c, SET, "srem", args[1], not s.exists)
+    return removed
 
 
 @handler("scard")
@@ -87,7 +95,9 @@ def smove(c: Client, args: list[bytes]) -> object:
     if src.get(member) is None:
         return ZERO
     remove_members(src, [member])
-    add_members(dst, [member])
+    notify_emptied(c, SET, "srem", args[1], not src.exists)
+    if add_members(dst, [member]):
+        notify(c, SET, "sadd", args[2])
     return ONE
 
 
@@ -117,11 +127,13 @@ def spop(c: Client, args: list[bytes]) -> object:
             return SetReply()
         picked = [m for m, _v in random_members(s, count)]
         remove_members(s, picked)
+        notify_emptied(c, SET, "spop", args[1], not s.exists)
         return SetReply(picked)
     if not s.exists:
         return NIL
     member = random_members(s, 1)[0][0]
     remove_members(s, [member])
+    notify_emptied(c, SET, "spop", args[1], not s.exists)
     return member
 
 
@@ -153,7 +165,9 @@ def scombine(c: Client, args: list[bytes]) -> object:
 def scombinestore(c: Client, args: list[bytes]) -> object:
     result = combine(c, _OPS[args[0].lower()[:-5]], args[2:])
     mkey, record = c.db.read(args[1])  # the destination is overwritten whatever its type
-    Collection(c.server.keyspace, mkey, record, SET).replace_with([(m, b"") for m in result])
+    Collection(c.server.keyspace, mkey, record, SET_TYPE).replace_with([(m, b"") for m in result])
+    event = args[0].decode("latin-1").lower()
+    notify_stored(c, SET, event, args[1], bool(result), record is not None)
     return len(result)
 
 

@@ -15,20 +15,21 @@ from typing import TYPE_CHECKING, Any
 from stack.core.resp import NIL, NIL_ARRAY, Chunks, Double, Pairs, Raw, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout
+from ..notifications import ZSET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import Database, WrongType
 from ..storage.scores import decode_score, encode_score, format_score
 from . import handler
 from .args import c_strtod, syntax_error, to_float, to_int, to_positive
-from .multikey import first_nonempty, parse_limit, parse_multi_pop
+from .multikey import first_nonempty, one_key_mpop, parse_limit, parse_multi_pop
 from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
     from ..client import Client
 
-ZSET = kf.TYPE_ZSET
+ZSET_TYPE = kf.TYPE_ZSET
 MEMBER = b"m"
 SCORE = b"s"
 NOT_FLOAT = "ERR value is not a valid float"
@@ -96,7 +97,7 @@ class ZSet:
     def __init__(
         self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
     ) -> None:
-        self.col = Collection.open(db or c.db, key, ZSET, for_read)
+        self.col = Collection.open(db or c.db, key, ZSET_TYPE, for_read)
 
     @property
     def size(self) -> int:
@@ -273,6 +274,8 @@ def zadd(c: Client, args: list[bytes]) -> object:
         z.save()
     elif changed:
         z.col.touch()
+    if added or changed:
+        notify(c, ZSET, "zincr" if incr else "zadd", args[1])
     if incr:
         return NIL if result is None else score_reply(c, result)
     return added + changed if b"CH" in flags else added
@@ -288,6 +291,7 @@ def zincrby(c: Client, args: list[bytes]) -> object:
         raise ReplyError("ERR resulting score is not a number (NaN)")
     z.set(args[3], new, old)
     z.save()
+    notify(c, ZSET, "zincr", args[1])
     return score_reply(c, new)
 
 
@@ -310,6 +314,7 @@ def zrem(c: Client, args: list[bytes]) -> object:
             removed += 1
     if removed:
         z.save()
+        notify_emptied(c, ZSET, "zrem", args[1], not z.col.exists)
     return removed
 
 
@@ -486,20 +491,22 @@ def zrevrangebylex(c: Client, args: list[bytes]) -> object:
 def zrangestore(c: Client, args: list[bytes]) -> object:
     q = parse_range(args, 3, allow_scores=False)
     items = q.run(ZSet(c, args[2], for_read=True))
-    store(c, args[1], items)
+    store(c, args[1], items, "zrangestore")
     return len(items)
 
 
-def store(c: Client, key: bytes, items: list[tuple[bytes, float]]) -> None:
-    """Overwrite ``key`` (whatever its type) with a sorted set of ``items``."""
+def store(c: Client, key: bytes, items: list[tuple[bytes, float]], event: str) -> None:
+    """Overwrite ``key`` (whatever its type) with a sorted set of ``items``, announced as
+    ``event`` (``del`` when an empty result removed the key)."""
     mkey, record = c.db.read(key)
-    col = Collection(c.server.keyspace, mkey, record, ZSET)
+    col = Collection(c.server.keyspace, mkey, record, ZSET_TYPE)
     members: list[tuple[bytes, bytes]] = []
     for member, score in items:
         encoded = encode_score(score)
         members.append((MEMBER + member, encoded))
         members.append((SCORE + encoded + member, b""))
     col.replace_with(members, size=len(items))
+    notify_stored(c, ZSET, event, key, bool(items), record is not None)
 
 
 def _remove_items(z: ZSet, items: list[tuple[bytes, float]]) -> int:
@@ -510,37 +517,48 @@ def _remove_items(z: ZSet, items: list[tuple[bytes, float]]) -> int:
     return len(items)
 
 
+def _remove_range(c: Client, args: list[bytes], z: ZSet, items: list[tuple[bytes, float]]) -> int:
+    removed = _remove_items(z, items)
+    if removed:
+        event = args[0].decode("latin-1").lower()
+        notify_emptied(c, ZSET, event, args[1], not z.col.exists)
+    return removed
+
+
 @handler("zremrangebyrank")
 def zremrangebyrank(c: Client, args: list[bytes]) -> object:
     start, stop = to_int(args[2]), to_int(args[3])
     z = ZSet(c, args[1])
-    return _remove_items(z, z.rank_range(start, stop, False))
+    return _remove_range(c, args, z, z.rank_range(start, stop, False))
 
 
 @handler("zremrangebyscore")
 def zremrangebyscore(c: Client, args: list[bytes]) -> object:
     lo, hi = ScoreBound.parse(args[2]), ScoreBound.parse(args[3])
     z = ZSet(c, args[1])
-    return _remove_items(z, z.score_range(lo, hi, False))
+    return _remove_range(c, args, z, z.score_range(lo, hi, False))
 
 
 @handler("zremrangebylex")
 def zremrangebylex(c: Client, args: list[bytes]) -> object:
     lo, hi = LexBound.parse(args[2]), LexBound.parse(args[3])
     z = ZSet(c, args[1])
-    return _remove_items(z, z.lex_range(lo, hi, False))
+    return _remove_range(c, args, z, z.lex_range(lo, hi, False))
 
 
 # --- popping ----------------------------------------------------------------------------------
 
 
-def pop(z: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
+def pop(c: Client, key: bytes, z: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
+    """ZPOPMIN/ZPOPMAX and the blocking and multi-key pops: remove up to ``count`` members
+    from one end, with Redis's events (zpopmin or zpopmax, then del if it emptied)."""
     items: list[tuple[bytes, float]] = []
     for item in z.ordered(reverse=highest):
         if len(items) >= count:
             break
         items.append(item)
-    _remove_items(z, items)
+    if _remove_items(z, items):
+        notify_emptied(c, ZSET, "zpopmax" if highest else "zpopmin", key, not z.col.exists)
     return items
 
 
@@ -548,10 +566,10 @@ def _pop_command(c: Client, args: list[bytes], highest: bool) -> object:
     if len(args) > 3:
         raise syntax_error()
     if len(args) == 2:  # one member: a flat [member, score] in RESP3 too
-        items = pop(ZSet(c, args[1]), 1, highest)
+        items = pop(c, args[1], ZSet(c, args[1]), 1, highest)
         return [part for m, s in items for part in (m, Double(s))]
     count = to_positive(args[2])
-    return flat(pop(ZSet(c, args[1]), count, highest), True)
+    return flat(pop(c, args[1], ZSet(c, args[1]), count, highest), True)
 
 
 @handler("zpopmin")
@@ -574,7 +592,7 @@ def mpop(c: Client, keys: list[bytes], highest: bool, count: int) -> list[object
     if found is None:
         return None
     key, z = found
-    return [key, [[m, Double(s)] for m, s in pop(z, count, highest)]]
+    return [key, [[m, Double(s)] for m, s in pop(c, key, z, count, highest)]]
 
 
 @handler("zmpop")
@@ -589,9 +607,9 @@ def _bzpop(c: Client, args: list[bytes], highest: bool) -> object:
     keys = args[1:-1]
     found = first_nonempty(c, keys, ZSet)
     if found is None:
-        raise Block(c, keys, timeout)
+        raise Block(c, keys, timeout, ZSET_TYPE, lambda key: [args[0], key, args[-1]])
     key, z = found
-    member, score = pop(z, 1, highest)[0]
+    member, score = pop(c, key, z, 1, highest)[0]
     return [key, member, Double(score)]
 
 
@@ -611,7 +629,7 @@ def bzmpop(c: Client, args: list[bytes]) -> object:
     keys, highest, count = parse_zmpop(args, 2)
     result = mpop(c, keys, highest, count)
     if result is None:
-        raise Block(c, keys, timeout)
+        raise Block(c, keys, timeout, ZSET_TYPE, one_key_mpop(args, len(keys)))
     return result
 
 
@@ -661,15 +679,16 @@ def zscan(c: Client, args: list[bytes]) -> object:
 
 
 def _scores_of(c: Client, key: bytes) -> dict[bytes, float]:
-    """A sorted set's members and scores; a plain set counts as scores of 1 (as in Redis)."""
-    record = c.db.lookup(key)
+    """A sorted set's members and scores; a plain set counts as scores of 1 (as in Redis).
+    (The key was looked up, and counted as a hit or a miss, by ``combine_keys``.)"""
+    record = c.db.read(key)[1]
     if record is None:
         return {}
     kind = kf.rtype(record)
     if kind == kf.TYPE_SET:
-        col = Collection.open(c.db, key, kf.TYPE_SET, for_read=True)
+        col = Collection.open(c.db, key, kf.TYPE_SET)
         return dict.fromkeys(col.members(), 1.0)
-    return {m: s for m, s in ZSet(c, key, for_read=True).ordered()}
+    return {m: s for m, s in ZSet(c, key).ordered()}
 
 
 @dataclass
@@ -777,7 +796,7 @@ def _combine_reply(c: Client, args: list[bytes], op: str) -> object:
 def _combine_store(c: Client, args: list[bytes], op: str) -> object:
     spec = parse_combine(c, args, 2, args[0].decode("latin-1").lower(), False, op != "diff")
     items = combine(c, spec, op)
-    store(c, args[1], items)
+    store(c, args[1], items, args[0].decode("latin-1").lower())
     return len(items)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.resp import ReplyError
 
+from ..notifications import LIST, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection
 from ..storage.keyspace import WrongType
@@ -127,6 +128,7 @@ def run_sort(c: Client, args: list[bytes], allow_store: bool, kinds: set[int]) -
         mkey, record = c.db.read(spec.store)
         col = Collection(c.server.keyspace, mkey, record, kf.TYPE_LIST)
         col.replace_with([(kf.U64.pack(LIST_ORIGIN + n), v or b"") for n, v in enumerate(out)])
+        notify_stored(c, LIST, "sortstore", spec.store, bool(out), record is not None)
         return len(out)
     return out
 

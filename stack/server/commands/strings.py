@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.resp import NIL, OK, ONE, ZERO, Chunks, Map, ReplyError
 
+from ..notifications import GENERIC, STRING, notify
 from ..storage import keyformat as kf
 from ..storage import strings as strstore
 from ..storage.keyspace import WrongType, now_ms, record_expire
@@ -55,13 +56,9 @@ def stored_string(c: Client, mkey: bytes, rec: bytes) -> StoredString:
 
 
 def store(c: Client, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
-    """Write a string over ``old``; an expiry already in the past deletes the key instead."""
-    ks = c.server.keyspace
-    if expire_ms and expire_ms <= now_ms():
-        if old is not None:
-            ks.delete(mkey, old)
-        return
-    strstore.store(ks, mkey, old, value, expire_ms)
+    """Write a string over ``old``. An expiry already in the past (SET ... EXAT 1) is stored
+    as it is, as Redis does: the key exists until a read or the active sweep expires it."""
+    strstore.store(c.server.keyspace, mkey, old, value, expire_ms)
 
 
 def value_reply(c: Client, mkey: bytes, rec: bytes) -> object:
@@ -78,7 +75,7 @@ def lookup_record(c: Client, key: bytes) -> tuple[bytes, bytes | None]:
     mkey, rec = c.db.read(key)
     ks = c.server.keyspace
     if rec is None:
-        ks.misses += 1
+        ks.miss(mkey)
     else:
         ks.hits += 1
     return mkey, rec
@@ -132,6 +129,9 @@ def set_(c: Client, args: list[bytes]) -> object:
     if keep_ttl and old is not None:
         expire_ms = record_expire(old)
     store(c, mkey, old, args[2], expire_ms)
+    notify(c, STRING, "set", args[1])
+    if expire is not None:
+        notify(c, GENERIC, "expire", args[1])
     return old_value if want_old else OK
 
 
@@ -141,6 +141,7 @@ def setnx(c: Client, args: list[bytes]) -> object:
     if old is not None:
         return ZERO
     store(c, mkey, None, args[2])
+    notify(c, STRING, "set", args[1])
     return ONE
 
 
@@ -153,6 +154,8 @@ def _set_with_ttl(c: Client, args: list[bytes], unit: int, name: str) -> object:
         raise errors.invalid_expire(name)
     mkey, old = c.db.read(args[1])
     store(c, mkey, old, args[3], now + value * unit)
+    notify(c, STRING, "set", args[1])
+    notify(c, GENERIC, "expire", args[1])
     return OK
 
 
@@ -169,11 +172,9 @@ def psetex(c: Client, args: list[bytes]) -> object:
 @handler("getset")
 def getset(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
-    if old is None:
-        store(c, mkey, old, args[2])
-        return NIL
-    old_value = value_reply(c, mkey, stored_record(old))
+    old_value = NIL if old is None else value_reply(c, mkey, stored_record(old))
     store(c, mkey, old, args[2])
+    notify(c, STRING, "set", args[1])
     return old_value
 
 
@@ -184,6 +185,7 @@ def getdel(c: Client, args: list[bytes]) -> object:
         return NIL
     value = value_reply(c, mkey, stored_record(old))
     c.server.keyspace.delete(mkey, old)
+    notify(c, GENERIC, "del", args[1])
     return value
 
 
@@ -211,10 +213,15 @@ def getex(c: Client, args: list[bytes]) -> object:
         now = now_ms()
         when = expire_at(option, raw, "getex", now) if option else 0
         ks = c.server.keyspace
-        if when and when <= now:
+        if when and when <= now and option in (b"EXAT", b"PXAT"):  # Redis: only these
             ks.delete(mkey, old)
-        elif when or record_expire(old):
+            notify(c, GENERIC, "del", args[1])
+        elif when:
             ks.set_expire(mkey, old, when)
+            notify(c, GENERIC, "expire", args[1])
+        elif record_expire(old):
+            ks.set_expire(mkey, old, 0)
+            notify(c, GENERIC, "persist", args[1])
     return value
 
 
@@ -244,6 +251,7 @@ def _set_pairs(c: Client, args: list[bytes], name: str, only_new: bool) -> bool:
     for i in keys:  # read each just before writing it: a key may appear twice
         mkey, old = db.read(args[i])
         store(c, mkey, old, args[i + 1])
+        notify(c, STRING, "set", args[i])
     return True
 
 
@@ -263,11 +271,13 @@ def append(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     if old is None:
         store(c, mkey, None, args[2])
+        notify(c, STRING, "append", args[1])
         return len(args[2])
     length = strstore.length_of(stored_record(old))
     if length + len(args[2]) > max_string(c):
         raise ReplyError(errors.STRING_TOO_LONG)
     strstore.write_at(c.server.keyspace, mkey, old, length, args[2], record_expire(old))
+    notify(c, STRING, "append", args[1])
     return length + len(args[2])
 
 
@@ -320,6 +330,7 @@ def setrange(c: Client, args: list[bytes]) -> object:
         raise ReplyError(errors.STRING_TOO_LONG)
     expire = record_expire(old) if old is not None else 0
     strstore.write_at(c.server.keyspace, mkey, old, offset, patch, expire)
+    notify(c, STRING, "setrange", args[1])
     return max(length, offset + len(patch))
 
 
@@ -335,6 +346,7 @@ def _incr(c: Client, key: bytes, delta: int) -> object:
     if not INT64_MIN <= result <= INT64_MAX:
         raise ReplyError(errors.OVERFLOW)
     store(c, mkey, old, b"%d" % result, record_expire(old) if old is not None else 0)
+    notify(c, STRING, "incrby", key)
     return result
 
 
@@ -381,6 +393,7 @@ def incrbyfloat(c: Client, args: list[bytes]) -> object:
         raise ReplyError(errors.NAN_OR_INFINITY)
     text = longdouble.format_human(result)
     store(c, mkey, old, text, record_expire(old) if old is not None else 0)
+    notify(c, STRING, "incrbyfloat", args[1])
     return text
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.resp import NIL_ARRAY, OK, Chunks, ReplyError
 
-from ..storage.keyspace import now_ms, record_expire
+from ..storage.keyspace import WATCHED_MISSING, now_ms, record_expire
 from . import handler
 
 if TYPE_CHECKING:
@@ -68,11 +68,14 @@ def watch(c: Client, args: list[bytes]) -> object:
     if c.multi is not None:
         raise ReplyError("ERR WATCH inside MULTI is not allowed")
     ks = c.server.keyspace
+    now = now_ms()
     for key in args[1:]:
-        mkey, rec = c.db.read(key)
+        mkey = c.db.meta_key(key)
         if mkey in c.watched:
             continue
-        c.watched[mkey] = record_expire(rec) if rec is not None else 0
+        rec = ks.engine.get(mkey)  # looked at, not touched: an expired key stays as it is
+        expire = record_expire(rec) if rec is not None else WATCHED_MISSING
+        c.watched[mkey] = WATCHED_MISSING if 0 < expire <= now else expire
         ks.watchers.setdefault(mkey, set()).add(c)
     return OK
 
@@ -86,7 +89,7 @@ def unwatch(c: Client, args: list[bytes]) -> object:
 def _watched_key_expired(c: Client) -> bool:
     """A watched key whose TTL ran out since WATCH counts as modified (as in Redis 7)."""
     now = now_ms()
-    return any(expire and expire <= now for expire in c.watched.values())
+    return any(expire > 0 and expire <= now for expire in c.watched.values())
 
 
 def end_transaction(c: Client) -> None:

@@ -39,9 +39,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Watcher(Protocol):
-    """What WATCH needs of a client."""
+# WATCH records each key's expiry time as it saw it (0: none), or this when there was no key.
+WATCHED_MISSING = -1
 
+
+class Watcher(Protocol):
+    """What WATCH needs of a client: its watched metadata keys (with the key's expiry when it
+    was watched, or WATCHED_MISSING) and whether one of them has changed since."""
+
+    watched: dict[bytes, int]
     watch_broken: bool
 
 
@@ -89,9 +95,9 @@ class Database:
 
     def lookup(self, key: bytes) -> bytes | None:
         """The live record of ``key`` for a read command (counts keyspace hits and misses)."""
-        rec = self.read(key)[1]
+        mkey, rec = self.read(key)
         if rec is None:
-            self.ks.misses += 1
+            self.ks.miss(mkey)
         else:
             self.ks.hits += 1
         return rec
@@ -102,7 +108,7 @@ class Database:
         mkey, rec = self.read(key)
         ks = self.ks
         if rec is None:
-            ks.misses += 1
+            ks.miss(mkey)
             return None
         ks.hits += 1
         if rec[0] & TYPE_MASK != kf.TYPE_STRING:
@@ -142,15 +148,18 @@ class Keyspace:
         self.clock = time.monotonic()  # coarse access clock, updated per received chunk
         self.misses = 0
         self.on_expire: list[Callable[[bytes], None]] = []
+        # Keyspace notifications (notifications.py): whether any class is on (the fast lane
+        # then stays off), and the hooks announcing a key created and a read that missed.
+        self.track_changes = False
+        self.on_new: Callable[[bytes], None] | None = None
+        self.on_miss: Callable[[bytes], None] | None = None
         # WATCH: metadata key -> the clients watching it (see ``touch``).
         self.watchers: dict[bytes, set[Watcher]] = {}
-        # Blocking pops: keys clients wait on (owned by server.Waiters) and those now filled.
+        # Blocking pops: keys clients wait on (owned by server.Waiters), and those created
+        # since they were last served, in the order they were created (Redis's ready list).
         self.waited_keys: dict[bytes, Any] = {}
-        self.ready_keys: set[bytes] = set()
-        # Keyspace notifications: while on, the metadata keys each command changes.
-        self.track_changes = False
+        self.ready_keys: dict[bytes, None] = {}
         self.replica = False  # replicas change nothing themselves: expiry comes from the master
-        self.changed: list[bytes] = []
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
         self._reclaim_from: dict[bytes, bytes] = {}  # range being reclaimed -> resume key
@@ -255,25 +264,77 @@ class Keyspace:
             self._dirty_counts.clear()
 
     def swap(self, a: int, b: int) -> None:
+        """SWAPDB: two logical databases exchange their data. Clients stay in their logical
+        database: what they watch or wait on is the key of that name in the data it now has.
+        As Redis 7.0 does, a watched key that exists (live) on either side counts as changed,
+        and a key someone waits on that exists after the swap is ready."""
         da, db = self.dbs[a], self.dbs[b]
-        self.touch_database(da.phys)
-        self.touch_database(db.phys)
         pa, pb = da.phys, db.phys
+        self._touch_swapped(pa, pb)
+        self._touch_swapped(pb, pa)
         da.repoint(pb)
         db.repoint(pa)
         self._write_map()
+        self._follow(
+            {kf.meta_prefix(pa): kf.meta_prefix(pb), kf.meta_prefix(pb): kf.meta_prefix(pa)}
+        )
+        for mkey in list(self.waited_keys):
+            if mkey.startswith((da.prefix, db.prefix)) and self.engine.get(mkey) is not None:
+                self.ready_keys[mkey] = None
 
     def flush(self, index: int) -> None:
-        """Empty one logical database at once; the old data is reclaimed in the background."""
+        """Empty one logical database at once; the old data is reclaimed in the background.
+        A watched key counts as changed only if it was there (as Redis 7.0)."""
         db = self.dbs[index]
         old = db.phys
-        self.touch_database(old)
+        self._touch_swapped(old, None)
         if self.counts.get(old, [0])[0] == 0 and not self._has_any(old):
             return
         db.repoint(self._allocate_phys())
         self._write_map()
         self.engine.put(kf.dropped_key(old), b"")
         self.dropped.append(old)
+        self._follow({kf.meta_prefix(old): db.prefix})
+
+    def _live_record(self, mkey: bytes) -> bool:
+        rec = self.engine.get(mkey)
+        return rec is not None and self._live(mkey, rec, now_ms())
+
+    def _touch_swapped(self, phys: int, replaced_with: int | None) -> None:
+        """Break the WATCH of every watched key of ``phys`` that exists there, or in the data
+        that replaces it (SWAPDB; None for a flush)."""
+        if not self.watchers:
+            return
+        prefix = kf.meta_prefix(phys)
+        other = kf.meta_prefix(replaced_with) if replaced_with is not None else None
+        for mkey, watching in self.watchers.items():
+            if not mkey.startswith(prefix):
+                continue
+            if self._live_record(mkey) or (
+                other is not None and self._live_record(other + mkey[len(prefix) :])
+            ):
+                for w in watching:
+                    w.watch_broken = True
+
+    def _follow(self, moves: dict[bytes, bytes]) -> None:
+        """Clients watching or waiting on keys follow their logical database when its data is
+        replaced (SWAPDB, FLUSHDB): metadata keys under an old prefix move to the new one."""
+        size = len(next(iter(moves)))
+
+        def moved(mkey: bytes) -> bytes:
+            new = moves.get(mkey[:size])
+            return mkey if new is None else new + mkey[size:]
+
+        if self.watchers:
+            self.watchers = {moved(m): w for m, w in self.watchers.items()}
+            for watching in self.watchers.values():
+                for w in watching:
+                    w.watched = {moved(m): e for m, e in w.watched.items()}
+        for table in (self.waited_keys, self.ready_keys):
+            if table:
+                items = [(moved(m), v) for m, v in table.items()]
+                table.clear()
+                table.update(items)
 
     def _has_any(self, phys: int) -> bool:
         prefix = kf.meta_prefix(phys)
@@ -291,33 +352,34 @@ class Keyspace:
         c[1] += expires
         self._dirty_counts.add(phys)
 
-    def touch(self, mkey: bytes) -> None:
-        """A key changed: transactions watching it must not run."""
+    def touch(self, mkey: bytes, expired: bool = False) -> None:
+        """A key changed: transactions watching it must not run. (``expired``: an expired
+        key was deleted, which changes nothing for those who saw no key when they watched.)"""
         watching = self.watchers.get(mkey)
         if watching:
             for w in watching:
-                w.watch_broken = True
-
-    def touch_database(self, phys: int) -> None:
-        """Every key of a physical database changed (FLUSHDB, FLUSHALL, SWAPDB)."""
-        prefix = kf.meta_prefix(phys)
-        for mkey, watching in self.watchers.items():
-            if mkey.startswith(prefix):
-                for w in watching:
+                if not expired or w.watched.get(mkey) != WATCHED_MISSING:
                     w.watch_broken = True
 
+    def miss(self, mkey: bytes) -> None:
+        """A read command found no key (INFO keyspace_misses, the ``keymiss`` event)."""
+        self.misses += 1
+        if self.on_miss is not None:
+            self.on_miss(mkey)
+
     def write(self, mkey: bytes, record: bytes, old: bytes | None) -> None:
-        """Store a metadata record over ``old`` (the live record, or None)."""
+        """Store a metadata record over ``old`` (the live record, or None: then the key is
+        created, which announces ``new`` and makes it ready for clients blocked on it)."""
         if self.watchers:
             self.touch(mkey)
-        if mkey in self.waited_keys:
-            self.ready_keys.add(mkey)
-        if self.track_changes:
-            self.changed.append(mkey)
         self.access[mkey] = self.clock  # a write is an access (OBJECT IDLETIME)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:
+            if mkey in self.waited_keys:
+                self.ready_keys[mkey] = None
+            if self.on_new is not None:
+                self.on_new(mkey)
             self._count(mkey, 1, 1 if new_exp else 0)
         else:
             old_exp = old[0] & TTL
@@ -336,13 +398,14 @@ class Keyspace:
                 self._expire_from = ekey
         eng.put(mkey, record)
 
-    def delete(self, mkey: bytes, old: bytes, members_gone: bool = False) -> None:
+    def delete(
+        self, mkey: bytes, old: bytes, members_gone: bool = False, expired: bool = False
+    ) -> None:
         """Delete a key whose live record is ``old`` (``members_gone``: a collection whose
-        members were all removed already, so there is nothing to reclaim)."""
+        members were all removed already, so there is nothing to reclaim; ``expired``: its
+        time ran out)."""
         if self.watchers:
-            self.touch(mkey)
-        if self.track_changes:
-            self.changed.append(mkey)
+            self.touch(mkey, expired)
         eng = self.engine
         if old[0] & TTL:
             eng.delete(kf.expire_key(record_expire(old), mkey))
@@ -366,9 +429,7 @@ class Keyspace:
         return copy_members(self, src_mkey, record, dst_mkey)
 
     def expire_now(self, mkey: bytes, old: bytes) -> None:
-        track, self.track_changes = self.track_changes, False  # announced as "expired" only
-        self.delete(mkey, old)
-        self.track_changes = track
+        self.delete(mkey, old, expired=True)
         self.expired_keys += 1
         for hook in self.on_expire:
             hook(mkey)
