@@ -144,6 +144,8 @@ def reset(c: Client, args: list[bytes]) -> object:
     c.server.pubsub.drop(c)
     c.db = c.server.keyspace.dbs[0]
     c.name = b""
+    c.resp3 = False  # back to RESP2, as Redis's RESET
+    c.no_evict = False
     if c.server.config["requirepass"]:
         c.authenticated = False
         c.parser.authenticated = False
