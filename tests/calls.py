@@ -116,22 +116,56 @@ def key_type_of(spec: CommandSpec) -> str:
     return sweep.NAME_TYPE.get(spec.name) or sweep.GROUP_TYPE.get(spec.group, "string")
 
 
-def calls(spec: CommandSpec, limit: int = 40) -> list[Call]:
-    """The plainest call of ``spec``, then one per other way of writing one argument."""
+def _per_arg(spec: CommandSpec) -> tuple[list[Part], list[list[list[Part]]]]:
+    """The command's words, and for each argument its ways (left out first if optional)."""
     key_type = key_type_of(spec)
     words = [Part(w.encode(), "word") for w in spec.name.split("|")]
     groups = _Groups()
-    per_arg = [_ways_or_absent(a, spec, key_type, groups) for a in spec.args]
+    return words, [_ways_or_absent(a, spec, key_type, groups) for a in spec.args]
+
+
+def _around(per_arg: list[list[list[Part]]], i: int, way: list[Part]) -> list[Part]:
+    """The plainest call with argument ``i`` written as ``way``."""
     plain = [ways[0] for ways in per_arg]
-    out: list[list[Part]] = [words + [p for way in plain for p in way]]
+    return [p for w in plain[:i] for p in w] + way + [p for w in plain[i + 1 :] for p in w]
+
+
+def calls(spec: CommandSpec, limit: int = 40) -> list[Call]:
+    """The plainest call of ``spec``, then one per other way of writing one argument."""
+    words, per_arg = _per_arg(spec)
+    out: list[list[Part]] = [words + [p for ways in per_arg for p in ways[0]]]
     for i, (arg, ways) in enumerate(zip(spec.args, per_arg, strict=True)):
         others = ways[1:]
         if arg.multiple:  # the plainest way twice (DEL k1 k2, SADD k m m)
             first = ways[1] if arg.optional else ways[0]
             others = [*others, first + first]
         for way in others:
-            parts = [p for w in plain[:i] for p in w] + way + [p for w in plain[i + 1 :] for p in w]
-            out.append(words + parts)
+            out.append(words + _around(per_arg, i, way))
+    return [finish(parts) for parts in out[:limit]]
+
+
+def combined(spec: CommandSpec, limit: int = 12) -> list[Call]:
+    """Calls giving two optional arguments at once, each its first way (``SET k v NX GET``,
+    ``ZADD k NX GT 1 m``, ``ZRANGE k 0 -1 BYSCORE REV``)."""
+    words, per_arg = _per_arg(spec)
+    optional = [i for i, a in enumerate(spec.args) if a.optional]
+    out: list[list[Part]] = []
+    for i, j in itertools.combinations(optional, 2):
+        plain = [ways[0] for ways in per_arg]
+        plain[i], plain[j] = per_arg[i][1], per_arg[j][1]
+        out.append(words + [p for way in plain for p in way])
+    return [finish(parts) for parts in out[:limit]]
+
+
+def conflicting(spec: CommandSpec, limit: int = 12) -> list[Call]:
+    """Calls giving two choices of one optional ``oneof`` at once (``SET k v NX XX``,
+    ``GETEX k EX 1 PERSIST``, ``ZADD k GT LT 1 m``)."""
+    words, per_arg = _per_arg(spec)
+    out: list[list[Part]] = []
+    for i, (arg, ways) in enumerate(zip(spec.args, per_arg, strict=True)):
+        if arg.optional and arg.type == "oneof":
+            for a, b in itertools.combinations(ways[1:], 2):
+                out.append(words + _around(per_arg, i, a + b))
     return [finish(parts) for parts in out[:limit]]
 
 

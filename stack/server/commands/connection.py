@@ -185,23 +185,19 @@ def client_info(c: Client, args: list[bytes]) -> object:
 @handler("client|list")
 def client_list(c: Client, args: list[bytes]) -> object:
     clients = list(c.server.clients.values())
-    i = 2
-    while i < len(args):
-        opt = args[i].upper()
-        if opt == b"TYPE" and i + 1 < len(args):
-            kind = args[i + 1].lower()
-            if kind not in CLIENT_TYPES:
-                raise ReplyError(f"ERR Unknown client type '{errors.echo(args[i + 1])}'")
-            clients = [x for x in clients if x.kind == CLIENT_TYPES[kind]]
-            i += 2
-        elif opt == b"ID" and i + 1 < len(args):
-            ids = set()
-            for raw in args[i + 1 :]:
-                ids.add(to_int(raw, "ERR Invalid client ID"))  # Redis 7.0: 0 or -1 match none
-            clients = [x for x in clients if x.id in ids]
-            break
-        else:
-            raise syntax_error()
+    opt = args[2].upper() if len(args) > 2 else b""
+    if len(args) == 4 and opt == b"TYPE":  # Redis 7.0: TYPE t, or ID id..., or nothing
+        kind = args[3].lower()
+        if kind not in CLIENT_TYPES:
+            raise ReplyError(f"ERR Unknown client type '{errors.echo(args[3])}'")
+        clients = [x for x in clients if x.kind == CLIENT_TYPES[kind]]
+    elif len(args) > 3 and opt == b"ID":
+        ids = set()
+        for raw in args[3:]:
+            ids.add(to_int(raw, "ERR Invalid client ID"))  # Redis 7.0: 0 or -1 match none
+        clients = [x for x in clients if x.id in ids]
+    elif len(args) != 2:
+        raise syntax_error()
     return Verbatim("".join(x.info_line() + "\n" for x in clients).encode())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array
 
 from ..blocking import Block, parse_timeout, same_args
@@ -164,7 +165,7 @@ def rpushx(c: Client, args: list[bytes]) -> object:
 
 def _pop(c: Client, args: list[bytes], left: bool) -> object:
     if len(args) > 3:
-        raise syntax_error()
+        raise errors.wrong_arity("lpop" if left else "rpop")
     count = None
     if len(args) == 3:
         count = to_positive(args[2])

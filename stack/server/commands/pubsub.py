@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import Push, Raw, encode
 
@@ -71,6 +72,8 @@ def publish(c: Client, args: list[bytes]) -> object:
 
 @handler("pubsub|channels")
 def pubsub_channels(c: Client, args: list[bytes]) -> object:
+    if len(args) > 3:
+        raise errors.subcommand_syntax(args)
     channels = list(c.server.pubsub.channels)
     if len(args) == 3:
         match = compile_pattern(args[2])

@@ -162,7 +162,7 @@ def config_get(c: Client, args: list[bytes]) -> object:
 @handler("config|set")
 def config_set(c: Client, args: list[bytes]) -> object:
     if len(args) % 2:
-        raise errors.wrong_arity("config|set")
+        raise syntax_error()  # as Redis 7.0: pairs or nothing
     pairs = [
         (args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "replace"))
         for i in range(2, len(args), 2)

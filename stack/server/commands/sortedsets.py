@@ -432,11 +432,9 @@ def parse_range(
             q.offset, q.count = to_int(args[i + 1]), to_int(args[i + 2])
             q.limited = True
             i += 2
-        elif allow_by and opt == b"BYSCORE":
-            q.by = b"SCORE"
-        elif allow_by and opt == b"BYLEX":
-            q.by = b"LEX"
-        elif allow_by and opt == b"REV":
+        elif allow_by and opt in (b"BYSCORE", b"BYLEX") and q.by == b"RANK":  # once
+            q.by = b"SCORE" if opt == b"BYSCORE" else b"LEX"
+        elif allow_by and opt == b"REV" and not q.reverse:
             q.reverse = True
         else:
             raise syntax_error()

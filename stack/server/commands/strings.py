@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -97,28 +98,47 @@ def get(c: Client, args: list[bytes]) -> object:
     return value_reply(c, mkey, rec)
 
 
+@dataclass
+class StringOptions:
+    """SET's and GETEX's options, read as Redis's parseExtendedStringArgumentsOrReply does: an
+    option may be repeated (the last expiry counts), only conflicting ones are errors."""
+
+    cond: bytes = b""  # NX or XX
+    get: bool = False
+    keep_ttl: bool = False
+    persist: bool = False
+    expire: tuple[bytes, bytes] | None = None  # (EX|PX|EXAT|PXAT, the time as given)
+
+    @classmethod
+    def parse(cls, args: list[bytes], start: int, for_set: bool) -> StringOptions:
+        o = cls()
+        i, n = start, len(args)
+        while i < n:
+            opt = args[i].upper()
+            unit = o.expire[0] if o.expire else b""
+            if for_set and opt in (b"NX", b"XX") and o.cond in (b"", opt):
+                o.cond = opt
+            elif for_set and opt == b"GET":
+                o.get = True
+            elif for_set and opt == b"KEEPTTL" and not o.expire:
+                o.keep_ttl = True
+            elif not for_set and opt == b"PERSIST" and not o.expire:
+                o.persist = True
+            elif opt in _EXPIRE_UNITS and unit in (b"", opt) and i + 1 < n:
+                if o.keep_ttl or o.persist:
+                    raise syntax_error()
+                i += 1
+                o.expire = (opt, args[i])
+            else:
+                raise syntax_error()
+            i += 1
+        return o
+
+
 @handler("set")
 def set_(c: Client, args: list[bytes]) -> object:
-    cond = b""
-    want_old = False
-    keep_ttl = False
-    expire: tuple[bytes, bytes] | None = None
-    i = 3
-    n = len(args)
-    while i < n:  # the syntax first, the expire time after (Redis's order)
-        opt = args[i].upper()
-        if opt in (b"NX", b"XX") and not cond:
-            cond = opt
-        elif opt == b"GET" and not want_old:
-            want_old = True
-        elif opt == b"KEEPTTL" and expire is None and not keep_ttl:
-            keep_ttl = True
-        elif opt in _EXPIRE_UNITS and expire is None and not keep_ttl and i + 1 < n:
-            i += 1
-            expire = (opt, args[i])
-        else:
-            raise syntax_error()
-        i += 1
+    o = StringOptions.parse(args, 3, for_set=True)  # the syntax first, then the time
+    cond, want_old, keep_ttl, expire = o.cond, o.get, o.keep_ttl, o.expire
     expire_ms = expire_at(expire[0], expire[1], "set", now_ms()) if expire else 0
     mkey, old = c.db.read(args[1])
     old_value: object = NIL
@@ -191,20 +211,9 @@ def getdel(c: Client, args: list[bytes]) -> object:
 
 @handler("getex")
 def getex(c: Client, args: list[bytes]) -> object:
-    option = raw = b""
-    persist = False
-    i = 2
-    n = len(args)
-    while i < n:  # the syntax first; the time only once the key is found (Redis's order)
-        opt = args[i].upper()
-        if opt in _EXPIRE_UNITS and not option and not persist and i + 1 < n:
-            i += 1
-            option, raw = opt, args[i]
-        elif opt == b"PERSIST" and not option and not persist:
-            persist = True
-        else:
-            raise syntax_error()
-        i += 1
+    o = StringOptions.parse(args, 2, for_set=False)  # the time only once the key is found
+    option, raw = o.expire or (b"", b"")
+    persist = o.persist
     mkey, old = c.db.read(args[1])
     if old is None:
         return NIL
