@@ -82,8 +82,8 @@ def _broken(call: Call, pure: bytes | None) -> Iterator[tuple[str, list[Part]]]:
     words = sum(1 for p in parts if p.kind == "word")
     for i, p in enumerate(parts):
         if p.kind in ("token", "pure"):
-            yield "misspelled", parts[:i] + [Part(p.text + b"X", "value")] + parts[i + 1 :]
-            yield "misspelled", parts[:i] + [Part(b"FOO", "value")] + parts[i + 1 :]
+            yield "misspelled", [*parts[:i], Part(p.text + b"X", "value"), *parts[i + 1:]]
+            yield "misspelled", [*parts[:i], Part(b"FOO", "value"), *parts[i + 1:]]
         if p.kind == "token":
             end = i + 1
             while end < len(parts) and parts[end].group == p.group:

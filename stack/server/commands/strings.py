@@ -135,10 +135,13 @@ class StringOptions:
         return o
 
 
+_NO_OPTIONS = StringOptions()
+
+
 @handler("set")
 def set_(c: Client, args: list[bytes]) -> object:
-    o = StringOptions.parse(args, 3, for_set=True)  # the syntax first, then the time
-    cond, want_old, keep_ttl, expire = o.cond, o.get, o.keep_ttl, o.expire
+    o = StringOptions.parse(args, 3, for_set=True) if len(args) > 3 else _NO_OPTIONS
+    cond, want_old, keep_ttl, expire = o.cond, o.get, o.keep_ttl, o.expire  # syntax first
     expire_ms = expire_at(expire[0], expire[1], "set", now_ms()) if expire else 0
     mkey, old = c.db.read(args[1])
     old_value: object = NIL
