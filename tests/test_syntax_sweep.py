@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from . import syntax_sweep
+from .respclient import RawClient
 from .servers import LedisServer, RedisServer
 
 pytestmark = pytest.mark.differential
@@ -31,3 +32,17 @@ def test_wrong_calls_get_redis_errors(server: str, request: pytest.FixtureReques
     assert result.hung is None, result.hung
     assert not result.mismatches, "\n".join(result.mismatches[:40])
     assert result.cases > 3000 and result.errors > 2500
+
+
+def test_debug_is_one_command_with_its_own_errors(ledis_server: LedisServer,
+                                                  redis_server: RedisServer) -> None:
+    """DEBUG is not a container in Redis 7.0: a wrong subcommand, or a right one with the
+    wrong arguments, gets ``unknown subcommand or wrong number of arguments``."""
+    ours, theirs = RawClient(ledis_server.port), RawClient(unix=str(redis_server.socket))
+    try:
+        for cmd in (("DEBUG", "FOO"), ("DEBUG", "sleep"), ("DEBUG", "SLEEP", "0", "1"),
+                    ("DEBUG", "OBJECT"), ("DEBUG",)):
+            assert ours.call(*cmd) == theirs.call(*cmd), cmd
+    finally:
+        ours.close()
+        theirs.close()

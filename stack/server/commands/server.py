@@ -412,7 +412,7 @@ def debug(c: Client, args: list[bytes]) -> object:
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         )
-    raise ReplyError(f"ERR unknown subcommand '{errors.echo(args[1])}'. Try DEBUG HELP.")
+    raise errors.subcommand_syntax(args)  # DEBUG is one command in Redis, not a container
 
 
 @handler("shutdown")
