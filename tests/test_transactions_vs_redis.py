@@ -102,11 +102,11 @@ def test_watch_follows_the_database_through_swapdb_and_flushdb(clients: Clients)
     """After the swap (or flush), a write to the key in the client's own database still
     counts, and one to the database it used to see does not."""
     for shuffle in ([("SWAPDB", 0, 1)], [("FLUSHDB",)]):
-        run(clients, [("WATCH", "w")])
+        run(clients, [("WATCH", "w", "v")])  # two keys: each must move once, not twice
         run(clients, shuffle, client=1)
         run(clients, [("SELECT", 1), ("SET", "w", "db1"), ("SELECT", 0)], client=1)
         run(clients, [("MULTI",), ("SET", "x", "1"), ("EXEC",)])
-        run(clients, [("WATCH", "w")])
+        run(clients, [("WATCH", "v", "w")])
         run(clients, [("SET", "w", "db0")], client=1)
         run(clients, [("MULTI",), ("SET", "x", "2"), ("EXEC",), ("FLUSHALL",)])
 
@@ -133,3 +133,14 @@ def test_a_transaction_is_one_unit_for_other_clients(clients: Clients) -> None:
     clients.call(1, "MGET", "a", "b")
     run(clients, [("EXEC",)])
     clients.call(1, "MGET", "a", "b")
+
+
+def test_unwatched_after_a_swap_stays_unwatched(clients: Clients) -> None:
+    """A transaction after WATCH, SWAPDB and EXEC watches nothing any more: a later write to
+    the key it watched does not fail the next transaction."""
+    run(clients, [("WATCH", "w", "v"), ("MULTI",), ("EXEC",)])  # EXEC unwatches
+    run(clients, [("WATCH", "w", "v")])
+    run(clients, [("SWAPDB", 0, 1)], client=1)
+    run(clients, [("MULTI",), ("SET", "x", "1"), ("EXEC",)])
+    run(clients, [("SET", "w", "1"), ("SET", "v", "1")], client=1)
+    run(clients, [("MULTI",), ("SET", "x", "2"), ("EXEC",)])

@@ -326,10 +326,10 @@ class Keyspace:
             return mkey if new is None else new + mkey[size:]
 
         if self.watchers:
+            clients = {id(w): w for watching in self.watchers.values() for w in watching}
             self.watchers = {moved(m): w for m, w in self.watchers.items()}
-            for watching in self.watchers.values():
-                for w in watching:
-                    w.watched = {moved(m): e for m, e in w.watched.items()}
+            for w in clients.values():  # each once: a swap applied twice would undo itself
+                w.watched = {moved(m): e for m, e in w.watched.items()}
         for table in (self.waited_keys, self.ready_keys):
             if table:
                 items = [(moved(m), v) for m, v in table.items()]
