@@ -149,7 +149,7 @@ def cases(only: set[str] | None = None, redis_has: set[str] | None = None) -> It
                 yield Case(spec, how + ", first key of another type", args, other, payload_at)
 
 
-def plan(case: Case, payload: bytes) -> tuple[list[list[bytes]], int]:
+def plan(case: Case, payload: bytes, resp: int = 2) -> tuple[list[list[bytes]], int]:
     keys = list(case.key_types)
     cmds: list[list[bytes]] = [[b"SELECT", b"0"]]
     if keys:
@@ -164,10 +164,11 @@ def plan(case: Case, payload: bytes) -> tuple[list[list[bytes]], int]:
     cmds.append(args)
     cmds += [[b"TYPE", key] for key in keys]
     name = case.spec.name
+    hello = [b"HELLO", b"%d" % resp]
     if name in RESET_AFTER or case.spec.group == "pubsub":
-        cmds.append([b"RESET"])
+        cmds += [[b"RESET"], hello]  # RESET goes back to RESP2
     if name.split("|")[0] in sweep.RESETS:
-        cmds += [[b"HELLO", b"2"], [b"SELECT", b"0"], [b"FLUSHALL"]]
+        cmds += [hello, [b"SELECT", b"0"], [b"FLUSHALL"]]
     elif keys:
         cmds.append([b"DEL", *keys])
     return cmds, at
@@ -188,9 +189,11 @@ def _payload(conn: sweep.Conn) -> bytes:
 
 
 def run(ledis_port: int, redis_socket: str, deadline: float = 20.0, batch: int = 60,
-        only: set[str] | None = None) -> Result:
+        only: set[str] | None = None, resp: int = 2) -> Result:
     ours = sweep.Conn(port=ledis_port, deadline=deadline)
     theirs = sweep.Conn(unix=redis_socket, deadline=deadline)
+    for conn in (ours, theirs):
+        conn.pipeline([[b"HELLO", b"%d" % resp]])
     payloads = {"ours": _payload(ours), "theirs": _payload(theirs)}
     result = Result()
     listing = theirs.pipeline([[b"COMMAND", b"LIST"]])[0].split(b"\r\n")[2::2]
@@ -200,7 +203,7 @@ def run(ledis_port: int, redis_socket: str, deadline: float = 20.0, batch: int =
             group = todo[first : first + batch]
             replies = {}
             for name, conn in (("ours", ours), ("theirs", theirs)):
-                plans = [plan(c, payloads[name]) for c in group]
+                plans = [plan(c, payloads[name], resp) for c in group]
                 cmds = [cmd for p, _at in plans for cmd in p]
                 try:
                     got = conn.pipeline(cmds)

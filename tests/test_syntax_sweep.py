@@ -22,13 +22,14 @@ def test_the_sweep_reaches_every_command_and_every_kind_of_mistake() -> None:
             "combined", "numkeys, first key of another type"} <= kinds
 
 
-@pytest.mark.parametrize("server", ["ledis_server", "ledis_server_python"])
-def test_wrong_calls_get_redis_errors(server: str, request: pytest.FixtureRequest,
+@pytest.mark.parametrize(("server", "resp"), [("ledis_server", 2), ("ledis_server", 3),
+                                              ("ledis_server_python", 2)])
+def test_wrong_calls_get_redis_errors(server: str, resp: int, request: pytest.FixtureRequest,
                                       redis_server: RedisServer) -> None:
     """Where either server refuses a call, both refuse it with the same bytes, and a refused
     call changes no key; every answer comes within the deadline."""
     ledis: LedisServer = request.getfixturevalue(server)
-    result = syntax_sweep.run(ledis.port, str(redis_server.socket), deadline=20.0)
+    result = syntax_sweep.run(ledis.port, str(redis_server.socket), deadline=20.0, resp=resp)
     assert result.hung is None, result.hung
     assert not result.mismatches, "\n".join(result.mismatches[:40])
     assert result.cases > 3000 and result.errors > 2500

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from .multiclient import Clients, clients_fixture  # noqa: F401 (the fixture)
+from .servers import wait_until
 
 pytestmark = pytest.mark.differential
 
@@ -111,19 +112,35 @@ def test_watch_follows_the_database_through_swapdb_and_flushdb(clients: Clients)
         run(clients, [("MULTI",), ("SET", "x", "2"), ("EXEC",), ("FLUSHALL",)])
 
 
+def _expire_soon(clients: Clients, key: str, ms: int = 1500) -> float:
+    """Give ``key`` on both servers the same absolute expiry ``ms`` from now (room for a busy
+    machine between the two servers' commands); the time.time() it expires at."""
+    at = int(time.time() * 1000) + ms
+    run(clients, [("SET", key, "v"), ("PEXPIREAT", key, at)])
+    return at / 1000
+
+
+def _sleep_past(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()) + 0.05)
+
+
 def test_watched_keys_that_expire(clients: Clients) -> None:
-    run(clients, [("SET", "soon", "v", "PX", "40"), ("SET", "gone", "v", "PX", "1")])
-    time.sleep(0.05)  # "gone" has expired before WATCH sees it; "soon" expires after
+    run(clients, [("SET", "gone", "v", "PX", "1")])
+    time.sleep(0.05)  # "gone" has expired before WATCH sees it
     run(clients, [("WATCH", "gone")])
+    for side in (clients.ours, clients.theirs):  # the active sweep deletes it: no change
+        wait_until(lambda c=side[1]: c.call("DBSIZE") == b":0\r\n", "the active sweep")
     run(clients, [("MULTI",), ("SET", "x", "1"), ("EXEC",)])  # gone was already gone
-    run(clients, [("SET", "soon", "v", "PX", "60"), ("WATCH", "soon")])
-    time.sleep(0.12)
+    expires = _expire_soon(clients, "soon")
+    run(clients, [("WATCH", "soon")])
+    _sleep_past(expires)
     run(clients, [("MULTI",), ("SET", "x", "2"), ("EXEC",), ("GET", "x")])
 
 
 def test_watch_then_lazy_expiry_by_another_client(clients: Clients) -> None:
-    run(clients, [("SET", "soon", "v", "PX", "40"), ("WATCH", "soon")])
-    time.sleep(0.1)
+    expires = _expire_soon(clients, "soon")
+    run(clients, [("WATCH", "soon")])
+    _sleep_past(expires)
     clients.call(1, "GET", "soon")  # expires it
     run(clients, [("MULTI",), ("SET", "x", "1"), ("EXEC",)])
 

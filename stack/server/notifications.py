@@ -32,14 +32,6 @@ CLASSES = "g$lshzxetdmn"
 ALL = "g$lshzxetd"
 GENERIC, STRING, LIST, SET, HASH, ZSET = "g", "$", "l", "s", "h", "z"
 NEW, MISS, EXPIRED = "n", "m", "x"
-TYPE_CLASS = {
-    kf.TYPE_STRING: STRING,
-    kf.TYPE_CHUNKED: STRING,
-    kf.TYPE_LIST: LIST,
-    kf.TYPE_SET: SET,
-    kf.TYPE_HASH: HASH,
-    kf.TYPE_ZSET: ZSET,
-}
 
 
 def parse_flags(text: str) -> frozenset[str]:
@@ -81,10 +73,6 @@ class Notifier:
         ks.track_changes = bool(self.classes)  # keeps the fast lane off
         ks.on_new = self._new if NEW in self.classes else None
         ks.on_miss = self._miss if MISS in self.classes else None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.classes)
 
     def emit(self, db_index: int, key: bytes, event: str) -> None:
         """Publish one event (its class already checked)."""

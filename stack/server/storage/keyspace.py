@@ -565,7 +565,7 @@ class Keyspace:
                 if rec is not None and rec[0] & TTL and rec[1:9] == ekey[1:9]:
                     # What expire_now does, with the index entry at hand and counts summed.
                     if self.watchers:
-                        self.touch(mkey)
+                        self.touch(mkey, expired=True)
                     if rec[0] & TYPE_MASK != kf.TYPE_STRING:
                         self._retire_members(mkey, rec)
                     delete(mkey)
