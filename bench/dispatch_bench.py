@@ -26,6 +26,7 @@ from pathlib import Path
 # Each command as a template: {n} is the call's number (keys and values vary per call).
 COMMANDS: dict[str, list[str]] = {
     "SET": ["SET", "k{n}", "v"],
+    "SET PX": ["SET", "k{n}", "v", "PX", "100000"],
     "INCR": ["INCR", "counter"],
     "LPUSH": ["LPUSH", "list", "e{n}"],
     "LPOP": ["LPOP", "list"],

@@ -141,9 +141,10 @@ def plan(case: Case, payload: bytes, flags: bytes = FLAGS) -> tuple[list[list[by
 class Listener:
     """A connection subscribed to every keyspace channel and to the marker channel."""
 
-    def __init__(self, conn: sweep.Conn) -> None:
-        self.conn = conn
-        conn.pipeline([[b"PSUBSCRIBE", b"__key*__:*"], [b"SUBSCRIBE", MARK]])
+    def __init__(self, conn: sweep.Conn, resp: int = 2) -> None:
+        self.conn = conn  # (a RESP3 push has the RESP2 message's shape, with ">" for "*")
+        conn.pipeline([[b"HELLO", b"%d" % resp], [b"PSUBSCRIBE", b"__key*__:*"],
+                       [b"SUBSCRIBE", MARK]])
 
     def until(self, mark: bytes) -> list[list[bytes]]:
         """Events per case up to the marker ``mark``: a list of (channel, message) lists,
@@ -186,14 +187,14 @@ def _dump_payload(conn: sweep.Conn) -> bytes:
 
 def run(ledis_port: int, redis_socket: str, deadline: float = 20.0, batch: int = 50,
         only: set[str] | None = None, flags: bytes = FLAGS,
-        specs: list[CommandSpec] | None = None) -> Result:
+        specs: list[CommandSpec] | None = None, resp: int = 2) -> Result:
     """Compare the events (with ``flags`` on) of the cases of ``specs`` (the write commands
     by default; ``only``: just these names)."""
     sides = {
         "ledis": (sweep.Conn(port=ledis_port, deadline=deadline),
-                  Listener(sweep.Conn(port=ledis_port, deadline=deadline))),
+                  Listener(sweep.Conn(port=ledis_port, deadline=deadline), resp)),
         "redis": (sweep.Conn(unix=redis_socket, deadline=deadline),
-                  Listener(sweep.Conn(unix=redis_socket, deadline=deadline))),
+                  Listener(sweep.Conn(unix=redis_socket, deadline=deadline), resp)),
     }
     payloads = {name: _dump_payload(writer) for name, (writer, _l) in sides.items()}
     result = Result()

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.differential
 Cmd = Sequence[str | bytes | int]
 
 
+@pytest.mark.parametrize("resp", [2, 3], ids=["resp2", "resp3"])
 def test_every_write_command_announces_what_redis_does(
-    ledis_server: LedisServer, redis_server: RedisServer
+    ledis_server: LedisServer, redis_server: RedisServer, resp: int
 ) -> None:
     """Every write command, every way of calling it, on keys of every type (KEA + n): the
-    same events in the same order as Redis, each case within the deadline."""
-    result = notify_sweep.run(ledis_server.port, str(redis_server.socket), deadline=30.0)
+    same events in the same order as Redis, each case within the deadline (the listener
+    over RESP2 and over RESP3)."""
+    result = notify_sweep.run(ledis_server.port, str(redis_server.socket), deadline=30.0,
+                              resp=resp)
     assert result.hung is None, result.hung
     assert not result.mismatches, "\n".join(result.mismatches[:30])
     assert result.cases > 1000
