@@ -39,7 +39,6 @@ _QUEUED = Raw(b"+QUEUED\r\n")
 BLOCKED = Raw(b"")  # the reply comes later (see blocking.py)
 # Commands that act at once inside MULTI instead of being queued.
 _IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
-_NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
 _SUBSCRIBED_OK = frozenset(
     {"subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ping", "quit", "reset"}
 )
@@ -170,7 +169,7 @@ class Dispatcher:
         if client.multi is not None and entry.name not in _IMMEDIATE:
             if entry.no_multi:
                 client.multi_failed = True
-                return self._error(_NOT_IN_MULTI)
+                return self._error(errors.NOT_IN_MULTI)
             client.multi.append(args)
             return _QUEUED
         server = client.server

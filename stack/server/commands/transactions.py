@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.resp import NIL_ARRAY, OK, Chunks, ReplyError
 
 from ..storage.keyspace import WATCHED_MISSING, now_ms, record_expire
@@ -17,13 +18,12 @@ from . import handler
 if TYPE_CHECKING:
     from ..client import Client
 
-EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 
 @handler("multi")
 def multi(c: Client, args: list[bytes]) -> object:
     if c.multi is not None:
-        raise ReplyError("ERR MULTI calls can not be nested")
+        raise ReplyError(errors.MULTI_NESTED)
     c.multi = []
     c.multi_failed = False
     return OK
@@ -32,7 +32,7 @@ def multi(c: Client, args: list[bytes]) -> object:
 @handler("discard")
 def discard(c: Client, args: list[bytes]) -> object:
     if c.multi is None:
-        raise ReplyError("ERR DISCARD without MULTI")
+        raise ReplyError(errors.DISCARD_WITHOUT_MULTI)
     end_transaction(c)
     return OK
 
@@ -40,12 +40,12 @@ def discard(c: Client, args: list[bytes]) -> object:
 @handler("exec")
 def exec_(c: Client, args: list[bytes]) -> object:
     if c.multi is None:
-        raise ReplyError("ERR EXEC without MULTI")
+        raise ReplyError(errors.EXEC_WITHOUT_MULTI)
     queued, failed = c.multi, c.multi_failed
     broken = c.watch_broken or _watched_key_expired(c)
     end_transaction(c)
     if failed:
-        raise ReplyError(EXECABORT)
+        raise ReplyError(errors.EXECABORT)
     if broken:
         return NIL_ARRAY
     execute = c.server.dispatcher.execute
@@ -66,7 +66,7 @@ def exec_(c: Client, args: list[bytes]) -> object:
 @handler("watch")
 def watch(c: Client, args: list[bytes]) -> object:
     if c.multi is not None:
-        raise ReplyError("ERR WATCH inside MULTI is not allowed")
+        raise ReplyError(errors.WATCH_IN_MULTI)
     ks = c.server.keyspace
     now = now_ms()
     for key in args[1:]:
