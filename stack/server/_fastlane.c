@@ -218,6 +218,16 @@ static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, 
     return mkey;
 }
 
+/* Whether the gate (gate.py) lets the lane use mkey: its slot's byte in slots (16384 bytes,
+ * or NULL: every slot) is non-zero. A key whose slot needs a look is left to the Python path,
+ * which asks the gate about each key. */
+static int served(const unsigned char *slots, PyObject *mkey, Py_ssize_t plen) {
+    if (slots == NULL)
+        return 1;
+    const unsigned char *m = (const unsigned char *)PyBytes_AS_STRING(mkey) + plen;
+    return slots[((unsigned int)m[0] << 8 | m[1]) & 0x3fff] != 0;
+}
+
 /* ---- access times (OBJECT IDLETIME) ------------------------------------------------------- */
 
 /* A fixed-size table of the last access time per metadata key, in place of a dict: a read or a
@@ -506,7 +516,8 @@ static int store(Cache *cache, AccessTimes *access, double clock, PyObject *mkey
  * runs here whole or not at all. */
 static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *pfx,
                     Py_ssize_t plen, Cache *cache, AccessTimes *access, double clock,
-                    PyObject *waited, Py_ssize_t max_value, Py_ssize_t *new_keys) {
+                    PyObject *waited, Py_ssize_t max_value, const unsigned char *slots,
+                    Py_ssize_t *new_keys) {
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
     Py_ssize_t vlens[MAX_MSET];
@@ -526,6 +537,10 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             break;
         }
         mkeys[got++] = mkey;
+        if (!served(slots, mkey, plen)) {
+            result = 0;
+            break;
+        }
         PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             result = PyErr_Occurred() ? -1 : 0;
@@ -552,20 +567,42 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
 
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
-             "resp3, max_value, load=None, deadline=0.0)\n--\n\n"
+             "resp3, max_value, load=None, deadline=0.0, slots=None)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case, or once time.monotonic() passes "
              "deadline (checked every DEADLINE_EVERY commands; 0: no deadline). load(mkey) reads "
-             "a record the cache does not hold (None: stop there instead).\n"
+             "a record the cache does not hold (None: stop there instead). slots (16384 bytes, the "
+             "gate's map): stop at a key whose slot's byte is 0.\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
              "GET, SET, INCR, DECR, MSET in that order; last is the op of the last command run "
              "(1 GET ... 5 MSET), 0 when none ran.");
 
+static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
+
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 14) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 14 arguments");
+    if (nargs < 12 || nargs > 15) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 15 arguments");
         return NULL;
     }
+    const unsigned char *slots = NULL;
+    Py_buffer slots_view = {0};
+    if (nargs > 14 && args[14] != Py_None) {
+        if (PyObject_GetBuffer(args[14], &slots_view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        if (slots_view.len != 16384) {
+            PyBuffer_Release(&slots_view);
+            PyErr_SetString(PyExc_ValueError, "run(): slots must be 16384 bytes");
+            return NULL;
+        }
+        slots = slots_view.buf;
+    }
+    PyObject *result = run_lane(args, nargs, slots);
+    if (slots != NULL)
+        PyBuffer_Release(&slots_view);
+    return result;
+}
+
+static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots) {
     PyObject *buf = args[0], *prefix = args[2], *waited = args[8];
     Cache cache_ = {args[3], args[4], args[5], nargs > 12 ? args[12] : Py_None}, *cache = &cache_;
     if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache->young) ||
@@ -615,7 +652,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         if (argc >= 3 && argc % 2 == 1 && argc <= 2 * MAX_MSET + 1 && writes_ok &&
             is_word(name, nlen, "MSET")) {
             int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, access, clock, waited,
-                             max_value, &new_keys);
+                             max_value, slots, &new_keys);
             if (r == 0)
                 break;
             if (r < 0 || out_add(&out, "+OK\r\n", 5) < 0)
@@ -645,6 +682,10 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyObject *mkey = meta_key(pfx, plen, key, klen);
         if (mkey == NULL)
             goto error;
+        if (!served(slots, mkey, plen)) {
+            Py_DECREF(mkey);
+            break;
+        }
         PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             Py_DECREF(mkey);

@@ -17,6 +17,7 @@ def run(
     max_value: int,
     load: Callable[[bytes], bytes | None] | None = None,
     deadline: float = 0.0,
+    slots: bytes | bytearray | None = None,
 ) -> tuple[bytes, int, tuple[int, int, int, int, int], int, int, int, int]: ...
 def slot(key: bytes) -> int: ...
 def write_pending(

@@ -149,13 +149,15 @@ class Dispatcher:
             return self._reject(client, entry, errors.protected_command(*protected).message)
         if not client.authenticated and not entry.no_auth:
             return self._reject(client, entry, errors.NOAUTH)
-        if (
-            client.server.semi_sync
-            and (entry.write or entry.name == "exec")
-            and self._unreplicated(client, entry)
-        ):
-            client.server.replication.refused_writes += 1
-            return self._reject(client, entry, errors.NOREPLICAS)
+        gate = client.server.gate
+        if client.server.semi_sync and (entry.write or entry.name == "exec"):
+            refusal = gate.write_refusal(client, entry)
+            if refusal is not None:
+                return self._reject(client, entry, refusal)
+        if gate.checks_keys:
+            refusal = gate.key_refusal(client, entry, args)
+            if refusal is not None:
+                return self._reject(client, entry, refusal)
         if (
             (client.channels or client.patterns)
             and not client.resp3  # RESP3 clients may run any command while subscribed
@@ -249,16 +251,6 @@ class Dispatcher:
         if client.multi is not None:
             client.multi_failed = True
         return self._error(message)
-
-    def _unreplicated(self, client: Client, entry: Entry) -> bool:
-        """Semi-sync (DESIGN.md decision 5): whether this write (or EXEC of queued writes)
-        arrives while fewer good replicas are connected than ``min-replicas-to-write``: then
-        it is refused before it runs, with Redis's -NOREPLICAS."""
-        if client.server.replication.enough_good_replicas():
-            return False
-        if entry.name != "exec":
-            return True
-        return any((e := self.lookup(a)) is not None and e.write for a in client.multi or [])
 
     def _error(self, message: str) -> bytes:
         reply = encode_error(message)

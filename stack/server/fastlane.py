@@ -1,9 +1,11 @@
 """The fast lane: plain GET, SET, INCR, DECR and MSET of a pipelined chunk run in C
 (``_fastlane.c``).
 
-A client's received bytes go through the lane first whenever nothing about the client or the
-server asks for more than the common case (no transaction, subscription, WATCH, keyspace
-notifications, CLIENT PAUSE, slow-log threshold low enough to matter...). The lane runs
+A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
+place that decides, for the lane and the Python path alike) lets it: nothing about the client
+or the server asks for more than the common case (no transaction, subscription, WATCH,
+keyspace notifications, CLIENT PAUSE, slow-log threshold low enough to matter...), and it
+stops at a key whose slot needs a look. The lane runs
 commands until the first one it does not handle, and that one takes the Python path with all
 of its checks; so the handlers in ``commands/`` stay the single reference for what these
 commands mean. Statistics (INFO commandstats, keyspace hits and misses, key counts) are updated
@@ -24,9 +26,6 @@ if TYPE_CHECKING:
     from .client import Client
     from .server import Server
 
-# A slow-log or latency threshold below this (µs) could be crossed by a command in the lane,
-# which does not time commands one by one: then everything takes the Python path.
-_MIN_WATCH_US = 1000
 ALL_RAN = -1  # run(): the lane ran every command received
 
 
@@ -45,19 +44,10 @@ class FastLane:
         ``deadline`` (time.monotonic()): how many it ran, or ALL_RAN when that was everything
         received."""
         server = self.server
-        ks = server.keyspace
-        if not (
-            self.on
-            and client.authenticated
-            and client.multi is None
-            and not client.channels
-            and not client.patterns
-            and not server.paused
-            and not ks.watchers
-            and not ks.track_changes
-            and server.watch_us >= _MIN_WATCH_US
-        ):
+        gate = server.gate
+        if not (self.on and gate.lane_open(client)):
             return 0
+        ks = server.keyspace
         parser = client.parser
         view = parser.unparsed()
         if view is None:
@@ -77,11 +67,12 @@ class FastLane:
             ks.access,
             ks.clock,
             ks.waited_keys,
-            not server.read_only and not server.semi_sync,
+            gate.writes_ok,
             client.resp3,
             CACHE_MAX_RECORD - 1,
             engine.load,
             deadline,
+            gate.slots,
         )
         engine.rotate_cache()
         if not last:

@@ -23,6 +23,7 @@ from .client import Client
 from .config import Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
+from .gate import Gate
 from .memory import Memory
 from .notifications import Notifier
 from .persistence import Backups
@@ -94,6 +95,7 @@ class Server:
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
+        self.gate = Gate(self)
         self.lane = FastLane(self)
         self.clients: dict[int, Client] = {}
         self.stats = Stats()
