@@ -120,18 +120,21 @@ def wait_for_ping(target: Target, log: Path) -> Target:
     raise SystemExit(f"{target.name} did not start; see {log}")
 
 
-def start_ledis(workdir: Path, extra: list[str]) -> Target:
+def start_ledis(workdir: Path, extra: list[str], tree: Path | None = None,
+                name: str = "ledis") -> Target:
+    """ledis-server from this checkout, or from another ``tree`` (a copy of an older version,
+    for a before/after comparison)."""
     ready = workdir / "ready"
     log = open(workdir / "ledis.log", "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "stack.server.main", "--port", "0", "--data-dir",
          str(workdir / "data"), "--ready-file", str(ready), *extra],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, cwd=tree,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if ready.exists() and ready.read_text().strip():
-            return Target("ledis", int(ready.read_text()), proc)
+            return Target(name, int(ready.read_text()), proc)
         if proc.poll() is not None:
             raise SystemExit(f"ledis-server exited; see {workdir / 'ledis.log'}")
         time.sleep(0.05)
@@ -189,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledis-arg", action="append", default=[],
                         help="extra ledis-server flag (repeatable), e.g. "
                         "--ledis-arg=--read-cache-entries=10000")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a directory holding another version's stack/ (e.g. from git "
+                        "archive): run it too, as 'before'")
     parser.add_argument("--quick", action="store_true", help="-n 20000, one round")
     opts = parser.parse_args(argv)
     if opts.quick:
@@ -207,14 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ledis-bench-") as tmp:
         root = Path(tmp)
         try:
-            for name in ("redis", "ledisdb", "ledis"):
-                if name == "ledisdb" and not ledisdb_bin:
+            for name in ("redis", "ledisdb", "before", "ledis"):
+                if (name == "ledisdb" and not ledisdb_bin) or (
+                    name == "before" and opts.baseline is None
+                ):
                     continue
                 (root / name).mkdir()
                 if name == "redis":
                     targets.append(start_redis(root / name, opts.redis_aof))
                 elif name == "ledisdb":
                     targets.append(start_ledisdb(ledisdb_bin, root / name))
+                elif name == "before":
+                    targets.append(start_ledis(root / name, opts.ledis_arg,
+                                               opts.baseline.resolve(), "before"))
                 else:
                     targets.append(start_ledis(root / name, opts.ledis_arg))
             for rnd in range(opts.rounds):
@@ -252,12 +263,15 @@ def report(targets: list[Target], tests: list[str], pipelines: list[int],
            opts: argparse.Namespace) -> None:
     by = {t.name: t for t in targets}
     redis, ledisdb, ledis = by["redis"], by.get("ledisdb"), by["ledis"]
+    before = by.get("before")
     cmd = (f"redis-benchmark -c {opts.clients} -n {opts.requests} -r {opts.keyspace} "
            f"-d {opts.data_size} -P {{{opts.pipelines}}}; median of {opts.rounds} round(s)")
     print(f"\n{cmd}; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"{os.uname().machine}\n")
     cols = ["test", "-P", "Redis", "LedisDB", "here", "here/Redis", "here/LedisDB",
             "µs/op R", "µs/op L", "µs/op here", "p99 R", "p99 here", "spread here"]
+    if before is not None:
+        cols += ["here/before", "µs/op before"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     results = []
@@ -291,6 +305,10 @@ def report(targets: list[Target], tests: list[str], pipelines: list[int],
                      fmt(row["redis_cpu_us"], ".1f"), fmt(row["ledisdb_cpu_us"], ".1f"),
                      fmt(row["ledis_cpu_us"], ".1f"), fmt(row["redis_p99_ms"], ".2f"),
                      fmt(row["ledis_p99_ms"], ".2f"), f"±{row['ledis_spread'] * 50:.0f}%"]
+            if before is not None:
+                row["vs_before"] = _ratio(ledis, before, key)
+                row["before_cpu_us"] = med(before, key, "cpu_us")
+                cells += [fmt(row["vs_before"], ".2f"), fmt(row["before_cpu_us"], ".1f")]
             print("| " + " | ".join(cells) + " |")
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)

@@ -10,8 +10,6 @@ commands, MULTI; and that keys of other slots are served as before, by the lane.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,61 +18,12 @@ import redis
 
 from stack.core.slots import key_slot
 from stack.server.accel import ext
-from stack.server.config import Config
 from stack.server.server import Server
 
+from .inprocess import InProcess
 from .respclient import RawClient, encode_command
 
 MOVED = "MOVED-BY-TEST"  # the refusal the test's key_check gives
-
-
-class InProcess:
-    """A Server on its own event loop in a thread (so the test can reach its gate)."""
-
-    def __init__(self, data: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server: Server | None = None
-        self.ready = threading.Event()
-        self.error: BaseException | None = None
-        self.config = Config({"port": 0, "dir": str(data), "bind": "127.0.0.1"})
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.server = Server(self.config)
-            self.loop.run_until_complete(self.server.start())
-        except BaseException as e:  # reported to the test
-            self.error = e
-            self.ready.set()
-            return
-        self.ready.set()
-        self.loop.run_until_complete(self.server._stopped.wait())
-
-    def start(self) -> Server:
-        self.thread.start()
-        assert self.ready.wait(60), "the server did not start"
-        if self.error is not None:
-            raise self.error
-        assert self.server is not None
-        return self.server
-
-    def call(self, fn: object) -> None:
-        """Run fn() on the server's loop and wait for it."""
-        done = threading.Event()
-
-        def run() -> None:
-            fn()  # type: ignore[operator]
-            done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        assert done.wait(30)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.loop.call_soon_threadsafe(self.server.request_shutdown, "test end")
-        self.thread.join(60)
-        self.loop.close()
 
 
 @pytest.fixture
@@ -236,7 +185,7 @@ def test_the_c_lane_stops_at_a_slot_whose_byte_is_zero() -> None:
     replies, pos, calls = run(0, slots)
     assert replies == b"+OK\r\n"
     assert pos == len(encode_command(("SET", "a", "1")))
-    assert calls == (0, 1, 0, 0, 0)
+    assert calls[:5] == (0, 1, 0, 0, 0) and not any(calls[5:])
     assert len(pending) == 1  # MSET wrote nothing
     slots[key_slot(b"b")] = 1
     replies, pos, calls = run(pos, slots)

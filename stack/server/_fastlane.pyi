@@ -18,7 +18,8 @@ def run(
     load: Callable[[bytes], bytes | None] | None = None,
     deadline: float = 0.0,
     slots: bytes | bytearray | None = None,
-) -> tuple[bytes, int, tuple[int, int, int, int, int], int, int, int, int]: ...
+    inflight: dict[bytes, bytes | None] | None = None,
+) -> tuple[bytes, int, tuple[int, ...], int, int, int, int, int]: ...
 def slot(key: bytes) -> int: ...
 def write_pending(
     pending: dict[bytes, bytes | None],

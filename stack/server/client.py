@@ -78,6 +78,9 @@ class Client(asyncio.Protocol):
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
         self.blocked: Waiting | None = None  # waiting in BLPOP & co (or WAIT)
         self.wrote = False  # a write since the last commit
+        # This turn ran a command that may have read data not yet written other than through
+        # the engine's tracked reads (Engine.dirty_reads): its replies wait for the batch.
+        self.unclean = False
         self.just_wrote = False  # the command being answered was a write (semi-sync)
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
         self.held_replies = 0  # command replies in out (a failed batch answers each)
@@ -181,12 +184,19 @@ class Client(asyncio.Protocol):
         clock = time.monotonic
         deadline = clock() + TURN_SECONDS
         more = False
-        self.failures_seen = server.engine.failed_batches
+        engine = server.engine
+        self.failures_seen = engine.failed_batches
+        dirty_reads = engine.dirty_reads
+        self.unclean = False
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.write_paused:
                     break  # resume_writing calls process again
-                if clock() >= deadline or self.out_bytes > turn_limit:
+                if (
+                    clock() >= deadline
+                    or self.out_bytes > turn_limit
+                    or (self.wrote and server.writes_full())
+                ):
                     # Its time is up, or enough output for one turn (sent once committed; a
                     # client that does not read is not read either): the rest waits.
                     more = True
@@ -222,7 +232,10 @@ class Client(asyncio.Protocol):
                     add(reply)
                     if self.closing or self.close_after_reply:
                         break
-                    if self.out_bytes > turn_limit or (n & 15 == 15 and clock() >= deadline):
+                    if self.out_bytes > turn_limit or (
+                        n & 15 == 15
+                        and (clock() >= deadline or (self.wrote and server.writes_full()))
+                    ):
                         queue.extend(commands[n + 1 :])
                         more = True
                         break
@@ -245,7 +258,7 @@ class Client(asyncio.Protocol):
         self._update_reading()
         # A blocked client is still read (its commands wait in the buffer), so that a
         # disconnect is noticed and its place in the queue given up.
-        server.after_commands(self)
+        server.after_commands(self, not self.unclean and engine.dirty_reads == dirty_reads)
 
     def push(self, data: bytes) -> None:
         """Send data outside the request/reply flow (replication stream)."""

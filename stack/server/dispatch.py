@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
+from stack.core.commands.keyspec import has_keys
 from stack.core.resp import (
     NULL3,
     Chunks,
@@ -57,6 +58,10 @@ class Entry:
     no_auth: bool = False
     no_multi: bool = False
     write: bool = False
+    # Reads nothing but its keys (through the engine, which tracks reads of data not yet
+    # written) and the connection's state: its reply need not wait for a batch it did not
+    # read from (Server.after_commands).
+    clean: bool = False
     calls: int = 0
     usec: int = 0
     failed: int = 0
@@ -67,6 +72,9 @@ class Entry:
         self.no_auth = "no_auth" in self.spec.flags
         self.no_multi = "no_multi" in self.spec.flags
         self.write = self.spec.is_write
+        self.clean = not self.write and (
+            self.spec.group == "connection" or (has_keys(self.spec) and not self.spec.key_proc)
+        )
 
 
 class UnknownCommand(Exception):
@@ -180,6 +188,8 @@ class Dispatcher:
             entry.rejected += 1
             return self._error(errors.READONLY)
         client.last_command = entry.name
+        if not entry.clean:
+            client.unclean = True
         if entry.write:
             client.wrote = True
             client.just_wrote = server.semi_sync > 0

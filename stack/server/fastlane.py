@@ -1,5 +1,5 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET of a pipelined chunk run in C
-(``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, and HSET, SADD, LPUSH, RPUSH, LPOP
+and RPOP on an existing collection, of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
 place that decides, for the lane and the Python path alike) lets it: nothing about the client
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from .server import Server
 
 ALL_RAN = -1  # run(): the lane ran every command received
+# The lane's commands, in the order of its op codes and of the calls it reports.
+LANE_COMMANDS = (
+    b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
+    b"rpop",
+)  # fmt: skip
 
 
 class FastLane:
@@ -35,9 +40,7 @@ class FastLane:
         self.on = ext is not None
         entries = server.dispatcher.entries
         # The commands of the lane, in the order of its op codes (1 = GET ...).
-        self._entries = [
-            entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr", b"mset")
-        ]
+        self._entries = [entries[name] for name in (b"get", *LANE_COMMANDS)]
 
     def run(self, client: Client, deadline: float) -> int:
         """Run what the lane can of the client's unparsed commands, when it may, until
@@ -57,7 +60,7 @@ class FastLane:
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
-        replies, new_pos, calls, hits, misses, new_keys, last = ext.run(
+        replies, new_pos, calls, hits, misses, new_keys, last, unwritten = ext.run(
             buf,
             pos,
             db.prefix,
@@ -73,6 +76,7 @@ class FastLane:
             engine.load,
             deadline,
             gate.slots,
+            engine.inflight,
         )
         engine.rotate_cache()
         if not last:
@@ -94,6 +98,8 @@ class FastLane:
                 if n:
                     entry.calls += n
                     entry.usec += elapsed_us * n // ran
+        if unwritten:
+            client.unclean = True  # its GETs read what is not written yet: the reply waits
         if ran != calls[0]:  # writes
             client.wrote = True
             if new_keys:
