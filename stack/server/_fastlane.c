@@ -1209,6 +1209,70 @@ error:
     return NULL;
 }
 
+/* ---- replies read from a LevelDB iterator ------------------------------------------------- */
+
+static int out_item(Out *o, PyObject *item, Py_ssize_t cut) {
+    if (!PyBytes_Check(item)) {
+        PyErr_SetString(PyExc_TypeError, "encode_bulks: items are bytes or (bytes, bytes)");
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(item);
+    if (cut > n)
+        cut = n;
+    return out_bulk(o, PyBytes_AS_STRING(item) + cut, n - cut);
+}
+
+PyDoc_STRVAR(encode_bulks_doc,
+             "encode_bulks(iterator, cut)\n--\n\n"
+             "RESP bulk strings of what iterator yields, in one bytes object: a bytes item is "
+             "one bulk (without its first cut bytes), a (key, value) pair two (the key without "
+             "its first cut bytes). Returns (body, count of bulks): the array header is the "
+             "caller's (an array, a map or a set).");
+
+static PyObject *encode_bulks(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode_bulks(iterator, cut)");
+        return NULL;
+    }
+    Py_ssize_t cut = PyLong_AsSsize_t(args[1]);
+    if (cut < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cut must be >= 0");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(args[0]);
+    if (it == NULL)
+        return NULL;
+    Out out = {NULL, 0, 0};
+    Py_ssize_t count = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        int rc;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            rc = out_item(&out, PyTuple_GET_ITEM(item, 0), cut);
+            if (rc == 0)
+                rc = out_item(&out, PyTuple_GET_ITEM(item, 1), 0);
+            count += 2;
+        } else {
+            rc = out_item(&out, item, cut);
+            count += 1;
+        }
+        Py_DECREF(item);
+        if (rc < 0)
+            break;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(out.data);
+        return NULL;
+    }
+    PyObject *body = PyBytes_FromStringAndSize(out.data ? out.data : "", out.len);
+    PyMem_Free(out.data);
+    if (body == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", body, count);
+}
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -1221,6 +1285,8 @@ static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
     {"write_pending", (PyCFunction)(void (*)(void))write_pending, METH_FASTCALL,
      write_pending_doc},
+    {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL,
+     encode_bulks_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 
