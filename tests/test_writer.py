@@ -50,6 +50,7 @@ def held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Held
     r.set("old", "committed")
     r.close()
     writer.release.clear()
+    server.engine.threaded_until = float("inf")  # as after a slow write: the thread writes
     yield writer, server.port
     writer.release.set()
     proc.stop()
@@ -120,3 +121,40 @@ def test_a_client_with_replies_waiting_keeps_their_order(held: tuple[HeldWriter,
     finally:
         writer.release.set()
         a.sock.close()
+
+
+def test_a_slow_write_sends_the_next_ones_to_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quick writes are written at once (a thread's handoffs cost more); one that took
+    SLOW_WRITE or more (LevelDB waiting for room) sends those of the next seconds to the
+    writer thread, and they stay readable while it writes them."""
+    original = engine_module._write
+    slow = threading.Event()
+
+    def write(flight: engine_module.Flight) -> None:
+        original(flight)
+        if slow.is_set():  # as if LevelDB had waited for room in its memtable
+            flight.seconds += engine_module.SLOW_WRITE * 2
+
+    monkeypatch.setattr(engine_module, "_write", write)
+    eng = engine_module.Engine(tmp_path / "db")
+    try:
+        eng.put(b"\x01a", b"1")
+        assert eng.start_commit() is None  # written here
+        assert eng.flight is None and eng.db.get(b"\x01a") == b"1"
+        assert eng.threaded_until == 0.0
+        slow.set()
+        eng.put(b"\x01b", b"2")
+        assert eng.start_commit() is None
+        assert eng.threaded_until > 0.0  # that one was slow
+        slow.clear()
+        eng.put(b"\x01c", b"3")
+        future = eng.start_commit()
+        assert future is not None and eng._writer is not None  # the thread writes it
+        assert eng.get(b"\x01c") == b"3"  # readable meanwhile (cache, or the overlay)
+        future.result(30)
+        eng.finish_commit()
+        assert eng.db.get(b"\x01c") == b"3"
+    finally:
+        eng.close()

@@ -410,7 +410,7 @@ class Server:
                 future = engine.start_commit()
             except WriteFailed:
                 return  # dropped, reported and answered: _write_failed
-            if future is None:
+            if future is None:  # written already (LevelDB is quick), or nothing was pending
                 waiting, self._waiting = self._waiting, []
                 self._release(waiting)
                 return

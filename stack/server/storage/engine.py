@@ -5,9 +5,11 @@ a pipeline sees its own writes. ``commit()`` applies everything pending as one a
 write batch (group commit: all commands of one event-loop turn share it), honouring the
 durability mode. Replies are released only after the commit (see ``server.py``).
 
-``start_commit()`` does the same with the LevelDB write in a writer thread, so that the event
-loop goes on while LevelDB writes (and, when its memtable is full, waits for a flush: tens or
-hundreds of milliseconds). Until ``finish_commit()`` the batch stays readable as ``inflight``,
+``start_commit()`` does the same with the LevelDB write in a writer thread while LevelDB is slow
+(a write took 5 ms or more in the last 5 s: its memtable is full and it waits for a flush, tens
+or hundreds of milliseconds), so that the event loop goes on meanwhile; otherwise it writes at
+once (a thread's handoffs cost more than a quick write). Until ``finish_commit()`` the batch
+stays readable as ``inflight``,
 between ``pending`` and LevelDB; one batch is in flight at a time, and ``commit()`` waits for it
 first, so batches reach LevelDB in LogID order. Reads that see data not yet written (pending or
 in flight) are counted in ``dirty_reads``: a reply that depends on them waits for the batch.
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _MISSING = object()
 CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
+# A write that took this long (LevelDB waiting for room in its memtable, or slowed down by
+# too many level-0 files) sends the writes of the next THREADED_SECONDS to the writer thread.
+SLOW_WRITE = 0.005
+THREADED_SECONDS = 5.0
 
 
 def write_pending_py(
@@ -78,25 +84,29 @@ class Flight:
 
     writes: dict[bytes, bytes | None]
     batch: plyvel.WriteBatch | None
-    future: Future[None]
     large: list[bytes]  # keys of records too large to stay cached once written
     record: bytes | None  # its binlog record
     log_id: int  # the LogID of that record (0: none)
     sync: bool
     log_ids: tuple[int, int]  # (first, last) LogID before it, put back if it fails
+    seconds: float = 0.0  # how long LevelDB took to write it
+    error: BaseException | None = None  # why LevelDB refused it
+    future: Future[None] | None = None  # settled once written, when the writer thread writes
 
 
 def _write(flight: Flight) -> None:
     """Write a flight's batch and settle its future (thread-safe: LevelDB releases the GIL
     while it writes, and while it waits for room in its memtable)."""
+    started = time.monotonic()
     try:
         assert flight.batch is not None
         flight.batch.write()
     except BaseException as e:
-        flight.future.set_exception(e)
-    else:
-        flight.future.set_result(None)
+        flight.error = e
     flight.batch = None
+    flight.seconds = time.monotonic() - started
+    if flight.future is not None:
+        flight.future.set_result(None)
 
 
 def _pieces(item: bytes | tuple[bytes, bytes]) -> tuple[bytes, ...]:
@@ -150,6 +160,8 @@ class Engine:
         self.flight: Flight | None = None
         self.inflight: dict[bytes, bytes | None] = {}  # its writes ({} when none)
         self._writer: ThreadPoolExecutor | None = None
+        # Until then (time.monotonic()), batches are written by the writer thread.
+        self.threaded_until = 0.0
         self.dirty_reads = 0  # reads that found a pending or in-flight write
         # The record cache in two generations: ``cache`` takes every write and recent reads;
         # when it holds half the limit it becomes ``cache_old`` (still read, and entries found
@@ -319,20 +331,36 @@ class Engine:
         self.finish_commit()
 
     def start_commit(self) -> Future[None] | None:
-        """Hand every pending write, as one batch, to the writer thread: the future of its
-        write, or None when nothing is pending. One at a time: call ``finish_commit`` (on this
-        thread, once the future is done) before the next. WriteFailed if the batch cannot be
-        built (it is then dropped)."""
+        """Write every pending write as one batch: in the writer thread while LevelDB is slow
+        (see ``threaded_until``), returning the future of that write (call ``finish_commit``
+        on this thread once it is done, before the next batch); else at once, returning None
+        (as when nothing is pending). WriteFailed if the batch cannot be built or written
+        here (nothing of it then stays)."""
         assert self.flight is None, "one batch in flight at a time"
         flight = self._prepare()
         if flight is None:
             return None
+        self.flight = flight
+        if time.monotonic() >= self.threaded_until:
+            # Handing a batch to a thread costs more than most writes (the thread's GIL
+            # handoffs made the loop wait 15% of its time at redis-benchmark -P 1): write
+            # here, and go to the thread for a while once a write was slow.
+            _write(flight)
+            if flight.seconds >= SLOW_WRITE:
+                self.threaded_until = time.monotonic() + THREADED_SECONDS
+            self.finish_commit()
+            return None
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-writer")
-        self.flight = flight
+        flight.future = Future()
         self.inflight = flight.writes
-        self._writer.submit(_write, flight)
+        self._writer.submit(self._write_in_thread, flight)
         return flight.future
+
+    def _write_in_thread(self, flight: Flight) -> None:
+        _write(flight)
+        if flight.seconds >= SLOW_WRITE:  # still slow: stay in the thread a while longer
+            self.threaded_until = max(self.threaded_until, time.monotonic() + THREADED_SECONDS)
 
     def _prepare(self) -> Flight | None:
         """Build the write batch of everything pending, with its binlog record and LogID."""
@@ -365,7 +393,7 @@ class Engine:
             self._failed(failure, log_ids)
             raise failure from e
         log_id = self.last_log_id if record is not None else 0
-        return Flight(pending, wb, Future(), large, record, log_id, sync, log_ids)
+        return Flight(pending, wb, large, record, log_id, sync, log_ids)
 
     def finish_commit(self, wait: bool = False) -> bool:
         """Complete the batch in flight once its write returned (``wait``: block until it
@@ -375,9 +403,11 @@ class Engine:
         flight = self.flight
         if flight is None:
             return False
-        if not wait and not flight.future.done():
-            raise RuntimeError("the batch in flight is still being written")
-        error = flight.future.exception()
+        if flight.future is not None:
+            if not wait and not flight.future.done():
+                raise RuntimeError("the batch in flight is still being written")
+            flight.future.result()
+        error = flight.error
         self.flight = None
         self.inflight = {}
         if error is not None:
