@@ -39,6 +39,7 @@ _ALL = 1 << 30
 TURN_OUTPUT = 64 << 20  # replies one turn may queue when the client has no output limit
 # One turn of a client: how long it may run commands before the others get theirs.
 TURN_SECONDS = 0.001
+REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 
 
 class Client(asyncio.Protocol):
@@ -324,7 +325,9 @@ class Client(asyncio.Protocol):
             # bigger than the hard limit is never sent, however fast the client reads.
             size = sum(map(len, out)) if len(out) > 1 else len(out[0])
             used = transport.get_write_buffer_size() + size
-            if self.server.output_over_limit(self, used):
+            if used <= REPLY_BUFFER:  # within the reply buffer: under every limit
+                self.soft_limit_since = 0.0
+            elif self.server.output_over_limit(self, used):
                 log.warning(
                     "closing client %s (%s): %d bytes of output over its limits",
                     self.addr,

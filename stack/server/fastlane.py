@@ -78,17 +78,19 @@ class FastLane:
             gate.slots,
             engine.inflight,
         )
-        engine.rotate_cache()
+        if len(engine.cache) > engine.cache_entries >> 1:
+            engine.rotate_cache()
         if not last:
             return 0
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         parser.consumed(new_pos)
         client.out.append(replies)
-        client.held_replies += sum(calls)
-        client.last_command = self._entries[last].name
-        ks.hits += hits
-        ks.misses += misses
         ran = sum(calls)
+        client.held_replies += ran
+        client.last_command = self._entries[last].name
+        if hits or misses:
+            ks.hits += hits
+            ks.misses += misses
         if calls[last - 1] == ran:  # the usual pipeline: one command throughout
             entry = self._entries[last]
             entry.calls += ran

@@ -20,7 +20,7 @@ from stack.core.resp import Limits, encode_error
 
 from . import descriptors
 from .blocking import Waiters
-from .client import Client
+from .client import REPLY_BUFFER, Client
 from .config import Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
@@ -37,7 +37,6 @@ from .storage.keyspace import Keyspace
 log = logging.getLogger(__name__)
 
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
-REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
 # Active expiry works in slices of at most this long (or this many index entries).
