@@ -168,7 +168,7 @@ def test_load_reads_what_the_cache_does_not_hold() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
         False, 511, load, 0.0)
     assert replies == b"$7\r\non disk\r\n+OK\r\n$-1\r\n:1\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 6, 1, 1, 2, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 7, 1, 1, 2, 3)
     assert asked == [mkey(b"disk"), mkey(b"new"), mkey(b"absent"), mkey(b"n")]
     # What load returns is used as the cache's record would be: a TTL is the Python path's.
     ttl = pipeline(("GET", "ttl"))
@@ -235,7 +235,7 @@ def test_incr_and_decr() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True, False,
         511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 6, 0, 0, 1, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 7, 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
                             mkey(b"new"): b"\x01-2"}
 
@@ -474,7 +474,7 @@ def test_collections_of_the_common_case_are_written_as_the_python_path_lays_them
         False, 511, load, 0.0)
     assert replies == b":1\r\n:1\r\n:4\r\n:5\r\n$1\r\nb\r\n$1\r\nz\r\n"
     assert pos == len(buf)
-    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1)
+    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0)
     assert (hits, misses, new_keys, last) == (0, 0, 0, 11)
     u = kf.U64.pack
     assert lane.pending == {
@@ -512,3 +512,42 @@ def test_collection_commands_outside_the_common_case_stop(command: tuple[str, ..
     lane.cache[mkey(b"waited")] = lane.cache[mkey(b"l")]
     lane.waited[mkey(b"waited")] = object()
     stops_at(command, lane)
+
+
+def test_zadd_of_plain_scores_writes_member_and_index_records() -> None:
+    """ZADD on an existing sorted set: member -> score (8 bytes, storage/scores.py) and the
+    score index entry; a changed score moves its index entry; an unchanged one writes
+    nothing; -0 is stored as 0."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import Meta, member_prefix
+    from stack.server.storage.scores import encode_score
+
+    lane = Lane()
+    z = mkey(b"z")
+    lane.cache[z] = Meta(kf.TYPE_ZSET, 0, 21, 2).encode()
+    zp = member_prefix(z, 21)
+    stored = {
+        zp + b"mold": encode_score(1.5), zp + b"s" + encode_score(1.5) + b"old": b"",
+        zp + b"msame": encode_score(-2.0),
+    }
+    buf = pipeline(
+        ("ZADD", "z", "2.25", "old", "-2", "same", "-0", "new", "7", "new"),
+        ("zadd", "z", "1e3", "x"),  # an exponent: the Python path's
+    )
+    replies, pos, calls, *_ = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
+        False, 511, stored.get, 0.0)
+    assert replies == b":1\r\n"
+    assert pos == len(encode_command(("ZADD", "z", "2.25", "old", "-2", "same", "-0", "new",
+                                      "7", "new")))
+    assert calls[11] == 1
+    s = zp + b"s"
+    assert lane.pending == {
+        s + encode_score(1.5) + b"old": None,  # re-scored: its index entry moves
+        zp + b"mold": encode_score(2.25),
+        s + encode_score(2.25) + b"old": b"",
+        zp + b"mnew": encode_score(7.0),  # added at -0 (stored as 0), then re-scored
+        s + encode_score(0.0) + b"new": None,
+        s + encode_score(7.0) + b"new": b"",
+        z: Meta(kf.TYPE_ZSET, 0, 21, 3).encode(),
+    }  # "same": its score unchanged, nothing written

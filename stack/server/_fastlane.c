@@ -494,6 +494,7 @@ enum {
     OP_RPUSH,
     OP_LPOP,
     OP_RPOP,
+    OP_ZADD,
     N_OPS
 };
 #define DEADLINE_EVERY 16 /* commands between looks at the clock */
@@ -588,7 +589,7 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
     return result;
 }
 
-/* ---- collections: HSET, SADD, LPUSH, RPUSH, LPOP, RPOP ------------------------------------
+/* ---- collections: HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD ------------------------------
  *
  * The common case only: an existing collection of the command's type, without a TTL, that no
  * client blocks on, changed by members or elements of at most max_value bytes. Its metadata
@@ -717,6 +718,18 @@ static int save_coll(Cache *cache, AccessTimes *access, double clock, Coll *c) {
     return rc < 0 ? -1 : accessed(access, c->mkey, clock);
 }
 
+/* After members were added: the collection's new size saved (when it changed); returns
+ * added, or -1 on error. */
+static Py_ssize_t grown(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                        Py_ssize_t added) {
+    if (added) {
+        c->size += (unsigned long long)added;
+        if (save_coll(cache, access, clock, c) < 0)
+            return -1;
+    }
+    return added;
+}
+
 /* HSET key f v ... (pairs) or SADD key m ... (pairs 0): the members are read first, so that
  * nothing is written unless the whole command runs here. Returns the number of new members,
  * -2 when the Python path must run it, -1 on error. */
@@ -754,12 +767,7 @@ static Py_ssize_t run_add(Cache *cache, AccessTimes *access, double clock, Coll 
         if (rc < 0)
             return -1;
     }
-    if (added) {
-        c->size += (unsigned long long)added;
-        if (save_coll(cache, access, clock, c) < 0)
-            return -1;
-    }
-    return added;
+    return grown(cache, access, clock, c, added);
 }
 
 /* LPUSH/RPUSH key e ...: the new length, or -1 on error. */
@@ -819,6 +827,133 @@ static PyObject *run_pop(Cache *cache, AccessTimes *access, double clock, Coll *
     return rec;
 }
 
+/* A score as ZADD's reader would take it, in its plain decimal form only ("-12.5": an
+ * optional '-', at most 15 digits, an optional '.' and at most 15 more): strtod of those
+ * gives the double Python's float() and Redis's strtod give. 0 when it is anything else
+ * (exponents, inf, a '+', spaces, a flag such as NX: the Python path decides). */
+static int plain_score(const char *s, Py_ssize_t n, double *out) {
+    char buf[40];
+    Py_ssize_t i = 0, digits = 0, frac = -1;
+    if (n < 1 || n > 33)
+        return 0;
+    if (s[0] == '-')
+        i = 1;
+    for (; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            if (frac < 0 ? ++digits > 15 : ++frac > 15)
+                return 0;
+        } else if (s[i] == '.' && frac < 0 && digits > 0) {
+            frac = 0;
+        } else {
+            return 0;
+        }
+    }
+    if (digits == 0 || frac == 0)
+        return 0;
+    memcpy(buf, s, (size_t)n);
+    buf[n] = 0;
+    *out = strtod(buf, NULL);
+    return 1;
+}
+
+/* Scores on disk (storage/scores.py): byte order is numeric order; -0.0 is stored as 0.0. */
+static void encode_score(double x, char *out) {
+    unsigned long long n;
+    x += 0.0;
+    memcpy(&n, &x, 8);
+    put_u64(out, n ^ (n >> 63 ? ~0ULL : 1ULL << 63));
+}
+
+static double decode_score(const char *p) {
+    unsigned long long n = get_u64(p);
+    double x;
+    n ^= n >> 63 ? 1ULL << 63 : ~0ULL;
+    memcpy(&x, &n, 8);
+    return x;
+}
+
+/* The sub-key of a sorted set's member ('m' member) or of its score index entry ('s' score
+ * member). */
+static PyObject *zset_key(Coll *c, Py_ssize_t plen, char space, const char *score,
+                          const char *member, Py_ssize_t mlen) {
+    char stack[256];
+    Py_ssize_t n = 1 + (score ? 8 : 0) + mlen;
+    char *m = n <= (Py_ssize_t)sizeof stack ? stack : PyMem_Malloc((size_t)n);
+    if (m == NULL)
+        return PyErr_NoMemory();
+    m[0] = space;
+    if (score)
+        memcpy(m + 1, score, 8);
+    memcpy(m + 1 + (score ? 8 : 0), member, (size_t)mlen);
+    PyObject *k = sub_key(c, plen, m, n, 0);
+    if (m != stack)
+        PyMem_Free(m);
+    return k;
+}
+
+/* ZADD key score member ... without options, scores in plain decimal form: as
+ * sortedsets.zadd does, member by member (so a member given twice ends with its last score).
+ * Returns the number of new members, -2 when the Python path must run it, -1 on error. */
+static Py_ssize_t run_zadd(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                           Py_ssize_t plen, const char **items, Py_ssize_t *lens, Py_ssize_t n,
+                           PyObject *empty) {
+    double scores[MAX_MEMBERS];
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        if (!plain_score(items[i], lens[i], &scores[i / 2]))
+            return -2;
+        PyObject *k = zset_key(c, plen, 'm', NULL, items[i + 1], lens[i + 1]);
+        if (k == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, k); /* known (cached, or read from LevelDB)? */
+        Py_DECREF(k);
+        if (rec == NULL)
+            return PyErr_Occurred() ? -1 : -2;
+        int bad = rec != Py_None && PyBytes_GET_SIZE(rec) != 8;
+        Py_DECREF(rec);
+        if (bad)
+            return -2;
+    }
+    Py_ssize_t added = 0;
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        const char *member = items[i + 1];
+        Py_ssize_t mlen = lens[i + 1];
+        char enc[8];
+        encode_score(scores[i / 2], enc);
+        PyObject *mk = zset_key(c, plen, 'm', NULL, member, mlen);
+        if (mk == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, mk); /* again: an earlier pair may be the same */
+        int rc = rec == NULL ? -1 : 0;
+        if (rc == 0 && rec != Py_None) {
+            if (decode_score(PyBytes_AS_STRING(rec)) == scores[i / 2]) { /* unchanged */
+                Py_DECREF(rec);
+                Py_DECREF(mk);
+                continue;
+            }
+            PyObject *old = zset_key(c, plen, 's', PyBytes_AS_STRING(rec), member, mlen);
+            rc = old == NULL ? -1 : put_record(cache, old, Py_None);
+            Py_XDECREF(old);
+        } else if (rc == 0) {
+            added++;
+        }
+        if (rc == 0) {
+            PyObject *v = PyBytes_FromStringAndSize(enc, 8);
+            rc = v == NULL ? -1 : put_record(cache, mk, v);
+            Py_XDECREF(v);
+        }
+        if (rc == 0) {
+            PyObject *sk = zset_key(c, plen, 's', enc, member, mlen);
+            rc = sk == NULL ? -1 : put_record(cache, sk, empty);
+            Py_XDECREF(sk);
+        }
+        Py_XDECREF(rec);
+        Py_DECREF(mk);
+        if (rc < 0)
+            return -1;
+    }
+    return grown(cache, access, clock, c, added);
+}
+
 /* One collection command at *p (name already read, argc arguments): 1 when it ran (reply in
  * out, *p moved past it), 0 when the Python path must run it, -1 on error. */
 static int run_collection(int op, const char **p, const char *end, Py_ssize_t argc,
@@ -829,7 +964,7 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     Py_ssize_t lens[2 * MAX_MEMBERS];
     const char *s = *p, *key;
     Py_ssize_t n = argc - 2;
-    int pairs = op == OP_HSET;
+    int pairs = op == OP_HSET || op == OP_ZADD;
     if (n > 2 * MAX_MEMBERS || (op == OP_LPOP || op == OP_RPOP ? n != 0 : n < 1) ||
         (pairs && n % 2) || (op == OP_SADD || op == OP_LPUSH || op == OP_RPUSH ? n > MAX_MEMBERS
                                                                                : 0))
@@ -840,7 +975,7 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     for (Py_ssize_t i = 0; i < n; i++)
         if ((lens[i] = read_bulk(&s, end, &items[i], max_value)) < 0)
             return 0;
-    int type = op == OP_HSET ? 2 : op == OP_SADD ? 4 : 3;
+    int type = op == OP_HSET ? 2 : op == OP_SADD ? 4 : op == OP_ZADD ? 5 : 3;
     Coll c;
     int r = open_coll(cache, waited, slots, pfx, plen, key, klen, type, &c);
     if (r <= 0) {
@@ -865,6 +1000,8 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
         Py_ssize_t v = op == OP_LPUSH || op == OP_RPUSH
                            ? run_push(cache, access, clock, &c, plen, items, lens, n,
                                       op == OP_LPUSH)
+                       : op == OP_ZADD
+                           ? run_zadd(cache, access, clock, &c, plen, items, lens, n, empty)
                            : run_add(cache, access, clock, &c, plen, items, lens, n, pairs,
                                      empty);
         if (v == -2)
@@ -891,8 +1028,8 @@ PyDoc_STRVAR(run_doc,
              "gate's map): stop at a key whose slot's byte is 0.\n"
              "inflight: the batch being written (a dict), read as pending is.\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last, unwritten): calls "
-             "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP in that "
-             "order; last is the op of the last command run (1 GET ... 11 RPOP), 0 when none "
+             "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD in "
+             "that order; last is the op of the last command run (1 GET ... 12 ZADD), 0 when none "
              "ran; unwritten counts GETs that read a record not yet written (pending or in "
              "flight).");
 
@@ -1000,6 +1137,8 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
                 coll = OP_LPOP;
             else if (is_word(name, nlen, "RPOP"))
                 coll = OP_RPOP;
+            else if (is_word(name, nlen, "ZADD"))
+                coll = OP_ZADD;
         }
         if (coll != OP_NONE) {
             int r = run_collection(coll, &s, end, argc, pfx, plen, cache, access, clock, waited,

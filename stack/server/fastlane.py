@@ -1,5 +1,5 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET, and HSET, SADD, LPUSH, RPUSH, LPOP
-and RPOP on an existing collection, of a pipelined chunk run in C (``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, and HSET, SADD, LPUSH, RPUSH, LPOP,
+RPOP and ZADD on an existing collection, of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
 place that decides, for the lane and the Python path alike) lets it: nothing about the client
@@ -30,7 +30,7 @@ ALL_RAN = -1  # run(): the lane ran every command received
 # The lane's commands, in the order of its op codes and of the calls it reports.
 LANE_COMMANDS = (
     b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
-    b"rpop",
+    b"rpop", b"zadd",
 )  # fmt: skip
 
 
