@@ -152,23 +152,39 @@ DEFAULT_TESTS = (
 REQUEST_DIVISOR = {"lrange_100": 4, "lrange_300": 10, "lrange_600": 20}
 
 
+def redis_benchmark_rows(port: int, name: str, test: str, pipeline: int,
+                         opts: argparse.Namespace, requests: int | None = None) -> list[list[str]]:
+    """One redis-benchmark run (``opts``: clients, requests, keyspace, data size): its CSV
+    rows (``-t lrange_N`` runs an LPUSH first to fill the list: two rows)."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-c", str(opts.clients), "-n",
+         str(requests or opts.requests), "-r", str(opts.keyspace), "-d", str(opts.data_size),
+         "-t", test, "-P", str(pipeline), "--csv"],
+        capture_output=True, text=True, timeout=1800,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"redis-benchmark failed against {name}: {out.stderr}")
+    rows = [r for r in csv.reader(io.StringIO(out.stdout)) if r and r[0] != "test"]
+    if not rows:
+        raise SystemExit(f"no result from redis-benchmark: {out.stdout!r} {out.stderr!r}")
+    return rows
+
+
+def redis_benchmark(port: int, name: str, test: str, pipeline: int,
+                    opts: argparse.Namespace) -> float:
+    """One redis-benchmark run; its ops/s."""
+    return float(redis_benchmark_rows(port, name, test, pipeline, opts)[0][1])
+
+
 def run_benchmark(target: Target, test: str, pipeline: int, opts: argparse.Namespace) -> Sample:
     requests = max(1000, opts.requests // REQUEST_DIVISOR.get(test, 1))
     before = cpu_seconds(target.proc.pid)
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(target.port), "-c", str(opts.clients), "-n",
-         str(requests), "-r", str(opts.keyspace), "-d", str(opts.data_size), "-t", test,
-         "-P", str(pipeline), "--csv"],
-        capture_output=True, text=True, timeout=1800,
-    )
+    rows = redis_benchmark_rows(target.port, target.name, test, pipeline, opts, requests)
     cpu = cpu_seconds(target.proc.pid) - before
-    if out.returncode != 0:
-        raise SystemExit(f"redis-benchmark failed against {target.name}: {out.stderr}")
-    rows = [r for r in csv.reader(io.StringIO(out.stdout)) if r and r[0] != "test"]
     # -t lrange_N runs an LPUSH first to fill the list: take the row of the test itself.
     row = next((r for r in rows if r[0].split(" ")[0].lower() == test), None)
     if row is None:
-        raise SystemExit(f"no result from redis-benchmark: {out.stdout!r} {out.stderr!r}")
+        raise SystemExit(f"no row for {test} from redis-benchmark: {rows!r}")
     # The CPU covers the filling LPUSH too: counted per request of both.
     total = requests * len(rows)
     sample = Sample(float(row[1]), cpu / total * 1e6, float(row[6]) if len(row) > 6 else 0.0)
@@ -176,16 +192,33 @@ def run_benchmark(target: Target, test: str, pipeline: int, opts: argparse.Names
     return sample
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tests", default=DEFAULT_TESTS)
+def add_options(parser: argparse.ArgumentParser, tests: str) -> None:
+    """The redis-benchmark options every benchmark here takes."""
+    parser.add_argument("--tests", default=tests)
     parser.add_argument("--pipelines", default="1,16")
-    parser.add_argument("--requests", "-n", type=int, default=100_000)
+    parser.add_argument("--requests", "-n", type=int, default=200_000)
     parser.add_argument("--clients", "-c", type=int, default=50)
     parser.add_argument("--keyspace", "-r", type=int, default=100_000)
     parser.add_argument("--data-size", "-d", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="-n 50000, one round")
+
+
+def checked(opts: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """``--quick`` applied, the tools there; the tests and pipeline depths to run."""
+    if opts.quick:
+        opts.requests, opts.rounds = 50_000, 1
+    for tool in ("redis-server", "redis-benchmark"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: run `make setup` (Debian's redis-tools)")
+    return opts.tests.split(","), [int(p) for p in opts.pipelines.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser, DEFAULT_TESTS)
+    parser.set_defaults(requests=100_000, rounds=3)  # 16 tests, 2 depths, 3 servers
     parser.add_argument("--redis-aof", action="store_true",
                         help="run Redis with appendonly yes / everysec (durability like ours)")
     parser.add_argument("--no-ledisdb", action="store_true", help="leave LedisDB out")
@@ -195,20 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a directory holding another version's stack/ (e.g. from git "
                         "archive): run it too, as 'before'")
-    parser.add_argument("--quick", action="store_true", help="-n 20000, one round")
     opts = parser.parse_args(argv)
-    if opts.quick:
-        opts.requests, opts.rounds = 20_000, 1
-    for tool in ("redis-server", "redis-benchmark"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: run `make setup` (Debian's redis-tools)")
+    tests, pipelines = checked(opts)
     ledisdb_bin = "" if opts.no_ledisdb else os.environ.get("LEDISDB_SERVER", "")
     if not opts.no_ledisdb and not (ledisdb_bin and os.access(ledisdb_bin, os.X_OK)):
         print(f"note: LEDISDB_SERVER is not set to an executable: LedisDB left out (build it "
               f"from {LEDISDB_SOURCE}, outside this tree)", file=sys.stderr)
         ledisdb_bin = ""
-    tests = opts.tests.split(",")
-    pipelines = [int(p) for p in opts.pipelines.split(",")]
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="ledis-bench-") as tmp:
         root = Path(tmp)
