@@ -523,6 +523,18 @@ PLAIN = st.one_of(
     st.tuples(st.sampled_from(["MSET", "mset"]), KEYS, VALUES, KEYS, VALUES),
     st.tuples(st.just("MSET"), KEYS, VALUES),
     st.tuples(st.just("PEXPIRE"), KEYS, st.just("150000")),  # a TTL: the lane leaves it to Python
+    # The collection commands the lane runs on an existing key (duplicates, several members).
+    st.tuples(st.sampled_from(["HSET", "hset"]), KEYS, FIELDS, VALUES, FIELDS, VALUES),
+    st.tuples(st.just("HSET"), KEYS, FIELDS, VALUES),
+    st.tuples(st.sampled_from(["SADD", "sAdd"]), KEYS, FIELDS, FIELDS),
+    st.tuples(st.sampled_from(["LPUSH", "rpush", "RPush"]), KEYS, FIELDS, FIELDS),
+    st.tuples(st.sampled_from(["LPOP", "rpop", "RPOP"]), KEYS),
+    st.tuples(st.sampled_from(["ZADD", "zadd"]), KEYS,
+              st.sampled_from(["1", "-2.5", "0", "-0", "3.0", "1e2", "inf", "nan", "+1"]),
+              FIELDS, st.sampled_from(["2", "-0.000001", "10.5"]), FIELDS),
+    st.tuples(st.just("ZRANGE"), KEYS, st.just("0"), st.just("-1"), st.just("WITHSCORES")),
+    st.tuples(st.sampled_from(["HGETALL", "SMEMBERS", "TYPE"]), KEYS),
+    st.tuples(st.just("LRANGE"), KEYS, st.just("0"), st.just("-1")),
 )
 
 

@@ -52,9 +52,10 @@ class Lane:
     def run(self, buf: bytes, pos: int = 0) -> tuple[bytes, int, int, int, int, int, int, int]:
         """As the module's, with the calls per command spread out: (replies, pos, gets, sets,
         hits, misses, new_keys, last); INCR, DECR and MSET count as sets."""
-        replies, pos, calls, hits, misses, new_keys, last = fastlane.run(buf, pos, PREFIX, self.cache, self.cache_old, self.pending, self.access, 5.0,
+        replies, pos, calls, hits, misses, new_keys, last, _unwritten = fastlane.run(buf, pos, PREFIX, self.cache, self.cache_old, self.pending, self.access, 5.0,
                             self.waited, self.writes_ok, self.resp3, CACHE_MAX_RECORD - 1)
-        gets, sets, incrs, decrs, msets = calls
+        gets, sets, incrs, decrs, msets, *collections = calls
+        assert not any(collections)
         return replies, pos, gets, sets + incrs + decrs + msets, hits, misses, new_keys, last
 
 
@@ -163,11 +164,11 @@ def test_load_reads_what_the_cache_does_not_hold() -> None:
         return stored.get(key)
 
     buf = pipeline(("GET", "disk"), ("SET", "new", "1"), ("GET", "absent"), ("INCR", "n"))
-    replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
+    replies, pos, calls, hits, misses, new_keys, last, _unwritten = fastlane.run(
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
         False, 511, load, 0.0)
     assert replies == b"$7\r\non disk\r\n+OK\r\n$-1\r\n:1\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0), 1, 1, 2, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 7, 1, 1, 2, 3)
     assert asked == [mkey(b"disk"), mkey(b"new"), mkey(b"absent"), mkey(b"n")]
     # What load returns is used as the cache's record would be: a TTL is the Python path's.
     ttl = pipeline(("GET", "ttl"))
@@ -230,11 +231,11 @@ def test_incr_and_decr() -> None:
     lane.cache[mkey(b"new")] = None
     buf = pipeline(("INCR", "n"), ("incr", "big"), ("DECR", "new"), ("decr", "new"),
                    ("INCR", "n"))
-    replies, pos, calls, hits, misses, new_keys, last = fastlane.run(
+    replies, pos, calls, hits, misses, new_keys, last, _unwritten = fastlane.run(
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True, False,
         511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0), 0, 0, 1, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 7, 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
                             mkey(b"new"): b"\x01-2"}
 
@@ -439,3 +440,114 @@ def test_lane_consumes_exactly_the_commands_it_answers(
     while (reply := reader.gets()) is not False:
         answers.append(reply)
     assert len(answers) == gets + sets
+
+
+def test_collections_of_the_common_case_are_written_as_the_python_path_lays_them_out() -> None:
+    """HSET, SADD, LPUSH, RPUSH, LPOP and RPOP on existing collections: the records the lane
+    writes are the ones storage/collections.py describes (its Meta and member_prefix are the
+    reference), members read through the cache or load."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import LIST_ORIGIN, Meta, member_prefix
+
+    lane = Lane()
+    h, s, lst = mkey(b"h"), mkey(b"s"), mkey(b"{h}l")
+    lane.cache[h] = Meta(kf.TYPE_HASH, 0, 11, 1).encode()
+    lane.cache[s] = Meta(kf.TYPE_SET, 0, 12, 1).encode()
+    lane.cache[lst] = Meta(kf.TYPE_LIST, 0, 13, 2, LIST_ORIGIN, LIST_ORIGIN + 2).encode()
+    hp, sp, lp = member_prefix(h, 11), member_prefix(s, 12), member_prefix(lst, 13)
+    stored = {hp + b"old": b"1", sp + b"m": b"", lp + kf.U64.pack(LIST_ORIGIN): b"first"}
+    lane.cache[lp + kf.U64.pack(LIST_ORIGIN + 1)] = b"second"
+
+    def load(key: bytes) -> bytes | None:
+        return stored.get(key)
+
+    buf = pipeline(
+        ("HSET", "h", "old", "2", "new", "3", "new", "4"),  # a field twice: counted once
+        ("sadd", "s", "m", "n", "n"),
+        ("LPUSH", "{h}l", "a", "b"),
+        ("RPUSH", "{h}l", "z"),
+        ("LPOP", "{h}l"),
+        ("RPOP", "{h}l"),
+    )
+    replies, pos, calls, hits, misses, new_keys, last, _unwritten = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
+        False, 511, load, 0.0)
+    assert replies == b":1\r\n:1\r\n:4\r\n:5\r\n$1\r\nb\r\n$1\r\nz\r\n"
+    assert pos == len(buf)
+    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0)
+    assert (hits, misses, new_keys, last) == (0, 0, 0, 11)
+    u = kf.U64.pack
+    assert lane.pending == {
+        hp + b"old": b"2", hp + b"new": b"4", h: Meta(kf.TYPE_HASH, 0, 11, 2).encode(),
+        sp + b"n": b"", s: Meta(kf.TYPE_SET, 0, 12, 2).encode(),
+        lp + u(LIST_ORIGIN - 1): b"a", lp + u(LIST_ORIGIN - 2): None,
+        lp + u(LIST_ORIGIN + 2): None,
+        lst: Meta(kf.TYPE_LIST, 0, 13, 3, LIST_ORIGIN - 1, LIST_ORIGIN + 2).encode(),
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("HSET", "missing", "f", "v"),  # a new key: a version to hand out (Python)
+        ("HSET", "ttl", "f", "v"),  # a TTL
+        ("SADD", "h", "m"),  # another type: WRONGTYPE is the Python path's
+        ("LPOP", "one"),  # the last element: the key goes away
+        ("LPOP", "l", "2"),  # a count
+        ("HSET", "h", "f"),  # wrong arity
+        ("LPUSH", "l"),
+        ("RPOP", "waited"),  # a client blocks on it
+    ],
+)
+def test_collection_commands_outside_the_common_case_stop(command: tuple[str, ...]) -> None:
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import LIST_ORIGIN, Meta
+
+    lane = Lane()
+    lane.cache[mkey(b"missing")] = None
+    lane.cache[mkey(b"h")] = Meta(kf.TYPE_HASH, 0, 1, 1).encode()
+    lane.cache[mkey(b"ttl")] = Meta(kf.TYPE_HASH, 2**40, 1, 1).encode()
+    lane.cache[mkey(b"one")] = Meta(kf.TYPE_LIST, 0, 1, 1, LIST_ORIGIN, LIST_ORIGIN + 1).encode()
+    lane.cache[mkey(b"l")] = Meta(kf.TYPE_LIST, 0, 1, 3, LIST_ORIGIN, LIST_ORIGIN + 3).encode()
+    lane.cache[mkey(b"waited")] = lane.cache[mkey(b"l")]
+    lane.waited[mkey(b"waited")] = object()
+    stops_at(command, lane)
+
+
+def test_zadd_of_plain_scores_writes_member_and_index_records() -> None:
+    """ZADD on an existing sorted set: member -> score (8 bytes, storage/scores.py) and the
+    score index entry; a changed score moves its index entry; an unchanged one writes
+    nothing; -0 is stored as 0."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import Meta, member_prefix
+    from stack.server.storage.scores import encode_score
+
+    lane = Lane()
+    z = mkey(b"z")
+    lane.cache[z] = Meta(kf.TYPE_ZSET, 0, 21, 2).encode()
+    zp = member_prefix(z, 21)
+    stored = {
+        zp + b"mold": encode_score(1.5), zp + b"s" + encode_score(1.5) + b"old": b"",
+        zp + b"msame": encode_score(-2.0),
+    }
+    buf = pipeline(
+        ("ZADD", "z", "2.25", "old", "-2", "same", "-0", "new", "7", "new"),
+        ("zadd", "z", "1e3", "x"),  # an exponent: the Python path's
+    )
+    replies, pos, calls, *_ = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
+        False, 511, stored.get, 0.0)
+    assert replies == b":1\r\n"
+    assert pos == len(encode_command(("ZADD", "z", "2.25", "old", "-2", "same", "-0", "new",
+                                      "7", "new")))
+    assert calls[11] == 1
+    s = zp + b"s"
+    assert lane.pending == {
+        s + encode_score(1.5) + b"old": None,  # re-scored: its index entry moves
+        zp + b"mold": encode_score(2.25),
+        s + encode_score(2.25) + b"old": b"",
+        zp + b"mnew": encode_score(7.0),  # added at -0 (stored as 0), then re-scored
+        s + encode_score(0.0) + b"new": None,
+        s + encode_score(7.0) + b"new": b"",
+        z: Meta(kf.TYPE_ZSET, 0, 21, 3).encode(),
+    }  # "same": its score unchanged, nothing written

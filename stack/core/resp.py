@@ -444,13 +444,19 @@ def bulk_array(items: Iterable[bytes], kind: type[Chunks] = Chunks) -> Chunks:
     return out
 
 
+def encoded_array(body: bytes, count: int, kind: type[Chunks] = Chunks) -> Chunks:
+    """An array of ``count`` items whose encoding is ``body`` (read and encoded in one go)."""
+    return kind([b"*%d\r\n" % count, body])
+
+
 def chunks_for_resp3(chunks: Chunks) -> Chunks:
-    """The same reply with a RESP3 header when it is a map or a set."""
+    """The same reply with a RESP3 header when it is a map or a set (the count is the one
+    its RESP2 header says: the items may be in fewer pieces)."""
     t = type(chunks)
     if t is MapChunks:
-        return Chunks([b"%%%d\r\n" % ((len(chunks) - 1) // 2), *chunks[1:]])
+        return Chunks([b"%%%d\r\n" % (int(chunks[0][1:-2]) // 2), *chunks[1:]])
     if t is SetChunks:
-        return Chunks([b"~%d\r\n" % (len(chunks) - 1), *chunks[1:]])
+        return Chunks([b"~%d\r\n" % int(chunks[0][1:-2]), *chunks[1:]])
     return chunks
 
 

@@ -218,6 +218,16 @@ static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, 
     return mkey;
 }
 
+/* Whether the gate (gate.py) lets the lane use mkey: its slot's byte in slots (16384 bytes,
+ * or NULL: every slot) is non-zero. A key whose slot needs a look is left to the Python path,
+ * which asks the gate about each key. */
+static int served(const unsigned char *slots, PyObject *mkey, Py_ssize_t plen) {
+    if (slots == NULL)
+        return 1;
+    const unsigned char *m = (const unsigned char *)PyBytes_AS_STRING(mkey) + plen;
+    return slots[((unsigned int)m[0] << 8 | m[1]) & 0x3fff] != 0;
+}
+
 /* ---- access times (OBJECT IDLETIME) ------------------------------------------------------- */
 
 /* A fixed-size table of the last access time per metadata key, in place of a dict: a read or a
@@ -462,7 +472,31 @@ static int writable(PyObject *rec, PyObject *waited, PyObject *mkey) {
     return wait < 0 ? -1 : !wait;
 }
 
-enum { OP_NONE, OP_GET, OP_SET, OP_INCR, OP_DECR, OP_MSET, N_OPS };
+/* Whether mkey's record is one not written to LevelDB yet (pending, or in the batch in
+ * flight): 1, 0, or -1 on error. A reply that read it waits for the batch (server.py). */
+static int not_written(Cache *cache, PyObject *inflight, PyObject *mkey) {
+    int in = PyDict_GET_SIZE(cache->pending) ? PyDict_Contains(cache->pending, mkey) : 0;
+    if (in == 0 && inflight != NULL && PyDict_GET_SIZE(inflight))
+        in = PyDict_Contains(inflight, mkey);
+    return in;
+}
+
+enum {
+    OP_NONE,
+    OP_GET,
+    OP_SET,
+    OP_INCR,
+    OP_DECR,
+    OP_MSET,
+    OP_HSET,
+    OP_SADD,
+    OP_LPUSH,
+    OP_RPUSH,
+    OP_LPOP,
+    OP_RPOP,
+    OP_ZADD,
+    N_OPS
+};
 #define DEADLINE_EVERY 16 /* commands between looks at the clock */
 
 /* time.monotonic(): the clock of the deadline. */
@@ -506,7 +540,8 @@ static int store(Cache *cache, AccessTimes *access, double clock, PyObject *mkey
  * runs here whole or not at all. */
 static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *pfx,
                     Py_ssize_t plen, Cache *cache, AccessTimes *access, double clock,
-                    PyObject *waited, Py_ssize_t max_value, Py_ssize_t *new_keys) {
+                    PyObject *waited, Py_ssize_t max_value, const unsigned char *slots,
+                    Py_ssize_t *new_keys) {
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
     Py_ssize_t vlens[MAX_MSET];
@@ -526,6 +561,10 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             break;
         }
         mkeys[got++] = mkey;
+        if (!served(slots, mkey, plen)) {
+            result = 0;
+            break;
+        }
         PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             result = PyErr_Occurred() ? -1 : 0;
@@ -550,24 +589,483 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
     return result;
 }
 
+/* ---- collections: HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD ------------------------------
+ *
+ * The common case only: an existing collection of the command's type, without a TTL, that no
+ * client blocks on, changed by members or elements of at most max_value bytes. Its metadata
+ * record is the type byte, the version (u64) and the size (u64), and for a list the head and
+ * tail positions (u64 each); members live under the sub-key
+ * 0x02 phys slot keylen(u32) key version(u64) member, a list's elements under their position
+ * (u64), as docs/storage-format.md says and storage/collections.py does. A new or emptied
+ * collection (a version to hand out, a key to count or delete) is the Python path's. */
+
+static void put_u32(char *p, Py_ssize_t v) {
+    p[0] = (char)((v >> 24) & 0xff);
+    p[1] = (char)((v >> 16) & 0xff);
+    p[2] = (char)((v >> 8) & 0xff);
+    p[3] = (char)(v & 0xff);
+}
+
+#define MAX_MEMBERS 64 /* members or elements of one command; more take the Python path */
+#define NS_SUB 0x02
+
+typedef struct {
+    PyObject *mkey, *rec;
+    const char *key;
+    Py_ssize_t klen;
+    int type;
+    unsigned long long version, size, head, tail;
+} Coll;
+
+static unsigned long long get_u64(const char *p) {
+    unsigned long long v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+static void put_u64(char *p, unsigned long long v) {
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (char)(v & 0xff);
+}
+
+/* Open key as a collection of type for the lane: 1 when it is the common case (c filled, its
+ * references owned), 0 when the Python path must run the command, -1 on error. */
+static int open_coll(Cache *cache, PyObject *waited, const unsigned char *slots, const char *pfx,
+                     Py_ssize_t plen, const char *key, Py_ssize_t klen, int type, Coll *c) {
+    c->mkey = meta_key(pfx, plen, key, klen);
+    c->rec = NULL;
+    if (c->mkey == NULL)
+        return -1;
+    if (!served(slots, c->mkey, plen))
+        return 0;
+    c->rec = cached_record(cache, c->mkey);
+    if (c->rec == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (c->rec == Py_None)
+        return 0;
+    const char *r = PyBytes_AS_STRING(c->rec);
+    Py_ssize_t n = PyBytes_GET_SIZE(c->rec);
+    if (n != (type == 3 ? 33 : 17) || (unsigned char)r[0] != type) /* another type, or a TTL */
+        return 0;
+    int wait = PyDict_Contains(waited, c->mkey);
+    if (wait != 0)
+        return wait < 0 ? -1 : 0;
+    c->key = key;
+    c->klen = klen;
+    c->type = type;
+    c->version = get_u64(r + 1);
+    c->size = get_u64(r + 9);
+    if (type == 3) {
+        c->head = get_u64(r + 17);
+        c->tail = get_u64(r + 25);
+    }
+    return 1;
+}
+
+static void close_coll(Coll *c) {
+    Py_XDECREF(c->mkey);
+    Py_XDECREF(c->rec);
+}
+
+/* The sub-key of a member (mlen bytes at member), or of a list position (member NULL). */
+static PyObject *sub_key(Coll *c, Py_ssize_t plen, const char *member, Py_ssize_t mlen,
+                         unsigned long long position) {
+    Py_ssize_t n = 1 + (plen - 1) + 2 + 4 + c->klen + 8 + (member ? mlen : 8);
+    PyObject *k = PyBytes_FromStringAndSize(NULL, n);
+    if (k == NULL)
+        return NULL;
+    char *w = PyBytes_AS_STRING(k);
+    *w++ = NS_SUB;
+    memcpy(w, PyBytes_AS_STRING(c->mkey) + 1, (size_t)(plen + 1)); /* phys and slot */
+    w += plen + 1;
+    put_u32(w, c->klen);
+    memcpy(w + 4, c->key, (size_t)c->klen);
+    w += 4 + c->klen;
+    put_u64(w, c->version);
+    w += 8;
+    if (member)
+        memcpy(w, member, (size_t)mlen);
+    else
+        put_u64(w, position);
+    return k;
+}
+
+/* Engine.put (value) or Engine.delete (Py_None) of one record. */
+static int put_record(Cache *cache, PyObject *k, PyObject *v) {
+    if (PyDict_SetItem(cache->pending, k, v) < 0)
+        return -1;
+    return PyDict_SetItem(cache->young, k, v);
+}
+
+/* Write the collection's metadata record after its members changed (Keyspace.write of a
+ * record with the same version and no TTL: the record and the access time). */
+static int save_coll(Cache *cache, AccessTimes *access, double clock, Coll *c) {
+    char r[33];
+    Py_ssize_t n = c->type == 3 ? 33 : 17;
+    r[0] = (char)c->type;
+    put_u64(r + 1, c->version);
+    put_u64(r + 9, c->size);
+    if (c->type == 3) {
+        put_u64(r + 17, c->head);
+        put_u64(r + 25, c->tail);
+    }
+    PyObject *record = PyBytes_FromStringAndSize(r, n);
+    if (record == NULL)
+        return -1;
+    int rc = put_record(cache, c->mkey, record);
+    Py_DECREF(record);
+    return rc < 0 ? -1 : accessed(access, c->mkey, clock);
+}
+
+/* After members were added: the collection's new size saved (when it changed); returns
+ * added, or -1 on error. */
+static Py_ssize_t grown(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                        Py_ssize_t added) {
+    if (added) {
+        c->size += (unsigned long long)added;
+        if (save_coll(cache, access, clock, c) < 0)
+            return -1;
+    }
+    return added;
+}
+
+/* HSET key f v ... (pairs) or SADD key m ... (pairs 0): the members are read first, so that
+ * nothing is written unless the whole command runs here. Returns the number of new members,
+ * -2 when the Python path must run it, -1 on error. */
+static Py_ssize_t run_add(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                          Py_ssize_t plen, const char **items, Py_ssize_t *lens, Py_ssize_t n,
+                          int pairs, PyObject *empty) {
+    int step = pairs ? 2 : 1;
+    for (Py_ssize_t i = 0; i < n; i += step) { /* all known (cached, or read from LevelDB)? */
+        PyObject *k = sub_key(c, plen, items[i], lens[i], 0);
+        if (k == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, k);
+        Py_DECREF(k);
+        if (rec == NULL)
+            return PyErr_Occurred() ? -1 : -2;
+        Py_DECREF(rec);
+    }
+    Py_ssize_t added = 0;
+    for (Py_ssize_t i = 0; i < n; i += step) {
+        PyObject *k = sub_key(c, plen, items[i], lens[i], 0);
+        if (k == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, k); /* again: an earlier member may be the same */
+        PyObject *v = pairs ? PyBytes_FromStringAndSize(items[i + 1], lens[i + 1]) : empty;
+        if (!pairs)
+            Py_INCREF(v);
+        /* A hash's field is written whatever it held; a set's member only when new. */
+        int rc = rec == NULL || v == NULL                ? -1
+                 : pairs || rec == Py_None ? put_record(cache, k, v)
+                                           : 0;
+        added += rec == Py_None;
+        Py_XDECREF(rec);
+        Py_XDECREF(v);
+        Py_DECREF(k);
+        if (rc < 0)
+            return -1;
+    }
+    return grown(cache, access, clock, c, added);
+}
+
+/* LPUSH/RPUSH key e ...: the new length, or -1 on error. */
+static Py_ssize_t run_push(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                           Py_ssize_t plen, const char **items, Py_ssize_t *lens, Py_ssize_t n,
+                           int left) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long pos = left ? --c->head : c->tail++;
+        PyObject *k = sub_key(c, plen, NULL, 0, pos);
+        PyObject *v = k == NULL ? NULL : PyBytes_FromStringAndSize(items[i], lens[i]);
+        int rc = v == NULL ? -1 : put_record(cache, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (rc < 0)
+            return -1;
+    }
+    c->size += (unsigned long long)n;
+    return save_coll(cache, access, clock, c) < 0 ? -1 : (Py_ssize_t)c->size;
+}
+
+/* LPOP/RPOP key of a list that keeps at least one element: a new reference to the element
+ * (b"" when its record is missing, as ListView.pop), NULL with no exception when the Python
+ * path must run it, NULL with one on error. */
+static PyObject *run_pop(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                         Py_ssize_t plen, int left, PyObject *empty) {
+    if (c->size < 2)
+        return NULL; /* the key goes away: the Python path deletes it */
+    unsigned long long pos = left ? c->head : c->tail - 1;
+    PyObject *k = sub_key(c, plen, NULL, 0, pos);
+    if (k == NULL)
+        return NULL;
+    PyObject *rec = cached_record(cache, k);
+    if (rec == NULL) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    if (put_record(cache, k, Py_None) < 0) {
+        Py_DECREF(k);
+        Py_DECREF(rec);
+        return NULL;
+    }
+    Py_DECREF(k);
+    if (left)
+        c->head++;
+    else
+        c->tail--;
+    c->size--;
+    if (save_coll(cache, access, clock, c) < 0) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    if (rec == Py_None) {
+        Py_DECREF(rec);
+        Py_INCREF(empty);
+        return empty;
+    }
+    return rec;
+}
+
+/* A score as ZADD's reader would take it, in its plain decimal form only ("-12.5": an
+ * optional '-', at most 15 digits, an optional '.' and at most 15 more): strtod of those
+ * gives the double Python's float() and Redis's strtod give. 0 when it is anything else
+ * (exponents, inf, a '+', spaces, a flag such as NX: the Python path decides). */
+static int plain_score(const char *s, Py_ssize_t n, double *out) {
+    char buf[40];
+    Py_ssize_t i = 0, digits = 0, frac = -1;
+    if (n < 1 || n > 33)
+        return 0;
+    if (s[0] == '-')
+        i = 1;
+    for (; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            if (frac < 0 ? ++digits > 15 : ++frac > 15)
+                return 0;
+        } else if (s[i] == '.' && frac < 0 && digits > 0) {
+            frac = 0;
+        } else {
+            return 0;
+        }
+    }
+    if (digits == 0 || frac == 0)
+        return 0;
+    memcpy(buf, s, (size_t)n);
+    buf[n] = 0;
+    *out = strtod(buf, NULL);
+    return 1;
+}
+
+/* Scores on disk (storage/scores.py): byte order is numeric order; -0.0 is stored as 0.0. */
+static void encode_score(double x, char *out) {
+    unsigned long long n;
+    x += 0.0;
+    memcpy(&n, &x, 8);
+    put_u64(out, n ^ (n >> 63 ? ~0ULL : 1ULL << 63));
+}
+
+static double decode_score(const char *p) {
+    unsigned long long n = get_u64(p);
+    double x;
+    n ^= n >> 63 ? 1ULL << 63 : ~0ULL;
+    memcpy(&x, &n, 8);
+    return x;
+}
+
+/* The sub-key of a sorted set's member ('m' member) or of its score index entry ('s' score
+ * member). */
+static PyObject *zset_key(Coll *c, Py_ssize_t plen, char space, const char *score,
+                          const char *member, Py_ssize_t mlen) {
+    char stack[256];
+    Py_ssize_t n = 1 + (score ? 8 : 0) + mlen;
+    char *m = n <= (Py_ssize_t)sizeof stack ? stack : PyMem_Malloc((size_t)n);
+    if (m == NULL)
+        return PyErr_NoMemory();
+    m[0] = space;
+    if (score)
+        memcpy(m + 1, score, 8);
+    memcpy(m + 1 + (score ? 8 : 0), member, (size_t)mlen);
+    PyObject *k = sub_key(c, plen, m, n, 0);
+    if (m != stack)
+        PyMem_Free(m);
+    return k;
+}
+
+/* ZADD key score member ... without options, scores in plain decimal form: as
+ * sortedsets.zadd does, member by member (so a member given twice ends with its last score).
+ * Returns the number of new members, -2 when the Python path must run it, -1 on error. */
+static Py_ssize_t run_zadd(Cache *cache, AccessTimes *access, double clock, Coll *c,
+                           Py_ssize_t plen, const char **items, Py_ssize_t *lens, Py_ssize_t n,
+                           PyObject *empty) {
+    double scores[MAX_MEMBERS];
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        if (!plain_score(items[i], lens[i], &scores[i / 2]))
+            return -2;
+        PyObject *k = zset_key(c, plen, 'm', NULL, items[i + 1], lens[i + 1]);
+        if (k == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, k); /* known (cached, or read from LevelDB)? */
+        Py_DECREF(k);
+        if (rec == NULL)
+            return PyErr_Occurred() ? -1 : -2;
+        int bad = rec != Py_None && PyBytes_GET_SIZE(rec) != 8;
+        Py_DECREF(rec);
+        if (bad)
+            return -2;
+    }
+    Py_ssize_t added = 0;
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        const char *member = items[i + 1];
+        Py_ssize_t mlen = lens[i + 1];
+        char enc[8];
+        encode_score(scores[i / 2], enc);
+        PyObject *mk = zset_key(c, plen, 'm', NULL, member, mlen);
+        if (mk == NULL)
+            return -1;
+        PyObject *rec = cached_record(cache, mk); /* again: an earlier pair may be the same */
+        int rc = rec == NULL ? -1 : 0;
+        if (rc == 0 && rec != Py_None) {
+            if (decode_score(PyBytes_AS_STRING(rec)) == scores[i / 2]) { /* unchanged */
+                Py_DECREF(rec);
+                Py_DECREF(mk);
+                continue;
+            }
+            PyObject *old = zset_key(c, plen, 's', PyBytes_AS_STRING(rec), member, mlen);
+            rc = old == NULL ? -1 : put_record(cache, old, Py_None);
+            Py_XDECREF(old);
+        } else if (rc == 0) {
+            added++;
+        }
+        if (rc == 0) {
+            PyObject *v = PyBytes_FromStringAndSize(enc, 8);
+            rc = v == NULL ? -1 : put_record(cache, mk, v);
+            Py_XDECREF(v);
+        }
+        if (rc == 0) {
+            PyObject *sk = zset_key(c, plen, 's', enc, member, mlen);
+            rc = sk == NULL ? -1 : put_record(cache, sk, empty);
+            Py_XDECREF(sk);
+        }
+        Py_XDECREF(rec);
+        Py_DECREF(mk);
+        if (rc < 0)
+            return -1;
+    }
+    return grown(cache, access, clock, c, added);
+}
+
+/* One collection command at *p (name already read, argc arguments): 1 when it ran (reply in
+ * out, *p moved past it), 0 when the Python path must run it, -1 on error. */
+static int run_collection(int op, const char **p, const char *end, Py_ssize_t argc,
+                          const char *pfx, Py_ssize_t plen, Cache *cache, AccessTimes *access,
+                          double clock, PyObject *waited, const unsigned char *slots,
+                          Py_ssize_t max_value, Out *out) {
+    const char *items[2 * MAX_MEMBERS];
+    Py_ssize_t lens[2 * MAX_MEMBERS];
+    const char *s = *p, *key;
+    Py_ssize_t n = argc - 2;
+    int pairs = op == OP_HSET || op == OP_ZADD;
+    if (n > 2 * MAX_MEMBERS || (op == OP_LPOP || op == OP_RPOP ? n != 0 : n < 1) ||
+        (pairs && n % 2) || (op == OP_SADD || op == OP_LPUSH || op == OP_RPUSH ? n > MAX_MEMBERS
+                                                                               : 0))
+        return 0;
+    Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
+    if (klen < 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((lens[i] = read_bulk(&s, end, &items[i], max_value)) < 0)
+            return 0;
+    int type = op == OP_HSET ? 2 : op == OP_SADD ? 4 : op == OP_ZADD ? 5 : 3;
+    Coll c;
+    int r = open_coll(cache, waited, slots, pfx, plen, key, klen, type, &c);
+    if (r <= 0) {
+        close_coll(&c);
+        return r;
+    }
+    PyObject *empty = PyBytes_FromStringAndSize("", 0);
+    if (empty == NULL) {
+        close_coll(&c);
+        return -1;
+    }
+    int result = 1;
+    char digits[24];
+    if (op == OP_LPOP || op == OP_RPOP) {
+        PyObject *v = run_pop(cache, access, clock, &c, plen, op == OP_LPOP, empty);
+        if (v == NULL)
+            result = PyErr_Occurred() ? -1 : 0;
+        else if (out_bulk(out, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) < 0)
+            result = -1;
+        Py_XDECREF(v);
+    } else {
+        Py_ssize_t v = op == OP_LPUSH || op == OP_RPUSH
+                           ? run_push(cache, access, clock, &c, plen, items, lens, n,
+                                      op == OP_LPUSH)
+                       : op == OP_ZADD
+                           ? run_zadd(cache, access, clock, &c, plen, items, lens, n, empty)
+                           : run_add(cache, access, clock, &c, plen, items, lens, n, pairs,
+                                     empty);
+        if (v == -2)
+            result = 0;
+        else if (v < 0 || out_int(out, digits, snprintf(digits, sizeof digits, "%zd", v)) < 0)
+            result = -1;
+    }
+    Py_DECREF(empty);
+    if (result == 1 && accessed(access, c.mkey, clock) < 0) /* OBJECT IDLETIME */
+        result = -1;
+    close_coll(&c);
+    if (result == 1)
+        *p = s;
+    return result;
+}
+
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
-             "resp3, max_value, load=None, deadline=0.0)\n--\n\n"
+             "resp3, max_value, load=None, deadline=0.0, slots=None, inflight=None)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case, or once time.monotonic() passes "
              "deadline (checked every DEADLINE_EVERY commands; 0: no deadline). load(mkey) reads "
-             "a record the cache does not hold (None: stop there instead).\n"
-             "Returns (replies, new_pos, calls, hits, misses, new_keys, last): calls counts "
-             "GET, SET, INCR, DECR, MSET in that order; last is the op of the last command run "
-             "(1 GET ... 5 MSET), 0 when none ran.");
+             "a record the cache does not hold (None: stop there instead). slots (16384 bytes, the "
+             "gate's map): stop at a key whose slot's byte is 0.\n"
+             "inflight: the batch being written (a dict), read as pending is.\n"
+             "Returns (replies, new_pos, calls, hits, misses, new_keys, last, unwritten): calls "
+             "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD in "
+             "that order; last is the op of the last command run (1 GET ... 12 ZADD), 0 when none "
+             "ran; unwritten counts GETs that read a record not yet written (pending or in "
+             "flight).");
+
+static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 14) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 14 arguments");
+    if (nargs < 12 || nargs > 16) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 16 arguments");
         return NULL;
     }
+    const unsigned char *slots = NULL;
+    Py_buffer slots_view = {0};
+    if (nargs > 14 && args[14] != Py_None) {
+        if (PyObject_GetBuffer(args[14], &slots_view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        if (slots_view.len != 16384) {
+            PyBuffer_Release(&slots_view);
+            PyErr_SetString(PyExc_ValueError, "run(): slots must be 16384 bytes");
+            return NULL;
+        }
+        slots = slots_view.buf;
+    }
+    PyObject *result = run_lane(args, nargs, slots);
+    if (slots != NULL)
+        PyBuffer_Release(&slots_view);
+    return result;
+}
+
+static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots) {
     PyObject *buf = args[0], *prefix = args[2], *waited = args[8];
     Cache cache_ = {args[3], args[4], args[5], nargs > 12 ? args[12] : Py_None}, *cache = &cache_;
+    PyObject *inflight = nargs > 15 ? args[15] : NULL;
+    if (inflight != NULL && !PyDict_Check(inflight)) {
+        PyErr_SetString(PyExc_TypeError, "run(): inflight must be a dict");
+        return NULL;
+    }
     if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache->young) ||
         !PyDict_Check(cache->old) || !PyDict_Check(cache->pending) ||
         !PyObject_TypeCheck(args[6], &AccessTimesType) || !PyDict_Check(waited)) {
@@ -598,7 +1096,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *p = base + (pos < PyBytes_GET_SIZE(buf) ? pos : PyBytes_GET_SIZE(buf));
     const char *pfx = PyBytes_AS_STRING(prefix);
     Py_ssize_t plen = PyBytes_GET_SIZE(prefix);
-    Py_ssize_t calls[N_OPS] = {0}, hits = 0, misses = 0, new_keys = 0;
+    Py_ssize_t calls[N_OPS] = {0}, hits = 0, misses = 0, new_keys = 0, dirty = 0;
     int last = OP_NONE;
     Out out = {NULL, 0, 0};
 
@@ -610,18 +1108,47 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         if (deadline > 0 && ++ran % DEADLINE_EVERY == 0 && monotonic() >= deadline)
             break;
         Py_ssize_t argc = read_len(&s, end);
-        Py_ssize_t nlen = read_bulk(&s, end, &name, 4);
+        Py_ssize_t nlen = read_bulk(&s, end, &name, 5);
         int op = OP_NONE;
         if (argc >= 3 && argc % 2 == 1 && argc <= 2 * MAX_MSET + 1 && writes_ok &&
             is_word(name, nlen, "MSET")) {
             int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, access, clock, waited,
-                             max_value, &new_keys);
+                             max_value, slots, &new_keys);
             if (r == 0)
                 break;
             if (r < 0 || out_add(&out, "+OK\r\n", 5) < 0)
                 goto error;
             calls[OP_MSET]++;
             last = OP_MSET;
+            p = s;
+            continue;
+        }
+        int coll = OP_NONE;
+        if (writes_ok && argc >= 2) {
+            if (is_word(name, nlen, "HSET"))
+                coll = OP_HSET;
+            else if (is_word(name, nlen, "SADD"))
+                coll = OP_SADD;
+            else if (is_word(name, nlen, "LPUSH"))
+                coll = OP_LPUSH;
+            else if (is_word(name, nlen, "RPUSH"))
+                coll = OP_RPUSH;
+            else if (is_word(name, nlen, "LPOP"))
+                coll = OP_LPOP;
+            else if (is_word(name, nlen, "RPOP"))
+                coll = OP_RPOP;
+            else if (is_word(name, nlen, "ZADD"))
+                coll = OP_ZADD;
+        }
+        if (coll != OP_NONE) {
+            int r = run_collection(coll, &s, end, argc, pfx, plen, cache, access, clock, waited,
+                                   slots, max_value, &out);
+            if (r == 0)
+                break;
+            if (r < 0)
+                goto error;
+            calls[coll]++;
+            last = coll;
             p = s;
             continue;
         }
@@ -645,6 +1172,10 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyObject *mkey = meta_key(pfx, plen, key, klen);
         if (mkey == NULL)
             goto error;
+        if (!served(slots, mkey, plen)) {
+            Py_DECREF(mkey);
+            break;
+        }
         PyObject *rec = cached_record(cache, mkey);
         if (rec == NULL) {
             Py_DECREF(mkey);
@@ -670,7 +1201,11 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             }
         }
         if (!stop) {
-            if (op == OP_GET) {
+            int unwritten = op == OP_GET ? not_written(cache, inflight, mkey) : 0;
+            if (unwritten < 0)
+                rc = -1;
+            else if (op == OP_GET) {
+                dirty += unwritten;
                 if (live) {
                     rc = out_bulk(&out, old, old_len);
                     if (rc == 0)
@@ -702,9 +1237,22 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyMem_Free(out.data);
     if (replies == NULL)
         return NULL;
-    return Py_BuildValue("(Nn(nnnnn)nnni)", replies, (Py_ssize_t)(p - base), calls[OP_GET],
-                         calls[OP_SET], calls[OP_INCR], calls[OP_DECR], calls[OP_MSET], hits,
-                         misses, new_keys, last);
+    PyObject *counts = PyTuple_New(N_OPS - 1);
+    if (counts == NULL) {
+        Py_DECREF(replies);
+        return NULL;
+    }
+    for (int i = 1; i < N_OPS; i++) {
+        PyObject *v = PyLong_FromSsize_t(calls[i]);
+        if (v == NULL) {
+            Py_DECREF(counts);
+            Py_DECREF(replies);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(counts, i - 1, v);
+    }
+    return Py_BuildValue("(NnNnnnin)", replies, (Py_ssize_t)(p - base), counts, hits, misses,
+                         new_keys, last, dirty);
 
 error:
     PyMem_Free(out.data);
@@ -721,13 +1269,6 @@ static int loggable(const char *k, Py_ssize_t n) {
     if (n >= 1 && (unsigned char)k[0] == NS_BINLOG)
         return 0;
     return !(n == 2 && k[0] == 0 && (k[1] == 'T' || k[1] == 'L'));
-}
-
-static void put_u32(char *p, Py_ssize_t v) {
-    p[0] = (char)((v >> 24) & 0xff);
-    p[1] = (char)((v >> 16) & 0xff);
-    p[2] = (char)((v >> 8) & 0xff);
-    p[3] = (char)(v & 0xff);
 }
 
 PyDoc_STRVAR(write_pending_doc,
@@ -807,6 +1348,70 @@ error:
     return NULL;
 }
 
+/* ---- replies read from a LevelDB iterator ------------------------------------------------- */
+
+static int out_item(Out *o, PyObject *item, Py_ssize_t cut) {
+    if (!PyBytes_Check(item)) {
+        PyErr_SetString(PyExc_TypeError, "encode_bulks: items are bytes or (bytes, bytes)");
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(item);
+    if (cut > n)
+        cut = n;
+    return out_bulk(o, PyBytes_AS_STRING(item) + cut, n - cut);
+}
+
+PyDoc_STRVAR(encode_bulks_doc,
+             "encode_bulks(iterator, cut)\n--\n\n"
+             "RESP bulk strings of what iterator yields, in one bytes object: a bytes item is "
+             "one bulk (without its first cut bytes), a (key, value) pair two (the key without "
+             "its first cut bytes). Returns (body, count of bulks): the array header is the "
+             "caller's (an array, a map or a set).");
+
+static PyObject *encode_bulks(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode_bulks(iterator, cut)");
+        return NULL;
+    }
+    Py_ssize_t cut = PyLong_AsSsize_t(args[1]);
+    if (cut < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cut must be >= 0");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(args[0]);
+    if (it == NULL)
+        return NULL;
+    Out out = {NULL, 0, 0};
+    Py_ssize_t count = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        int rc;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            rc = out_item(&out, PyTuple_GET_ITEM(item, 0), cut);
+            if (rc == 0)
+                rc = out_item(&out, PyTuple_GET_ITEM(item, 1), 0);
+            count += 2;
+        } else {
+            rc = out_item(&out, item, cut);
+            count += 1;
+        }
+        Py_DECREF(item);
+        if (rc < 0)
+            break;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(out.data);
+        return NULL;
+    }
+    PyObject *body = PyBytes_FromStringAndSize(out.data ? out.data : "", out.len);
+    PyMem_Free(out.data);
+    if (body == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", body, count);
+}
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -819,6 +1424,8 @@ static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
     {"write_pending", (PyCFunction)(void (*)(void))write_pending, METH_FASTCALL,
      write_pending_doc},
+    {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL,
+     encode_bulks_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 

@@ -1,6 +1,6 @@
 # Types of the C extension _fastlane.c (see its header comment and fastlane.py).
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 def run(
     buf: bytes,
@@ -17,8 +17,11 @@ def run(
     max_value: int,
     load: Callable[[bytes], bytes | None] | None = None,
     deadline: float = 0.0,
-) -> tuple[bytes, int, tuple[int, int, int, int, int], int, int, int, int]: ...
+    slots: bytes | bytearray | None = None,
+    inflight: dict[bytes, bytes | None] | None = None,
+) -> tuple[bytes, int, tuple[int, ...], int, int, int, int, int]: ...
 def slot(key: bytes) -> int: ...
+def encode_bulks(items: Iterable[bytes | tuple[bytes, bytes]], cut: int) -> tuple[bytes, int]: ...
 def write_pending(
     pending: dict[bytes, bytes | None],
     put: Callable[[bytes, bytes], None],

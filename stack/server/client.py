@@ -39,6 +39,7 @@ _ALL = 1 << 30
 TURN_OUTPUT = 64 << 20  # replies one turn may queue when the client has no output limit
 # One turn of a client: how long it may run commands before the others get theirs.
 TURN_SECONDS = 0.001
+REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 
 
 class Client(asyncio.Protocol):
@@ -78,6 +79,9 @@ class Client(asyncio.Protocol):
         self.patterns: dict[bytes, None] = {}  # subscribed patterns
         self.blocked: Waiting | Suspended | None = None  # waiting in BLPOP & co (or WAIT)
         self.wrote = False  # a write since the last commit
+        # This turn ran a command that may have read data not yet written other than through
+        # the engine's tracked reads (Engine.dirty_reads): its replies wait for the batch.
+        self.unclean = False
         self.just_wrote = False  # the command being answered was a write (semi-sync)
         self.write_replies: list[tuple[int, int]] = []  # where write replies sit in out
         self.held_replies = 0  # command replies in out (a failed batch answers each)
@@ -181,12 +185,19 @@ class Client(asyncio.Protocol):
         clock = time.monotonic
         deadline = clock() + TURN_SECONDS
         more = False
-        self.failures_seen = server.engine.failed_batches
+        engine = server.engine
+        self.failures_seen = engine.failed_batches
+        dirty_reads = engine.dirty_reads
+        self.unclean = False
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.write_paused:
                     break  # resume_writing calls process again
-                if clock() >= deadline or self.out_bytes > turn_limit:
+                if (
+                    clock() >= deadline
+                    or self.out_bytes > turn_limit
+                    or (self.wrote and server.writes_full())
+                ):
                     # Its time is up, or enough output for one turn (sent once committed; a
                     # client that does not read is not read either): the rest waits.
                     more = True
@@ -222,7 +233,10 @@ class Client(asyncio.Protocol):
                     add(reply)
                     if self.closing or self.close_after_reply:
                         break
-                    if self.out_bytes > turn_limit or (n & 15 == 15 and clock() >= deadline):
+                    if self.out_bytes > turn_limit or (
+                        n & 15 == 15
+                        and (clock() >= deadline or (self.wrote and server.writes_full()))
+                    ):
                         queue.extend(commands[n + 1 :])
                         more = True
                         break
@@ -245,7 +259,7 @@ class Client(asyncio.Protocol):
         self._update_reading()
         # A blocked client is still read (its commands wait in the buffer), so that a
         # disconnect is noticed and its place in the queue given up.
-        server.after_commands(self)
+        server.after_commands(self, not self.unclean and engine.dirty_reads == dirty_reads)
 
     def push(self, data: bytes) -> None:
         """Send data outside the request/reply flow (replication stream)."""
@@ -311,7 +325,9 @@ class Client(asyncio.Protocol):
             # bigger than the hard limit is never sent, however fast the client reads.
             size = sum(map(len, out)) if len(out) > 1 else len(out[0])
             used = transport.get_write_buffer_size() + size
-            if self.server.output_over_limit(self, used):
+            if used <= REPLY_BUFFER:  # within the reply buffer: under every limit
+                self.soft_limit_since = 0.0
+            elif self.server.output_over_limit(self, used):
                 log.warning(
                     "closing client %s (%s): %d bytes of output over its limits",
                     self.addr,

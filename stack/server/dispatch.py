@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import TABLE, CommandSpec
+from stack.core.commands.keyspec import has_keys
 from stack.core.resp import (
     NULL3,
     Chunks,
@@ -56,6 +57,10 @@ class Entry:
     no_auth: bool = False
     no_multi: bool = False
     write: bool = False
+    # Reads nothing but its keys (through the engine, which tracks reads of data not yet
+    # written) and the connection's state: its reply need not wait for a batch it did not
+    # read from (Server.after_commands).
+    clean: bool = False
     calls: int = 0
     usec: int = 0
     failed: int = 0
@@ -66,6 +71,9 @@ class Entry:
         self.no_auth = "no_auth" in self.spec.flags
         self.no_multi = "no_multi" in self.spec.flags
         self.write = self.spec.is_write
+        self.clean = not self.write and (
+            self.spec.group == "connection" or (has_keys(self.spec) and not self.spec.key_proc)
+        )
 
 
 class UnknownCommand(Exception):
@@ -148,13 +156,15 @@ class Dispatcher:
             return self._reject(client, entry, errors.protected_command(*protected).message)
         if not client.authenticated and not entry.no_auth:
             return self._reject(client, entry, errors.NOAUTH)
-        if (
-            client.server.semi_sync
-            and (entry.write or entry.name == "exec")
-            and self._unreplicated(client, entry)
-        ):
-            client.server.replication.refused_writes += 1
-            return self._reject(client, entry, errors.NOREPLICAS)
+        gate = client.server.gate
+        if client.server.semi_sync and (entry.write or entry.name == "exec"):
+            refusal = gate.write_refusal(client, entry)
+            if refusal is not None:
+                return self._reject(client, entry, refusal)
+        if gate.checks_keys:
+            refusal = gate.key_refusal(client, entry, args)
+            if refusal is not None:
+                return self._reject(client, entry, refusal)
         if (
             (client.channels or client.patterns)
             and not client.resp3  # RESP3 clients may run any command while subscribed
@@ -177,6 +187,8 @@ class Dispatcher:
             entry.rejected += 1
             return self._error(errors.READONLY)
         client.last_command = entry.name
+        if not entry.clean:
+            client.unclean = True
         if entry.write:
             client.wrote = True
             client.just_wrote = server.semi_sync > 0
@@ -245,16 +257,6 @@ class Dispatcher:
         if client.multi is not None:
             client.multi_failed = True
         return self._error(message)
-
-    def _unreplicated(self, client: Client, entry: Entry) -> bool:
-        """Semi-sync (DESIGN.md decision 5): whether this write (or EXEC of queued writes)
-        arrives while fewer good replicas are connected than ``min-replicas-to-write``: then
-        it is refused before it runs, with Redis's -NOREPLICAS."""
-        if client.server.replication.enough_good_replicas():
-            return False
-        if entry.name != "exec":
-            return True
-        return any((e := self.lookup(a)) is not None and e.write for a in client.multi or [])
 
     def _error(self, message: str) -> bytes:
         reply = encode_error(message)

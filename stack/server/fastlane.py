@@ -1,9 +1,11 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET of a pipelined chunk run in C
-(``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, and HSET, SADD, LPUSH, RPUSH, LPOP,
+RPOP and ZADD on an existing collection, of a pipelined chunk run in C (``_fastlane.c``).
 
-A client's received bytes go through the lane first whenever nothing about the client or the
-server asks for more than the common case (no transaction, subscription, WATCH, keyspace
-notifications, CLIENT PAUSE, slow-log threshold low enough to matter...). The lane runs
+A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
+place that decides, for the lane and the Python path alike) lets it: nothing about the client
+or the server asks for more than the common case (no transaction, subscription, WATCH,
+keyspace notifications, CLIENT PAUSE, slow-log threshold low enough to matter...), and it
+stops at a key whose slot needs a look. The lane runs
 commands until the first one it does not handle, and that one takes the Python path with all
 of its checks; so the handlers in ``commands/`` stay the single reference for what these
 commands mean. Statistics (INFO commandstats, keyspace hits and misses, key counts) are updated
@@ -24,10 +26,12 @@ if TYPE_CHECKING:
     from .client import Client
     from .server import Server
 
-# A slow-log or latency threshold below this (µs) could be crossed by a command in the lane,
-# which does not time commands one by one: then everything takes the Python path.
-_MIN_WATCH_US = 1000
 ALL_RAN = -1  # run(): the lane ran every command received
+# The lane's commands, in the order of its op codes and of the calls it reports.
+LANE_COMMANDS = (
+    b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
+    b"rpop", b"zadd",
+)  # fmt: skip
 
 
 class FastLane:
@@ -36,28 +40,17 @@ class FastLane:
         self.on = ext is not None
         entries = server.dispatcher.entries
         # The commands of the lane, in the order of its op codes (1 = GET ...).
-        self._entries = [
-            entries[name] for name in (b"get", b"get", b"set", b"incr", b"decr", b"mset")
-        ]
+        self._entries = [entries[name] for name in (b"get", *LANE_COMMANDS)]
 
     def run(self, client: Client, deadline: float) -> int:
         """Run what the lane can of the client's unparsed commands, when it may, until
         ``deadline`` (time.monotonic()): how many it ran, or ALL_RAN when that was everything
         received."""
         server = self.server
-        ks = server.keyspace
-        if not (
-            self.on
-            and client.authenticated
-            and client.multi is None
-            and not client.channels
-            and not client.patterns
-            and not server.paused
-            and not ks.watchers
-            and not ks.track_changes
-            and server.watch_us >= _MIN_WATCH_US
-        ):
+        gate = server.gate
+        if not (self.on and gate.lane_open(client)):
             return 0
+        ks = server.keyspace
         parser = client.parser
         view = parser.unparsed()
         if view is None:
@@ -67,7 +60,7 @@ class FastLane:
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
-        replies, new_pos, calls, hits, misses, new_keys, last = ext.run(
+        replies, new_pos, calls, hits, misses, new_keys, last, unwritten = ext.run(
             buf,
             pos,
             db.prefix,
@@ -77,23 +70,27 @@ class FastLane:
             ks.access,
             ks.clock,
             ks.waited_keys,
-            not server.read_only and not server.semi_sync,
+            gate.writes_ok,
             client.resp3,
             CACHE_MAX_RECORD - 1,
             engine.load,
             deadline,
+            gate.slots,
+            engine.inflight,
         )
-        engine.rotate_cache()
+        if len(engine.cache) > engine.cache_entries >> 1:
+            engine.rotate_cache()
         if not last:
             return 0
         elapsed_us = (time.perf_counter_ns() - start) // 1000
         parser.consumed(new_pos)
         client.out.append(replies)
-        client.held_replies += sum(calls)
-        client.last_command = self._entries[last].name
-        ks.hits += hits
-        ks.misses += misses
         ran = sum(calls)
+        client.held_replies += ran
+        client.last_command = self._entries[last].name
+        if hits or misses:
+            ks.hits += hits
+            ks.misses += misses
         if calls[last - 1] == ran:  # the usual pipeline: one command throughout
             entry = self._entries[last]
             entry.calls += ran
@@ -103,6 +100,8 @@ class FastLane:
                 if n:
                     entry.calls += n
                     entry.usec += elapsed_us * n // ran
+        if unwritten:
+            client.unclean = True  # its GETs read what is not written yet: the reply waits
         if ran != calls[0]:  # writes
             client.wrote = True
             if new_keys:

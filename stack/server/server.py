@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from stack.core.resp import Limits, encode_error
 
 from . import descriptors
 from .blocking import Waiters
-from .client import Client
+from .client import REPLY_BUFFER, Client
 from .config import Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
+from .gate import Gate
 from .memory import Memory
 from .notifications import Notifier
 from .persistence import Backups
@@ -35,7 +37,6 @@ from .storage.keyspace import Keyspace
 log = logging.getLogger(__name__)
 
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
-REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 SLOWLOG_MAX_ARGS = 32
 RECLAIM_BATCH = 200
 # Active expiry works in slices of at most this long (or this many index entries).
@@ -45,6 +46,9 @@ EXPIRE_BATCH = 2000
 # next client runs, however many clients had a turn in this loop iteration.
 BATCH_RECORDS = 20_000
 BATCH_SECONDS = 0.005
+# While a batch is in flight (LevelDB may be waiting for room in its memtable), the next one
+# grows up to this many records; past it, the loop waits for LevelDB (memory stays bounded).
+BATCH_RECORDS_HELD = 2 * BATCH_RECORDS
 UNACKED_REPLY = encode_error(errors.UNACKED)
 SLOWLOG_MAX_ARG_LEN = 128
 
@@ -94,6 +98,7 @@ class Server:
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
+        self.gate = Gate(self)
         self.lane = FastLane(self)
         self.clients: dict[int, Client] = {}
         self.stats = Stats()
@@ -102,7 +107,9 @@ class Server:
         self.latency_events: dict[str, deque[tuple[int, int]]] = {}
         self.latency_max: dict[str, int] = {}
         self._client_seq = 0
-        self._waiting: list[Client] = []
+        self._waiting: list[Client] = []  # replies held for the next batch
+        # Replies held for a batch in flight, by the future of its write.
+        self._flight_clients: dict[Future[None], list[Client]] = {}
         self._commit_scheduled = False
         self._syncing = False  # an everysec fsync runs in a thread
         self._batch_started = 0.0  # when the commit now scheduled was asked for
@@ -252,7 +259,7 @@ class Server:
         for task in (self._reclaim_task, self._expire_task):
             if task is not None:
                 task.cancel()
-        self._commit_and_release()
+        self._commit_now()  # what is in flight, then what is pending
         for c in list(self.clients.values()):
             c.flush()
             c.close()
@@ -325,27 +332,46 @@ class Server:
 
     # -- group commit -------------------------------------------------------------------------
 
-    def after_commands(self, client: Client) -> None:
-        """Send the client's replies now, or after the pending batch is committed. (Clients
-        blocked on keys a command made ready are served by the dispatcher after that
-        command: never from here, which pub/sub delivery reaches in the middle of one.)"""
-        if client.failures_seen != self.engine.failed_batches and client.wrote:
+    def after_commands(self, client: Client, clean: bool = False) -> None:
+        """Send the client's replies now, or after the batch their data is in is written.
+
+        ``clean``: the client's turn wrote nothing and read nothing that is not written yet
+        (no pending or in-flight record, nothing but its keys and connection state; see
+        Client.process), so its replies may go out while a batch is pending or in flight,
+        unless replies of its own wait already (they keep their order). (Clients blocked on
+        keys a command made ready are served by the dispatcher after that command: never from
+        here, which pub/sub delivery reaches in the middle of one.)"""
+        engine = self.engine
+        if client.failures_seen != engine.failed_batches and client.wrote:
             # A command of this turn committed a batch that failed (others are answered in
             # _write_failed): what the client wrote is not there.
             client.wrote = False
             client.fail_replies(self._write_failed_reply)
-        if self.engine.pending or client.waiting_commit:
+        if (engine.pending or engine.flight is not None or client.waiting_commit) and not (
+            clean and not client.wrote and not client.waiting_commit
+        ):
             if not client.waiting_commit:
                 client.waiting_commit = True
                 self._waiting.append(client)
             self._schedule_commit()
             if (
-                len(self.engine.pending) >= BATCH_RECORDS
+                len(engine.pending) >= BATCH_RECORDS
                 or time.monotonic() - self._batch_started >= BATCH_SECONDS
             ):
-                self._commit_and_release()  # a big or old batch: commit it now, replies go out
+                if engine.flight is None:
+                    self._commit_and_release()  # a big or old batch: written now
+                elif len(engine.pending) >= BATCH_RECORDS_HELD:
+                    self._commit_now()
         else:
+            if engine.pending:
+                self._schedule_commit()
             client.flush()
+
+    def writes_full(self) -> bool:
+        """Whether writers must wait: a batch is in flight (LevelDB may be stalled) and the
+        next one is already full. Their turns end after the write that filled it; readers go
+        on."""
+        return self.engine.flight is not None and len(self.engine.pending) >= BATCH_RECORDS
 
     def backlog(self, client: Client) -> None:
         """The client has commands left after its turn: it gets another turn after this
@@ -370,19 +396,72 @@ class Server:
                 c.process()
 
     def _commit_and_release(self) -> None:
+        """Start writing what is pending, in the writer thread (``_committed`` answers its
+        clients); with a batch already in flight, the next starts when that one is done. With
+        nothing pending, the clients waiting are answered now."""
         self._commit_scheduled = False
+        engine = self.engine
+        try:
+            self._release_written()
+            if engine.flight is not None:
+                return  # _committed starts the next batch
+            try:
+                future = engine.start_commit()
+            except WriteFailed:
+                return  # dropped, reported and answered: _write_failed
+            if future is None:  # written already (LevelDB is quick), or nothing was pending
+                waiting, self._waiting = self._waiting, []
+                self._release(waiting)
+                return
+            self._flight_clients[future] = self._waiting
+            self._waiting = []
+            asyncio.wrap_future(future).add_done_callback(lambda _f: self._committed(future))
+        finally:
+            self._schedule_backlog()
+
+    def _release_written(self) -> None:
+        """Answer the clients of batches that a synchronous commit (engine.commit, called by
+        background work, BGSAVE ...) finished before their callback came."""
+        flight = self.engine.flight
+        for future in [f for f in self._flight_clients if flight is None or flight.future is not f]:
+            self._release(self._flight_clients.pop(future))
+
+    def _commit_now(self) -> None:
+        """Write the batch in flight and what is pending, waiting for LevelDB here: memory
+        stays bounded when LevelDB is slower than the writes for a long while."""
         try:
             self.engine.commit()
         except WriteFailed:
-            return  # dropped, reported and answered: _write_failed
-        finally:
-            # Clients with commands left run their next turn in the next loop iteration, after
-            # the input that arrived meanwhile (the callbacks scheduled now run after it).
-            if self._backlog and not self._backlog_scheduled:
-                self._backlog_scheduled = True
-                asyncio.get_running_loop().call_soon(self._run_backlog)
-        waiting = self._waiting
-        self._waiting = []
+            return  # answered in _write_failed
+        self._release_written()
+        waiting, self._waiting = self._waiting, []
+        self._release(waiting)
+        self._schedule_backlog()
+
+    def _schedule_backlog(self) -> None:
+        """Clients with commands left run their next turn in the next loop iteration, after
+        the input that arrived meanwhile (the callbacks scheduled now run after it); writers
+        wait while the next batch is full behind one in flight."""
+        if self._backlog and not self._backlog_scheduled and not self.writes_full():
+            self._backlog_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_backlog)
+
+    def _committed(self, future: Future[None]) -> None:
+        """A batch was written (or refused) by the writer thread: answer its clients, and
+        start the next batch (what was written meanwhile), or answer those waiting if there
+        is none."""
+        flight = self.engine.flight
+        if flight is not None and flight.future is future:
+            try:
+                self.engine.finish_commit()
+            except WriteFailed:
+                self._schedule_backlog()
+                return  # answered in _write_failed
+        self._release(self._flight_clients.pop(future, []))
+        if not self.shutting_down:
+            self._commit_and_release()
+
+    def _release(self, waiting: list[Client]) -> None:
         log_id = self.engine.last_log_id
         for c in waiting:
             c.waiting_commit = False
@@ -410,7 +489,10 @@ class Server:
                 self.engine.failed_batches,
                 error,
             )
-        waiting, self._waiting = self._waiting, []
+        waiting = [c for clients in self._flight_clients.values() for c in clients]
+        waiting += self._waiting
+        self._flight_clients.clear()
+        self._waiting = []
         for c in waiting:
             c.waiting_commit = False
             if c.wrote:

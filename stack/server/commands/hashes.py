@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, OK, ONE, ZERO, MapChunks, ReplyError, bulk_array
+from stack.core.resp import (
+    NIL,
+    OK,
+    ONE,
+    ZERO,
+    MapChunks,
+    ReplyError,
+    encoded_array,
+)
 
 from ..notifications import HASH, notify, notify_emptied
 from ..storage import keyformat as kf
@@ -101,18 +109,17 @@ def hstrlen(c: Client, args: list[bytes]) -> object:
 
 @handler("hgetall")
 def hgetall(c: Client, args: list[bytes]) -> object:
-    h = open_hash(c, args[1], for_read=True)
-    return bulk_array((part for pair in h.items() for part in pair), MapChunks)
+    return encoded_array(*open_hash(c, args[1], for_read=True).encoded(), MapChunks)
 
 
 @handler("hkeys")
 def hkeys(c: Client, args: list[bytes]) -> object:
-    return bulk_array(open_hash(c, args[1], for_read=True).members())
+    return encoded_array(*open_hash(c, args[1], for_read=True).encoded(values=False))
 
 
 @handler("hvals")
 def hvals(c: Client, args: list[bytes]) -> object:
-    return bulk_array(v for _f, v in open_hash(c, args[1], for_read=True).items())
+    return encoded_array(*open_hash(c, args[1], for_read=True).encoded(keys=False))
 
 
 @handler("hincrby")

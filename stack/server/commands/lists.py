@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array
+from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array, encoded_array
 
 from ..blocking import Block, parse_timeout, same_args
 from ..notifications import LIST, notify, notify_emptied
@@ -119,7 +119,7 @@ class ListView:
         meta = self._meta()
         first = self.col.prefix + U64.pack(meta.head + bounds[0])
         last = self.col.prefix + U64.pack(meta.head + bounds[1] + 1)
-        return bulk_array(v for _k, v in self.col.ks.engine.scan(first, last))
+        return encoded_array(*self.col.ks.engine.encoded_range(first, last, 0, False, True))
 
     def elements(self) -> list[bytes]:
         return [v for _k, v in self.col.items()]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import NIL, ONE, ZERO, ReplyError, SetChunks, SetReply, bulk_array
+from stack.core.resp import (
+    NIL,
+    ONE,
+    ZERO,
+    ReplyError,
+    SetChunks,
+    SetReply,
+    encoded_array,
+)
 
 from ..notifications import SET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
@@ -80,7 +88,7 @@ def smismember(c: Client, args: list[bytes]) -> object:
 
 @handler("smembers")
 def smembers(c: Client, args: list[bytes]) -> object:
-    return bulk_array(open_set(c, args[1], for_read=True).members(), SetChunks)
+    return encoded_array(*open_set(c, args[1], for_read=True).encoded(values=False), SetChunks)
 
 
 @handler("smove")

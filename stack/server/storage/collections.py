@@ -140,6 +140,14 @@ class Collection:
         for k, v in self.ks.engine.scan(base + start, kf.prefix_end(base), reverse):
             yield k[cut:], v
 
+    def encoded(self, keys: bool = True, values: bool = True) -> tuple[bytes, int]:
+        """Members, values or both (member, value ...), as RESP bulk strings in one bytes
+        object, and how many (the whole collection, in member order)."""
+        if self.meta is None:
+            return b"", 0
+        base = self.prefix
+        return self.ks.engine.encoded_range(base, kf.prefix_end(base), len(base), keys, values)
+
     def members(self) -> Iterator[bytes]:
         for member, _value in self.items():
             yield member

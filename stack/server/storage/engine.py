@@ -5,6 +5,15 @@ a pipeline sees its own writes. ``commit()`` applies everything pending as one a
 write batch (group commit: all commands of one event-loop turn share it), honouring the
 durability mode. Replies are released only after the commit (see ``server.py``).
 
+``start_commit()`` does the same with the LevelDB write in a writer thread while LevelDB is slow
+(a write took 5 ms or more in the last 5 s: its memtable is full and it waits for a flush, tens
+or hundreds of milliseconds), so that the event loop goes on meanwhile; otherwise it writes at
+once (a thread's handoffs cost more than a quick write). Until ``finish_commit()`` the batch
+stays readable as ``inflight``,
+between ``pending`` and LevelDB; one batch is in flight at a time, and ``commit()`` waits for it
+first, so batches reach LevelDB in LogID order. Reads that see data not yet written (pending or
+in flight) are counted in ``dirty_reads``: a reply that depends on them waits for the batch.
+
 Between the two sits a bounded record cache of small, recently used records (and of misses):
 a dict lookup instead of a call into LevelDB for hot keys. It is updated by every commit, so it
 never disagrees with the store.
@@ -16,7 +25,9 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import plyvel
@@ -29,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _MISSING = object()
 CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
+# A write that took this long (LevelDB waiting for room in its memtable, or slowed down by
+# too many level-0 files) sends the writes of the next THREADED_SECONDS to the writer thread.
+SLOW_WRITE = 0.005
+THREADED_SECONDS = 5.0
 
 
 def write_pending_py(
@@ -60,6 +75,42 @@ def write_pending_py(
 
 
 write_pending = ext.write_pending if ext is not None else write_pending_py
+
+
+@dataclass
+class Flight:
+    """A batch built from the pending writes, being written (by the writer thread, or by
+    ``commit`` itself)."""
+
+    writes: dict[bytes, bytes | None]
+    batch: plyvel.WriteBatch | None
+    large: list[bytes]  # keys of records too large to stay cached once written
+    record: bytes | None  # its binlog record
+    log_id: int  # the LogID of that record (0: none)
+    sync: bool
+    log_ids: tuple[int, int]  # (first, last) LogID before it, put back if it fails
+    seconds: float = 0.0  # how long LevelDB took to write it
+    error: BaseException | None = None  # why LevelDB refused it
+    future: Future[None] | None = None  # settled once written, when the writer thread writes
+
+
+def _write(flight: Flight) -> None:
+    """Write a flight's batch and settle its future (thread-safe: LevelDB releases the GIL
+    while it writes, and while it waits for room in its memtable)."""
+    started = time.monotonic()
+    try:
+        assert flight.batch is not None
+        flight.batch.write()
+    except BaseException as e:
+        flight.error = e
+    flight.batch = None
+    flight.seconds = time.monotonic() - started
+    if flight.future is not None:
+        flight.future.set_result(None)
+
+
+def _pieces(item: bytes | tuple[bytes, bytes]) -> tuple[bytes, ...]:
+    return item if isinstance(item, tuple) else (item,)
 
 
 class StorageError(Exception):
@@ -105,6 +156,13 @@ class Engine:
         self.path = path
         self.fsync = fsync
         self.pending: dict[bytes, bytes | None] = {}
+        # The batch the writer thread is writing (readable until finish_commit), or None.
+        self.flight: Flight | None = None
+        self.inflight: dict[bytes, bytes | None] = {}  # its writes ({} when none)
+        self._writer: ThreadPoolExecutor | None = None
+        # Until then (time.monotonic()), batches are written by the writer thread.
+        self.threaded_until = 0.0
+        self.dirty_reads = 0  # reads that found a pending or in-flight write
         # The record cache in two generations: ``cache`` takes every write and recent reads;
         # when it holds half the limit it becomes ``cache_old`` (still read, and entries found
         # there move back to ``cache``), and the generation before is retired: freed a little
@@ -189,18 +247,29 @@ class Engine:
             else:
                 value = self.pending.get(key, _MISSING)
                 if value is _MISSING:
-                    stored: bytes | None = self.db.get(key)
-                    self.cache_misses += 1
-                    if stored is None or len(stored) <= CACHE_MAX_RECORD:
-                        self.cache[key] = stored
-                    value = stored
+                    value = self.inflight.get(key, _MISSING)
+                    if value is _MISSING:
+                        stored: bytes | None = self.db.get(key)
+                        self.cache_misses += 1
+                        if stored is None or len(stored) <= CACHE_MAX_RECORD:
+                            self.cache[key] = stored
+                            self.rotate_cache()
+                        return stored
+                self.dirty_reads += 1
+                return value  # type: ignore[return-value]
             self.rotate_cache()
+        if (self.pending or self.inflight) and (key in self.pending or key in self.inflight):
+            self.dirty_reads += 1
         return value  # type: ignore[return-value]
 
     def load(self, key: bytes) -> bytes | None:
-        """Read a record the cache does not hold from LevelDB, and cache it (the C lane's
-        reader: it never starts a new cache generation, so the lane's view stays valid until
-        ``rotate_cache`` after it)."""
+        """Read a record the cache does not hold from the batch in flight or LevelDB, and
+        cache it (the C lane's reader: it never starts a new cache generation, so the lane's
+        view stays valid until ``rotate_cache`` after it)."""
+        value = self.inflight.get(key, _MISSING)
+        if value is not _MISSING:
+            self.dirty_reads += 1
+            return value  # type: ignore[return-value]
         stored: bytes | None = self.db.get(key)
         self.cache_misses += 1
         if stored is None or len(stored) <= CACHE_MAX_RECORD:
@@ -250,50 +319,118 @@ class Engine:
         return bool(self.pending)
 
     def commit(self) -> None:
-        """Apply every pending write as one atomic batch (synced when fsync is 'always')."""
-        if not self.pending:
+        """Apply every pending write as one atomic batch (synced when fsync is 'always'),
+        after the batch in flight, if any; WriteFailed when either could not be written."""
+        if self.flight is not None:
+            self.finish_commit(wait=True)
+        flight = self._prepare()
+        if flight is None:
             return
+        self.flight = flight
+        _write(flight)
+        self.finish_commit()
+
+    def start_commit(self) -> Future[None] | None:
+        """Write every pending write as one batch: in the writer thread while LevelDB is slow
+        (see ``threaded_until``), returning the future of that write (call ``finish_commit``
+        on this thread once it is done, before the next batch); else at once, returning None
+        (as when nothing is pending). WriteFailed if the batch cannot be built or written
+        here (nothing of it then stays)."""
+        assert self.flight is None, "one batch in flight at a time"
+        flight = self._prepare()
+        if flight is None:
+            return None
+        self.flight = flight
+        if time.monotonic() >= self.threaded_until:
+            # Handing a batch to a thread costs more than most writes (the thread's GIL
+            # handoffs made the loop wait 15% of its time at redis-benchmark -P 1): write
+            # here, and go to the thread for a while once a write was slow.
+            _write(flight)
+            if flight.seconds >= SLOW_WRITE:
+                self.threaded_until = time.monotonic() + THREADED_SECONDS
+            self.finish_commit()
+            return None
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-writer")
+        flight.future = Future()
+        self.inflight = flight.writes
+        self._writer.submit(self._write_in_thread, flight)
+        return flight.future
+
+    def _write_in_thread(self, flight: Flight) -> None:
+        _write(flight)
+        if flight.seconds >= SLOW_WRITE:  # still slow: stay in the thread a while longer
+            self.threaded_until = max(self.threaded_until, time.monotonic() + THREADED_SECONDS)
+
+    def _prepare(self) -> Flight | None:
+        """Build the write batch of everything pending, with its binlog record and LogID."""
+        if not self.pending:
+            return None
         for hook in self.before_commit:
             hook()
         pending = self.pending
         sync = self.fsync == "always"
         log_ids = self.first_log_id, self.last_log_id
+        self.pending = {}
         try:
-            with self.db.write_batch(sync=sync, transaction=True) as wb:
-                record, large = write_pending(
-                    pending,
-                    wb.put,
-                    wb.delete,
-                    int(time.time() * 1000),
-                    self.binlog,
-                    CACHE_MAX_RECORD,
-                )
-                if record is not None:
-                    self.last_log_id += 1
-                    if not self.first_log_id:
-                        self.first_log_id = self.last_log_id
-                    wb.put(blog.log_key(self.last_log_id), record)
+            wb = self.db.write_batch(sync=sync)
+            record, large = write_pending(
+                pending,
+                wb.put,
+                wb.delete,
+                int(time.time() * 1000),
+                self.binlog,
+                CACHE_MAX_RECORD,
+            )
+            if record is not None:
+                self.last_log_id += 1
+                if not self.first_log_id:
+                    self.first_log_id = self.last_log_id
+                wb.put(blog.log_key(self.last_log_id), record)
         except Exception as e:
+            self.pending = pending
             failure = WriteFailed(_message(e))
             self._failed(failure, log_ids)
             raise failure from e
+        log_id = self.last_log_id if record is not None else 0
+        return Flight(pending, wb, large, record, log_id, sync, log_ids)
+
+    def finish_commit(self, wait: bool = False) -> bool:
+        """Complete the batch in flight once its write returned (``wait``: block until it
+        does): the cache, counters and hooks, or, if LevelDB refused it, WriteFailed with
+        nothing of it (nor of what is pending, built on it) left. False when there was none
+        (already finished)."""
+        flight = self.flight
+        if flight is None:
+            return False
+        if flight.future is not None:
+            if not wait and not flight.future.done():
+                raise RuntimeError("the batch in flight is still being written")
+            flight.future.result()
+        error = flight.error
+        self.flight = None
+        self.inflight = {}
+        if error is not None:
+            failure = WriteFailed(_message(error))  # type: ignore[arg-type]
+            self._failed(failure, flight.log_ids)
+            raise failure from error
         self.last_error = ""
         cache, cache_old = self.cache, self.cache_old
-        for k in large:  # big records were cached only while pending
+        for k in flight.large:  # big records were cached only until written
             cache.pop(k, None)
             cache_old.pop(k, None)
         self.rotate_cache()
-        self.free_retired(2 * len(pending) + 256)  # faster than the cache fills
+        self.free_retired(2 * len(flight.writes) + 256)  # faster than the cache fills
         self.commits += 1
-        self.batched_keys += len(pending)
-        self.pending = {}
-        if sync:
+        self.batched_keys += len(flight.writes)
+        if flight.sync:
             self.last_sync = time.time()
         else:
             self.unsynced = True
-        if record:
+        if flight.record:
             for notify in self.after_commit:
-                notify(self.last_log_id, record)
+                notify(flight.log_id, flight.record)
+        return True
 
     def apply_replicated(
         self, log_id: int, raw: bytes, changes: list[tuple[bytes, bytes | None]]
@@ -441,9 +578,12 @@ class Engine:
         Nothing is committed here, so a transaction that reads ranges mid-way is still applied
         as one batch. The pending part is a snapshot taken when iteration starts.
         """
-        pending = sorted(
-            ((k, v) for k, v in self.pending.items() if start <= k < stop), reverse=reverse
-        )
+        overlay = self.pending
+        if self.inflight:  # the batch in flight, under what is pending now
+            overlay = {**self.inflight, **overlay}
+        pending = sorted(((k, v) for k, v in overlay.items() if start <= k < stop), reverse=reverse)
+        if pending:
+            self.dirty_reads += 1
         with self._range(start, stop, reverse) as it:
             if not pending:
                 yield from it
@@ -501,6 +641,36 @@ class Engine:
                 yield key, raw.value()
             raw.prev()
 
+    def encoded_range(
+        self, start: bytes, stop: bytes, cut: int, keys: bool, values: bool
+    ) -> tuple[bytes, int]:
+        """The records in [start, stop) as RESP bulk strings in one bytes object: keys
+        (without their first ``cut`` bytes), values, or both (key, value, key ...); and how
+        many bulks. Read straight from LevelDB in C when nothing pending or in flight is in
+        the range, else through ``scan``."""
+        if ext is not None and not self._overlay_in(start, stop):
+            with self.db.iterator(
+                start=start, stop=stop, include_key=keys, include_value=values
+            ) as it:
+                return ext.encode_bulks(it, cut if keys else 0)
+        items: Iterator[bytes | tuple[bytes, bytes]]
+        if keys and values:
+            items = ((k[cut:], v) for k, v in self.scan(start, stop))
+        elif keys:
+            items = (k[cut:] for k, _v in self.scan(start, stop))
+        else:
+            items = (v for _k, v in self.scan(start, stop))
+        parts = [b"$%d\r\n%b\r\n" % (len(x), x) for item in items for x in _pieces(item)]
+        return b"".join(parts), len(parts)
+
+    def _overlay_in(self, start: bytes, stop: bytes) -> bool:
+        """Whether a pending or in-flight write falls in [start, stop) (O(1) when none is
+        waiting, as is usual for reads)."""
+        for overlay in (self.pending, self.inflight):
+            if overlay and any(start <= k < stop for k in overlay):
+                return True
+        return False
+
     def scan_keys(self, start: bytes, stop: bytes) -> Iterator[bytes]:
         for k, _v in self.scan(start, stop):
             yield k
@@ -521,4 +691,6 @@ class Engine:
         if self.db.closed:
             return
         self.sync()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self.db.close()
