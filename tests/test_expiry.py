@@ -68,6 +68,8 @@ def test_keys_of_a_flushed_database_are_not_expired_again(fresh_server: LedisSer
     set_all(fresh_server.port, [b"old%d" % i for i in range(50_000)], b"PX", b"1500", db=3)
     c.execute_command("SELECT", 3)
     c.flushdb()
+    # On a busy machine some old keys expire before the flush: those count, as in Redis.
+    before = c.info("stats")["expired_keys"]
     set_all(fresh_server.port, [b"new%d" % i for i in range(1000)], b"PX", b"1000", db=3)
     set_all(fresh_server.port, [b"other%d" % i for i in range(1000)], b"PX", b"1000", db=5)
     c3 = fresh_server.client(db=3)
@@ -75,7 +77,7 @@ def test_keys_of_a_flushed_database_are_not_expired_again(fresh_server: LedisSer
     wait_until(lambda: c3.dbsize() == 0 and c5.dbsize() == 0, timeout=20)
     assert c3.keys("*") == [] and c5.keys("*") == []
     assert c.info("keyspace") == {}
-    assert c.info("stats")["expired_keys"] == 2000
+    assert c.info("stats")["expired_keys"] == before + 2000
 
 
 def test_an_idle_server_stops_sweeping(fresh_server: LedisServer) -> None:

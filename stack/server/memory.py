@@ -4,8 +4,9 @@ Python frees a client's buffers as soon as they are done with, but glibc's mallo
 heap memory for reuse and, after large blocks have come and gone, raises its threshold for
 mapping big blocks on their own, so a burst of big requests can leave the process large for
 good. After such a burst (client buffers down by ``TRIM_AFTER`` from their high mark since the
-last trim), or when the process grew by ``TRIM_GROWTH`` since the last trim (what big writes
-leave behind is freed later, by the store), the cron asks glibc, in a thread, to return what
+last trim), or when the process grew by ``TRIM_GROWTH`` since the last trim, or when the heap
+holds ``TRIM_GROWTH`` more free than after the last trim (what big writes leave behind is freed later, by the store and its
+background reclaim, after the RSS stopped growing), the cron asks glibc, in a thread, to return what
 it holds free (``malloc_trim``, where the C library has it), at most every ``TRIM_EVERY``
 seconds. INFO memory shows the buffers, their peak, and what the trims gave back.
 """
@@ -71,9 +72,35 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _heap_free() -> Callable[[], int] | None:
+    """The bytes glibc's heap holds free (mallinfo2, glibc 2.33+), or None."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        info = ctypes.CDLL(name).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    info.argtypes = []
+    info.restype = _MallInfo2
+    return lambda: int(info().fordblks)
+
+
 class Memory:
     def __init__(self) -> None:
         self._trim = _malloc_trim()
+        self._heap_free = _heap_free()
+        self._free_base = 0  # free bytes the heap held after the last trim
         self.trims = 0
         self.released = 0  # RSS the trims gave back (bytes)
         self.unparsed_bytes = 0  # input received and not yet parsed, all clients
@@ -114,7 +141,11 @@ class Memory:
         if self._trim is None or now - self._last_trim < TRIM_EVERY:
             return False
         burst_over = self._high - held + self._freed >= TRIM_AFTER
-        if not burst_over and anonymous_rss() - self._base < TRIM_GROWTH:
+        if (
+            not burst_over
+            and anonymous_rss() - self._base < TRIM_GROWTH
+            and (self._heap_free is None or self._heap_free() - self._free_base < TRIM_GROWTH)
+        ):
             return False
         self._last_trim = now
         self._high = held
@@ -132,6 +163,8 @@ class Memory:
         self._trim(0)
         after = anonymous_rss()
         self._base = after
+        if self._heap_free is not None:
+            self._free_base = self._heap_free()
         freed = max(0, before - after)
         self.trims += 1
         self.released += freed
