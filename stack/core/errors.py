@@ -168,3 +168,67 @@ EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 def hello_syntax(option: bytes) -> str:
     return f"ERR Syntax error in HELLO option '{echo(option)}'"
+
+
+# --- ACL (Redis 7.0's acl.c, server.c and multi.c) ---------------------------------------------
+NOPERM_KEY = "NOPERM this user has no permissions to access one of the keys used as arguments"
+NOPERM_CHANNEL = (
+    "NOPERM this user has no permissions to access one of the channels used as arguments"
+)
+# At EXEC, for a queued command the rules no longer allow, with one of the reasons below.
+NOPERM_AT_EXEC = (
+    "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC "
+    "call. This command is no longer allowed for the following reason: "
+)
+EXEC_DENIED_COMMAND = "no permission to execute the command or subcommand"
+EXEC_DENIED_KEY = "no permission to touch the specified keys"
+EXEC_DENIED_CHANNEL = "no permission to access one of the channels used as arguments"
+ACL_BAD_USERNAME = "ERR Usernames can't contain spaces or null characters"
+ACL_DELETE_DEFAULT = "ERR The 'default' user cannot be removed"
+ACL_NO_FILE = (
+    "ERR This Redis instance is not configured to use an ACL file. You may want to specify "
+    "users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a "
+    "Redis configuration file set) in order to store users in the Redis configuration."
+)
+ACL_SAVE_FAILED = (
+    "ERR There was an error trying to save the ACLs. Please check the server logs for more "
+    "information"
+)
+ACL_GENPASS_BITS = (
+    "ERR ACL GENPASS argument must be the number of bits for the output password, a positive "
+    "number up to 4096"
+)
+SORT_BY_DENIED = "ERR BY option of SORT denied due to insufficient ACL permissions."
+SORT_GET_DENIED = "ERR GET option of SORT denied due to insufficient ACL permissions."
+
+# What ACL SETUSER (and the ACL file) say about a rule they cannot apply.
+RULE_UNKNOWN = "Unknown command or category name in ACL"
+RULE_SYNTAX = "Syntax error"
+RULE_AFTER_ALLKEYS = (
+    "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not "
+    "have any effect. Try 'resetkeys' to start with an empty list of patterns"
+)
+RULE_AFTER_ALLCHANNELS = (
+    "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does "
+    "not have any effect. Try 'resetchannels' to start with an empty list of channels"
+)
+RULE_NO_SUCH_PASSWORD = "The password you are trying to remove from the user does not exist"
+RULE_BAD_HASH = (
+    "The password hash must be exactly 64 characters and contain only lowercase hexadecimal "
+    "characters"
+)
+RULE_SUBCOMMAND_FIRSTARG = "Allowing first-arg of a subcommand is not supported"
+RULE_DUPLICATE_USER = "Duplicate user found. A user can only be defined once in config files"
+
+
+def noperm_command(name: str) -> str:
+    """A command (``get``) or subcommand (``config|set``) the user may not run."""
+    return f"NOPERM this user has no permissions to run the '{name}' command"
+
+
+def subcommand_syntax(sub: bytes, container: str) -> ReplyError:
+    """Redis's addReplySubcommandSyntaxError."""
+    return ReplyError(
+        f"ERR unknown subcommand or wrong number of arguments for '{_clip(sub)}'. "
+        f"Try {container.upper()} HELP."
+    )

@@ -28,6 +28,7 @@ from .fastlane import ALL_RAN
 from .protection import denies_connection, is_local_peer
 
 if TYPE_CHECKING:
+    from .acl import User
     from .blocking import Suspended, Waiting
     from .replication import ReplicaLink
     from .server import Server
@@ -49,7 +50,12 @@ class Client(asyncio.Protocol):
         self.parser = RequestParser(server.limits)
         self.transport: asyncio.Transport | None = None
         self.db: Database = server.keyspace.dbs[0]
-        self.authenticated = not server.config["requirepass"]
+        # ACL: the user, whether AUTH/HELLO logged in (or the default user needed no password
+        # at connect: Redis's c->authenticated), and whether commands may run now (that, or
+        # the default user needing none now). See acl/access.py.
+        self.user: User = server.acl.default
+        self.logged_in = server.acl.default_open
+        self.authenticated = self.logged_in
         self.parser.authenticated = self.authenticated
         self.name = b""
         self.addr = "?:0"
@@ -108,7 +114,7 @@ class Client(asyncio.Protocol):
         refusal = None
         if len(server.clients) >= server.config["maxclients"]:
             refusal = errors.MAX_CLIENTS
-        elif denies_connection(server.config, self.local):
+        elif denies_connection(server.config, self.local, server.acl.default.nopass):
             refusal = errors.DENIED
         if refusal is not None:
             server.stats.rejected_connections += 1
@@ -418,7 +424,8 @@ class Client(asyncio.Protocol):
             f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} sub=0 "
             f"psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 "
             f"rbp=0 obl={obl} oll=0 omem={obl} tot-mem={qbuf + obl} events=r "
-            f"cmd={self.last_command} user=default redir=-1 resp=2"
+            f"cmd={self.last_command} user={self.user.name.decode('utf-8', 'replace')} redir=-1 "
+            "resp=2"
         )
 
 

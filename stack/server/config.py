@@ -197,7 +197,36 @@ PARAMS: tuple[Param, ...] = (
         minimum=1,
         maximum=65536,
     ),
-    Param("requirepass", "str", "", "Password clients must AUTH with (empty = none)."),
+    Param(
+        "requirepass",
+        "str",
+        "",
+        "The default user's password (empty = the default user needs none). See docs/acl.md.",
+    ),
+    Param(
+        "aclfile",
+        "str",
+        "",
+        "ACL file with the users ('user NAME RULES...' lines): loaded at start and by ACL "
+        "LOAD, written by ACL SAVE. It must exist. Users are defined here or in the config "
+        "file's 'users' list, not both.",
+        mutable=False,
+    ),
+    Param(
+        "acllog-max-len",
+        "int",
+        128,
+        "Entries kept in the ACL log (ACL LOG).",
+        maximum=2**63 - 1,
+    ),
+    Param(
+        "acl-pubsub-default",
+        "enum",
+        "resetchannels",
+        "Channels a new ACL user may use: 'resetchannels' (none until granted, Redis 7's "
+        "default) or 'allchannels'.",
+        choices=("allchannels", "resetchannels"),
+    ),
     Param(
         "maxclients", "int", 10000, "Most clients connected at once.", minimum=1, maximum=1_000_000
     ),
@@ -426,14 +455,27 @@ PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 ALIASES = {"data-dir": "dir"}
 
 
+# The config file's list of ACL users (each "name rules...", as redis.conf's "user" lines):
+# not a setting (CONFIG GET does not show it), read at start, written by CONFIG REWRITE.
+USERS_KEY = "users"
+
+
 class Config:
     """The running configuration (mutable through CONFIG SET)."""
 
-    def __init__(self, values: dict[str, Value] | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        values: dict[str, Value] | None = None,
+        path: Path | None = None,
+        users: list[str] | None = None,
+    ) -> None:
         self.values: dict[str, Value] = {p.name: p.default for p in PARAMS}
         if values:
             self.values.update(values)
         self.path = path
+        self.users: list[str] = list(users or [])
+        # The users as they are now, for CONFIG REWRITE (set by the server's access control).
+        self.users_now: Callable[[], list[str]] | None = None
         self._listeners: list[Callable[[str, Value], None]] = []
         self._checks: dict[str, Callable[[Value, Value], Value]] = {}
 
@@ -514,6 +556,10 @@ class Config:
             if p.flag_only or (p.name not in existing and value == p.default):
                 continue
             lines.append(f"{p.name} = {_toml_value(value)}")
+        users = self.users_now() if self.users_now is not None else self.users
+        if not self.values["aclfile"] and (users != [] or USERS_KEY in existing):
+            listed = "".join(f"\n    {_toml_value(u)}," for u in users)
+            lines.append(f"{USERS_KEY} = [{listed}\n]")
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         try:
             tmp.write_text("\n".join(lines) + "\n")
@@ -529,8 +575,9 @@ def _toml_value(value: Value) -> str:
     return f'"{escaped}"'
 
 
-def load_file(path: Path) -> dict[str, Value]:
-    """Read and validate a TOML config file; errors name the file, the key and the problem."""
+def read_file(path: Path) -> tuple[dict[str, Value], list[str]]:
+    """Read and validate a TOML config file: its settings and its ``users`` entries (ACL
+    users). Errors name the file, the key and the problem."""
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -540,7 +587,16 @@ def load_file(path: Path) -> dict[str, Value]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path}: not valid TOML: {e}") from None
     values: dict[str, Value] = {}
+    users: list[str] = []
     for raw_key, raw in data.items():
+        if raw_key == USERS_KEY:
+            if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+                raise ConfigError(
+                    f"config file {path}: key '{USERS_KEY}': expected a list of strings "
+                    "('name rules...', as ACL SETUSER takes them)"
+                )
+            users = raw
+            continue
         name = ALIASES.get(raw_key, raw_key)
         param = PARAMS_BY_NAME.get(name)
         if param is None:
@@ -549,4 +605,4 @@ def load_file(path: Path) -> dict[str, Value]:
             values[name] = param.parse(raw)
         except ConfigError as e:
             raise ConfigError(f"config file {path}: key '{raw_key}': {e}") from None
-    return values
+    return values, users

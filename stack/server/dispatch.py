@@ -156,6 +156,12 @@ class Dispatcher:
             return self._reject(client, entry, errors.protected_command(*protected).message)
         if not client.authenticated and not entry.no_auth:
             return self._reject(client, entry, errors.NOAUTH)
+        if not client.user.open and not (entry.no_multi and client.multi is not None):
+            denied = client.server.acl.check(client, entry.spec, args)  # ACL (acl/access.py)
+            if denied is not None:
+                if client.in_exec:  # rules changed since the command was queued
+                    return self._error(denied)
+                return self._reject(client, entry, denied)
         gate = client.server.gate
         if client.server.semi_sync and (entry.write or entry.name == "exec"):
             refusal = gate.write_refusal(client, entry)

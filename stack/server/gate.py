@@ -5,7 +5,8 @@ Both paths consult it, so a rule is written once:
 
 * ``lane_open(client)``: whether the lane may run commands for this client at all (a
   transaction, a subscription, WATCH, keyspace notifications, CLIENT PAUSE, a slow-log
-  threshold the lane could not honour, not authenticated ...); otherwise everything takes the
+  threshold the lane could not honour, not authenticated, a user not allowed everything
+  ...); otherwise everything takes the
   Python path, which applies every rule itself.
 * ``writes_ok``: whether writes may run without a look at the replicas or the role (not a
   replica, no semi-sync): the lane runs writes only then, and the Python path refuses them
@@ -60,6 +61,7 @@ class Gate:
         ks = server.keyspace
         return (
             client.authenticated
+            and client.user.open  # ACL: a restricted user's commands are checked one by one
             and client.multi is None
             and not client.channels
             and not client.patterns

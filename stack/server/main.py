@@ -11,7 +11,7 @@ from pathlib import Path
 from stack import __version__
 
 from . import logsetup
-from .config import PARAMS, Config, ConfigError, load_file
+from .config import PARAMS, Config, ConfigError, read_file
 from .storage.engine import StorageError
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 def load_config(argv: list[str] | None = None) -> Config:
     args = build_parser().parse_args(argv)
     values = {}
+    users: list[str] = []
     path = Path(args.config) if args.config else None
     if path is not None:
-        values.update(load_file(path))
+        file_values, users = read_file(path)
+        values.update(file_values)
     for p in PARAMS:
         raw = getattr(args, p.name.replace("-", "_"))
         if raw is None:
@@ -75,7 +77,7 @@ def load_config(argv: list[str] | None = None) -> Config:
         except ConfigError as e:
             flag = "--data-dir" if p.name == "dir" else f"--{p.name}"
             raise ConfigError(f"flag {flag}: {e}") from None
-    return Config(values, path)
+    return Config(values, path, users)
 
 
 async def _run(config: Config) -> None:
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner(_run(config))
     except StorageError as e:
+        log.error("%s", e)
+        return 1
+    except ConfigError as e:  # users that cannot be loaded (docs/acl.md)
         log.error("%s", e)
         return 1
     except OSError as e:

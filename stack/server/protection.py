@@ -58,9 +58,12 @@ def allowed(setting: str, local: bool) -> bool:
     return setting == "yes" or (setting == "local" and local)
 
 
-def denies_connection(config: Settings, local: bool) -> bool:
-    """Protected mode refuses this connection (no password and a peer that is not local)."""
-    return config["protected-mode"] == "yes" and not config["requirepass"] and not local
+def denies_connection(config: Settings, local: bool, no_password: bool | None = None) -> bool:
+    """Protected mode refuses this connection (no password and a peer that is not local).
+    ``no_password``: the default user needs none (``requirepass`` empty when not given)."""
+    if no_password is None:
+        no_password = not config["requirepass"]
+    return config["protected-mode"] == "yes" and no_password and not local
 
 
 def _is_loopback_bind(bind: str) -> bool:
@@ -73,10 +76,13 @@ def _is_loopback_bind(bind: str) -> bool:
     return True
 
 
-def startup_warnings(config: Settings) -> list[str]:
-    """What the operator must hear at start about how exposed the server is."""
+def startup_warnings(config: Settings, no_password: bool | None = None) -> list[str]:
+    """What the operator must hear at start about how exposed the server is (``no_password``:
+    the default user needs none; ``requirepass`` empty when not given)."""
     bind = str(config["bind"])
-    if _is_loopback_bind(bind) or config["requirepass"]:
+    if no_password is None:
+        no_password = not config["requirepass"]
+    if _is_loopback_bind(bind) or not no_password:
         return []
     if config["protected-mode"] == "yes":
         return [

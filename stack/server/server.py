@@ -19,6 +19,7 @@ from stack.core.commands import CommandSpec
 from stack.core.resp import Limits, encode_error
 
 from . import descriptors
+from .acl import AccessControl
 from .blocking import Waiters
 from .client import REPLY_BUFFER, Client
 from .config import Config, ConfigError, Value, parse_output_limits
@@ -83,6 +84,8 @@ class Server:
         self.started_mono = time.monotonic()
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
+        self.clients: dict[int, Client] = {}
+        self.acl = AccessControl(self)  # users first: a bad ACL file stops the start here
         self.limits = self._limits()
         self.fds = descriptors.plan(config["maxclients"])
         if self.fds.maxclients != config["maxclients"]:
@@ -100,7 +103,6 @@ class Server:
         self.dispatcher = Dispatcher()
         self.gate = Gate(self)
         self.lane = FastLane(self)
-        self.clients: dict[int, Client] = {}
         self.stats = Stats()
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(1, config["slowlog-max-len"]))
         self.slowlog_next_id = 0
@@ -171,11 +173,7 @@ class Server:
         return value
 
     def _config_changed(self, name: str, value: Value) -> None:
-        if name == "requirepass" and not value:
-            for c in self.clients.values():
-                c.authenticated = True
-                c.parser.authenticated = True
-        elif name == "appendfsync":
+        if name == "appendfsync":
             self.engine.fsync = str(value)
         elif name == "notify-keyspace-events":
             self.notifier.configure(str(value))
@@ -229,7 +227,7 @@ class Server:
             self.config["dir"],
             self.config["appendfsync"],
         )
-        for warning in startup_warnings(self.config):
+        for warning in startup_warnings(self.config, self.acl.default.nopass):
             log.warning("%s", warning)
         if self.config["replicaof"]:
             host, port = self.config["replicaof"].split()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import (
+    acl,
     bitmaps,
     cluster,
     connection,
@@ -84,6 +85,7 @@ TABLE = CommandTable(
     + bitmaps.SPECS
     + keys.SPECS
     + server.SPECS
+    + acl.SPECS
     + connection.SPECS
     + cluster.SPECS
     + transactions.SPECS

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .spec import command, container, help_sub, multiple, optional, pattern, string
+from .spec import (
+    channel_spec,
+    command,
+    container,
+    help_sub,
+    multiple,
+    optional,
+    pattern,
+    string,
+)
 
 G = "pubsub"
 SUB = "pubsub noscript loading stale"
@@ -17,6 +26,7 @@ SPECS = (
         "2.0.0",
         multiple(pattern()),
         complexity="O(N) where N is the number of patterns the client is already subscribed to.",
+        channels=channel_spec("SUBSCRIBE PATTERN"),
     ),
     command(
         "publish",
@@ -28,6 +38,7 @@ SPECS = (
         string("channel"),
         string("message"),
         complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        channels=channel_spec("PUBLISH", count=1),
     ),
     container(
         "pubsub",
@@ -73,6 +84,7 @@ SPECS = (
         "2.0.0",
         optional(multiple(pattern())),
         complexity="O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        channels=channel_spec("UNSUBSCRIBE PATTERN"),
     ),
     command(
         "subscribe",
@@ -83,6 +95,7 @@ SPECS = (
         "2.0.0",
         multiple(string("channel")),
         complexity="O(N) where N is the number of channels to subscribe to.",
+        channels=channel_spec("SUBSCRIBE"),
     ),
     command(
         "unsubscribe",
@@ -93,5 +106,6 @@ SPECS = (
         "2.0.0",
         optional(multiple(string("channel"))),
         complexity="O(N) where N is the number of clients already subscribed to a channel.",
+        channels=channel_spec("UNSUBSCRIBE"),
     ),
 )

@@ -124,6 +124,33 @@ class Arg:
         return text
 
 
+CHANNEL_FLAGS = frozenset({"PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "PATTERN"})
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Which arguments of a Pub/Sub command are channels, and what it does with them (Redis 7's
+    channel table, read by ACL channel permissions): ``count`` arguments from ``start`` (-1:
+    every argument from there). ``PATTERN``: the arguments are patterns (PSUBSCRIBE)."""
+
+    flags: frozenset[str]
+    start: int = 1
+    count: int = -1
+
+    def positions(self, argc: int) -> range:
+        stop = argc if self.count < 0 else min(argc, self.start + self.count)
+        return range(self.start, stop)
+
+
+def channel_spec(flags: str, start: int = 1, count: int = -1) -> ChannelSpec:
+    """``channel_spec("PUBLISH", count=1)``: PUBLISH's channel; ``channel_spec("SUBSCRIBE")``:
+    every argument."""
+    names = frozenset(flags.split())
+    if names - CHANNEL_FLAGS:
+        raise ValueError(f"unknown channel flags {sorted(names - CHANNEL_FLAGS)}")
+    return ChannelSpec(names, start, count)
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """Everything the server, proxy and console know about one command."""
@@ -144,6 +171,7 @@ class CommandSpec:
     history: tuple[tuple[str, str], ...] = ()
     tips: tuple[str, ...] = ()
     redact: Redaction | None = None  # secret arguments (shown as "(redacted)")
+    channels: ChannelSpec | None = None  # Pub/Sub channel arguments (ACL channel rules)
     parent: str | None = field(default=None, compare=False)
 
     @property
@@ -295,6 +323,7 @@ def command(
     doc_flags: tuple[str, ...] = (),
     tips: tuple[str, ...] = (),
     redact: Redaction | None = None,
+    channels: ChannelSpec | None = None,
 ) -> CommandSpec:
     """Build a spec; ``flags`` is a space-separated list of FLAGS, ``keys`` the key specs,
     ``acl`` a space-separated list of categories replacing the group's."""
@@ -323,6 +352,7 @@ def command(
         doc_flags=doc_flags,
         tips=tips,
         redact=redact,
+        channels=channels,
     )
 
 

@@ -34,6 +34,7 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 def load_all() -> dict[str, Handler]:
     """Import every handler module (registration happens on import)."""
     from . import (  # noqa: F401
+        acl,
         bitmaps,
         cluster,
         connection,

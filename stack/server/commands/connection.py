@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION
@@ -26,32 +25,20 @@ CLIENT_TYPES = {
 }
 
 
-def check_password(c: Client, user: bytes | None, password: bytes) -> bool:
-    """Authenticate ``c``; raises the right error when it cannot be done."""
-    required = str(c.server.config["requirepass"]).encode()
-    if user is not None and user != b"default":
-        raise ReplyError(errors.WRONGPASS)
-    if not required:
-        if user is None:
-            raise ReplyError(errors.NO_PASSWORD)
-        ok = True  # the default user has no password
-    else:
-        ok = hmac.compare_digest(password, required)
-    if not ok:
-        raise ReplyError(errors.WRONGPASS)
-    c.authenticated = True
-    c.parser.authenticated = True
-    return True
-
-
 @handler("auth")
 def auth(c: Client, args: list[bytes]) -> object:
+    """AUTH password (the default user) or AUTH username password."""
     if len(args) > 3:
         raise syntax_error()
-    if len(args) == 3:
-        check_password(c, args[1], args[2])
+    acl = c.server.acl
+    if len(args) == 2:
+        if acl.default.nopass:
+            raise ReplyError(errors.NO_PASSWORD)
+        user, password = b"default", args[1]
     else:
-        check_password(c, None, args[1])
+        user, password = args[1], args[2]
+    if not acl.authenticate(c, user, password, args[0]):
+        raise ReplyError(errors.WRONGPASS)
     return OK
 
 
@@ -74,26 +61,22 @@ def hello(c: Client, args: list[bytes]) -> object:
             raise ReplyError("ERR Protocol version is not an integer or out of range") from None
         if version not in (2, 3):
             raise ReplyError("NOPROTO unsupported protocol version")
-    name = None
-    creds = None
+    # Options act in order, as in Redis: a SETNAME or an AUTH before a bad option is done.
     i = 2
     while i < len(args):
         opt = args[i].upper()
         left = len(args) - i - 1
         if opt == b"AUTH" and left >= 2:
-            creds = (args[i + 1], args[i + 2])
+            if not c.server.acl.authenticate(c, args[i + 1], args[i + 2], args[0]):
+                raise ReplyError(errors.WRONGPASS)
             i += 3
         elif opt == b"SETNAME" and left >= 1:
-            name = args[i + 1]
+            set_name(c, args[i + 1])
             i += 2
         else:
             raise ReplyError(f"ERR Syntax error in HELLO option '{errors.echo(args[i])}'")
-    if creds is not None:
-        check_password(c, *creds)
-    elif not c.authenticated:
+    if not c.logged_in:
         raise ReplyError(errors.HELLO_NOAUTH)
-    if name is not None:
-        set_name(c, name)
     if len(args) >= 2:
         c.resp3 = version == 3
     return Map(
@@ -146,9 +129,7 @@ def reset(c: Client, args: list[bytes]) -> object:
     c.name = b""
     c.resp3 = False  # back to RESP2, as Redis's RESET
     c.no_evict = False
-    if c.server.config["requirepass"]:
-        c.authenticated = False
-        c.parser.authenticated = False
+    c.server.acl.start_client(c)  # the default user, logged in only if it needs no password
     return Raw(b"+RESET\r\n")
 
 
@@ -228,8 +209,10 @@ def client_kill(c: Client, args: list[bytes]) -> object:
         elif opt == b"LADDR":
             targets = [x for x in targets if x.laddr == text]
         elif opt == b"USER":
-            if text != "default":
-                raise ReplyError(f"ERR No such user '{text}'")
+            user = server.acl.users.get(value)
+            if user is None:
+                raise ReplyError(f"ERR No such user '{errors.echo(value)}'")
+            targets = [x for x in targets if x.user is user]
         elif opt == b"TYPE":
             kind = value.lower()
             if kind not in CLIENT_TYPES:

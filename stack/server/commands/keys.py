@@ -414,4 +414,4 @@ def object_help(c: Client, args: list[bytes]) -> object:
 
 def help_lines(container: str, lines: list[str]) -> list[Status]:
     head = f"{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [Status(x) for x in [head, *lines, "HELP", "    Print this help."]]
+    return [Status(x) for x in [head, *lines, "HELP", "    Prints this help."]]

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stack.core import errors
+from stack.core.commands import TABLE
 from stack.core.resp import ReplyError
 
 from ..notifications import LIST, notify_stored
@@ -34,7 +36,9 @@ class SortSpec:
     store: bytes | None = None
 
 
-def parse_sort(args: list[bytes], allow_store: bool) -> SortSpec:
+def parse_sort(args: list[bytes], allow_store: bool, patterns_ok: bool = True) -> SortSpec:
+    """``patterns_ok``: the user may read every key (ACL), so BY and GET patterns are allowed
+    (a BY without ``*`` reads no key and is always allowed), as in Redis 7."""
     spec = SortSpec()
     i = 2
     while i < len(args):
@@ -54,8 +58,12 @@ def parse_sort(args: list[bytes], allow_store: bool) -> SortSpec:
             i += 1
         elif opt == b"BY" and left >= 1:
             spec.by = args[i + 1]
+            if not patterns_ok and b"*" in spec.by:
+                raise ReplyError(errors.SORT_BY_DENIED)
             i += 1
         elif opt == b"GET" and left >= 1:
+            if not patterns_ok:
+                raise ReplyError(errors.SORT_GET_DENIED)
             spec.gets.append(args[i + 1])
             i += 1
         else:
@@ -102,7 +110,8 @@ def elements_of(c: Client, key: bytes, kinds: set[int]) -> tuple[int, list[bytes
 
 
 def run_sort(c: Client, args: list[bytes], allow_store: bool, kinds: set[int]) -> object:
-    spec = parse_sort(args, allow_store)
+    patterns_ok = c.server.acl.all_keys_readable(c, TABLE.get(args[0]), args)  # type: ignore[arg-type]
+    spec = parse_sort(args, allow_store, patterns_ok)
     kind, elements = elements_of(c, args[1], kinds)
     dont_sort = spec.by is not None and b"*" not in spec.by
     if not dont_sort:
