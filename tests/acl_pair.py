@@ -67,7 +67,9 @@ class Both:
         if norm is None:
             ours = ours.replace(self.ledis_file.encode(), b"<aclfile>") if self.ledis_file else ours
             theirs = (
-                theirs.replace(self.redis_file.encode(), b"<aclfile>") if self.redis_file else theirs
+                theirs.replace(self.redis_file.encode(), b"<aclfile>")
+                if self.redis_file
+                else theirs
             )
             assert ours == theirs, f"{args!r}: redis {theirs!r} != ledis {ours!r}"
             return parse(theirs)

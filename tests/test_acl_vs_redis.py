@@ -145,7 +145,7 @@ RULE_CASES: list[list[str]] = [
     ["(~sel:*", "+get)"],
     ["(+get", "(+set", "~x)"],
     ["(~x", "+get"],
-    ["(\"+get\" ~x)"],
+    ['("+get" ~x)'],
     ['("abc)'],
     ["()"],
     ["(on)"],
@@ -323,9 +323,7 @@ def test_noperm_commands_and_subcommands(acl: Both, servers: Servers) -> None:
 
 
 def test_noperm_keys_read_and_write(acl: Both, servers: Servers) -> None:
-    u = as_user(
-        servers, acl.resp, "u", "+@all", "-@dangerous", "%R~r:*", "%W~w:*", "~rw:*", "&*"
-    )
+    u = as_user(servers, acl.resp, "u", "+@all", "-@dangerous", "%R~r:*", "%W~w:*", "~rw:*", "&*")
     acl.call("MSET", "r:1", "a", "w:1", "b", "rw:1", "c", "other", "d")
     for call in [
         ("GET", "r:1"),
@@ -416,9 +414,7 @@ def test_noperm_channels(acl: Both, servers: Servers) -> None:
 
 
 def test_selectors_decide_together(acl: Both, servers: Servers) -> None:
-    u = as_user(
-        servers, acl.resp, "u", "-@all", "+get", "~a", "(+set ~b)", "(+get +set %R~c &ch)"
-    )
+    u = as_user(servers, acl.resp, "u", "-@all", "+get", "~a", "(+set ~b)", "(+get +set %R~c &ch)")
     for call in [
         ("GET", "a"),
         ("GET", "b"),

@@ -277,6 +277,12 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param("masterauth", "str", "", "Password to AUTH with at the master (replicas)."),
     Param(
+        "masteruser",
+        "str",
+        "",
+        "ACL user to AUTH as at the master, with masterauth (replicas; empty = the default user).",
+    ),
+    Param(
         "replicaof",
         "str",
         "",

@@ -11,6 +11,7 @@ from pathlib import Path
 from stack import __version__
 
 from . import logsetup
+from .acl.access import config_users
 from .config import PARAMS, Config, ConfigError, read_file
 from .storage.engine import StorageError
 
@@ -66,6 +67,10 @@ def load_config(argv: list[str] | None = None) -> Config:
     if path is not None:
         file_values, users = read_file(path)
         values.update(file_values)
+        try:
+            config_users(users)  # checked now, so a bad rule is a config error (exit 2)
+        except ConfigError as e:
+            raise ConfigError(f"config file {path}: key 'users': {e}") from None
     for p in PARAMS:
         raw = getattr(args, p.name.replace("-", "_"))
         if raw is None:
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as e:
         log.error("%s", e)
         return 1
-    except ConfigError as e:  # users that cannot be loaded (docs/acl.md)
+    except ConfigError as e:  # an ACL file that cannot be loaded (docs/acl.md)
         log.error("%s", e)
         return 1
     except OSError as e:

@@ -285,8 +285,9 @@ class Replication:
         eng = server.engine
         self.link_state = "connecting"
         password = server.config["masterauth"] or None
+        username = server.config["masteruser"] or None  # an ACL user (docs/acl.md)
         link = RespClient(
-            Endpoint(host=host, port=port, password=password),
+            Endpoint(host=host, port=port, username=username, password=password),
             connect_timeout=10.0,
             backoff=None,  # _follow decides when to try again
             max_pushes=256,  # reading pauses while this many wait to be applied

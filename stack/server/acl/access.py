@@ -109,9 +109,12 @@ class AccessControl:
                 "users are defined both in the config file ('users') and in an ACL file "
                 "('aclfile'): define them in one place (as Redis, which refuses this too)"
             )
-        if config.users:
+        if config.users:  # added to the default user; an entry for it replaces its rules
             loaded = config_users(config.users, self.all_channels)
-            self._install(loaded)
+            default = loaded.pop(b"default", None)
+            if default is not None:
+                self.default.assign(default)
+            self.users.update(loaded)
         if path:
             if config["requirepass"]:
                 log.warning(
