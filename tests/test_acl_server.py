@@ -208,6 +208,26 @@ def _encode(call: tuple[str, ...]) -> bytes:
     return encode_command(call)
 
 
+def redis_cli(server: LedisServer, *args: str) -> str:
+    out = subprocess.run(
+        [
+            "redis-cli",
+            "-p",
+            str(server.port),
+            "--user",
+            "cli",
+            "--pass",
+            "cli-pw",
+            "--no-auth-warning",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip()
+
+
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-tools not installed")
 def test_redis_cli_logs_in_as_a_user(ledis_server: LedisServer) -> None:
     admin = ledis_server.client()
@@ -215,43 +235,10 @@ def test_redis_cli_logs_in_as_a_user(ledis_server: LedisServer) -> None:
         "ACL", "SETUSER", "cli", "on", ">cli-pw", "~*", "+@read", "+ping", "+acl|whoami"
     )
     try:
-        out = subprocess.run(
-            [
-                "redis-cli",
-                "-p",
-                str(ledis_server.port),
-                "--user",
-                "cli",
-                "--pass",
-                "cli-pw",
-                "--no-auth-warning",
-                "ACL",
-                "WHOAMI",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        assert redis_cli(ledis_server, "ACL", "WHOAMI") == "cli"
+        assert redis_cli(ledis_server, "SET", "k", "v") == (
+            "NOPERM this user has no permissions to run the 'set' command"
         )
-        assert out.stdout.strip() == "cli"
-        out = subprocess.run(
-            [
-                "redis-cli",
-                "-p",
-                str(ledis_server.port),
-                "--user",
-                "cli",
-                "--pass",
-                "cli-pw",
-                "--no-auth-warning",
-                "SET",
-                "k",
-                "v",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "NOPERM this user has no permissions to run the 'set' command" in out.stdout
         resp3 = redis.Redis(
             host="127.0.0.1", port=ledis_server.port, username="cli", password="cli-pw", protocol=3
         )

@@ -36,6 +36,15 @@ def valid_hash(text: bytes) -> bool:
     return len(text) == 64 and all(c in _HEX for c in text)
 
 
+def _hash_of(op: bytes) -> bytes:
+    """The stored form of ``>password`` / ``<password`` (hashed) or ``#hash`` / ``!hash``."""
+    if op[:1] in (b">", b"<"):
+        return hash_password(op[1:])
+    if not valid_hash(op[1:]):
+        raise RuleError(errors.RULE_BAD_HASH)
+    return op[1:]
+
+
 @dataclass
 class User:
     name: bytes
@@ -107,22 +116,12 @@ class User:
             self.nopass = False
             self.passwords.clear()
         elif op[:1] in (b">", b"#"):
-            if op[:1] == b">":
-                hashed = hash_password(op[1:])
-            elif valid_hash(op[1:]):
-                hashed = op[1:]
-            else:
-                raise RuleError(errors.RULE_BAD_HASH)
+            hashed = _hash_of(op)
             if hashed not in self.passwords:
                 self.passwords.append(hashed)
             self.nopass = False
         elif op[:1] in (b"<", b"!"):
-            if op[:1] == b"<":
-                hashed = hash_password(op[1:])
-            elif valid_hash(op[1:]):
-                hashed = op[1:]
-            else:
-                raise RuleError(errors.RULE_BAD_HASH)
+            hashed = _hash_of(op)
             if hashed not in self.passwords:
                 raise RuleError(errors.RULE_NO_SUCH_PASSWORD)
             self.passwords.remove(hashed)
