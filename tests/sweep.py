@@ -61,13 +61,14 @@ VARIANT_EDGES = ("0", "-1", "-9223372036854775808", "18446744073709551616", "nan
 SKIP = frozenset({
     "replicaof", "slaveof", "client|kill", "client|pause", "wait", "lsync", "binlog|show",
     "debug", "shutdown", "failover", "sync", "psync", "replconf", "monitor", "slowlog|get",
+    "acl|log",  # what earlier tests were refused, with ages: the server's history, not a reply
 })
 # Commands of ledis's own (no Redis counterpart): checked for an answer in time only.
 LEDIS_ONLY_GROUPS = frozenset({"ledis", "cluster"})
 # Replies that depend on chance or on the server's identity: compared by kind and length.
 SHAPE_ONLY = frozenset({
     "srandmember", "hrandfield", "zrandmember", "spop", "randomkey", "scan", "hscan", "sscan",
-    "zscan", "hello", "client|list", "cluster|getkeysinslot",
+    "zscan", "hello", "client|list", "cluster|getkeysinslot", "acl|genpass",
 })
 # Commands that change the connection or the whole server: reset after each case.
 RESETS = frozenset({"select", "hello", "swapdb", "move", "copy", "flushall", "flushdb"})

@@ -124,6 +124,7 @@ def test_users_in_the_config_file_and_config_rewrite(
     assert admin.execute_command("CONFIG", "REWRITE") == b"OK"
     text = cfg.read_text()
     assert "carol" in text and "alice" not in text and "carol-pw" not in text
+    assert "default" not in text  # requirepass alone describes it
     admin.close()
     mon.close()
     assert fresh_server.stop() == 0

@@ -563,7 +563,7 @@ class Config:
                 continue
             lines.append(f"{p.name} = {_toml_value(value)}")
         users = self.users_now() if self.users_now is not None else self.users
-        if not self.values["aclfile"] and (users != [] or USERS_KEY in existing):
+        if not self.values["aclfile"] and (users or USERS_KEY in existing):
             listed = "".join(f"\n    {_toml_value(u)}," for u in users)
             lines.append(f"{USERS_KEY} = [{listed}\n]")
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
@@ -578,6 +578,7 @@ def _toml_value(value: Value) -> str:
     if isinstance(value, int):
         return str(value)
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
     return f'"{escaped}"'
 
 

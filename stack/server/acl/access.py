@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from stack.core import errors
 from stack.core.commands import CommandSpec
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import split_args
+from stack.core.resp import ProtocolError, split_args
 
 from ..config import Config, ConfigError, Value
 from . import aclfile
@@ -63,7 +63,7 @@ def config_users(entries: Sequence[str], all_channels: bool = False) -> dict[byt
     for n, entry in enumerate(entries, start=1):
         try:
             words = split_args(entry.encode())
-        except Exception:
+        except ProtocolError:
             raise ConfigError(f"users entry {n}: unbalanced quotes") from None
         if words[:1] == [b"user"]:  # a line pasted from ACL LIST
             words = words[1:]
@@ -142,15 +142,19 @@ class AccessControl:
         elif name == "acl-pubsub-default":
             self.all_channels = value == "allchannels"
 
-    def _set_requirepass(self, password: str) -> None:
+    def _set_requirepass(self, password: str, user: User | None = None) -> None:
         rule = b">" + password.encode("utf-8", "surrogateescape") if password else b"nopass"
-        self.default.apply_all([b"resetpass", rule])
+        (user or self.default).apply_all([b"resetpass", rule])
 
     def config_lines(self) -> list[str]:
-        """The users as CONFIG REWRITE writes them (when there is no ACL file)."""
+        """The users as CONFIG REWRITE writes them (when there is no ACL file): every user
+        but ``default`` when requirepass alone describes it."""
+        plain = User.default()
+        self._set_requirepass(str(self.config["requirepass"]), plain)
         return [
             self.users[name].line()[5:].decode("utf-8", "surrogateescape")
             for name in sorted(self.users)
+            if name != b"default" or self.default.describe() != plain.describe()
         ]
 
     # -- logins ----------------------------------------------------------------------------------

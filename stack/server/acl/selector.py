@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from stack.core import errors
 from stack.core.commands.keyspec import KeyRef
-from stack.core.keypattern import compile_pattern
+from stack.core.keypattern import Matcher, compile_pattern
 
 from .catalog import CATALOG, CATEGORIES, Catalog
 
@@ -67,6 +67,9 @@ class Selector:
     keys: list[list[object]] = field(default_factory=list)  # [pattern bytes, READ|WRITE]
     allchannels: bool = False
     channels: list[bytes] = field(default_factory=list)
+    # Patterns compiled once per selector (a user may have more patterns than the shared
+    # cache of compiled patterns holds).
+    _matchers: dict[bytes, Matcher] = field(default_factory=dict, repr=False, compare=False)
 
     def copy(self) -> Selector:
         return Selector(
@@ -243,7 +246,7 @@ class Selector:
         for pattern, flags in self.keys:
             if int(flags) & need != need:  # type: ignore[call-overload]
                 continue
-            if compile_pattern(pattern)(key):  # type: ignore[arg-type]
+            if self._matcher(pattern)(key):  # type: ignore[arg-type]
                 return True
         return False
 
@@ -259,7 +262,13 @@ class Selector:
             return True
         if literal:
             return channel in self.channels
-        return any(compile_pattern(p)(channel) for p in self.channels)
+        return any(self._matcher(p)(channel) for p in self.channels)
+
+    def _matcher(self, pattern: bytes) -> Matcher:
+        matcher = self._matchers.get(pattern)
+        if matcher is None:
+            matcher = self._matchers[pattern] = compile_pattern(pattern)
+        return matcher
 
     # -- description ---------------------------------------------------------------------------
 
