@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION
 from stack.core import errors
+from stack.core.hello import valid_client_name
 from stack.core.resp import NIL, OK, PONG, Map, Raw, ReplyError, Verbatim
 
 from ..storage.keyspace import now_ms
@@ -42,13 +43,9 @@ def auth(c: Client, args: list[bytes]) -> object:
     return OK
 
 
-def valid_client_name(name: bytes) -> bool:
-    return all(33 <= ch <= 126 for ch in name)
-
-
 def set_name(c: Client, name: bytes) -> None:
     if not valid_client_name(name):
-        raise ReplyError("ERR Client names cannot contain spaces, newlines or special characters.")
+        raise ReplyError(errors.BAD_CLIENT_NAME)
     c.name = name
 
 
@@ -58,10 +55,11 @@ def hello(c: Client, args: list[bytes]) -> object:
         try:
             version = to_int(args[1])
         except ReplyError:
-            raise ReplyError("ERR Protocol version is not an integer or out of range") from None
+            raise ReplyError(errors.BAD_PROTOVER) from None
         if version not in (2, 3):
-            raise ReplyError("NOPROTO unsupported protocol version")
-    # Options act in order, as in Redis: a SETNAME or an AUTH before a bad option is done.
+            raise ReplyError(errors.NOPROTO)
+    # Options act in order, as in Redis: a SETNAME or an AUTH before a bad option is done
+    # (so the server does not use core.hello.parse_hello, which checks them all first).
     i = 2
     while i < len(args):
         opt = args[i].upper()
@@ -74,7 +72,7 @@ def hello(c: Client, args: list[bytes]) -> object:
             set_name(c, args[i + 1])
             i += 2
         else:
-            raise ReplyError(f"ERR Syntax error in HELLO option '{errors.echo(args[i])}'")
+            raise ReplyError(errors.hello_syntax(args[i]))
     if not c.logged_in:
         raise ReplyError(errors.HELLO_NOAUTH)
     if len(args) >= 2:
