@@ -224,11 +224,3 @@ RULE_DUPLICATE_USER = "Duplicate user found. A user can only be defined once in 
 def noperm_command(name: str) -> str:
     """A command (``get``) or subcommand (``config|set``) the user may not run."""
     return f"NOPERM this user has no permissions to run the '{name}' command"
-
-
-def subcommand_syntax(sub: bytes, container: str) -> ReplyError:
-    """Redis's addReplySubcommandSyntaxError."""
-    return ReplyError(
-        f"ERR unknown subcommand or wrong number of arguments for '{_clip(sub)}'. "
-        f"Try {container.upper()} HELP."
-    )

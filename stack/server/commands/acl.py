@@ -69,7 +69,7 @@ def acl_cat(c: Client, args: list[bytes]) -> object:
     if len(args) == 2:
         return [cat.encode() for cat in CATEGORIES]
     if len(args) > 3:
-        raise errors.subcommand_syntax(args[1], "acl")
+        raise errors.subcommand_syntax(args)
     category = args[2].decode("latin-1").lower()
     if category not in CATALOG.members:
         raise ReplyError(f"ERR Unknown category '{errors.echo(args[2][:128])}'")
@@ -80,7 +80,7 @@ def acl_cat(c: Client, args: list[bytes]) -> object:
 @handler("acl|genpass")
 def acl_genpass(c: Client, args: list[bytes]) -> object:
     if len(args) > 3:
-        raise errors.subcommand_syntax(args[1], "acl")
+        raise errors.subcommand_syntax(args)
     bits = to_int(args[2]) if len(args) == 3 else 256
     if not 0 < bits <= GENPASS_MAX_BITS:
         raise ReplyError(errors.ACL_GENPASS_BITS)
@@ -90,7 +90,7 @@ def acl_genpass(c: Client, args: list[bytes]) -> object:
 @handler("acl|log")
 def acl_log(c: Client, args: list[bytes]) -> object:
     if len(args) > 3:
-        raise errors.subcommand_syntax(args[1], "acl")
+        raise errors.subcommand_syntax(args)
     log = c.server.acl.log
     count = 10
     if len(args) == 3:
