@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ..client import Client
 
 
-
 @handler("multi")
 def multi(c: Client, args: list[bytes]) -> object:
     if c.multi is not None:
