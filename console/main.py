@@ -21,18 +21,23 @@ from stack.cluster.store import StoreError
 
 from . import cluster_admin
 from .config import ConfigError, load
+from .dashboard.recording import RecordingError
+from .dashboard.settings import THEMES
 
 DESCRIPTION = """\
 ledis-console: run a ledis cluster on this machine and administer it.
 
 The cluster's topology (groups of one master and its replicas, the 16384 slots, proxies,
 migrations, events) lives in etcd; the settings (etcd endpoints, cluster name) come from
-./ledis-console.toml or --config FILE. With no command it shows the cluster's status (the
-dashboard comes later), or says how to start one.
+./ledis-console.toml or --config FILE. With no command it opens the dashboard on the cluster
+(on a terminal; otherwise it prints the status), or says how to start one.
 """
 
 EXAMPLES = """\
 examples:
+  ledis-console --config ledis-run/ledis-console.toml      the dashboard (q quits)
+  ledis-console --read-only --interval 5 --record incident.jsonl
+  ledis-console --replay incident.jsonl     play a recording back (, . < > seek)
   ledis-console up                          etcd + 2 groups (master + 1 replica) in ./ledis-run
   ledis-console up --groups 3 --replicas 2 --port-base 7100 --detach
   ledis-console --config ledis-run/ledis-console.toml cluster status
@@ -108,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="how much to log on stderr (default warning)",
     )
+    dash = p.add_argument_group("dashboard (no COMMAND)")
+    dash.add_argument("--read-only", action="store_true", help="hide every action")
+    dash.add_argument(
+        "--interval", type=float, metavar="S", help="seconds between refreshes (default 2)"
+    )
+    dash.add_argument("--record", type=Path, metavar="FILE", help="keep every sample in FILE")
+    dash.add_argument("--replay", type=Path, metavar="FILE", help="play a --record FILE back")
+    dash.add_argument("--theme", choices=THEMES, help="colours (ansi-* for 16-colour terminals)")
+    dash.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     cluster = sub.add_parser(
@@ -191,8 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _no_command(ctx: cluster_admin.Context) -> int:
+def _no_command(ctx: cluster_admin.Context, args: argparse.Namespace) -> int:
     s = ctx.settings
+    if args.demo or args.replay:
+        from .dashboard.launch import run_dashboard
+
+        return run_dashboard(ctx.config, args)
     try:
         with ctx.store() as store:
             topo = store.load()
@@ -211,8 +229,11 @@ def _no_command(ctx: cluster_admin.Context) -> int:
             highlight=False,
         )
         return 1
-    args = argparse.Namespace(json=False, probe=None)
-    return cluster_admin.cmd_status(ctx, args)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from .dashboard.launch import run_dashboard
+
+        return run_dashboard(ctx.config, args)
+    return cluster_admin.cmd_status(ctx, argparse.Namespace(json=False, probe=None))
 
 
 ACTIONS = {
@@ -256,7 +277,7 @@ def run(argv: list[str] | None = None) -> int:
         config = load(args.config)
         ctx = cluster_admin.Context(config, out, err, yes=getattr(args, "yes", False))
         if args.command is None:
-            return _no_command(ctx)
+            return _no_command(ctx, args)
         return ACTIONS[args.action](ctx, args)
     except (
         ConfigError,
@@ -265,6 +286,7 @@ def run(argv: list[str] | None = None) -> int:
         ModelError,
         NodeError,
         cluster_admin.CommandError,
+        RecordingError,
     ) as e:
         err.print(f"error: {e}", highlight=False, soft_wrap=True)
         return 1

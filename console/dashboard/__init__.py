@@ -1,0 +1,1 @@
+"""The Textual dashboard (``ledis-console`` with no command); docs/console.md."""

@@ -1,0 +1,162 @@
+"""One action, start to end: values -> preview -> typed confirmation -> apply -> live progress
+-> recap. The plan comes from ``actions`` (the cluster's plan functions); the confirmation is
+the action's name typed out; a plan that makes migration tasks stays open showing their
+progress from each new sample until they end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, ProgressBar, Static
+
+from stack.cluster.model import ACTIVE_TASK_STATES, Topology
+from stack.cluster.plans import Plan, PlanError
+from stack.cluster.store import StoreError
+
+from ..config import ClusterSettings
+from . import actions
+from .sample import ClusterSample
+from .slot_grid import task_line
+from .style import BAD, DIM, OK
+
+
+class ActionScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "close", "close")]
+
+    def __init__(
+        self,
+        spec: actions.ActionSpec,
+        settings: ClusterSettings,
+        topology: Callable[[], Topology | None],
+        values: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.settings = settings
+        self.topology = topology
+        self.values = dict(values or {})
+        self.plan: Plan | None = None
+        self.stage = "form"
+        self.tasks: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="action-box"):
+            yield Label(Text(self.spec.title, "bold"), id="action-title")
+            yield Static(Text(self.spec.help, DIM), id="action-help")
+            for f in self.spec.fields:
+                yield Input(
+                    value=self.values.get(f.name, ""),
+                    placeholder=f"{f.prompt} (e.g. {f.placeholder})",
+                    id=f"field-{f.name}",
+                    classes="action-field",
+                )
+            yield Static(id="action-preview")
+            yield Input(id="action-confirm", classes="hidden")
+            yield Vertical(id="action-progress")
+            yield Static(id="action-status")
+
+    def on_mount(self) -> None:
+        if self.spec.fields:
+            self.query_one(f"#field-{self.spec.fields[0].name}", Input).focus()
+            self._status(Text("Enter: preview    Esc: close", DIM))
+        else:
+            self.make_preview()
+
+    def _status(self, text: Text) -> None:
+        self.query_one("#action-status", Static).update(text)
+
+    def _collect(self) -> None:
+        for f in self.spec.fields:
+            self.values[f.name] = self.query_one(f"#field-{f.name}", Input).value
+
+    @work(exclusive=True, group="action")
+    async def make_preview(self) -> None:
+        self._collect()
+        topo = self.topology()
+        if topo is None:
+            self._status(Text("no topology yet", BAD))
+            return
+        try:
+            await actions.check(self.spec, self.settings, self.values)
+            plan = actions.preview(self.spec, topo, self.values)
+        except (actions.ActionError, PlanError, ValueError) as e:
+            self._status(Text(str(e), BAD))
+            return
+        self.plan = plan
+        self.query_one("#action-preview", Static).update(Text(plan.preview()))
+        if plan.empty:
+            self._status(Text("nothing to change. Esc: close", DIM))
+            return
+        self.stage = "confirm"
+        for field in self.query(".action-field"):
+            field.disabled = True
+        confirm = self.query_one("#action-confirm", Input)
+        confirm.placeholder = f"type {self.spec.name} and Enter to apply"
+        confirm.remove_class("hidden")
+        confirm.focus()
+        self._status(Text(f"type {self.spec.name!r} to apply this plan; Esc: close", DIM))
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.stage == "form":
+            self.make_preview()
+        elif self.stage == "confirm" and event.input.id == "action-confirm":
+            if event.value.strip() != self.spec.name:
+                self._status(Text(f"type {self.spec.name!r} exactly to apply", BAD))
+                return
+            event.input.disabled = True
+            self.stage = "apply"
+            self.apply()
+
+    @work(exclusive=True, group="action")
+    async def apply(self) -> None:
+        assert self.plan is not None
+        self._status(Text("applying...", DIM))
+        try:
+            outcome = await actions.execute(self.spec, self.settings, self.values, self.plan)
+        except (actions.ActionError, PlanError, StoreError) as e:
+            self.stage = "failed"
+            self._status(Text(f"not applied: {e}", BAD))
+            return
+        notes = "".join(f"\n{n}" for n in outcome.notes)
+        self.tasks = tuple(t.id for t in outcome.plan.tasks)
+        if self.tasks:
+            self.stage = "progress"
+            self._status(
+                Text(f"{outcome.recap}{notes}\nwatching the migration (Esc closes; it goes on)", OK)
+            )
+        else:
+            self.stage = "done"
+            self._status(Text(f"{outcome.recap}{notes}\nEsc: close", OK))
+        self.app.notify(outcome.recap, title=self.spec.title)
+
+    def update_sample(self, sample: ClusterSample) -> None:
+        """Live progress of the tasks this action made, then the recap when they end."""
+        if self.stage != "progress" or sample.topology is None:
+            return
+        box = self.query_one("#action-progress", Vertical)
+        box.remove_children()
+        finished = []
+        for tid in self.tasks:
+            t = sample.topology.migrations.get(tid)
+            if t is None:
+                continue
+            box.mount(Static(task_line(t)))
+            box.mount(ProgressBar(total=t.slots_total, show_eta=False))
+            bar = box.query(ProgressBar).last()
+            bar.update(progress=t.slots_done)
+            if t.state not in ACTIVE_TASK_STATES:
+                finished.append(
+                    f"{tid} {t.state}: {t.slots_done}/{t.slots_total} slots, {t.keys_moved} keys"
+                )
+        if finished and len(finished) == len(self.tasks):
+            self.stage = "done"
+            self._status(Text("recap: " + "; ".join(finished) + "\nEsc: close", OK))
+
+    def action_close(self) -> None:
+        self.dismiss(self.stage)

@@ -1,0 +1,254 @@
+"""What the dashboard shows, as frozen snapshots: one ``ClusterSample`` per refresh.
+
+A sample is the topology (etcd, one revision), the newest events, and what each node and
+proxy said in one poll (INFO sections and counters only). Everything here is pure: built from
+INFO text and the previous sample, so the screens, the recorder and the tests work on the
+same values whether they came from a live cluster, a recording or a fake model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from stack.cluster.model import Event, Topology
+
+Sections = Mapping[str, Mapping[str, str]]
+
+
+def parse_info(text: str) -> dict[str, dict[str, str]]:
+    """INFO's text -> {section (lower case): {field: value}}; lines outside a section and
+    lines without ``:`` are ignored."""
+    out: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            current = out.setdefault(line[1:].strip().lower(), {})
+            continue
+        if current is None:
+            continue
+        name, sep, value = line.partition(":")
+        if sep:
+            current[name] = value
+    return out
+
+
+def parse_fields(value: str) -> dict[str, str]:
+    """``a=1,b=x`` (an INFO value like ``slave0`` or ``db0``) -> {"a": "1", "b": "x"}."""
+    out: dict[str, str] = {}
+    for part in value.split(","):
+        name, sep, v = part.partition("=")
+        if sep:
+            out[name] = v
+    return out
+
+
+def _int(section: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(section[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _float(section: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(section[name])
+    except (KeyError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ReplicaLink:
+    """A master's view of one replica (INFO replication ``slaveN``)."""
+
+    addr: str
+    state: str
+    lag_logids: int
+    lag_ms: int
+
+
+@dataclass(frozen=True)
+class NodeSample:
+    """One server as the last poll saw it. ``stale`` means the last poll failed: the values
+    are the last good ones (if any) and ``error`` says why."""
+
+    addr: str
+    ts: float
+    stale: bool = False
+    error: str | None = None
+    role: str | None = None  # "master" or "replica"
+    version: str = ""
+    uptime_s: int = 0
+    clients: int = 0
+    ops_per_sec: float = 0.0
+    keys: int = 0
+    disk_bytes: int = 0
+    memory_bytes: int = 0
+    log_id: int = 0
+    master: str | None = None  # a replica's master, host:port
+    link: str | None = None  # a replica's link: up / down
+    sync_in_progress: bool = False
+    replicas: tuple[ReplicaLink, ...] = ()
+    min_replicas: int = 0  # semi-sync: min-replicas-to-write
+    refused_writes: int = 0  # -NOREPLICAS before applying
+    unacked_writes: int = 0  # applied, not acknowledged in time
+    full_syncs: int = 0
+    partial_syncs: int = 0
+    commands: int = 0  # total_commands_processed
+    command_usec: int = 0  # sum of commandstats usec
+    latency_us: float | None = None  # mean usec per call since the previous poll
+    sections: Sections = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.stale
+
+    def gone_stale(self, ts: float, error: str) -> NodeSample:
+        """The same node, marked stale now (its last values kept)."""
+        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0)
+
+
+@dataclass(frozen=True)
+class ProxySample:
+    addr: str
+    ts: float
+    id: str = ""
+    stale: bool = False
+    error: str | None = None
+    version: str = ""
+    uptime_s: int = 0
+    clients: int = 0
+    ops_per_sec: float = 0.0
+    p50_us: float | None = None
+    p99_us: float | None = None
+    p999_us: float | None = None
+    epoch_seen: int = 0
+    etcd_state: str = ""
+
+    def gone_stale(self, ts: float, error: str) -> ProxySample:
+        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0)
+
+
+def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = None) -> NodeSample:
+    """A server's sample from its ``INFO default commandstats`` text (and the previous sample,
+    for the latency since then)."""
+    info = parse_info(text)
+    srv = info.get("server", {})
+    cl = info.get("clients", {})
+    mem = info.get("memory", {})
+    per = info.get("persistence", {})
+    st = info.get("stats", {})
+    rep = info.get("replication", {})
+    keys = sum(_int(parse_fields(v), "keys") or 0 for v in info.get("keyspace", {}).values())
+    calls = usec = 0
+    for value in info.get("commandstats", {}).values():
+        f = parse_fields(value)
+        calls += _int(f, "calls") or 0
+        usec += _int(f, "usec") or 0
+    latency = None
+    if prev is not None and not prev.stale and calls > prev.commands:
+        # commandstats counts only commands with a handler; total_commands_processed more
+        latency = max(0.0, (usec - prev.command_usec) / (calls - prev.commands))
+    role = rep.get("role")
+    replicas = []
+    for name, value in rep.items():
+        if name.startswith("slave") and name[5:].isdigit():
+            f = parse_fields(value)
+            replicas.append(
+                ReplicaLink(
+                    f"{f.get('ip', '?')}:{f.get('port', '?')}",
+                    f.get("state", "?"),
+                    _int(f, "lag_logids") or 0,
+                    _int(f, "lag_ms") or 0,
+                )
+            )
+    master = None
+    if role == "slave" and "master_host" in rep:
+        master = f"{rep['master_host']}:{rep.get('master_port', '?')}"
+    log_id = _int(per, "ledis_binlog_last_id")
+    if log_id is None:
+        log_id = _int(rep, "master_repl_offset") or 0
+    return NodeSample(
+        addr=addr,
+        ts=ts,
+        role="replica" if role == "slave" else role,
+        version=srv.get("ledis_version", srv.get("redis_version", "")),
+        uptime_s=_int(srv, "uptime_in_seconds") or 0,
+        clients=_int(cl, "connected_clients") or 0,
+        ops_per_sec=_float(st, "instantaneous_ops_per_sec") or 0.0,
+        keys=keys,
+        disk_bytes=_int(mem, "ledis_disk_bytes") or 0,
+        memory_bytes=_int(mem, "used_memory_rss") or 0,
+        log_id=log_id,
+        master=master,
+        link=rep.get("master_link_status"),
+        sync_in_progress=rep.get("master_sync_in_progress") == "1",
+        replicas=tuple(replicas),
+        min_replicas=_int(rep, "min_replicas_to_write") or 0,
+        refused_writes=_int(rep, "ledis_semisync_refused_writes") or 0,
+        unacked_writes=_int(rep, "ledis_semisync_unacked_writes") or 0,
+        full_syncs=_int(rep, "ledis_full_syncs") or 0,
+        partial_syncs=_int(rep, "ledis_partial_syncs") or 0,
+        commands=calls,
+        command_usec=usec,
+        latency_us=latency,
+        sections=info,
+    )
+
+
+def proxy_from_info(addr: str, ts: float, text: str, proxy_id: str = "") -> ProxySample:
+    info = parse_info(text)
+    srv = info.get("server", {})
+    cl = info.get("clients", {})
+    st = info.get("stats", {})
+    px = info.get("proxy", {})
+    return ProxySample(
+        addr=addr,
+        ts=ts,
+        id=srv.get("proxy_id", proxy_id),
+        version=srv.get("ledis_version", ""),
+        uptime_s=_int(srv, "uptime_in_seconds") or 0,
+        clients=_int(cl, "connected_clients") or 0,
+        ops_per_sec=_float(st, "instantaneous_ops_per_sec") or 0.0,
+        p50_us=_float(px, "latency_p50_us"),
+        p99_us=_float(px, "latency_p99_us"),
+        p999_us=_float(px, "latency_p999_us"),
+        epoch_seen=_int(px, "slot_map_epoch") or 0,
+        etcd_state=px.get("etcd_state", ""),
+    )
+
+
+@dataclass(frozen=True)
+class ClusterSample:
+    """One refresh: the topology (None when etcd could not be read and nothing was read
+    before), etcd's health, the newest events (oldest first) and every node and proxy."""
+
+    ts: float
+    cluster: str
+    etcd: tuple[str, ...]
+    topology: Topology | None
+    etcd_ok: bool = True
+    etcd_error: str | None = None
+    events: tuple[Event, ...] = ()
+    nodes: Mapping[str, NodeSample] = field(default_factory=dict)
+    proxies: Mapping[str, ProxySample] = field(default_factory=dict)
+    poll_ms: float = 0.0  # how long the poll took
+
+    def totals(self) -> dict[str, float]:
+        """keys, ops/s, disk, clients over the masters (keys) and every node (the rest)."""
+        masters = set()
+        if self.topology is not None:
+            masters = {g.master for g in self.topology.groups.values()}
+        live = [n for n in self.nodes.values() if not n.stale]
+        return {
+            "keys": sum(n.keys for n in live if n.addr in masters),
+            "ops": sum(n.ops_per_sec for n in live)
+            + sum(p.ops_per_sec for p in self.proxies.values() if not p.stale),
+            "disk": sum(n.disk_bytes for n in live),
+            "clients": sum(n.clients for n in live),
+            "stale": sum(1 for n in self.nodes.values() if n.stale)
+            + sum(1 for p in self.proxies.values() if p.stale),
+        }
