@@ -80,6 +80,7 @@ class Dashboard(App[int]):
         Binding("less_than_sign", "seek(-30)", "-30", show=False),
         Binding("greater_than_sign", "seek(30)", "+30", show=False),
         Binding("/", "filter", "filter events", show=False),
+        Binding("escape", "leave_input", "leave", show=False),
     ]
 
     def __init__(
@@ -114,16 +115,16 @@ class Dashboard(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-bar")
-        with TabbedContent(id="tabs", initial="overview"):
-            with TabPane("1 Overview", id="overview"):
+        with TabbedContent(id="tabs", initial="tab-overview"):
+            with TabPane("1 Overview", id="tab-overview"):
                 yield OverviewPane()
-            with TabPane("2 Slots", id="slots"):
+            with TabPane("2 Slots", id="tab-slots"):
                 yield SlotsPane()
-            with TabPane("3 Replication", id="replication"):
+            with TabPane("3 Replication", id="tab-replication"):
                 yield ReplicationPane()
-            with TabPane("4 Nodes", id="nodes"):
+            with TabPane("4 Nodes", id="tab-nodes"):
                 yield NodesPane()
-            with TabPane("5 Events", id="events"):
+            with TabPane("5 Events", id="tab-events"):
                 yield EventsPane()
         yield Footer()
 
@@ -199,7 +200,14 @@ class Dashboard(App[int]):
     # -- actions -------------------------------------------------------------------------------
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.query_one(TabbedContent).active = f"tab-{tab}"
+        # keys go to the new tab's table (never to a widget of a hidden tab)
+        main = {"overview": "#groups", "replication": "#replicas", "nodes": "#nodes",
+                "events": "#events"}.get(tab)  # fmt: skip
+        if main:
+            self.query_one(main, DataTable).focus()
+        else:
+            self.set_focus(None)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -229,6 +237,10 @@ class Dashboard(App[int]):
             for s in self.source.samples[start : self.source.index]:
                 self.history.add(s)
             self.show(sample)
+
+    def action_leave_input(self) -> None:
+        """Out of the events filter (its text stays), back to the keys."""
+        self.query_one("#events", DataTable).focus()
 
     def action_filter(self) -> None:
         self.action_tab("events")

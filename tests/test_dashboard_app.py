@@ -1,0 +1,165 @@
+"""The dashboard on a fake cluster with a frozen clock: Pilot interaction tests and SVG
+snapshots at a fixed size (update them with --snapshot-update after a deliberate change)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import TabbedContent
+
+from console.config import ClusterSettings
+from console.dashboard.action_screen import ActionScreen
+from console.dashboard.app import Dashboard
+from console.dashboard.fake_cluster import FakeCluster, FakeSource
+from console.dashboard.node_detail import NodeDetailScreen
+
+SIZE = (120, 34)
+STALE = "127.0.0.1:7005"
+
+
+def make_app(read_only: bool = False, **fake: object) -> Dashboard:
+    cluster = FakeCluster(
+        migration_percent=fake.get("migration_percent", 40),  # type: ignore[arg-type]
+        failover=True,
+        stale={STALE},
+    )
+    # a long interval: each test decides when a new sample comes (r)
+    return Dashboard(FakeSource(cluster), ClusterSettings(name="demo"), interval=3600,
+                     read_only=read_only, theme="textual-dark")  # fmt: skip
+
+
+async def settle(pilot: object) -> None:
+    app = pilot.app  # type: ignore[attr-defined]
+    for _ in range(200):
+        if app.samples_shown:
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("tab", ["1", "2", "3", "4", "5"])
+def test_snapshot_every_tab(snap_compare: object, tab: str) -> None:
+    async def before(pilot: object) -> None:
+        await settle(pilot)
+        await pilot.press(tab)  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)  # type: ignore[operator]
+
+
+def test_snapshot_confirm_dialog(snap_compare: object) -> None:
+    async def before(pilot: object) -> None:
+        await settle(pilot)
+        pilot.app.open_action("pause")  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        for _ in range(200):
+            if pilot.app.screen.stage == "confirm":  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.01)
+        await pilot.pause()  # type: ignore[attr-defined]
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)  # type: ignore[operator]
+
+
+def test_tabs_stale_node_failover_and_migration() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            sample = app.sample
+            assert sample is not None and sample.nodes[STALE].stale
+            nodes = app.query_one("#nodes")
+            assert "stale" in str(nodes.get_row(STALE)[2])  # type: ignore[attr-defined]
+            groups = app.query_one("#groups")
+            assert "moving" in str(groups.get_row("2")[3])  # type: ignore[attr-defined]
+            events = app.query_one("#events")
+            assert "promoted" in str(events.get_row("e4")[2])  # type: ignore[attr-defined]
+            await pilot.press("2")
+            panel = app.query_one("#task-m12-1")
+            assert "40%" in str(panel.query_one(".task-line").render())
+            # the filter keeps only matching events
+            await pilot.press("/")
+            await pilot.press(*"failover")
+            await pilot.pause()
+            assert events.row_count == 1  # type: ignore[attr-defined]
+            # pause: r still takes one sample, and the clock moved 2 s
+            await pilot.press("escape", "1", "p")
+            shown = app.samples_shown
+            await pilot.press("r")
+            for _ in range(200):
+                if app.samples_shown > shown:
+                    break
+                await asyncio.sleep(0.01)
+            assert app.paused and app.sample.ts == sample.ts + 2.0  # type: ignore[union-attr]
+            await pilot.press("q")
+        assert app.return_code in (0, None)
+
+    asyncio.run(run())
+
+
+def test_node_detail_and_cli_session() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.open_detail("127.0.0.1:7002")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, NodeDetailScreen)
+            for _ in range(200):
+                if "HGETALL" in str(screen.query_one("#slowlog").render()):
+                    break
+                await asyncio.sleep(0.01)
+            assert "15.3 ms" in str(screen.query_one("#slowlog").render())
+            assert "SET k4 v4" in str(screen.query_one("#binlog").render())
+            screen.query_one(TabbedContent).active = "d-cli"
+            await pilot.pause()
+            screen.run_command("PING")
+            await pilot.pause()
+            for _ in range(200):
+                if "PONG" in "".join(str(s) for s in screen.query_one("#cli-log").lines):
+                    break
+                await asyncio.sleep(0.01)
+            assert "PONG" in "".join(str(s) for s in screen.query_one("#cli-log").lines)
+            suggestion = await screen.query_one("#cli-input").suggester.get_suggestion("GETD")  # type: ignore[union-attr]
+            assert suggestion == "GETDEL"
+            await pilot.press("escape")
+            assert not isinstance(app.screen, NodeDetailScreen)
+
+    asyncio.run(run())
+
+
+def test_confirm_needs_the_typed_name_and_read_only_hides_actions() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.check_action("actions", ()) is True
+            app.open_action("migrate", {"slots": "0-9", "target": "3"})
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ActionScreen)
+            await pilot.press("enter")
+            for _ in range(200):
+                if screen.stage == "confirm":
+                    break
+                await asyncio.sleep(0.01)
+            assert "migrate 10 slots (0-9) to group 3" in str(screen.query_one("#action-preview").render())
+            await pilot.press(*"migrat", "enter")
+            await pilot.pause()
+            assert screen.stage == "confirm"  # not the name: nothing applied
+            assert "exactly" in str(screen.query_one("#action-status").render())
+            await pilot.press("escape")
+        ro = make_app(read_only=True)
+        async with ro.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert ro.check_action("actions", ()) is None
+            titles = [c.title for c in ro.get_system_commands(ro.screen)]
+            assert "Migrate slots" not in titles and "Show slots" in titles
+            ro.open_action("migrate")
+            await pilot.pause()
+            assert not isinstance(ro.screen, ActionScreen)
+
+    asyncio.run(run())
