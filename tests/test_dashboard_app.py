@@ -70,10 +70,13 @@ def test_tabs_stale_node_failover_and_migration() -> None:
             await settle(pilot)
             sample = app.sample
             assert sample is not None and sample.nodes[STALE].stale
+            await pilot.press("4")  # a tab is drawn when shown
             nodes = app.query_one("#nodes")
             assert "stale" in str(nodes.get_row(STALE)[2])  # type: ignore[attr-defined]
+            await pilot.press("1")
             groups = app.query_one("#groups")
             assert "moving" in str(groups.get_row("2")[3])  # type: ignore[attr-defined]
+            await pilot.press("5")
             events = app.query_one("#events")
             assert "promoted" in str(events.get_row("e4")[2])  # type: ignore[attr-defined]
             await pilot.press("2")

@@ -181,18 +181,35 @@ class Dashboard(App[int]):
         self.history.add(sample)
         if self.recorder is not None:
             self.recorder.write(sample)
-        self.query_one(OverviewPane).show(
-            sample, self.history, self.interval, self.paused, self.mode
-        )
-        self.query_one(SlotsPane).show(sample)
-        self.query_one(ReplicationPane).show(sample, self.history)
-        self.query_one(NodesPane).show(sample, self.history)
-        self.query_one(EventsPane).show(sample)
+        self.render_tab()
         screen = self.screen
         if isinstance(screen, ActionScreen | NodeDetailScreen):
             screen.update_sample(sample)
         self._status()
         self.samples_shown += 1
+
+    def render_tab(self) -> None:
+        """Draw the sample on the visible tab only (a hidden tab is drawn when shown)."""
+        sample = self.sample
+        if sample is None:
+            return
+        active = self.query_one(TabbedContent).active.removeprefix("tab-")
+        if active == "overview":
+            self.query_one(OverviewPane).show(
+                sample, self.history, self.interval, self.paused, self.mode
+            )
+        elif active == "slots":
+            self.query_one(SlotsPane).show(sample)
+        elif active == "replication":
+            self.query_one(ReplicationPane).show(sample, self.history)
+        elif active == "nodes":
+            self.query_one(NodesPane).show(sample, self.history)
+        elif active == "events":
+            self.query_one(EventsPane).show(sample)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "tabs":
+            self.render_tab()
 
     def current_topology(self) -> Topology | None:
         return self.sample.topology if self.sample else None
@@ -201,6 +218,7 @@ class Dashboard(App[int]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{tab}"
+        self.render_tab()
         # keys go to the new tab's table (never to a widget of a hidden tab)
         main = {"overview": "#groups", "replication": "#replicas", "nodes": "#nodes",
                 "events": "#events"}.get(tab)  # fmt: skip
@@ -212,10 +230,7 @@ class Dashboard(App[int]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         self._status()
-        if self.sample is not None:
-            self.query_one(OverviewPane).show(
-                self.sample, self.history, self.interval, self.paused, self.mode
-            )
+        self.render_tab()
 
     def action_refresh_now(self) -> None:
         if self.paused:  # one sample, still paused
