@@ -6,16 +6,25 @@ PY := $(VENV)/bin/python
 export PYTHON VENV
 PORT ?= 6380
 DATA ?= ./ledis-data
+RUN_DIR ?= ./ledis-run
+PORT_BASE ?= 7000
 
-.PHONY: setup run cli test check lint typecheck bench fuzz format clean
+.PHONY: setup run stop server cli test check lint typecheck bench fuzz format clean
 
 setup:            ## install Debian and Python dependencies (idempotent)
 	@./scripts/setup.sh
 
-run: setup        ## start ledis-server on its defaults (127.0.0.1:6380, data in ./ledis-data)
+run: setup        ## start the local cluster (etcd, 2 groups of master + replica, a proxy) and open the dashboard on it
+	$(PY) -m console.main up --detach --run-dir $(RUN_DIR) --port-base $(PORT_BASE)
+	$(PY) -m console.main --config $(RUN_DIR)/ledis-console.toml
+
+stop:             ## stop the local cluster that `make run` started (its data stays in $(RUN_DIR))
+	$(PY) -m console.main down --run-dir $(RUN_DIR)
+
+server: setup     ## one ledis-server on its defaults (127.0.0.1:6380, data in ./ledis-data)
 	$(PY) -m stack.server.main --port $(PORT) --data-dir $(DATA)
 
-cli: setup        ## open ledis-cli on the server that `make run` starts
+cli: setup        ## open ledis-cli on the server that `make server` starts
 	$(PY) -m console.cli.main -p $(PORT)
 
 test: setup       ## run the whole test suite against real processes
