@@ -53,6 +53,15 @@ UNACKED = (
     "may lose it"
 )
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+# Slot ownership (a node with a slot map, docs/cluster.md "What a node knows"): Redis
+# Cluster's redirections and refusals, spelled as Redis spells them.
+TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot"
+SLOT_UNASSIGNED = "CLUSTERDOWN Hash slot not served"
+# Codis's slot commands (its redis patches, slots.c), spelled as Codis spells them.
+SLOTSRESTORE_BAD_TTL = "ERR invalid ttl value, must be >= 0"
+SLOTSRESTORE_BAD_PAYLOAD = "ERR dump payload version or checksum are wrong"
+SLOTSRESTORE_BAD_FORMAT = "ERR bad data format"
+SLOTS_VALUE_RANGE = "ERR value is out of range"
 STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 # COMMAND GETKEYS / GETKEYSANDFLAGS
 GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
@@ -224,3 +233,55 @@ RULE_DUPLICATE_USER = "Duplicate user found. A user can only be defined once in 
 def noperm_command(name: str) -> str:
     """A command (``get``) or subcommand (``config|set``) the user may not run."""
     return f"NOPERM this user has no permissions to run the '{name}' command"
+
+
+def moved(slot: int, addr: str) -> str:
+    """Redis Cluster's redirection to the node that serves ``slot``."""
+    return f"MOVED {slot} {addr}"
+
+
+def ask(slot: int, addr: str) -> str:
+    """Redis Cluster's one-time redirection: the key may be at ``addr`` (the slot migrates)."""
+    return f"ASK {slot} {addr}"
+
+
+def invalid_slot(slot: int) -> str:
+    return f"ERR invalid slot number = {slot}"
+
+
+def invalid_slot_count(count: int) -> str:
+    return f"ERR invalid slot count = {count}"
+
+
+def invalid_migrate_timeout(timeout: int) -> str:
+    return f"ERR invalid timeout = {timeout}"
+
+
+def stale_slot_map(epoch: int, current: int) -> str:
+    return f"ERR stale slot map epoch {epoch} (this node has epoch {current})"
+
+
+def invalid_slot_map(reason: str) -> str:
+    return f"ERR invalid slot map: {reason}"
+
+
+def migrate_connect_failed(target: str, reason: str) -> str:
+    """Codis's words when the target of SLOTSMGRT* cannot be reached."""
+    return f"ERR Can't connect to target node: {target}: {reason}"
+
+
+MIGRATE_IO = "IOERR error or timeout reading from target"
+
+
+def migrate_refused(reply: str) -> str:
+    """The target answered a restore with an error (Codis's words, and the target's)."""
+    return f"ERR error on slotsrestore, migration failed: {reply}"
+
+
+def key_in_flight(key: bytes, ms: int) -> str:
+    """SLOTSMGRT*ONE waited its timeout for a key another migration is moving."""
+    return f"TRYAGAIN key '{echo(key[:128])}' is still on its way to the target after {ms} ms"
+
+
+def staging_refused(key: bytes, reason: str) -> str:
+    return f"ERR SLOTSSTAGE '{echo(key[:128])}': {reason}"

@@ -218,15 +218,22 @@ static PyObject *meta_key(const char *prefix, Py_ssize_t plen, const char *key, 
     return mkey;
 }
 
+/* The slot of a metadata key (the two bytes after the database prefix). */
+static unsigned int slot_of(PyObject *mkey, Py_ssize_t plen) {
+    const unsigned char *m = (const unsigned char *)PyBytes_AS_STRING(mkey) + plen;
+    return ((unsigned int)m[0] << 8 | m[1]) & 0x3fff;
+}
+
 /* Whether the gate (gate.py) lets the lane use mkey: its slot's byte in slots (16384 bytes,
  * or NULL: every slot) is non-zero. A key whose slot needs a look is left to the Python path,
  * which asks the gate about each key. */
 static int served(const unsigned char *slots, PyObject *mkey, Py_ssize_t plen) {
-    if (slots == NULL)
-        return 1;
-    const unsigned char *m = (const unsigned char *)PyBytes_AS_STRING(mkey) + plen;
-    return slots[((unsigned int)m[0] << 8 | m[1]) & 0x3fff] != 0;
+    return slots == NULL || slots[slot_of(mkey, plen)] != 0;
 }
+
+/* A slot byte of 2 (gate.ONE_SLOT): served, and a command's keys must all be in one slot (a
+ * node with a slot map answers -CROSSSLOT otherwise: the Python path's). */
+#define ONE_SLOT 2
 
 /* ---- access times (OBJECT IDLETIME) ------------------------------------------------------- */
 
@@ -563,6 +570,11 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
         mkeys[got++] = mkey;
         if (!served(slots, mkey, plen)) {
             result = 0;
+            break;
+        }
+        if (got > 1 && slots != NULL && slots[slot_of(mkeys[0], plen)] == ONE_SLOT &&
+            slot_of(mkey, plen) != slot_of(mkeys[0], plen)) {
+            result = 0; /* keys of several slots on a node with a slot map */
             break;
         }
         PyObject *rec = cached_record(cache, mkey);

@@ -80,6 +80,7 @@ class Client(asyncio.Protocol):
         self.watched: dict[bytes, int] = {}  # WATCHed metadata keys -> their expiry then
         self.watch_broken = False
         self.in_exec = False
+        self.asking = False  # ASKING: the next command may use a slot migrating here
         self.resp3 = False  # HELLO 3
         self.channels: dict[bytes, None] = {}  # subscribed channels (ordered)
         self.patterns: dict[bytes, None] = {}  # subscribed patterns

@@ -6,6 +6,7 @@ handlers hold only the command's own semantics.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from stack.core.resp import (
 
 from .blocking import Block, Suspend, suspend
 from .commands import Handler, load_all
+from .deferral import wait_and_rerun
 from .protection import PROTECTED_COMMANDS, allowed
 from .storage.keyspace import WrongType
 
@@ -163,12 +165,12 @@ class Dispatcher:
                     return self._error(denied)
                 return self._reject(client, entry, denied)
         gate = client.server.gate
+        if gate.checks_keys or client.asking:  # slot rules (a map, keys on their way)
+            verdict = gate.key_refusal(client, entry, args)
+            if verdict is not None:
+                return self._redirect(client, entry, args, verdict)
         if client.server.semi_sync and (entry.write or entry.name == "exec"):
             refusal = gate.write_refusal(client, entry)
-            if refusal is not None:
-                return self._reject(client, entry, refusal)
-        if gate.checks_keys:
-            refusal = gate.key_refusal(client, entry, args)
             if refusal is not None:
                 return self._reject(client, entry, refusal)
         if (
@@ -263,6 +265,23 @@ class Dispatcher:
         if client.multi is not None:
             client.multi_failed = True
         return self._error(message)
+
+    def _redirect(
+        self, client: Client, entry: Entry, args: list[bytes], verdict: str | asyncio.Future[None]
+    ) -> bytes:
+        """The slot gate said no (slotmap.py): a redirection or refusal to answer (inside
+        MULTI it fails the transaction, and EXEC discards it, as Redis Cluster does), or a
+        key on its way to wait for (the command runs again once its move ended)."""
+        if not isinstance(verdict, str):
+            return wait_and_rerun(client, args, verdict)  # type: ignore[return-value]
+        entry.rejected += 1
+        if entry.name == "exec":
+            from .commands.transactions import end_transaction
+
+            end_transaction(client)
+        elif client.multi is not None:
+            client.multi_failed = True
+        return self._error(verdict)
 
     def _error(self, message: str) -> bytes:
         reply = encode_error(message)

@@ -12,20 +12,25 @@ Both paths consult it, so a rule is written once:
   replica, no semi-sync): the lane runs writes only then, and the Python path refuses them
   with ``write_refusal`` when not.
 * Per key: ``slots`` is a map of 16384 bytes, one per Redis Cluster slot; a non-zero byte
-  means the node serves that slot without a further look. The lane stops at a key whose slot
-  byte is 0 (it computes the slot of every key anyway), and the Python path then asks
-  ``key_refusal``, which calls ``key_check`` (slot ownership, epoch fencing, a key locked by a
-  migration: the cluster's rules plug in there) for each key of the command whose slot needs
-  it. Until a check is installed every slot is served, and the Python path does no per-key
-  work at all.
+  means the node serves that slot without a further look (``ONE_SLOT``: and a command's keys
+  must all be in one slot, as on a node with a slot map). The lane stops at a key whose slot
+  byte is 0 (it computes the slot of every key anyway), and at an MSET whose keys span slots
+  one of which says ONE_SLOT; the Python path then asks ``key_refusal``, which calls
+  ``key_check`` (the cluster's rules: slot ownership, ASK/ASKING, a key locked by a migration;
+  ``slotmap.Slots.check``) with the command's keys when one of them is in a slot that needs a
+  look, when they span slots and ``one_slot`` is set, for EXEC (the keys of the queued
+  commands), and for any command of a client that sent ASKING. Until a check is installed
+  every slot is served, and the Python path does no per-key work at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stack.core import errors
+from stack.core.commands import TABLE
 from stack.core.commands.keyspec import keys_of
 from stack.core.slots import SLOT_COUNT, key_slot
 
@@ -38,11 +43,15 @@ if TYPE_CHECKING:
 # which does not time commands one by one: then everything takes the Python path.
 MIN_WATCH_US = 1000
 
-# key_check(client, entry, key, slot): the error message refusing the command, or None.
-KeyCheck = Callable[["Client", "Entry", bytes, int], "str | None"]
+# What key_check says: None (run it), the error refusing it, or a future to wait for (a key
+# on its way to another node: the command runs again once it is done).
+Verdict = str | asyncio.Future[None] | None
+# key_check(client, entry, keys): the command's keys (EXEC: those of the queued commands).
+KeyCheck = Callable[["Client", "Entry", list[bytes]], Verdict]
 
 SERVED = 1  # a slot byte: served here, no further look
-CHECK = 0  # a slot byte: each key of it goes through key_check (the lane leaves it alone)
+ONE_SLOT = 2  # a slot byte: served here, and a command's keys must all be in one slot
+CHECK = 0  # a slot byte: a command with a key in it goes through key_check (not the lane)
 
 
 class Gate:
@@ -51,6 +60,7 @@ class Gate:
         # One byte per slot, shared with the lane (passed to it as it is; never replaced).
         self.slots = bytearray([SERVED]) * SLOT_COUNT
         self.key_check: KeyCheck | None = None
+        self.one_slot = False  # keys of several slots go through key_check (-CROSSSLOT)
         self._checked = 0  # slots whose byte is CHECK
 
     # -- client-wide ----------------------------------------------------------------------------
@@ -69,6 +79,7 @@ class Gate:
             and not ks.watchers
             and not ks.track_changes
             and server.watch_us >= MIN_WATCH_US
+            and not client.asking  # its next command goes through key_check
         )
 
     @property
@@ -102,28 +113,52 @@ class Gate:
 
     @property
     def checks_keys(self) -> bool:
-        """Whether any slot needs a per-key look (the Python path skips it otherwise)."""
-        return self._checked > 0 and self.key_check is not None
+        """Whether any command may need key_check (the Python path skips the gate otherwise)."""
+        return self.key_check is not None and (self._checked > 0 or self.one_slot)
 
     def set_slots(self, slots: range | list[int], served: bool) -> None:
         """Mark slots as served here without a look, or as needing ``key_check``."""
-        value = SERVED if served else CHECK
+        value = (ONE_SLOT if self.one_slot else SERVED) if served else CHECK
+        table = self.slots
+        checked = self._checked
         for s in slots:
-            self.slots[s] = value
-        self._checked = SLOT_COUNT - sum(self.slots)
+            old = table[s]
+            if old != value:
+                checked += (value == CHECK) - (old == CHECK)
+                table[s] = value
+        self._checked = checked
 
-    def key_refusal(self, client: Client, entry: Entry, args: list[bytes]) -> str | None:
-        """The first refusal ``key_check`` gives for a key of this command in a slot that
-        needs a look; None when every key may be used here."""
+    def set_one_slot(self, on: bool) -> None:
+        """Whether a command's keys must share a slot (a node with a slot map)."""
+        self.one_slot = on
+        table = self.slots
+        value = ONE_SLOT if on else SERVED
+        for s in range(SLOT_COUNT):
+            if table[s] != CHECK:
+                table[s] = value
+
+    def key_refusal(self, client: Client, entry: Entry, args: list[bytes]) -> Verdict:
+        """What ``key_check`` says of this command, when one of its keys is in a slot that
+        needs a look (see the module's description); None when it may run here."""
         check = self.key_check
         if check is None:
             return None
+        if entry.name == "exec":
+            if client.multi is None:
+                return None
+            keys = [call[r.pos] for call in client.multi for r in TABLE.keys(call)]
+            return check(client, entry, keys) if keys or client.asking else None
+        keys = [args[r.pos] for r in keys_of(entry.spec, args)]
+        if client.asking:
+            return check(client, entry, keys)
+        if not keys:
+            return None
         slots = self.slots
-        for ref in keys_of(entry.spec, args):
-            key = args[ref.pos]
+        first = key_slot(keys[0])
+        look = slots[first] == CHECK
+        for key in keys[1:]:
             slot = key_slot(key)
-            if slots[slot] == CHECK:
-                refusal = check(client, entry, key, slot)
-                if refusal is not None:
-                    return refusal
-        return None
+            if slot != first and (self.one_slot or slots[slot] == CHECK):
+                look = True
+                break
+        return check(client, entry, keys) if look else None

@@ -215,6 +215,10 @@ def keyspace_section(s: Server) -> list[tuple[str, object]]:
     return out
 
 
+def slots_section(s: Server) -> list[tuple[str, object]]:
+    return [*s.slots.info(), *s.migrator.info()]
+
+
 SECTIONS: dict[str, Section] = {
     "server": server_section,
     "clients": clients_section,
@@ -226,6 +230,7 @@ SECTIONS: dict[str, Section] = {
     "commandstats": commandstats_section,
     "errorstats": errorstats_section,
     "keyspace": keyspace_section,
+    "slots": slots_section,
 }
 DEFAULT = (
     "server",

@@ -27,11 +27,13 @@ from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .gate import Gate
 from .memory import Memory
+from .migrate import Migrator
 from .notifications import Notifier
 from .persistence import Backups
 from .protection import startup_warnings
 from .pubsub import PubSub
 from .replication import Replication
+from .slotmap import Slots
 from .storage.engine import Engine, WriteFailed
 from .storage.keyspace import Keyspace
 
@@ -131,6 +133,8 @@ class Server:
         self.replication = Replication(self)
         self.notifier = Notifier(self)
         self.memory = Memory()
+        self.slots = Slots(self)  # the slot map and keys held by migrations (slotmap.py)
+        self.migrator = Migrator(self)
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
         self._pause_timer: asyncio.TimerHandle | None = None
@@ -215,6 +219,7 @@ class Server:
         sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
         self._cron_task = asyncio.create_task(self._cron())
+        self.migrator.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_shutdown, sig.name)
@@ -254,7 +259,7 @@ class Server:
             self._listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
-        for task in (self._reclaim_task, self._expire_task):
+        for task in (self._reclaim_task, self._expire_task, self.migrator._task):
             if task is not None:
                 task.cancel()
         self._commit_now()  # what is in flight, then what is pending

@@ -21,6 +21,7 @@ from . import (
     replication,
     server,
     sets,
+    slots,
     sortedsets,
     strings,
     transactions,
@@ -96,6 +97,7 @@ TABLE = CommandTable(
     + pubsub.SPECS
     + ledis.SPECS
     + replication.SPECS
+    + slots.SPECS
 )
 
 

@@ -1,4 +1,4 @@
-"""Specs of the cluster commands this server answers (slot arithmetic and per-slot keys)."""
+"""Specs of the cluster commands this server answers (slot arithmetic, per-slot keys, ASKING)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ from .spec import command, container, help_sub, integer, string
 G = "cluster"
 
 SPECS = (
+    command(
+        "asking",
+        1,
+        "fast",
+        G,
+        "Sent by cluster clients after an -ASK redirect",
+        "3.0.0",
+        acl="connection",
+    ),
     container(
         "cluster",
         G,

@@ -48,6 +48,7 @@ def load_all() -> dict[str, Handler]:
         replication,
         server,
         sets,
+        slots,
         sortedsets,
         sorting,
         strings,

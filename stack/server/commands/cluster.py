@@ -1,15 +1,18 @@
-"""CLUSTER subcommands about slots: the slot of a key and the keys stored in a slot."""
+"""CLUSTER subcommands about slots (the slot of a key, the keys stored in a slot) and ASKING."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.resp import ReplyError
+from stack.core.resp import OK, ReplyError
 from stack.core.slots import SLOT_COUNT, key_slot
 
+from ..deferral import defer
+from ..storage.slotkeys import count_step, slot_range
 from . import handler
 from .args import to_int
 from .keys import help_lines
+from .slots import count_slots
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -30,7 +33,22 @@ def keyslot(c: Client, args: list[bytes]) -> object:
 @handler("cluster|countkeysinslot")
 def countkeysinslot(c: Client, args: list[bytes]) -> object:
     slot = _slot(args[2])
-    return sum(1 for _ in c.server.keyspace.iter_slot(c.db, slot))
+    start, stop = slot_range(c.db, slot)
+    counts: dict[int, int] = {}
+    after, done = count_step(c.server.keyspace, start, stop, counts)
+    while not done and c.in_exec:  # EXEC cannot wait: counted at once
+        after, done = count_step(c.server.keyspace, start, stop, counts, after)
+    if done:
+        return counts.get(slot, 0)
+    # a big slot: counted in steps over several loop turns, the others served between
+    return defer(c, count_slots(c, c.db, slot, slot), reply=lambda n: n.get(slot, 0))  # type: ignore[attr-defined]
+
+
+@handler("asking")
+def asking(c: Client, args: list[bytes]) -> object:
+    """The next command may touch a slot migrating to this node (slotmap.py)."""
+    c.asking = True
+    return OK
 
 
 @handler("cluster|getkeysinslot")

@@ -10,7 +10,7 @@ from stack.core.resp import NIL, OK, ReplyError
 from ..notifications import GENERIC, notify
 from ..storage import dump as dumpfmt
 from ..storage import keyformat as kf
-from ..storage.collections import LIST_ORIGIN, Collection
+from ..storage.collections import ZSET_MEMBER, Collection, member_records
 from ..storage.keyspace import now_ms
 from ..storage.strings import StoredString
 from . import handler
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ..client import Client
 
 BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
-ZSET_MEMBER, ZSET_SCORE = b"m", b"s"
 
 
 @handler("dump")
@@ -90,24 +89,25 @@ def restore(c: Client, args: list[bytes]) -> object:
         if old is not None:
             notify(c, GENERIC, "del", args[1])
         return OK
-    if kind == kf.TYPE_STRING:
-        store_string(c, mkey, None, value or b"", expire)
-    else:
-        col = Collection(c.server.keyspace, mkey, None, kind)
-        col.replace_with(_members(kind, entries), expire, size=len(entries))
-        if idle is not None:
-            c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
+    restore_object(c, mkey, None, kind, value, entries, expire)
+    if idle is not None:
+        c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
     notify(c, GENERIC, "restore", args[1])
     return OK
 
 
-def _members(kind: int, entries: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The sub-keys that hold ``entries`` of a collection of type ``kind``."""
-    if kind == kf.TYPE_LIST:
-        return [(kf.U64.pack(LIST_ORIGIN + n), element) for n, (element, _v) in enumerate(entries)]
-    if kind == kf.TYPE_ZSET:
-        out = []
-        for member, score in entries:
-            out += [(ZSET_MEMBER + member, score), (ZSET_SCORE + score + member, b"")]
-        return out
-    return entries
+def restore_object(
+    c: Client,
+    mkey: bytes,
+    old: bytes | None,
+    kind: int,
+    value: bytes | None,
+    entries: list[tuple[bytes, bytes]],
+    expire: int,
+) -> None:
+    """Write a decoded DUMP payload at ``mkey`` over ``old`` (RESTORE, SLOTSRESTORE)."""
+    if kind == kf.TYPE_STRING:
+        store_string(c, mkey, old, value or b"", expire)
+        return
+    col = Collection(c.server.keyspace, mkey, old, kind)
+    col.replace_with(member_records(kind, entries), expire, size=len(entries))

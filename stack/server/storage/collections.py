@@ -198,6 +198,27 @@ class Collection:
         self.record = record
 
 
+ZSET_MEMBER, ZSET_SCORE = b"m", b"s"  # a sorted set's two sub-key spaces
+
+
+def member_records(
+    kind: int, entries: list[tuple[bytes, bytes]], first: int = 0
+) -> list[tuple[bytes, bytes]]:
+    """The sub-keys (after the version) and values that hold ``entries`` of a collection of
+    type ``kind``, as the DUMP format lists them: a hash's (field, value), a set's (member, _),
+    a sorted set's (member, score) and a list's (element, _), the list's ``first`` one at
+    position LIST_ORIGIN + ``first``."""
+    if kind == kf.TYPE_LIST:
+        base = LIST_ORIGIN + first
+        return [(kf.U64.pack(base + n), element) for n, (element, _v) in enumerate(entries)]
+    if kind == kf.TYPE_ZSET:
+        out = []
+        for member, score in entries:
+            out += [(ZSET_MEMBER + member, score), (ZSET_SCORE + score + member, b"")]
+        return out
+    return entries
+
+
 def copy_members(ks: Keyspace, src_mkey: bytes, record: bytes, dst_mkey: bytes) -> bytes:
     """Copy a collection's members to a new version at ``dst_mkey``; its new record."""
     meta = Meta.decode(record)

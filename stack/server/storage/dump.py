@@ -5,6 +5,11 @@
 The body of a string is its value; of a collection, ``count u64`` then ``count`` entries of
 ``u32 length + bytes`` for the member and, for hashes and sorted sets, for its value (a sorted
 set's value is its 8-byte order-preserving score). Lists keep element order.
+
+A *part* (``decode(..., part=True)``) is the same frame holding some of a collection's entries,
+or some chunks of a chunked string (type 6: entries of a 4-byte chunk index and at most one
+chunk of bytes); a slot migration sends a big key in parts (migrate.py). RESTORE never
+accepts type 6.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ MAGIC = b"LDMP"
 VERSION = 1
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_HAS_VALUES = {kf.TYPE_HASH, kf.TYPE_ZSET}
+_HAS_VALUES = {kf.TYPE_HASH, kf.TYPE_ZSET, kf.TYPE_CHUNKED}
+PART_KINDS = (kf.TYPE_HASH, kf.TYPE_LIST, kf.TYPE_SET, kf.TYPE_ZSET, kf.TYPE_CHUNKED)
 MAX_PAYLOAD = 512 * 1024 * 1024
 
 
@@ -50,7 +56,9 @@ def encode(kind: int, value: bytes | None, entries: list[tuple[bytes, bytes]]) -
     return body + _U32.pack(zlib.crc32(body))
 
 
-def decode(payload: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+def decode(
+    payload: bytes, part: bool = False
+) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
     """(type, string value, collection entries), every byte checked before anything is used.
 
     BadChecksum for a payload that is not ours or was damaged in transit; BadFormat for one
@@ -64,7 +72,7 @@ def decode(payload: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]
     if zlib.crc32(body) != crc or body[4] != VERSION:
         raise BadChecksum("checksum or version")
     kind = body[5]
-    if kind not in kf.TYPE_NAMES:
+    if kind not in (PART_KINDS if part else kf.TYPE_NAMES):
         raise BadFormat("unknown type")
     if kind == kf.TYPE_STRING:
         return kind, body[6:], []
@@ -91,6 +99,10 @@ def decode(payload: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]
     if kind == kf.TYPE_ZSET:
         for _member, score in entries:
             _check_score(score)
+    if kind == kf.TYPE_CHUNKED:
+        for index, data in entries:
+            if len(index) != 4 or not 0 < len(data) <= kf.STRING_CHUNK:
+                raise BadFormat("chunk")
     return kind, None, entries
 
 

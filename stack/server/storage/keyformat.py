@@ -10,6 +10,9 @@ Every LevelDB key starts with a one-byte namespace:
                     0x00 'G'                         -> last collection version (u64)
                     0x00 'S' phys(4) slot(2) klen(4) key version(8)
                                                      -> stale sub-keys waiting to be reclaimed
+                    0x00 'I' phys(4) slot(2) klen(4) key version(8)
+                                                     -> a key arriving in parts (staging)
+                    0x00 'P'                         -> the node's slot map (JSON)
     0x01 metadata   phys(4) slot(2) key              -> one record per key (below)
     0x02 sub-keys   phys(4) slot(2) klen(4) key version(8) member -> collection members
     0x03 expiry     expire_ms(8) phys(4) slot(2) key -> time-ordered expiry index (empty value)
@@ -53,6 +56,8 @@ SYS_DROPPED = b"\x00D"
 SYS_STALE = b"\x00S"
 SYS_VERSION_COUNTER = b"\x00G"
 SYS_LAST_LOG = b"\x00L"
+SYS_STAGING = b"\x00I"  # + the tail of a SYS_STALE entry: a version being filled by a move
+SYS_SLOT_MAP = b"\x00P"
 
 TYPE_STRING = 1
 TYPE_HASH = 2
@@ -164,6 +169,18 @@ def expire_key(expire_ms: int, mkey: bytes) -> bytes:
 
 def meta_key_from_expire_key(ekey: bytes) -> tuple[int, bytes]:
     return U64.unpack_from(ekey, 1)[0], NS_META + ekey[9:]
+
+
+def slot_prefix(phys: int, slot: int) -> bytes:
+    """The prefix of every metadata key of one slot of a physical database."""
+    return NS_META + U32.pack(phys) + SLOT_BYTES[slot]
+
+
+def version_tail(mkey: bytes, version: int) -> bytes:
+    """``phys slot klen key version``: what a SYS_STALE or SYS_STAGING entry carries after its
+    tag, and what the members of that version of the key start with after NS_SUB."""
+    key = mkey[7:]
+    return mkey[1:7] + U32.pack(len(key)) + key + U64.pack(version)
 
 
 def counts_key(phys: int) -> bytes:

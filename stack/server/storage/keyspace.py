@@ -153,6 +153,9 @@ class Keyspace:
         self.track_changes = False
         self.on_new: Callable[[bytes], None] | None = None
         self.on_miss: Callable[[bytes], None] | None = None
+        # Called after ``reload`` (a replica applied system records, a batch failed): what is
+        # kept in memory from system records (the slot map) is read again.
+        self.on_reload: list[Callable[[], None]] = []
         # WATCH: metadata key -> the clients watching it (see ``touch``).
         self.watchers: dict[bytes, set[Watcher]] = {}
         # Blocking pops: keys clients wait on (owned by server.Waiters), and those created
@@ -185,6 +188,8 @@ class Keyspace:
         self.counts.clear()
         self._dirty_counts.clear()
         self._load(len(self.dbs), persist=False)
+        for hook in self.on_reload:
+            hook()
 
     def become_primary(self) -> None:
         """A replica promoted: it expires keys itself from now on, from the start of the index
@@ -454,8 +459,9 @@ class Keyspace:
                 yield mkey[7:], rec
 
     def iter_slot(self, db: Database, slot: int) -> Iterator[bytes]:
+        """The live keys of one slot (see also slotkeys.py, which reads slots in steps)."""
         now = now_ms()
-        prefix = db.prefix + kf.SLOT_BYTES[slot]
+        prefix = kf.slot_prefix(db.phys, slot)
         for mkey, rec in self.engine.scan(prefix, kf.prefix_end(prefix)):
             if self._live(mkey, rec, now):
                 yield mkey[7:]

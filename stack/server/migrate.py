@@ -1,0 +1,643 @@
+"""Moving keys to another node: the source side of a slot migration (SLOTSMGRT*).
+
+A key moves with its type, value and remaining TTL (docs/cluster.md "What a node knows"):
+
+1. It is *held* (``Slots.lock``): from then on a command on it waits (slotmap.py), so its
+   value cannot change under the move.
+2. A key that fits in ``WHOLE_BYTES`` / ``WHOLE_ENTRIES`` travels as a DUMP payload in a
+   ``SLOTSRESTORE key ttl payload [key ttl payload ...]`` (several keys, up to
+   ``RESTORE_BYTES``, per command; a few commands in flight). A bigger one travels in parts
+   (``SLOTSSTAGE``, staging.py): each part at most ``PART_ENTRIES`` entries and ``PART_BYTES``
+   bytes, read from LevelDB in one short step and sent pipelined (``IN_FLIGHT`` at a time),
+   the event loop free between parts; the last part commits it on the target.
+3. Only when the target acknowledged all of it is it deleted here (an O(1) delete: its members
+   are reclaimed in the background), through the normal batch and binlog, and released: the
+   commands that waited run again and find it gone (-ASK to the target under a slot map).
+
+If anything fails (the target refused, did not answer in time, the link broke), the key is
+released where it is, whole, and the call answers the error; moving it again later is safe,
+since the target replaces what it may have got.
+
+Links to targets: one pipelined ``RespClient`` per (host, port, database), authenticated with
+``masterauth`` (and ``masteruser`` when set), closed after ``LINK_IDLE`` seconds unused. One
+link per target keeps the requests of all moves to it in order, so a late restore can never
+land after a newer one. A link to this node itself is refused.
+
+``SLOTSMGRTSLOT`` / ``SLOTSMGRTTAGSLOT`` move one bounded batch per call (``MAXKEYS``,
+``MAXBYTES``), chosen in key order from where the last call of that slot stopped (so no call
+walks again over what earlier ones deleted), and answer ``[moved, remaining]`` (with
+``WITHBYTES``, ``[moved, remaining, bytes]``). A big key found on the way is moved by a task
+of its own while the calls go on (at most ``BIG_PER_SLOT`` per slot); the call that finds
+nothing else to move waits up to ``CALL_WAIT`` for one, so an engine polling the slot neither
+spins nor holds the key longer than its move takes. ``remaining`` is 0 only when a pass over
+the whole slot found nothing left; otherwise it counts down from the slot's key count (taken
+once per slot, in steps) and is at least 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stack.core import errors
+from stack.core.reply_parser import ErrorReply
+from stack.core.resp_client import (
+    ConnectionLost,
+    Endpoint,
+    HandshakeError,
+    RequestTimeout,
+    RespClient,
+)
+from stack.core.slots import hash_tag, key_slot
+
+from .staging import Stagings
+from .storage import dump
+from .storage import keyformat as kf
+from .storage.collections import ZSET_MEMBER, Meta, member_prefix
+from .storage.keyspace import Database, now_ms
+from .storage.slotkeys import STEP_RECORDS, STEP_SECONDS, count_step, live_step, slot_range
+from .storage.strings import StoredString
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger(__name__)
+
+WHOLE_BYTES = 256 * 1024  # a key up to this size (and WHOLE_ENTRIES) moves in one restore
+WHOLE_ENTRIES = 512
+RESTORE_BYTES = 256 * 1024  # payload per SLOTSRESTORE command
+PART_ENTRIES = 1000  # entries per part of a big key
+PART_BYTES = 128 * 1024
+IN_FLIGHT = 4  # restore commands or parts in flight per move
+BATCH_KEYS = 500  # a SLOTSMGRT*SLOT call's defaults
+BATCH_BYTES = 1024 * 1024
+MAX_BATCH_KEYS = 100_000
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+BIG_PER_SLOT = 2
+CALL_WAIT = 0.2
+LINK_IDLE = 60.0
+HOUSEKEEPING_SECONDS = 5.0
+
+
+class MigrateError(Exception):
+    """A move that could not be done; the message is the error reply."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    timeout: float  # seconds, for connecting and for each reply
+
+
+@dataclass
+class SlotPass:
+    """A slot being emptied by SLOTSMGRT*SLOT calls: where the last call stopped, the key
+    count taken when the first call came, and what the big-key tasks did since."""
+
+    after: bytes = b""
+    estimate: int = 0
+    moved: int = 0
+    big: dict[bytes, asyncio.Task[None]] = field(default_factory=dict)
+    big_moved: int = 0  # keys the big-key tasks finished, not reported yet
+    big_bytes: int = 0
+    touched: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Moving:
+    """One held key on its way."""
+
+    mkey: bytes
+    record: bytes
+    phys: int
+
+
+class Migrator:
+    """The source side of migrations on this node (see the module's description)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.stagings = Stagings(server.keyspace)
+        self.links: dict[tuple[str, int, int], RespClient] = {}
+        self._link_used: dict[tuple[str, int, int], float] = {}
+        self._self_checked: set[tuple[str, int]] = set()
+        self.passes: dict[tuple[int, int], SlotPass] = {}
+        self._tokens = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+        # INFO
+        self.keys_moved = 0
+        self.bytes_moved = 0
+        self.big_keys_moved = 0
+        self.parts_sent = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._housekeeping())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for link in list(self.links.values()):
+            await link.close()
+        self.links.clear()
+
+    # -- links ----------------------------------------------------------------------------
+
+    async def _link(self, target: Target, db: Database) -> RespClient:
+        key = (target.host, target.port, db.index)
+        link = self.links.get(key)
+        if link is None:
+            cfg = self.server.config
+            link = RespClient(
+                Endpoint(
+                    host=target.host,
+                    port=target.port,
+                    username=str(cfg.values.get("masteruser") or "") or None,
+                    password=cfg["masterauth"] or None,
+                    db=db.index,
+                    client_name="ledis-migrate",
+                ),
+                connect_timeout=target.timeout,
+                backoff=None,
+                max_in_flight=256,
+            )
+            self.links[key] = link
+        self._link_used[key] = time.monotonic()
+        addr = f"{target.host}:{target.port}"
+        try:
+            if not link.connected:
+                await link.connect()
+            if (target.host, target.port) not in self._self_checked:
+                info = await link.execute("INFO", "server", timeout=target.timeout)
+                if isinstance(info, bytes) and b"run_id:" + self.server.run_id.encode() in info:
+                    raise MigrateError(f"ERR {addr} is this node: a key cannot move to itself")
+                self._self_checked.add((target.host, target.port))
+        except HandshakeError as e:
+            raise MigrateError(errors.migrate_refused(f"{addr} refused the link: {e}")) from None
+        except (ConnectionLost, OSError) as e:
+            raise MigrateError(errors.migrate_connect_failed(addr, str(e))) from None
+        except RequestTimeout:
+            raise MigrateError(errors.MIGRATE_IO) from None
+        return link
+
+    async def _submit(self, link: RespClient, args: list[bytes]) -> asyncio.Future[object]:
+        try:
+            return await link.submit(args)
+        except (ConnectionLost, OSError) as e:
+            raise MigrateError(
+                errors.migrate_connect_failed(link.endpoint.address, str(e))
+            ) from None
+
+    async def _answer(self, fut: asyncio.Future[object], target: Target) -> None:
+        """Wait for one reply from the target: +OK, or MigrateError."""
+        try:
+            async with asyncio.timeout(target.timeout):
+                reply = await fut
+        except TimeoutError:
+            raise MigrateError(errors.MIGRATE_IO) from None
+        except (ConnectionLost, OSError):
+            raise MigrateError(errors.MIGRATE_IO) from None
+        if isinstance(reply, ErrorReply):
+            raise MigrateError(errors.migrate_refused(str(reply)))
+
+    # -- reading a held key ---------------------------------------------------------------
+
+    def _entries(
+        self, mkey: bytes, record: bytes, after: bytes, max_entries: int, max_bytes: int
+    ) -> tuple[list[tuple[bytes, bytes]], bytes, bool, int]:
+        """The next entries of a collection or chunked string after sub-key ``after``, as the
+        DUMP format lists them; (entries, last sub-key, all read, bytes)."""
+        kind = kf.raw_type(record)
+        meta = Meta.decode(record)
+        base = member_prefix(mkey, meta.version) + (ZSET_MEMBER if kind == kf.TYPE_ZSET else b"")
+        cut = len(base)
+        start = base + after + b"\x00" if after else base
+        out: list[tuple[bytes, bytes]] = []
+        size = 0
+        last = after
+        for k, v in self.server.engine.scan(start, kf.prefix_end(base)):
+            sub = k[cut:]
+            if kind == kf.TYPE_LIST:
+                out.append((v, b""))
+            elif kind == kf.TYPE_SET:
+                out.append((sub, b""))
+            else:
+                out.append((sub, v))
+            size += len(sub) + len(v) + 8
+            last = sub
+            if len(out) >= max_entries or size >= max_bytes:
+                return out, last, False, size
+        return out, last, True, size
+
+    def _whole(self, mkey: bytes, record: bytes) -> bytes | None:
+        """The DUMP payload of a held key, or None when it is too big for one restore."""
+        kind = kf.raw_type(record)
+        if kind == kf.TYPE_STRING:
+            return dump.encode(kind, kf.body(record), [])
+        if kind == kf.TYPE_CHUNKED:
+            value = StoredString(self.server.keyspace, mkey, record)
+            if value.length > WHOLE_BYTES:
+                return None
+            return dump.encode(kf.TYPE_STRING, value.whole(), [])
+        if Meta.decode(record).size > WHOLE_ENTRIES:
+            return None
+        entries, _last, done, _size = self._entries(mkey, record, b"", WHOLE_ENTRIES, WHOLE_BYTES)
+        if not done:
+            return None
+        return dump.encode(kind, None, entries)
+
+    @staticmethod
+    def _big(record: bytes) -> bool:
+        """Whether a key must travel in parts, judged from its record alone."""
+        kind = kf.raw_type(record)
+        if kind == kf.TYPE_STRING:
+            return False
+        return Meta.decode(record).size > (
+            WHOLE_BYTES if kind == kf.TYPE_CHUNKED else WHOLE_ENTRIES
+        )
+
+    @staticmethod
+    def _ttl(record: bytes) -> int | None:
+        """Milliseconds left (0: no TTL), or None when the key has expired."""
+        expire = kf.expire_of(record)
+        if not expire:
+            return 0
+        left = expire - now_ms()
+        return left if left > 0 else None
+
+    # -- after the target has it ----------------------------------------------------------
+
+    def _delete_moved(self, moved: list[Moving]) -> None:
+        """Delete keys the target acknowledged (the same record still here: nothing changed
+        it while it was held but the clock), in the pending batch; the caller commits."""
+        ks = self.server.keyspace
+        live = {db.phys for db in ks.dbs}
+        track, ks.track_changes = ks.track_changes, False  # not a change of the next command
+        try:
+            for m in moved:
+                if m.phys in live and ks.engine.get(m.mkey) == m.record:
+                    ks.delete(m.mkey, m.record)
+        finally:
+            ks.track_changes = track
+
+    def _release(self, moving: list[Moving]) -> None:
+        slots = self.server.slots
+        for m in moving:
+            slots.unlock(m.mkey)
+
+    def _commit(self) -> None:
+        self.server._commit_and_release()
+
+    # -- moving keys ----------------------------------------------------------------------
+
+    async def _prepare(
+        self, held: list[Moving], max_bytes: int = 2**62
+    ) -> tuple[list[tuple[Moving, bytes]], list[Moving], list[Moving]]:
+        """Payloads of held keys, read in steps of a few ms, up to ``max_bytes``: (ready,
+        too big for one restore, not reached within the budget). Keys whose TTL ran out
+        while held are deleted here, as a read would expire them."""
+        ready: list[tuple[Moving, bytes]] = []
+        big: list[Moving] = []
+        ks = self.server.keyspace
+        size = 0
+        deadline = time.monotonic() + STEP_SECONDS
+        for n, m in enumerate(held):
+            if size >= max_bytes:
+                return ready, big, held[n:]
+            if self._ttl(m.record) is None:
+                if ks.engine.get(m.mkey) == m.record:
+                    ks.expire_now(m.mkey, m.record)
+                continue
+            payload = self._whole(m.mkey, m.record)
+            if payload is None:
+                big.append(m)
+                continue
+            ready.append((m, payload))
+            size += len(payload)
+            if time.monotonic() >= deadline:
+                await asyncio.sleep(0)
+                deadline = time.monotonic() + STEP_SECONDS
+        return ready, big, []
+
+    async def _restore(
+        self, link: RespClient, target: Target, items: list[tuple[Moving, bytes]]
+    ) -> int:
+        """Send prepared keys, several per SLOTSRESTORE (up to RESTORE_BYTES), a few commands
+        in flight; delete each command's keys once acknowledged. Returns the bytes sent;
+        MigrateError after deleting what was acknowledged before the failure."""
+        commands: list[tuple[list[bytes], list[Moving]]] = []
+        args: list[bytes] = [b"SLOTSRESTORE"]
+        batch: list[Moving] = []
+        size = 0
+        for m, payload in items:
+            ttl = self._ttl(m.record)  # taken as late as possible: the target adds it to now
+            args += [m.mkey[7:], b"%d" % (ttl if ttl is not None else 1), payload]
+            batch.append(m)
+            size += len(payload) + len(m.mkey)
+            if size >= RESTORE_BYTES:
+                commands.append((args, batch))
+                args, batch, size = [b"SLOTSRESTORE"], [], 0
+        if batch:
+            commands.append((args, batch))
+        sent = 0
+        pending: deque[tuple[asyncio.Future[object], list[Moving], int]] = deque()
+        try:
+            for cmd, keys in commands:
+                pending.append((await self._submit(link, cmd), keys, sum(map(len, cmd))))
+                while len(pending) >= IN_FLIGHT:
+                    sent += await self._acked(pending.popleft(), target)
+            while pending:
+                sent += await self._acked(pending.popleft(), target)
+        finally:
+            self._commit()
+        return sent
+
+    async def _acked(
+        self, item: tuple[asyncio.Future[object], list[Moving], int], target: Target
+    ) -> int:
+        fut, keys, nbytes = item
+        await self._answer(fut, target)
+        self._delete_moved(keys)
+        self.keys_moved += len(keys)
+        self.bytes_moved += nbytes
+        return nbytes
+
+    async def _stream(self, link: RespClient, target: Target, m: Moving) -> int:
+        """Send one big held key in parts; delete it once the target committed it. Returns
+        the bytes sent (MigrateError when it failed: the key stays here, whole)."""
+        kind = kf.raw_type(m.record)
+        size = Meta.decode(m.record).size
+        key = m.mkey[7:]
+        token = b"%s:%d" % (self.server.run_id[:12].encode(), next(self._tokens))
+        after = b""
+        seq = 0
+        sent = 0
+        window: deque[asyncio.Future[object]] = deque()
+        while True:
+            entries, after, done, _n = self._entries(
+                m.mkey, m.record, after, PART_ENTRIES, PART_BYTES
+            )
+            part_kind = kf.TYPE_CHUNKED if kind == kf.TYPE_CHUNKED else kind
+            payload = dump.encode(part_kind, None, entries) if entries else b""
+            args = [b"SLOTSSTAGE", key, token, b"%d" % seq, payload]
+            if done:
+                ttl = self._ttl(m.record)
+                args += [b"COMMIT", b"%d" % (ttl if ttl is not None else 1), b"%d" % size]
+            window.append(await self._submit(link, args))
+            sent += len(payload)
+            seq += 1
+            self.parts_sent += 1
+            while window and (len(window) >= IN_FLIGHT or done):
+                await self._answer(window.popleft(), target)
+            if done:
+                break
+            await asyncio.sleep(0)  # other clients run between parts
+        self._delete_moved([m])
+        self._commit()
+        self.keys_moved += 1
+        self.big_keys_moved += 1
+        self.bytes_moved += sent
+        return sent
+
+    def _hold(self, db: Database, mkey: bytes) -> Moving | None:
+        """Hold a live key that no migration holds (None if there is none to hold)."""
+        slots = self.server.slots
+        if mkey in slots.locked:
+            return None
+        rec = self.server.engine.get(mkey)
+        if rec is None or self._ttl(rec) is None:
+            return None
+        slots.lock(mkey)
+        return Moving(mkey, rec, db.phys)
+
+    # -- SLOTSMGRTONE / SLOTSMGRTTAGONE ---------------------------------------------------
+
+    async def move_keys(self, db: Database, key: bytes, target: Target, tag: bool) -> int:
+        """Move ``key`` (and, with ``tag``, every key sharing its hash tag); how many moved.
+        A key another migration holds is waited for (at most the timeout), then looked at
+        again: usually it is gone by then."""
+        deadline = time.monotonic() + target.timeout
+        names = [key]
+        if tag and hash_tag(key) != key:
+            names = await self._siblings(db, key)
+        mkeys = list(dict.fromkeys(db.meta_key(k) for k in names))
+        held: list[Moving] = []
+        try:
+            for mkey in mkeys:
+                fut = self.server.slots.locked.get(mkey)
+                while fut is not None:
+                    left = deadline - time.monotonic()
+                    try:
+                        async with asyncio.timeout(max(0.0, left)):
+                            await asyncio.shield(fut)
+                    except TimeoutError:
+                        raise MigrateError(
+                            errors.key_in_flight(mkey[7:], int(target.timeout * 1000))
+                        ) from None
+                    fut = self.server.slots.locked.get(mkey)
+                m = self._hold(db, mkey)
+                if m is not None:
+                    held.append(m)
+            if not held:
+                return 0
+            link = await self._link(target, db)
+            ready, big, _rest = await self._prepare(held)
+            if ready:
+                await self._restore(link, target, ready)
+            for m in big:
+                await self._stream(link, target, m)
+            return len(ready) + len(big)
+        except MigrateError:
+            self.failures += 1
+            raise
+        finally:
+            self._release(held)
+
+    async def _siblings(self, db: Database, key: bytes) -> list[bytes]:
+        """Every key of ``key``'s slot with the same hash tag (``key`` first), found by a
+        walk over the slot in steps."""
+        tag = hash_tag(key)
+        needle = b"{" + tag + b"}"
+        start, stop = slot_range(db, key_slot(key))
+        found = [key]
+        after = b""
+        while True:
+            step = live_step(self.server.keyspace, start, stop, after, STEP_RECORDS,
+                             time.monotonic() + STEP_SECONDS)  # fmt: skip
+            for mkey, _rec in step.records:
+                name = mkey[7:]
+                if name != key and needle in name and hash_tag(name) == tag:
+                    found.append(name)
+            if step.done:
+                return found
+            after = step.after
+            await asyncio.sleep(0)
+
+    # -- SLOTSMGRTSLOT / SLOTSMGRTTAGSLOT -------------------------------------------------
+
+    async def move_slot(
+        self, db: Database, slot: int, target: Target, max_keys: int, max_bytes: int
+    ) -> tuple[int, int, int]:
+        """Move one batch of the slot's keys; (moved, remaining, bytes)."""
+        p = self.passes.get((db.phys, slot))
+        if p is None:
+            p = SlotPass(estimate=await self._count(db, slot))
+            self.passes[(db.phys, slot)] = p
+        p.touched = time.monotonic()
+        link = await self._link(target, db)
+        from_start = not p.after
+        held: list[Moving] = []
+        big: list[Moving] = []
+        try:
+            to_end, busy = await self._pick(db, slot, p, max_keys, max_bytes, held, big)
+            ready, too_big, rest = await self._prepare(held, max_bytes)
+            if rest:  # beyond the byte budget: released, and the next call starts with them
+                self._release(rest)
+                held = held[: len(held) - len(rest)]
+                p.after = held[-1].mkey if held else b""
+                to_end = False
+            for m in too_big:
+                held.remove(m)
+            for m in big + too_big:
+                p.big[m.mkey] = asyncio.get_running_loop().create_task(
+                    self._big_task(link, target, m, p)
+                )
+            big = []
+            moved = nbytes = 0
+            if ready:
+                nbytes = await self._restore(link, target, ready)
+                moved = len(ready)
+        except MigrateError:
+            self.failures += 1
+            raise
+        finally:
+            self._release(held + big)
+        if not ready and p.big:
+            await asyncio.wait(list(p.big.values()), timeout=CALL_WAIT)
+        moved += p.big_moved
+        nbytes += p.big_bytes
+        p.big_moved = p.big_bytes = 0
+        p.moved += moved
+        if from_start and to_end and not busy and not p.big:
+            self.passes.pop((db.phys, slot), None)
+            return moved, 0, nbytes
+        return moved, max(1, p.estimate - p.moved), nbytes
+
+    async def _pick(
+        self,
+        db: Database,
+        slot: int,
+        p: SlotPass,
+        max_keys: int,
+        max_bytes: int,
+        small: list[Moving],
+        big: list[Moving],
+    ) -> tuple[bool, bool]:
+        """Hold the next keys of the slot in key order, from where the pass stands: small
+        ones into ``small`` (up to ``max_keys`` and about ``max_bytes`` by their records),
+        big ones into ``big`` (up to BIG_PER_SLOT moving at once). Returns (the walk reached
+        the slot's end, keys were left for later because other moves hold them)."""
+        ks = self.server.keyspace
+        locked = self.server.slots.locked
+        start, stop = slot_range(db, slot)
+        busy = False
+        size = 0
+        while True:
+            step = live_step(ks, start, stop, p.after, STEP_RECORDS,
+                             time.monotonic() + STEP_SECONDS)  # fmt: skip
+            for mkey, rec in step.records:
+                if mkey in locked:
+                    busy = True
+                    continue
+                if self._big(rec):
+                    if len(p.big) + len(big) >= BIG_PER_SLOT:
+                        busy = True
+                    elif (m := self._hold(db, mkey)) is not None:
+                        big.append(m)
+                    continue
+                m = self._hold(db, mkey)
+                if m is None:
+                    continue
+                small.append(m)
+                size += len(rec) + len(mkey)
+                if len(small) >= max_keys or size >= max_bytes:
+                    p.after = mkey
+                    return False, busy
+            if step.done:
+                p.after = b""
+                return True, busy
+            p.after = step.after
+            await asyncio.sleep(0)
+
+    async def _big_task(self, link: RespClient, target: Target, m: Moving, p: SlotPass) -> None:
+        try:
+            p.big_bytes += await self._stream(link, target, m)
+            p.big_moved += 1
+        except MigrateError as e:
+            self.failures += 1
+            log.warning("moving %r to %s:%d failed: %s", m.mkey[7:], target.host, target.port, e)
+        except Exception:
+            self.failures += 1
+            log.exception("moving %r failed", m.mkey[7:])
+        finally:
+            self._release([m])
+            p.big.pop(m.mkey, None)
+
+    async def _count(self, db: Database, slot: int) -> int:
+        """The keys of the slot, counted in steps."""
+        start, stop = slot_range(db, slot)
+        counts: dict[int, int] = {}
+        after = b""
+        while True:
+            after, done = count_step(self.server.keyspace, start, stop, counts, after)
+            if done:
+                return counts.get(slot, 0)
+            await asyncio.sleep(0)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("migration housekeeping failed; will retry")
+
+    def tick(self) -> None:
+        server = self.server
+        now = time.monotonic()
+        if server.replication.master is None and self.stagings.sweep():
+            server._commit_and_release()
+        for key, used in list(self._link_used.items()):
+            link = self.links.get(key)
+            if link is not None and now - used > LINK_IDLE and not link.in_flight:
+                del self.links[key]
+                del self._link_used[key]
+                asyncio.get_running_loop().create_task(link.close())
+        for where, p in list(self.passes.items()):
+            if not p.big and now - p.touched > LINK_IDLE:
+                del self.passes[where]
+
+    def info(self) -> list[tuple[str, object]]:
+        return [
+            ("ledis_migrate_keys_moved", self.keys_moved),
+            ("ledis_migrate_bytes_moved", self.bytes_moved),
+            ("ledis_migrate_big_keys_moved", self.big_keys_moved),
+            ("ledis_migrate_parts_sent", self.parts_sent),
+            ("ledis_migrate_failures", self.failures),
+            ("ledis_migrate_links", len(self.links)),
+            ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
+            *self.stagings.info(),
+        ]
+
+
+def parse_target(host: bytes, port: int, timeout_ms: int) -> Target:
+    """The target of a SLOTSMGRT* call (its timeout 0 means 100 ms, as Codis reads it)."""
+    return Target(host.decode("utf-8", "replace"), port, (timeout_ms or 100) / 1000)
