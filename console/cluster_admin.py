@@ -20,6 +20,7 @@ from rich.console import Console
 
 from stack.cluster import nodes, plans
 from stack.cluster.model import Topology, check_addr, parse_slot_ranges
+from stack.cluster.nodemap import push_maps
 from stack.cluster.store import Store, WatchBatch
 
 from .config import ClusterSettings, ConsoleConfig
@@ -73,6 +74,18 @@ def _apply(
 ) -> None:
     applied = plans.apply_fresh(store, make, expect=plan)
     ctx.out.print(applied.plan.recap(), highlight=False)
+
+
+def push_slot_maps(ctx: Context, store: Store) -> None:
+    """Every master gets the slot map of the epoch now in etcd (after a change of slots)."""
+    t = store.load()
+    for pushed in asyncio.run(push_maps(t, ctx.settings.password, timeout=ctx.settings.timeout)):
+        if pushed.error:
+            ctx.err.print(
+                f"warning: {pushed.addr} (group {pushed.group}) did not take the slot map of "
+                f"epoch {t.epoch}: {pushed.error}",
+                highlight=False,
+            )
 
 
 def _probe(ctx: Context, addr: str) -> nodes.NodeState:
@@ -183,6 +196,7 @@ def cmd_assign(ctx: Context, args: argparse.Namespace) -> int:
         plan = make(store.load())
         if confirm(ctx, plan):
             _apply(ctx, store, plan, make)
+            push_slot_maps(ctx, store)
     return 0
 
 

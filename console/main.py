@@ -19,7 +19,7 @@ from stack.cluster.nodes import NodeError
 from stack.cluster.plans import PlanError
 from stack.cluster.store import StoreError
 
-from . import cluster_admin
+from . import cluster_admin, migrations
 from .config import ConfigError, load
 from .dashboard.recording import RecordingError
 from .dashboard.settings import THEMES
@@ -47,6 +47,8 @@ examples:
   ledis-console cluster add-node 1 127.0.0.1:7003
   ledis-console cluster assign --even --yes
   ledis-console cluster events --follow
+  ledis-console cluster migrate --slots 0-1023 --to 2 --yes
+  ledis-console cluster migrations
   ledis-console down                        stop what `up` started in ./ledis-run
 """
 
@@ -83,6 +85,34 @@ CLUSTER_HELP = {
     "events": (
         "the cluster's events stream, oldest first; --follow waits for new ones",
         "ledis-console cluster events [-n 50] [--follow]",
+    ),
+    "migrate": (
+        "move slots to a group: the plan first, then the tasks run here with a live "
+        "progress bar; --resume [TASK] goes on with one that was stopped",
+        "ledis-console cluster migrate --slots 0-1023 --to 2 [--rate 5000] --yes",
+    ),
+    "rebalance": (
+        "even the groups out by slot count or by key count (SLOTSINFO of each master): "
+        "a plan of migrations, then run here like migrate",
+        "ledis-console cluster rebalance [--by slots|keys] --yes",
+    ),
+    "pause": (
+        "pause a migration where it is (the slot in flight stays migrating)",
+        "ledis-console cluster pause m41-1 --yes",
+    ),
+    "resume": (
+        "set a paused or failed migration going again, and run it here (--no-run: only "
+        "set it pending)",
+        "ledis-console cluster resume m41-1 --yes",
+    ),
+    "cancel": (
+        "cancel a migration: the slot in flight is finished, the slots not started stay "
+        "where they are",
+        "ledis-console cluster cancel m41-1 --yes",
+    ),
+    "migrations": (
+        "the migration tasks: slots, groups, state, progress, rate, ETA, owner",
+        "ledis-console cluster migrations [--all]",
     ),
 }
 
@@ -126,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cluster = sub.add_parser(
         "cluster",
-        help="administer the cluster (init, add-group, add-node, remove-node, assign, status, events)",
+        help="administer the cluster (init, add-group, add-node, remove-node, assign, status, "
+        "events, migrate, rebalance, pause, resume, cancel, migrations)",
         description="Administer the cluster in etcd. Every change is shown first; "
         "--yes applies it without asking (needed without a terminal).",
         epilog="\n".join(f"  {name:12} {ex}" for name, (_, ex) in CLUSTER_HELP.items()),
@@ -173,6 +204,33 @@ def build_parser() -> argparse.ArgumentParser:
     a = action("events")
     a.add_argument("-n", type=int, default=50, help="how many of the newest (default 50)")
     a.add_argument("--follow", action="store_true", help="keep printing new events (Ctrl-C ends)")
+
+    def runs(a: argparse.ArgumentParser) -> None:
+        a.add_argument("--yes", action="store_true", help="apply without asking")
+        a.add_argument("--rate", type=float, metavar="KEYS", help="keys a second at most")
+        a.add_argument("--batch-keys", type=int, metavar="N", help="keys per call (500)")
+        a.add_argument("--no-run", action="store_true", help="create the tasks, do not run them")
+        a.add_argument("--proxy-wait", type=float, metavar="S", help=argparse.SUPPRESS)
+        a.add_argument("--node-wait", type=float, metavar="S", help=argparse.SUPPRESS)
+
+    a = action("migrate")
+    a.add_argument("--slots", metavar="RANGES", help="slots, like 0-1023,2048")
+    a.add_argument("--to", type=int, metavar="GROUP", help="the group that will own them")
+    a.add_argument("--resume", nargs="?", const="", metavar="TASK",
+                   help="run a task that was stopped (default: the oldest not finished)")  # fmt: skip
+    runs(a)
+    a = action("rebalance")
+    a.add_argument("--by", choices=["slots", "keys"], default="slots", help="default slots")
+    runs(a)
+    for name in ("pause", "resume", "cancel"):
+        a = action(name)
+        a.add_argument("task", metavar="TASK", help="the migration's id (cluster migrations)")
+        if name == "resume":
+            runs(a)
+        else:
+            a.add_argument("--yes", action="store_true", help="apply without asking")
+    a = action("migrations")
+    a.add_argument("--all", action="store_true", help="finished ones too")
 
     up = sub.add_parser(
         "up",
@@ -244,6 +302,12 @@ ACTIONS = {
     "assign": cluster_admin.cmd_assign,
     "status": cluster_admin.cmd_status,
     "events": cluster_admin.cmd_events,
+    "migrate": migrations.cmd_migrate,
+    "rebalance": migrations.cmd_rebalance,
+    "pause": migrations.cmd_task,
+    "resume": migrations.cmd_task,
+    "cancel": migrations.cmd_task,
+    "migrations": migrations.cmd_migrations,
 }
 
 

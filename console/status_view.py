@@ -119,6 +119,16 @@ def render_status(
     return Group(*parts)
 
 
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5 KB' (binary units, as the other figures of the console)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -571,3 +571,27 @@ def test_node_links_authenticate(tmp_path: Path) -> None:
     finally:
         for s in (a, b, c):
             s.kill9()
+
+
+def test_blocked_clients_are_redirected_when_their_slot_leaves(
+    nodes: tuple[LedisServer, LedisServer],
+) -> None:
+    """As Redis Cluster does: a client blocked on a key of a slot the node no longer serves
+    (or that migrates away while the key is missing) gets the redirection at once."""
+    a, b = nodes
+    low = key_in(range(0, 8192), "q")
+    slot = key_slot(low.encode())
+    set_maps(a, b, 30)
+    blocked = RawClient(a.port)
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(low), low.encode()))
+    ca = a.client()
+    wait_until(lambda: ca.info("clients")["blocked_clients"] == 1, "the BLPOP blocked")
+    set_maps(a, b, 31, {slot: 2})  # the slot migrates, the list is not here: ASK
+    assert blocked.read_reply() == b"-ASK %d 127.0.0.1:%d\r\n" % (slot, b.port)
+    other = key_in(range(0, 8192), "w")
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(other), other.encode()))
+    wait_until(lambda: ca.info("clients")["blocked_clients"] == 1, "the second BLPOP blocked")
+    doc = json.loads(node_map(32, 1, a, b))
+    doc["ranges"] = [{"from": 0, "to": 16383, "group": 2, "state": "online"}]
+    ca.execute_command("SLOTSMAP", "SET", 32, json.dumps(doc))
+    assert blocked.read_reply() == b"-MOVED %d 127.0.0.1:%d\r\n" % (key_slot(other.encode()), b.port)

@@ -30,6 +30,7 @@ from stack.cluster import nodes, plans
 from stack.cluster.async_store import AsyncStore
 from stack.cluster.etcd_server import EtcdSpec
 from stack.cluster.model import Topology, parse_addr
+from stack.cluster.nodemap import push_maps
 from stack.cluster.store import Store, StoreError
 
 from ..config import ClusterSettings, render
@@ -199,6 +200,10 @@ class LocalCluster:
                     f"and the data in {layout.run_dir}",
                     highlight=False,
                 )
+            self.topology = await self.astore.load()
+            for pushed in await push_maps(self.topology):  # every master learns its slots
+                if pushed.error:
+                    self.out.print(f"  {pushed.addr} did not take the slot map: {pushed.error}")
             if self.with_proxies:
                 status.update(f"starting {layout.proxies} proxies")
                 await self.supervisor.start_many(layout.proxy_specs())

@@ -16,7 +16,7 @@ import math
 import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from stack.core.slots import SLOT_COUNT
@@ -308,20 +308,23 @@ class SlotMap:
         if len(owners) != SLOT_COUNT:
             raise ValueError(f"expected {SLOT_COUNT} owners, got {len(owners)}")
         targets = targets or {}
+        get = targets.get
         ranges: list[SlotRange] = []
-        for slot, group in enumerate(owners):
-            target = targets.get(slot)
+        start = 0
+        # runs of equal (owner, target), one range each (a migration re-plans the whole map
+        # for every slot, so this stays a plain loop over tuples)
+        for (group, target), run in itertools.groupby(
+            zip(owners, map(get, range(SLOT_COUNT)), strict=True)
+        ):
+            n = sum(1 for _ in run)
             if group is None:
                 state = UNASSIGNED
             elif target is not None:
                 state = MIGRATING
             else:
                 state = ONLINE
-            last = ranges[-1] if ranges else None
-            if last and (last.group, last.state, last.target) == (group, state, target):
-                ranges[-1] = replace(last, end=slot)
-            else:
-                ranges.append(SlotRange(slot, slot, group, state, target))
+            ranges.append(SlotRange(start, start + n - 1, group, state, target))
+            start += n
         return cls(epoch, tuple(ranges))
 
     def owners(self) -> list[int | None]:

@@ -675,3 +675,42 @@ def plan_finish_slot(
         base=t,
         event_kind="migration",
     )
+
+
+def plan_next_slot(
+    t: Topology,
+    task_id: str,
+    owner: str,
+    keys: int = 0,
+    nbytes: int = 0,
+    now: float | None = None,
+) -> Plan:
+    """``plan_finish_slot`` and, when the task goes on, ``plan_start_slot`` of its next slot,
+    as one transaction and one epoch: the slot just emptied is online at the target and the
+    next one migrating in the same map, so each slot of a task costs one epoch (one push to
+    the masters, one wait for the proxies) instead of two."""
+    finish = plan_finish_slot(t, task_id, keys, nbytes, now)
+    p = _paths(t)
+    written = {w.path: w.value for w in finish.writes}
+    task_json, slots_json = written[p.migration(task_id)], written[p.slots]
+    assert task_json is not None and slots_json is not None
+    task = MigrationTask.from_json(p.migration(task_id), task_json)
+    if task.state != RUNNING:
+        return finish
+    # the state after the finish, at the same epoch: plan_start_slot's epoch + 1 is then the
+    # one epoch this plan bumps to
+    after = replace(
+        t,
+        slots=SlotMap.from_json(p.slots, slots_json),
+        migrations={**t.migrations, task_id: task},
+    )
+    start = plan_start_slot(after, task_id, owner, now)
+    merged = {w.path: w for w in finish.writes} | {w.path: w for w in start.writes}
+    return Plan(
+        kind="migrate-slot",
+        summary=f"{finish.summary}; {start.summary.split(': ', 1)[1]}",
+        steps=(),
+        writes=tuple(merged.values()),
+        base=t,
+        event_kind="migration",
+    )

@@ -283,5 +283,11 @@ def key_in_flight(key: bytes, ms: int) -> str:
     return f"TRYAGAIN key '{echo(key[:128])}' is still on its way to the target after {ms} ms"
 
 
+UNBLOCKED_BEFORE_MOVE = (
+    "UNBLOCKED the command waited for a key on its way to another node, and did not run"
+)
+UNBLOCKED_MOVE_GOES_ON = "UNBLOCKED client unblocked; the slot work it asked for goes on"
+
+
 def staging_refused(key: bytes, reason: str) -> str:
     return f"ERR SLOTSSTAGE '{echo(key[:128])}': {reason}"

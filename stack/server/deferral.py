@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from stack.core import errors
 from stack.core.resp import Raw, ReplyError, encode, encode_error
 
 if TYPE_CHECKING:
@@ -36,15 +37,21 @@ class Deferred:
         self.mkeys: tuple[bytes, ...] = ()
         self.timer = None
 
+    def reply(self) -> bytes:
+        """What the client gets when its wait is ended from outside (CLIENT UNBLOCK)."""
+        if self.args is not None:
+            return encode_error(errors.UNBLOCKED_BEFORE_MOVE)
+        return encode_error(errors.UNBLOCKED_MOVE_GOES_ON)
+
 
 def defer(
     c: Client,
     work: Coroutine[Any, Any, object],
-    errors: tuple[type[Exception], ...] = (),
+    failures: tuple[type[Exception], ...] = (),
     reply: Callable[[object], object] = lambda result: result,
 ) -> Raw:
     """Run ``work`` as a task and answer the client with its result (``reply`` shapes it);
-    an exception of ``errors`` (or ReplyError) becomes an error reply with its message."""
+    an exception of ``failures`` (or ReplyError) becomes an error reply with its message."""
     marker = Deferred(c)
     c.blocked = marker  # type: ignore[assignment]
     task = asyncio.get_running_loop().create_task(work)
@@ -54,7 +61,7 @@ def defer(
             out = encode(reply(t.result()), resp3=c.resp3)
         except ReplyError as e:
             out = encode_error(e.message)
-        except errors as e:
+        except failures as e:
             out = encode_error(str(e))
         except Exception:
             log.exception("a deferred command of client %s failed", c.addr)

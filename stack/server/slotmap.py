@@ -314,14 +314,16 @@ class Slots:
         migrate away) get the redirection now, as Redis Cluster unblocks them, instead of
         waiting for a push that will happen elsewhere."""
         server = self.server
+        m = self.map
+        if m is None:
+            return
         for c in list(server.clients.values()):
             waiting = c.blocked
             args = getattr(waiting, "args", None)
             if not args or c.multi is not None:
                 continue
             entry = server.dispatcher.lookup(args)
-            m = self.map
-            if entry is None or m is None:
+            if entry is None:
                 continue
             keys = [args[r.pos] for r in entry.spec.keys(args) if "NOT_KEY" not in r.flags]
             verdict = self._route(c, entry, m, keys, False) if keys else None
