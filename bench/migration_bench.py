@@ -6,8 +6,9 @@ Two ledis-servers (a source and a target) and, as the peer, two redis-servers mo
 data with MIGRATE (Redis's own way of moving keys between nodes), in the same run:
 
 1. Small keys: ``--keys`` strings of 32 bytes in ``--slots`` slots. ledis: SLOTSMGRTTAGSLOT
-   (batches of 500) until every slot is empty; Redis: MIGRATE ... KEYS with 500 keys a call.
-   Keys/s and MB/s (payload), and the ratio ledis / Redis.
+   (batches of 500) until every slot is empty, as fast as it goes and again throttled to
+   ``--rate`` keys a second (the engine's ``--rate``); Redis: MIGRATE ... KEYS with 500 keys
+   a call. Keys/s and MB/s (payload), and the ratio ledis / Redis.
 2. Big collections: a hash, a sorted set and a list of ``--members`` members each, one key
    at a time (ledis sends them in parts of at most 1000 entries; Redis's MIGRATE sends the
    whole value in one reply). Members/s and MB/s.
@@ -83,23 +84,26 @@ def probe_main(port: int, seconds: float) -> None:
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.append(1))
     c = redis.Redis(port=port, protocol=2)
     c.set("probe:key", "v")
+    print("ready", flush=True)
     samples: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not stop:
         t0 = time.perf_counter()
         c.get("probe:key")
         samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
+    samples.sort() if samples else samples.append(0.0)
     print(json.dumps({"n": len(samples), "p50": statistics.median(samples),
-                      "p99": samples[int(len(samples) * 0.99) - 1], "max": samples[-1]}))  # fmt: skip
+                      "p99": samples[max(0, int(len(samples) * 0.99) - 1)], "max": samples[-1]}))  # fmt: skip
 
 
 class Probe:
     def __init__(self, port: int, seconds: float) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"  # it measures from now on
 
     def result(self) -> dict[str, float]:
         out, _ = self.proc.communicate(timeout=3600)
@@ -109,8 +113,13 @@ class Probe:
 # -- moving ------------------------------------------------------------------------------
 
 
-def ledis_move_slots(src: redis.Redis, dst: Target, slots: list[int]) -> tuple[int, int]:
+def ledis_move_slots(
+    src: redis.Redis, dst: Target, slots: list[int], rate: float = 0.0
+) -> tuple[int, int]:
+    """SLOTSMGRTTAGSLOT until the slots are empty, at most ``rate`` keys a second (0: as
+    fast as it goes), as the migration engine's throttle does."""
     keys = nbytes = 0
+    start = time.perf_counter()
     for slot in slots:
         while True:
             moved, remaining, sent = src.execute_command(
@@ -118,6 +127,10 @@ def ledis_move_slots(src: redis.Redis, dst: Target, slots: list[int]) -> tuple[i
             )
             keys += moved
             nbytes += sent
+            if rate:
+                ahead = keys / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
             if remaining == 0:
                 break
     return keys, nbytes
@@ -136,10 +149,12 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     keys = keys_in_slots(opts.keys, opts.slots)
     slots = sorted({key_slot(k.encode()) for k in keys})
     print(f"\n1. {opts.keys} small keys (32-byte strings) in {len(slots)} slots\n")
-    print(f"{'server':<8}{'seconds':>9}{'keys/s':>11}{'MB/s':>8}{'GET p50':>9}{'p99 before':>12}"
+    print(f"{'server':<14}{'seconds':>9}{'keys/s':>11}{'MB/s':>8}{'GET p50':>9}{'p99 before':>12}"
           f"{'p99 during':>12}{'max during':>12}{'p99 ratio':>11}")  # fmt: skip
     rates = {}
-    for name, (src_t, dst_t) in targets.items():
+    runs = [(name, pair, 0.0) for name, pair in targets.items()]
+    runs.append(("ledis", targets["ledis"], opts.rate))
+    for name, (src_t, dst_t), rate in runs:
         src = redis.Redis(port=src_t.port, protocol=2, socket_timeout=600)
         src.flushall()
         redis.Redis(port=dst_t.port, protocol=2).flushall()
@@ -148,15 +163,16 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
         probe = Probe(src_t.port, 3600)
         t0 = time.perf_counter()
         if name == "ledis":
-            moved, nbytes = ledis_move_slots(src, dst_t, slots)
+            moved, nbytes = ledis_move_slots(src, dst_t, slots, rate)
         else:
             nbytes, moved = redis_move_keys(src, dst_t, keys), len(keys)
         elapsed = time.perf_counter() - t0
         probe.proc.terminate()
         during = probe.result()
         assert moved == len(keys), (name, moved)
-        rates[name] = moved / elapsed
-        print(f"{name:<8}{elapsed:>9.2f}{moved / elapsed:>11.0f}{nbytes / elapsed / 1e6:>8.2f}"
+        rates.setdefault(name, moved / elapsed)
+        label = f"{name}@{rate:.0f}/s" if rate else name
+        print(f"{label:<14}{elapsed:>9.2f}{moved / elapsed:>11.0f}{nbytes / elapsed / 1e6:>8.2f}"
               f"{during['p50']:>9.3f}{before['p99']:>12.3f}{during['p99']:>12.3f}"
               f"{during['max']:>12.2f}{during['p99'] / before['p99']:>11.2f}")  # fmt: skip
     print(f"\nledis / redis keys/s: {rates['ledis'] / rates['redis']:.2f}x "
@@ -200,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", type=int, default=200_000)
     p.add_argument("--slots", type=int, default=64)
     p.add_argument("--members", type=int, default=500_000)
+    p.add_argument("--rate", type=float, default=5000, help="keys/s of the throttled ledis pass")
     opts = p.parse_args(args)
     with tempfile.TemporaryDirectory(prefix="migration-bench-") as tmp:
         root = Path(tmp)

@@ -1,7 +1,7 @@
 """A real cluster for tests: etcd (the session's), groups of a ledis-server master and replicas,
 made through the same plans as ``ledis-console cluster`` (init, add-group, add-node after
-REPLICAOF, assign --even) and the slot maps pushed to the masters; plus ``console()`` to run
-the CLI as a subprocess against it."""
+REPLICAOF, assign --even) and the slot maps pushed to the masters, ledis-proxies in front of
+it on demand; plus ``console()`` to run the CLI as a subprocess against it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from stack.cluster.nodemap import push_maps
 from stack.cluster.store import Store
 from stack.core.slots import key_slot
 
+from .proxy_cluster import ProxyProcess
 from .servers import LedisServer
 
 
@@ -73,6 +74,7 @@ class TestCluster:
         self.password = password
         self.masters: dict[int, LedisServer] = {}
         self.replicas: dict[int, list[LedisServer]] = {}
+        self.proxies: list[ProxyProcess] = []
         self.config = workdir / "ledis-console.toml"
         text = f'[cluster]\nname = "{name}"\netcd = ["{etcd.endpoint}"]\n'
         if password:
@@ -102,6 +104,14 @@ class TestCluster:
         assert all(p.error is None for p in pushed), pushed
         return self
 
+    def proxy(self) -> ProxyProcess:
+        """A ledis-proxy in front of the cluster (it registers, and follows the topology)."""
+        extra = ("--backend-password", self.password) if self.password else ()
+        n = len(self.proxies) + 1
+        p = ProxyProcess(self.workdir / f"proxy{n}", self.etcd.endpoint, self.name, *extra)
+        self.proxies.append(p.start())
+        return p
+
     def topology(self) -> Topology:
         with self.store() as s:
             return s.load()
@@ -113,7 +123,7 @@ class TestCluster:
         return [*self.masters.values(), *(r for reps in self.replicas.values() for r in reps)]
 
     def stop(self) -> None:
-        for s in self.all_servers():
+        for s in [*self.proxies, *self.all_servers()]:
             if s.proc is not None and s.proc.poll() is None:
                 s.kill9()
         with self.store() as s:

@@ -70,15 +70,18 @@ log = logging.getLogger(__name__)
 
 WHOLE_BYTES = 256 * 1024  # a key up to this size (and WHOLE_ENTRIES) moves in one restore
 WHOLE_ENTRIES = 512
-RESTORE_BYTES = 256 * 1024  # payload per SLOTSRESTORE command
+RESTORE_BYTES = 128 * 1024  # payload per SLOTSRESTORE command, and at most RESTORE_KEYS keys
+RESTORE_KEYS = 100
 PART_ENTRIES = 1000  # entries per part of a big key
 PART_BYTES = 128 * 1024
-IN_FLIGHT = 4  # restore commands or parts in flight per move
+IN_FLIGHT = 4  # parts of a big key in flight
+RESTORES_IN_FLIGHT = 8  # SLOTSRESTORE commands in flight per move
 BATCH_KEYS = 500  # a SLOTSMGRT*SLOT call's defaults
 BATCH_BYTES = 1024 * 1024
 MAX_BATCH_KEYS = 100_000
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 BIG_PER_SLOT = 2
+SLICE = 0.001  # the longest the source reads or encodes before other clients get a turn
 CALL_WAIT = 0.2
 LINK_IDLE = 60.0
 HOUSEKEEPING_SECONDS = 5.0
@@ -107,6 +110,16 @@ class SlotPass:
     big_moved: int = 0  # keys the big-key tasks finished, not reported yet
     big_bytes: int = 0
     touched: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Sent:
+    """What one round of whole-key restores did."""
+
+    moved: int = 0
+    nbytes: int = 0
+    big: list[Moving] = field(default_factory=list)  # too big for one restore: in parts
+    rest: list[Moving] = field(default_factory=list)  # beyond the byte budget: not sent
 
 
 @dataclass
@@ -296,77 +309,70 @@ class Migrator:
 
     # -- moving keys ----------------------------------------------------------------------
 
-    async def _prepare(
-        self, held: list[Moving], max_bytes: int = 2**62
-    ) -> tuple[list[tuple[Moving, bytes]], list[Moving], list[Moving]]:
-        """Payloads of held keys, read in steps of a few ms, up to ``max_bytes``: (ready,
-        too big for one restore, not reached within the budget). Keys whose TTL ran out
-        while held are deleted here, as a read would expire them."""
-        ready: list[tuple[Moving, bytes]] = []
-        big: list[Moving] = []
+    async def _send_whole(
+        self, link: RespClient, target: Target, held: list[Moving], max_bytes: int = 2**62
+    ) -> Sent:
+        """Send held keys that fit in one restore each: read and sent as they come, several
+        per SLOTSRESTORE (up to RESTORE_KEYS / RESTORE_BYTES), a few commands in flight (the
+        target restores one while the next is read here), the loop free every SLICE; each
+        command's keys deleted here once it is acknowledged. Keys too big for one restore,
+        and those beyond ``max_bytes``, are handed back. MigrateError after deleting what
+        was acknowledged before the failure."""
+        out = Sent()
         ks = self.server.keyspace
-        size = 0
-        deadline = time.monotonic() + STEP_SECONDS
-        for n, m in enumerate(held):
-            if size >= max_bytes:
-                return ready, big, held[n:]
-            if self._ttl(m.record) is None:
-                if ks.engine.get(m.mkey) == m.record:
-                    ks.expire_now(m.mkey, m.record)
-                continue
-            payload = self._whole(m.mkey, m.record)
-            if payload is None:
-                big.append(m)
-                continue
-            ready.append((m, payload))
-            size += len(payload)
-            if time.monotonic() >= deadline:
-                await asyncio.sleep(0)
-                deadline = time.monotonic() + STEP_SECONDS
-        return ready, big, []
-
-    async def _restore(
-        self, link: RespClient, target: Target, items: list[tuple[Moving, bytes]]
-    ) -> int:
-        """Send prepared keys, several per SLOTSRESTORE (up to RESTORE_BYTES), a few commands
-        in flight; delete each command's keys once acknowledged. Returns the bytes sent;
-        MigrateError after deleting what was acknowledged before the failure."""
-        commands: list[tuple[list[bytes], list[Moving]]] = []
         args: list[bytes] = [b"SLOTSRESTORE"]
         batch: list[Moving] = []
-        size = 0
-        for m, payload in items:
-            ttl = self._ttl(m.record)  # taken as late as possible: the target adds it to now
-            args += [m.mkey[7:], b"%d" % (ttl if ttl is not None else 1), payload]
-            batch.append(m)
-            size += len(payload) + len(m.mkey)
-            if size >= RESTORE_BYTES:
-                commands.append((args, batch))
-                args, batch, size = [b"SLOTSRESTORE"], [], 0
-        if batch:
-            commands.append((args, batch))
-        sent = 0
+        size = total = 0
         pending: deque[tuple[asyncio.Future[object], list[Moving], int]] = deque()
+        deadline = time.monotonic() + SLICE
         try:
-            for cmd, keys in commands:
-                pending.append((await self._submit(link, cmd), keys, sum(map(len, cmd))))
-                while len(pending) >= IN_FLIGHT:
-                    sent += await self._acked(pending.popleft(), target)
+            for n, m in enumerate(held):
+                if total >= max_bytes:
+                    out.rest = held[n:]
+                    break
+                ttl = self._ttl(m.record)
+                if ttl is None:  # its TTL ran out while held: expired here, as a read would
+                    if ks.engine.get(m.mkey) == m.record:
+                        ks.expire_now(m.mkey, m.record)
+                    continue
+                payload = self._whole(m.mkey, m.record)
+                if payload is None:
+                    out.big.append(m)
+                    continue
+                args += [m.mkey[7:], b"%d" % ttl, payload]
+                batch.append(m)
+                size += len(payload) + len(m.mkey)
+                total += len(payload)
+                if size >= RESTORE_BYTES or len(batch) >= RESTORE_KEYS:
+                    pending.append((await self._submit(link, args), batch, size))
+                    args, batch, size = [b"SLOTSRESTORE"], [], 0
+                    while len(pending) >= RESTORES_IN_FLIGHT:
+                        self._acked(out, await self._reply(pending.popleft(), target))
+                if time.monotonic() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = time.monotonic() + SLICE
+            if batch:
+                pending.append((await self._submit(link, args), batch, size))
             while pending:
-                sent += await self._acked(pending.popleft(), target)
+                self._acked(out, await self._reply(pending.popleft(), target))
         finally:
             self._commit()
-        return sent
+        return out
 
-    async def _acked(
+    async def _reply(
         self, item: tuple[asyncio.Future[object], list[Moving], int], target: Target
-    ) -> int:
+    ) -> tuple[list[Moving], int]:
         fut, keys, nbytes = item
         await self._answer(fut, target)
+        return keys, nbytes
+
+    def _acked(self, out: Sent, done: tuple[list[Moving], int]) -> None:
+        keys, nbytes = done
         self._delete_moved(keys)
+        out.moved += len(keys)
+        out.nbytes += nbytes
         self.keys_moved += len(keys)
         self.bytes_moved += nbytes
-        return nbytes
 
     async def _stream(self, link: RespClient, target: Target, m: Moving) -> int:
         """Send one big held key in parts; delete it once the target committed it. Returns
@@ -430,7 +436,7 @@ class Migrator:
         held: list[Moving] = []
         try:
             for mkey in mkeys:
-                fut = self.server.slots.locked.get(mkey)
+                fut = self.server.slots.released(mkey)
                 while fut is not None:
                     left = deadline - time.monotonic()
                     try:
@@ -440,19 +446,17 @@ class Migrator:
                         raise MigrateError(
                             errors.key_in_flight(mkey[7:], int(target.timeout * 1000))
                         ) from None
-                    fut = self.server.slots.locked.get(mkey)
+                    fut = self.server.slots.released(mkey)
                 m = self._hold(db, mkey)
                 if m is not None:
                     held.append(m)
             if not held:
                 return 0
             link = await self._link(target, db)
-            ready, big, _rest = await self._prepare(held)
-            if ready:
-                await self._restore(link, target, ready)
-            for m in big:
+            sent = await self._send_whole(link, target, held)
+            for m in sent.big:
                 await self._stream(link, target, m)
-            return len(ready) + len(big)
+            return sent.moved + len(sent.big)
         except MigrateError:
             self.failures += 1
             raise
@@ -496,29 +500,26 @@ class Migrator:
         big: list[Moving] = []
         try:
             to_end, busy = await self._pick(db, slot, p, max_keys, max_bytes, held, big)
-            ready, too_big, rest = await self._prepare(held, max_bytes)
-            if rest:  # beyond the byte budget: released, and the next call starts with them
-                self._release(rest)
-                held = held[: len(held) - len(rest)]
+            sent = await self._send_whole(link, target, held, max_bytes)
+            if sent.rest:  # beyond the byte budget: released, and the next call starts there
+                self._release(sent.rest)
+                held = held[: len(held) - len(sent.rest)]
                 p.after = held[-1].mkey if held else b""
                 to_end = False
-            for m in too_big:
+            for m in sent.big:
                 held.remove(m)
-            for m in big + too_big:
+            for m in big + sent.big:
                 p.big[m.mkey] = asyncio.get_running_loop().create_task(
                     self._big_task(link, target, m, p)
                 )
             big = []
-            moved = nbytes = 0
-            if ready:
-                nbytes = await self._restore(link, target, ready)
-                moved = len(ready)
+            moved, nbytes = sent.moved, sent.nbytes
         except MigrateError:
             self.failures += 1
             raise
         finally:
             self._release(held + big)
-        if not ready and p.big:
+        if not moved and p.big:
             await asyncio.wait(list(p.big.values()), timeout=CALL_WAIT)
         moved += p.big_moved
         nbytes += p.big_bytes

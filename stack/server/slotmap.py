@@ -175,8 +175,9 @@ class Slots:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.map: NodeMap | None = None
-        # metadata key -> a future done when the migration moving it ends (moved or not)
-        self.locked: dict[bytes, asyncio.Future[None]] = {}
+        # metadata key -> a future done when the migration moving it ends (moved or not),
+        # made when a command first waits for it
+        self.locked: dict[bytes, asyncio.Future[None] | None] = {}
         self._held_in: dict[int, int] = {}  # slot -> how many of its keys are held
         self.redirects = 0  # MOVED / ASK / TRYAGAIN / CLUSTERDOWN / CROSSSLOT answered
         self.waits = 0  # commands that waited for a key on its way
@@ -236,28 +237,35 @@ class Slots:
 
     # -- keys held by migrations ----------------------------------------------------------
 
-    def lock(self, mkey: bytes) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.locked[mkey] = fut
+    def lock(self, mkey: bytes) -> None:
+        self.locked[mkey] = None
         slot = kf.slot_of_meta_key(mkey)
         n = self._held_in.get(slot, 0)
         self._held_in[slot] = n + 1
         if not n:
             self.server.gate.set_slots([slot], False)
-        return fut
 
     def unlock(self, mkey: bytes) -> None:
-        fut = self.locked.pop(mkey, None)
+        if mkey not in self.locked:
+            return
+        fut = self.locked.pop(mkey)
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if fut is None:
-            return
         slot = kf.slot_of_meta_key(mkey)
         n = self._held_in.pop(slot, 1) - 1
         if n:
             self._held_in[slot] = n
         elif self._plain(slot):
             self.server.gate.set_slots([slot], True)
+
+    def released(self, mkey: bytes) -> asyncio.Future[None] | None:
+        """A future done when the held key ``mkey`` is released (None: it is not held)."""
+        if mkey not in self.locked:
+            return None
+        fut = self.locked[mkey]
+        if fut is None:
+            fut = self.locked[mkey] = asyncio.get_running_loop().create_future()
+        return fut
 
     # -- the gate -------------------------------------------------------------------------
 
@@ -282,7 +290,7 @@ class Slots:
         if self.locked and not queueing:
             meta_key = client.db.meta_key
             for key in keys:
-                fut = self.locked.get(meta_key(key))
+                fut = self.released(meta_key(key))
                 if fut is not None:
                     self.waits += 1
                     return fut
