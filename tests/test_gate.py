@@ -1,11 +1,12 @@
 """The gate (stack/server/gate.py): one place decides, for the C lane and the Python path alike,
 whether a command may run for a client and whether each of its keys may be used here.
 
-The cluster's rules (slot ownership, epoch fencing, keys locked by a migration) are not built
-yet; they will plug in as ``Gate.key_check``. These tests install such a check in a real server
-(run in this process, on a real port, driven by a real client) and show that every path obeys
-it: the lane's plain GET/SET/INCR/MSET, pipelined or not, the Python path's commands, multi-key
-commands, MULTI; and that keys of other slots are served as before, by the lane.
+The cluster's rules (slot ownership, ASK/ASKING, keys locked by a migration) plug in as
+``Gate.key_check`` (stack/server/slotmap.py installs ``Slots.check``; tests/test_slot_commands.py
+tests those rules). These tests install a check of their own in a real server (run in this
+process, on a real port, driven by a real client) and show that every path obeys it: the lane's
+plain GET/SET/INCR/MSET, pipelined or not, the Python path's commands, multi-key commands,
+MULTI; and that keys of other slots are served as before, by the lane.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ def node(tmp_path: Path) -> Iterator[tuple[InProcess, Server]]:
 
 
 def _refuse(slot: int):  # type: ignore[no-untyped-def]
-    """A key_check that refuses keys of ``slot`` (as a node that does not own it would)."""
-    seen: list[bytes] = []
+    """A key_check that refuses commands with a key of ``slot`` (as a node that does not own
+    it would); ``seen`` has the keys of each command it was asked about."""
+    seen: list[tuple[bytes, ...]] = []
 
-    def check(client, entry, key, s):  # type: ignore[no-untyped-def]
-        seen.append(key)
-        return f"{MOVED} {s}" if s == slot else None
+    def check(client, entry, keys):  # type: ignore[no-untyped-def]
+        seen.append(tuple(keys))
+        return f"{MOVED} {slot}" if any(key_slot(k) == slot for k in keys) else None
 
     return check, seen
 
@@ -106,8 +108,9 @@ def test_a_refused_slot_is_refused_on_every_path(
         assert isinstance(reply, Exception) and str(reply) == refused, replies
     assert replies[6] == b"v"
     assert replies[7] == 1
-    assert blocked in seen
-    assert other not in seen  # its slot needs no look: the check is never asked
+    assert (blocked,) in seen
+    assert (other, blocked) in seen  # MSET: asked with all its keys
+    assert (other,) not in seen  # its slot needs no look: never asked about it alone
     try:
         with pytest.raises(redis.ResponseError, match=MOVED):  # reads are refused too
             r.exists(blocked)
@@ -148,7 +151,7 @@ def test_the_lane_serves_other_slots_and_stops_at_checked_ones(
         assert lane_set.calls == calls + 50
         assert seen == []
         assert c.call("SET", blocked, "v") == b"+OK\r\n"
-        assert seen == [blocked]  # the Python path asked; the lane did not run it
+        assert seen == [(blocked,)]  # the Python path asked; the lane did not run it
         assert c.call("GET", blocked) == b"$1\r\nv\r\n"
     finally:
         c.sock.close()

@@ -26,6 +26,9 @@ from .servers import wait_until
 
 LOAD_RATE = 2500  # RPUSH a second through the proxy during the resharding test
 WRITERS = 8
+# The big hash's size: the issue's 1M with LEDIS_BIG_HASH_MEMBERS=1000000 (about a minute more;
+# what is asserted is the same at any size: parts counted, the hash whole at the target).
+BIG_HASH_MEMBERS = int(os.environ.get("LEDIS_BIG_HASH_MEMBERS", "200000"))
 
 
 def keys_for(slots: range, per_slot: int, prefix: str = "key") -> list[str]:
@@ -268,14 +271,15 @@ def test_kill9_mid_slot_then_resume(cluster: TestCluster, tmp_path: Path, victim
 
 @pytest.mark.timeout(1200)
 def test_a_million_member_hash_moves_in_bounded_parts(cluster: TestCluster, tmp_path: Path) -> None:
-    """A 1M-member hash in a migrating slot moves in parts of at most 1000 fields, each one
+    """A big hash (1M members with LEDIS_BIG_HASH_MEMBERS=1000000, 200k by default to keep
+    the suite short) in a migrating slot moves in parts of at most 1000 fields, each one
     short step on either node, so another client's GETs on the source keep being answered
     (their p99 is printed; what is asserted is counted, not timed: the number and size of
     the parts, and that the hash arrived whole)."""
     key = keys_for(range(5, 6), 1, "huge")[0]
     other = keys_for(range(6, 7), 1, "other")[0]
     src = cluster.client(cluster.masters[1])
-    members = 1_000_000
+    members = BIG_HASH_MEMBERS
     pipe = src.pipeline(transaction=False)
     for start in range(0, members, 2000):
         pipe.hset(key, mapping={f"f{i}": i for i in range(start, start + 2000)})
@@ -284,7 +288,7 @@ def test_a_million_member_hash_moves_in_bounded_parts(cluster: TestCluster, tmp_
     pipe.execute()
     src.set(other, "v")
     assert src.hlen(key) == members
-    sample = {f"f{i}": str(i).encode() for i in range(0, members, 99_991)}
+    sample = {f"f{i}": str(i).encode() for i in range(0, members, members // 11 + 1)}
     latencies: list[float] = []
     wrong: list[object] = []
     stop = threading.Event()
@@ -317,7 +321,7 @@ def test_a_million_member_hash_moves_in_bounded_parts(cluster: TestCluster, tmp_
     assert source_info["ledis_migrate_parts_sent"] >= members // 1000
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"1M-member hash: {len(latencies)} GETs meanwhile, p50 "
+    print(f"{members}-member hash: {len(latencies)} GETs meanwhile, p50 "
           f"{latencies[len(latencies) // 2] * 1000:.2f} ms, p99 {p99:.2f} ms, "
           f"max {latencies[-1] * 1000:.1f} ms")  # fmt: skip
     replicas_agree(cluster)

@@ -128,14 +128,14 @@ class Gate:
                 table[s] = value
         self._checked = checked
 
-    def set_one_slot(self, on: bool) -> None:
-        """Whether a command's keys must share a slot (a node with a slot map)."""
-        self.one_slot = on
-        table = self.slots
-        value = ONE_SLOT if on else SERVED
-        for s in range(SLOT_COUNT):
-            if table[s] != CHECK:
-                table[s] = value
+    def set_all(self, table: bytes | bytearray, one_slot: bool) -> None:
+        """Every slot's byte at once (SERVED, ONE_SLOT or CHECK), and whether a command's keys
+        must share a slot."""
+        if len(table) != SLOT_COUNT:
+            raise ValueError(f"a slot table has {SLOT_COUNT} bytes, not {len(table)}")
+        self.one_slot = one_slot
+        self.slots[:] = table  # the same object: the lane is handed it as it is
+        self._checked = table.count(CHECK)
 
     def key_refusal(self, client: Client, entry: Entry, args: list[bytes]) -> Verdict:
         """What ``key_check`` says of this command, when one of its keys is in a slot that

@@ -40,7 +40,8 @@ from stack.core import errors
 from stack.core.resp import encode_error
 from stack.core.slots import SLOT_COUNT, key_slot
 
-from .gate import Verdict
+from .blocking import Waiting
+from .gate import CHECK, ONE_SLOT, SERVED, Verdict
 from .storage import keyformat as kf
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class NodeMap:
     targets: array[int]  # slot -> the group it migrates to (0: none)
     addrs: Mapping[int, str]
     raw: bytes  # the document as stored (canonical JSON)
+    plain: bytes  # slot -> ONE_SLOT where this node serves it with no look, else CHECK
 
     @classmethod
     def parse(cls, epoch: int, raw: bytes) -> NodeMap:
@@ -106,6 +108,7 @@ class NodeMap:
             raise MapError("field 'ranges': expected a non-empty list")
         owners = array("i", [0]) * SLOT_COUNT
         targets = array("i", [0]) * SLOT_COUNT
+        plain = bytearray(SLOT_COUNT)  # CHECK (0) throughout
         expect = 0
         for i, r in enumerate(ranges):
             where = f"ranges[{i}]"
@@ -136,6 +139,8 @@ class NodeMap:
                 owners[lo : hi + 1] = array("i", [owner]) * n
                 if target:
                     targets[lo : hi + 1] = array("i", [target]) * n
+                elif owner == group:
+                    plain[lo : hi + 1] = bytes([ONE_SLOT]) * n
             expect = hi + 1
         if expect != SLOT_COUNT:
             raise MapError(f"field 'ranges': slots {expect}-{SLOT_COUNT - 1} are not covered")
@@ -143,7 +148,7 @@ class NodeMap:
             {"v": MAP_VERSION, "epoch": epoch, **{k: v for k, v in doc.items() if k != "v"}},
             separators=(",", ":"),
         ).encode()
-        return cls(epoch, group, owners, targets, addrs, canonical)
+        return cls(epoch, group, owners, targets, addrs, canonical, bytes(plain))
 
     def serves(self, slot: int) -> bool:
         return self.owners[slot] == self.group
@@ -210,7 +215,7 @@ class Slots:
         self._update()
         self._redirect_blocked()
         log.info("slot map of epoch %d: group %d serves %d slots", epoch, new.group,
-                 sum(1 for g in new.owners if g == new.group))  # fmt: skip
+                 new.owners.count(new.group))  # fmt: skip
 
     def reset(self) -> None:
         if self.map is not None:
@@ -226,14 +231,11 @@ class Slots:
 
     def _update(self) -> None:
         """The gate's slot bytes from the map and the held keys."""
-        gate = self.server.gate
-        gate.set_one_slot(self.map is not None)
-        plain = self._plain
-        held = self._held_in
-        served = [s for s in range(SLOT_COUNT) if plain(s) and s not in held]
-        gate.set_slots(served, True)
-        if len(served) < SLOT_COUNT:
-            gate.set_slots(sorted(set(range(SLOT_COUNT)).difference(served)), False)
+        m = self.map
+        table = bytearray([SERVED]) * SLOT_COUNT if m is None else bytearray(m.plain)
+        for slot in self._held_in:
+            table[slot] = CHECK
+        self.server.gate.set_all(table, one_slot=m is not None)
 
     # -- keys held by migrations ----------------------------------------------------------
 
@@ -283,7 +285,7 @@ class Slots:
             return None
         m = self.map
         if m is not None:
-            verdict = self._route(client, entry, m, keys, asking)
+            verdict = self._route(client, m, keys, asking or "asking" in entry.spec.flags)
             if verdict is not None:
                 self.redirects += 1
                 return verdict
@@ -296,9 +298,9 @@ class Slots:
                     return fut
         return None
 
-    def _route(
-        self, client: Client, entry: Entry, m: NodeMap, keys: list[bytes], asking: bool
-    ) -> str | None:
+    def _route(self, client: Client, m: NodeMap, keys: list[bytes], asking: bool) -> str | None:
+        """The rules of a map for a command's keys (``asking``: it may use a slot migrating
+        here)."""
         slot = key_slot(keys[0])
         for key in keys[1:]:
             if key_slot(key) != slot:
@@ -311,7 +313,7 @@ class Slots:
             return None
         if not owner:
             return errors.SLOT_UNASSIGNED
-        if m.targets[slot] == m.group and (asking or "asking" in entry.spec.flags):
+        if m.targets[slot] == m.group and asking:
             if len(keys) > 1 and any(client.db.read(k)[1] is None for k in keys):
                 return errors.TRYAGAIN
             return None
@@ -327,17 +329,11 @@ class Slots:
             return
         for c in list(server.clients.values()):
             waiting = c.blocked
-            args = getattr(waiting, "args", None)
-            if not args or c.multi is not None:
+            if not isinstance(waiting, Waiting) or c.multi is not None or not waiting.keys:
                 continue
-            entry = server.dispatcher.lookup(args)
-            if entry is None:
-                continue
-            keys = [args[r.pos] for r in entry.spec.keys(args) if "NOT_KEY" not in r.flags]
-            verdict = self._route(c, entry, m, keys, False) if keys else None
+            verdict = self._route(c, m, waiting.keys, False)
             if verdict is not None:
                 server.waiters.drop(c)
-                c.blocked = None
                 c.resume_with(encode_error(verdict))
 
     # -- introspection --------------------------------------------------------------------
