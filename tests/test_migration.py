@@ -104,7 +104,13 @@ def test_node_map_round_trip_and_next_slot_plan() -> None:
     assert [(e, c) for e, c, _m in seen] == [(5, 10), (6, 11), (7, 12)]
     assert all(len(m) == 1 and m[0].start == m[0].end == c for _e, c, m in seen)
     done = t.migrations[task.id]
-    assert (t.epoch, done.state, done.slots_done, done.keys_moved, done.bytes_moved) == (8, "done", 3, 6, 60)
+    assert (t.epoch, done.state, done.slots_done, done.keys_moved, done.bytes_moved) == (
+        8,
+        "done",
+        3,
+        6,
+        60,
+    )
     assert all(t.slots.owner(s) == 2 for s in (10, 11, 12)) and not t.slots.migrating()
 
 
@@ -178,8 +184,13 @@ def _running(cluster: TestCluster, pred: object = None) -> MigrationTask:
 
     def check() -> bool:
         tasks = list(cluster.topology().migrations.values())
-        if tasks and tasks[0].state == "running" and tasks[0].current is not None and (
-            pred is None or pred(tasks[0])  # type: ignore[operator]
+        if (
+            tasks
+            and tasks[0].state == "running"
+            and tasks[0].current is not None
+            and (
+                pred is None or pred(tasks[0])  # type: ignore[operator]
+            )
         ):
             box["t"] = tasks[0]
             return True
@@ -231,10 +242,11 @@ def test_pause_resume_and_cancel(cluster: TestCluster, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("victim", ["runner", "source", "target"])
+@pytest.mark.parametrize("victim", ["runner", "source", "target", "runner-then-cancel"])
 def test_kill9_mid_slot_then_resume(cluster: TestCluster, tmp_path: Path, victim: str) -> None:
     """kill -9 of the migrating process, the source or the target while a slot is in flight:
-    every slot owned by exactly one group, nothing lost, and the task goes on to the end."""
+    every slot owned by exactly one group, nothing lost, and the task goes on to the end; or,
+    cancelled after the runner's kill, whoever resumes it finishes the slot in flight only."""
     keys = keys_for(range(100, 104), 300)
     load_keys(cluster, keys)
     big = keys_for(range(101, 102), 1, "big")[0]
@@ -244,6 +256,30 @@ def test_kill9_mid_slot_then_resume(cluster: TestCluster, tmp_path: Path, victim
                         "--yes", "--rate", "400", "--batch-keys", "20", "--node-wait", "120",
                         log=tmp_path / "runner.log")  # fmt: skip
     _running(cluster, lambda t: t.keys_moved >= 100)
+    if victim == "runner-then-cancel":
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(30)
+        stuck = task_of(cluster)
+        assert stuck.state == "running" and stuck.current is not None
+        ok(console("--config", cfg, "cluster", "cancel", stuck.id, "--yes"))
+        assert task_of(cluster).state == "cancelling"
+        ok(console("--config", cfg, "cluster", "migrate", "--resume"))
+        task = task_of(cluster)
+        assert task.state == "cancelled" and task.current is None, task
+        t = cluster.topology()
+        assert not t.slots.migrating()
+        owners = {s: t.slots.owner(s) for s in range(100, 104)}
+        # the slots before the one in flight moved, it was finished, the rest stayed
+        assert all(owners[s] == (2 if s <= stuck.current else 1) for s in owners), owners
+        assert cluster.misplaced() == []
+        for k in keys:
+            assert (
+                cluster.client(cluster.masters[owners[key_slot(k.encode())]]).get(k) == k.encode()
+            )
+        g = cluster.client(cluster.masters[owners[key_slot(big.encode())]])
+        assert g.lrange(big, 0, -1) == [str(i).encode() for i in range(20_000)]
+        replicas_agree(cluster)
+        return
     if victim == "runner":
         runner.send_signal(signal.SIGKILL)
         runner.wait(30)
@@ -395,7 +431,7 @@ def test_resharding_under_load(cluster: TestCluster, tmp_path: Path) -> None:
     assert cluster.misplaced() == []
     where = cluster.where_keys_are()
     assert sum(len(v) for v in where.values()) == len(keys) + len(lists)
-    for k in keys[:: 997]:
+    for k in keys[::997]:
         master = cluster.masters[owners[key_slot(k.encode())]]  # type: ignore[index]
         assert cluster.client(master).get(k) == k.encode()
     replicas_agree(cluster)

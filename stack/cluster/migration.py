@@ -251,8 +251,8 @@ class MigrationRunner:
         try:
             if task.state == CANCELLING and task.current is None:
                 return await self._cancelled(task_id)
-            if task.state != CANCELLING:  # a cancelling task only finishes its slot in flight
-                await self._apply(lambda t: plans.plan_start_slot(t, task_id, owner))
+            # this runner owns the task from now on (a cancelling one only finishes its slot)
+            await self._apply(lambda t: plans.plan_start_slot(t, task_id, owner))
             while not self._stop.is_set():
                 t = await self._load()
                 task = t.migrations[task_id]

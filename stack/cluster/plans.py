@@ -607,12 +607,14 @@ FINISHED_TASK_STATES = (CANCELLED, DONE, FAILED)
 def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = None) -> Plan:
     """The runner ``owner`` takes the task's next slot: the task is ``running`` with that slot
     ``current``, and the slot map says it migrates (epoch + 1), in one transaction. A slot
-    already in flight (a runner died) is taken over as it is."""
+    already in flight (a runner died) is taken over as it is, that of a ``cancelling`` task
+    too (it stays cancelling: the runner finishes that slot, then stops)."""
     _need_init(t)
     task = t.migrations.get(task_id)
     if task is None:
         raise PlanError(f"there is no migration {task_id!r}")
-    if task.state not in (PENDING, RUNNING):
+    finishing = task.state == CANCELLING and task.current is not None
+    if task.state not in (PENDING, RUNNING) and not finishing:
         raise PlanError(f"migration {task_id} is {task.state}; it does not run")
     now = time.time() if now is None else now
     p = _paths(t)
@@ -628,7 +630,13 @@ def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = N
     writes = [
         Write(
             p.migration(task_id),
-            replace(task, state=RUNNING, owner=owner, current=slot, updated=now).to_json(),
+            replace(
+                task,
+                state=CANCELLING if finishing else RUNNING,
+                owner=owner,
+                current=slot,
+                updated=now,
+            ).to_json(),
         )
     ]
     if r.target is None:
