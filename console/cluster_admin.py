@@ -168,7 +168,9 @@ def cmd_remove_node(ctx: Context, args: argparse.Namespace) -> int:
     if was_replica and was_replica[1] == "replica":
         try:
             asyncio.run(nodes.detach(addr, ctx.settings.password, ctx.settings.timeout))
-            ctx.out.print(f"{addr}: REPLICAOF NO ONE (it keeps its data)", highlight=False)
+            ctx.out.print(
+                f"{addr}: REPLICAOF NO ONE, SLOTSMAP RESET (it keeps its data)", highlight=False
+            )
         except nodes.NodeError as e:
             ctx.err.print(f"warning: {e}; it may still replicate", highlight=False)
     return 0

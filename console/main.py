@@ -68,8 +68,8 @@ CLUSTER_HELP = {
         "ledis-console cluster add-node 1 127.0.0.1:7003 [--force] [--yes]",
     ),
     "remove-node": (
-        "remove a replica (it gets REPLICAOF NO ONE and keeps its data), or a master whose "
-        "group owns no slots and has no replicas (the group goes)",
+        "remove a replica (it gets REPLICAOF NO ONE and SLOTSMAP RESET and keeps its data), "
+        "or a master whose group owns no slots and has no replicas (the group goes)",
         "ledis-console cluster remove-node 127.0.0.1:7003 --yes",
     ),
     "assign": (

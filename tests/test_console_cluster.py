@@ -104,7 +104,7 @@ def test_cluster_end_to_end(config: Path, servers: list[LedisServer]) -> None:
         "console/init", "console/add-group", "console/add-group",
         "console/add-node", "console/assign", "console/assign",
     ]  # fmt: skip
-    # a replica leaves: it is told REPLICAOF NO ONE and keeps its data
+    # a replica leaves: it is told REPLICAOF NO ONE and SLOTSMAP RESET, and keeps its data
     ok(console("--config", c, "cluster", "remove-node", addr(r1), "--yes"))
     assert r1.client().execute_command("ROLE")[0] == b"master"
     assert r1.client().get("after") == b"2"

@@ -145,11 +145,13 @@ async def replicate(
 
 
 async def detach(addr: str, password: str | None = None, timeout: float = PROBE_TIMEOUT) -> None:
-    """REPLICAOF NO ONE (the node keeps its data and becomes a master)."""
+    """REPLICAOF NO ONE, then SLOTSMAP RESET: the node leaves the cluster, keeps its data and
+    serves all of it (the slot map it had from its master would answer -MOVED)."""
     client = _client(addr, password, timeout)
     try:
         await client.execute("REPLICAOF", "NO", "ONE")
+        await client.execute("SLOTSMAP", "RESET")
     except (ClientError, OSError) as e:
-        raise NodeError(f"{addr}: REPLICAOF NO ONE failed: {e}") from None
+        raise NodeError(f"{addr}: REPLICAOF NO ONE / SLOTSMAP RESET failed: {e}") from None
     finally:
         await client.close()
