@@ -8,7 +8,9 @@ the write batch (``Server.after_commands``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .replication import ReplicaLink
     from .server import Server
     from .storage.keyspace import Database
+    from .tracking import TrackingState
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,13 @@ class Client(asyncio.Protocol):
         self.replica_link: ReplicaLink | None = None
         self.net_in = 0
         self.net_out = 0
+        self.fd = -1
+        # Introspection (observers.py): CLIENT REPLY OFF|SKIP (reply_mode.py), CLIENT TRACKING
+        # (tracking.py), MONITOR (monitor.py).
+        self.reply_off = 0  # reply_mode.ON, OFF or OFF_IN_EXEC
+        self.skip = 0  # CLIENT REPLY SKIP: 1 set by the command running, 2 the next one's
+        self.tracking: TrackingState | None = None
+        self.monitor = False
 
     # -- asyncio callbacks --------------------------------------------------------------------
 
@@ -110,6 +120,11 @@ class Client(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.addr = _fmt_addr(peer)
         self.laddr = _fmt_addr(sock)
+        raw = transport.get_extra_info("socket")
+        self.fd = raw.fileno() if raw is not None else -1
+        keepalive = self.server.config["tcp-keepalive"]
+        if keepalive and raw is not None:
+            set_keepalive(raw, keepalive)
         self.local = is_local_peer(peer)
         server = self.server
         refusal = None
@@ -412,22 +427,15 @@ class Client(asyncio.Protocol):
         t = self.transport
         return t.get_write_buffer_size() if t is not None else 0
 
-    def info_line(self) -> str:
-        now = time.monotonic()
-        obl = self.output_bytes()
-        qbuf = self.query_bytes()
-        flags = {"replica": "S", "pubsub": "P", "normal": "N"}.get(self.kind, "N")
-        if self.held or self.blocked is not None:
-            flags = "b"
-        return (
-            f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 "
-            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
-            f"idle={int(now - self.last_interaction)} flags={flags} db={self.db.index} sub=0 "
-            f"psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 "
-            f"rbp=0 obl={obl} oll=0 omem={obl} tot-mem={qbuf + obl} events=r "
-            f"cmd={self.last_command} user={self.user.name.decode('utf-8', 'replace')} redir=-1 "
-            "resp=2"
-        )
+
+def set_keepalive(sock: socket.socket, seconds: int) -> None:
+    """tcp-keepalive as Redis sets it: probes after ``seconds`` idle, then every third of
+    that, three unanswered probes closing the connection."""
+    with contextlib.suppress(OSError, AttributeError):  # not TCP (a test's socketpair)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, seconds // 3))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
 
 
 def _fmt_addr(addr: object) -> str:

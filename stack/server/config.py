@@ -30,7 +30,7 @@ Value = int | str
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int", "size", "str", "enum", "outbuf"
+    kind: str  # "int", "size", "str", "enum", "outbuf", "notify", "percentiles"
     default: Value
     help: str
     mutable: bool = True
@@ -39,6 +39,10 @@ class Param:
     choices: tuple[str, ...] = ()
     flag_only: bool = False  # not listed by CONFIG GET (process-level switches)
     protected: bool = False  # chooses paths: CONFIG SET only as enable-protected-configs allows
+    clamp: bool = False  # a number out of range is brought within it (Redis's hz) instead
+    # A Redis setting whose other values cannot apply here: any value but the default is
+    # refused with this reason (maxmemory, save, appendonly ...).
+    only_default: str = ""
 
     @property
     def secret(self) -> bool:
@@ -56,18 +60,26 @@ class Param:
             else:
                 text = str(raw).strip()
                 value = parse_size(text) if self.kind == "size" else _parse_int(text)
+            if self.clamp:
+                value = min(max(value, self.minimum), self.maximum)
             if not self.minimum <= value <= self.maximum:
                 raise ConfigError(
                     f"argument must be between {self.minimum} and {self.maximum} inclusive"
                 )
-            return value
+            return self._applies(value)
         if isinstance(raw, (int, float, bool)) or not isinstance(raw, str):
             raise ConfigError("argument must be a string")
         if self.kind == "enum":
             low = raw.lower()
             if low not in self.choices:
+                if self.choices == ("yes", "no"):
+                    raise ConfigError("argument must be 'yes' or 'no'")
+                if self.only_default:  # Redis's words for one of its own enums
+                    raise ConfigError(
+                        f"argument(s) must be one of the following: {', '.join(self.choices)}"
+                    )
                 raise ConfigError(f"argument must be one of: {', '.join(self.choices)}")
-            return low
+            return self._applies(low)
         if self.kind == "outbuf":  # merged over the current value, or the default
             base = str(self.default if current is None else current)
             return parse_output_limits(raw, parse_output_limits(base)).render()
@@ -75,12 +87,19 @@ class Param:
             parts = raw.split()
             if len(parts) != 2 or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
                 raise ConfigError("expected 'HOST PORT'")
+        if self.kind == "percentiles":
+            return _percentiles(raw)
         if self.kind == "notify":
             from .notifications import parse_flags
 
-            parse_flags(raw)
+            parse_flags(raw)  # checked; kept as given (its rendering can lose a class)
             return raw
-        return raw
+        return self._applies(raw)
+
+    def _applies(self, value: Value) -> Value:
+        if self.only_default and value != self.default:
+            raise ConfigError(self.only_default)
+        return value
 
     def render(self, value: Value) -> str:
         if self.kind == "notify":  # as Redis prints its flags (KEA -> AKE)
@@ -88,6 +107,23 @@ class Param:
 
             return flags_text(parse_flags(str(value)))
         return str(value)
+
+
+def _percentiles(text: str) -> str:
+    """latency-tracking-info-percentiles: numbers from 0 to 100, written back as Redis writes
+    them (``%f`` trimmed: ``50 99 99.9``)."""
+    out = []
+    for word in text.split():
+        try:
+            value = float(word)
+        except ValueError:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+        if not 0 <= value <= 100:
+            raise ConfigError(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+            )
+        out.append(f"{value:f}".rstrip("0").rstrip("."))
+    return " ".join(out)
 
 
 def _parse_int(text: str) -> int:
@@ -347,15 +383,91 @@ PARAMS: tuple[Param, ...] = (
         "save",
         "str",
         "",
-        "Snapshots are taken by BGSAVE (backups); there is no periodic save.",
-        mutable=False,
+        "Redis's periodic snapshots: none here. The data is always on disk (LevelDB); SAVE and "
+        "BGSAVE write a backup (backup-dir, backup-keep).",
+        only_default="ledis-server takes no periodic snapshots: the data is always on disk "
+        "(LevelDB) and every write is logged before its reply. SAVE and BGSAVE write a backup "
+        '(see backup-dir, backup-keep); only save "" can be set',
     ),
     Param(
         "appendonly",
-        "str",
-        "yes",
-        "Every write goes to LevelDB's log before its reply (see appendfsync).",
-        mutable=False,
+        "enum",
+        "no",
+        "Redis's append-only file: none here. Every write goes to LevelDB's write-ahead log "
+        "(and the binlog) before its reply; appendfsync sets how often it is synced.",
+        choices=("yes", "no"),
+        only_default="ledis-server has no append-only file: every write is already in "
+        "LevelDB's write-ahead log, and in the binlog that replicas read (binlog yes), before "
+        "its reply. Durability is set with appendfsync (always: synced before each reply; "
+        "everysec; no)",
+    ),
+    Param(
+        "maxmemory",
+        "size",
+        0,
+        "Redis's memory limit for data: none here (0). The data lives on disk (LevelDB) and "
+        "nothing is evicted; memory is bounded by client buffers and read-cache-entries.",
+        only_default="the data lives on disk (LevelDB), not in memory: there is no memory limit "
+        "for it and no key is evicted. Memory is bounded by the client buffer limits "
+        "(client-query-buffer-limit, client-output-buffer-limit) and the read cache "
+        "(read-cache-entries); only 0 can be set",
+    ),
+    Param(
+        "maxmemory-policy",
+        "enum",
+        "noeviction",
+        "Redis's eviction policy: noeviction (no key is ever evicted; see maxmemory).",
+        choices=(
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ),
+        only_default="no key is ever evicted: the data lives on disk (LevelDB) without a memory "
+        "limit (see maxmemory); only noeviction can be set",
+    ),
+    Param(
+        "maxmemory-samples",
+        "int",
+        5,
+        "Redis's eviction sampling: no key is evicted here (see maxmemory).",
+        only_default="no key is ever evicted here (see maxmemory); only 5 can be set",
+    ),
+    Param(
+        "maxmemory-eviction-tenacity",
+        "int",
+        10,
+        "Redis's eviction effort: no key is evicted here (see maxmemory).",
+        only_default="no key is ever evicted here (see maxmemory); only 10 can be set",
+    ),
+    Param(
+        "maxmemory-clients",
+        "size",
+        0,
+        "Redis's eviction of clients by memory: none (0); client buffers are bounded by "
+        "client-query-buffer-limit and client-output-buffer-limit.",
+        only_default="clients are not evicted by memory here; their buffers are bounded by "
+        "client-query-buffer-limit and client-output-buffer-limit; only 0 can be set",
+    ),
+    Param(
+        "tcp-keepalive",
+        "int",
+        300,
+        "TCP keepalive probes on client connections after this many idle seconds (0 = off), "
+        "as Redis.",
+        maximum=2**31 - 1,
+    ),
+    Param(
+        "busy-reply-threshold",
+        "int",
+        5000,
+        "Redis's script time limit (ms; lua-time-limit). Kept for the scripts to come: no "
+        "script runs yet.",
+        maximum=2**62,
     ),
     Param(
         "loglevel",
@@ -372,6 +484,7 @@ PARAMS: tuple[Param, ...] = (
         "Background tasks (expiry, timeouts, reclaim) run this often per second.",
         minimum=1,
         maximum=500,
+        clamp=True,
     ),
     Param(
         "slowlog-log-slower-than",
@@ -388,6 +501,27 @@ PARAMS: tuple[Param, ...] = (
         0,
         "Record latency events of at least this many milliseconds (0 = off).",
         maximum=2**62,
+    ),
+    Param(
+        "latency-tracking",
+        "enum",
+        "yes",
+        "Count each command's calls by duration (LATENCY HISTOGRAM, INFO latencystats).",
+        choices=("yes", "no"),
+    ),
+    Param(
+        "latency-tracking-info-percentiles",
+        "percentiles",
+        "50 99 99.9",
+        "The percentiles INFO latencystats shows (0 to 100, space separated).",
+    ),
+    Param(
+        "tracking-table-max-keys",
+        "int",
+        1_000_000,
+        "Most keys remembered for CLIENT TRACKING; beyond it keys are dropped as if they "
+        "changed (their readers are told). 0 = no limit.",
+        maximum=2**63 - 1,
     ),
     Param(
         "proto-max-bulk-len",
@@ -458,7 +592,10 @@ PARAMS: tuple[Param, ...] = (
 )
 
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
-ALIASES = {"data-dir": "dir"}
+# Other names of settings. Redis's are listed by CONFIG GET patterns as names of their own;
+# ``data-dir`` (ledis's flag) is not.
+ALIASES = {"data-dir": "dir", "lua-time-limit": "busy-reply-threshold", "slaveof": "replicaof"}
+LISTED_ALIASES = ("lua-time-limit", "slaveof")
 
 
 # The config file's list of ACL users (each "name rules...", as redis.conf's "user" lines):
@@ -544,9 +681,25 @@ class Config:
                 listener(name, value)
 
     def matching(self, matcher: Callable[[bytes], bool]) -> Iterator[tuple[str, str]]:
+        """(name, value) of the settings whose names (Redis's aliases included) match."""
         for p in PARAMS:
             if not p.flag_only and matcher(p.name.encode()):
-                yield p.name, p.render(self.values[p.name])
+                yield p.name, self.shown(p.name)
+        for alias in LISTED_ALIASES:
+            if matcher(alias.encode()):
+                yield alias, self.shown(ALIASES[alias])
+
+    def find(self, name: str) -> str | None:
+        """The setting a name (any case, or an alias) stands for; None if there is none."""
+        low = name.lower()
+        low = ALIASES.get(low, low)
+        param = PARAMS_BY_NAME.get(low)
+        return None if param is None or param.flag_only else param.name
+
+    def shown(self, name: str) -> str:
+        """A setting's value as CONFIG GET shows it (``dir`` as an absolute path)."""
+        value = PARAMS_BY_NAME[name].render(self.values[name])
+        return os.path.abspath(value) if name == "dir" else value
 
     def rewrite(self) -> None:
         """Write the running configuration back to the config file (atomically)."""

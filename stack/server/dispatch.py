@@ -28,11 +28,13 @@ from stack.core.resp import (
 from .blocking import Block, Suspend, suspend
 from .commands import Handler, load_all
 from .deferral import wait_and_rerun
+from .latency import new_histogram
 from .protection import PROTECTED_COMMANDS, allowed
 from .storage.keyspace import WrongType
 
 if TYPE_CHECKING:
     from .client import Client
+    from .observers import Observers
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class Entry:
     usec: int = 0
     failed: int = 0
     rejected: int = 0
+    # Calls by duration: [k] counts those under 1024 << k ns (latency.py; LATENCY HISTOGRAM).
+    histogram: list[int] = field(default_factory=new_histogram)
 
     def __post_init__(self) -> None:
         self.arity = self.spec.arity
@@ -107,6 +111,10 @@ class Dispatcher:
             self.entries[name.upper()] = entry
         self.errorstats: dict[str, int] = {}
         self.total_error_replies = 0
+        # MONITOR, CLIENT TRACKING or CLIENT REPLY OFF|SKIP in use: commands go through
+        # server.observers (observers.py).
+        self.observed = False
+        self.observers: Observers | None = None
 
     def missing_handlers(self) -> list[str]:
         return [e.name for e in self.all_entries if e.handler is None and not e.spec.subcommands]
@@ -116,6 +124,21 @@ class Dispatcher:
         entry = self.entries.get(name)
         if entry is None:
             entry = self.entries.get(name.lower())
+        return entry
+
+    def named(self, name: bytes) -> Entry | None:
+        """The entry of a command or subcommand by its full name (``client|list``)."""
+        parent, bar, sub = name.lower().partition(b"|")
+        entry = self.entries.get(parent)
+        if entry is None or not bar:
+            return entry
+        return entry.subs.get(sub)
+
+    def resolve(self, args: list[bytes]) -> Entry | None:
+        """The entry that runs ``args``, subcommand resolved (as ``execute`` resolves it)."""
+        entry = self.lookup(args)
+        if entry is not None and entry.subs and len(args) >= 2:
+            return entry.subs.get(args[1].lower())
         return entry
 
     def count_error(self, reply: bytes) -> None:
@@ -129,8 +152,10 @@ class Dispatcher:
         self.errorstats.clear()
         self.total_error_replies = 0
 
-    def execute(self, client: Client, args: list[bytes]) -> bytes | Chunks:
+    def execute(self, client: Client, args: list[bytes], observing: bool = False) -> bytes | Chunks:
         """Run one command; always returns the encoded reply (errors included)."""
+        if self.observed and not observing:
+            return self.observers.execute(self, client, args)  # type: ignore[union-attr]
         name = args[0]
         entry = self.entries.get(name)
         if entry is None:
@@ -138,17 +163,23 @@ class Dispatcher:
             if entry is None:
                 if client.multi is not None:
                     client.multi_failed = True
+                if not client.in_exec:
+                    client.last_command = "NULL"
                 return self._unknown(client, args)
         if entry.subs:
             if len(args) >= 2:
                 sub = entry.subs.get(args[1].lower())
                 if sub is None:
+                    if not client.in_exec:
+                        client.last_command = "NULL"
                     return self._reject(
                         client, entry, errors.unknown_subcommand(args[1], entry.name).message
                     )
                 entry = sub
             elif entry.handler is None:
                 return self._reject(client, entry, errors.wrong_arity(entry.name).message)
+        if not client.in_exec:  # CLIENT LIST's cmd=: the last command looked up (EXEC's own)
+            client.last_command = entry.name
         arity = entry.arity
         argc = len(args)
         if (argc != arity) if arity > 0 else (argc < -arity):
@@ -194,7 +225,6 @@ class Dispatcher:
         if entry.write and server.read_only:
             entry.rejected += 1
             return self._error(errors.READONLY)
-        client.last_command = entry.name
         if not entry.clean:
             client.unclean = True
         if entry.write:
@@ -242,14 +272,20 @@ class Dispatcher:
                 reply = result
             else:
                 reply = encode(result)
-        usec = (time.perf_counter_ns() - start) // 1000
+        ns = time.perf_counter_ns() - start
+        usec = ns // 1000
         entry.calls += 1
         entry.usec += usec
+        entry.histogram[(ns >> 10).bit_length()] += 1
         if usec >= server.watch_us:
             server.record_slow(client, args, usec, entry.spec)
         if server.keyspace.ready_keys and not client.in_exec:  # after the whole command
             server.waiters.serve_ready()
         return reply
+
+    def refuse(self, client: Client, entry: Entry, message: str) -> bytes:
+        """Refuse a command before it runs (for checks made outside ``execute``)."""
+        return self._reject(client, entry, message)
 
     def _reject(self, client: Client, entry: Entry, message: str) -> bytes:
         """Refuse a command before it runs, as Redis's ``rejectCommand``: a transaction in

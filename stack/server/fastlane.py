@@ -82,7 +82,8 @@ class FastLane:
             engine.rotate_cache()
         if not last:
             return 0
-        elapsed_us = (time.perf_counter_ns() - start) // 1000
+        elapsed_ns = time.perf_counter_ns() - start
+        elapsed_us = elapsed_ns // 1000
         parser.consumed(new_pos)
         client.out.append(replies)
         ran = sum(calls)
@@ -91,15 +92,18 @@ class FastLane:
         if hits or misses:
             ks.hits += hits
             ks.misses += misses
+        bucket = ((elapsed_ns // ran) >> 10).bit_length()  # latency.py: each at the average
         if calls[last - 1] == ran:  # the usual pipeline: one command throughout
             entry = self._entries[last]
             entry.calls += ran
             entry.usec += elapsed_us
+            entry.histogram[bucket] += ran
         else:
             for entry, n in zip(self._entries[1:], calls, strict=True):
                 if n:
                     entry.calls += n
                     entry.usec += elapsed_us * n // ran
+                    entry.histogram[bucket] += n
         if unwritten:
             client.unclean = True  # its GETs read what is not written yet: the reply waits
         if ran != calls[0]:  # writes

@@ -5,8 +5,8 @@ Both paths consult it, so a rule is written once:
 
 * ``lane_open(client)``: whether the lane may run commands for this client at all (a
   transaction, a subscription, WATCH, keyspace notifications, CLIENT PAUSE, a slow-log
-  threshold the lane could not honour, not authenticated, a user not allowed everything
-  ...); otherwise everything takes the
+  threshold the lane could not honour, not authenticated, a user not allowed everything, a
+  MONITOR, CLIENT TRACKING or CLIENT REPLY in use ...); otherwise everything takes the
   Python path, which applies every rule itself.
 * ``writes_ok``: whether writes may run without a look at the replicas or the role (not a
   replica, no semi-sync): the lane runs writes only then, and the Python path refuses them
@@ -80,6 +80,7 @@ class Gate:
             and not ks.track_changes
             and server.watch_us >= MIN_WATCH_US
             and not client.asking  # its next command goes through key_check
+            and not server.dispatcher.observed  # MONITOR, CLIENT TRACKING / REPLY (observers.py)
         )
 
     @property

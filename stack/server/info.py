@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION, __version__
 
-from . import memory
+from . import latency, memory
 from .storage import keyformat as kf
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def clients_section(s: Server) -> list[tuple[str, object]]:
             max((c.output_bytes() for c in s.clients.values()), default=0),
         ),
         ("blocked_clients", sum(1 for c in s.clients.values() if c.blocked is not None)),
-        ("tracking_clients", 0),
+        ("tracking_clients", s.observers.tracking.clients),
         ("clients_in_timeout_table", 0),
         ("paused_clients", len(s._held)),
     ]
@@ -169,6 +169,9 @@ def stats_section(s: Server) -> list[tuple[str, object]]:
         ("keyspace_misses", ks.misses),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),
+        ("tracking_total_keys", len(s.observers.tracking.table)),
+        ("tracking_total_items", s.observers.tracking.items),
+        ("tracking_total_prefixes", len(s.observers.tracking.prefixes)),
         ("total_error_replies", s.dispatcher.total_error_replies),
         ("unexpected_error_replies", 0),
     ]
@@ -203,6 +206,23 @@ def commandstats_section(s: Server) -> list[tuple[str, object]]:
     return out
 
 
+def latencystats_section(s: Server) -> list[tuple[str, object]]:
+    """Each command's latency percentiles (latency.py: the upper bounds of their buckets)."""
+    wanted = [float(p) for p in str(s.config["latency-tracking-info-percentiles"]).split()]
+    out: list[tuple[str, object]] = []
+    for e in s.dispatcher.all_entries:
+        if latency.tracked(e.histogram):
+            values = ",".join(
+                f"p{_percentile_name(p)}={latency.percentile(e.histogram, p):.3f}" for p in wanted
+            )
+            out.append((f"latency_percentiles_usec_{e.name}", values))
+    return out
+
+
+def _percentile_name(p: float) -> str:
+    return f"{p:f}".rstrip("0").rstrip(".")
+
+
 def errorstats_section(s: Server) -> list[tuple[str, object]]:
     return [(f"errorstat_{k}", f"count={v}") for k, v in sorted(s.dispatcher.errorstats.items())]
 
@@ -228,6 +248,7 @@ SECTIONS: dict[str, Section] = {
     "replication": replication_section,
     "cpu": cpu_section,
     "commandstats": commandstats_section,
+    "latencystats": latencystats_section,
     "errorstats": errorstats_section,
     "keyspace": keyspace_section,
     "slots": slots_section,

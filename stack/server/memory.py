@@ -110,6 +110,7 @@ class Memory:
         self._freed = 0  # held by clients that went away since the last trim
         self._last_trim = 0.0
         self._base = anonymous_rss()  # after the last trim
+        self.startup = self._base  # the process's own memory when the server started
 
     @property
     def can_trim(self) -> bool:
@@ -174,3 +175,48 @@ class Memory:
             (time.perf_counter() - started) * 1000,
         )
         return freed
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def allocator_stats() -> str:
+    """MEMORY MALLOC-STATS: glibc's malloc figures (mallinfo2), or Redis's answer for an
+    allocator without statistics."""
+    name = ctypes.util.find_library("c")
+    try:
+        fn = ctypes.CDLL(name).mallinfo2 if name else None
+    except (OSError, AttributeError):
+        fn = None
+    if fn is None:
+        return "Stats not supported for the current allocator"
+    fn.restype = _MallInfo2
+    info = fn()
+    rows = [
+        ("arena", info.arena, "bytes in the main heap (from sbrk)"),
+        ("hblkhd", info.hblkhd, "bytes in blocks mapped on their own (mmap)"),
+        ("hblks", info.hblks, "blocks mapped on their own"),
+        ("uordblks", info.uordblks, "bytes in use"),
+        ("fordblks", info.fordblks, "bytes free in the heap"),
+        ("keepcost", info.keepcost, "bytes malloc_trim could give back from the top"),
+        ("ordblks", info.ordblks, "free chunks"),
+        ("fsmblks", info.fsmblks, "bytes in free fastbin blocks"),
+    ]
+    lines = ["___ glibc malloc statistics (mallinfo2) ___"]
+    lines += [f"{key}: {value} ({what})" for key, value, what in rows]
+    return "\n".join(lines) + "\n"

@@ -42,7 +42,7 @@ def parse_flags(text: str) -> frozenset[str]:
         elif ch in "KE" or ch in CLASSES:
             flags.add(ch)
         else:
-            raise ConfigError(f"argument '{text}' has an unknown class '{ch}'")
+            raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")  # Redis's
     return frozenset(flags)
 
 

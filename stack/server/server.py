@@ -22,13 +22,15 @@ from . import descriptors
 from .acl import AccessControl
 from .blocking import Waiters
 from .client import REPLY_BUFFER, Client
-from .config import Config, ConfigError, Value, parse_output_limits
+from .config import ClassLimit, Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .gate import Gate
+from .latency import LatencyMonitor, set_tracking
 from .memory import Memory
 from .migrate import Migrator
 from .notifications import Notifier
+from .observers import Observers
 from .persistence import Backups
 from .protection import startup_warnings
 from .pubsub import PubSub
@@ -108,8 +110,7 @@ class Server:
         self.stats = Stats()
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(1, config["slowlog-max-len"]))
         self.slowlog_next_id = 0
-        self.latency_events: dict[str, deque[tuple[int, int]]] = {}
-        self.latency_max: dict[str, int] = {}
+        self.latency = LatencyMonitor()
         self._client_seq = 0
         self._waiting: list[Client] = []  # replies held for the next batch
         # Replies held for a batch in flight, by the future of its write.
@@ -137,6 +138,9 @@ class Server:
         self.migrator = Migrator(self)
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
+        self.observers = Observers(self)  # MONITOR, CLIENT TRACKING, CLIENT REPLY
+        self.dispatcher.observers = self.observers
+        set_tracking(self.dispatcher, config["latency-tracking"] == "yes")
         self._pause_timer: asyncio.TimerHandle | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._cron_task: asyncio.Task[None] | None = None
@@ -145,6 +149,7 @@ class Server:
         self._stopped = asyncio.Event()
         self.shutting_down = False
         self.read_only = False  # set on replicas
+        self.active_expire = True  # DEBUG SET-ACTIVE-EXPIRE 0 stops the background expiry
         self.semi_sync = int(config["min-replicas-to-write"])
         self.port = 0
         self.slowlog_threshold = config["slowlog-log-slower-than"]
@@ -181,6 +186,7 @@ class Server:
             self.engine.fsync = str(value)
         elif name == "notify-keyspace-events":
             self.notifier.configure(str(value))
+            self.observers.tracking.changes_needed()
         elif name == "min-replicas-to-write":
             self.semi_sync = int(value)
         elif name == "read-cache-entries":
@@ -192,6 +198,8 @@ class Server:
             self.slowlog = deque(self.slowlog, maxlen=max(1, int(value)))
         elif name == "latency-monitor-threshold":
             self.latency_threshold_us = int(value) * 1000
+        elif name == "latency-tracking":
+            set_tracking(self.dispatcher, value == "yes")
         if name in ("slowlog-log-slower-than", "latency-monitor-threshold"):
             self.watch_us = self._watch_threshold()
         if name == "client-output-buffer-limit":
@@ -295,6 +303,7 @@ class Server:
 
     def forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)
+        self.observers.forget(client)
         self.waiters.drop(client)
         if client.replica_link is not None:
             self.replication.detach(client)
@@ -312,7 +321,15 @@ class Server:
         """The most output the client may hold (its class's hard limit; 0: none)."""
         if not client.authenticated:
             return PRE_AUTH_OUTPUT_LIMIT
-        return self.output_limits.of(client.kind).hard
+        return self._limits_of(client).hard
+
+    def _limits_of(self, client: Client) -> ClassLimit:
+        """The output limits of the client's class; a monitor, fed by others like a
+        subscriber, has the pubsub class's while the normal class has none (monitor.py)."""
+        limits = self.output_limits
+        if client.monitor and not (limits.normal.hard or limits.normal.soft):
+            return limits.pubsub
+        return limits.of(client.kind)
 
     def output_over_limit(self, client: Client, used: int) -> bool:
         """Whether a client holding ``used`` bytes of unsent output must be closed, as Redis
@@ -321,7 +338,7 @@ class Server:
         if not client.authenticated:
             return used > PRE_AUTH_OUTPUT_LIMIT
         used -= REPLY_BUFFER  # Redis counts what its static reply buffer does not hold
-        limit = self.output_limits.of(client.kind)
+        limit = self._limits_of(client)
         if limit.hard and used >= limit.hard:
             return True
         if limit.soft and used >= limit.soft:
@@ -587,16 +604,7 @@ class Server:
             self.slowlog_next_id += 1
         if self.latency_threshold_us and usec >= self.latency_threshold_us:
             event = "fast-command" if "fast" in spec.flags else "command"
-            self.latency_sample(event, usec // 1000)
-
-    def latency_sample(self, event: str, ms: int) -> None:
-        samples = self.latency_events.setdefault(event, deque(maxlen=160))
-        now = int(time.time())
-        if samples and samples[-1][0] == now:
-            ms = max(ms, samples[-1][1])
-            samples.pop()
-        samples.append((now, ms))
-        self.latency_max[event] = max(self.latency_max.get(event, 0), ms)
+            self.latency.sample(event, usec // 1000)
 
     # -- background work ----------------------------------------------------------------------
 
@@ -608,7 +616,8 @@ class Server:
             try:
                 now = time.monotonic()
                 primary = self.replication.master is None  # replicas change nothing themselves
-                if primary and (self._expire_task is None or self._expire_task.done()):
+                expiring = self._expire_task is not None and not self._expire_task.done()
+                if primary and self.active_expire and not expiring:
                     self._expire_task = asyncio.create_task(self._expirer())
                 if primary and (self._reclaim_task is None or self._reclaim_task.done()):
                     self._reclaim_task = asyncio.create_task(self._reclaimer())

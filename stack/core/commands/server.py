@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from . import redaction
+from .keyspec import ks
 from .spec import (
     block,
     command,
     container,
     help_sub,
     integer,
+    key,
     multiple,
     oneof,
     optional,
@@ -20,6 +22,16 @@ from .spec import (
 G = "server"
 ADMIN = "admin noscript loading stale"
 
+_ALL_NODES_SPECIAL = (
+    "nondeterministic_output",
+    "request_policy:all_nodes",
+    "response_policy:special",
+)
+_ALL_SHARDS_SPECIAL = (
+    "nondeterministic_output",
+    "request_policy:all_shards",
+    "response_policy:special",
+)
 _flush_mode = oneof(
     "flush-type", token("ASYNC", since="4.0.0"), token("SYNC", since="6.2.0"), optional=True
 )
@@ -240,6 +252,37 @@ SPECS = (
         "A container for latency diagnostics commands",
         "2.8.13",
         command(
+            "latency|doctor",
+            2,
+            ADMIN,
+            G,
+            "Return a human readable latency analysis report.",
+            "2.8.13",
+            tips=_ALL_NODES_SPECIAL,
+        ),
+        command(
+            "latency|graph",
+            3,
+            ADMIN,
+            G,
+            "Return a latency graph for the event.",
+            "2.8.13",
+            string("event"),
+            tips=_ALL_NODES_SPECIAL,
+        ),
+        command(
+            "latency|histogram",
+            -2,
+            ADMIN,
+            G,
+            "Return the cumulative distribution of latencies of a subset of commands or all.",
+            "7.0.0",
+            optional(multiple(string("command"))),
+            complexity="O(N) where N is the number of commands with latency information being "
+            "retrieved.",
+            tips=_ALL_NODES_SPECIAL,
+        ),
+        command(
             "latency|history",
             3,
             ADMIN,
@@ -247,11 +290,7 @@ SPECS = (
             "Return timestamp-latency samples for the event.",
             "2.8.13",
             string("event"),
-            tips=(
-                "nondeterministic_output",
-                "request_policy:all_nodes",
-                "response_policy:special",
-            ),
+            tips=_ALL_NODES_SPECIAL,
         ),
         command(
             "latency|latest",
@@ -260,11 +299,7 @@ SPECS = (
             G,
             "Return the latest latency samples for all events.",
             "2.8.13",
-            tips=(
-                "nondeterministic_output",
-                "request_policy:all_nodes",
-                "response_policy:special",
-            ),
+            tips=_ALL_NODES_SPECIAL,
         ),
         command(
             "latency|reset",
@@ -280,6 +315,72 @@ SPECS = (
             ),
         ),
         help_sub("latency", G, "2.8.13"),
+    ),
+    container(
+        "memory",
+        G,
+        "A container for memory diagnostics commands",
+        "4.0.0",
+        command(
+            "memory|doctor",
+            2,
+            "",
+            G,
+            "Outputs memory problems report",
+            "4.0.0",
+            tips=_ALL_SHARDS_SPECIAL,
+        ),
+        command(
+            "memory|malloc-stats",
+            2,
+            "",
+            G,
+            "Show allocator internal stats",
+            "4.0.0",
+            complexity="Depends on how much memory is allocated, could be slow",
+            tips=_ALL_SHARDS_SPECIAL,
+        ),
+        command(
+            "memory|purge",
+            2,
+            "",
+            G,
+            "Ask the allocator to release memory",
+            "4.0.0",
+            complexity="Depends on how much memory is allocated, could be slow",
+            tips=("request_policy:all_shards", "response_policy:all_succeeded"),
+        ),
+        command(
+            "memory|stats",
+            2,
+            "",
+            G,
+            "Show memory usage details",
+            "4.0.0",
+            tips=_ALL_SHARDS_SPECIAL,
+        ),
+        command(
+            "memory|usage",
+            -3,
+            "readonly",
+            G,
+            "Estimate the memory usage of a key",
+            "4.0.0",
+            key(),
+            optional(integer("count", token="SAMPLES")),
+            keys=ks("RO", 2),
+            complexity="O(N) where N is the number of samples.",
+        ),
+        help_sub("memory", G, "4.0.0"),
+    ),
+    command(
+        "monitor",
+        1,
+        "admin noscript loading stale",
+        G,
+        "Listen for all requests received by the server in real time",
+        "1.0.0",
+        complexity="",
     ),
     command(
         "bgsave",

@@ -29,6 +29,7 @@ from stack.core.commands import CommandSpec
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import ProtocolError, split_args
 
+from ..client_info import describe
 from ..config import Config, ConfigError, Value
 from . import aclfile
 from .catalog import CATALOG
@@ -231,7 +232,7 @@ class AccessControl:
                 obj,
                 c.user.name if username is None else username,
                 int(time.time() * 1000),
-                c.info_line().encode("utf-8", "surrogateescape"),
+                describe(c).encode("utf-8", "surrogateescape"),
             )
         )
 

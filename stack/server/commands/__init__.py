@@ -38,6 +38,7 @@ def load_all() -> dict[str, Handler]:
         bitmaps,
         cluster,
         connection,
+        diagnostics,
         dumps,
         hashes,
         keys,

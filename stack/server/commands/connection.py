@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from stack import REDIS_VERSION
 from stack.core import errors
 from stack.core.hello import valid_client_name
-from stack.core.resp import NIL, OK, PONG, Map, Raw, ReplyError, Verbatim
+from stack.core.resp import NIL, OK, PONG, Map, Raw, ReplyError, SetReply, Verbatim
 
+from .. import reply_mode
+from ..client_info import CLIENT_TYPES, describe
 from ..storage.keyspace import now_ms
+from ..tracking import parse_request
 from . import handler
 from .args import syntax_error, to_int, to_timeout_ms
 from .keys import help_lines, select_db
 
 if TYPE_CHECKING:
     from ..client import Client
-
-CLIENT_TYPES = {
-    b"normal": "normal",
-    b"master": "master",
-    b"replica": "replica",
-    b"slave": "replica",
-    b"pubsub": "pubsub",
-}
 
 
 @handler("auth")
@@ -123,6 +119,7 @@ def reset(c: Client, args: list[bytes]) -> object:
 
     end_transaction(c)
     c.server.pubsub.drop(c)
+    c.server.observers.forget(c)  # no MONITOR, CLIENT TRACKING or CLIENT REPLY OFF any more
     c.db = c.server.keyspace.dbs[0]
     c.name = b""
     c.resp3 = False  # back to RESP2, as Redis's RESET
@@ -158,43 +155,49 @@ def client_setname(c: Client, args: list[bytes]) -> object:
 
 @handler("client|info")
 def client_info(c: Client, args: list[bytes]) -> object:
-    return Verbatim((c.info_line() + "\n").encode())
+    return Verbatim((describe(c) + "\n").encode())
 
 
 @handler("client|list")
 def client_list(c: Client, args: list[bytes]) -> object:
+    """CLIENT LIST [TYPE type | ID id [id ...]] (one filter, as Redis 7.0)."""
     clients = list(c.server.clients.values())
-    opt = args[2].upper() if len(args) > 2 else b""
-    if len(args) == 4 and opt == b"TYPE":  # Redis 7.0: TYPE t, or ID id..., or nothing
+    if len(args) == 4 and args[2].upper() == b"TYPE":
         kind = args[3].lower()
         if kind not in CLIENT_TYPES:
             raise ReplyError(f"ERR Unknown client type '{errors.echo(args[3])}'")
         clients = [x for x in clients if x.kind == CLIENT_TYPES[kind]]
-    elif len(args) > 3 and opt == b"ID":
+    elif len(args) >= 4 and args[2].upper() == b"ID":
         ids = set()
         for raw in args[3:]:
-            ids.add(to_int(raw, "ERR Invalid client ID"))  # Redis 7.0: 0 or -1 match none
+            n = to_int(raw, "ERR Invalid client ID")
+            if n > 0:  # Redis 7.0: 0 or -1 match none
+                ids.add(n)
         clients = [x for x in clients if x.id in ids]
     elif len(args) != 2:
         raise syntax_error()
-    return Verbatim("".join(x.info_line() + "\n" for x in clients).encode())
+    return Verbatim("".join(describe(x) + "\n" for x in clients).encode())
 
 
 @handler("client|kill")
 def client_kill(c: Client, args: list[bytes]) -> object:
+    """CLIENT KILL ip:port, or CLIENT KILL with filters (ID, TYPE, USER, ADDR, LADDR, SKIPME
+    and 7.4's MAXAGE), all of which a client must match."""
     server = c.server
-    if len(args) == 3:  # old form: CLIENT KILL ip:port
+    if len(args) == 3:  # old form: CLIENT KILL ip:port (which may be the caller itself)
         addr = args[2].decode("utf-8", "replace")
-        for other in list(server.clients.values()):
-            if other.addr == addr:
-                _kill(c, other)
-                return OK
-        raise ReplyError("ERR No such client")
-    if len(args) % 2:
-        raise syntax_error()
+        found = [x for x in server.clients.values() if x.addr == addr]
+        if not found:
+            raise ReplyError("ERR No such client")
+        for other in found:
+            _kill(c, other)
+        return OK
     targets = list(server.clients.values())
     skipme = True
-    for i in range(2, len(args), 2):
+    i = 2
+    while i < len(args):
+        if i + 1 >= len(args):
+            raise syntax_error()
         opt, value = args[i].upper(), args[i + 1]
         text = value.decode("utf-8", "replace")
         if opt == b"ID":
@@ -214,14 +217,19 @@ def client_kill(c: Client, args: list[bytes]) -> object:
         elif opt == b"TYPE":
             kind = value.lower()
             if kind not in CLIENT_TYPES:
-                raise ReplyError(f"ERR Unknown client type '{text}'")
+                raise ReplyError(f"ERR Unknown client type '{errors.echo(value)}'")
             targets = [x for x in targets if x.kind == CLIENT_TYPES[kind]]
         elif opt == b"SKIPME":
             if value.lower() not in (b"yes", b"no"):
                 raise syntax_error()
             skipme = value.lower() == b"yes"
+        elif opt == b"MAXAGE":  # Redis 7.4: connected longer than this many seconds
+            age = to_int(value)
+            now = time.monotonic()
+            targets = [x for x in targets if now - x.created > age]
         else:
             raise syntax_error()
+        i += 2
     killed = 0
     for other in targets:
         if other is c and skipme:
@@ -286,11 +294,76 @@ def client_no_evict(c: Client, args: list[bytes]) -> object:
     return OK
 
 
+@handler("client|reply")
+def client_reply(c: Client, args: list[bytes]) -> object:
+    mode = args[2].upper()
+    if not reply_mode.set_mode(c, mode):
+        raise syntax_error()
+    return OK if mode == b"ON" else reply_mode.NO_REPLY
+
+
+@handler("client|tracking")
+def client_tracking(c: Client, args: list[bytes]) -> object:
+    server = c.server
+    request = parse_request(args, lambda cid: cid in server.clients)
+    server.observers.tracking.apply(c, request)
+    return OK
+
+
+@handler("client|caching")
+def client_caching(c: Client, args: list[bytes]) -> object:
+    state = c.tracking
+    if state is None:
+        raise ReplyError(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with "
+            "OPTIN or OPTOUT mode enabled"
+        )
+    mode = args[2].upper()
+    if mode == b"YES":
+        if not state.optin:
+            raise ReplyError(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+            )
+    elif mode == b"NO":
+        if not state.optout:
+            raise ReplyError(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+            )
+    else:
+        raise syntax_error()
+    state.caching = True
+    return OK
+
+
+@handler("client|getredir")
+def client_getredir(c: Client, args: list[bytes]) -> object:
+    return -1 if c.tracking is None else c.tracking.redirect
+
+
+@handler("client|trackinginfo")
+def client_trackinginfo(c: Client, args: list[bytes]) -> object:
+    state = c.tracking
+    return Map(
+        [
+            b"flags",
+            SetReply([b"off"] if state is None else state.flags()),
+            b"redirect",
+            -1 if state is None else state.redirect,
+            b"prefixes",
+            [] if state is None else list(state.prefixes),
+        ]
+    )
+
+
 @handler("client|help")
 def client_help(c: Client, args: list[bytes]) -> object:
     return help_lines(
         "CLIENT",
         [
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -300,17 +373,37 @@ def client_help(c: Client, args: list[bytes]) -> object:
             "KILL <ip:port>",
             "    Kill connection made from <ip:port>.",
             "KILL <option> <value> [<option> <value> [...]]",
-            "    Kill connections. Options are: ID <client-id>, TYPE normal|master|replica|pubsub,",
-            "    USER <username>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
-            "LIST [TYPE <type>] [ID <id> [<id> ...]]",
-            "    Return information about client connections.",
-            "NO-EVICT (ON|OFF)",
-            "    Protect current client connection from eviction.",
-            "PAUSE <timeout> [WRITE|ALL]",
-            "    Suspend clients (all, or only writers) for <timeout> ms.",
-            "SETNAME <name>",
-            "    Assign the name <name> to the current connection.",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
             "UNPAUSE",
             "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     )

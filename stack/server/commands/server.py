@@ -1,8 +1,8 @@
-"""Server commands: COMMAND, CONFIG, INFO, FLUSH*, SWAPDB, SLOWLOG, LATENCY, DEBUG, SHUTDOWN."""
+"""Server commands: COMMAND, CONFIG, INFO, FLUSH*, SWAPDB, SLOWLOG, SHUTDOWN (MONITOR, MEMORY,
+LATENCY and DEBUG: diagnostics.py)."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -11,13 +11,13 @@ from stack.core.commands import TABLE
 from stack.core.commands.introspection import command_docs, command_info, keys_and_flags
 from stack.core.commands.keyspec import KeyRef, has_keys
 from stack.core.keypattern import compile_pattern
-from stack.core.resp import OK, Map, Raw, ReplyError, Status, Verbatim
+from stack.core.resp import OK, Map, Raw, ReplyError, Verbatim
 
 from .. import info as info_mod
 from ..config import ConfigError
-from ..storage import keyformat as kf
+from ..latency import reset_histograms
 from . import handler
-from .args import syntax_error, to_float, to_int, to_int32
+from .args import syntax_error, to_int, to_int32
 from .keys import help_lines
 
 if TYPE_CHECKING:
@@ -143,19 +143,23 @@ def command_help(c: Client, args: list[bytes]) -> object:
 
 @handler("config|get")
 def config_get(c: Client, args: list[bytes]) -> object:
+    """CONFIG GET pattern [pattern ...] as Redis 7: a name without glob characters is looked
+    up (any case; the reply uses it as given), a pattern matches the settings' names; each
+    setting at most once."""
     config = c.server.config
-    found: dict[str, str] = {}
-    for pattern in args[2:]:
-        match = compile_pattern(pattern.lower(), nocase=True)
-        for name, value in config.matching(match):
-            if name == "dir":
-                value = os.path.abspath(value)
-            found[name] = value
-        if pattern.lower() == b"data-dir":
-            found["dir"] = os.path.abspath(config["dir"])
+    found: dict[str, tuple[bytes, str]] = {}  # lower-case name -> (name shown, value)
+    for raw in args[2:]:
+        if not any(ch in raw for ch in b"[*?"):
+            text = raw.decode("utf-8", "surrogateescape")
+            name = config.find(text)
+            if name is not None and text.lower() not in found:
+                found[text.lower()] = (raw, config.shown(name))
+            continue
+        for name, value in config.matching(compile_pattern(raw, nocase=True)):
+            found.setdefault(name, (name.encode(), value))
     out = Map()
-    for name, value in found.items():
-        out += [name.encode(), value.encode()]
+    for shown, value in found.values():
+        out += [shown, value.encode()]
     return out
 
 
@@ -178,6 +182,7 @@ def config_set(c: Client, args: list[bytes]) -> object:
 def config_resetstat(c: Client, args: list[bytes]) -> object:
     server = c.server
     server.dispatcher.reset_stats()
+    reset_histograms(server.dispatcher, server.config["latency-tracking"] == "yes")
     server.stats.reset()
     server.keyspace.hits = server.keyspace.misses = server.keyspace.expired_keys = 0
     server.slowlog.clear()
@@ -248,6 +253,7 @@ def _reclaim_all(c: Client) -> None:
 def flushdb(c: Client, args: list[bytes]) -> object:
     sync = _flush_sync(c, args)
     c.server.keyspace.flush(c.db.index)
+    c.server.observers.tracking.flushed()
     if sync:
         _reclaim_all(c)
     return OK
@@ -259,6 +265,7 @@ def flushall(c: Client, args: list[bytes]) -> object:
     ks = c.server.keyspace
     for db in ks.dbs:
         ks.flush(db.index)
+    c.server.observers.tracking.flushed()
     if sync:
         _reclaim_all(c)
     return OK
@@ -276,7 +283,7 @@ def swapdb(c: Client, args: list[bytes]) -> object:
     return OK
 
 
-# --- SLOWLOG and LATENCY -----------------------------------------------------------------------
+# --- SLOWLOG ---------------------------------------------------------------------------------
 
 
 @handler("slowlog|get")
@@ -323,96 +330,7 @@ def slowlog_help(c: Client, args: list[bytes]) -> object:
     )
 
 
-@handler("latency|latest")
-def latency_latest(c: Client, args: list[bytes]) -> object:
-    server = c.server
-    return [
-        [name.encode(), samples[-1][0], samples[-1][1], server.latency_max.get(name, 0)]
-        for name, samples in server.latency_events.items()
-        if samples
-    ]
-
-
-@handler("latency|history")
-def latency_history(c: Client, args: list[bytes]) -> object:
-    samples = c.server.latency_events.get(args[2].decode("latin-1"), ())
-    return [[ts, ms] for ts, ms in samples]
-
-
-@handler("latency|reset")
-def latency_reset(c: Client, args: list[bytes]) -> object:
-    server = c.server
-    names = [a.decode("latin-1") for a in args[2:]] or list(server.latency_events)
-    reset = 0
-    for name in names:
-        if server.latency_events.pop(name, None) is not None:
-            reset += 1
-        server.latency_max.pop(name, None)
-    return reset
-
-
-@handler("latency|help")
-def latency_help(c: Client, args: list[bytes]) -> object:
-    return help_lines(
-        "LATENCY",
-        [
-            "HISTORY <event>",
-            "    Return time-latency samples for the <event> class.",
-            "LATEST",
-            "    Return the latest latency samples for all events.",
-            "RESET [<event> ...]",
-            "    Reset latency data of one or more <event> classes.",
-            "    (default: reset all data for all event classes)",
-        ],
-    )
-
-
-# --- DEBUG and SHUTDOWN ------------------------------------------------------------------------
-# (who may run DEBUG at all is decided before dispatch: protection.PROTECTED_COMMANDS)
-
-
-@handler("debug")
-def debug(c: Client, args: list[bytes]) -> object:
-    sub = args[1].lower()
-    if sub == b"sleep" and len(args) == 3:
-        seconds = to_float(args[2])
-        time.sleep(max(0.0, seconds))  # blocks the whole server, exactly like Redis
-        return OK
-    if sub == b"object" and len(args) == 3:
-        rec = c.db.read(args[2])[1]
-        if rec is None:
-            raise ReplyError(errors.NO_SUCH_KEY)
-        from .keys import string_encoding
-
-        if kf.raw_type(rec) == kf.TYPE_STRING:
-            value = kf.body(rec)
-            encoding, length = string_encoding(value), len(value)
-        else:  # a collection or a chunked string: the size its record keeps
-            encoding, length = "raw", kf.U64.unpack_from(kf.body(rec), 8)[0]
-        return Status(
-            f"Value at:0x0 refcount:1 encoding:{encoding} "
-            f"serializedlength:{length} lru:0 lru_seconds_idle:0"
-        )
-    if sub == b"digest":
-        from .persistence import debug_digest
-
-        return debug_digest(c, args)
-    if sub == b"reload" or sub == b"flush-fsync":
-        c.server.engine.sync()
-        return OK
-    if sub == b"help":
-        return help_lines(
-            "DEBUG",
-            [
-                "OBJECT <key>",
-                "    Show low level info about the key and associated value.",
-                "RELOAD",
-                "    Flush and fsync the data store.",
-                "SLEEP <seconds>",
-                "    Stop the server for <seconds>. Decimals allowed.",
-            ],
-        )
-    raise errors.subcommand_syntax(args)  # DEBUG is one command in Redis, not a container
+# --- SHUTDOWN --------------------------------------------------------------------------------
 
 
 @handler("shutdown")
