@@ -81,6 +81,11 @@ SEQUENCES: dict[str, list[Cmd]] = {
         ("CLIENT", "REPLY", "ON"),
         ("PING", "f"),
     ],
+    "reset": [
+        ("CLIENT", "REPLY", "OFF"), ("RESET",), ("PING", "a"), ("CLIENT", "REPLY", "SKIP"),
+        ("RESET",), ("PING", "b"), ("MULTI",), ("CLIENT", "REPLY", "SKIP"), ("EXEC",),
+        ("RESET",), ("PING", "c"),
+    ],
     "bad arguments": [
         ("CLIENT", "REPLY", "FOO"),
         ("CLIENT", "REPLY"),

@@ -56,7 +56,9 @@ class Observers:
         if c.tracking is not None:
             self.tracking.disable(c)
         if reply_mode.silent(c):
-            c.reply_off = c.skip = 0
+            c.reply_off = 0
+            if c.skip != 2 or c.closing:  # (a SKIP for RESET itself still applies to it)
+                c.skip = 0
             self.silence_changed(c, True)
 
     def execute(self, dispatcher: Dispatcher, c: Client, args: list[bytes]) -> bytes | Chunks:

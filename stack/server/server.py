@@ -186,7 +186,6 @@ class Server:
             self.engine.fsync = str(value)
         elif name == "notify-keyspace-events":
             self.notifier.configure(str(value))
-            self.observers.tracking.changes_needed()
         elif name == "min-replicas-to-write":
             self.semi_sync = int(value)
         elif name == "read-cache-entries":

@@ -19,8 +19,9 @@ the client is flagged (``R`` in CLIENT LIST, ``broken_redirect``) and, over RESP
 ``tracking-redir-broken`` push. An invalidation for the client whose command caused it is sent
 right after that command's reply (after EXEC's, inside a transaction).
 
-The keyspace's change list (the one keyspace notifications use) says which keys each command
-wrote; while any client tracks, it is kept on (so the C fast lane stands aside).
+While any client tracks, the keyspace tells this module of every key written or deleted
+(``Keyspace.on_modified``, where WATCH learns of them too: Redis's ``signalModifiedKey``), and
+the C fast lane stands aside (observers.py).
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class Tracking:
         if state is None:
             state = c.tracking = TrackingState()
             self.clients += 1
-            self.changes_needed()
+            self.server.keyspace.on_modified = self.key_modified
         state.redirect = req.redirect
         state.broken_redirect = False
         state.bcast = req.bcast
@@ -219,14 +220,8 @@ class Tracking:
         if not self.clients:  # nobody left to tell: drop what was remembered
             self.table.clear()
             self.items = 0
-        self.changes_needed()
+            self.server.keyspace.on_modified = None
         c.server.observers.refresh()
-
-    def changes_needed(self) -> None:
-        """The keyspace lists the keys each command changes while anyone tracks them (or
-        keyspace notifications are on)."""
-        server = self.server
-        server.keyspace.track_changes = bool(self.clients) or server.notifier.enabled
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -259,11 +254,10 @@ class Tracking:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def modified(self, writer: Client | None, mkeys: list[bytes]) -> None:
-        """The keys with these metadata keys were written by ``writer`` (None: by the server,
-        as expiry)."""
-        for mkey in dict.fromkeys(mkeys):
-            self.invalidate(writer, kf.user_key(mkey))
+    def key_modified(self, mkey: bytes) -> None:
+        """Keyspace hook, while anyone tracks: a key was written or deleted (by the command
+        running, whose client is ``current``, or by the server)."""
+        self.invalidate(self.current, kf.user_key(mkey))
 
     def expired(self, mkey: bytes) -> None:
         """Keyspace hook: a key expired (read by a client's command, or by the active sweep)."""

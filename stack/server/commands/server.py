@@ -180,12 +180,13 @@ def config_set(c: Client, args: list[bytes]) -> object:
 
 @handler("config|resetstat")
 def config_resetstat(c: Client, args: list[bytes]) -> object:
+    """What INFO counts starts again, as Redis's (the slow log stays: SLOWLOG RESET)."""
     server = c.server
     server.dispatcher.reset_stats()
     reset_histograms(server.dispatcher, server.config["latency-tracking"] == "yes")
     server.stats.reset()
+    server.output_limit_closed = 0
     server.keyspace.hits = server.keyspace.misses = server.keyspace.expired_keys = 0
-    server.slowlog.clear()
     return OK
 
 

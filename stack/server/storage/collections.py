@@ -170,12 +170,12 @@ class Collection:
         self.record = record
 
     def touch(self) -> None:
-        """Members changed but the size did not: still a change (for WATCH, and in the
-        keyspace's change list: notifications, tracking)."""
+        """Members changed but the size did not: still a change (for WATCH and CLIENT
+        TRACKING)."""
         ks = self.ks
         ks.touch(self.mkey)
-        if ks.track_changes:
-            ks.changed.append(self.mkey)
+        if ks.on_modified is not None:
+            ks.on_modified(self.mkey)
 
     def replace_with(
         self, members: list[tuple[bytes, bytes]], expire: int = 0, size: int | None = None

@@ -162,6 +162,8 @@ class Keyspace:
         # since they were last served, in the order they were created (Redis's ready list).
         self.waited_keys: dict[bytes, Any] = {}
         self.ready_keys: dict[bytes, None] = {}
+        # CLIENT TRACKING (tracking.py): told of every key written or deleted, while set.
+        self.on_modified: Callable[[bytes], None] | None = None
         self.replica = False  # replicas change nothing themselves: expiry comes from the master
         self._cursors: dict[int, tuple[bytes, bytes]] = {}
         self._cursor_seq = 0
@@ -377,6 +379,8 @@ class Keyspace:
         created, which announces ``new`` and makes it ready for clients blocked on it)."""
         if self.watchers:
             self.touch(mkey)
+        if self.on_modified is not None:
+            self.on_modified(mkey)
         self.access[mkey] = self.clock  # a write is an access (OBJECT IDLETIME)
         eng = self.engine
         new_exp = record[0] & TTL
@@ -411,6 +415,8 @@ class Keyspace:
         time ran out)."""
         if self.watchers:
             self.touch(mkey, expired)
+        if self.on_modified is not None:
+            self.on_modified(mkey)
         eng = self.engine
         if old[0] & TTL:
             eng.delete(kf.expire_key(record_expire(old), mkey))
