@@ -29,7 +29,7 @@ def texts(line: str) -> list[str]:
         ("GETEX k ", ["EX", "PX", "EXAT", "PXAT", "PERSIST"]),
         ("config ", ["get", "resetstat", "rewrite", "set", "help"]),
         ("CLIENT K", ["KILL"]),
-        ("CLIENT KILL ", ["ID", "TYPE", "USER", "ADDR", "LADDR", "SKIPME"]),
+        ("CLIENT KILL ", ["ID", "TYPE", "USER", "ADDR", "LADDR", "SKIPME", "MAXAGE"]),
         ("CLIENT KILL TYPE ", ["NORMAL", "MASTER", "SLAVE", "REPLICA", "PUBSUB"]),
         ("SCAN 0 ", ["MATCH", "COUNT", "TYPE"]),
         ("SCAN 0 COUNT 10 ", ["MATCH", "TYPE"]),
