@@ -39,9 +39,11 @@ PREPARE_ONE: dict[str, list[list[bytes]]] = {
     "set": [[b"SADD", b"%k", b"1"]],
     "zset": [[b"ZADD", b"%k", b"1", b"a"]],
 }
-# Replies compared by kind only: chance, the clock, ledis's own DUMP format.
+# Replies compared by kind only: chance, the clock, ledis's own DUMP format, the bytes a key
+# takes in each store.
 LOOSE_REPLY = frozenset({"spop", "srandmember", "hrandfield", "zrandmember", "dump", "ttl",
-                         "pttl", "expiretime", "pexpiretime", "object|idletime"})
+                         "pttl", "expiretime", "pexpiretime", "object|idletime",
+                         "memory|usage"})
 # Where ledis takes what later Redis versions take (docs/core.md): ZRANK/ZREVRANK WITHSCORE
 # (7.2), HSCAN NOVALUES (7.4).
 LATER_VERSIONS = frozenset({(b"zrank", b"WITHSCORE"), (b"zrevrank", b"WITHSCORE"),
