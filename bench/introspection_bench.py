@@ -12,7 +12,7 @@ the setting off and on, and the cost ratio (on / off) of each server:
   write is then announced to it; the C lane stands aside meanwhile).
 
     python -m bench.introspection_bench            # -n 100000 -c 50 -P 16, 3 rounds
-    python -m bench.introspection_bench --quick
+    python -m bench.introspection_bench --quick    # -n 50000, one round
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .server_bench import Target, run_benchmark, start_ledis, start_redis
+from .server_bench import Target, add_options, checked, run_benchmark, start_ledis, start_redis
 
 
 class Reader(threading.Thread):
@@ -82,20 +82,15 @@ def switch(setting: str, on: bool, target: Target, readers: dict[str, Reader]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tests", default="set,lpush")
-    parser.add_argument("--pipeline", type=int, default=16)
-    parser.add_argument("--requests", "-n", type=int, default=100_000)
-    parser.add_argument("--clients", "-c", type=int, default=50)
-    parser.add_argument("--keyspace", "-r", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_options(parser, "set,lpush")
+    parser.set_defaults(pipelines="16", requests=100_000, rounds=3)
     parser.add_argument("--settings", default=",".join(SETTINGS))
-    parser.add_argument("--quick", action="store_true", help="-n 30000, one round")
     opts = parser.parse_args(argv)
-    if opts.quick:
-        opts.requests, opts.rounds = 30_000, 1
-    tests = opts.tests.split(",")
+    tests, pipelines = checked(opts)
+    opts.pipeline = pipelines[0]
     settings = opts.settings.split(",")
     readers: dict[str, Reader] = {}
     samples: dict[tuple[str, str, str, bool], list[float]] = {}
@@ -119,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                         for on in (False, True) if rnd % 2 == 0 else (True, False):
                             for target in targets if rnd % 2 == 0 else targets[::-1]:
                                 switch(setting, on, target, readers)
-                                print(f"round {rnd + 1}/{opts.rounds}: {setting} "
-                                      f"{'on' if on else 'off'} {test} on {target.name}",
-                                      file=sys.stderr, flush=True)
-                                target.samples.clear()
-                                run_benchmark(target, test, opts.pipeline, opts)
-                                cpu = target.samples[(test, opts.pipeline)][0][1]
+                                print(
+                                    f"round {rnd + 1}/{opts.rounds}: {setting} "
+                                    f"{'on' if on else 'off'} {test} on {target.name}",
+                                    file=sys.stderr,
+                                    flush=True,
+                                )
+                                cpu = run_benchmark(target, test, opts.pipeline, opts).cpu_us
                                 samples.setdefault((setting, test, target.name, on), []).append(cpu)
                                 switch(setting, False, target, readers)
                         for target in targets:
@@ -134,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
                 reader.close()
             for target in targets:
                 target.stop()
-    print(f"\nredis-benchmark -c {opts.clients} -n {opts.requests} -r {opts.keyspace} "
-          f"-P {opts.pipeline} -t {opts.tests}; ledis-py: LEDIS_FASTLANE=0; CPU µs per "
-          f"operation, median of {opts.rounds} round(s)\n")
+    print(
+        f"\nredis-benchmark -c {opts.clients} -n {opts.requests} -r {opts.keyspace} "
+        f"-P {opts.pipeline} -t {opts.tests}; ledis-py: LEDIS_FASTLANE=0; CPU µs per "
+        f"operation, median of {opts.rounds} round(s)\n"
+    )
     header = f"{'setting':<12}{'test':<8}" + "".join(
         f"{n + ' off':>13}{n + ' on':>12}{'cost':>7}" for n in ("redis", "ledis", "ledis-py")
     )
