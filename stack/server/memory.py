@@ -82,8 +82,8 @@ class _MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
-def _heap_free() -> Callable[[], int] | None:
-    """The bytes glibc's heap holds free (mallinfo2, glibc 2.33+), or None."""
+def _mallinfo2() -> Callable[[], _MallInfo2] | None:
+    """glibc's mallinfo2 (glibc 2.33+), or None."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -93,6 +93,14 @@ def _heap_free() -> Callable[[], int] | None:
         return None
     info.argtypes = []
     info.restype = _MallInfo2
+    return info  # type: ignore[no-any-return]
+
+
+def _heap_free() -> Callable[[], int] | None:
+    """The bytes glibc's heap holds free, or None."""
+    info = _mallinfo2()
+    if info is None:
+        return None
     return lambda: int(info().fordblks)
 
 
@@ -177,35 +185,12 @@ class Memory:
         return freed
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
 def allocator_stats() -> str:
     """MEMORY MALLOC-STATS: glibc's malloc figures (mallinfo2), or Redis's answer for an
     allocator without statistics."""
-    name = ctypes.util.find_library("c")
-    try:
-        fn = ctypes.CDLL(name).mallinfo2 if name else None
-    except (OSError, AttributeError):
-        fn = None
+    fn = _mallinfo2()
     if fn is None:
         return "Stats not supported for the current allocator"
-    fn.restype = _MallInfo2
     info = fn()
     rows = [
         ("arena", info.arena, "bytes in the main heap (from sbrk)"),
