@@ -72,7 +72,7 @@ def test_a_burst_of_big_writes_is_given_back(fresh_server: LedisServer) -> None:
     assert c.dbsize() == 20
     c.delete(*[f"b{i:02d}" for i in range(20)])
     wait_until(lambda: c.info("memory")["ledis_memory_trims"] >= 1)
-    wait_until(lambda: c.info("memory")["used_memory"] - base < 100 * MB, timeout=150)
+    wait_until(lambda: c.info("memory")["used_memory"] - base < 100 * MB, timeout=90)
     assert c.info("memory")["ledis_memory_trimmed_bytes"] > 0
     assert c.ping()
 
