@@ -27,8 +27,8 @@ server: setup     ## one ledis-server on its defaults (127.0.0.1:6380, data in .
 cli: setup        ## open ledis-cli on the server that `make server` starts
 	$(PY) -m console.cli.main -p $(PORT)
 
-test: setup       ## run the whole test suite against real processes
-	$(PY) -m pytest -q
+test: setup       ## run the whole test suite against real processes (two workers: pytest-xdist)
+	$(PY) -m pytest -q -n 2
 
 lint: setup
 	$(PY) -m ruff check stack console tests bench fuzz
