@@ -149,7 +149,9 @@ def test_confirm_needs_the_typed_name_and_read_only_hides_actions() -> None:
                 if screen.stage == "confirm":
                     break
                 await asyncio.sleep(0.01)
-            assert "migrate 10 slots (0-9) to group 3" in str(screen.query_one("#action-preview").render())
+            assert "migrate 10 slots (0-9) to group 3" in str(
+                screen.query_one("#action-preview").render()
+            )
             await pilot.press(*"migrat", "enter")
             await pilot.pause()
             assert screen.stage == "confirm"  # not the name: nothing applied

@@ -24,6 +24,7 @@ from . import actions
 from .sample import ClusterSample
 from .slot_grid import task_line
 from .style import BAD, DIM, OK
+from .task_host import RESUME_HINT, TaskHost
 
 
 class ActionScreen(ModalScreen[str | None]):
@@ -35,8 +36,10 @@ class ActionScreen(ModalScreen[str | None]):
         settings: ClusterSettings,
         topology: Callable[[], Topology | None],
         values: dict[str, str] | None = None,
+        host: TaskHost | None = None,
     ) -> None:
         super().__init__()
+        self.host = host  # runs the tasks this action makes (None: a demo or a replay)
         self.spec = spec
         self.settings = settings
         self.topology = topology
@@ -64,9 +67,29 @@ class ActionScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         if self.spec.fields:
             self.query_one(f"#field-{self.spec.fields[0].name}", Input).focus()
-            self._status(Text("Enter: preview    Esc: close", DIM))
         else:
             self.make_preview()
+
+    def _next_empty(self, after: str | None) -> Input | None:
+        ids = [f"field-{f.name}" for f in self.spec.fields]
+        start = ids.index(after) + 1 if after in ids else len(ids)
+        for fid in ids[start:]:
+            field = self.query_one(f"#{fid}", Input)
+            if not field.value.strip():
+                return field
+        return None
+
+    def on_descendant_focus(self, event: object) -> None:
+        """Say which value is asked and what Enter does there."""
+        focused = self.focused
+        if self.stage != "form" or focused is None or not focused.id:
+            return
+        names = [f.name for f in self.spec.fields]
+        name = focused.id.removeprefix("field-")
+        if name in names:
+            prompt = self.spec.fields[names.index(name)].prompt
+            then = "the next value" if self._next_empty(focused.id) else "the preview"
+            self._status(Text(f"{prompt}: Enter goes to {then}    Esc: close", DIM))
 
     def _status(self, text: Text) -> None:
         self.query_one("#action-status", Static).update(text)
@@ -104,7 +127,11 @@ class ActionScreen(ModalScreen[str | None]):
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if self.stage == "form":
-            self.make_preview()
+            empty = self._next_empty(event.input.id)
+            if empty is not None:  # Enter goes to the next value not given yet
+                empty.focus()
+            else:
+                self.make_preview()
         elif self.stage == "confirm" and event.input.id == "action-confirm":
             if event.value.strip() != self.spec.name:
                 self._status(Text(f"type {self.spec.name!r} exactly to apply", BAD))
@@ -123,13 +150,23 @@ class ActionScreen(ModalScreen[str | None]):
             self.stage = "failed"
             self._status(Text(f"not applied: {e}", BAD))
             return
+        for done_with in (*self.query(".action-field"), self.query_one("#action-confirm")):
+            done_with.add_class("hidden")  # room for the progress and the recap
         notes = "".join(f"\n{n}" for n in outcome.notes)
         self.tasks = tuple(t.id for t in outcome.plan.tasks)
+        if self.spec.name == "resume":
+            self.tasks = (self.values.get("task", "").strip(),)
         if self.tasks:
             self.stage = "progress"
-            self._status(
-                Text(f"{outcome.recap}{notes}\nwatching the migration (Esc closes; it goes on)", OK)
-            )
+            if self.host is not None:
+                self.host.start(self.tasks)
+                where = (
+                    "running in this dashboard (Esc closes this; it goes on)\n"
+                    f"quitting the dashboard pauses it;\n{RESUME_HINT} goes on with it"
+                )
+            else:
+                where = "watching the migration (Esc closes; it goes on)"
+            self._status(Text(f"{outcome.recap}{notes}\n{where}", OK))
         else:
             self.stage = "done"
             self._status(Text(f"{outcome.recap}{notes}\nEsc: close", OK))
@@ -151,8 +188,10 @@ class ActionScreen(ModalScreen[str | None]):
             bar = box.query(ProgressBar).last()
             bar.update(progress=t.slots_done)
             if t.state not in ACTIVE_TASK_STATES:
+                how = self.host.result(tid) if self.host is not None else None
                 finished.append(
                     f"{tid} {t.state}: {t.slots_done}/{t.slots_total} slots, {t.keys_moved} keys"
+                    + (f" ({how})" if how else "")
                 )
         if finished and len(finished) == len(self.tasks):
             self.stage = "done"

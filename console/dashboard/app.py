@@ -36,6 +36,7 @@ from .replication import ReplicationPane
 from .sample import ClusterSample
 from .slot_grid import SlotsPane
 from .table_sync import selected_key
+from .task_host import TaskHost
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ class Dashboard(App[int]):
             )
         self._theme_name = theme or DEFAULT_THEME
         self.samples_shown = 0
+        # migrations started here run here (until a controller hosts them); not in a demo
+        self.task_host = TaskHost(settings) if source.live and not self.read_only else None
+        self.stopped_tasks: tuple[str, ...] = ()  # left running when the dashboard quit
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -154,8 +158,10 @@ class Dashboard(App[int]):
         poll = f"  poll {s.poll_ms:.0f} ms" if s and s.poll_ms else ""
         state = "paused" if self.paused else f"every {self.interval:g}s"
         rec = f"  recording to {self.recorder.path}" if self.recorder else ""
+        running = self.task_host.running if self.task_host else ()
+        here = f"  migrating here: {', '.join(running)}" if running else ""
         self.query_one("#status-bar", Static).update(
-            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{rec}"
+            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{here}{rec}"
         )
 
     # -- samples -------------------------------------------------------------------------------
@@ -281,7 +287,9 @@ class Dashboard(App[int]):
             active = topo.active_migrations() if topo else []
             if active:
                 values = {"task": sorted(active, key=lambda t: t.created)[0].id}
-        self.push_screen(ActionScreen(spec, self.settings, self.current_topology, values))
+        self.push_screen(
+            ActionScreen(spec, self.settings, self.current_topology, values, self.task_host)
+        )
 
     def action_detail(self) -> None:
         focused = self.focused
@@ -319,6 +327,8 @@ class Dashboard(App[int]):
                 yield SystemCommand(spec.title, spec.help, lambda n=name: self.open_action(n))
 
     async def on_unmount(self) -> None:
+        if self.task_host is not None:
+            self.stopped_tasks = await asyncio.to_thread(self.task_host.stop)
         if self.recorder is not None:
             self.recorder.close()
         await self.source.close()

@@ -7,6 +7,7 @@ import argparse
 
 from ..config import ConsoleConfig
 from .settings import load_dashboard
+from .task_host import RESUME_HINT
 
 
 def run_dashboard(config: ConsoleConfig, args: argparse.Namespace) -> int:
@@ -39,4 +40,9 @@ def run_dashboard(config: ConsoleConfig, args: argparse.Namespace) -> int:
         theme=args.theme or ds.theme,
     )
     app.run()
+    for tid in app.stopped_tasks:
+        print(
+            f"migration {tid} stopped with the dashboard (it stays as it is): "
+            f"{RESUME_HINT} {tid} goes on with it"
+        )
     return app.return_code or 0

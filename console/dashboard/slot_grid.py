@@ -8,10 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
@@ -20,6 +23,7 @@ from stack.core.slots import SLOT_COUNT
 
 from .sample import ClusterSample
 from .style import DIM, group_colour
+from .table_sync import sync_static
 from .units import human_bytes, human_count, human_duration
 
 SHADES = "░▒▓█"
@@ -73,7 +77,9 @@ def grid_cells(
 
 
 class SlotGrid(Widget):
-    """The heatmap; it fills the space it is given."""
+    """The heatmap; it fills the space it is given. Drawn line by line from strips that are
+    made again only when what they show changed (the slot map, a group's shade, the width):
+    a refresh with the same slots costs nothing here."""
 
     DEFAULT_CSS = "SlotGrid { height: auto; }"
 
@@ -82,11 +88,21 @@ class SlotGrid(Widget):
         self.max_rows = max_rows
         self.topology: Topology | None = None
         self.load: dict[int, float] = {}
+        self._shown: tuple[object, ...] | None = None  # what the strips were made from
+        self._strips: list[Strip] = []
+        self._styles: dict[str, Style] = {}
+
+    def _levels(self, load: Mapping[int, float]) -> tuple[tuple[int, int], ...]:
+        """The shade of each group (what the grid shows of the load)."""
+        n = len(SHADES)
+        return tuple(sorted((g, min(n - 1, int(v * n))) for g, v in load.items()))
 
     def set(self, topology: Topology | None, load: dict[int, float]) -> None:
         self.topology = topology
         self.load = load
-        self.refresh()
+        slots = topology.slots if topology is not None else None
+        if (slots, self._levels(load)) != (self._shown or (None, None, 0))[:2]:
+            self.refresh()
 
     def rows_for(self, width: int) -> int:
         """Grid lines at this width: as few as hold every slot in at most ``max_rows``."""
@@ -96,24 +112,47 @@ class SlotGrid(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self.rows_for(width) + 1  # the last line says the scale
 
-    def render(self) -> Text:
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = Style.parse(name)
+        return style
+
+    def _make(self, width: int) -> list[Strip]:
         topo = self.topology
         if topo is None:
-            return Text("no topology yet", DIM)
-        width = max(1, self.content_size.width)
+            return [Strip([Segment("no topology yet", self._style(DIM))])]
         rows = self.rows_for(width)
         per, cells = grid_cells(topo.slots.owners(), topo.slots.targets(), self.load, width * rows)
-        text = Text(no_wrap=True, overflow="crop")
+        strips = []
         for i in range(0, len(cells), width):
-            for char, style in cells[i : i + width]:
-                text.append(char, style)
-            text.append("\n")
-        text.append(
+            segments: list[Segment] = []
+            run, run_style = "", ""
+            for char, style in cells[i : i + width]:  # a run of one look is one segment
+                if style != run_style and run:
+                    segments.append(Segment(run, self._style(run_style)))
+                    run = ""
+                run, run_style = run + char, style
+            if run:
+                segments.append(Segment(run, self._style(run_style)))
+            strips.append(Strip(segments))
+        scale = (
             f"one cell = {per} slot{'s' if per > 1 else ''}; shade = keys per slot; "
-            f"{MOVING} = migrating (target's colour), {UNASSIGNED} = unassigned",
-            DIM,
+            f"{MOVING} = migrating (target's colour), {UNASSIGNED} = unassigned"
         )
-        return text
+        strips.append(Strip([Segment(scale, self._style(DIM))]))
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width = max(1, self.content_size.width)
+        slots = self.topology.slots if self.topology is not None else None
+        key = (slots, self._levels(self.load), width)
+        if key != self._shown:
+            self._strips = self._make(width)
+            self._shown = key
+        if y >= len(self._strips):
+            return Strip.blank(width)
+        return self._strips[y].crop(0, width)
 
 
 def legend(sample: ClusterSample) -> Text:
@@ -169,8 +208,10 @@ class MigrationPanel(Vertical):
 
     def update_task(self, task: MigrationTask) -> None:
         self.task_doc = task
-        self.query_one(".task-line", Static).update(task_line(task))
-        self.query_one(ProgressBar).update(total=task.slots_total, progress=task.slots_done)
+        sync_static(self.query_one(".task-line", Static), task_line(task))
+        bar = self.query_one(ProgressBar)
+        if (bar.total, bar.progress) != (task.slots_total, task.slots_done):
+            bar.update(total=task.slots_total, progress=task.slots_done)
 
 
 class SlotsPane(Vertical):
@@ -181,7 +222,7 @@ class SlotsPane(Vertical):
 
     def show(self, sample: ClusterSample) -> None:
         self.query_one(SlotGrid).set(sample.topology, group_load(sample))
-        self.query_one("#slot-legend", Static).update(legend(sample))
+        sync_static(self.query_one("#slot-legend", Static), legend(sample))
         box = self.query_one("#migrations", VerticalScroll)
         tasks = (
             sorted(sample.topology.active_migrations(), key=lambda t: (t.created, t.id))
@@ -198,4 +239,5 @@ class SlotsPane(Vertical):
                 have[t.id].update_task(t)
             else:
                 box.mount(MigrationPanel(t))
-        box.display = bool(tasks)
+        if box.display != bool(tasks):
+            box.display = bool(tasks)

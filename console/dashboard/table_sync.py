@@ -1,12 +1,14 @@
-"""Update a DataTable from rows keyed by name: only changed cells are written, and the rows
-are rebuilt (cursor kept) only when the set or order of keys changed."""
+"""Update widgets from a new sample writing only what changed: a DataTable from rows keyed by
+name (only changed cells are written; the rows are rebuilt, cursor kept, only when the set or
+order of keys changed), a Static only when its text differs (an update costs a re-render and
+a layout even when equal)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 Cell = str | Text
 Row = tuple[str, Sequence[Cell]]
@@ -38,3 +40,9 @@ def selected_key(table: DataTable[Cell]) -> str | None:
     except Exception:
         return None
     return row_key.value
+
+
+def sync_static(widget: Static, content: Text | str) -> None:
+    if getattr(widget, "_synced", None) != content:
+        widget._synced = content  # type: ignore[attr-defined]
+        widget.update(content)
