@@ -5,6 +5,8 @@ as ``ledis-console``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import redis
 
 from stack.cluster import nodes, plans
 from stack.cluster.etcd_server import EtcdServer
-from stack.cluster.model import Event
+from stack.cluster.model import Event, Topology
 from stack.cluster.store import Store
 
 from .proxy_cluster import ProxyProcess
@@ -23,6 +25,14 @@ from .servers import LedisServer, wait_until
 FAST = (  # settings that keep a test's failover within a few seconds on a busy machine
     "--tick", "0.3", "--lease-ttl", "4", "--down-after", "1.5", "--probe-timeout", "0.8",
 )  # fmt: skip
+
+
+def _add_group(t: Topology, addr: str, group: int) -> plans.Plan:
+    return plans.plan_add_group(t, addr, group)
+
+
+def _add_node(t: Topology, addr: str, group: int) -> plans.Plan:
+    return plans.plan_add_node(t, group, addr)
 
 
 class ControllerProcess:
@@ -81,16 +91,12 @@ class FailoverCluster:
         self.store = Store([etcd.endpoint], name)
         plans.apply_fresh(self.store, plans.plan_init)
         for gid in range(1, groups + 1):
-            master = self._server(f"g{gid}-master")
-            plans.apply_fresh(
-                self.store, lambda t, a=self.addr(master), g=gid: plans.plan_add_group(t, a, g)
-            )
+            maddr = self.addr(self._server(f"g{gid}-master"))
+            plans.apply_fresh(self.store, functools.partial(_add_group, addr=maddr, group=gid))
             for r in range(1, replicas + 1):
-                rep = self._server(f"g{gid}-replica{r}")
-                asyncio.run(nodes.replicate(self.addr(rep), self.addr(master)))
-                plans.apply_fresh(
-                    self.store, lambda t, a=self.addr(rep), g=gid: plans.plan_add_node(t, g, a)
-                )
+                raddr = self.addr(self._server(f"g{gid}-replica{r}"))
+                asyncio.run(nodes.replicate(raddr, maddr))
+                plans.apply_fresh(self.store, functools.partial(_add_node, addr=raddr, group=gid))
         plans.apply_fresh(self.store, plans.plan_assign_even)
         self.proxies: list[ProxyProcess] = []
         self.controllers: list[ControllerProcess] = []
@@ -166,10 +172,8 @@ class FailoverCluster:
                 p.stop()
         for s in self.servers.values():
             if s.proc is not None and s.proc.poll() is None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     s.stop()
-                except subprocess.TimeoutExpired:
-                    pass
         try:
             self.store.delete_cluster()
         finally:

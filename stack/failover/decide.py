@@ -107,14 +107,15 @@ def judge(s: Snapshot, addr: str, cfg: Settings) -> Verdict:
 
 def best_replica(s: Snapshot, g: Group, exclude: str = "") -> NodeLook | None:
     """The reachable replica of ``g`` with the highest applied LogID (ties: the first listed).
-    A replica must be following this group's master (or be detached by a half-done failover
-    of this group) so that its LogIDs are the group's."""
+    Only a replica following this group's master counts: its LogIDs are the group's. A node
+    listed as a replica that answers as a master (an old master back with writes nobody
+    acknowledged) is never promoted."""
     best: NodeLook | None = None
     for addr in g.replicas:
         look = s.nodes.get(addr)
         if addr == exclude or look is None or not look.up or look.log_id is None:
             continue
-        if look.role == "replica" and look.master != g.master:
+        if look.role != "replica" or look.master != g.master:
             continue
         if best is None or look.log_id > (best.log_id or 0):
             best = look
