@@ -155,7 +155,8 @@ class FailoverCluster:
 
     def client(self, addr: str, **kw: object) -> redis.Redis:
         host, _, port = addr.rpartition(":")
-        return redis.Redis(host=host, port=int(port), socket_timeout=10, **kw)  # type: ignore[arg-type]
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host=host, port=int(port), **kw)  # type: ignore[arg-type]
 
     def events(self) -> list[Event]:
         return self.store.events(limit=500)

@@ -373,7 +373,8 @@ class Controller:
         if wf.planned:
             with contextlib.suppress(ClientError, OSError, TimeoutError):
                 await self.node(wf.old, "CLIENT", "UNPAUSE")
-        follow = f"{', '.join(done)} follow it" if done else "no replica follows it yet"
+        verb = "follows" if len(done) == 1 else "follow"
+        follow = f"{', '.join(done)} {verb} it" if done else "no replica follows it yet"
         rest = ""
         if later:
             they = "it answers" if len(later) == 1 else "they answer"
