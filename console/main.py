@@ -248,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, help="replicas per group (default 1)")
     up.add_argument("--proxies", type=int, help="proxies (default 1, once ledis-proxy exists)")
     up.add_argument(
+        "--controllers",
+        type=int,
+        help="ledis-failover controllers (default 1; 3 recommended: one leads, two stand by)",
+    )
+    up.add_argument(
         "--port-base", type=int, help="first port (default 7000): etcd, etcd peer, servers, proxies"
     )
     up.add_argument("--detach", action="store_true", help="return once healthy; `down` stops it")
@@ -346,6 +351,7 @@ def run(argv: list[str] | None = None) -> int:
                 groups=args.groups,
                 replicas=args.replicas,
                 proxies=args.proxies,
+                controllers=args.controllers,
                 detach=args.detach and not args.supervise,
                 log_level=args.log_level,
                 out=out,

@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stack.core.resp_client import RespClient
-from stack.core.resp_session import ClientError, Endpoint
+from stack.core.resp_session import ClientError
 
-from .model import DOC_VERSION, ModelError, _Reader, check_addr, dumps, parse_addr
+from .model import DOC_VERSION, ModelError, _Reader, check_addr, dumps
+from .nodes import node_client
 
 CONTROLLER = "controller"
 PROXY = "proxy"
@@ -106,13 +106,7 @@ class Sightings:
 async def ping(addr: str, timeout: float, password: str | None = None, name: str = "") -> bool:
     """Whether ``addr`` answers PING within ``timeout`` (a fresh connection each time, so a
     node that restarted or froze is noticed)."""
-    host, port = parse_addr(addr)
-    client = RespClient(
-        Endpoint(host=host, port=port, password=password, client_name=name or None),
-        connect_timeout=timeout,
-        request_timeout=timeout,
-        backoff=None,
-    )
+    client = node_client(addr, password, timeout, name)
     try:
         async with asyncio.timeout(timeout * 2):
             await client.execute("PING")

@@ -32,6 +32,7 @@ class FailoverConfig:
     etcd_timeout: float = 5.0
     log_level: str = "info"
     log_file: str = ""
+    ready_file: str = ""  # written (with the id) once the first tick is done
     # tests: the controller dials the second address for the first ("a=b,c=d"), e.g. a
     # closed port to cut this controller (only) from a node
     probe_map: Mapping[str, str] = field(default_factory=dict)

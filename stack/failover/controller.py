@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from stack.cluster.model import ModelError, Topology
 from stack.cluster.store import Conflict, Store, StoreError, build_topology
@@ -115,6 +117,12 @@ class Controller:
                     log.error("the topology cannot be read: %s; not acting", e)
                 except Exception:
                     log.exception("tick failed")
+                if self.ticks == 1 and self.config.ready_file:
+                    ready = Path(self.config.ready_file)
+                    ready.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = ready.with_name(ready.name + ".tmp")
+                    tmp.write_text(f"{self.ident}\n")
+                    os.replace(tmp, ready)
                 pause = self.config.tick - (time.monotonic() - started)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), max(0.01, pause))

@@ -49,6 +49,7 @@ _HELP = {
     "etcd_timeout": ("SECONDS", "timeout of each etcd request"),
     "log_level": ("LEVEL", "debug, info, warning or error"),
     "log_file": ("FILE", "log to this file instead of stderr"),
+    "ready_file": ("FILE", "write the id here once the first look at the cluster is done"),
     "probe_map": ("FROM=TO,...", "tests: dial TO when probing FROM"),
 }
 

@@ -8,9 +8,10 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from stack.cluster.model import format_addr, parse_addr
+from stack.cluster.model import format_addr
+from stack.cluster.nodes import node_client
 from stack.core.resp_client import RespClient
-from stack.core.resp_session import ClientError, Endpoint
+from stack.core.resp_session import ClientError
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,7 @@ def read_look(addr: str, role: object, info: object) -> NodeLook:
 
 
 def client_for(addr: str, timeout: float, password: str | None) -> RespClient:
-    host, port = parse_addr(addr)
-    return RespClient(
-        Endpoint(host=host, port=port, password=password, client_name="ledis-failover"),
-        connect_timeout=timeout,
-        request_timeout=timeout,
-        backoff=None,
-    )
+    return node_client(addr, password, timeout, "ledis-failover")
 
 
 async def look(addr: str, dial: str, timeout: float, password: str | None) -> NodeLook:
