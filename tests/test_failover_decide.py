@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from stack.cluster.model import Group, SlotMap, Topology
@@ -17,6 +18,7 @@ from stack.failover.decide import (
     decide,
     judge,
 )
+from stack.failover.leader import Leadership
 from stack.failover.probe import NodeLook, read_look
 from stack.failover.workflow import Workflow
 
@@ -184,3 +186,18 @@ def test_read_look() -> None:
     look = read_look(R1, [b"slave", b"127.0.0.1", 7001, b"connected", 16], b"")
     assert (look.role, look.master, look.link, look.log_id) == ("replica", M, "connected", 16)
     assert not read_look(R1, b"garbage", b"").up
+
+
+class _Lease:
+    def __init__(self, age: float) -> None:
+        self.last_ok = time.monotonic() - age
+
+
+def test_a_leader_whose_lease_is_old_stops_acting() -> None:
+    lead = Leadership(None, "c1", ttl=6)  # type: ignore[arg-type]
+    lead.revision = 42
+    lead.lease = _Lease(1.0)  # type: ignore[assignment]
+    assert lead.leading(42)
+    assert not lead.leading(43)  # the key was re-created by someone else
+    lead.lease = _Lease(4.1)  # type: ignore[assignment]  # 2/3 of the TTL without a keep-alive
+    assert not lead.leading(42)

@@ -26,7 +26,6 @@ class FailoverConfig:
     quorum: int = 2  # views (controllers and proxies) that must agree a master is down
     view_max_age: float = 5.0  # a view older than this does not count
     safe_mode_fraction: float = 0.5  # more than this share of the nodes down: report only
-    link_timeout: float = 10.0  # how long a repointed replica may take to connect
     switchover_timeout: float = 5.0  # a planned switchover's longest write pause (s)
     password: str = ""  # the nodes' password
     etcd_timeout: float = 5.0
@@ -78,8 +77,7 @@ def check(config: FailoverConfig) -> FailoverConfig:
         raise ConfigError("quorum: at least 1")
     if not 0 < config.safe_mode_fraction <= 1:
         raise ConfigError("safe-mode-fraction: above 0, at most 1")
-    for name in ("probe_timeout", "down_after", "view_max_age", "link_timeout",
-                 "switchover_timeout"):  # fmt: skip
+    for name in ("probe_timeout", "down_after", "view_max_age", "switchover_timeout"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name.replace('_', '-')}: above 0")
     return config

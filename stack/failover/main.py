@@ -43,7 +43,6 @@ _HELP = {
     "quorum": ("N", "views (controllers and proxies) that must agree a master is down"),
     "view_max_age": ("SECONDS", "a view older than this does not count"),
     "safe_mode_fraction": ("F", "more than this share of nodes down at once: report only"),
-    "link_timeout": ("SECONDS", "how long a repointed replica may take to connect"),
     "switchover_timeout": ("SECONDS", "longest write pause of a planned switchover"),
     "password": ("PASSWORD", "the nodes' password"),
     "etcd_timeout": ("SECONDS", "timeout of each etcd request"),
