@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -357,3 +358,27 @@ def test_planned_switchover_loses_nothing(
         f"group 1: {target} is the master at epoch",
         f"group 1: failover done: {target} is master",
     )
+
+
+SOAK = float(os.environ.get("LEDIS_FAILOVER_SOAK", "0"))
+
+
+@pytest.mark.skipif(not SOAK, reason="opt-in: LEDIS_FAILOVER_SOAK=<seconds> (e.g. 600)")
+@pytest.mark.timeout(int(SOAK) + 300)
+def test_soak_a_healthy_cluster_under_load_never_fails_over(fc: FailoverCluster) -> None:
+    """Accelerated: ticks every 0.1 s and a master down after 0.5 s, so each second holds
+    the decisions of six seconds at the defaults (LEDIS_FAILOVER_SOAK=600: an hour)."""
+    proxy = fc.proxy()
+    fast = ("--tick", "0.1", "--down-after", "0.5", "--probe-timeout", "0.3")
+    fc.controller(*fast)
+    fc.controller(*fast)
+    fc.wait_leader()
+    fc.wait_views(3)
+    m = fc.master_of()
+    with Writers(proxy.port, threads=4) as writers:
+        deadline = time.monotonic() + SOAK
+        while time.monotonic() < deadline:
+            assert fc.master_of() == m
+            time.sleep(1.0)
+    assert not writers.errors, writers.errors[:3]
+    assert not [t for t in fc.texts() if "promoting" in t or "safe mode" in t]
