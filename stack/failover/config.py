@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from stack.cluster.model import check_addr
 from stack.cluster.paths import PathError, check_cluster_name, check_id
 
+from .workflow import STEPS
+
 
 class ConfigError(ValueError):
     pass
@@ -35,6 +37,8 @@ class FailoverConfig:
     # tests: the controller dials the second address for the first ("a=b,c=d"), e.g. a
     # closed port to cut this controller (only) from a node
     probe_map: Mapping[str, str] = field(default_factory=dict)
+    # tests: exit (code 3, no cleanup, as a kill would) right after recording this step
+    exit_after: str = ""
 
     @property
     def ident(self) -> str:
@@ -73,6 +77,8 @@ def check(config: FailoverConfig) -> FailoverConfig:
         raise ConfigError("lease-ttl: at least 2 seconds")
     if config.tick <= 0 or config.tick * 2 > config.lease_ttl:
         raise ConfigError("tick: above 0 and at most half the lease TTL")
+    if config.exit_after and config.exit_after not in STEPS:
+        raise ConfigError(f"exit-after: one of {', '.join(STEPS)}")
     if config.quorum < 1:
         raise ConfigError("quorum: at least 1")
     if not 0 < config.safe_mode_fraction <= 1:

@@ -233,6 +233,9 @@ class Controller:
             raise StepFailed(f"group {wf.group}: step {wf.step} not recorded: {e}") from None
         if text:
             log.warning("%s", text)
+        if not delete and wf.step == self.config.exit_after:
+            log.warning("exiting after step %s (--exit-after)", wf.step)
+            os._exit(3)
         return replace(wf, revision=revision)
 
     async def start_failover(self, action: StartFailover, snap: Snapshot) -> None:

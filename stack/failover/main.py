@@ -50,6 +50,7 @@ _HELP = {
     "log_file": ("FILE", "log to this file instead of stderr"),
     "ready_file": ("FILE", "write the id here once the first look at the cluster is done"),
     "probe_map": ("FROM=TO,...", "tests: dial TO when probing FROM"),
+    "exit_after": ("STEP", "tests: exit at once after recording this workflow step"),
 }
 
 
