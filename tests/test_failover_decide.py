@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from stack.cluster.model import Group, SlotMap, Topology
+import pytest
+
+from stack.cluster.model import Group, ModelError, SlotMap, Topology
 from stack.cluster.views import CONTROLLER, PROXY, Seen, View
 from stack.failover.decide import (
     MarkEpoch,
@@ -201,3 +203,21 @@ def test_a_leader_whose_lease_is_old_stops_acting() -> None:
     assert not lead.leading(43)  # the key was re-created by someone else
     lead.lease = _Lease(4.1)  # type: ignore[assignment]  # 2/3 of the TTL without a keep-alive
     assert not lead.leading(42)
+
+
+def test_views_and_workflows_round_trip_and_are_read_strictly() -> None:
+    v = view("proxy:p1", PROXY, {M: (False, 2.5), R1: (True, 10.0)})
+    assert View.from_json("/ledis/c/views/proxy:p1", v.to_json()) == v
+    for bad, problem in (
+        (b'{"observer": "x", "kind": "robot", "ts": 1}', "'kind'"),
+        (b'{"observer": "x", "kind": "proxy", "ts": 1, "nodes": {"nowhere": {"up": true, '
+         b'"since": 1}}}', "nodes"),
+        (b'{"observer": "x", "kind": "proxy", "ts": 1, "nodes": {"1.2.3.4:5": {"up": 1, '
+         b'"since": 1}}}', "'up'"),
+    ):  # fmt: skip
+        with pytest.raises(ModelError, match=problem):
+            View.from_json("/ledis/c/views/x", bad)
+    wf = Workflow(2, M, R1, "committed", 9, planned=True, reason="r", started=5.0, owner="c1")
+    assert Workflow.from_json("/ledis/c/failovers/2", wf.to_json()) == wf
+    with pytest.raises(ModelError, match="'step'"):
+        Workflow.from_json("w", wf.to_json().replace(b"committed", b"halfway"))
