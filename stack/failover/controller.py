@@ -78,9 +78,11 @@ class Controller:
     async def etcd(self, fn, *args, **kw):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kw))
 
-    async def node(self, addr: str, *args: str | int) -> object:
+    async def node(self, addr: str, *args: str | int, timeout: float = 0.0) -> object:
         c = self.config
-        return await probe.command(addr, c.dial(addr), c.probe_timeout, c.password or None, *args)
+        return await probe.command(
+            addr, c.dial(addr), timeout or c.probe_timeout, c.password or None, *args
+        )
 
     async def say(self, text: str, kind: str = "failover") -> None:
         """One sentence into the log and the events stream (not twice within a minute)."""
@@ -330,9 +332,11 @@ class Controller:
                               f"group {wf.group}: failover to {wf.new} rolled back: {wf.new} "
                               f"no longer answers", delete=True)  # fmt: skip
             return wf
-        # fence the old master first (it may be frozen or gone: best effort)
+        # fence the old master first (it may be frozen or gone: best effort, briefly; one
+        # that answers later is fenced when it does)
         try:
-            await self.node(wf.old, "NODEEPOCH", "SET", wf.epoch, "FENCED")
+            await self.node(wf.old, "NODEEPOCH", "SET", wf.epoch, "FENCED",
+                            timeout=self.config.probe_timeout / 4)  # fmt: skip
         except (ClientError, OSError, TimeoutError) as e:
             log.info("group %d: old master %s not fenced now (%s)", wf.group, wf.old, e)
         try:
