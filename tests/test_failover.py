@@ -322,7 +322,7 @@ def test_next_leader_completes_or_rolls_back_a_half_done_failover(fc: FailoverCl
     assert fc.client(new.new).set("after", "failover")
     _in_order(
         fc.texts(),
-        f"group 1: master {m} unreachable from 3 of 3 views",
+        f"group 1: master {m} unreachable from",
         f"promoting {new.new}",
         "controller c3 leads",
         f"group 1: {new.new} is the master at epoch",
