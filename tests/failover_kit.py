@@ -159,7 +159,7 @@ class FailoverCluster:
         return redis.Redis(host=host, port=int(port), **kw)  # type: ignore[arg-type]
 
     def events(self) -> list[Event]:
-        return self.store.events(limit=500)
+        return self.store.events(limit=2000)
 
     def texts(self) -> list[str]:
         return [e.text for e in self.events()]

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from stack.cluster.model import ModelError, Topology
+from stack.cluster.nodemap import push_maps
 from stack.cluster.store import Conflict, Store, StoreError, build_topology
 from stack.cluster.txn import EventDraft, Guard, Write
 from stack.cluster.views import CONTROLLER, Sightings, View, read_views
@@ -37,6 +38,7 @@ from .decide import (
     decide,
 )
 from .leader import Leadership
+from .migrations import OWNER_PREFIX, MigrationHost
 from .probe import NodeLook
 from .workflow import CHOSEN, COMMITTED, PROMOTED, REQUESTED, Workflow
 
@@ -70,6 +72,9 @@ class Controller:
         self.recent: dict[str, float] = {}  # sentence -> when it was last said
         self.leading = False
         self.ticks = 0
+        self.migrations = MigrationHost(
+            self.store, OWNER_PREFIX + self.ident, config.password or None, self.say
+        )
         self._stop = asyncio.Event()
         self._own = View(self.observer, CONTROLLER, 0.0)
 
@@ -129,6 +134,7 @@ class Controller:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), max(0.01, pause))
         finally:
+            self.migrations.stop()
             await self.etcd(self.leadership.resign)
             self.store.close()
 
@@ -180,12 +186,17 @@ class Controller:
                 else f"controller {self.ident} stopped leading",
                 "controller",
             )
-        if not self.leading or not snap.topology.initialised:
+        if not self.leading:
+            self.migrations.stop()
+            return
+        if not snap.topology.initialised:
             return
         for action in decide(snap, self.settings, self.ident):
             if not self.leadership.leading(snap.topology.version(self.paths.leader)):
                 return  # the lease got old while acting: stop at once
             await self.act(action, snap)
+        if not snap.workflows:  # no migration starts while a failover is under way
+            self.migrations.consider(snap.topology)
 
     # -- acting ------------------------------------------------------------------------------
 
@@ -374,6 +385,11 @@ class Controller:
         g = topo.groups.get(wf.group)
         if g is None:
             raise StepFailed(f"group {wf.group} no longer exists")
+        # every master learns the new map (its epoch, the group's new master address)
+        for pushed in await push_maps(topo, self.config.password or None):
+            if pushed.error is not None:
+                log.info("group %d's master %s did not take the map of epoch %d: %s",
+                         pushed.group, pushed.addr, topo.epoch, pushed.error)  # fmt: skip
         done, later = [], []
         host, _, port = wf.new.rpartition(":")
         for addr in g.replicas:
