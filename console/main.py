@@ -49,6 +49,7 @@ examples:
   ledis-console cluster events --follow
   ledis-console cluster migrate --slots 0-1023 --to 2 --yes
   ledis-console cluster migrations
+  ledis-console failover 1 --dry-run        the plan of a switchover of group 1
   ledis-console down                        stop what `up` started in ./ledis-run
 """
 
@@ -247,10 +248,30 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, help="replicas per group (default 1)")
     up.add_argument("--proxies", type=int, help="proxies (default 1, once ledis-proxy exists)")
     up.add_argument(
+        "--controllers",
+        type=int,
+        help="ledis-failover controllers (default 1; 3 recommended: one leads, two stand by)",
+    )
+    up.add_argument(
         "--port-base", type=int, help="first port (default 7000): etcd, etcd peer, servers, proxies"
     )
     up.add_argument("--detach", action="store_true", help="return once healthy; `down` stops it")
     up.add_argument("--supervise", action="store_true", help=argparse.SUPPRESS)
+
+    fo = sub.add_parser(
+        "failover",
+        help="switch a group's master over to a replica (planned: nothing is lost)",
+        description="Show the plan, then ask the leading controller to switch the group over: "
+        "writes are paused on the master, the replica catches up, then it is promoted and the "
+        "old master becomes its replica. Follows the events until it is done.",
+        epilog="example: ledis-console failover 1 --to 127.0.0.1:7004 --yes",
+    )
+    _config_option(fo, top=False)
+    fo.add_argument("group", type=int, metavar="GROUP", help="the group id")
+    fo.add_argument("--to", metavar="HOST:PORT", help="the replica to promote (default: the "
+                    "one with the highest LogID)")  # fmt: skip
+    fo.add_argument("--dry-run", action="store_true", help="show the plan and stop")
+    fo.add_argument("--yes", action="store_true", help="switch over without asking")
 
     down = sub.add_parser(
         "down",
@@ -330,6 +351,7 @@ def run(argv: list[str] | None = None) -> int:
                 groups=args.groups,
                 replicas=args.replicas,
                 proxies=args.proxies,
+                controllers=args.controllers,
                 detach=args.detach and not args.supervise,
                 log_level=args.log_level,
                 out=out,
@@ -342,6 +364,10 @@ def run(argv: list[str] | None = None) -> int:
         ctx = cluster_admin.Context(config, out, err, yes=getattr(args, "yes", False))
         if args.command is None:
             return _no_command(ctx, args)
+        if args.command == "failover":
+            from .failover_admin import cmd_failover
+
+            return cmd_failover(ctx, args)
         return ACTIONS[args.action](ctx, args)
     except (
         ConfigError,

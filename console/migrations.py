@@ -181,6 +181,15 @@ def _run_all(ctx: Context, args: argparse.Namespace, tasks: list[str]) -> int:
             "tasks created; ledis-console cluster migrate --resume runs them", highlight=False
         )
         return 0
+    with ctx.store() as store:
+        leader = store.load().leader
+    if leader is not None:  # the leading ledis-failover hosts migrations (docs/failover.md)
+        ctx.out.print(
+            f"the controller {leader} runs {', '.join(tasks)}; "
+            "ledis-console cluster migrations shows the progress",
+            highlight=False,
+        )
+        return 0
     settings = _settings(ctx, args)
     code = 0
     for task_id in tasks:

@@ -63,6 +63,7 @@ SKIP = frozenset({
     "debug", "shutdown", "failover", "sync", "psync", "replconf", "monitor", "slowlog|get",
     "acl|log",  # what earlier tests were refused, with ages: the server's history, not a reply
     "client|tracking",  # REDIRECT names connections by id (tests/test_tracking.py: its errors)
+    "nodeepoch",
 })
 # Commands of ledis's own (no Redis counterpart; "slots": Codis's): checked for an answer in
 # time only.

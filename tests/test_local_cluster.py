@@ -53,7 +53,7 @@ def test_up_detach_down_and_up_again(tmp_path: Path) -> None:
     try:
         assert f"127.0.0.1:{base + 2}" in out and "down --run-dir" in out
         procs = pids(run_dir)
-        assert set(procs) == {"etcd", "g1-master", "g1-replica1"}
+        assert set(procs) == {"etcd", "g1-master", "g1-replica1", "controller1"}
         assert all(pid_alive(p) for p in procs.values())
         supervisor = int((run_dir / "up.pid").read_text())
         config = run_dir / "ledis-console.toml"
@@ -63,6 +63,7 @@ def test_up_detach_down_and_up_again(tmp_path: Path) -> None:
         assert doc["groups"][0]["master"] == f"127.0.0.1:{master}"
         assert doc["groups"][0]["replicas"] == [f"127.0.0.1:{replica}"]
         assert doc["slots"] == [{"from": 0, "to": 16383, "group": 1, "state": "online"}]
+        assert doc["leader"] == "controller1"  # up starts one ledis-failover by default
         epoch = doc["epoch"]
         r = redis.Redis(port=master, socket_timeout=30)
         r.set("kept", "yes")

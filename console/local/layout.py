@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 LAYOUT_FILE = "layout.json"
@@ -21,6 +21,7 @@ HOST = "127.0.0.1"
 ETCD = "etcd"
 SERVER = "server"
 PROXY = "proxy"
+CONTROLLER = "controller"
 
 
 class LayoutError(ValueError):
@@ -71,6 +72,7 @@ class Layout:
     groups: int = 2
     replicas: int = 1
     proxies: int = 1
+    controllers: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.groups <= 64:
@@ -79,6 +81,8 @@ class Layout:
             raise LayoutError(f"--replicas {self.replicas}: between 0 and 8")
         if not 0 <= self.proxies <= 16:
             raise LayoutError(f"--proxies {self.proxies}: between 0 and 16")
+        if not 0 <= self.controllers <= 9:
+            raise LayoutError(f"--controllers {self.controllers}: between 0 and 9")
         if self.port_base < 1024 or self.last_port > 65535:
             raise LayoutError(
                 f"--port-base {self.port_base}: the {self.port_count} ports from there must lie "
@@ -150,12 +154,26 @@ class Layout:
             out.append(ProcessSpec(name, PROXY, argv, workdir, port))
         return out
 
+    def controller_specs(self) -> list[ProcessSpec]:
+        """ledis-failover processes: they listen on no port (``port`` 0)."""
+        out = []
+        for n in range(1, self.controllers + 1):
+            name = f"controller{n}"
+            workdir = self.run_dir / name
+            argv = (
+                sys.executable, "-m", "stack.failover.main",
+                "--etcd", self.etcd_endpoint, "--cluster", CLUSTER_NAME, "--id", name,
+                "--ready-file", str(workdir / "ready"),
+            )  # fmt: skip
+            out.append(ProcessSpec(name, CONTROLLER, argv, workdir, 0))
+        return out
+
     def etcd_spec(self) -> ProcessSpec:
         return ProcessSpec(ETCD, ETCD, (), self.run_dir / ETCD, self.etcd_port)
 
     def all_specs(self, with_proxies: bool) -> list[ProcessSpec]:
         specs = [self.etcd_spec(), *self.servers()]
-        return specs + (self.proxy_specs() if with_proxies else [])
+        return specs + (self.proxy_specs() if with_proxies else []) + self.controller_specs()
 
     # persistence
 
@@ -171,6 +189,7 @@ class Layout:
         groups: int | None,
         replicas: int | None,
         proxies: int | None,
+        controllers: int | None = None,
     ) -> tuple[Layout, bool]:
         """The run dir's layout (given flags must agree with it), or a new one from the flags
         and defaults. The bool says whether the run dir already had one."""
@@ -181,6 +200,7 @@ class Layout:
                 "groups": groups,
                 "replicas": replicas,
                 "proxies": proxies,
+                "controllers": controllers,
             }
             return cls(run_dir, **{k: v for k, v in given.items() if v is not None}), False
         try:
@@ -191,6 +211,7 @@ class Layout:
                 int(doc["groups"]),
                 int(doc["replicas"]),
                 int(doc["proxies"]),
+                int(doc.get("controllers", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise LayoutError(
@@ -207,5 +228,7 @@ class Layout:
                     f"use the same, or another --run-dir for a new cluster"
                 )
         if proxies is not None and proxies != saved.proxies:
-            saved = cls(run_dir, saved.port_base, saved.groups, saved.replicas, proxies)
+            saved = replace(saved, proxies=proxies)
+        if controllers is not None and controllers != saved.controllers:
+            saved = replace(saved, controllers=controllers)
         return saved, True

@@ -65,7 +65,7 @@ def _running_supervisor(run_dir: Path) -> int | None:
 
 
 def _check_ports(specs: Sequence[ProcessSpec], layout: Layout) -> None:
-    ports = [(s.name, s.port) for s in specs]
+    ports = [(s.name, s.port) for s in specs if s.port]
     ports.append(("etcd (peer)", layout.etcd_peer_port))
     for name, port in ports:
         with socket.socket() as sock:
@@ -84,7 +84,8 @@ def listing(layout: Layout, specs: Sequence[ProcessSpec], pids: dict[str, int]) 
     for col in ("process", "listens on", "pid", "log"):
         table.add_column(col)
     for s in specs:
-        table.add_row(s.name, s.addr, str(pids.get(s.name, "-")), str(s.log_file))
+        where = s.addr if s.port else "-"
+        table.add_row(s.name, where, str(pids.get(s.name, "-")), str(s.log_file))
     return table
 
 
@@ -207,6 +208,9 @@ class LocalCluster:
             if self.with_proxies:
                 status.update(f"starting {layout.proxies} proxies")
                 await self.supervisor.start_many(layout.proxy_specs())
+            if layout.controllers:
+                status.update(f"starting {layout.controllers} controllers")
+                await self.supervisor.start_many(layout.controller_specs())
         note = proxy_note(layout)
         if note:
             self.out.print(note, highlight=False)
@@ -266,12 +270,13 @@ def up(
     groups: int | None,
     replicas: int | None,
     proxies: int | None,
+    controllers: int | None = None,
     detach: bool,
     log_level: str,
     out: Console,
 ) -> int:
     run_dir = run_dir.resolve()
-    layout, _ = Layout.resolve(run_dir, port_base, groups, replicas, proxies)
+    layout, _ = Layout.resolve(run_dir, port_base, groups, replicas, proxies, controllers)
     pid = _running_supervisor(run_dir)
     if pid is not None:
         raise UpError(

@@ -45,10 +45,13 @@ class NodeError(Exception):
     """A node refused or failed an administrative step; the message says which and why."""
 
 
-def _client(addr: str, password: str | None, timeout: float) -> RespClient:
+def node_client(
+    addr: str, password: str | None, timeout: float, name: str = "ledis-console"
+) -> RespClient:
+    """A one-off client of a node: no reconnection, every step bounded by ``timeout``."""
     host, port = parse_addr(addr)
     return RespClient(
-        Endpoint(host=host, port=port, password=password, client_name="ledis-console"),
+        Endpoint(host=host, port=port, password=password, client_name=name or None),
         connect_timeout=timeout,
         request_timeout=timeout,
         backoff=None,
@@ -92,7 +95,7 @@ async def probe(
     addr: str, password: str | None = None, timeout: float = PROBE_TIMEOUT
 ) -> NodeState:
     """PING, ROLE and INFO keyspace of one node; never raises for an unreachable node."""
-    client = _client(addr, password, timeout)
+    client = node_client(addr, password, timeout)
     try:
         return await asyncio.wait_for(_probe(client, addr), timeout * 3)
     except (TimeoutError, ClientError, OSError, NodeError) as e:
@@ -119,7 +122,7 @@ async def replicate(
     """Make ``addr`` a replica of ``master`` and wait (``link_timeout``) until ROLE says its
     link is connected. Raises NodeError saying what went wrong."""
     host, port = parse_addr(master)
-    client = _client(addr, password, timeout)
+    client = node_client(addr, password, timeout)
     try:
         try:
             await client.execute("REPLICAOF", host, str(port))
@@ -147,7 +150,7 @@ async def replicate(
 async def detach(addr: str, password: str | None = None, timeout: float = PROBE_TIMEOUT) -> None:
     """REPLICAOF NO ONE, then SLOTSMAP RESET: the node leaves the cluster, keeps its data and
     serves all of it (the slot map it had from its master would answer -MOVED)."""
-    client = _client(addr, password, timeout)
+    client = node_client(addr, password, timeout)
     try:
         await client.execute("REPLICAOF", "NO", "ONE")
         await client.execute("SLOTSMAP", "RESET")

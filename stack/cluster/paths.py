@@ -88,13 +88,30 @@ class ClusterPaths:
         return self.events + check_id("event", event_id)
 
     @property
+    def views(self) -> str:
+        """What each observer (controller or proxy) sees of every node, under its lease."""
+        return self.prefix + "views/"
+
+    def view(self, observer_id: str) -> str:
+        return self.views + check_id("view", observer_id)
+
+    @property
+    def failovers(self) -> str:
+        """Failover workflows in progress, one per group (docs/failover.md)."""
+        return self.prefix + "failovers/"
+
+    def failover(self, group_id: int) -> str:
+        return f"{self.failovers}{group_id}"
+
+    @property
     def leader(self) -> str:
         """The controller's leader key (issue 13), held under the leader's lease."""
         return self.prefix + "leader"
 
     def classify(self, path: str) -> tuple[str, str]:
         """``(kind, id)`` of a key under this cluster: kind is ``meta``, ``epoch``, ``slots``,
-        ``leader``, ``group``, ``proxy``, ``migration``, ``event`` or ``other``."""
+        ``leader``, ``group``, ``proxy``, ``migration``, ``event``, ``view``, ``failover`` or
+        ``other``."""
         if not path.startswith(self.prefix):
             return ("other", path)
         rest = path[len(self.prefix) :]
@@ -107,6 +124,8 @@ class ClusterPaths:
                 "proxies": "proxy",
                 "migrations": "migration",
                 "events": "event",
+                "views": "view",
+                "failovers": "failover",
             }.get(head)
             if kind is not None:
                 return (kind, tail)

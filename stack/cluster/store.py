@@ -60,6 +60,9 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0
 MAX_EVENTS = 1000
 RETRY_BACKOFF = Backoff(initial=0.2, maximum=5.0)
+# keys under the prefix that are not part of a Topology: the stream, what observers see, the
+# controller's workflows (read by whoever needs them, never rebuilt into a topology)
+NOT_TOPOLOGY = frozenset({"event", "other", "view", "failover"})
 TXN_MAX_OPS = 100  # etcd refuses transactions of more than 128 operations by default
 
 # gRPC keepalive: a watch on a frozen etcd notices within ~15 s (etcd refuses pings more
@@ -237,6 +240,15 @@ class Store:
             for kv in r.response_range.kvs
         )
         return RawSnapshot(int(resp.header.revision), kvs)
+
+    def read_prefix(self, prefix: str) -> tuple[int, list[tuple[str, bytes, int]]]:
+        """The revision and every ``(path, value, mod_revision)`` under ``prefix``."""
+        req = self._range(prefix.encode(), prefix_end(prefix))
+        resp = self.call(lambda: self._stub_call("kvstub", "Range", req))
+        return (
+            int(resp.header.revision),
+            [(kv.key.decode(), bytes(kv.value), int(kv.mod_revision)) for kv in resp.kvs],
+        )
 
     def get_raw(self, path: str) -> tuple[bytes | None, int]:
         """A document's bytes and mod revision (None, 0 when absent)."""
@@ -462,7 +474,7 @@ def build_topology(
     leader: str | None = None
     for path, value, mod in kvs:
         kind, ident = paths.classify(path)
-        if kind in ("event", "other"):
+        if kind in NOT_TOPOLOGY:
             continue
         versions[path] = int(mod)
         if kind == "meta":
@@ -532,14 +544,19 @@ class Lease:
         self.on_lost = on_lost
         self.id = 0
         self.lost_count = 0
+        # monotonic time a keep-alive that etcd accepted was sent (or the grant): the lease
+        # lives at least ttl seconds from then
+        self.last_ok = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _grant(self) -> None:
         req = rpc.LeaseGrantRequest(TTL=self.ttl, ID=0)
+        sent = time.monotonic()
         self.id = int(
             self.store.call(lambda: self.store._stub_call("leasestub", "LeaseGrant", req)).ID
         )
+        self.last_ok = sent
 
     def _refresh(self) -> int:
         """The lease's remaining TTL after a keep-alive (0 or less: it is gone)."""
@@ -566,12 +583,14 @@ class Lease:
 
     def _run(self) -> None:
         while not self._stop.wait(self.ttl / 3):
+            sent = time.monotonic()
             try:
                 remaining = self._refresh()
             except StoreError as e:
                 log.warning("lease %x: keep-alive failed: %s", self.id, e)
                 continue
             if remaining > 0:
+                self.last_ok = sent
                 continue
             log.warning("lease %x expired; granting a new one", self.id)
             try:
@@ -801,7 +820,7 @@ class TopologyView:
         for c in batch.changes:
             if c.revision <= self.revision:
                 continue  # already in the snapshot
-            if self.paths.classify(c.path)[0] in ("event", "other"):
+            if self.paths.classify(c.path)[0] in NOT_TOPOLOGY:
                 continue
             touched = True
             if c.value is None:

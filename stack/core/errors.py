@@ -136,6 +136,11 @@ def protected_command(command: str, option: str) -> ReplyError:
     )
 
 
+def stale_epoch(given: int, held: int) -> str:
+    """NODEEPOCH SET with an epoch older than the one the node serves under (ledis's own)."""
+    return f"ERR stale epoch {given}: this node serves under epoch {held}"
+
+
 def write_failed(detail: str) -> str:
     """A write batch the store could not write (Redis words its AOF write errors so)."""
     return f"MISCONF Errors writing to the data store, the write was not applied: {detail}"

@@ -1,1 +1,1 @@
-"""ledis-failover: the controller that monitors, fails over and fences (not yet built)."""
+"""ledis-failover: the cluster's controller (docs/failover.md)."""

@@ -42,6 +42,7 @@ class ProxyConfig:
     etcd_timeout: float = 5.0
     lease_ttl: int = 10
     stats_interval: float = 5.0  # seconds between the stats written to etcd
+    view_interval: float = 1.0  # seconds between the views of the masters put in etcd (0: off)
     redirect_retries: int = 5  # MOVED / ASK / TRYAGAIN handled per command before giving up
     secrets: frozenset[str] = field(default=frozenset({"requirepass", "backend_password"}))
 

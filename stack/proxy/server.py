@@ -39,6 +39,7 @@ from .client import Client
 from .config import ProxyConfig
 from .routes import RouteTable
 from .stats import Stats
+from .views import report_views
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +343,7 @@ class ProxyServer:
         self._spawn(self._follow())
         self._spawn(self._ticks())
         self._spawn(self._register())
+        self._spawn(report_views(self))
         log.info(
             "ledis-proxy %s ready on %s:%d for cluster %r (etcd %s), map epoch %d",
             __version__,

@@ -200,7 +200,7 @@ class Dispatcher:
             verdict = gate.key_refusal(client, entry, args)
             if verdict is not None:
                 return self._redirect(client, entry, args, verdict)
-        if client.server.semi_sync and (entry.write or entry.name == "exec"):
+        if (entry.write or entry.name == "exec") and not gate.writes_ok:
             refusal = gate.write_refusal(client, entry)
             if refusal is not None:
                 return self._reject(client, entry, refusal)

@@ -34,6 +34,8 @@ from stack.core.commands import TABLE
 from stack.core.commands.keyspec import keys_of
 from stack.core.slots import SLOT_COUNT, key_slot
 
+from .fencing import Fence
+
 if TYPE_CHECKING:
     from .client import Client
     from .dispatch import Entry
@@ -61,6 +63,7 @@ class Gate:
         self.slots = bytearray([SERVED]) * SLOT_COUNT
         self.key_check: KeyCheck | None = None
         self.one_slot = False  # keys of several slots go through key_check (-CROSSSLOT)
+        self.fence = Fence()  # the epoch the node serves under (NODEEPOCH, fencing.py)
         self._checked = 0  # slots whose byte is CHECK
 
     # -- client-wide ----------------------------------------------------------------------------
@@ -87,12 +90,15 @@ class Gate:
     def writes_ok(self) -> bool:
         """Writes may run with no look at the role or the replicas (the lane's writes)."""
         server = self.server
-        return not server.read_only and not server.semi_sync
+        return not server.read_only and not server.semi_sync and not self.fence.fenced
 
     def write_refusal(self, client: Client, entry: Entry) -> str | None:
         """Why a write (or EXEC) may not run now, as Redis words it; None when it may. Only
         called for writes and EXEC when ``writes_ok`` is false."""
         server = self.server
+        if self.fence.fenced and (entry.name != "exec" or self._queued_writes(client)):
+            self.fence.refused += 1
+            return errors.READONLY
         if server.semi_sync and self._unreplicated(client, entry):
             server.replication.refused_writes += 1
             return errors.NOREPLICAS
@@ -105,9 +111,10 @@ class Gate:
         server = self.server
         if server.replication.enough_good_replicas():
             return False
-        if entry.name != "exec":
-            return True
-        lookup = server.dispatcher.lookup
+        return entry.name != "exec" or self._queued_writes(client)
+
+    def _queued_writes(self, client: Client) -> bool:
+        lookup = self.server.dispatcher.lookup
         return any((e := lookup(a)) is not None and e.write for a in client.multi or [])
 
     # -- per key --------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def stats_section(s: Server) -> list[tuple[str, object]]:
 
 
 def replication_section(s: Server) -> list[tuple[str, object]]:
-    return s.replication.info()
+    return s.replication.info() + s.gate.fence.info()
 
 
 def cpu_section(s: Server) -> list[tuple[str, object]]:

@@ -55,6 +55,25 @@ SPECS = (
         doc_flags=("deprecated",),
     ),
     command(
+        "nodeepoch",
+        -2,
+        "admin noscript loading stale fast",
+        "ledis",
+        "The cluster epoch this node serves under and whether it may take writes in it "
+        "(set by the failover controller: a fenced node refuses writes; ledis)",
+        "ledis",
+        oneof(
+            "action",
+            block("get", token("GET")),
+            block(
+                "set",
+                token("SET"),
+                integer("epoch"),
+                oneof("state", token("MASTER"), token("FENCED")),
+            ),
+        ),
+    ),
+    command(
         "role",
         1,
         "noscript loading stale fast",

@@ -66,3 +66,22 @@ def wait(c: Client, args: list[bytes]) -> object:
         return repl.count_acked(target)
     future = repl.wait_for(target, replicas, timeout / 1000)
     raise Suspend(future, lambda: encode(repl.count_acked(target)))
+
+
+@handler("nodeepoch")
+def nodeepoch(c: Client, args: list[bytes]) -> object:
+    fence = c.server.gate.fence
+    action = args[1].upper()
+    if action == b"GET" and len(args) == 2:
+        return [fence.epoch, fence.state.encode()]
+    if action != b"SET" or len(args) != 4:
+        raise syntax_error()
+    epoch = to_int(args[2])
+    state = args[3].upper()
+    if epoch < 0 or state not in (b"MASTER", b"FENCED"):
+        raise syntax_error()
+    try:
+        fence.set(epoch, state.decode().lower())
+    except ValueError as e:
+        raise ReplyError(str(e)) from None
+    return OK
