@@ -74,7 +74,12 @@ def test_dashboard_on_a_local_cluster(tmp_path: Path) -> None:
         # quitting pauses it, and the recap says what goes on with it
         assert "cluster migrate --resume goes on with it" in flat(screen), screen
         screen = t.wait_for("recap:", timeout=60)
-        assert "done: 8/8 slots, 40 keys (ran here: done)" in flat(screen), screen
+        # `up` starts a controller, which hosts migrations: it takes the task within the
+        # dashboard's grace period, or the dashboard runs it itself
+        assert "done: 8/8 slots, 40 keys (" in flat(screen), screen
+        assert any(
+            who in flat(screen) for who in ("ran here: done", "left to the controller")
+        ), screen
         doc = json.loads(ok(console("--config", str(config), "cluster", "status", "--json")))
         assert doc["slots"][0] == {"from": 0, "to": 7, "group": 2, "state": "online"}
         assert [m["state"] for m in doc["migrations"]] in ([], ["done"])
