@@ -22,7 +22,8 @@ from fractions import Fraction
 from stack.core import errors
 from stack.core.resp import ReplyError, strict_int
 
-from . import longdouble
+from ..storage import longdouble
+from ..storage.numbers import parse_double
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -60,41 +61,6 @@ def to_int32(b: bytes, message: str | None = None) -> int:
 def to_positive(b: bytes, message: str | None = None) -> int:
     """0 .. LONG_MAX, "value is out of range, must be positive" unless told otherwise."""
     return to_range(b, 0, INT64_MAX, message or errors.MUST_BE_POSITIVE)
-
-
-def parse_double(b: bytes) -> tuple[float, bool] | None:
-    """What C's ``strtod`` makes of the whole of ``b``: (value, out of range), or None when
-    it does not read every byte. Out of range (ERANGE) is a finite number too big for a double
-    (the value is then +-inf) or a non-zero one too small (the value is then 0)."""
-    m = longdouble.DECIMAL.fullmatch(b)
-    if m is not None:
-        value = float(b)
-        if math.isinf(value):
-            return value, True
-        return value, value == 0 and longdouble.digits_of(m).strip(b"0") != b""
-    m = longdouble.HEX.fullmatch(b)
-    if m is not None:
-        try:
-            value = float.fromhex(b.decode("ascii"))
-        except OverflowError:
-            return (-math.inf if b[:1] == b"-" else math.inf), True
-        return value, value == 0 and longdouble.digits_of(m).strip(b"0") != b""
-    if longdouble.INF.fullmatch(b) is not None:
-        return (-math.inf if b[:1] == b"-" else math.inf), False
-    if longdouble.NAN.fullmatch(b) is not None:
-        return math.nan, False
-    return None
-
-
-def c_strtod(b: bytes) -> tuple[float, bool] | None:
-    """C's ``strtod`` where Redis calls it directly and only checks that it stopped at the end
-    of the C string (score ranges, SORT weights): leading white space is skipped, an inner NUL
-    ends the text, and "" is 0. (value, out of range), or None when bytes are left over."""
-    b = b.split(b"\0", 1)[0]
-    rest = b.lstrip(b" \t\n\v\f\r")
-    if not rest:
-        return (0.0, False) if not b else None  # no conversion: strtod stops at the start
-    return parse_double(rest)
 
 
 def to_float(b: bytes, message: str = errors.NOT_FLOAT) -> float:

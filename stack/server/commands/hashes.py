@@ -17,8 +17,9 @@ from stack.core.resp import (
 
 from ..notifications import HASH, notify, notify_emptied
 from ..storage import keyformat as kf
+from ..storage import longdouble
 from ..storage.collections import Collection
-from . import handler, longdouble
+from . import handler
 from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
 from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection

@@ -16,10 +16,11 @@ from ..notifications import GENERIC, LIST, notify, notify_emptied
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import INT64_MAX_MS, now_ms, record_expire
+from ..storage.listview import ListView
+from ..storage.scores import decode_score, format_score
+from ..storage.zset import MEMBER
 from . import handler
 from .args import syntax_error, to_int
-from .lists import ListView
-from .sortedsets import MEMBER, decode_score, format_score
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -131,7 +132,7 @@ def _trim(c: Client, args: list[bytes], left: bool) -> int:
     count = to_int(args[2])
     if count < 0:
         raise ReplyError("ERR count should be greater than or equal to 0")
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         return 0
     popped = len(lst.pop(count, left))

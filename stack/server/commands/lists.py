@@ -1,7 +1,6 @@
-"""List commands: elements are sub-keys indexed by a u64 position in [head, tail).
-
-Pushes and pops at either end are O(1); LINSERT and LREM rewrite the list under a new version
-(O(N), as in Redis). Blocking pops wait in FIFO order per key (see ``blocking.py``).
+"""List commands. The type (u64 positions in [head, tail), O(1) at either end, LINSERT and
+LREM rewriting under a new version) is ``storage/listview.py``'s. Blocking pops wait in FIFO
+order per key (see ``blocking.py``).
 """
 
 from __future__ import annotations
@@ -9,13 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import NIL, NIL_ARRAY, OK, Chunks, ReplyError, bulk_array, encoded_array
+from stack.core.resp import NIL, NIL_ARRAY, OK, ReplyError
 
 from ..blocking import Block, parse_timeout, same_args
 from ..notifications import LIST, notify, notify_emptied
 from ..storage import keyformat as kf
-from ..storage.collections import LIST_ORIGIN, Collection, Meta
-from ..storage.keyspace import Database
+from ..storage.listview import ListView
 from . import handler
 from .args import INT64_MIN, syntax_error, to_int, to_positive
 from .multikey import first_nonempty, one_key_mpop, parse_multi_pop
@@ -28,114 +26,11 @@ U64 = kf.U64
 INDEX_ERROR = "ERR index out of range"
 
 
-class ListView:
-    """A list key: push, pop and index its elements."""
-
-    def __init__(
-        self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
-    ) -> None:
-        self.col = Collection.open(db or c.db, key, LIST_TYPE, for_read)
-
-    @property
-    def size(self) -> int:
-        return self.col.size
-
-    def _meta(self) -> Meta:
-        assert self.col.meta is not None
-        return self.col.meta
-
-    def push(self, values: list[bytes], left: bool) -> int:
-        meta = self.col.ensure()
-        for v in values:
-            if left:
-                meta.head -= 1
-                self.col.put(U64.pack(meta.head), v)
-            else:
-                self.col.put(U64.pack(meta.tail), v)
-                meta.tail += 1
-        meta.size += len(values)
-        self.col.save()
-        return meta.size
-
-    def pop(self, count: int, left: bool, save: bool = True) -> list[bytes]:
-        """Remove and return up to ``count`` elements from one end (``save``: then write the
-        metadata, deleting the key if that emptied it)."""
-        if not self.col.exists:
-            return []
-        meta = self._meta()
-        out: list[bytes] = []
-        for _ in range(min(count, meta.size)):
-            if left:
-                pos = U64.pack(meta.head)
-                meta.head += 1
-            else:
-                meta.tail -= 1
-                pos = U64.pack(meta.tail)
-            value = self.col.get(pos)
-            self.col.delete(pos)
-            out.append(value or b"")
-        meta.size -= len(out)
-        if save:
-            self.col.save()
-        return out
-
-    def index(self, i: int) -> bytes | None:
-        if not self.col.exists:
-            return None
-        meta = self._meta()
-        if i < 0:
-            i += meta.size
-        if not 0 <= i < meta.size:
-            return None
-        return self.col.get(U64.pack(meta.head + i))
-
-    def set(self, i: int, value: bytes) -> bool:
-        meta = self._meta()
-        if i < 0:
-            i += meta.size
-        if not 0 <= i < meta.size:
-            return False
-        self.col.put(U64.pack(meta.head + i), value)
-        self.col.touch()
-        return True
-
-    def bounds(self, start: int, stop: int) -> tuple[int, int] | None:
-        """Redis's LRANGE arithmetic: an inclusive range of positions, or None if empty."""
-        size = self.size
-        if start < 0:
-            start = max(start + size, 0)
-        if stop < 0:
-            stop += size
-        stop = min(stop, size - 1)
-        if start > stop or start >= size:
-            return None
-        return start, stop
-
-    def stream(self, start: int, stop: int) -> Chunks:
-        """LRANGE's reply, encoded while LevelDB is read."""
-        bounds = self.bounds(start, stop)
-        if bounds is None:
-            return bulk_array(())
-        meta = self._meta()
-        first = self.col.prefix + U64.pack(meta.head + bounds[0])
-        last = self.col.prefix + U64.pack(meta.head + bounds[1] + 1)
-        return encoded_array(*self.col.ks.engine.encoded_range(first, last, 0, False, True))
-
-    def elements(self) -> list[bytes]:
-        return [v for _k, v in self.col.items()]
-
-    def rewrite(self, values: list[bytes]) -> None:
-        """Replace the whole list (a new version) with ``values``."""
-        col = self.col
-        expire = col.meta.expire if col.meta else 0
-        col.replace_with([(U64.pack(LIST_ORIGIN + i), v) for i, v in enumerate(values)], expire)
-
-
 # --- push and pop ---------------------------------------------------------------------------
 
 
 def _push(c: Client, args: list[bytes], left: bool, only_existing: bool) -> object:
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if only_existing and not lst.col.exists:
         return 0
     size = lst.push(args[2:], left)
@@ -169,7 +64,7 @@ def _pop(c: Client, args: list[bytes], left: bool) -> object:
     count = None
     if len(args) == 3:
         count = to_positive(args[2])
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         return NIL if count is None else NIL_ARRAY
     popped = lst.pop(1 if count is None else count, left)
@@ -197,12 +92,12 @@ def rpop(c: Client, args: list[bytes]) -> object:
 
 @handler("llen")
 def llen(c: Client, args: list[bytes]) -> object:
-    return ListView(c, args[1], for_read=True).size
+    return ListView(c.db, args[1], for_read=True).size
 
 
 @handler("lindex")
 def lindex(c: Client, args: list[bytes]) -> object:
-    lst = ListView(c, args[1], for_read=True)  # Redis looks the key up before the index
+    lst = ListView(c.db, args[1], for_read=True)  # Redis looks the key up before the index
     if not lst.col.exists:
         return NIL
     value = lst.index(to_int(args[2]))
@@ -212,7 +107,7 @@ def lindex(c: Client, args: list[bytes]) -> object:
 @handler("lrange")
 def lrange(c: Client, args: list[bytes]) -> object:
     start, stop = to_int(args[2]), to_int(args[3])
-    return ListView(c, args[1], for_read=True).stream(start, stop)
+    return ListView(c.db, args[1], for_read=True).stream(start, stop)
 
 
 @handler("lpos")
@@ -236,7 +131,7 @@ def lpos(c: Client, args: list[bytes]) -> object:
         else:
             maxlen = to_positive(raw, "ERR MAXLEN can't be negative")
         i += 2
-    lst = ListView(c, args[1], for_read=True)
+    lst = ListView(c.db, args[1], for_read=True)
     if not lst.col.exists:
         return NIL if count is None else []
     # Redis negates a negative rank in a C long: -LONG_MIN stays LONG_MIN, so every match
@@ -267,7 +162,7 @@ def lpos(c: Client, args: list[bytes]) -> object:
 
 @handler("lset")
 def lset(c: Client, args: list[bytes]) -> object:
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         raise ReplyError("ERR no such key")
     if not lst.set(to_int(args[2]), args[3]):
@@ -279,7 +174,7 @@ def lset(c: Client, args: list[bytes]) -> object:
 @handler("ltrim")
 def ltrim(c: Client, args: list[bytes]) -> object:
     start, stop = to_int(args[2]), to_int(args[3])
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         return OK
     bounds = lst.bounds(start, stop)
@@ -298,7 +193,7 @@ def ltrim(c: Client, args: list[bytes]) -> object:
 @handler("lrem")
 def lrem(c: Client, args: list[bytes]) -> object:
     count = to_int(args[2])
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         return 0
     elements = lst.elements()
@@ -320,7 +215,7 @@ def linsert(c: Client, args: list[bytes]) -> object:
     where = args[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
         raise syntax_error()
-    lst = ListView(c, args[1])
+    lst = ListView(c.db, args[1])
     if not lst.col.exists:
         return 0
     elements = lst.elements()
@@ -347,14 +242,14 @@ def _side(raw: bytes) -> bool:
 def move(c: Client, src_key: bytes, dst_key: bytes, from_left: bool, to_left: bool) -> bytes | None:
     """LMOVE: pop from one list, push onto another, with Redis's events (the push, then the
     pop, then del if the source emptied)."""
-    src = ListView(c, src_key)
+    src = ListView(c.db, src_key)
     if not src.col.exists:
         return None
     if dst_key == src_key:  # a rotation: the list never stops existing
         value = src.pop(1, from_left, save=False)[0]
         src.push([value], to_left)
     else:
-        dst = ListView(c, dst_key)  # type-checks the destination before anything moves
+        dst = ListView(c.db, dst_key)  # type-checks the destination before anything moves
         value = src.pop(1, from_left)[0]
         dst.push([value], to_left)
     notify(c, LIST, "lpush" if to_left else "rpush", dst_key)

@@ -1,16 +1,12 @@
-"""Sorted-set commands.
-
-Each member has two sub-keys under the key's version: ``m member -> score`` and
-``s score member -> ""``, where the score is a double encoded so that byte order is numeric
-order. Ranges by score walk the ``s`` index directly; ranks count along it.
-"""
+"""Sorted-set commands. The type, its two sub-key spaces and its ranges are
+``storage/zset.py``'s."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stack.core.resp import NIL, NIL_ARRAY, Chunks, Double, Pairs, Raw, ReplyError, bulk_array
 
@@ -18,10 +14,11 @@ from ..blocking import Block, parse_timeout
 from ..notifications import ZSET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
-from ..storage.keyspace import Database, WrongType
+from ..storage.keyspace import WrongType
 from ..storage.scores import decode_score, encode_score, format_score
+from ..storage.zset import MEMBER, SCORE, LexBound, ScoreBound, ZSet
 from . import handler
-from .args import c_strtod, syntax_error, to_float, to_int, to_positive
+from .args import syntax_error, to_float, to_int, to_positive
 from .multikey import first_nonempty, one_key_mpop, parse_limit, parse_multi_pop
 from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
@@ -30,192 +27,10 @@ if TYPE_CHECKING:
     from ..client import Client
 
 ZSET_TYPE = kf.TYPE_ZSET
-MEMBER = b"m"
-SCORE = b"s"
 NOT_FLOAT = "ERR value is not a valid float"
-RANGE_NOT_FLOAT = "ERR min or max is not a float"
-LEX_ERROR = "ERR min or max not valid string range item"
 
 
 parse_score = to_float
-
-
-@dataclass(frozen=True)
-class ScoreBound:
-    value: float
-    exclusive: bool
-
-    @classmethod
-    def parse(cls, raw: bytes) -> ScoreBound:
-        """Redis's zslParseRange: plain strtod, so "", " 1" and "1e400" (inf) are bounds."""
-        exclusive = raw[:1] == b"("
-        parsed = c_strtod(raw[1:] if exclusive else raw)
-        if parsed is None or math.isnan(parsed[0]):
-            raise ReplyError(RANGE_NOT_FLOAT)
-        return cls(parsed[0], exclusive)
-
-    def above(self, x: float) -> bool:
-        """x is on the allowed side of this bound used as a minimum."""
-        return x > self.value if self.exclusive else x >= self.value
-
-    def below(self, x: float) -> bool:
-        return x < self.value if self.exclusive else x <= self.value
-
-
-@dataclass(frozen=True)
-class LexBound:
-    value: bytes
-    exclusive: bool
-    infinite: int  # -1 for "-", +1 for "+", 0 otherwise
-
-    @classmethod
-    def parse(cls, raw: bytes) -> LexBound:
-        if raw == b"-":
-            return cls(b"", False, -1)
-        if raw == b"+":
-            return cls(b"", False, 1)
-        if raw[:1] == b"(":
-            return cls(raw[1:], True, 0)
-        if raw[:1] == b"[":
-            return cls(raw[1:], False, 0)
-        raise ReplyError(LEX_ERROR)
-
-    def above(self, m: bytes) -> bool:
-        if self.infinite:
-            return self.infinite < 0
-        return m > self.value if self.exclusive else m >= self.value
-
-    def below(self, m: bytes) -> bool:
-        if self.infinite:
-            return self.infinite > 0
-        return m < self.value if self.exclusive else m <= self.value
-
-
-class ZSet:
-    """A sorted-set key."""
-
-    def __init__(
-        self, c: Client, key: bytes, for_read: bool = False, db: Database | None = None
-    ) -> None:
-        self.col = Collection.open(db or c.db, key, ZSET_TYPE, for_read)
-
-    @property
-    def size(self) -> int:
-        return self.col.size
-
-    def score(self, member: bytes) -> float | None:
-        raw = self.col.get(MEMBER + member)
-        return None if raw is None else decode_score(raw)
-
-    def set(self, member: bytes, score: float, old: float | None) -> None:
-        meta = self.col.ensure()
-        if old is not None:
-            self.col.delete(SCORE + encode_score(old) + member)
-        else:
-            meta.size += 1
-        encoded = encode_score(score)
-        self.col.put(MEMBER + member, encoded)
-        self.col.put(SCORE + encoded + member, b"")
-
-    def remove(self, member: bytes, score: float) -> None:
-        assert self.col.meta is not None
-        self.col.delete(MEMBER + member)
-        self.col.delete(SCORE + encode_score(score) + member)
-        self.col.meta.size -= 1
-
-    def save(self) -> None:
-        self.col.save()
-
-    def ordered(
-        self, reverse: bool = False, start: float | None = None
-    ) -> Iterator[tuple[bytes, float]]:
-        """(member, score) by score then member; from ``start`` when given."""
-        col = self.col
-        if col.meta is None:
-            return
-        base = col.prefix + SCORE
-        lo, hi = base, kf.prefix_end(base)
-        if start is not None:
-            if reverse:
-                hi = kf.prefix_end(base + encode_score(start))
-            else:
-                lo = base + encode_score(start)
-        cut = len(base)
-        for k, _v in col.ks.engine.scan(lo, hi, reverse):
-            yield k[cut + 8 :], decode_score(k[cut : cut + 8])
-
-    def rank_range(self, start: int, stop: int, reverse: bool) -> list[tuple[bytes, float]]:
-        size = self.size
-        if start < 0:
-            start = max(start + size, 0)
-        if stop < 0:
-            stop += size
-        stop = min(stop, size - 1)
-        if start > stop or start >= size:
-            return []
-        out = []
-        for n, item in enumerate(self.ordered(reverse)):
-            if n > stop:
-                break
-            if n >= start:
-                out.append(item)
-        return out
-
-    def score_range(
-        self, lo: ScoreBound, hi: ScoreBound, reverse: bool, offset: int = 0, count: int = -1
-    ) -> list[tuple[bytes, float]]:
-        """Members with lo <= score <= hi (bounds per their exclusivity)."""
-        first = hi.value if reverse else lo.value
-        items = self.ordered(reverse, None if math.isnan(first) else first)
-        return _window(items, lambda item: item[1], lo, hi, reverse, offset, count)
-
-    def lex_range(
-        self, lo: LexBound, hi: LexBound, reverse: bool, offset: int = 0, count: int = -1
-    ) -> list[tuple[bytes, float]]:
-        """Members between lo and hi by name (meaningful when all scores are equal)."""
-        return _window(self.ordered(reverse), lambda item: item[0], lo, hi, reverse, offset, count)
-
-    def rank(self, member: bytes, reverse: bool) -> int | None:
-        if self.score(member) is None:
-            return None
-        for n, (m, _s) in enumerate(self.ordered(reverse)):
-            if m == member:
-                return n
-        return None  # pragma: no cover - the two indexes agree
-
-
-Bound = ScoreBound | LexBound
-
-
-def _window(
-    items: Iterator[tuple[bytes, float]],
-    value: Callable[[tuple[bytes, float]], Any],
-    lo: Bound,
-    hi: Bound,
-    reverse: bool,
-    offset: int,
-    count: int,
-) -> list[tuple[bytes, float]]:
-    """The items between two bounds, walked in order (stopping at the far bound), after
-    skipping ``offset`` and keeping at most ``count`` (negative: all), as LIMIT does."""
-    out: list[tuple[bytes, float]] = []
-    if offset < 0:
-        return out
-    near, far = (hi.below, lo.above) if reverse else (lo.above, hi.below)
-    for item in items:
-        v = value(item)
-        if not near(v):
-            continue
-        if not far(v):
-            break
-        if offset:
-            offset -= 1
-            continue
-        if count == 0:
-            break
-        out.append(item)
-        count -= 1
-    return out
 
 
 def flat(items: list[tuple[bytes, float]], with_scores: bool) -> Chunks | Pairs:
@@ -246,7 +61,7 @@ def zadd(c: Client, args: list[bytes]) -> object:
     if incr and len(pairs) != 2:
         raise ReplyError("ERR INCR option supports a single increment-element pair")
     scores = [parse_score(pairs[j]) for j in range(0, len(pairs), 2)]
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     added = changed = 0
     result: float | None = None
     for score, member in zip(scores, pairs[1::2], strict=True):
@@ -284,7 +99,7 @@ def zadd(c: Client, args: list[bytes]) -> object:
 @handler("zincrby")
 def zincrby(c: Client, args: list[bytes]) -> object:
     delta = parse_score(args[2])
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     old = z.score(args[3])
     new = delta if old is None else old + delta
     if math.isnan(new):
@@ -305,7 +120,7 @@ def score_reply(c: Client, score: float) -> object:
 
 @handler("zrem")
 def zrem(c: Client, args: list[bytes]) -> object:
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     removed = 0
     for member in dict.fromkeys(args[2:]):
         score = z.score(member)
@@ -320,31 +135,31 @@ def zrem(c: Client, args: list[bytes]) -> object:
 
 @handler("zcard")
 def zcard(c: Client, args: list[bytes]) -> object:
-    return ZSet(c, args[1], for_read=True).size
+    return ZSet(c.db, args[1], for_read=True).size
 
 
 @handler("zscore")
 def zscore(c: Client, args: list[bytes]) -> object:
-    score = ZSet(c, args[1], for_read=True).score(args[2])
+    score = ZSet(c.db, args[1], for_read=True).score(args[2])
     return NIL if score is None else Double(score)
 
 
 @handler("zmscore")
 def zmscore(c: Client, args: list[bytes]) -> object:
-    z = ZSet(c, args[1], for_read=True)
+    z = ZSet(c.db, args[1], for_read=True)
     return [None if (s := z.score(m)) is None else Double(s) for m in args[2:]]
 
 
 @handler("zcount")
 def zcount(c: Client, args: list[bytes]) -> object:
     lo, hi = ScoreBound.parse(args[2]), ScoreBound.parse(args[3])
-    return len(ZSet(c, args[1], for_read=True).score_range(lo, hi, False))
+    return len(ZSet(c.db, args[1], for_read=True).score_range(lo, hi, False))
 
 
 @handler("zlexcount")
 def zlexcount(c: Client, args: list[bytes]) -> object:
     lo, hi = LexBound.parse(args[2]), LexBound.parse(args[3])
-    return len(ZSet(c, args[1], for_read=True).lex_range(lo, hi, False))
+    return len(ZSet(c.db, args[1], for_read=True).lex_range(lo, hi, False))
 
 
 def _rank(c: Client, args: list[bytes], reverse: bool) -> object:
@@ -355,7 +170,7 @@ def _rank(c: Client, args: list[bytes], reverse: bool) -> object:
         with_score = True
     elif len(args) > 4:
         raise syntax_error()
-    z = ZSet(c, args[1], for_read=True)
+    z = ZSet(c.db, args[1], for_read=True)
     rank = z.rank(args[2], reverse)
     if rank is None:
         return NIL_ARRAY if with_score else NIL
@@ -450,7 +265,7 @@ def parse_range(
 
 
 def _range_reply(c: Client, key: bytes, q: RangeQuery) -> object:
-    return flat(q.run(ZSet(c, key, for_read=True)), q.with_scores)
+    return flat(q.run(ZSet(c.db, key, for_read=True)), q.with_scores)
 
 
 @handler("zrange")
@@ -488,7 +303,7 @@ def zrevrangebylex(c: Client, args: list[bytes]) -> object:
 @handler("zrangestore")
 def zrangestore(c: Client, args: list[bytes]) -> object:
     q = parse_range(args, 3, allow_scores=False)
-    items = q.run(ZSet(c, args[2], for_read=True))
+    items = q.run(ZSet(c.db, args[2], for_read=True))
     store(c, args[1], items, "zrangestore")
     return len(items)
 
@@ -526,21 +341,21 @@ def _remove_range(c: Client, args: list[bytes], z: ZSet, items: list[tuple[bytes
 @handler("zremrangebyrank")
 def zremrangebyrank(c: Client, args: list[bytes]) -> object:
     start, stop = to_int(args[2]), to_int(args[3])
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     return _remove_range(c, args, z, z.rank_range(start, stop, False))
 
 
 @handler("zremrangebyscore")
 def zremrangebyscore(c: Client, args: list[bytes]) -> object:
     lo, hi = ScoreBound.parse(args[2]), ScoreBound.parse(args[3])
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     return _remove_range(c, args, z, z.score_range(lo, hi, False))
 
 
 @handler("zremrangebylex")
 def zremrangebylex(c: Client, args: list[bytes]) -> object:
     lo, hi = LexBound.parse(args[2]), LexBound.parse(args[3])
-    z = ZSet(c, args[1])
+    z = ZSet(c.db, args[1])
     return _remove_range(c, args, z, z.lex_range(lo, hi, False))
 
 
@@ -564,10 +379,10 @@ def _pop_command(c: Client, args: list[bytes], highest: bool) -> object:
     if len(args) > 3:
         raise syntax_error()
     if len(args) == 2:  # one member: a flat [member, score] in RESP3 too
-        items = pop(c, args[1], ZSet(c, args[1]), 1, highest)
+        items = pop(c, args[1], ZSet(c.db, args[1]), 1, highest)
         return [part for m, s in items for part in (m, Double(s))]
     count = to_positive(args[2])
-    return flat(pop(c, args[1], ZSet(c, args[1]), count, highest), True)
+    return flat(pop(c, args[1], ZSet(c.db, args[1]), count, highest), True)
 
 
 @handler("zpopmin")
@@ -639,7 +454,7 @@ def zrandmember(c: Client, args: list[bytes]) -> object:
     with_scores = len(args) == 4
     if with_scores:
         count = parse_count(args[2], pairs=True)
-    z = ZSet(c, args[1], for_read=True)
+    z = ZSet(c.db, args[1], for_read=True)
     col = z.col
     if count is None:
         if not col.exists:
@@ -664,7 +479,7 @@ class _MembersView:
 def zscan(c: Client, args: list[bytes]) -> object:
     return scan_collection(
         c,
-        lambda: ZSet(c, args[1], for_read=True).col,
+        lambda: ZSet(c.db, args[1], for_read=True).col,
         args,
         2,
         pairs=True,
@@ -686,7 +501,7 @@ def _scores_of(c: Client, key: bytes) -> dict[bytes, float]:
     if kind == kf.TYPE_SET:
         col = Collection.open(c.db, key, kf.TYPE_SET)
         return dict.fromkeys(col.members(), 1.0)
-    return {m: s for m, s in ZSet(c, key).ordered()}
+    return {m: s for m, s in ZSet(c.db, key).ordered()}
 
 
 @dataclass

@@ -14,9 +14,10 @@ from ..notifications import LIST, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import LIST_ORIGIN, Collection
 from ..storage.keyspace import WrongType
+from ..storage.numbers import c_strtod
+from ..storage.zset import ZSet
 from . import handler
-from .args import c_strtod, syntax_error, to_int, wrap_int64
-from .hashes import open_hash
+from .args import syntax_error, to_int, wrap_int64
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -83,7 +84,9 @@ def lookup(c: Client, pattern: bytes, element: bytes) -> bytes | None:
     name = pattern[:star] + element + pattern[star + 1 : arrow if arrow > 0 else len(pattern)]
     if arrow > 0 and arrow + 2 < len(pattern):
         try:
-            return open_hash(c, name, for_read=True).get(pattern[arrow + 2 :])
+            return Collection.open(c.db, name, kf.TYPE_HASH, for_read=True).get(
+                pattern[arrow + 2 :]
+            )
         except WrongType:
             return None
     try:
@@ -101,9 +104,7 @@ def elements_of(c: Client, key: bytes, kinds: set[int]) -> tuple[int, list[bytes
         raise WrongType()
     col = Collection.open(c.db, key, kind, for_read=True)
     if kind == kf.TYPE_ZSET:
-        from .sortedsets import ZSet
-
-        return kind, [m for m, _s in ZSet(c, key, for_read=True).ordered()]
+        return kind, [m for m, _s in ZSet(c.db, key, for_read=True).ordered()]
     if kind == kf.TYPE_LIST:
         return kind, [v for _k, v in col.items()]
     return kind, list(col.members())

@@ -11,10 +11,11 @@ from stack.core.resp import NIL, OK, ONE, ZERO, Chunks, Map, ReplyError
 
 from ..notifications import GENERIC, STRING, notify
 from ..storage import keyformat as kf
+from ..storage import longdouble
 from ..storage import strings as strstore
 from ..storage.keyspace import WrongType, now_ms, record_expire
 from ..storage.strings import StoredString
-from . import handler, longdouble
+from . import handler
 from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
 
 if TYPE_CHECKING:
