@@ -145,7 +145,7 @@ class Client(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         if self.watched:
-            from .commands.transactions import unwatch_all
+            from .transaction import unwatch_all
 
             unwatch_all(self)
         self.server.forget(self)

@@ -293,7 +293,7 @@ class Dispatcher:
         answers EXECABORT with the reason."""
         entry.rejected += 1
         if entry.name == "exec":
-            from .commands.transactions import end_transaction
+            from .transaction import end_transaction
 
             end_transaction(client)
             reason = message[4:] if message.startswith("ERR ") else message
@@ -312,7 +312,7 @@ class Dispatcher:
             return wait_and_rerun(client, args, verdict)  # type: ignore[return-value]
         entry.rejected += 1
         if entry.name == "exec":
-            from .commands.transactions import end_transaction
+            from .transaction import end_transaction
 
             end_transaction(client)
         elif client.multi is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.core.resp import Status
+
 if TYPE_CHECKING:
     from ..client import Client
 
@@ -29,6 +31,12 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+def help_lines(container: str, lines: list[str]) -> list[Status]:
+    """A HELP subcommand's reply: the usage line, the subcommands' lines, then HELP's own."""
+    head = f"{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    return [Status(x) for x in [head, *lines, "HELP", "    Prints this help."]]
 
 
 def load_all() -> dict[str, Handler]:

@@ -12,9 +12,8 @@ from stack.core.resp import OK, ReplyError
 
 from ..acl.catalog import CATALOG, CATEGORIES
 from ..acl.selector import RuleError, has_spaces
-from . import handler
+from . import handler, help_lines
 from .args import to_int
-from .keys import help_lines
 
 if TYPE_CHECKING:
     from ..client import Client

@@ -18,12 +18,17 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.resp import ReplyError, strict_int
 
 from ..storage import longdouble
 from ..storage.numbers import parse_double
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..storage.keyspace import Database
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -141,3 +146,17 @@ def upper(b: bytes) -> bytes:
 
 def syntax_error() -> ReplyError:
     return ReplyError(errors.SYNTAX)
+
+
+def max_string(c: Client) -> int:
+    """The longest string a command may make (proto-max-bulk-len)."""
+    return int(c.server.config["proto-max-bulk-len"])
+
+
+def select_db(c: Client, raw: bytes) -> Database:
+    """A database index (SELECT, MOVE, COPY ... DB, DEBUG DIGEST DB) as the database it names."""
+    index = to_int32(raw)
+    dbs = c.server.keyspace.dbs
+    if not 0 <= index < len(dbs):
+        raise ReplyError(errors.DB_RANGE)
+    return dbs[index]

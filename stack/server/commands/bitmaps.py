@@ -14,18 +14,16 @@ from ..notifications import GENERIC, STRING, notify
 from ..storage import keyformat as kf
 from ..storage import strings as strstore
 from ..storage.keyspace import record_expire
-from ..storage.strings import StoredString
-from . import handler
-from .args import syntax_error, to_int, wrap_int64
-from .strings import (
+from ..storage.strings import (
+    StoredString,
     clamp_range,
     lookup_record,
     lookup_stored,
-    max_string,
-    store,
     stored_record,
     stored_string,
 )
+from . import handler
+from .args import max_string, syntax_error, to_int, wrap_int64
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -70,7 +68,7 @@ def setbit(c: Client, args: list[bytes]) -> object:
 @handler("getbit")
 def getbit(c: Client, args: list[bytes]) -> object:
     offset = bit_offset(c, args[2])
-    view = lookup_stored(c, args[1])
+    view = lookup_stored(c.db, args[1])
     if view is None or (offset >> 3) >= view.length:
         return 0
     return 1 if view.read(offset >> 3, (offset >> 3) + 1)[0] & (0x80 >> (offset & 7)) else 0
@@ -111,13 +109,13 @@ def count_bits(view: StoredString, first_bit: int, last_bit: int) -> int:
 
 @handler("bitcount")
 def bitcount(c: Client, args: list[bytes]) -> object:
-    mkey, rec = lookup_record(c, args[1])
+    mkey, rec = lookup_record(c.db, args[1])
     if rec is None:  # Redis looks the key up before it reads the range
         return 0
     argc = len(args)
     if argc == 2 and rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
         return int.from_bytes(kf.body(rec), "big").bit_count()
-    view = stored_string(c, mkey, rec)
+    view = stored_string(c.server.keyspace, mkey, rec)
     if argc == 2:
         return count_bits(view, 0, view.length * 8 - 1) if view.length else 0
     if argc not in (4, 5):
@@ -140,7 +138,7 @@ def bitpos(c: Client, args: list[bytes]) -> object:
     bit = to_int(args[2])
     if bit not in (0, 1):
         raise ReplyError("ERR The bit argument must be 1 or 0.")
-    view = lookup_stored(c, args[1])  # Redis's order: the bit, the key, then the range
+    view = lookup_stored(c.db, args[1])  # Redis's order: the bit, the key, then the range
     if view is None:
         return -1 if bit else 0
     argc = len(args)
@@ -202,7 +200,7 @@ def bitop(c: Client, args: list[bytes]) -> object:
     sources = args[3:]
     if op == b"NOT" and len(sources) != 1:
         raise ReplyError("ERR BITOP NOT must be called with a single source key.")
-    views = [lookup_stored(c, key) for key in sources]
+    views = [lookup_stored(c.db, key) for key in sources]
     width = max((v.length for v in views if v is not None), default=0)
     mkey, old = c.db.read(args[2])
     if width == 0:
@@ -211,7 +209,12 @@ def bitop(c: Client, args: list[bytes]) -> object:
             notify(c, GENERIC, "del", args[2])
         return 0
     if width <= strstore.INLINE_MAX:
-        store(c, mkey, old, combine_bits(op, [v.whole() if v else b"" for v in views], width))
+        strstore.store(
+            c.server.keyspace,
+            mkey,
+            old,
+            combine_bits(op, [v.whole() if v else b"" for v in views], width),
+        )
     else:  # chunk by chunk: what no source stores is skipped (NOT makes every chunk)
         chunks = _bitop_chunks(op, [v for v in views if v is not None], width, len(views))
         strstore.store_chunks(c.server.keyspace, mkey, old, width, chunks)
@@ -373,7 +376,7 @@ def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
     ops = parse_bitfield(c, args, read_only)
     writes = [o for o in ops if o.op != b"GET"]
     if not writes:
-        view = lookup_stored(c, args[1])
+        view = lookup_stored(c.db, args[1])
         return [_read_field(view, o) if view is not None else 0 for o in ops]
     ks = c.server.keyspace
     mkey, record = c.db.read(args[1])
@@ -381,7 +384,7 @@ def run_bitfield(c: Client, args: list[bytes], read_only: bool) -> object:
     length = 0
     if record is not None:
         expire = record_expire(record)
-        length = stored_string(c, mkey, record).length
+        length = stored_string(c.server.keyspace, mkey, record).length
     need = max((o.offset + o.bits + 7) >> 3 for o in writes)  # Redis grows it first
     if record is None or length < need:
         record = strstore.write_at(ks, mkey, record, need - 1, b"\0", expire)

@@ -8,11 +8,9 @@ from stack.core.resp import OK, ReplyError
 from stack.core.slots import SLOT_COUNT, key_slot
 
 from ..deferral import defer
-from ..storage.slotkeys import count_step, slot_range
-from . import handler
+from ..storage.slotkeys import count_slots, count_step, slot_range
+from . import handler, help_lines
 from .args import to_int
-from .keys import help_lines
-from .slots import count_slots
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -41,7 +39,8 @@ def countkeysinslot(c: Client, args: list[bytes]) -> object:
     if done:
         return counts.get(slot, 0)
     # a big slot: counted in steps over several loop turns, the others served between
-    return defer(c, count_slots(c, c.db, slot, slot), reply=lambda n: n.get(slot, 0))  # type: ignore[attr-defined]
+    counting = count_slots(c.server.keyspace, c.db, slot, slot)
+    return defer(c, counting, reply=lambda n: n.get(slot, 0))  # type: ignore[attr-defined]
 
 
 @handler("asking")

@@ -14,9 +14,9 @@ from .. import reply_mode
 from ..client_info import CLIENT_TYPES, describe
 from ..storage.keyspace import now_ms
 from ..tracking import parse_request
-from . import handler
-from .args import syntax_error, to_int, to_timeout_ms
-from .keys import help_lines, select_db
+from ..transaction import end_transaction
+from . import handler, help_lines
+from .args import select_db, syntax_error, to_int, to_timeout_ms
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -115,8 +115,6 @@ def quit_(c: Client, args: list[bytes]) -> object:
 
 @handler("reset")
 def reset(c: Client, args: list[bytes]) -> object:
-    from .transactions import end_transaction
-
     end_transaction(c)
     c.server.pubsub.drop(c)
     c.server.observers.forget(c)  # no MONITOR, CLIENT TRACKING or CLIENT REPLY OFF any more

@@ -11,11 +11,12 @@ from stack.core.resp import NIL, OK, Double, Map, Raw, ReplyError, Status, Verba
 
 from .. import latency as lat
 from .. import memory as mem
+from ..persistence import digest
 from ..storage import keyformat as kf
 from ..storage.footprint import key_bytes
-from . import handler
-from .args import syntax_error, to_int
-from .keys import help_lines
+from ..storage.strings import string_encoding
+from . import handler, help_lines
+from .args import select_db, syntax_error, to_int
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -323,8 +324,6 @@ def debug(c: Client, args: list[bytes]) -> object:
     if sub == b"object" and n == 3:
         return _debug_object(c, args[2])
     if sub == b"digest":
-        from .persistence import debug_digest
-
         return debug_digest(c, args)
     if (sub == b"reload" or sub == b"flush-fsync") and n == 2:
         c.server.engine.sync()
@@ -357,8 +356,6 @@ def _debug_object(c: Client, key: bytes) -> object:
     rec = c.db.read(key)[1]
     if rec is None:
         raise ReplyError(errors.NO_SUCH_KEY)
-    from .keys import string_encoding
-
     if kf.raw_type(rec) == kf.TYPE_STRING:
         value = kf.body(rec)
         encoding, length = string_encoding(value), len(value)
@@ -368,3 +365,20 @@ def _debug_object(c: Client, key: bytes) -> object:
         f"Value at:0x0 refcount:1 encoding:{encoding} "
         f"serializedlength:{length} lru:0 lru_seconds_idle:0"
     )
+
+
+def debug_digest(c: Client, args: list[bytes]) -> object:
+    """DEBUG DIGEST [DB n] [SLOT s]: SHA-1 of the data (equal on identical replicas)."""
+    start, stop = b"", b"\xff"
+    if len(args) == 4 and args[2].upper() == b"DB":
+        prefix = select_db(c, args[3]).prefix
+        start, stop = prefix, kf.prefix_end(prefix)
+    elif len(args) == 4 and args[2].upper() == b"SLOT":
+        slot = to_int(args[3])
+        if not 0 <= slot < 16384:
+            raise ReplyError("ERR Invalid slot")
+        prefix = c.db.prefix + kf.SLOT_BYTES[slot]
+        start, stop = prefix, kf.prefix_end(prefix)
+    elif len(args) != 2:
+        raise syntax_error()
+    return Status(digest(c.server, start, stop))

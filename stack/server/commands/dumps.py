@@ -10,12 +10,12 @@ from stack.core.resp import NIL, OK, ReplyError
 from ..notifications import GENERIC, notify
 from ..storage import dump as dumpfmt
 from ..storage import keyformat as kf
-from ..storage.collections import ZSET_MEMBER, Collection, member_records
+from ..storage.collections import ZSET_MEMBER, Collection
 from ..storage.keyspace import now_ms
+from ..storage.restore import restore_object
 from ..storage.strings import StoredString
 from . import handler
 from .args import syntax_error, to_int, wrap_int64
-from .strings import store as store_string
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -89,25 +89,8 @@ def restore(c: Client, args: list[bytes]) -> object:
         if old is not None:
             notify(c, GENERIC, "del", args[1])
         return OK
-    restore_object(c, mkey, None, kind, value, entries, expire)
+    restore_object(c.server.keyspace, mkey, None, kind, value, entries, expire)
     if idle is not None:
         c.server.keyspace.access[mkey] = c.server.keyspace.clock - idle
     notify(c, GENERIC, "restore", args[1])
     return OK
-
-
-def restore_object(
-    c: Client,
-    mkey: bytes,
-    old: bytes | None,
-    kind: int,
-    value: bytes | None,
-    entries: list[tuple[bytes, bytes]],
-    expire: int,
-) -> None:
-    """Write a decoded DUMP payload at ``mkey`` over ``old`` (RESTORE, SLOTSRESTORE)."""
-    if kind == kf.TYPE_STRING:
-        store_string(c, mkey, old, value or b"", expire)
-        return
-    col = Collection(c.server.keyspace, mkey, old, kind)
-    col.replace_with(member_records(kind, entries), expire, size=len(entries))

@@ -12,8 +12,9 @@ from stack.core.resp import NIL, OK, ONE, ZERO, ReplyError, Status
 from ..notifications import GENERIC, notify
 from ..storage import keyformat as kf
 from ..storage.keyspace import Database, now_ms, record_expire
-from . import handler
-from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_int32
+from ..storage.strings import string_encoding
+from . import handler, help_lines
+from .args import INT64_MAX, INT64_MIN, select_db, syntax_error, to_int
 from .scanning import parse_scan
 
 if TYPE_CHECKING:
@@ -53,14 +54,6 @@ def touch(c: Client, args: list[bytes]) -> object:
 def type_(c: Client, args: list[bytes]) -> object:
     rec = c.db.lookup(args[1])
     return Status("none" if rec is None else kf.TYPE_NAMES[kf.rtype(rec)])
-
-
-def select_db(c: Client, raw: bytes) -> Database:
-    index = to_int32(raw)
-    dbs = c.server.keyspace.dbs
-    if not 0 <= index < len(dbs):
-        raise ReplyError(errors.DB_RANGE)
-    return dbs[index]
 
 
 def _move_record(
@@ -317,12 +310,6 @@ LFU_ERROR = (
 )
 
 
-def string_encoding(value: bytes) -> str:
-    if len(value) <= 20 and value and to_int_or_none(value) is not None:
-        return "int"
-    return "embstr" if len(value) <= 44 else "raw"
-
-
 def to_int_or_none(value: bytes) -> int | None:
     try:
         return to_int(value)
@@ -410,8 +397,3 @@ def object_help(c: Client, args: list[bytes]) -> object:
             "    <key>.",
         ],
     )
-
-
-def help_lines(container: str, lines: list[str]) -> list[Status]:
-    head = f"{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [Status(x) for x in [head, *lines, "HELP", "    Prints this help."]]

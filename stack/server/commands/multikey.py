@@ -13,6 +13,7 @@ NUMKEYS_ERROR = "ERR numkeys should be greater than 0"
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..storage.keyspace import Database
 
 
 class View(Protocol):
@@ -25,13 +26,13 @@ V = TypeVar("V", bound=View)
 
 
 def first_nonempty(
-    c: Client, keys: list[bytes], open_view: Callable[[Client, bytes], V]
+    c: Client, keys: list[bytes], open_view: Callable[[Database, bytes], V]
 ) -> tuple[bytes, V] | None:
     """The first of ``keys`` that holds a collection, opened with ``open_view``: the key the
     multi-key pops (LMPOP, BLPOP, ZMPOP, BZPOPMIN, ...) take from. A key of another type on
     the way raises WRONGTYPE, as in Redis."""
     for key in keys:
-        view = open_view(c, key)
+        view = open_view(c.db, key)
         if view.col.exists:
             return key, view
     return None

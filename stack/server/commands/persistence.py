@@ -1,4 +1,4 @@
-"""SAVE, BGSAVE, LASTSAVE, BINLOG INFO/SHOW and the DEBUG DIGEST family."""
+"""SAVE, BGSAVE, LASTSAVE, BINLOG INFO/SHOW."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING
 
 from stack.core.resp import OK, Raw, ReplyError, Status
 
-from ..persistence import digest
 from ..storage import keyformat as kf
 from ..storage.describe import describe
-from . import handler
+from . import handler, help_lines
 from .args import syntax_error, to_int, to_positive
-from .keys import help_lines, select_db
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -86,20 +84,3 @@ def binlog_help(c: Client, args: list[bytes]) -> object:
             "    Return up to <count> records after LogID <after>, readable.",
         ],
     )
-
-
-def debug_digest(c: Client, args: list[bytes]) -> object:
-    """DEBUG DIGEST [DB n] [SLOT s]: SHA-1 of the data (equal on identical replicas)."""
-    start, stop = b"", b"\xff"
-    if len(args) == 4 and args[2].upper() == b"DB":
-        prefix = select_db(c, args[3]).prefix
-        start, stop = prefix, kf.prefix_end(prefix)
-    elif len(args) == 4 and args[2].upper() == b"SLOT":
-        slot = to_int(args[3])
-        if not 0 <= slot < 16384:
-            raise ReplyError("ERR Invalid slot")
-        prefix = c.db.prefix + kf.SLOT_BYTES[slot]
-        start, stop = prefix, kf.prefix_end(prefix)
-    elif len(args) != 2:
-        raise syntax_error()
-    return Status(digest(c.server, start, stop))

@@ -8,8 +8,7 @@ from stack.core import errors
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import Push, Raw, encode
 
-from . import handler
-from .keys import help_lines
+from . import handler, help_lines
 
 if TYPE_CHECKING:
     from ..client import Client

@@ -16,9 +16,8 @@ from stack.core.resp import OK, Map, Raw, ReplyError, Verbatim
 from .. import info as info_mod
 from ..config import ConfigError
 from ..latency import reset_histograms
-from . import handler
+from . import handler, help_lines
 from .args import syntax_error, to_int, to_int32
-from .keys import help_lines
 
 if TYPE_CHECKING:
     from ..client import Client

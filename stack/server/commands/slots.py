@@ -21,11 +21,10 @@ from ..migrate import Target as MoveTarget
 from ..slotmap import MapError
 from ..storage import dump
 from ..storage.keyspace import Database, now_ms
-from ..storage.slotkeys import STEP_RECORDS, count_step, live_step, slot_range
-from . import handler
+from ..storage.restore import restore_object
+from ..storage.slotkeys import STEP_RECORDS, count_slots, live_step, slot_range
+from . import handler, help_lines
 from .args import syntax_error, to_cursor, to_int, upper
-from .dumps import restore_object
-from .keys import help_lines
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -72,18 +71,6 @@ def slotshashkey(c: Client, args: list[bytes]) -> object:
     return [key_slot(k) for k in args[1:]]
 
 
-async def count_slots(c: Client, db: Database, first: int, last: int) -> dict[int, int]:
-    """Keys per slot of ``first``..``last``, counted in steps (the loop runs between)."""
-    start, stop = slot_range(db, first, last)
-    counts: dict[int, int] = {}
-    after = b""
-    while True:
-        after, done = count_step(c.server.keyspace, start, stop, counts, after)
-        if done:
-            return counts
-        await asyncio.sleep(0)
-
-
 @handler("slotsinfo")
 def slotsinfo(c: Client, args: list[bytes]) -> object:
     first, end = 0, SLOT_COUNT
@@ -104,7 +91,7 @@ def slotsinfo(c: Client, args: list[bytes]) -> object:
         assert isinstance(counts, dict)
         return [[s, n] for s, n in sorted(counts.items()) if n]
 
-    return defer(c, count_slots(c, db, first, end - 1), reply=shape)
+    return defer(c, count_slots(c.server.keyspace, db, first, end - 1), reply=shape)
 
 
 @handler("slotsscan")
@@ -152,7 +139,7 @@ async def _delete_slots(c: Client, db: Database, slots: list[int]) -> list[list[
                 break
             after = step.after
             await asyncio.sleep(0)
-    counts = await count_slots(c, db, min(slots), max(slots))
+    counts = await count_slots(c.server.keyspace, db, min(slots), max(slots))
     return [[s, counts.get(s, 0)] for s in slots]
 
 
@@ -227,7 +214,7 @@ def slotsrestore(c: Client, args: list[bytes]) -> object:
     now = now_ms()
     for key, ttl, kind, value, entries in decoded:
         mkey, old = c.db.read(key)
-        restore_object(c, mkey, old, kind, value, entries, now + ttl if ttl else 0)
+        restore_object(c.server.keyspace, mkey, old, kind, value, entries, now + ttl if ttl else 0)
     return OK
 
 

@@ -14,9 +14,16 @@ from ..storage import keyformat as kf
 from ..storage import longdouble
 from ..storage import strings as strstore
 from ..storage.keyspace import WrongType, now_ms, record_expire
-from ..storage.strings import StoredString
+from ..storage.strings import (
+    StoredString,
+    clamp_range,
+    lookup_record,
+    lookup_stored,
+    stored_record,
+    stored_string,
+)
 from . import handler
-from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
+from .args import INT64_MAX, INT64_MIN, max_string, syntax_error, to_int, to_long_double
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -39,59 +46,18 @@ def expire_at(option: bytes, raw: bytes, command: str, now: int) -> int:
     return value
 
 
-def max_string(c: Client) -> int:
-    return int(c.server.config["proto-max-bulk-len"])
-
-
-def stored_record(rec: bytes) -> bytes:
-    """``rec`` itself when it is a string's; WrongType for other types."""
-    if kf.rtype(rec) != kf.TYPE_STRING:
-        raise WrongType()
-    return rec
-
-
-def stored_string(c: Client, mkey: bytes, rec: bytes) -> StoredString:
-    """A string record read by ranges; WrongType for other types."""
-    if kf.rtype(rec) != kf.TYPE_STRING:
-        raise WrongType()
-    return StoredString(c.server.keyspace, mkey, rec)
-
-
-def store(c: Client, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
-    """Write a string over ``old``. An expiry already in the past (SET ... EXAT 1) is stored
-    as it is, as Redis does: the key exists until a read or the active sweep expires it."""
-    strstore.store(c.server.keyspace, mkey, old, value, expire_ms)
-
-
 def value_reply(c: Client, mkey: bytes, rec: bytes) -> object:
     """A string record's value as a reply: the bytes, or for a chunked string its pieces (a
     Chunks reply, written out without being joined)."""
     if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
         return kf.body(rec)
-    view = stored_string(c, mkey, rec)
+    view = stored_string(c.server.keyspace, mkey, rec)
     return Chunks([b"$%d\r\n" % view.length, *view.pieces(), b"\r\n"])
-
-
-def lookup_record(c: Client, key: bytes) -> tuple[bytes, bytes | None]:
-    """(metadata key, live record) of a key for a read command (counts hits and misses)."""
-    mkey, rec = c.db.read(key)
-    ks = c.server.keyspace
-    if rec is None:
-        ks.miss(mkey)
-    else:
-        ks.hits += 1
-    return mkey, rec
-
-
-def lookup_stored(c: Client, key: bytes) -> StoredString | None:
-    """A string key for a read command, read by ranges (counts keyspace hits and misses)."""
-    mkey, rec = lookup_record(c, key)
-    return None if rec is None else stored_string(c, mkey, rec)
 
 
 @handler("get")
 def get(c: Client, args: list[bytes]) -> object:
-    mkey, rec = lookup_record(c, args[1])
+    mkey, rec = lookup_record(c.db, args[1])
     if rec is None:
         return NIL
     if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
@@ -152,7 +118,7 @@ def set_(c: Client, args: list[bytes]) -> object:
         return old_value if want_old else NIL
     if keep_ttl and old is not None:
         expire_ms = record_expire(old)
-    store(c, mkey, old, args[2], expire_ms)
+    strstore.store(c.server.keyspace, mkey, old, args[2], expire_ms)
     notify(c, STRING, "set", args[1])
     if expire is not None:
         notify(c, GENERIC, "expire", args[1])
@@ -164,7 +130,7 @@ def setnx(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     if old is not None:
         return ZERO
-    store(c, mkey, None, args[2])
+    strstore.store(c.server.keyspace, mkey, None, args[2])
     notify(c, STRING, "set", args[1])
     return ONE
 
@@ -177,7 +143,7 @@ def _set_with_ttl(c: Client, args: list[bytes], unit: int, name: str) -> object:
     if value * unit > INT64_MAX - now:
         raise errors.invalid_expire(name)
     mkey, old = c.db.read(args[1])
-    store(c, mkey, old, args[3], now + value * unit)
+    strstore.store(c.server.keyspace, mkey, old, args[3], now + value * unit)
     notify(c, STRING, "set", args[1])
     notify(c, GENERIC, "expire", args[1])
     return OK
@@ -197,7 +163,7 @@ def psetex(c: Client, args: list[bytes]) -> object:
 def getset(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     old_value = NIL if old is None else value_reply(c, mkey, stored_record(old))
-    store(c, mkey, old, args[2])
+    strstore.store(c.server.keyspace, mkey, old, args[2])
     notify(c, STRING, "set", args[1])
     return old_value
 
@@ -263,7 +229,7 @@ def _set_pairs(c: Client, args: list[bytes], name: str, only_new: bool) -> bool:
         return False
     for i in keys:  # read each just before writing it: a key may appear twice
         mkey, old = db.read(args[i])
-        store(c, mkey, old, args[i + 1])
+        strstore.store(c.server.keyspace, mkey, old, args[i + 1])
         notify(c, STRING, "set", args[i])
     return True
 
@@ -283,7 +249,7 @@ def msetnx(c: Client, args: list[bytes]) -> object:
 def append(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     if old is None:
-        store(c, mkey, None, args[2])
+        strstore.store(c.server.keyspace, mkey, None, args[2])
         notify(c, STRING, "append", args[1])
         return len(args[2])
     length = strstore.length_of(stored_record(old))
@@ -300,27 +266,11 @@ def strlen(c: Client, args: list[bytes]) -> object:
     return 0 if rec is None else strstore.length_of(stored_record(rec))
 
 
-def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
-    """Redis's string range arithmetic (GETRANGE, BITCOUNT, ...): inclusive, or None if empty."""
-    if start < 0 and end < 0 and start > end:
-        return None
-    if start < 0:
-        start += length
-    if end < 0:
-        end += length
-    start = max(start, 0)
-    end = max(end, 0)
-    end = min(end, length - 1)
-    if start > end or length == 0:
-        return None
-    return start, end
-
-
 @handler("getrange", "substr")
 def getrange(c: Client, args: list[bytes]) -> object:
     start = to_int(args[2])
     end = to_int(args[3])
-    mkey, rec = lookup_record(c, args[1])
+    mkey, rec = lookup_record(c.db, args[1])
     if rec is None:
         return b""
     bounds = clamp_range(start, end, strstore.length_of(stored_record(rec)))
@@ -351,14 +301,16 @@ def _incr(c: Client, key: bytes, delta: int) -> object:
     mkey, old = c.db.read(key)
     current = 0
     if old is not None:
-        view = stored_string(c, mkey, old)
+        view = stored_string(c.server.keyspace, mkey, old)
         if view.length > 20:  # not read: it cannot be an integer
             raise ReplyError(errors.NOT_INTEGER)
         current = to_int(view.whole())
     result = current + delta
     if not INT64_MIN <= result <= INT64_MAX:
         raise ReplyError(errors.OVERFLOW)
-    store(c, mkey, old, b"%d" % result, record_expire(old) if old is not None else 0)
+    strstore.store(
+        c.server.keyspace, mkey, old, b"%d" % result, record_expire(old) if old is not None else 0
+    )
     notify(c, STRING, "incrby", key)
     return result
 
@@ -394,7 +346,7 @@ def incrbyfloat(c: Client, args: list[bytes]) -> object:
     mkey, old = c.db.read(args[1])
     current: Fraction | float = Fraction(0)
     if old is not None:
-        view = stored_string(c, mkey, old)
+        view = stored_string(c.server.keyspace, mkey, old)
         if view.length >= longdouble.MAX_CHARS:  # not read: too long for a long double
             raise ReplyError(errors.NOT_FLOAT)
         current = to_long_double(view.whole())
@@ -405,7 +357,7 @@ def incrbyfloat(c: Client, args: list[bytes]) -> object:
     if isinstance(result, float):
         raise ReplyError(errors.NAN_OR_INFINITY)
     text = longdouble.format_human(result)
-    store(c, mkey, old, text, record_expire(old) if old is not None else 0)
+    strstore.store(c.server.keyspace, mkey, old, text, record_expire(old) if old is not None else 0)
     notify(c, STRING, "incrbyfloat", args[1])
     return text
 
@@ -420,7 +372,7 @@ def lcs(c: Client, args: list[bytes]) -> object:
     views = []
     for key in args[1:3]:
         try:
-            views.append(lookup_stored(c, key))
+            views.append(lookup_stored(c.db, key))
         except WrongType:
             raise ReplyError("ERR The specified keys must contain string values") from None
     want_len = want_idx = with_len = False

@@ -13,6 +13,7 @@ from stack.core import errors
 from stack.core.resp import NIL_ARRAY, OK, Chunks, ReplyError
 
 from ..storage.keyspace import WATCHED_MISSING, now_ms, record_expire
+from ..transaction import end_transaction, unwatch_all
 from . import handler
 
 if TYPE_CHECKING:
@@ -89,21 +90,3 @@ def _watched_key_expired(c: Client) -> bool:
     """A watched key whose TTL ran out since WATCH counts as modified (as in Redis 7)."""
     now = now_ms()
     return any(expire > 0 and expire <= now for expire in c.watched.values())
-
-
-def end_transaction(c: Client) -> None:
-    c.multi = None
-    c.multi_failed = False
-    unwatch_all(c)
-
-
-def unwatch_all(c: Client) -> None:
-    watchers = c.server.keyspace.watchers
-    for mkey in c.watched:
-        clients = watchers.get(mkey)
-        if clients is not None:
-            clients.discard(c)
-            if not clients:
-                del watchers[mkey]
-    c.watched.clear()
-    c.watch_broken = False

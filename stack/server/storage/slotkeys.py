@@ -10,6 +10,7 @@ event loop for the whole slot (or walking again over the tombstones of what it d
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,3 +103,15 @@ def first_live(ks: Keyspace, db: Database, slot: int) -> bytes | None:
     for mkey, _rec in iter_live(ks, start, stop):
         return mkey
     return None
+
+
+async def count_slots(ks: Keyspace, db: Database, first: int, last: int) -> dict[int, int]:
+    """Keys per slot of ``first``..``last``, counted in steps (the loop runs between)."""
+    start, stop = slot_range(db, first, last)
+    counts: dict[int, int] = {}
+    after = b""
+    while True:
+        after, done = count_step(ks, start, stop, counts, after)
+        if done:
+            return counts
+        await asyncio.sleep(0)

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from stack.core.resp import strict_int
+
 from . import keyformat as kf
 from .collections import Meta, member_prefix
-from .keyspace import Keyspace
+from .keyspace import Database, Keyspace, WrongType
 
 CHUNK = kf.STRING_CHUNK
 INLINE_MAX = kf.STRING_INLINE_MAX
@@ -143,7 +145,9 @@ class StoredString:
 
 
 def store(ks: Keyspace, mkey: bytes, old: bytes | None, value: bytes, expire_ms: int = 0) -> None:
-    """Write a whole string value over ``old`` (the key's live record of any type, or None)."""
+    """Write a whole string value over ``old`` (the key's live record of any type, or None).
+    An expiry already in the past (SET ... EXAT 1) is stored as it is, as Redis does: the key
+    exists until a read or the active sweep expires it."""
     if len(value) <= INLINE_MAX:
         ks.write(mkey, kf.string_value(value, expire_ms), old)
         return
@@ -242,3 +246,57 @@ def _write_chunks(ks: Keyspace, prefix: bytes, offset: int, data: bytes, fresh: 
             engine.put(key, piece)
         elif current or (whole and not fresh and engine.get(key) is not None):
             engine.delete(key)
+
+
+def stored_record(rec: bytes) -> bytes:
+    """``rec`` itself when it is a string's; WrongType for other types."""
+    if kf.rtype(rec) != kf.TYPE_STRING:
+        raise WrongType()
+    return rec
+
+
+def stored_string(ks: Keyspace, mkey: bytes, rec: bytes) -> StoredString:
+    """A string record read by ranges; WrongType for other types."""
+    if kf.rtype(rec) != kf.TYPE_STRING:
+        raise WrongType()
+    return StoredString(ks, mkey, rec)
+
+
+def lookup_record(db: Database, key: bytes) -> tuple[bytes, bytes | None]:
+    """(metadata key, live record) of a key for a read command (counts hits and misses)."""
+    mkey, rec = db.read(key)
+    ks = db.ks
+    if rec is None:
+        ks.miss(mkey)
+    else:
+        ks.hits += 1
+    return mkey, rec
+
+
+def lookup_stored(db: Database, key: bytes) -> StoredString | None:
+    """A string key for a read command, read by ranges (counts keyspace hits and misses)."""
+    mkey, rec = lookup_record(db, key)
+    return None if rec is None else stored_string(db.ks, mkey, rec)
+
+
+def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
+    """Redis's string range arithmetic (GETRANGE, BITCOUNT, ...): inclusive, or None if empty."""
+    if start < 0 and end < 0 and start > end:
+        return None
+    if start < 0:
+        start += length
+    if end < 0:
+        end += length
+    start = max(start, 0)
+    end = max(end, 0)
+    end = min(end, length - 1)
+    if start > end or length == 0:
+        return None
+    return start, end
+
+
+def string_encoding(value: bytes) -> str:
+    """OBJECT ENCODING of a string kept whole in its record, as Redis 7.0 names it."""
+    if len(value) <= 20 and value and strict_int(value) is not None:
+        return "int"
+    return "embstr" if len(value) <= 44 else "raw"
