@@ -13,9 +13,10 @@ import argparse
 import asyncio
 import time
 
-from stack.cluster import nodes
-from stack.cluster.txn import EventDraft, Guard, Write
-from stack.failover.workflow import REQUESTED, Workflow
+from stack.cluster import nodes, plans
+from stack.cluster.plans import PlanError
+from stack.failover.switchover import plan_switchover, requested
+from stack.failover.workflow import Workflow
 
 from .cluster_admin import CommandError, Context, _addr
 from .status_view import print_events
@@ -27,61 +28,18 @@ def cmd_failover(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.store() as store:
         topo = store.load()
         group = topo.groups.get(args.group)
-        if group is None:
-            known = ", ".join(str(g) for g in sorted(topo.groups)) or "none"
-            raise CommandError(f"there is no group {args.group} (groups: {known})")
-        path = store.paths.failover(group.id)
-        current, _ = store.get_raw(path)
-        if current is not None:
-            wf = Workflow.from_json(path, current)
-            raise CommandError(
-                f"group {group.id}: a failover to {wf.new} is already under way (step {wf.step})"
-            )
-        if not group.replicas:
-            raise CommandError(f"group {group.id} has no replica to switch over to")
-        states = asyncio.run(
-            nodes.probe_all(group.members, ctx.settings.password, ctx.settings.timeout)
-        )
-        master = states[group.master]
-        if not master.reachable or master.role != "master":
-            raise CommandError(f"group {group.id}: {master.describe()}; nothing to switch over")
-        followers = {
-            a: s
-            for a, s in states.items()
-            if a in group.replicas
-            and s.reachable
-            and s.role == "replica"
-            and s.master == group.master
-        }
-        if args.to:
-            target = _addr(args.to)
-            if target not in group.replicas:
-                raise CommandError(f"{target} is not a replica of group {group.id}")
-            if target not in followers:
-                raise CommandError(f"{target} cannot take over: {states[target].describe()}")
-        else:
-            if not followers:
-                raise CommandError(f"group {group.id}: no replica follows {group.master} now")
-            target = max(followers, key=lambda a: followers[a].log_id or 0)
-        others = [r for r in group.replicas if r != target]
-        have, want = followers[target].log_id, master.log_id
-        lines = [
-            f"switch over group {group.id} from {group.master} to {target} "
-            f"(LogID {have} of {want})",
-            f"  - pause writes on {group.master} (clients wait, at most the controller's "
-            "switchover timeout)",
-            f"  - wait until {target} has every LogID of {group.master}; if it does not in "
-            "time, resume writes and change nothing",
-            f"  - fence {group.master} at epoch {topo.epoch + 1} (it refuses writes with READONLY)",
-            f"  - promote {target}, record it as the group's master (cluster epoch "
-            f"{topo.epoch} -> {topo.epoch + 1}); proxies follow",
-            f"  - repoint {', '.join([*others, group.master])} as replicas of {target}",
-        ]
-        if topo.leader is None:
-            lines.append("  no controller leads this cluster: start ledis-failover first")
-        else:
-            lines.append(f"  carried out by the leading controller ({topo.leader})")
-        ctx.out.print("\n".join(lines), highlight=False)
+        path = store.paths.failover(args.group)
+        raw, _ = store.get_raw(path)
+        current = None if raw is None else Workflow.from_json(path, raw)
+        members = group.members if group is not None and current is None else ()
+        states = asyncio.run(nodes.probe_all(members, ctx.settings.password, ctx.settings.timeout))
+        to = _addr(args.to) if args.to else None
+        try:
+            plan = plan_switchover(topo, states, args.group, to, current)
+        except PlanError as e:
+            raise CommandError(str(e)) from None
+        target = requested(plan).new
+        ctx.out.print(plan.what(), highlight=False)
         if args.dry_run:
             return 0
         if topo.leader is None:
@@ -96,22 +54,7 @@ def cmd_failover(ctx: Context, args: argparse.Namespace) -> int:
                 raise CommandError("not applied: add --yes to switch over without a terminal")
             if ctx.out.input("switch over? [y/N] ").strip().lower() not in ("y", "yes"):
                 return 1
-        wf = Workflow(
-            group=group.id, old=group.master, new=target, step=REQUESTED,
-            epoch=topo.epoch + 1, planned=True,
-            reason="switchover asked for from ledis-console", started=time.time(),
-            owner="console",
-        )  # fmt: skip
-        revision = store.commit(
-            topo,
-            [Write(path, wf.to_json())],
-            bump_epoch=False,
-            guards=[Guard(path, 0)],
-            event=EventDraft(
-                "console", "failover",
-                f"group {group.id}: switchover from {group.master} to {target} asked for",
-            ),
-        )  # fmt: skip
+        revision = plans.apply(store, plan, source="console").revision
         last = revision - 1
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
@@ -123,12 +66,12 @@ def cmd_failover(ctx: Context, args: argparse.Namespace) -> int:
             time.sleep(0.2)
         else:
             raise CommandError(
-                f"group {group.id}: the switchover is still under way after {WAIT:g} s; "
+                f"group {args.group}: the switchover is still under way after {WAIT:g} s; "
                 "follow it with: ledis-console cluster events --follow"
             )
         print_events(ctx.out, store.events(limit=100, after_revision=last))
-        final = store.load().groups[group.id]
+        final = store.load().groups[args.group]
         if final.master != target:
-            raise CommandError(f"group {group.id}: switchover not done; {final.master} is master")
-        ctx.out.print(f"group {group.id}: {target} is the master", highlight=False)
+            raise CommandError(f"group {args.group}: switchover not done; {final.master} is master")
+        ctx.out.print(f"group {args.group}: {target} is the master", highlight=False)
     return 0

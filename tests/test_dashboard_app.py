@@ -23,6 +23,7 @@ def make_app(read_only: bool = False, **fake: object) -> Dashboard:
         migration_percent=fake.get("migration_percent", 40),  # type: ignore[arg-type]
         failover=True,
         stale={STALE},
+        leader=fake.get("leader"),  # type: ignore[arg-type]
     )
     # a long interval: each test decides when a new sample comes (r)
     return Dashboard(FakeSource(cluster), ClusterSettings(name="demo"), interval=3600,
@@ -163,8 +164,60 @@ def test_confirm_needs_the_typed_name_and_read_only_hides_actions() -> None:
             assert ro.check_action("actions", ()) is None
             titles = [c.title for c in ro.get_system_commands(ro.screen)]
             assert "Migrate slots" not in titles and "Show slots" in titles
+            assert not any("Switch over" in t for t in titles)
             ro.open_action("migrate")
             await pilot.pause()
             assert not isinstance(ro.screen, ActionScreen)
+
+    asyncio.run(run())
+
+
+def test_failover_action_previews_the_switchover_plan_and_needs_its_name() -> None:
+    async def run() -> None:
+        app = make_app(leader="ctl-1")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.open_action("failover", {"group": "1", "to": ""})
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ActionScreen)
+            await pilot.press("enter", "enter")  # group, then the empty node: the preview
+            for _ in range(200):
+                if screen.stage == "confirm":
+                    break
+                await asyncio.sleep(0.01)
+            preview = str(screen.query_one("#action-preview").render())
+            # the same plan lines ledis-console failover prints (stack/failover/switchover.py)
+            assert "switch over group 1 from 127.0.0.1:7002 to 127.0.0.1:7003" in preview
+            assert "fence 127.0.0.1:7002 at epoch 10" in preview
+            assert "carried out by the leading controller (ctl-1)" in preview
+            await pilot.press(*"failove", "enter")
+            await pilot.pause()
+            assert screen.stage == "confirm"  # not the name: nothing recorded
+            assert "exactly" in str(screen.query_one("#action-status").render())
+            await pilot.press("escape")
+            # a stale replica cannot take over; the reason is shown, no plan
+            app.open_action("failover", {"group": "2", "to": STALE})
+            await pilot.pause()
+            screen = app.screen
+            await pilot.press("enter")
+            for _ in range(200):
+                if "cannot take over" in str(screen.query_one("#action-status").render()):
+                    break
+                await asyncio.sleep(0.01)
+            assert f"{STALE} cannot take over" in str(screen.query_one("#action-status").render())
+            assert screen.stage == "form"  # type: ignore[attr-defined]
+        leaderless = make_app()
+        async with leaderless.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            leaderless.open_action("failover", {"group": "1", "to": ""})
+            await pilot.pause()
+            screen = leaderless.screen
+            await pilot.press("enter", "enter")
+            for _ in range(200):
+                if "no controller leads" in str(screen.query_one("#action-status").render()):
+                    break
+                await asyncio.sleep(0.01)
+            assert "no controller leads" in str(screen.query_one("#action-status").render())
 
     asyncio.run(run())

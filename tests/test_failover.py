@@ -8,11 +8,13 @@
   master the proxy still sees, and fails it over once the proxy agrees;
 - a leader killed mid-failover: the next leader completes a promoted workflow from etcd and
   rolls back a chosen one whose master answers again;
-- a planned switchover from ledis-console loses nothing.
+- a planned switchover from ledis-console loses nothing; one back from the dashboard's
+  failover action lands too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -26,7 +28,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from console.config import ClusterSettings
+from console.dashboard import actions
 from console.main import run as console_run
+from stack.cluster import nodes
 from stack.cluster.etcd_server import EtcdServer
 from stack.failover.workflow import Workflow
 
@@ -362,6 +367,17 @@ def test_planned_switchover_loses_nothing(
         f"group 1: {target} is the master at epoch",
         f"group 1: failover done: {target} is master",
     )
+    # and back, through the dashboard's failover action (the same plan, applied from there)
+    settings = ClusterSettings(name=fc.name, etcd=(fc.etcd.endpoint,))
+    spec = actions.ACTIONS["failover"]
+    values = {"group": "1", "to": g.master}
+    states = asyncio.run(nodes.probe_all(fc.store.load().groups[1].members))
+    plan = actions.preview(spec, fc.store.load(), values, states)
+    assert plan.summary.startswith(f"switch over group 1 from {target} to {g.master}")
+    outcome = asyncio.run(actions.execute(spec, settings, values, plan, states))
+    assert outcome.revision
+    wait_until(lambda: fc.master_of() == g.master, "the dashboard's switchover", 60)
+    _in_order(fc.texts(), f"group 1: switchover from {target} to {g.master} asked for")
 
 
 SOAK = float(os.environ.get("LEDIS_FAILOVER_SOAK", "0"))

@@ -1,7 +1,8 @@
 """One action, start to end: values -> preview -> typed confirmation -> apply -> live progress
 -> recap. The plan comes from ``actions`` (the cluster's plan functions); the confirmation is
 the action's name typed out; a plan that makes migration tasks stays open showing their
-progress from each new sample until they end."""
+progress from each new sample until they end; a switchover stays open showing the events
+since its request until the group's master is the new one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from textual.widgets import Input, Label, ProgressBar, Static
 from stack.cluster.model import ACTIVE_TASK_STATES, Topology
 from stack.cluster.plans import Plan, PlanError
 from stack.cluster.store import StoreError
+from stack.failover.switchover import requested
 
 from ..config import ClusterSettings
 from . import actions
@@ -37,8 +39,10 @@ class ActionScreen(ModalScreen[str | None]):
         topology: Callable[[], Topology | None],
         values: dict[str, str] | None = None,
         host: TaskHost | None = None,
+        states: Callable[[], actions.States] | None = None,
     ) -> None:
         super().__init__()
+        self.states = states or dict  # what the nodes said at the last poll
         self.host = host  # runs the tasks this action makes (None: a demo or a replay)
         self.spec = spec
         self.settings = settings
@@ -46,7 +50,10 @@ class ActionScreen(ModalScreen[str | None]):
         self.values = dict(values or {})
         self.plan: Plan | None = None
         self.stage = "form"
+        self.seen_states: actions.States = {}
         self.tasks: tuple[str, ...] = ()
+        self.switchover: tuple[int, str, int] | None = None  # group, new master, revision
+        self.seen: set[str] = set()  # events already shown in the progress
 
     def compose(self) -> ComposeResult:
         with Vertical(id="action-box"):
@@ -107,7 +114,8 @@ class ActionScreen(ModalScreen[str | None]):
             return
         try:
             await actions.check(self.spec, self.settings, self.values)
-            plan = actions.preview(self.spec, topo, self.values)
+            self.seen_states = self.states()
+            plan = actions.preview(self.spec, topo, self.values, self.seen_states)
         except (actions.ActionError, PlanError, ValueError) as e:
             self._status(Text(str(e), BAD))
             return
@@ -145,7 +153,9 @@ class ActionScreen(ModalScreen[str | None]):
         assert self.plan is not None
         self._status(Text("applying...", DIM))
         try:
-            outcome = await actions.execute(self.spec, self.settings, self.values, self.plan)
+            outcome = await actions.execute(
+                self.spec, self.settings, self.values, self.plan, self.seen_states
+            )
         except (actions.ActionError, PlanError, StoreError) as e:
             self.stage = "failed"
             self._status(Text(f"not applied: {e}", BAD))
@@ -156,7 +166,12 @@ class ActionScreen(ModalScreen[str | None]):
         self.tasks = tuple(t.id for t in outcome.plan.tasks)
         if self.spec.name == "resume":
             self.tasks = (self.values.get("task", "").strip(),)
-        if self.tasks:
+        if self.spec.follows_failover and outcome.revision:
+            wf = requested(outcome.plan)
+            self.switchover = (wf.group, wf.new, outcome.revision)
+            self.stage = "progress"
+            self._status(Text(f"{outcome.recap}{notes}\nfollowing the events (Esc closes)", OK))
+        elif self.tasks:
             self.stage = "progress"
             if self.host is not None:
                 self.host.start(self.tasks)
@@ -175,6 +190,9 @@ class ActionScreen(ModalScreen[str | None]):
     def update_sample(self, sample: ClusterSample) -> None:
         """Live progress of the tasks this action made, then the recap when they end."""
         if self.stage != "progress" or sample.topology is None:
+            return
+        if self.switchover is not None:
+            self._follow_switchover(sample)
             return
         box = self.query_one("#action-progress", Vertical)
         box.remove_children()
@@ -196,6 +214,21 @@ class ActionScreen(ModalScreen[str | None]):
         if finished and len(finished) == len(self.tasks):
             self.stage = "done"
             self._status(Text("recap: " + "; ".join(finished) + "\nEsc: close", OK))
+
+    def _follow_switchover(self, sample: ClusterSample) -> None:
+        """The sentences since the request, then the recap once the new master is recorded
+        (the controller removes the workflow right after)."""
+        assert self.switchover is not None and sample.topology is not None
+        group, target, revision = self.switchover
+        box = self.query_one("#action-progress", Vertical)
+        for e in sorted(sample.events, key=lambda e: e.revision):
+            if e.revision >= revision and e.id not in self.seen:
+                self.seen.add(e.id)
+                box.mount(Static(Text(f"{e.source}/{e.kind} {e.text}", DIM)))
+        now = sample.topology.groups.get(group)
+        if now is not None and now.master == target:
+            self.stage = "done"
+            self._status(Text(f"recap: group {group}: {target} is the master\nEsc: close", OK))
 
     def action_close(self) -> None:
         self.dismiss(self.stage)

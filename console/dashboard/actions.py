@@ -8,8 +8,10 @@ commands take around a plan (PING/ROLE checks, REPLICAOF and the wait for the li
 NO ONE) are taken here through ``stack.cluster.nodes`` in the same order.
 
 Nothing here imports Textual: the screens (``action_screen.py``) drive it, tests call it
-directly. New actions (failover, when the controller lands) are one ``ActionSpec`` more in
-``ACTIONS`` (``register``).
+directly. New actions are one ``ActionSpec`` more in ``ACTIONS`` (``register``). An action
+that needs what the nodes say (``failover``: who follows the master, at which LogID) reads it
+from the dashboard's last sample (``states_from``), the same ``NodeState`` the scripted
+command gets from a probe.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from dataclasses import dataclass
 from stack.cluster import nodes, plans
 from stack.cluster.model import Topology, check_addr, parse_slot_ranges
 from stack.cluster.store import Store
+from stack.failover.switchover import plan_switchover
 
 from ..config import ClusterSettings
+from .sample import ClusterSample
 
 Values = Mapping[str, str]
+States = Mapping[str, nodes.NodeState]
 
 
 class ActionError(Exception):
@@ -44,11 +49,12 @@ class ActionSpec:
     title: str
     help: str
     fields: tuple[Field, ...]
-    make: Callable[[Values], plans.PlanMaker]  # values -> (topology -> plan)
+    make: Callable[[Values, States], plans.PlanMaker]  # values, nodes -> (topology -> plan)
     check: Callable[[ClusterSettings, Values], Awaitable[None]] | None = None  # before the plan
     before_apply: Callable[[ClusterSettings, Values, plans.Plan], Awaitable[str]] | None = None
     after_apply: Callable[[ClusterSettings, Values, plans.Plan], Awaitable[str]] | None = None
     needs_task: bool = False  # acts on a migration task (offered from the slots screen)
+    follows_failover: bool = False  # records a switchover; its progress is the events stream
 
 
 def _int(values: Values, name: str) -> int:
@@ -126,9 +132,37 @@ def _task_action(action: str) -> ActionSpec:
         f"{action.capitalize()} a migration",
         f"{action} a migration task (docs/cluster.md: task states)",
         (Field("task", "migration id", "m12-1"),),
-        lambda v: lambda t: plans.plan_task(t, v.get("task", "").strip(), action),
+        lambda v, n: lambda t: plans.plan_task(t, v.get("task", "").strip(), action),
         needs_task=True,
     )
+
+
+def states_from(sample: ClusterSample | None) -> dict[str, nodes.NodeState]:
+    """What the last poll saw of each server, as a probe would say it (a stale one: no
+    answer)."""
+    if sample is None:
+        return {}
+    return {
+        a: nodes.NodeState(a, False, error=n.error or "no answer")
+        if n.stale
+        else nodes.NodeState(a, True, n.role, n.master, n.link, n.log_id, n.keys)
+        for a, n in sample.nodes.items()
+    }
+
+
+def _switchover(v: Values, states: States) -> plans.PlanMaker:
+    group = _int(v, "group")
+    to = _addr(v, "to") if v.get("to", "").strip() else None
+
+    def make(t: Topology) -> plans.Plan:
+        if t.leader is None:
+            raise plans.PlanError(
+                f"no controller leads cluster {t.cluster!r}: start ledis-failover "
+                "(ledis-console up starts one)"
+            )
+        return plan_switchover(t, states, group, to, source="the dashboard")
+
+    return make
 
 
 ACTIONS: dict[str, ActionSpec] = {}
@@ -144,14 +178,14 @@ for _spec in (
         "Migrate slots",
         "move slots to another group (a task the migration runner executes)",
         (Field("slots", "slots", "0-99,200"), Field("target", "to group", "2")),
-        lambda v: lambda t: plans.plan_migrate(t, _ranges(v), _int(v, "target")),
+        lambda v, n: lambda t: plans.plan_migrate(t, _ranges(v), _int(v, "target")),
     ),
     ActionSpec(
         "rebalance",
         "Rebalance slots",
         "even out the slot count of every group (tasks for the migration runner)",
         (),
-        lambda v: plans.plan_rebalance_slots,
+        lambda v, n: plans.plan_rebalance_slots,
     ),
     _task_action("pause"),
     _task_action("resume"),
@@ -161,14 +195,14 @@ for _spec in (
         "Assign unassigned slots evenly",
         "record ownership of unassigned slots, spread evenly (no keys move)",
         (),
-        lambda v: plans.plan_assign_even,
+        lambda v, n: plans.plan_assign_even,
     ),
     ActionSpec(
         "add-group",
         "Add a group",
         "register an empty master as a new group",
         (Field("addr", "master", "127.0.0.1:7010"),),
-        lambda v: lambda t: plans.plan_add_group(t, _addr(v)),
+        lambda v, n: lambda t: plans.plan_add_group(t, _addr(v)),
         check=_check_add_group,
     ),
     ActionSpec(
@@ -176,7 +210,7 @@ for _spec in (
         "Add a replica",
         "attach a node to a group: REPLICAOF its master, wait for the link, record it",
         (Field("group", "group", "1"), Field("addr", "node", "127.0.0.1:7011")),
-        lambda v: lambda t: plans.plan_add_node(t, _int(v, "group"), _addr(v)),
+        lambda v, n: lambda t: plans.plan_add_node(t, _int(v, "group"), _addr(v)),
         check=_check_add_node,
         before_apply=_replicate,
     ),
@@ -185,8 +219,20 @@ for _spec in (
         "Remove a node",
         "remove a replica (REPLICAOF NO ONE after), or an empty master with its group",
         (Field("addr", "node", "127.0.0.1:7003"),),
-        lambda v: lambda t: plans.plan_remove_node(t, _addr(v)),
+        lambda v, n: lambda t: plans.plan_remove_node(t, _addr(v)),
         after_apply=_detach,
+    ),
+    ActionSpec(
+        "failover",
+        "Switch over a group's master",
+        "planned switchover to a replica (the leading controller carries it out; nothing "
+        "acknowledged is lost)",
+        (
+            Field("group", "group", "1"),
+            Field("to", "to node, or empty for the most caught up", "127.0.0.1:7003"),
+        ),
+        _switchover,
+        follows_failover=True,
     ),
 ):
     register(_spec)
@@ -200,11 +246,14 @@ class Outcome:
     plan: plans.Plan
     recap: str
     notes: tuple[str, ...] = ()
+    revision: int = 0  # etcd revision of the change (0: nothing applied)
 
 
-def preview(spec: ActionSpec, topo: Topology, values: Values) -> plans.Plan:
+def preview(
+    spec: ActionSpec, topo: Topology, values: Values, states: States | None = None
+) -> plans.Plan:
     """The plan this action would apply to ``topo`` (PlanError / ActionError say why not)."""
-    return spec.make(values)(topo)
+    return spec.make(values, states or {})(topo)
 
 
 async def check(spec: ActionSpec, settings: ClusterSettings, values: Values) -> None:
@@ -222,7 +271,11 @@ def _apply(settings: ClusterSettings, plan: plans.Plan, make: plans.PlanMaker) -
 
 
 async def execute(
-    spec: ActionSpec, settings: ClusterSettings, values: Values, plan: plans.Plan
+    spec: ActionSpec,
+    settings: ClusterSettings,
+    values: Values,
+    plan: plans.Plan,
+    states: States | None = None,
 ) -> Outcome:
     """Apply the plan the person confirmed: node steps before, the etcd transaction (in a
     thread: etcd3 is synchronous), node steps after."""
@@ -231,9 +284,11 @@ async def execute(
         return Outcome(plan, plan.recap())
     if spec.before_apply is not None:
         notes.append(await spec.before_apply(settings, values, plan))
-    applied = await asyncio.to_thread(_apply, settings, plan, spec.make(values))
+    applied = await asyncio.to_thread(_apply, settings, plan, spec.make(values, states or {}))
     if spec.after_apply is not None:
         note = await spec.after_apply(settings, values, plan)
         if note:
             notes.append(note)
-    return Outcome(applied.plan, applied.plan.recap(), tuple(n for n in notes if n))
+    return Outcome(
+        applied.plan, applied.plan.recap(), tuple(n for n in notes if n), applied.revision
+    )

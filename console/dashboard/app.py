@@ -288,7 +288,14 @@ class Dashboard(App[int]):
             if active:
                 values = {"task": sorted(active, key=lambda t: t.created)[0].id}
         self.push_screen(
-            ActionScreen(spec, self.settings, self.current_topology, values, self.task_host)
+            ActionScreen(
+                spec,
+                self.settings,
+                self.current_topology,
+                values,
+                self.task_host,
+                lambda: actions.states_from(self.sample),
+            )
         )
 
     def action_detail(self) -> None:

@@ -101,6 +101,7 @@ class FakeCluster:
     failover: bool = False  # a failover among the events
     ts: float = FROZEN_TS
     events: int = 6
+    leader: str | None = None  # the leading controller's id
 
     def addr(self, group: int, index: int) -> str:
         return f"127.0.0.1:{7002 + (group - 1) * (1 + self.replicas) + index}"
@@ -158,6 +159,7 @@ class FakeCluster:
             slots,
             proxies,
             migrations,
+            leader=self.leader,
         )
 
     def event_list(self) -> tuple[Event, ...]:

@@ -59,6 +59,7 @@ class Plan:
     guards: tuple[Guard, ...] = ()
     event_kind: str = ""
     tasks: tuple[MigrationTask, ...] = ()
+    event_text: str = ""  # the sentence in the events stream, when not the summary
 
     @property
     def empty(self) -> bool:
@@ -100,7 +101,7 @@ def apply(store: Store, plan: Plan, source: str = "console") -> Applied:
     """Commit ``plan`` against the snapshot it was computed from (Conflict if that changed)."""
     if plan.empty:
         return Applied(plan, plan.base.revision)
-    event = EventDraft(source, plan.event_kind or plan.kind, plan.summary)
+    event = EventDraft(source, plan.event_kind or plan.kind, plan.event_text or plan.summary)
     revision = store.commit(
         plan.base, plan.writes, bump_epoch=plan.bump_epoch, guards=plan.guards, event=event
     )
