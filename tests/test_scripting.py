@@ -20,6 +20,9 @@ Cmd = Sequence[str | bytes | int]
 
 SCRIPTS: list[tuple[str, ...]] = [
     ("return 1",),
+    ("",),
+    ("return",),
+    ("return 1, 2",),
     ("return redis.call('nope')",),
     ("x = 1",),
     ("return y",),

@@ -125,7 +125,8 @@ local function run(f, keys, argv, count)
   dbg.sethook(hook, "", count)
   env.KEYS = keys
   env.ARGV = argv
-  return xpcall(f, handler)
+  local ok, result = xpcall(f, handler)  -- always two values: the script may return none
+  return ok, result
 end
 
 -- The busy check: every N instructions (scripting/busy.py).
