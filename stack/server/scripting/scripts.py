@@ -112,6 +112,11 @@ class Scripts:
     # -- running ------------------------------------------------------------------------------
 
     def eval(self, c: Client, args: list[bytes], by_sha: bool, readonly: bool) -> object:
+        found: Script | None = None
+        if by_sha:  # Redis looks the script up before it reads numkeys
+            found = self.cache.get(args[1].lower()) if len(args[1]) == 40 else None
+            if found is None:
+                raise ReplyError(errors.NOSCRIPT)
         numkeys = strict_int(args[2])
         if numkeys is None:
             raise ReplyError(errors.NOT_INTEGER)
@@ -119,12 +124,7 @@ class Scripts:
             raise ReplyError(errors.SCRIPT_NEGATIVE_KEYS)
         if numkeys > len(args) - 3:
             raise ReplyError(errors.SCRIPT_TOO_MANY_KEYS)
-        if by_sha:
-            script = self.cache.get(args[1].lower()) if len(args[1]) == 40 else None
-            if script is None:
-                raise ReplyError(errors.NOSCRIPT)
-        else:
-            script = self.load(args[1])
+        script = found if found is not None else self.load(args[1])
         flags = script.flags
         if flags is not None and b"no-writes" in flags:
             readonly = True
