@@ -296,3 +296,22 @@ UNBLOCKED_MOVE_GOES_ON = "UNBLOCKED client unblocked; the slot work it asked for
 
 def staging_refused(key: bytes, reason: str) -> str:
     return f"ERR SLOTSSTAGE '{echo(key[:128])}': {reason}"
+
+
+# Scripting (Redis 7.0's wording)
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = (
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can "
+    "either wait the script termination or kill the server in a hard way using the SHUTDOWN "
+    "NOSAVE command."
+)
+BUSY = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+SCRIPT_NEGATIVE_KEYS = "ERR Number of keys can't be negative"
+SCRIPT_TOO_MANY_KEYS = "ERR Number of keys can't be greater than number of args"
+SCRIPT_NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
+SCRIPT_BAD_ARG = "ERR Lua redis lib command arguments must be strings or integers"
+SCRIPT_UNKNOWN_COMMAND = "ERR Unknown Redis command called from script"
+SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script"
+SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
+SCRIPT_WRITE_IN_RO = "ERR Write commands are not allowed from read-only scripts."

@@ -465,8 +465,8 @@ PARAMS: tuple[Param, ...] = (
         "busy-reply-threshold",
         "int",
         5000,
-        "Redis's script time limit (ms; lua-time-limit). Kept for the scripts to come: no "
-        "script runs yet.",
+        "Redis's script time limit (ms; lua-time-limit): past it other clients get -BUSY and "
+        "SCRIPT KILL or SHUTDOWN NOSAVE can end the script (docs/scripting.md).",
         maximum=2**62,
     ),
     Param(

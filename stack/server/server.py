@@ -35,6 +35,7 @@ from .persistence import Backups
 from .protection import startup_warnings
 from .pubsub import PubSub
 from .replication import Replication
+from .scripting import Scripts
 from .slotmap import Slots
 from .storage.engine import Engine, WriteFailed
 from .storage.keyspace import Keyspace
@@ -139,6 +140,7 @@ class Server:
         self.notifier.configure(config["notify-keyspace-events"])
         self.keyspace.on_expire.append(self.notifier.expired)
         self.observers = Observers(self)  # MONITOR, CLIENT TRACKING, CLIENT REPLY
+        self.scripts = Scripts(self)  # Lua: EVAL, EVALSHA, SCRIPT (scripting/)
         self.dispatcher.observers = self.observers
         set_tracking(self.dispatcher, config["latency-tracking"] == "yes")
         self._pause_timer: asyncio.TimerHandle | None = None

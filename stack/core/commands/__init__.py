@@ -19,6 +19,7 @@ from . import (
     lists,
     pubsub,
     replication,
+    scripting,
     server,
     sets,
     slots,
@@ -98,6 +99,7 @@ TABLE = CommandTable(
     + ledis.SPECS
     + replication.SPECS
     + slots.SPECS
+    + scripting.SPECS
 )
 
 

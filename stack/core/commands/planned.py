@@ -1,5 +1,5 @@
 """Specs of commands the server does not run yet, whose key shapes the proxy must already
-know: scripting (EVAL, EVALSHA, FCALL and their _RO forms: keys counted by numkeys), MIGRATE
+know: Redis 7 functions (FCALL and FCALL_RO: keys counted by numkeys, as EVAL's), MIGRATE
 (a key, or the keys after a KEYS keyword searched from the end) and XREAD (the keys after
 STREAMS, half of what follows). They are not in TABLE (a spec there needs a handler); the work
 that adds a handler moves its spec there. ``PLANNED.keys(args)`` finds their keys meanwhile."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from . import CommandTable
 from .keyspec import ks
+from .scripting import script_call
 from .spec import (
-    CommandSpec,
     block,
     command,
     integer,
@@ -21,65 +21,8 @@ from .spec import (
     token,
 )
 
-_SCRIPT_KEYS = ks(
-    "RW ACCESS UPDATE", 2, keynum=(0, 1, 1), notes="A script may do anything with its keys"
-)
-_SCRIPT_RO_KEYS = ks("RO ACCESS", 2, keynum=(0, 1, 1))
-
-
-def _script(
-    name: str, first: str, flags: str, summary: str, since: str, readonly: bool
-) -> CommandSpec:
-    return command(
-        name,
-        -3,
-        flags,
-        "scripting",
-        summary,
-        since,
-        string(first),
-        integer("numkeys"),
-        optional(multiple(key())),
-        optional(multiple(string("arg"))),
-        keys=_SCRIPT_RO_KEYS if readonly else _SCRIPT_KEYS,
-        key_proc="numkeys@2",
-    )
-
-
 SPECS = (
-    _script(
-        "eval",
-        "script",
-        "noscript skip_monitor may_replicate no_mandatory_keys stale",
-        "Execute a Lua script server side",
-        "2.6.0",
-        False,
-    ),
-    _script(
-        "evalsha",
-        "sha1",
-        "noscript skip_monitor may_replicate no_mandatory_keys stale",
-        "Execute a Lua script server side",
-        "2.6.0",
-        False,
-    ),
-    _script(
-        "eval_ro",
-        "script",
-        "readonly noscript skip_monitor no_mandatory_keys stale",
-        "Execute a read-only Lua script server side",
-        "7.0.0",
-        True,
-    ),
-    _script(
-        "evalsha_ro",
-        "sha1",
-        "readonly noscript skip_monitor no_mandatory_keys stale",
-        "Execute a read-only Lua script server side",
-        "7.0.0",
-        True,
-    ),
-    _script(
+    script_call(
         "fcall",
         "function",
         "noscript skip_monitor may_replicate no_mandatory_keys stale",
@@ -87,7 +30,7 @@ SPECS = (
         "7.0.0",
         False,
     ),
-    _script(
+    script_call(
         "fcall_ro",
         "function",
         "readonly noscript skip_monitor no_mandatory_keys stale",

@@ -55,6 +55,7 @@ def load_all() -> dict[str, Handler]:
         persistence,
         pubsub,
         replication,
+        scripting,
         server,
         sets,
         slots,

@@ -1,0 +1,143 @@
+-- The sandbox every script runs in (Redis 7's rules), built once per Lua state.
+-- __host is the Python side (scripting/runtime.py): call, sha1hex, log, setresp, set_repl, hook.
+local host = ...
+local G = _G
+local error, type, tostring, setmetatable, rawset, rawget, getmetatable, pairs =
+    error, type, tostring, setmetatable, rawset, rawget, getmetatable, pairs
+local select, unpack, xpcall, setfenv, loadstring = select, unpack, xpcall, setfenv, loadstring
+local dbg = debug
+
+local READONLY = "Attempt to modify a readonly table"
+local readonly = setmetatable({}, {__mode = "k"})
+
+local function refuse_write() error(READONLY, 2) end
+
+-- A read-only view of a table (Redis 7 marks library tables and globals read-only).
+local function frozen(t)
+  local view = setmetatable({}, {__index = t, __newindex = refuse_write, __metatable = false})
+  readonly[view] = true
+  return view
+end
+
+local env = {}          -- what a script sees as globals (behind a read-only view)
+local keep = {
+  "xpcall", "tostring", "setmetatable", "next", "assert", "tonumber", "rawequal",
+  "collectgarbage", "getmetatable", "pcall", "type", "select", "unpack", "gcinfo",
+  "pairs", "loadstring", "ipairs", "error", "load",
+}
+for _, name in ipairs(keep) do env[name] = G[name] end
+-- An error table (or redis.call's error, a Python exception to Lua) reaches a pcall as its
+-- text, as in Redis 7.
+local pcall_, unwrap = pcall, host.unwrap
+local function caught(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == "userdata" then return false, unwrap(e).err end
+    if type(e) == "table" and type(rawget(e, "err")) == "string" then return false, e.err end
+  end
+  return ok, ...
+end
+env.pcall = function(f, ...) return caught(pcall_(f, ...)) end
+env.rawset = function(t, k, v)
+  if readonly[t] then error(READONLY, 0) end
+  return rawset(t, k, v)
+end
+for _, lib in ipairs({"string", "math", "table", "coroutine"}) do env[lib] = frozen(G[lib]) end
+
+-- redis.*
+local redis = {}
+local function raise(e)
+  error(e, 0)
+end
+-- Python callables are C functions to Lua: a tail call keeps the script's frame, so an error
+-- names the script's line. redis.call raises a CallError (its .err readable from Lua).
+redis.call = host.call
+redis.pcall = host.pcall
+redis.sha1hex = function(s)
+  if s == nil or select("#", s) == 0 then raise({err = "ERR wrong number of arguments"}) end
+  return host.sha1hex(s)
+end
+redis.error_reply = function(e)
+  if type(e) ~= "string" then raise({err = "ERR wrong number or type of arguments"}) end
+  if e:sub(1, 1) == "-" then e = e:sub(2) end
+  return {err = e}
+end
+redis.status_reply = function(s)
+  if type(s) ~= "string" then raise({err = "ERR wrong number or type of arguments"}) end
+  return {ok = s}
+end
+redis.log = function(level, ...)
+  local n = select("#", ...)
+  if n == 0 then raise({err = "ERR redis.log() requires two arguments or more."}) end
+  if type(level) ~= "number" then raise({err = "ERR First argument must be a number (log level)."}) end
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  host.log(level, table.concat(parts, " "))
+end
+redis.setresp = function(n) host.setresp(n) end
+redis.set_repl = function(n) host.set_repl(n) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = function(...) return host.acl_check_cmd(...) end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION = host.version
+redis.REDIS_VERSION_NUM = host.version_num
+env.redis = frozen(redis)
+env.bit = frozen(host.bit)
+env.cjson = frozen(host.cjson)
+
+local scope = frozen(env)
+env._G = scope
+setmetatable(env, {__index = function(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end})
+
+-- Where an error happened: the innermost frame of the user's script.
+local KILLED = "ERR Script killed by user with SCRIPT KILL..."
+local check = host.hook
+local hook
+
+local function handler(err)
+  dbg.sethook()  -- a killed script's hook must not fire in here (run sets it again)
+  local level, info = 2, nil
+  while true do
+    local i = dbg.getinfo(level, "Sl")
+    if i == nil then break end
+    if i.source == "@user_script" then info = i break end
+    level = level + 1
+  end
+  if type(err) == "userdata" then err = host.unwrap(err)
+  elseif type(err) ~= "table" then err = {err = "ERR " .. tostring(err)} end
+  if info then err.source = info.source err.line = info.currentline end
+  return err
+end
+
+local function compile(body)
+  local f, message = loadstring(body, "@user_script")
+  if f == nil then return nil, message end
+  setfenv(f, scope)
+  return f, false
+end
+
+local function run(f, keys, argv, count)
+  dbg.sethook(hook, "", count)
+  env.KEYS = keys
+  env.ARGV = argv
+  local ok, result = xpcall(f, handler)  -- always two values: the script may return none
+  return ok, result
+end
+
+-- The busy check: every N instructions (scripting/busy.py).
+function hook()
+  if check() then
+    dbg.sethook(hook, "", 1)  -- again at once, so a pcall in the script cannot hold it
+    error({err = KILLED}, 0)
+  end
+end
+local function arm(count)
+  dbg.sethook(hook, "", count)
+end
+
+return compile, run, arm
