@@ -21,7 +21,7 @@ from ..storage import longdouble
 from ..storage.collections import Collection
 from . import handler
 from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
-from .sampling import parse_count, random_members, sample_reply
+from .sampling import parse_count, random_member, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def hrandfield(c: Client, args: list[bytes]) -> object:
     if count is None:
         if not h.exists:
             return NIL
-        return random_members(h, 1)[0][0]
+        return random_member(h)[0]
     if count == 0 or not h.exists:
         return []
     return sample_reply(c, h, count, with_values)

@@ -30,6 +30,37 @@ class HasItems(Protocol):
     def items(self) -> Iterator[tuple[bytes, bytes]]: ...
 
 
+class Seekable(Protocol):
+    def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+def random_member(col: Seekable) -> tuple[bytes, bytes]:
+    """One random (member, value) of a non-empty collection in a few seeks, whatever its size
+    (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER without a count; reading every member was
+    O(N) per call and held the loop ~20 ms for a 25k-member set).
+
+    Members are read as numbers of one length; a point is drawn uniformly from the first
+    member minus the gap to the second (so the first has a gap of its own) to the last, and the
+    first member at or after it is taken. Every member can come out; one after a wide gap of
+    the key space comes out more often (Redis's own pick is not uniform either: it favours
+    members alone in their hash bucket)."""
+    first = next(col.items())
+    last = next(col.items(reverse=True))
+    if first[0] == last[0]:
+        return first
+    second = next(col.items(start=first[0] + b"\0"))
+    width = max(len(first[0]), len(last[0])) + 1  # one more byte: points between neighbours
+
+    def number(member: bytes) -> int:
+        return int.from_bytes(member[:width].ljust(width, b"\0"), "big")
+
+    low, high = number(first[0]), number(last[0])
+    point = random.randint(low - (number(second[0]) - low), high)
+    if point <= low:
+        return first
+    return next(col.items(start=point.to_bytes(width, "big").rstrip(b"\0")), last)
+
+
 def parse_count(raw: bytes, pairs: bool) -> int:
     """A RAND* count: within +-LONG_MAX, and +-LONG_MAX/2 when members come with values
     (Redis 7.0's checks and errors, in its order: the range, then the pairs' range)."""

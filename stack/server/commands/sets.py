@@ -21,7 +21,7 @@ from ..storage.keyspace import Database
 from . import handler
 from .args import INT64_MAX, syntax_error, to_positive, to_range
 from .multikey import NUMKEYS_ERROR, parse_limit
-from .sampling import parse_count, random_members, sample_reply
+from .sampling import parse_count, random_member, random_members, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def srandmember(c: Client, args: list[bytes]) -> object:
     if count is None:
         if not s.exists:
             return NIL
-        return random_members(s, 1)[0][0]
+        return random_member(s)[0]
     if count == 0 or not s.exists:
         return []
     return sample_reply(c, s, count)
@@ -139,7 +139,7 @@ def spop(c: Client, args: list[bytes]) -> object:
         return SetReply(picked)
     if not s.exists:
         return NIL
-    member = random_members(s, 1)[0][0]
+    member = random_member(s)[0]
     remove_members(s, [member])
     notify_emptied(c, SET, "spop", args[1], not s.exists)
     return member

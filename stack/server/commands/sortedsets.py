@@ -20,7 +20,7 @@ from ..storage.zset import MEMBER, SCORE, LexBound, ScoreBound, ZSet
 from . import handler
 from .args import syntax_error, to_float, to_int, to_positive
 from .multikey import first_nonempty, one_key_mpop, parse_limit, parse_multi_pop
-from .sampling import parse_count, random_members, sample_reply
+from .sampling import parse_count, random_member, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -459,7 +459,7 @@ def zrandmember(c: Client, args: list[bytes]) -> object:
     if count is None:
         if not col.exists:
             return NIL
-        return random_members(_MembersView(col), 1)[0][0]
+        return random_member(_MembersView(col))[0]
     if count == 0 or not col.exists:
         return []
     return sample_reply(c, _MembersView(col), count, with_scores, decode_score)
@@ -471,8 +471,8 @@ class _MembersView:
     def __init__(self, col: Collection) -> None:
         self.col = col
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        return self.col.items(space=MEMBER)
+    def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        return self.col.items(start, reverse, space=MEMBER)
 
 
 @handler("zscan")
