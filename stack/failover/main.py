@@ -8,10 +8,9 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import fields
 
 from stack import __version__
-from stack.core import logsetup
+from stack.core import flags, logsetup
 
 from .config import ConfigError, FailoverConfig, check, parse_probe_map
 
@@ -61,32 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ledis-failover {__version__}")
-    defaults = FailoverConfig()
-    for f in fields(FailoverConfig):
-        flag = "--" + f.name.replace("_", "-")
-        metavar, text = _HELP[f.name]
-        default = getattr(defaults, f.name)
-        shown = "" if f.name == "password" or default in ("", (), {}) else f" (default {default})"
-        if f.name == "etcd":
-            parser.add_argument(flag, metavar=metavar, action="append", help=text)
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(flag, metavar=metavar, type=kind, help=text + shown)
+    flags.add_flags(parser, FailoverConfig(), _HELP, secrets={"password"})
     return parser
 
 
 def load_config(argv: list[str] | None = None) -> FailoverConfig:
     args = build_parser().parse_args(argv)
-    given: dict[str, object] = {}
-    for f in fields(FailoverConfig):
-        value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        if f.name == "etcd":
-            value = tuple(e for item in value for e in item.split(",") if e)
-        elif f.name == "probe_map":
-            value = parse_probe_map(value)
-        given[f.name] = value
+    given = flags.given(args, FailoverConfig)
+    if "etcd" in given:
+        given["etcd"] = tuple(given["etcd"])
+    if "probe_map" in given:
+        given["probe_map"] = parse_probe_map(given["probe_map"])
     return check(FailoverConfig(**given))  # type: ignore[arg-type]
 
 

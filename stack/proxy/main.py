@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from stack import __version__
-from stack.core import logsetup
+from stack.core import flags, logsetup
 
 from .config import ConfigError, ProxyConfig, check, from_mapping, load_file
 
@@ -49,18 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ledis-proxy {__version__}")
     parser.add_argument("--config", metavar="FILE", help="TOML config file")
     defaults = ProxyConfig()
-    for f in fields(ProxyConfig):
-        if f.name == "secrets":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        metavar, text = _FLAGS.get(f.name, (f.name.upper(), f.name.replace("_", " ")))
-        default = getattr(defaults, f.name)
-        shown = "" if f.name in defaults.secrets or default in ("", ()) else f" (default {default})"
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        if f.name == "etcd":
-            parser.add_argument(flag, metavar=metavar, action="append", help=text)
-        else:
-            parser.add_argument(flag, metavar=metavar, type=kind, help=text + shown)
+    flags.add_flags(parser, defaults, _FLAGS, secrets=defaults.secrets, skip={"secrets"})
     return parser
 
 
@@ -70,15 +58,7 @@ def load_config(argv: list[str] | None = None) -> ProxyConfig:
     if args.config:
         path = Path(args.config)
         config = from_mapping(config, load_file(path), str(path))
-    given = {}
-    for f in fields(ProxyConfig):
-        value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        if f.name == "etcd":
-            value = [e for item in value for e in item.split(",") if e]
-        given[f.name] = value
-    config = from_mapping(config, given, "flags")
+    config = from_mapping(config, flags.given(args, ProxyConfig), "flags")
     return check(config)
 
 
