@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import resource
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import Client
@@ -58,18 +59,33 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (another C library)."""
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, looked up once (find_library may run ldconfig), or None."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        return ctypes.CDLL(name)
+    except OSError:
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
+
+
+def _libc_function(name: str, argtypes: list[Any], restype: Any) -> Callable[..., Any] | None:
+    """A function of glibc's with its C signature, or None (another C library, or an older
+    glibc without it)."""
+    libc = _libc()
+    fn = getattr(libc, name, None) if libc is not None else None
+    if fn is None:
+        return None
+    fn.argtypes = argtypes
+    fn.restype = restype
+    return fn  # type: ignore[no-any-return]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library)."""
+    return _libc_function("malloc_trim", [ctypes.c_size_t], ctypes.c_int)
 
 
 class _MallInfo2(ctypes.Structure):
@@ -84,16 +100,7 @@ class _MallInfo2(ctypes.Structure):
 
 def _mallinfo2() -> Callable[[], _MallInfo2] | None:
     """glibc's mallinfo2 (glibc 2.33+), or None."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        info = ctypes.CDLL(name).mallinfo2
-    except (OSError, AttributeError):
-        return None
-    info.argtypes = []
-    info.restype = _MallInfo2
-    return info  # type: ignore[no-any-return]
+    return _libc_function("mallinfo2", [], _MallInfo2)
 
 
 def _heap_free() -> Callable[[], int] | None:
