@@ -98,7 +98,7 @@ CLUSTER_HELP = {
         "ledis-console cluster rebalance [--by slots|keys] --yes",
     ),
     "pause": (
-        "pause a migration where it is (the slot in flight stays migrating)",
+        "pause a migration where it is (the slots in flight stay migrating)",
         "ledis-console cluster pause m41-1 --yes",
     ),
     "resume": (
@@ -107,7 +107,7 @@ CLUSTER_HELP = {
         "ledis-console cluster resume m41-1 --yes",
     ),
     "cancel": (
-        "cancel a migration: the slot in flight is finished, the slots not started stay "
+        "cancel a migration: the slots in flight are finished, the slots not started stay "
         "where they are",
         "ledis-console cluster cancel m41-1 --yes",
     ),
@@ -210,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--yes", action="store_true", help="apply without asking")
         a.add_argument("--rate", type=float, metavar="KEYS", help="keys a second at most")
         a.add_argument("--batch-keys", type=int, metavar="N", help="keys per call (500)")
+        a.add_argument(
+            "--max-window",
+            type=int,
+            metavar="SLOTS",
+            help="slots in flight in one step at most (64; it grows while slots are sparse, "
+            "1 moves one slot at a time)",
+        )
         a.add_argument("--no-run", action="store_true", help="create the tasks, do not run them")
         a.add_argument("--proxy-wait", type=float, metavar="S", help=argparse.SUPPRESS)
         a.add_argument("--node-wait", type=float, metavar="S", help=argparse.SUPPRESS)

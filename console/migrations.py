@@ -5,8 +5,8 @@ the tasks are created in etcd and run here by the migration engine
 (``stack.cluster.migration``), one after the other, with a live progress bar (keys, bytes,
 rate, ETA; on a terminal) or a line every few seconds (otherwise). Ctrl-C stops the runner
 and leaves the task as it is: ``migrate --resume`` (here or elsewhere) picks it up from the
-slot in flight. Until the controller hosts tasks (issue 13), a task runs only while a
-console runs it.
+slots in flight. When a controller leads, it runs the tasks (``migrate`` returns once they
+are created); otherwise a task runs only while a console runs it.
 """
 
 from __future__ import annotations
@@ -53,11 +53,15 @@ def _settings(ctx: Context, args: argparse.Namespace) -> RunnerSettings:
     rate = getattr(args, "rate", None) or 0.0
     if rate < 0:
         raise CommandError("--rate is keys a second: 0 or more")
+    window = getattr(args, "max_window", None) or 64
+    if not 1 <= window <= 1024:
+        raise CommandError("--max-window is slots in flight: 1 to 1024")
     return RunnerSettings(
         owner=runner_id(),
         password=ctx.settings.password,
         rate=rate,
         batch_keys=getattr(args, "batch_keys", None) or 500,
+        max_window=window,
         proxy_wait=getattr(args, "proxy_wait", None) or 30.0,
         node_wait=getattr(args, "node_wait", None) or 60.0,
     )

@@ -114,6 +114,56 @@ def test_node_map_round_trip_and_next_slot_plan() -> None:
     assert all(t.slots.owner(s) == 2 for s in (10, 11, 12)) and not t.slots.migrating()
 
 
+def test_a_window_of_slots_moves_in_one_epoch() -> None:
+    """Without processes: plan_start_slot takes up to ``window`` slots (ending before a slot
+    that is not the source's), plan_next_slot finishes them all and starts the next window in
+    one epoch, and the runner's window grows on sparse slots and shrinks on full ones."""
+    from dataclasses import replace
+
+    from stack.cluster import plans
+    from stack.cluster.migration import RunnerSettings, next_step
+    from stack.cluster.model import Group, Meta, SlotMap, Topology
+
+    groups = {g: Group(g, f"127.0.0.1:{7000 + g}") for g in (1, 2)}
+    owners = [1] * 8192 + [2] * 8192
+    t = Topology("c", 1, Meta("c", 0.0), 1, groups, SlotMap.from_slots(owners, 1))
+    task = plans.plan_migrate(t, [(0, 9)], 2, now=0.0).tasks[0]
+    t = replace(t, migrations={task.id: task})
+    t = _applied(t, plans.plan_start_slot(t, task.id, "me", window=4, now=0.0))
+    mt = t.migrations[task.id]  # type: ignore[attr-defined]
+    assert (mt.current, mt.window, mt.in_flight()) == (0, 4, [0, 1, 2, 3])
+    assert [(r.start, r.end, r.target) for r in t.slots.migrating()] == [(0, 3, 2)]  # type: ignore[attr-defined]
+    t = _applied(t, plans.plan_next_slot(t, task.id, "me", keys=7, window=8, now=0.0))
+    mt = t.migrations[task.id]  # type: ignore[attr-defined]
+    assert t.epoch == 3 and mt.slots_done == 4 and mt.in_flight() == [4, 5, 6, 7, 8, 9]  # type: ignore[attr-defined]
+    assert all(t.slots.owner(s) == 2 for s in range(4))  # type: ignore[attr-defined]
+    t = _applied(t, plans.plan_next_slot(t, task.id, "me", keys=1, window=8, now=0.0))
+    mt = t.migrations[task.id]  # type: ignore[attr-defined]
+    assert (mt.state, mt.slots_done, mt.keys_moved, mt.current, mt.window) == (
+        "done",
+        10,
+        8,
+        None,
+        0,
+    )
+    assert all(t.slots.owner(s) == 2 for s in range(10)) and not t.slots.migrating()  # type: ignore[attr-defined]
+    # a slot that is not the source's ends the window before it
+    t2 = Topology("c", 1, Meta("c", 0.0), 1, groups, SlotMap.from_slots([1] * 3 + [2] * 16381, 1))
+    task2 = replace(plans.plan_migrate(t2, [(0, 2)], 2, now=0.0).tasks[0], slots=((0, 5),))
+    t2 = replace(t2, migrations={task2.id: task2})
+    t2 = _applied(t2, plans.plan_start_slot(t2, task2.id, "me", window=16, now=0.0))
+    assert t2.migrations[task2.id].in_flight() == [0, 1, 2]  # type: ignore[attr-defined]
+    s = RunnerSettings(owner="me", batch_keys=500, max_window=64)
+    assert [next_step(w, k, s) for w, k in [(1, 0), (32, 10), (64, 0), (8, 500), (1, 9000)]] == [
+        2,
+        64,
+        64,
+        4,
+        1,
+    ]
+    assert next_step(4, 0, replace(s, max_window=1)) == 1
+
+
 def _applied(t: object, plan: object) -> object:
     """A topology with a plan's writes applied (what a commit and a reload give)."""
     from dataclasses import replace
@@ -158,11 +208,14 @@ def test_migrate_moves_the_slots_and_their_keys(cluster: TestCluster) -> None:
     load_keys(cluster, keys)
     big = keys_for(range(3, 4), 1, "big")[0]
     cluster.client(cluster.masters[1]).hset(big, mapping={f"f{i}": i for i in range(3000)})
+    epoch = cluster.topology().epoch
     out = ok(console("--config", str(cluster.config), "cluster", "migrate", "--slots", "0-63",
                      "--to", "2", "--yes"))  # fmt: skip
     assert "migrate 64 slots (0-63) to group 2" in out
     task = task_of(cluster)
     assert task.state == "done" and task.slots_done == 64
+    # 5 keys a slot: the window grows (1, 2, 4 ... slots a step), so far fewer epochs than slots
+    assert cluster.topology().epoch - epoch < 20
     assert task.keys_moved == len(keys) + 1 and task.bytes_moved > 0
     assert f"migration {task.id}: done, 64/64 slots" in out
     t = cluster.topology()

@@ -18,7 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
-from stack.cluster.model import MigrationTask, Topology, format_ranges
+from stack.cluster.model import MigrationTask, Topology, compress_slots, format_ranges
 from stack.core.slots import SLOT_COUNT
 
 from .sample import ClusterSample
@@ -174,7 +174,12 @@ def legend(sample: ClusterSample) -> Text:
 
 
 def task_line(t: MigrationTask) -> Text:
-    slot = f", slot {t.current} in flight" if t.current is not None else ""
+    flying = t.in_flight()
+    slot = (
+        f", {format_ranges(compress_slots(flying))} in flight"
+        if len(flying) > 1
+        else (f", slot {t.current} in flight" if t.current is not None else "")
+    )
     out = Text.assemble(
         (t.id, "bold"),
         f"  group {t.source} ",

@@ -1,25 +1,32 @@
-"""The migration engine: runs a migration task from etcd, one slot at a time.
+"""The migration engine: runs a migration task from etcd, a window of slots at a time.
 
-For each slot of the task, exactly as docs/cluster.md ("Migration") says:
+For each step of the task, exactly as docs/cluster.md ("Migration") says:
 
-1. ``plans.plan_start_slot``: the task is ``running`` with the slot ``current`` and the slot
-   ``migrating`` in the map (epoch + 1), one transaction; a slot already in flight (a runner
-   was killed) is taken over as it is. Every master gets the new map (nodemap.py); then the
+1. ``plans.plan_start_slot``: the task is ``running`` with its next slots in flight (``current``
+   and ``window``) and those slots ``migrating`` in the map (epoch + 1), one transaction; slots
+   already in flight (a runner was killed) are taken over as they are. Every master gets the new map (nodemap.py); then the
    runner waits, at most ``proxy_wait``, until every registered proxy reports that epoch.
 2. ``SLOTSMGRTTAGSLOT`` on the source master in a loop, one bounded batch per call, with a
    throttle (``rate``, keys a second); progress (keys, bytes, rate, ETA) is written to the
    task a few times a second, with a compare on its revision, so a ``pause`` or ``cancel``
    written meanwhile is never overwritten: the runner reads it and obeys. Paused, it stops
-   where it is (the slot stays migrating: the source serves what it still has, the target
-   what moved); cancelling, it finishes the slot in flight and stops.
-3. When the source reports nothing left: ``plans.plan_next_slot``, which is
-   ``plan_finish_slot`` (the slot online at the target) and, when the task goes on,
-   ``plan_start_slot`` of the next slot, in one transaction and one epoch; then step 1's push
-   and wait for that epoch. So a slot costs one epoch, one push and one wait.
+   where it is (the slots stay migrating: the source serves what it still has, the target
+   what moved); cancelling, it finishes the slots in flight and stops. The slots in flight
+   are emptied one after the other.
+3. When the source reports nothing left of them: ``plans.plan_next_slot``, which is
+   ``plan_finish_slot`` (the slots online at the target) and, when the task goes on,
+   ``plan_start_slot`` of the next window, in one transaction and one epoch; then step 1's
+   push and wait for that epoch. So a step costs one epoch, one push and one wait, whatever
+   its number of slots.
+
+The window adapts: it doubles (up to ``max_window``) after a step that moved fewer than
+``batch_keys`` keys, and halves after one that moved more, so sparse slots go many a step
+(a rebalance of an empty cluster is a few hundred steps, not 8192) while full slots go one at
+a time and a pause or cancel takes effect after at most one full slot.
 
 Anything can stop it (Ctrl-C, kill -9, a node restarting): whoever runs the task again
 (``ledis-console cluster migrate --resume``, later the controller) re-reads it and goes on
-from the slot in flight; moving what remains of a slot is idempotent. A node that does not
+from the slots in flight; moving what remains of a slot is idempotent. A node that does not
 answer is retried with backoff for ``node_wait`` seconds; after that the task is ``failed``
 with the reason, and ``resume`` sets it going again.
 
@@ -81,6 +88,7 @@ class RunnerSettings:
     proxy_wait: float = 30.0  # seconds to wait for every proxy to see a new epoch
     node_wait: float = 60.0  # seconds a node may not answer before the task fails
     progress_every: float = 0.3  # seconds between progress writes
+    max_window: int = 64  # slots in flight in one step at most (1: one slot a step)
 
 
 @dataclass(frozen=True)
@@ -104,13 +112,16 @@ class TaskStopped(Exception):
 
 @dataclass
 class _Slot:
-    """The slot in flight of a task, as the runner counts it."""
+    """One slot in flight of a task, as the runner counts it."""
 
-    base: MigrationTask  # the task before this slot's calls (what it had counted)
+    base: MigrationTask  # the task before this step's calls (what it had counted)
     slot: int
     keys: int = 0
     nbytes: int = 0
     remaining: int = 0
+    moved_before: int = 0  # keys and bytes the step's earlier slots moved
+    bytes_before: int = 0
+    index: int = 0  # the slot's place in the step
 
 
 @dataclass
@@ -121,6 +132,14 @@ class _Run:
     slots_done: int
     window: deque[tuple[float, int]]  # (time, the task's keys moved) lately
     written: float = 0.0  # when progress was last written to the task
+    step: int = 1  # slots to take in the next step
+
+
+def next_step(step: int, keys: int, settings: RunnerSettings) -> int:
+    """The window after a step of ``step`` slots that moved ``keys`` keys."""
+    if keys < settings.batch_keys:
+        return min(max(1, settings.max_window), step * 2)
+    return max(1, step // 2)
 
 
 class MigrationRunner:
@@ -252,7 +271,7 @@ class MigrationRunner:
             if task.state == CANCELLING and task.current is None:
                 return await self._cancelled(task_id)
             # this runner owns the task from now on (a cancelling one only finishes its slot)
-            await self._apply(lambda t: plans.plan_start_slot(t, task_id, owner))
+            await self._apply(lambda t: plans.plan_start_slot(t, task_id, owner, run.step))
             while not self._stop.is_set():
                 t = await self._load()
                 task = t.migrations[task_id]
@@ -266,16 +285,22 @@ class MigrationRunner:
                 t1 = time.monotonic()
                 await self._wait_for_proxies(t.epoch)
                 t2 = time.monotonic()
-                keys, nbytes = await self._drain(task, t, run)
+                keys = nbytes = 0
+                in_flight = task.in_flight()
+                for i, slot in enumerate(in_flight):
+                    sl = _Slot(task, slot, moved_before=keys, bytes_before=nbytes, index=i)
+                    k, b = await self._drain(sl, t, run)
+                    keys, nbytes = keys + k, nbytes + b
                 t3 = time.monotonic()
-                # this slot online at the target and the next one migrating: one epoch
+                # these slots online at the target and the next ones migrating: one epoch
                 counted = (task.keys_moved + keys, task.bytes_moved + nbytes)
-                await self._apply(functools.partial(_next_slot, task_id, owner, counted))
+                run.step = next_step(len(in_flight), keys, self.settings)
+                await self._apply(functools.partial(_next_slot, task_id, owner, counted, run.step))
                 log.debug(
-                    "slot %s: map pushed in %.0f ms, proxies at epoch %d in %.0f ms, %d keys "
-                    "moved in %.0f ms, next slot in %.0f ms", task.current, (t1 - t0) * 1000,
-                    t.epoch, (t2 - t1) * 1000, keys, (t3 - t2) * 1000,
-                    (time.monotonic() - t3) * 1000,
+                    "slots %s+%d: map pushed in %.0f ms, proxies at epoch %d in %.0f ms, %d "
+                    "keys moved in %.0f ms, next step in %.0f ms", task.current,
+                    task.window - 1, (t1 - t0) * 1000, t.epoch, (t2 - t1) * 1000, keys,
+                    (t3 - t2) * 1000, (time.monotonic() - t3) * 1000,
                 )  # fmt: skip
         except TaskStopped as e:
             log.info("migration %s: %s", task_id, e)
@@ -286,12 +311,11 @@ class MigrationRunner:
         t = await self._load()
         return t.migrations[task_id]
 
-    async def _drain(self, base: MigrationTask, t: Topology, run: _Run) -> tuple[int, int]:
-        """SLOTSMGRTTAGSLOT until the task's slot in flight is empty; (keys, bytes) moved
-        from it. ``base`` is the task as it was before (what it counted)."""
+    async def _drain(self, sl: _Slot, t: Topology, run: _Run) -> tuple[int, int]:
+        """SLOTSMGRTTAGSLOT until ``sl.slot`` (one of the task's slots in flight) is empty;
+        (keys, bytes) moved from it."""
         s = self.settings
-        assert base.current is not None
-        sl = _Slot(base, base.current)
+        base = sl.base
         failures = 0
         failing_since = 0.0
         throttle_from = time.monotonic()
@@ -347,7 +371,7 @@ class MigrationRunner:
     def _report(self, sl: _Slot, run: _Run, note: str = "") -> Progress:
         base = sl.base
         now = time.monotonic()
-        total = base.keys_moved + sl.keys
+        total = base.keys_moved + sl.moved_before + sl.keys
         w = run.window
         w.append((now, total))
         while len(w) > 2 and now - w[0][0] > 5.0:
@@ -356,12 +380,14 @@ class MigrationRunner:
         rate = (total - k0) / (now - t0) if now > t0 else 0.0
         done = sl.keys + sl.remaining
         fraction = sl.keys / done if done else 0.0
+        fraction += sl.index
         progressed = base.slots_done - run.slots_done + fraction
         eta = None
         if progressed > 0:
             left = base.slots_total - base.slots_done - fraction
             eta = max(0.0, (now - run.started) / progressed * left)
-        p = Progress(base, sl.slot, sl.keys, sl.remaining, total, base.bytes_moved + sl.nbytes,
+        p = Progress(base, sl.slot, sl.keys, sl.remaining, total,
+                     base.bytes_moved + sl.bytes_before + sl.nbytes,
                      rate, eta, note)  # fmt: skip
         if self.on_progress is not None:
             self.on_progress(p)
@@ -412,13 +438,20 @@ class MigrationRunner:
         return t.migrations[task_id]
 
 
-def _next_slot(task_id: str, owner: str, counted: tuple[int, int], t: Topology) -> plans.Plan:
+def _next_slot(
+    task_id: str, owner: str, counted: tuple[int, int], window: int, t: Topology
+) -> plans.Plan:
     """``plan_next_slot`` with what the runner counted for the task (keys, bytes), less what
     its progress writes put there already."""
     task = t.migrations[task_id]
     keys, nbytes = counted
     return plans.plan_next_slot(
-        t, task_id, owner, max(0, keys - task.keys_moved), max(0, nbytes - task.bytes_moved)
+        t,
+        task_id,
+        owner,
+        max(0, keys - task.keys_moved),
+        max(0, nbytes - task.bytes_moved),
+        window,
     )
 
 

@@ -500,8 +500,9 @@ class Proxy:
 
 @dataclass(frozen=True)
 class MigrationTask:
-    """Move ``slots`` from group ``source`` to group ``target``, one slot at a time, in the
-    order of ``slot_list()``: the first ``slots_done`` are done, ``current`` is in flight."""
+    """Move ``slots`` from group ``source`` to group ``target``, a few slots at a time, in the
+    order of ``slot_list()``: the first ``slots_done`` are done, and the ``window`` slots after
+    them are in flight (``current`` is the first of those, None when none is)."""
 
     id: str
     slots: tuple[tuple[int, int], ...]
@@ -518,6 +519,7 @@ class MigrationTask:
     created: float = 0.0
     updated: float = 0.0
     error: str | None = None
+    window: int = 0  # slots in flight from ``current`` on (in the order of slot_list)
 
     @property
     def slots_total(self) -> int:
@@ -525,6 +527,12 @@ class MigrationTask:
 
     def slot_list(self) -> list[int]:
         return [s for a, b in self.slots for s in range(a, b + 1)]
+
+    def in_flight(self) -> list[int]:
+        """The slots in flight: ``window`` slots of ``slot_list()`` from ``slots_done``."""
+        if self.current is None:
+            return []
+        return self.slot_list()[self.slots_done : self.slots_done + max(1, self.window)]
 
     @property
     def active(self) -> bool:
@@ -545,6 +553,7 @@ class MigrationTask:
             "state": self.state,
             "owner": self.owner,
             "current": self.current,
+            "window": self.window,
             "keys_moved": self.keys_moved,
             "bytes_moved": self.bytes_moved,
             "slots_done": self.slots_done,
@@ -587,6 +596,7 @@ class MigrationTask:
             state=r.text("state", choices=TASK_STATES),
             owner=r.text("owner", default=None),
             current=r.integer("current", lo=0, hi=LAST_SLOT, default=None),
+            window=r.integer("window", lo=0, hi=SLOT_COUNT, default=0),
             keys_moved=r.integer("keys_moved", lo=0, default=0),
             bytes_moved=r.integer("bytes_moved", lo=0, default=0),
             slots_done=r.integer("slots_done", lo=0, default=0),
@@ -736,6 +746,7 @@ class Topology:
                     "rate_keys": t.rate_keys,
                     "eta_s": t.eta_s,
                     "current": t.current,
+                    "in_flight": len(t.in_flight()),
                     "error": t.error,
                 }
                 for t in sorted(self.migrations.values(), key=lambda t: (t.created, t.id))

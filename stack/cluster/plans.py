@@ -566,7 +566,7 @@ _TRANSITIONS: dict[str, dict[str, str]] = {
 
 def plan_task(t: Topology, task_id: str, action: str, now: float | None = None) -> Plan:
     """``pause``, ``resume`` or ``cancel`` a migration task. Cancel leaves every slot not yet
-    started where it is; a slot in flight is finished first (``cancelling``, then
+    started where it is; slots in flight are finished first (``cancelling``, then
     ``cancelled`` by the runner); a paused or pending task with no slot in flight is
     cancelled at once. Resume sets the task pending for whoever runs migrations."""
     _need_init(t)
@@ -605,11 +605,14 @@ FINISHED_TASK_STATES = (CANCELLED, DONE, FAILED)
 # -- the runner's steps (the migration engine applies these, one slot at a time) ----------------
 
 
-def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = None) -> Plan:
-    """The runner ``owner`` takes the task's next slot: the task is ``running`` with that slot
-    ``current``, and the slot map says it migrates (epoch + 1), in one transaction. A slot
-    already in flight (a runner died) is taken over as it is, that of a ``cancelling`` task
-    too (it stays cancelling: the runner finishes that slot, then stops)."""
+def plan_start_slot(
+    t: Topology, task_id: str, owner: str, window: int = 1, now: float | None = None
+) -> Plan:
+    """The runner ``owner`` takes the task's next slots, up to ``window`` of them: the task is
+    ``running`` with those slots in flight, and the slot map says they migrate (epoch + 1), in
+    one transaction. Slots already in flight (a runner died) are taken over as they are, those
+    of a ``cancelling`` task too (it stays cancelling: the runner finishes them, then stops).
+    The window ends before the first slot that is not the source's to move."""
     _need_init(t)
     task = t.migrations.get(task_id)
     if task is None:
@@ -620,14 +623,21 @@ def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = N
     now = time.time() if now is None else now
     p = _paths(t)
     if task.current is not None:
-        slot = task.current
+        slots = task.in_flight()
     elif task.slots_done < task.slots_total:
-        slot = task.slot_list()[task.slots_done]
+        slots = task.slot_list()[task.slots_done : task.slots_done + max(1, window)]
     else:
         raise PlanError(f"migration {task_id} has no slot left to move")
-    r = t.slots.range_of(slot)
-    if r.group != task.source or r.target not in (None, task.target):
-        raise PlanError(f"slot {slot} is not group {task.source}'s to move (the map says {r})")
+    taken: list[int] = []
+    for slot in slots:
+        r = t.slots.range_of(slot)
+        if r.group != task.source or r.target not in (None, task.target):
+            if not taken:
+                raise PlanError(
+                    f"slot {slot} is not group {task.source}'s to move (the map says {r})"
+                )
+            break
+        taken.append(slot)
     writes = [
         Write(
             p.migration(task_id),
@@ -635,20 +645,22 @@ def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = N
                 task,
                 state=CANCELLING if finishing else RUNNING,
                 owner=owner,
-                current=slot,
+                current=taken[0],
+                window=len(taken),
                 updated=now,
             ).to_json(),
         )
     ]
-    if r.target is None:
-        writes.append(_slots_write(t, t.slots.with_migrating([slot], task.target, t.epoch + 1)))
+    fresh = [s for s in taken if t.slots.range_of(s).target is None]
+    if fresh:
+        writes.append(_slots_write(t, t.slots.with_migrating(fresh, task.target, t.epoch + 1)))
     return Plan(
         kind="migrate-slot",
-        summary=f"migration {task_id}: slot {slot} migrating from group {task.source} to group {task.target}",
+        summary=f"migration {task_id}: {_slot_words(compress_slots(taken))} migrating from group {task.source} to group {task.target}",
         steps=(f"runner {owner}",),
         writes=tuple(writes),
         base=t,
-        bump_epoch=r.target is None,
+        bump_epoch=bool(fresh),
         event_kind="migration",
     )
 
@@ -656,29 +668,30 @@ def plan_start_slot(t: Topology, task_id: str, owner: str, now: float | None = N
 def plan_finish_slot(
     t: Topology, task_id: str, keys: int = 0, nbytes: int = 0, now: float | None = None
 ) -> Plan:
-    """The source has nothing left of the task's ``current`` slot: the slot is online at the
-    target (epoch + 1) and the task counts it; the last slot makes the task ``done``, and a
+    """The source has nothing left of the task's slots in flight: they are online at the
+    target (epoch + 1) and the task counts them; the last slot makes the task ``done``, and a
     ``cancelling`` task stops here as ``cancelled``."""
     _need_init(t)
     task = t.migrations.get(task_id)
     if task is None or task.current is None:
         raise PlanError(f"migration {task_id} has no slot in flight")
-    slot = task.current
+    moved = task.in_flight()
     now = time.time() if now is None else now
-    done = task.slots_done + 1
+    done = task.slots_done + len(moved)
     state = task.state
     if done >= task.slots_total:
         state = DONE
     elif state == CANCELLING:
         state = CANCELLED
-    new = replace(task, current=None, slots_done=done, keys_moved=task.keys_moved + keys,
-                  bytes_moved=task.bytes_moved + nbytes, state=state, updated=now,
+    new = replace(task, current=None, window=0, slots_done=done,
+                  keys_moved=task.keys_moved + keys, bytes_moved=task.bytes_moved + nbytes,
+                  state=state, updated=now,
                   eta_s=0.0 if state == DONE else task.eta_s)  # fmt: skip
     p = _paths(t)
-    slots = t.slots.with_owner([slot], task.target, t.epoch + 1)
+    slots = t.slots.with_owner(moved, task.target, t.epoch + 1)
     return Plan(
         kind="migrate-slot",
-        summary=f"migration {task_id}: slot {slot} now served by group {task.target} ({done}/{task.slots_total}{', ' + state if state != task.state else ''})",
+        summary=f"migration {task_id}: {_slot_words(compress_slots(moved))} now served by group {task.target} ({done}/{task.slots_total}{', ' + state if state != task.state else ''})",
         steps=(),
         writes=(Write(p.migration(task_id), new.to_json()), _slots_write(t, slots)),
         base=t,
@@ -692,12 +705,13 @@ def plan_next_slot(
     owner: str,
     keys: int = 0,
     nbytes: int = 0,
+    window: int = 1,
     now: float | None = None,
 ) -> Plan:
-    """``plan_finish_slot`` and, when the task goes on, ``plan_start_slot`` of its next slot,
-    as one transaction and one epoch: the slot just emptied is online at the target and the
-    next one migrating in the same map, so each slot of a task costs one epoch (one push to
-    the masters, one wait for the proxies) instead of two."""
+    """``plan_finish_slot`` and, when the task goes on, ``plan_start_slot`` of its next
+    ``window`` slots, as one transaction and one epoch: the slots just emptied are online at
+    the target and the next ones migrating in the same map, so each step of a task costs one
+    epoch (one push to the masters, one wait for the proxies) instead of two."""
     finish = plan_finish_slot(t, task_id, keys, nbytes, now)
     p = _paths(t)
     written = {w.path: w.value for w in finish.writes}
@@ -713,7 +727,7 @@ def plan_next_slot(
         slots=SlotMap.from_json(p.slots, slots_json),
         migrations={**t.migrations, task_id: task},
     )
-    start = plan_start_slot(after, task_id, owner, now)
+    start = plan_start_slot(after, task_id, owner, window, now)
     merged = {w.path: w for w in finish.writes} | {w.path: w for w in start.writes}
     return Plan(
         kind="migrate-slot",
