@@ -63,9 +63,15 @@ def confirm(ctx: Context, plan: plans.Plan) -> bool:
         return False
     if ctx.yes:
         return True
+    return ask(ctx, "apply this plan?", "add --yes to apply a plan without a terminal to ask on")
+
+
+def ask(ctx: Context, question: str, without_terminal: str) -> bool:
+    """A yes/no question on the terminal (no is the default); with no terminal to ask on, a
+    CommandError that says ``without_terminal``."""
     if not sys.stdin.isatty():
-        raise CommandError("not applied: add --yes to apply a plan without a terminal to ask on")
-    answer = ctx.out.input("apply this plan? [y/N] ").strip().lower()
+        raise CommandError(f"not applied: {without_terminal}")
+    answer = ctx.out.input(f"{question} [y/N] ", markup=False).strip().lower()
     return answer in ("y", "yes")
 
 

@@ -18,7 +18,7 @@ from stack.cluster.plans import PlanError
 from stack.failover.switchover import plan_switchover, requested
 from stack.failover.workflow import Workflow
 
-from .cluster_admin import CommandError, Context, _addr
+from .cluster_admin import CommandError, Context, _addr, ask
 from .status_view import print_events
 
 WAIT = 60.0  # seconds the console follows a switchover before giving up waiting
@@ -47,13 +47,10 @@ def cmd_failover(ctx: Context, args: argparse.Namespace) -> int:
                 f"no controller leads cluster {topo.cluster!r}: start ledis-failover "
                 "(ledis-console up starts one) and try again"
             )
-        if not ctx.yes:
-            import sys
-
-            if not sys.stdin.isatty():
-                raise CommandError("not applied: add --yes to switch over without a terminal")
-            if ctx.out.input("switch over? [y/N] ").strip().lower() not in ("y", "yes"):
-                return 1
+        if not ctx.yes and not ask(
+            ctx, "switch over?", "add --yes to switch over without a terminal"
+        ):
+            return 1
         revision = plans.apply(store, plan, source="console").revision
         last = revision - 1
         deadline = time.monotonic() + WAIT

@@ -88,13 +88,15 @@ CLUSTER_HELP = {
         "ledis-console cluster events [-n 50] [--follow]",
     ),
     "migrate": (
-        "move slots to a group: the plan first, then the tasks run here with a live "
-        "progress bar; --resume [TASK] goes on with one that was stopped",
+        "move slots to a group: the plan first, then the tasks run: by the leading "
+        "controller when one runs (this returns at once; `cluster migrations` shows "
+        "progress), else here with a live progress bar; --resume [TASK] goes on with one "
+        "that was stopped",
         "ledis-console cluster migrate --slots 0-1023 --to 2 [--rate 5000] --yes",
     ),
     "rebalance": (
         "even the groups out by slot count or by key count (SLOTSINFO of each master): "
-        "a plan of migrations, then run here like migrate",
+        "a plan of migrations, then run like migrate (by the controller, or here)",
         "ledis-console cluster rebalance [--by slots|keys] --yes",
     ),
     "pause": (
@@ -217,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="slots in flight in one step at most (64; it grows while slots are sparse, "
             "1 moves one slot at a time)",
         )
-        a.add_argument("--no-run", action="store_true", help="create the tasks, do not run them")
+        a.add_argument(
+            "--no-run",
+            action="store_true",
+            help="create the tasks, do not run them here (a leading controller still runs them)",
+        )
         a.add_argument("--proxy-wait", type=float, metavar="S", help=argparse.SUPPRESS)
         a.add_argument("--node-wait", type=float, metavar="S", help=argparse.SUPPRESS)
 
@@ -253,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--run-dir", type=Path, default=Path("ledis-run"), help="default ./ledis-run")
     up.add_argument("--groups", type=int, help="groups (default 2)")
     up.add_argument("--replicas", type=int, help="replicas per group (default 1)")
-    up.add_argument("--proxies", type=int, help="proxies (default 1, once ledis-proxy exists)")
+    up.add_argument("--proxies", type=int, help="proxies (default 1)")
     up.add_argument(
         "--controllers",
         type=int,
@@ -271,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show the plan, then ask the leading controller to switch the group over: "
         "writes are paused on the master, the replica catches up, then it is promoted and the "
         "old master becomes its replica. Follows the events until it is done.",
-        epilog="example: ledis-console failover 1 --to 127.0.0.1:7004 --yes",
+        epilog="example: ledis-console failover 1 --to 127.0.0.1:7003   (group 1 of `ledis-console up`: master :7002, replica :7003) --yes",
     )
     _config_option(fo, top=False)
     fo.add_argument("group", type=int, metavar="GROUP", help="the group id")
@@ -291,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PIPE_WIDTH = 200  # columns for output that goes to a pipe or a file (a terminal: its own)
+
+_NO_CONFIG_HINT = (
+    "no ledis-console.toml here says where the cluster is: for the local cluster pass "
+    "--config ledis-run/ledis-console.toml (`make run` or `ledis-console up` writes it), or "
+    "start one with: ledis-console up"
+)
+
+
 def _no_command(ctx: cluster_admin.Context, args: argparse.Namespace) -> int:
     s = ctx.settings
     if args.demo or args.replay:
@@ -302,11 +317,7 @@ def _no_command(ctx: cluster_admin.Context, args: argparse.Namespace) -> int:
             topo = store.load()
     except StoreError as e:
         ctx.out.print(f"{e}.", highlight=False)
-        ctx.out.print(
-            "Start a local cluster with: ledis-console up   "
-            "(then: ledis-console --config ledis-run/ledis-console.toml)",
-            highlight=False,
-        )
+        ctx.out.print(_NO_CONFIG_HINT, highlight=False)
         return 1
     if not topo.initialised:
         ctx.out.print(
@@ -346,8 +357,9 @@ def run(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    # piped or captured, tables keep their columns whole instead of squeezing into 80
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
     try:
         if args.command == "up":
             from .local.runner import up
@@ -371,11 +383,16 @@ def run(argv: list[str] | None = None) -> int:
         ctx = cluster_admin.Context(config, out, err, yes=getattr(args, "yes", False))
         if args.command is None:
             return _no_command(ctx, args)
-        if args.command == "failover":
-            from .failover_admin import cmd_failover
+        try:
+            if args.command == "failover":
+                from .failover_admin import cmd_failover
 
-            return cmd_failover(ctx, args)
-        return ACTIONS[args.action](ctx, args)
+                return cmd_failover(ctx, args)
+            return ACTIONS[args.action](ctx, args)
+        except StoreError as e:
+            if config.exists:
+                raise
+            raise StoreError(f"{e}; {_NO_CONFIG_HINT}") from None
     except (
         ConfigError,
         StoreError,

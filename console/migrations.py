@@ -180,13 +180,16 @@ def _recap(ctx: Context, task: MigrationTask) -> int:
 
 
 def _run_all(ctx: Context, args: argparse.Namespace, tasks: list[str]) -> int:
-    if getattr(args, "no_run", False):
-        ctx.out.print(
-            "tasks created; ledis-console cluster migrate --resume runs them", highlight=False
-        )
-        return 0
     with ctx.store() as store:
         leader = store.load().leader
+    if getattr(args, "no_run", False):
+        who = (
+            f"the controller {leader} runs them"
+            if leader is not None
+            else "ledis-console cluster migrate --resume runs them"
+        )
+        ctx.out.print(f"tasks created; {who}", highlight=False)
+        return 0
     if leader is not None:  # the leading ledis-failover hosts migrations (docs/failover.md)
         ctx.out.print(
             f"the controller {leader} runs {', '.join(tasks)}; "

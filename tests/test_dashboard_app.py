@@ -120,13 +120,32 @@ def test_node_detail_and_cli_session() -> None:
             assert "SET k4 v4" in str(screen.query_one("#binlog").render())
             screen.query_one(TabbedContent).active = "d-cli"
             await pilot.pause()
-            screen.run_command("PING")
-            await pilot.pause()
-            for _ in range(200):
-                if "PONG" in "".join(str(s) for s in screen.query_one("#cli-log").lines):
-                    break
-                await asyncio.sleep(0.01)
-            assert "PONG" in "".join(str(s) for s in screen.query_one("#cli-log").lines)
+            # the prompt has the focus: typed keys go to it, not to the app's bindings
+            # ("1" would switch the tab behind, "q" quit)
+            assert screen.focused is screen.query_one("#cli-input")
+
+            def log_text() -> str:
+                return "\n".join(str(s.text) for s in screen.query_one("#cli-log").lines)
+
+            async def wait_for(text: str) -> None:
+                for _ in range(200):
+                    if text in log_text():
+                        return
+                    await asyncio.sleep(0.01)
+                raise AssertionError(f"{text!r} not in the session: {log_text()!r}")
+
+            await pilot.press(*"ping1q", "enter")
+            await wait_for("(error) the fake cluster does not answer ping1q")
+            assert isinstance(app.screen, NodeDetailScreen)
+            await pilot.press(*"PING", "enter")
+            await wait_for("PONG")
+            # FLUSHALL asks first, as ledis-cli does; anything but y leaves it unrun
+            await pilot.press(*"flushall", "enter")
+            await wait_for("This removes every key of every database. Continue? (y/N)")
+            await pilot.press("n", "enter")
+            await wait_for("(not run) flushall")
+            await pilot.press(*"flushall", "enter", "y", "enter")
+            await wait_for("does not answer flushall")
             suggestion = await screen.query_one("#cli-input").suggester.get_suggestion("GETD")  # type: ignore[union-attr]
             assert suggestion == "GETDEL"
             await pilot.press("escape")

@@ -75,8 +75,12 @@ def test_up_detach_down_and_up_again(tmp_path: Path) -> None:
         )
         wait_until(lambda: _get(master, "kept") == b"yes", "the restarted master")
         assert "g1-master (127.0.0.1:" in (run_dir / "supervisor.log").read_text()
-        # a second up while it runs is refused
-        again = console("up", "--run-dir", str(run_dir), "--detach")
+        # a second `up --detach` while it runs (make run twice) says so and lists it; in
+        # the foreground, or with another shape, it is refused
+        again = ok(console("up", "--run-dir", str(run_dir), "--detach"))
+        assert f"already running from {run_dir}" in again and "g1-master" in again
+        assert "dashboard: " in again
+        again = console("up", "--run-dir", str(run_dir), "--detach", "--proxies", "3")
         assert again.returncode == 1 and "already running" in again.stderr
     finally:
         down = ok(console("down", "--run-dir", str(run_dir)))

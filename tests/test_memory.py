@@ -104,3 +104,15 @@ def test_info_memory_fields_are_numbers(fresh_server: LedisServer) -> None:
                   "ledis_client_buffers_peak", "ledis_memory_trims",
                   "ledis_memory_trimmed_bytes"):
         assert isinstance(memory[field], int), field
+
+
+def test_disk_bytes_count_writes_not_yet_in_a_table(fresh_server: LedisServer) -> None:
+    """ledis_disk_bytes is what the data directory holds, the write-ahead log included: a
+    fresh write (still in the memtable, no table yet) shows at once."""
+    fresh_server.start()
+    r = redis.Redis(port=fresh_server.port)
+    before = r.info("memory")["ledis_disk_bytes"]
+    r.set("big", b"x" * 300_000)
+    after = r.info("memory")["ledis_disk_bytes"]
+    assert after - before >= 300_000, (before, after)
+    assert r.info("memory")["ledis_disk_human"].endswith(("K", "M"))

@@ -27,6 +27,7 @@ from stack.core.resp import ProtocolError, split_args
 
 from .completion import CommandCompleter, arity_problem, hint, toolbar
 from .connection import Connection, ConnectionLost
+from .dangerous import DANGEROUS
 from .history import SafeHistory
 from .lexer import CommandLexer
 from .render import format_tty
@@ -44,12 +45,6 @@ STYLE = Style.from_dict(
     }
 )
 
-DANGEROUS = {
-    "flushall": "This removes every key of every database.",
-    "flushdb": "This removes every key of the current database.",
-    "shutdown": "This stops the server.",
-    "debug": "DEBUG can block or crash the server.",
-}
 BIG_KEYS_DB = 10_000
 SUBSCRIBING = {"subscribe", "psubscribe"}
 

@@ -17,6 +17,7 @@ from textual.suggester import Suggester
 from textual.widgets import Footer, Input, RichLog, Static, TabbedContent, TabPane
 
 from console.cli.completion import suggest
+from console.cli.dangerous import DANGEROUS
 from console.cli.render import format_tty
 from stack.core.commands import TABLE
 
@@ -110,6 +111,7 @@ class NodeDetailScreen(Screen[None]):
         self.sample = sample
         self.call = call
         self.read_only = read_only
+        self.pending: str | None = None  # a dangerous command waiting for its "y"
 
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble(("node ", "bold"), (self.addr, "bold")), id="detail-head")
@@ -169,13 +171,32 @@ class NodeDetailScreen(Screen[None]):
         except Exception as e:
             binlog.update(Text(f"BINLOG: {e}", BAD))
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "d-cli":  # typing goes to the prompt, not to the app's keys
+            self.query_one("#cli-input", Input).focus()
+
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "cli-input":
             return
         line = event.value.strip()
         event.input.value = ""
-        if line:
-            self.run_command(line)
+        pending, self.pending = self.pending, None
+        log = self.query_one("#cli-log", RichLog)
+        if pending is not None:
+            if line.lower() in ("y", "yes"):
+                self.run_command(pending)
+            else:
+                log.write(Text(f"(not run) {pending}", DIM))
+            return
+        if not line:
+            return
+        reason = DANGEROUS.get(line.split(maxsplit=1)[0].lower())
+        if reason is not None and not self.read_only:
+            self.pending = line
+            log.write(Text(f"{self.addr}> {line}", "bold"))
+            log.write(Text(f"{reason} Continue? (y/N)", BAD))
+            return
+        self.run_command(line)
 
     @work(group="cli")
     async def run_command(self, line: str) -> None:

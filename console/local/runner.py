@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,9 +102,25 @@ def proxy_note(layout: Layout) -> str | None:
 def print_next_steps(out: Console, layout: Layout, with_proxies: bool) -> None:
     config = layout.run_dir / "ledis-console.toml"
     port = layout.proxy_port(1) if with_proxies else layout.server_port(1, 0)
-    out.print(f"status: ledis-console --config {config} cluster status", highlight=False)
-    out.print(f"connect: ledis-cli -p {port}   (or redis-cli -p {port})", highlight=False)
-    out.print(f"stop: ledis-console down --run-dir {layout.run_dir}", highlight=False)
+    console, cli = tool("ledis-console"), tool("ledis-cli")
+    out.print(f"dashboard: {console} --config {config}", highlight=False)
+    out.print(f"status: {console} --config {config} cluster status", highlight=False)
+    out.print(f"connect: {cli} -p {port}   (or redis-cli -p {port})", highlight=False)
+    out.print(f"stop: {console} down --run-dir {layout.run_dir}", highlight=False)
+
+
+def tool(name: str) -> str:
+    """How to type one of this package's commands here: its name when the shell finds this
+    installation's copy on PATH, else its path (a virtualenv not activated)."""
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found is not None and (not here.exists() or Path(found).resolve() == here.resolve()):
+        return name
+    if not here.exists():
+        return name
+    with contextlib.suppress(ValueError):
+        return str(here.relative_to(Path.cwd()))
+    return str(here)
 
 
 def _add_group(t: Topology, *, master: str, group: int) -> plans.Plan:
@@ -276,13 +293,20 @@ def up(
     out: Console,
 ) -> int:
     run_dir = run_dir.resolve()
-    layout, _ = Layout.resolve(run_dir, port_base, groups, replicas, proxies, controllers)
+    layout, existed = Layout.resolve(run_dir, port_base, groups, replicas, proxies, controllers)
     pid = _running_supervisor(run_dir)
     if pid is not None:
+        if detach and existed and layout == Layout.resolve(run_dir, None, None, None, None)[0]:
+            # `up --detach` again (make run twice): the same cluster, already up
+            out.print(f"already running from {run_dir} (supervisor pid {pid})", highlight=False)
+            _print_running(layout, out)
+            return 0
         raise UpError(
             f"a cluster is already running from {run_dir} (pid {pid}); "
-            f"ledis-console down --run-dir {run_dir} stops it"
+            f"{tool('ledis-console')} down --run-dir {run_dir} stops it"
         )
+    with_proxies = bool(layout.proxies) and proxy_available()
+    _check_ports(layout.all_specs(with_proxies), layout)  # before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     layout.save()
     if not detach:
@@ -317,6 +341,13 @@ def _detach(layout: Layout, log_level: str, out: Console) -> int:
             if time.monotonic() > deadline:
                 raise UpError(f"not healthy after {DETACH_TIMEOUT:g} s; see {log_path}")
             time.sleep(0.1)
+    _print_running(layout, out)
+    out.print(f"supervisor: pid {proc.pid}, log {log_path}", highlight=False)
+    return 0
+
+
+def _print_running(layout: Layout, out: Console) -> None:
+    """The processes of a detached cluster (pids from their pid files) and what to do next."""
     with_proxies = bool(layout.proxies) and proxy_available()
     specs = layout.all_specs(with_proxies)
     pids = {}
@@ -324,12 +355,10 @@ def _detach(layout: Layout, log_level: str, out: Console) -> int:
         with contextlib.suppress(OSError, ValueError):
             pids[s.name] = int(s.pid_file.read_text())
     out.print(listing(layout, specs, pids))
-    out.print(f"supervisor: pid {proc.pid}, log {log_path}", highlight=False)
     note = proxy_note(layout)
     if note:
         out.print(note, highlight=False)
     print_next_steps(out, layout, with_proxies)
-    return 0
 
 
 def down(run_dir: Path, out: Console) -> int:

@@ -83,7 +83,7 @@ def memory_section(s: Server) -> list[tuple[str, object]]:
     rss = memory.rss()
     used = memory.anonymous_rss()
     peak = memory.peak_rss()
-    disk = s.engine.approximate_size(b"\x00", b"\xff")
+    disk = s.engine.disk_bytes()
     by_kind = {"normal": 0, "replica": 0, "pubsub": 0}
     query = output = 0
     for c in s.clients.values():
