@@ -65,12 +65,14 @@ RETRY_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 NOT_TOPOLOGY = frozenset({"event", "other", "view", "failover"})
 TXN_MAX_OPS = 100  # etcd refuses transactions of more than 128 operations by default
 
-# gRPC keepalive: a watch on a frozen etcd notices within ~15 s (etcd refuses pings more
-# often than every 5 s)
+# gRPC keepalive: a watch on a frozen etcd notices within ~15 s. etcd refuses pings more
+# often than every 5 s, and any ping while no call is open (its enforcement policy does not
+# permit them without a stream: it answers GOAWAY too_many_pings, which gRPC logs as an
+# error), so pings go only while a call (a watch) is open.
 _GRPC_OPTIONS = [
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
 ]
 
