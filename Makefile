@@ -49,7 +49,7 @@ bench: setup      ## ledis-server vs redis-server (redis-benchmark, ratios); led
 	$(PY) -m bench.proxy_bench
 
 MINUTES ?= 30
-fuzz: setup       ## the long fuzzing run (atheris targets + socket fuzzer); prints its figures
+fuzz: setup       ## the long fuzzing run (atheris targets, socket fuzzer on a server and through a proxy); prints its figures
 	$(PY) -m fuzz.run --minutes $(MINUTES)
 
 clean:

@@ -2,7 +2,8 @@
 
 The time is shared out: the coverage-guided targets (atheris, one at a time, restarted after
 each crash so one finding does not end the run), then the socket fuzzer against a live
-ledis-server started for it. Prints per part and in all: inputs tried, crashes, hangs and max
+ledis-server started for it, and the same traffic through ledis-proxy in front of a local
+cluster of two groups (``ledis-console up``, ports from ``--port-base``). Prints per part and in all: inputs tried, crashes, hangs and max
 RSS, and every distinct finding with the file holding its input.
 """
 
@@ -19,11 +20,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .proxy_fuzz import ProxyFuzzer
 from .seeds import write as write_seeds
-from .socket_fuzz import SocketFuzzer
+from .socket_fuzz import Report, SocketFuzzer
 
 # Share of the time per part.
-SHARES = {"resp": 0.2, "dump": 0.1, "commands": 0.3, "socket": 0.4}
+SHARES = {"resp": 0.2, "dump": 0.1, "commands": 0.25, "socket": 0.3, "proxy": 0.15}
 HANG_MARK = "no answer within"
 
 
@@ -145,14 +147,41 @@ def fuzz_socket(seconds: float, work: Path, seed: int) -> Part:
                 server.wait()
                 part.findings["server did not stop within 60 s of SIGTERM"] = ""
         log.close()
+    _count(part, report, [work / "server.log"])
+    return part
+
+
+def _count(part: Part, report: Report, logs: list[Path]) -> None:
+    """A fuzzer's report into ``part``, with what the processes' logs say went wrong."""
     part.inputs, part.crashes, part.hangs = report.inputs, report.crashes, report.hangs
     part.max_rss_mb = report.max_rss // 2**20
     for finding in report.findings:
         part.findings.setdefault(finding, "")
-    text = (work / "server.log").read_text(errors="replace")
-    for line in text.splitlines():
-        if "Traceback" in line or (" failed" in line and "ERROR" in line):
-            part.findings.setdefault("server log: " + line[:200], str(work / "server.log"))
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if "Traceback" in line or (" failed" in line and "ERROR" in line):
+                part.findings.setdefault(f"{log.parent.name} log: {line[:200]}", str(log))
+
+
+def fuzz_proxy(seconds: float, work: Path, seed: int, port_base: int) -> Part:
+    """The socket fuzzer through ledis-proxy, in front of two groups of one master each."""
+    part = Part("proxy")
+    run_dir = work / "cluster"
+    console = [sys.executable, "-m", "console.main"]
+    up = [*console, "up", "--run-dir", str(run_dir), "--groups", "2", "--replicas", "0",
+          "--controllers", "0", "--port-base", str(port_base), "--detach"]  # fmt: skip
+    started = subprocess.run(up, capture_output=True, text=True, timeout=300)
+    if started.returncode != 0:
+        raise RuntimeError(f"ledis-console up: {started.stderr.strip()[-300:]}")
+    try:
+        pids = {p.parent.name: int(p.read_text()) for p in run_dir.glob("*/pid")}
+        port = int((run_dir / "proxy1" / "ready").read_text())
+        backends = [pid for name, pid in pids.items() if name.endswith("-master")]
+        report = ProxyFuzzer(port, pids["proxy1"], backends, seed=seed).run(seconds)
+    finally:
+        subprocess.run([*console, "down", "--run-dir", str(run_dir)], capture_output=True,
+                       timeout=120)  # fmt: skip
+    _count(part, report, sorted(run_dir.glob("*/*.log")))
     return part
 
 
@@ -169,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("LEDIS_FUZZ_SKIP", ""),
         help="commands to leave out, comma-separated (known findings still open)",
     )
+    ap.add_argument(
+        "--port-base", type=int, default=7900,
+        help="the proxy part's local cluster listens from here (a dozen ports; default 7900)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     total = sum(SHARES[p] for p in parts)
@@ -188,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name == "socket":
                 results.append(fuzz_socket(seconds, work / "socket", args.seed))
+            elif name == "proxy":
+                results.append(fuzz_proxy(seconds, work / "proxy", args.seed, args.port_base))
             elif have_atheris:
                 results.append(fuzz_target(name, seconds, work, seeds))
             else:

@@ -118,6 +118,9 @@ def rss(pid: int) -> int:
 
 
 class SocketFuzzer:
+    skipped: frozenset[str] = frozenset(LIVE_SKIPPED)  # commands the traffic leaves out
+    bystander_key = "bystander"
+
     def __init__(
         self,
         port: int,
@@ -133,7 +136,7 @@ class SocketFuzzer:
         self.rss_limit = rss_limit
         self.deadline = deadline
         self.recover = recover
-        self.maker = CommandMaker(LIVE_SKIPPED)
+        self.maker = CommandMaker(self.skipped)
         self.report = Report()
         self.digest = b""
         self.bystander: Conn | None = None
@@ -183,7 +186,7 @@ class SocketFuzzer:
             self.digest = digest
         assert self.bystander is not None
         try:
-            kept = self.bystander.call("GET", "bystander")
+            kept = self.bystander.call("GET", self.bystander_key)
         except (OSError, ConnectionError) as e:
             kept = repr(e).encode()
         if kept != b"$6\r\nintact\r\n":

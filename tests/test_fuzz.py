@@ -17,9 +17,12 @@ import pytest
 
 from fuzz import targets
 from fuzz.mutator import fuzz as mutate_fuzz
+from fuzz.proxy_fuzz import ProxyFuzzer
 from fuzz.seeds import dump_payloads, write
 from fuzz.socket_fuzz import SocketFuzzer
+from stack.cluster.etcd_server import EtcdServer
 
+from .proxy_cluster import Cluster
 from .servers import LedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +87,27 @@ def test_socket_fuzzer_short_run(fresh_server: LedisServer) -> None:
     assert report.findings == [], report.findings
     assert report.crashes == report.hangs == 0
     assert "Traceback" not in fresh_server.log()
+
+
+def test_proxy_fuzzer_short_run(tmp_path: Path, etcd: EtcdServer, cluster_name: str) -> None:
+    """The same traffic through ledis-proxy in front of two groups: the proxy and both
+    servers stay up, answer, and keep the canary keys of both groups and the bystander's."""
+    cluster = Cluster(tmp_path, etcd, cluster_name, 2)
+    try:
+        proxy = cluster.proxy()
+        assert proxy.proc is not None
+        backends = [m.proc.pid for m in cluster.masters if m.proc is not None]
+        fuzzer = ProxyFuzzer(proxy.port, proxy.proc.pid, backends, seed=5)
+        report = fuzzer.run(8.0)
+        assert report.rounds > 5 and report.inputs > 100
+        assert report.findings == [], report.findings
+        assert report.crashes == report.hangs == 0
+        # the canary really is spread over both groups
+        assert all(m.client().dbsize() >= 5 for m in cluster.masters)
+        assert "Traceback" not in proxy.log()
+        assert not any("Traceback" in m.log() for m in cluster.masters)
+    finally:
+        cluster.stop()
 
 
 def test_hang_is_caught() -> None:

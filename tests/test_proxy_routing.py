@@ -248,6 +248,10 @@ def test_select_and_connection_commands(r: redis.Redis, proxy: ProxyProcess) -> 
     assert c.call("PING") == b"+PONG\r\n"
     assert c.call("PING", "a", "b") == b"-ERR wrong number of arguments for 'ping' command\r\n"
     assert c.call("ECHO", "hi") == b"$2\r\nhi\r\n"
+    # the nil of a nameless client (a cached constant: the proxy once dropped the
+    # connection on it; the socket fuzzer through the proxy found it)
+    assert c.call("CLIENT", "GETNAME") == b"$-1\r\n"
+    assert c.call("PING") == b"+PONG\r\n"
     assert c.call("CLIENT", "SETNAME", "me") == b"+OK\r\n"
     assert c.call("CLIENT", "GETNAME") == b"$2\r\nme\r\n"
     assert c.call("CLIENT", "NOPE") == b"-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"

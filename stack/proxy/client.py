@@ -454,7 +454,7 @@ class Client(asyncio.Protocol):
         out: list[bytes] = []
         while q:
             item = q[0]
-            if type(item) is bytes:
+            if isinstance(item, bytes):  # the proxy's own replies (Raw constants among them)
                 out.append(item)
             else:
                 data = item.data  # type: ignore[attr-defined]
