@@ -380,6 +380,45 @@ def test_planned_switchover_loses_nothing(
     _in_order(fc.texts(), f"group 1: switchover from {target} to {g.master} asked for")
 
 
+def test_a_fenced_old_master_restarted_after_kill9_refuses_its_first_write(
+    tmp_path: Path, etcd: EtcdServer, cluster_name: str
+) -> None:
+    """Without semi-sync nothing but the fence stops a direct write to an old master: the
+    fence is read from its data dir before it listens, so the first command after its
+    ready-file is refused, and the controller re-attaches it as it is."""
+    fc = FailoverCluster(tmp_path, etcd, cluster_name, replicas=1)
+    try:
+        fc.controller()
+        fc.wait_leader()
+        g = fc.store.load().groups[1]
+        old, new = g.master, g.replicas[0]
+        for i in range(100):
+            fc.client(old).set(f"k{i}", i)
+        config = fc.root / "ledis-console.toml"
+        config.write_text(f'[cluster]\nname = "{fc.name}"\netcd = ["{fc.etcd.endpoint}"]\n')
+        assert console_run(["--config", str(config), "failover", "1", "--yes"]) == 0
+        assert fc.master_of() == new
+        epoch = fc.store.load().groups[1].epoch
+        wait_until(lambda: _replica_of(fc, old, new), f"{old} following {new}", 60)
+        assert fc.client(old).execute_command("NODEEPOCH", "GET") == [epoch, b"fenced"]
+        fc.servers[old].kill9()
+        server = fc.restart(old)  # its own config: no replicaof, so ROLE says master
+        direct = server.client()
+        with pytest.raises(redis.exceptions.ReadOnlyError):
+            direct.set("k0", "lost?")
+        assert direct.execute_command("NODEEPOCH", "GET") == [epoch, b"fenced"]
+        wait_until(lambda: _replica_of(fc, old, new), f"{old} re-attached to {new}", 60)
+        fc.client(new).set("after", "restart")
+        wait_until(lambda: _caught_up(fc, new, [old]), f"{old} caught up", 60)
+        digests = {a: fc.client(a).execute_command("DEBUG", "DIGEST") for a in (old, new)}
+        assert len(set(digests.values())) == 1, digests
+        assert fc.client(old).get("k0") == b"0"
+        _in_order(fc.texts(), f"group 1: failover done: {new} is master",
+                  f"{old} answers as a master of epoch {epoch}")  # fmt: skip
+    finally:
+        fc.stop()
+
+
 SOAK = float(os.environ.get("LEDIS_FAILOVER_SOAK", "0"))
 
 

@@ -90,3 +90,39 @@ def test_bad_calls(node: redis.Redis, call: tuple[str, ...], error: str) -> None
         node.execute_command(*call)
     assert node.execute_command("NODEEPOCH", "GET") == [0, b"master"]
     assert node.set("still", "writable") is True
+
+
+def test_the_fence_survives_a_kill9(tmp_path: Path) -> None:
+    """The epoch and the state are in the data dir, read back before the server listens: the
+    first write after the restart is refused, and an older epoch still is."""
+    server = LedisServer(tmp_path).start()
+    client = server.client()
+    client.set("a", "1")
+    assert client.execute_command("NODEEPOCH", "SET", "9", "FENCED") == b"OK"
+    server.kill9()
+    server.start()
+    client = server.client()
+    with pytest.raises(redis.exceptions.ReadOnlyError, match=READONLY):
+        client.set("a", "2")
+    assert client.execute_command("NODEEPOCH", "GET") == [9, b"fenced"]
+    assert client.info("replication")["ledis_fenced"] == 1
+    with pytest.raises(redis.ResponseError, match="stale epoch 8"):
+        client.execute_command("NODEEPOCH", "SET", "8", "MASTER")
+    # told it is master at a newer epoch: that is kept too
+    assert client.execute_command("NODEEPOCH", "SET", "10", "MASTER") == b"OK"
+    server.kill9()
+    server.start()
+    client = server.client()
+    assert client.execute_command("NODEEPOCH", "GET") == [10, b"master"]
+    assert client.set("a", "3") is True and client.get("a") == b"3"
+    client.close()
+    server.stop()
+
+
+def test_an_unreadable_fence_file_stops_the_start(tmp_path: Path) -> None:
+    server = LedisServer(tmp_path)
+    server.data_dir.mkdir(parents=True)
+    (server.data_dir / "node-epoch").write_text('{"epoch": "x"')
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        server.start()
+    assert "not a node epoch" in server.log()

@@ -315,3 +315,9 @@ SCRIPT_UNKNOWN_COMMAND = "ERR Unknown Redis command called from script"
 SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script"
 SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 SCRIPT_WRITE_IN_RO = "ERR Write commands are not allowed from read-only scripts."
+
+
+def epoch_not_stored(reason: str) -> str:
+    """NODEEPOCH SET whose epoch could not be written to the data dir (ledis's own; a fence is
+    applied in memory all the same)."""
+    return f"ERR cannot store the node epoch: {reason}"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stack.core import errors
@@ -63,7 +64,8 @@ class Gate:
         self.slots = bytearray([SERVED]) * SLOT_COUNT
         self.key_check: KeyCheck | None = None
         self.one_slot = False  # keys of several slots go through key_check (-CROSSSLOT)
-        self.fence = Fence()  # the epoch the node serves under (NODEEPOCH, fencing.py)
+        # the epoch the node serves under (NODEEPOCH, fencing.py), as stored in the data dir
+        self.fence = Fence(Path(server.config["dir"]))
         self._checked = 0  # slots whose byte is CHECK
 
     # -- client-wide ----------------------------------------------------------------------------

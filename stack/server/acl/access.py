@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from stack.core import errors
 from stack.core.commands import CommandSpec
+from stack.core.durable import replace_file
 from stack.core.keypattern import compile_pattern
 from stack.core.resp import ProtocolError, split_args
 
@@ -289,7 +290,7 @@ class AccessControl:
     def save_file(self) -> bool:
         path = Path(str(self.config["aclfile"]))
         try:
-            aclfile.write(path, aclfile.render(self.users))
+            replace_file(path, aclfile.render(self.users))
         except OSError as e:
             log.warning("Saving the ACL file %s: %s", path, e.strerror)
             return False

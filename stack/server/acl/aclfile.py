@@ -1,14 +1,12 @@
 """The ACL file (``aclfile``): one ``user <name> <rules...>`` line per user, as Redis writes it.
 
 ``parse`` reads a whole file into a new set of users or returns Redis's error text naming every
-bad line (nothing is applied then: ACL LOAD is all or nothing); ``render`` and ``write`` are
-ACL SAVE (a temporary file, fsynced, renamed over the old one).
+bad line (nothing is applied then: ACL LOAD is all or nothing); ``render`` and
+``stack.core.durable.replace_file`` are ACL SAVE (a temporary file, fsynced, renamed over
+the old one).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from stack.core import errors
 
@@ -75,25 +73,3 @@ def parse(text: bytes, filename: str, all_channels: bool) -> tuple[dict[bytes, U
 def render(users: dict[bytes, User]) -> bytes:
     """The file ACL SAVE writes: users in name order."""
     return b"".join(users[name].line() + b"\n" for name in sorted(users))
-
-
-def write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (raises OSError)."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.resp import OK, Raw, ReplyError, encode
 
 from ..blocking import Suspend
@@ -84,4 +85,6 @@ def nodeepoch(c: Client, args: list[bytes]) -> object:
         fence.set(epoch, state.decode().lower())
     except ValueError as e:
         raise ReplyError(str(e)) from None
+    except OSError as e:
+        raise ReplyError(errors.epoch_not_stored(e.strerror or str(e))) from None
     return OK
