@@ -364,6 +364,9 @@ class Controller:
         g = topo.groups.get(wf.group)
         if g is None:
             raise StepFailed(f"group {wf.group} no longer exists")
+        if wf.planned:  # proxies move only once the new master can take their writes
+            await self.repoint(wf, [a for a in g.members if a != wf.new])
+            await self.wait_good_replicas(wf)
         epoch = topo.epoch + 1
         replicas = tuple(r for r in (*g.members,) if r != wf.new)
         group = type(g)(id=g.id, master=wf.new, replicas=replicas, epoch=epoch)
@@ -390,17 +393,7 @@ class Controller:
             if pushed.error is not None:
                 log.info("group %d's master %s did not take the map of epoch %d: %s",
                          pushed.group, pushed.addr, topo.epoch, pushed.error)  # fmt: skip
-        done, later = [], []
-        host, _, port = wf.new.rpartition(":")
-        for addr in g.replicas:
-            fence = addr == wf.old
-            try:
-                if fence:
-                    await self.node(addr, "NODEEPOCH", "SET", wf.epoch, "FENCED")
-                await self.node(addr, "REPLICAOF", host, port)
-                done.append(addr)
-            except (ClientError, OSError, TimeoutError):
-                later.append(addr)
+        done, later = await self.repoint(wf, list(g.replicas))
         if wf.planned:
             with contextlib.suppress(ClientError, OSError, TimeoutError):
                 await self.node(wf.old, "CLIENT", "UNPAUSE")
@@ -416,6 +409,38 @@ class Controller:
             f"{follow}{rest}",
             delete=True,
         )  # fmt: skip
+
+    async def repoint(self, wf: Workflow, addrs: list[str]) -> tuple[list[str], list[str]]:
+        """Make ``addrs`` replicas of the new master (the old master fenced first): the ones
+        done, and the ones that did not answer."""
+        done, later = [], []
+        host, _, port = wf.new.rpartition(":")
+        for addr in addrs:
+            try:
+                if addr == wf.old:
+                    await self.node(addr, "NODEEPOCH", "SET", wf.epoch, "FENCED")
+                await self.node(addr, "REPLICAOF", host, port)
+                done.append(addr)
+            except (ClientError, OSError, TimeoutError):
+                later.append(addr)
+        return done, later
+
+    async def wait_good_replicas(self, wf: Workflow) -> None:
+        """Until the new master has the good replicas its min-replicas-to-write asks for
+        (at most the switchover timeout: then the proxies move all the same)."""
+        deadline = time.monotonic() + self.config.switchover_timeout
+        while time.monotonic() < deadline:
+            try:
+                info = probe.info_fields(await self.node(wf.new, "INFO", "replication"))
+            except (ClientError, OSError, TimeoutError):
+                return  # the commit step says what happens to a master that does not answer
+            need = int(info.get("min_replicas_to_write", "0") or 0)
+            good = info.get("min_slaves_good_slaves", info.get("connected_slaves", "0"))
+            if int(good or 0) >= need:
+                return
+            await asyncio.sleep(0.05)
+        log.info("group %d: %s has fewer good replicas than it needs; switching over anyway",
+                 wf.group, wf.new)  # fmt: skip
 
     async def rejoin(self, action: Rejoin) -> None:
         try:

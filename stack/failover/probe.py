@@ -37,7 +37,7 @@ def _text(v: object) -> str:
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
 
 
-def _info_fields(info: object) -> dict[str, str]:
+def info_fields(info: object) -> dict[str, str]:
     out = {}
     for line in _text(info).splitlines():
         name, sep, value = line.partition(":")
@@ -48,7 +48,7 @@ def _info_fields(info: object) -> dict[str, str]:
 
 def read_look(addr: str, role: object, info: object) -> NodeLook:
     """A NodeLook from ROLE and INFO replication replies."""
-    fields = _info_fields(info)
+    fields = info_fields(info)
     epoch = int(fields.get("ledis_node_epoch", "0") or 0)
     fenced = fields.get("ledis_fenced", "0") == "1"
     if not isinstance(role, list) or not role:

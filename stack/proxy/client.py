@@ -619,13 +619,13 @@ class Interleave(Deferred):
 
 
 def _redirected(batch: Batch) -> bool:
-    """Is some reply of the batch a MOVED, ASK or TRYAGAIN (one scan of the joined bytes
-    first: the common case has none)?"""
+    """Is some reply of the batch a MOVED, ASK, TRYAGAIN or READONLY (one scan of the joined
+    bytes first: the common case has none)?"""
     parts = batch.parts
     data = parts[0] if len(parts) == 1 else b"".join(parts)
-    return (b"MOVED " in data or b"ASK " in data or b"TRYAGAIN" in data) and any(
-        is_redirect(p) for p in parts
-    )
+    return (
+        b"MOVED " in data or b"ASK " in data or b"TRYAGAIN" in data or b"READONLY " in data
+    ) and any(is_redirect(p) for p in parts)
 
 
 def _deny_message(rule: Rule) -> str:

@@ -44,6 +44,9 @@ class ProxyConfig:
     stats_interval: float = 5.0  # seconds between the stats written to etcd
     view_interval: float = 1.0  # seconds between the views of the masters put in etcd (0: off)
     redirect_retries: int = 5  # MOVED / ASK / TRYAGAIN handled per command before giving up
+    # seconds a command refused with READONLY by its slot's master (fenced by a failover)
+    # waits for the map to name another master before the client gets the READONLY
+    failover_wait: float = 10.0
     secrets: frozenset[str] = field(default=frozenset({"requirepass", "backend_password"}))
 
     @property
@@ -128,4 +131,6 @@ def check(config: ProxyConfig) -> ProxyConfig:
         raise ConfigError("backend-connections: at least 1")
     if config.lease_ttl < 2:
         raise ConfigError("lease-ttl: at least 2 seconds")
+    if config.failover_wait < 0:
+        raise ConfigError("failover-wait: at least 0 seconds")
     return config

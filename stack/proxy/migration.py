@@ -12,6 +12,12 @@ address MOVED names when the fresh map still disagrees), ASK sends ``ASKING`` an
 to the address it names, TRYAGAIN waits a little and tries again; at most
 ``redirect-retries`` times, after which the client gets a plain ``-ERR`` saying so. Clients
 never see MOVED, ASK or TRYAGAIN.
+
+A ``-READONLY`` from the master a slot is routed to means that node lost its mastership (a
+failover fenced it, docs/failover.md): the command was refused before it ran, so it is sent
+again once the map names another master for the slot, which it waits for (reloading the map
+from etcd first, then following its watch) at most ``failover-wait`` seconds; the client gets
+the READONLY only when the map still names that node after that.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_REDIRECTS = (b"-MOVED ", b"-ASK ", b"-TRYAGAIN")
+_REDIRECTS = (b"-MOVED ", b"-ASK ", b"-TRYAGAIN", b"-READONLY ")
 TRYAGAIN_PAUSE = 0.05
 
 
@@ -74,6 +80,7 @@ async def run_on_slot(
         route = proxy.routes.routes[slot]
         if route.backend is None:
             return encode_error(CLUSTERDOWN)
+        owner = None
         if ask is not None:
             reply = await _send(c, proxy.backend_for(ask), [[b"ASKING"], args], dedicated)
         elif route.target is not None:
@@ -87,12 +94,16 @@ async def run_on_slot(
                 reply = await _send(c, route.target, [[b"ASKING"], args], dedicated)
         else:
             reply = await _send(c, route.backend, [args], dedicated)
+            owner = route.backend  # only the slot's master is waited out when it says READONLY
         ask = None
         if not is_redirect(reply):
             return reply
         proxy.stats.redirects += 1
         log.debug("slot %d: %r (attempt %d)", slot, reply[:60], attempt + 1)
-        if reply.startswith(b"-ASK "):
+        if reply.startswith(b"-READONLY "):
+            if owner is None or not await new_master(c, slot, owner):
+                return reply
+        elif reply.startswith(b"-ASK "):
             ask = _target_of(reply)
         elif reply.startswith(b"-MOVED "):
             before = proxy.routes.routes[slot].backend
@@ -107,6 +118,20 @@ async def run_on_slot(
         else:  # TRYAGAIN: a key of the command is on its way
             await asyncio.sleep(TRYAGAIN_PAUSE * (attempt + 1))
     return slot_moving(slot, reply[1:].split(b"\r\n")[0].decode("utf-8", "replace"))
+
+
+async def new_master(c: Client, slot: int, fenced: Backend | None) -> bool:
+    """Wait until the map routes ``slot`` to another node than ``fenced`` (at most
+    ``failover-wait`` seconds): True when it does."""
+    proxy = c.proxy
+    deadline = asyncio.get_running_loop().time() + proxy.config.failover_wait
+    await proxy.refresh()
+    while proxy.routes.routes[slot].backend is fenced:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return False
+        await proxy.map_changed(left)
+    return True
 
 
 async def _send(c: Client, backend: Backend, cmds: list[list[bytes]], dedicated: bool) -> bytes:

@@ -24,7 +24,7 @@ from stack.core.resp import encode_error
 from stack.core.slots import key_slot
 
 from .backend import Backend, Batch, Link, call, call_many, encode_requests
-from .migration import is_redirect
+from .migration import is_redirect, new_master
 from .replies import CLUSTERDOWN, NOT_IN_CLUSTER, SUBSCRIBE_IN_MULTI, transaction_waited
 from .rules import DENY, KEYED, NOT_IN_TRANSACTION, SPLIT
 
@@ -171,32 +171,51 @@ def exec_(c: Client, rule: Rule, args: list[bytes]) -> bool:
         return True
     link = pinned.link if pinned is not None else c.link_to(backend)
     c.close_batch()
-    batch = Batch(lambda b: _exec_done(c, b), cmds, c.t0)
+    watched = pinned is not None
+    batch = Batch(lambda b: _exec_done(c, b, backend, watched), cmds, c.t0)
     c.queue.append(batch)
     link.send(encode_requests(cmds), batch)
     return True
 
 
-def _exec_done(c: Client, batch: Batch) -> None:
+def _exec_done(c: Client, batch: Batch, sent_to: Backend, watched: bool) -> None:
     _release(c)
     if any(is_redirect(p) for p in batch.parts):
-        c.spawn(_exec_again(c, batch))
+        if watched and _refused(batch.parts):
+            # its master was fenced: the watched keys' node is gone; fail it as a changed key
+            batch.data = b"*-1\r\n" if c.protocol == 2 else b"_\r\n"
+            c.slot_ready(batch)
+            return
+        c.spawn(_exec_again(c, batch, sent_to))
         return
     batch.data = batch.parts[-1]
     c.slot_ready(batch)
 
 
-async def _exec_again(c: Client, batch: Batch) -> None:
-    """The node did not own the slot (a stale map): refresh and run it on the owner."""
+def _refused(parts: list[bytes]) -> bool:
+    """Did the node refuse the transaction with READONLY (it is no longer the master)?"""
+    return any(p.startswith(b"-READONLY ") for p in parts)
+
+
+async def _exec_again(c: Client, batch: Batch, sent_to: Backend) -> None:
+    """The node did not own the slot (a stale map) or was no longer its master (READONLY):
+    refresh (or wait for another master, ``migration.new_master``) and run it on the owner."""
+    parts = batch.parts
     for _ in range(c.proxy.config.redirect_retries):
         c.proxy.stats.redirects += 1
-        await c.proxy.refresh()
         slot = _txn_slot(batch.cmds[1:-1])
+        if slot is not None and _refused(parts):
+            if not await new_master(c, slot, sent_to):
+                batch.data = parts[-1]
+                break
+        else:
+            await c.proxy.refresh()
         backend = _owner(c, slot)
         if backend is None:
             batch.data = encode_error(CLUSTERDOWN)
             break
         parts = await call_many(c.link_to(backend), batch.cmds)
+        sent_to = backend
         if not any(is_redirect(p) for p in parts):
             batch.data = parts[-1]
             break
