@@ -306,6 +306,37 @@ def test_a_controller_cut_from_the_nodes_does_not_fail_over_a_healthy_master(
     _in_order(fc.texts(), f"group 1: master {m} unreachable from 2 of 2 views", "promoting")
 
 
+def test_a_leader_cut_from_the_nodes_but_not_from_etcd_hands_over(fc: FailoverCluster) -> None:
+    """c1 leads but its probes dial closed ports (every node unreachable to it, etcd fine);
+    c2 and the proxy see every node: after a lease time c1 gives up its lease, c2 leads, and
+    nobody fails anything over."""
+    m = fc.master_of()
+    closed = ",".join(f"{a}=127.0.0.1:{_closed_port()}" for a in fc.servers)
+    proxy = fc.proxy()
+    fc.controller("--probe-map", closed, ident="c1")
+    wait_until(lambda: fc.leader() == "c1", "c1 to lead", 60)
+    fc.controller(ident="c2")
+    fc.wait_views(3)
+    with Writers(proxy.port) as writers:
+        wait_until(lambda: fc.leader() == "c2", "c2 to lead once c1 gave up", 90)
+        writers.wait_writes()
+    assert not writers.errors, writers.errors[:3]
+    assert fc.master_of() == m
+    texts = fc.texts()
+    assert not [t for t in texts if "promoting" in t or "rolled back" in t], texts
+    _in_order(
+        texts,
+        "controller c1 leads",
+        "safe mode: 3 of 3 nodes unreachable",
+        "controller:c1 has not reached 3 of 3 nodes for 4 s",
+        "giving up the lead so a controller that reaches them (controller:c2) leads",
+        "controller c1 stopped leading",
+        "controller c2 leads",
+    )
+    assert fc.leader() == "c2"
+    assert fc.controllers[0].alive
+
+
 def test_next_leader_completes_or_rolls_back_a_half_done_failover(fc: FailoverCluster) -> None:
     topo = fc.store.load()
     g = topo.groups[1]

@@ -17,6 +17,7 @@ from stack.failover.decide import (
     Settings,
     Snapshot,
     StartFailover,
+    cut_off,
     decide,
     judge,
 )
@@ -221,3 +222,35 @@ def test_views_and_workflows_round_trip_and_are_read_strictly() -> None:
     assert Workflow.from_json("/ledis/c/failovers/2", wf.to_json()) == wf
     with pytest.raises(ModelError, match="'step'"):
         Workflow.from_json("w", wf.to_json().replace(b"committed", b"halfway"))
+
+
+def test_a_controller_cut_from_the_nodes_gives_up_the_lead() -> None:
+    everyone = [M, R1, R2]
+    me = view("controller:c1", CONTROLLER, {a: (False, 6.0) for a in everyone})
+    other = view("controller:c2", CONTROLLER, {a: (True, 60.0) for a in everyone})
+    proxy = view("proxy:p", PROXY, {M: (True, 60.0)})
+    s = snap([down(a) for a in everyone], [me, other, proxy])
+    why = cut_off(s, CFG, "controller:c1", 5.0)
+    assert why == (
+        "controller:c1 has not reached 3 of 3 nodes for 5 s while 2 other views see 3 of "
+        "them answering; giving up the lead so a controller that reaches them "
+        "(controller:c2) leads"
+    )
+    # not for long enough (its own view, or the others')
+    assert cut_off(s, CFG, "controller:c1", 7.0) is None
+    young = view("controller:c2", CONTROLLER, {a: (True, 2.0) for a in everyone})
+    assert cut_off(snap([], [me, young, proxy]), CFG, "controller:c1", 5.0) is None
+    # no other controller to lead (proxies only), or it is as blind, or its view is stale
+    assert cut_off(snap([], [me, proxy]), CFG, "controller:c1", 5.0) is None
+    blind = view("controller:c2", CONTROLLER, {a: (False, 60.0) for a in everyone})
+    assert cut_off(snap([], [me, blind, proxy]), CFG, "controller:c1", 5.0) is None
+    stale = view("controller:c2", CONTROLLER, {a: (True, 60.0) for a in everyone}, NOW - 10)
+    assert cut_off(snap([], [me, stale, proxy]), CFG, "controller:c1", 5.0) is None
+    # most views see them down: the nodes are down, not this controller's path to them
+    p2 = view("proxy:q", PROXY, {M: (False, 60.0), R1: (False, 60.0)})
+    p3 = view("proxy:r", PROXY, {M: (False, 60.0), R1: (False, 60.0)})
+    assert cut_off(snap([], [me, other, p2, p3]), CFG, "controller:c1", 5.0) is None
+    # one node unreachable is not safe mode's "most nodes"
+    one = view("controller:c1", CONTROLLER, {M: (False, 60.0), R1: (True, 60.0),
+                                             R2: (True, 60.0)})  # fmt: skip
+    assert cut_off(snap([], [one, other, proxy]), CFG, "controller:c1", 5.0) is None

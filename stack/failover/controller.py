@@ -35,6 +35,7 @@ from .decide import (
     Settings,
     Snapshot,
     StartFailover,
+    cut_off,
     decide,
 )
 from .leader import Leadership
@@ -71,6 +72,7 @@ class Controller:
         self.said: dict[str, str] = {}  # Say key -> the last text said
         self.recent: dict[str, float] = {}  # sentence -> when it was last said
         self.leading = False
+        self.cut: str | None = None  # why this controller is cut from the nodes (cut_off)
         self.ticks = 0
         self.migrations = MigrationHost(
             self.store, OWNER_PREFIX + self.ident, config.password or None, self.say
@@ -175,10 +177,16 @@ class Controller:
     async def tick(self) -> None:
         self.ticks += 1
         was = self.leading
-        await self.etcd(self.leadership.campaign)
+        if self.cut is None:  # cut from the nodes: let a controller that reaches them lead
+            await self.etcd(self.leadership.campaign)
         snap = await self.snapshot()
         await self.report(self._own)
+        self.cut = cut_off(snap, self.settings, self.observer, self.config.lease_ttl)
         self.leading = self.leadership.leading(snap.topology.version(self.paths.leader))
+        if self.leading and self.cut is not None:
+            await self.say(self.cut, "controller")
+            await self.etcd(self.leadership.resign)
+            self.leading = False
         if self.leading != was:
             await self.say(
                 f"controller {self.ident} leads cluster {self.config.cluster!r}"

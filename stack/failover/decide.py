@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stack.cluster.model import Group, Topology
-from stack.cluster.views import View
+from stack.cluster.views import CONTROLLER, View
 
 from .probe import NodeLook
 from .workflow import Workflow
@@ -150,6 +150,48 @@ def decide(s: Snapshot, cfg: Settings, owner: str = "") -> list[Action]:
             continue
         out.extend(_group(s, g, cfg, safe, owner))
     return out
+
+
+def cut_off(s: Snapshot, cfg: Settings, me: str, hold: float) -> str | None:
+    """Why the controller whose view is ``me`` should not lead, or None: for ``hold``
+    seconds (its lease time) it has seen most nodes (as safe mode counts them) unreachable,
+    while the other fresh views that report those nodes mostly see them answering for as long,
+    and another controller among them sees most of them: one that can act should lead."""
+    own = s.views.get(me)
+    if own is None:
+        return None
+    members = [addr for _, addr, _ in s.topology.nodes()]
+    lost = [
+        a
+        for a in members
+        if (seen := own.nodes.get(a)) is not None and seen.down_for(s.now) >= hold
+    ]
+    if len(lost) <= 1 or len(lost) <= cfg.safe_mode_fraction * len(members):
+        return None
+    others = [v for o, v in s.views.items() if o != me and s.now - v.ts <= cfg.view_max_age]
+
+    def answering(v: View, a: str) -> bool:
+        seen = v.nodes.get(a)
+        return seen is not None and seen.up and s.now - seen.since >= hold
+
+    fine = []
+    for a in lost:
+        reports = [v for v in others if a in v.nodes]
+        if reports and 2 * sum(answering(v, a) for v in reports) > len(reports):
+            fine.append(a)
+    able = [
+        v.observer
+        for v in others
+        if v.kind == CONTROLLER and 2 * sum(answering(v, a) for a in lost) > len(lost)
+    ]
+    if 2 * len(fine) <= len(lost) or not able:
+        return None
+    them = "views see" if len(others) > 1 else "view sees"
+    return (
+        f"{me} has not reached {len(lost)} of {len(members)} nodes for {hold:g} s while "
+        f"{len(others)} other {them} {len(fine)} of them answering; giving up the lead so "
+        f"a controller that reaches them ({', '.join(sorted(able))}) leads"
+    )
 
 
 def _group(s: Snapshot, g: Group, cfg: Settings, safe: bool, owner: str) -> list[Action]:
