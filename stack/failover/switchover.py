@@ -76,7 +76,8 @@ def plan_switchover(
         f"fence {group.master} at epoch {epoch} (it refuses writes with READONLY)",
         f"promote {target}, record it as the group's master (cluster epoch "
         f"{topo.epoch} -> {epoch}); proxies follow",
-        f"repoint {', '.join([*others, group.master])} as replicas of {target}",
+        f"make {', '.join([*others, group.master])} "
+        f"{'replicas' if others else 'a replica'} of {target}",
     ]
     if topo.leader is None:
         steps.append("no controller leads this cluster: start ledis-failover first")
