@@ -248,3 +248,16 @@ def test_client_list_shows_replica_links(cluster) -> None:  # type: ignore[no-un
     assert all(c["flags"] == "S" for c in m.client_list(_type="replica"))
     assert m.execute_command("CLIENT", "KILL", "TYPE", "replica") == 2
     wait_until(lambda: m.info("replication")["connected_slaves"] == 2)  # they come back
+
+
+def test_a_replica_of_itself_never_reports_its_link_up(fresh_server: LedisServer) -> None:
+    """REPLICAOF its own address: Redis answers OK, then its own LSYNC (PSYNC there) is refused
+    with NOMASTERLINK (a replica whose link is down serves no sync), so the link stays down.
+    Before, the node synced from itself and said master_link_status:up."""
+    fresh_server.start()
+    c = fresh_server.client()
+    assert c.execute_command("REPLICAOF", "127.0.0.1", str(fresh_server.port)) == b"OK"
+    wait_until(lambda: fresh_server.log().count("NOMASTERLINK") >= 2, "two refused attempts", 60)
+    info = c.info("replication")
+    assert info["role"] == "slave" and info["master_link_status"] == "down", info
+    assert c.execute_command("REPLICAOF", "NO", "ONE") == b"OK"

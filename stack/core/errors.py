@@ -321,3 +321,7 @@ def epoch_not_stored(reason: str) -> str:
     """NODEEPOCH SET whose epoch could not be written to the data dir (ledis's own; a fence is
     applied in memory all the same)."""
     return f"ERR cannot store the node epoch: {reason}"
+
+
+# LSYNC (PSYNC/SYNC in Redis) to a replica whose own link to its master is not up
+NO_MASTER_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"

@@ -17,6 +17,7 @@ from typing import Any
 from stack.core.commands.redaction import SECRET_SETTINGS
 from stack.core.errors import PROTECTED_CONFIG
 
+from . import config_rewrite
 from .protection import PROTECTED_CHOICES, allowed
 
 
@@ -702,26 +703,41 @@ class Config:
         return os.path.abspath(value) if name == "dir" else value
 
     def rewrite(self) -> None:
-        """Write the running configuration back to the config file (atomically)."""
+        """Write the running configuration back to the config file (atomically), as Redis
+        does: comments, blank lines, order and unknown lines stay; the lines of settings are
+        given their values now; settings away from their defaults that the file does not
+        name are added at the end (config_rewrite.py)."""
         if self.path is None:
             raise ConfigError("The server is running without a config file")
         try:
-            existing = tomllib.loads(self.path.read_text()) if self.path.exists() else {}
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            text = self.path.read_text() if self.path.exists() else ""
+            existing = tomllib.loads(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"Rewriting config file: {e}") from None
-        lines = ["# ledis-server configuration (rewritten by CONFIG REWRITE)"]
-        for p in PARAMS:
-            value = self.values[p.name]
-            if p.flag_only or (p.name not in existing and value == p.default):
-                continue
-            lines.append(f"{p.name} = {_toml_value(value)}")
         users = self.users_now() if self.users_now is not None else self.users
-        if not self.values["aclfile"] and (users or USERS_KEY in existing):
-            listed = "".join(f"\n    {_toml_value(u)}," for u in users)
-            lines.append(f"{USERS_KEY} = [{listed}\n]")
+        with_users = not self.values["aclfile"] and (users or USERS_KEY in existing)
+        listed = f"[{''.join(f'{chr(10)}    {_toml_value(u)},' for u in users)}\n]"
+
+        def rendered(key: str) -> str | None:
+            if key == USERS_KEY:
+                return listed if with_users else None
+            param = PARAMS_BY_NAME.get(ALIASES.get(key, key))
+            if param is None or param.flag_only:
+                return None  # not a setting: kept as written
+            return _toml_value(self.values[param.name])
+
+        named = {ALIASES.get(k, k) for k in existing}
+        added = [
+            (p.name, _toml_value(self.values[p.name]))
+            for p in PARAMS
+            if not p.flag_only and p.name not in named and self.values[p.name] != p.default
+        ]
+        if with_users and USERS_KEY not in existing:
+            added.append((USERS_KEY, listed))
+        out = config_rewrite.rewrite(text, rendered, added)
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         try:
-            tmp.write_text("\n".join(lines) + "\n")
+            tmp.write_text(out)
             os.replace(tmp, self.path)
         except OSError as e:
             raise ConfigError(f"Rewriting config file: {e}") from None

@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stack.core import errors
 from stack.core.reply_parser import ErrorReply
 from stack.core.resp_client import Endpoint, HandshakeError, RequestTimeout, RespClient
 from stack.core.resp_session import ClientError
@@ -39,6 +40,9 @@ CHUNK_BYTES = 256 * 1024
 BATCH_RECORDS = 256
 HIGH_WATER = 4 * 1024 * 1024
 HEARTBEAT_SECONDS = 1.0  # a replica acknowledges at least this often
+
+
+NOMASTERLINK = b"-" + errors.NO_MASTER_LINK.encode() + b"\r\n"
 
 
 def _finish(fut: asyncio.Future[None]) -> None:
@@ -92,7 +96,10 @@ class Replication:
             link.wake.set()
 
     def attach(self, client: Client, after: int, checksum: int) -> bytes:
-        """LSYNC from a replica: the reply that starts its stream."""
+        """LSYNC from a replica: the reply that starts its stream. A replica serves one only
+        while its own link is up, as Redis (a node made a replica of itself: never)."""
+        if self.master is not None and self.link_state != "connected":
+            return NOMASTERLINK
         eng = self.server.engine
         held = eng.first_log_id and eng.first_log_id <= after + 1 <= eng.last_log_id + 1
         same = after == 0 or record_checksum(eng.get(blog.log_key(after))) == checksum
