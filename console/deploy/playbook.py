@@ -42,7 +42,7 @@ RESERVED = {
              "requirepass", "masterauth", "logfile", "aclfile", "users", "backup-dir"},
     PROXY: {"port", "bind", "etcd", "cluster", "ready-file", "requirepass",
             "backend-password", "proxy-id", "advertise", "log-file"},
-    CONTROLLER: {"etcd", "cluster", "id", "ready-file", "password", "log-file", "probe-map",
+    CONTROLLER: {"etcd", "cluster", "id", "ready-file", "password", "password-file", "log-file", "probe-map",
                  "exit-after"},
 }  # fmt: skip
 
