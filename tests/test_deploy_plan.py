@@ -91,7 +91,7 @@ def deployed(b: Playbook, art: Artifact = ART) -> dict[str, HostFacts]:
     out = {}
     for h in b.hosts:
         ns = {
-            n.name: NodeFacts(render(b, n, SECRETS).checksums(), True, 100)
+            n.name: NodeFacts(sums := render(b, n, SECRETS).checksums(), True, 100, sums)
             for n in nodes(b)
             if n.host == h
         }
@@ -271,3 +271,17 @@ def render_sha(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_stopped_rollout_restarts_the_rest_next_time(tmp_path: Path) -> None:
+    """Files written but the node still runs from the old ones: restarted, not rewritten."""
+    b = book(tmp_path)
+    b2 = book(tmp_path, BOOK.replace('appendfsync = "everysec"', 'appendfsync = "always"'))
+    facts = deployed(b)
+    a = facts["a"]
+    new = render(b2, next(n for n in nodes(b2) if n.key == ("a", "server-6380")), SECRETS)
+    old = a.nodes["server-6380"]
+    facts["a"] = replace(a, nodes={**a.nodes, "server-6380": replace(old, files=new.checksums())})
+    plan = plan_deploy(b2, facts, cluster_of(b2), ART, files_of(b2))
+    mine = [(op.kind, op.why) for op in plan.ops if op.key == ("a", "server-6380")]
+    assert mine == [(RESTART, "files changed")]

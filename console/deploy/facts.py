@@ -28,6 +28,7 @@ class NodeFacts:
     files: Mapping[str, str] = field(default_factory=dict)  # file name -> sha256
     running: bool = False
     pid: int | None = None
+    started: Mapping[str, str] = field(default_factory=dict)  # the files it runs from
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def parse_host(host: str, text: str) -> HostFacts:
                 {str(k): str(v) for k, v in n.get("files", {}).items()},
                 bool(n.get("running")),
                 n.get("pid"),
+                {str(k): str(v) for k, v in (n.get("started") or {}).items()},
             )
             for name, n in doc.get("nodes", {}).items()
         }

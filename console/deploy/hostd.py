@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 HOSTD_PID = "hostd.pid"
 UP_FILE = "up"
 HOSTD_LOG = "hostd.log"
+STARTED_FILE = "started.json"  # the checksums of the files the running process started from
+NODE_FILES = ("node.json", "config.toml", "password")
 ETCD_TIMEOUT = 3.0
 
 
@@ -64,6 +67,14 @@ def _spec(node_dir: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise HostdError(f"{node_dir}/node.json: not a JSON object")
     return doc
+
+
+def checksums(node_dir: Path) -> dict[str, str]:
+    out = {}
+    for name in NODE_FILES:
+        with contextlib.suppress(OSError):
+            out[name] = hashlib.sha256((node_dir / name).read_bytes()).hexdigest()
+    return out
 
 
 def _password(node_dir: Path) -> str | None:
@@ -140,6 +151,9 @@ async def _run(node_dir: Path) -> int:
     spec = process_spec(node_dir, doc)
 
     async def argv_for(_: ProcessSpec) -> Sequence[str]:
+        nonlocal doc
+        doc = _spec(node_dir)  # a restart after a crash runs from the files as they are now
+        (node_dir / STARTED_FILE).write_text(json.dumps(checksums(node_dir)) + "\n")
         return await node_argv(node_dir, doc)
 
     def report(text: str) -> None:

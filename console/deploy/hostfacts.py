@@ -60,7 +60,19 @@ def facts(root):
                 pass
         pid = _pid(os.path.join(d, "hostd.pid"))
         running = pid is not None and _alive(pid, d)
-        out["nodes"][name] = {"files": files, "pid": pid if running else None, "running": running}
+        started = {}
+        if running:
+            try:
+                with open(os.path.join(d, "started.json")) as f:
+                    started = json.load(f)
+            except (OSError, ValueError):
+                pass
+        out["nodes"][name] = {
+            "files": files,
+            "pid": pid if running else None,
+            "running": running,
+            "started": started,
+        }
     return out
 
 

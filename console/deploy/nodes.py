@@ -103,7 +103,7 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
     """The files of ``node``. ``secrets`` maps requirepass/masterauth to their values (or to
     SECRET_SHOWN, to show a diff without them)."""
     base = node_dir(book, node)
-    header = f"# written by ledis-console deploy from {book.path.name}; changes are overwritten\n"
+    header = "# written by ledis-console deploy; changes here are overwritten by the next deploy\n"
     spec: dict[str, Any] = {
         "v": 1,
         "name": node.name,

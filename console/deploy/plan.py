@@ -18,8 +18,10 @@ rank  what
 8     controllers
 ====  ========================================================================
 
-A node restarts exactly when its files changed or its host got a new install; a node that
-does not run is started; nothing else is touched, so a second run has nothing to do.
+A node restarts exactly when the files it was started from differ from the playbook's (so a
+rollout stopped half-way restarts the rest next time, though their files were written) or its
+host got a new install; a node that does not run is started; nothing else is touched, so a
+second run has nothing to do.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ RANK_INSTALL, RANK_WRITE, RANK_ETCD, RANK_MASTER_START, RANK_REPLICA = 0, 1, 2, 
 RANK_MASTER_RESTART, RANK_CLUSTER, RANK_PROXY, RANK_CONTROLLER = 5, 6, 7, 8
 RANK_NAMES = ("install", "files", "etcd", "masters", "replicas", "masters (rolling)",
               "cluster", "proxies", "controllers")  # fmt: skip
+STOP_RANK_NAMES = ("proxies and controllers", "servers", "etcd", "remove")
 TAGS = ("install", "config", "etcd", "server", "proxy", "controller", "cluster")
 
 
@@ -67,6 +70,10 @@ class Op:
     addr: str = ""  # a server's address (cluster operations: the node they name)
     group: int = 0
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.host, self.node)
+
     def text(self) -> str:
         what = f"{self.kind} {self.node}" if self.node else self.kind
         return f"{what}: {self.why}" if self.why else what
@@ -77,6 +84,7 @@ class Plan:
     ops: tuple[Op, ...]
     hosts: tuple[str, ...]  # every host the run touches (facts are gathered on each)
     notes: tuple[str, ...] = ()  # drift and advice, said with the plan
+    rank_names: tuple[str, ...] = RANK_NAMES
 
     @property
     def empty(self) -> bool:
@@ -179,8 +187,8 @@ def plan_deploy(
             rank = _service_rank(node, role, restart=False)
             ops.append(Op(START, node.host, rank, node.name, node.role, why, tags,
                           node.addr, node.group))  # fmt: skip
-        elif changed or node.host in new_install:
-            why = "files changed" if changed else "new install"
+        elif dict(have.started) != want or node.host in new_install:
+            why = "files changed" if dict(have.started) != want else "new install"
             rank = _service_rank(node, role, restart=True)
             ops.append(Op(RESTART, node.host, rank, node.name, node.role, why, tags,
                           node.addr, node.group))  # fmt: skip
@@ -249,7 +257,7 @@ def plan_stop(book: Playbook, facts: Mapping[str, HostFacts], remove: bool = Fal
         if remove and (facts[host].nodes or facts[host].installed):
             ops.append(Op(REMOVE, host, 3, why=f"delete {book.dir}", tags=frozenset({"install"})))
     ops.sort(key=lambda op: op.rank)
-    return Plan(tuple(ops), hosts)
+    return Plan(tuple(ops), hosts, rank_names=STOP_RANK_NAMES)
 
 
 def diff(name: str, old: str | None, new: str, secrets: Iterable[str]) -> str:

@@ -38,7 +38,6 @@ from .plan import (
     CLUSTER_INIT,
     FILE_NAMES,
     INSTALL,
-    RANK_NAMES,
     REMOVE,
     RESTART,
     START,
@@ -330,7 +329,7 @@ async def apply_plan(run: Run, plan: Plan, wheelhouse: Wheelhouse | None,
 
     first = True
     for rank, ops in plan.ranks():
-        run.say(f"-- {RANK_NAMES[rank]}", "bold")
+        run.say(f"-- {plan.rank_names[rank]}", "bold")
         if ops[0].kind in (UPLOAD, INSTALL):
             by_host: dict[str, list[Op]] = {}
             for op in ops:
@@ -383,7 +382,7 @@ def show_plan(run: Run, plan: Plan) -> None:
     if plan.empty:
         run.say("nothing to do: every host is as the playbook says")
     for rank, ops in plan.ranks():
-        run.say(f"{RANK_NAMES[rank]}:", "bold")
+        run.say(f"{plan.rank_names[rank]}:", "bold")
         for op in ops:
             run.say(f"  {op.host}: {op.text()}")
     for note in plan.notes:
