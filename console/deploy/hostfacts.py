@@ -12,7 +12,8 @@ import os
 import sys
 
 
-def _alive(pid, needle):
+def alive(pid, needle):
+    """The process exists, is not a zombie, and its command line holds ``needle``."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -59,7 +60,7 @@ def facts(root):
             except OSError:
                 pass
         pid = _pid(os.path.join(d, "hostd.pid"))
-        running = pid is not None and _alive(pid, d)
+        running = pid is not None and alive(pid, d)
         started = {}
         if running:
             try:
