@@ -285,3 +285,14 @@ def test_a_stopped_rollout_restarts_the_rest_next_time(tmp_path: Path) -> None:
     plan = plan_deploy(b2, facts, cluster_of(b2), ART, files_of(b2))
     mine = [(op.kind, op.why) for op in plan.ops if op.key == ("a", "server-6380")]
     assert mine == [(RESTART, "files changed")]
+
+
+def test_systemd_unit_runs_the_node_supervisor(tmp_path: Path) -> None:
+    from console.deploy.hostd import unit_name, unit_text
+
+    doc = {"cluster": "prod", "name": "server-6380", "role": "server"}
+    d = tmp_path / "nodes" / "server-6380"
+    text = unit_text(d, doc, "/opt/ledis/venv/bin/python")
+    assert unit_name(doc) == "ledis-prod-server-6380.service"
+    assert f"ExecStart=/opt/ledis/venv/bin/python -m console.deploy.hostd run {d}\n" in text
+    assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text

@@ -174,6 +174,7 @@ async def _run(node_dir: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     (node_dir / UP_FILE).unlink(missing_ok=True)
+    (node_dir / HOSTD_PID).write_text(f"{os.getpid()}\n")
     code = 0
     try:
         await supervisor.start(spec)
@@ -200,11 +201,64 @@ def running_pid(node_dir: Path) -> int | None:
     return pid if alive(pid, str(node_dir)) else None
 
 
+UNIT_DIR = Path("/etc/systemd/system")
+
+
+def unit_name(doc: dict[str, Any]) -> str:
+    return f"ledis-{doc['cluster']}-{doc['name']}.service"
+
+
+def unit_text(node_dir: Path, doc: dict[str, Any], python: str) -> str:
+    """The systemd unit that runs the node's supervisor (``run``) where systemd is PID 1."""
+    return (
+        "# written by ledis-console deploy\n"
+        "[Unit]\n"
+        f"Description=ledis {doc['role']} {doc['name']} of cluster {doc['cluster']}\n"
+        "After=network-online.target\nWants=network-online.target\n\n"
+        "[Service]\nType=simple\n"
+        f"ExecStart={python} -m console.deploy.hostd run {node_dir}\n"
+        f"WorkingDirectory={node_dir}\n"
+        f"StandardOutput=append:{node_dir / HOSTD_LOG}\nStandardError=inherit\n"
+        "Restart=on-failure\nRestartSec=2\nKillMode=mixed\nTimeoutStopSec=60\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def use_systemd() -> bool:
+    """systemd is PID 1 and we may write units (root)."""
+    return os.path.isdir("/run/systemd/system") and os.geteuid() == 0 and UNIT_DIR.is_dir()
+
+
+def _systemctl(*args: str) -> None:
+    done = subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise HostdError(f"systemctl {' '.join(args)}: {(done.stderr or done.stdout).strip()}")
+
+
+def _start_unit(node_dir: Path) -> None:
+    doc = _spec(node_dir)
+    unit = UNIT_DIR / unit_name(doc)
+    text = unit_text(node_dir, doc, sys.executable)
+    if not unit.exists() or unit.read_text() != text:
+        unit.write_text(text)
+        _systemctl("daemon-reload")
+    _systemctl("enable", "--now", unit.name)
+
+
 def start(node_dir: Path, timeout: float) -> dict[str, Any]:
     pid = running_pid(node_dir)
     if pid is not None:
         return {"ok": True, "text": f"already running (supervisor pid {pid})"}
     (node_dir / UP_FILE).unlink(missing_ok=True)
+    if use_systemd():
+        _start_unit(node_dir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (node_dir / UP_FILE).exists():
+                return {"ok": True, "text": f"started (systemd unit {unit_name(_spec(node_dir))})"}
+            time.sleep(0.05)
+        _systemctl("stop", unit_name(_spec(node_dir)))
+        return {"ok": False, "text": f"not ready after {timeout:g} s: {_tail(node_dir)}"}
     with open(node_dir / HOSTD_LOG, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "console.deploy.hostd", "run", str(node_dir)],
@@ -235,6 +289,10 @@ def stop(node_dir: Path, timeout: float) -> dict[str, Any]:
     pid = running_pid(node_dir)
     if pid is None:
         return {"ok": True, "text": "not running"}
+    unit = UNIT_DIR / unit_name(_spec(node_dir))
+    if use_systemd() and unit.exists():
+        _systemctl("stop", unit.name)  # else systemd would start it again
+        return {"ok": True, "text": f"stopped (systemd unit {unit.name})"}
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

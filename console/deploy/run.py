@@ -247,7 +247,12 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         got = await run.call(op.host, "stop", ndir, "--timeout", str(STOP_TIMEOUT))
         return bool(got.get("ok")), True, str(got.get("text"))
     if op.kind == REMOVE:
-        r = await conn.run(f"rm -rf {shlex.quote(book.dir)}")
+        units = f"/etc/systemd/system/ledis-{book.cluster}-*.service"
+        r = await conn.run(
+            f'for u in {units}; do [ -e "$u" ] || continue; '
+            'systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; '
+            f"rm -rf {shlex.quote(book.dir)}"
+        )
         return r.ok, True, f"deleted {book.dir}" if r.ok else r.stderr.strip()
     if op.kind == CLUSTER_INIT:
         groups = [{"master": book.addr(g.master), "replicas": [book.addr(r) for r in g.replicas]}
