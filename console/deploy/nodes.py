@@ -67,7 +67,7 @@ def _server(book: Playbook, host: str, port: int, group: int, master: str) -> No
 
 
 def node_dir(book: Playbook, node: Node) -> str:
-    return f"{book.dir}/nodes/{node.name}"
+    return f"{book.dir_of(node.host)}/nodes/{node.name}"
 
 
 def _toml_value(value: Any) -> str:

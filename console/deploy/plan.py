@@ -255,7 +255,9 @@ def plan_stop(book: Playbook, facts: Mapping[str, HostFacts], remove: bool = Fal
                 ops.append(Op(STOP, host, rank_of[role], name, role, f"pid {nf.pid}",
                               frozenset({role})))  # fmt: skip
         if remove and (facts[host].nodes or facts[host].installed):
-            ops.append(Op(REMOVE, host, 3, why=f"delete {book.dir}", tags=frozenset({"install"})))
+            ops.append(
+                Op(REMOVE, host, 3, why=f"delete {book.dir_of(host)}", tags=frozenset({"install"}))
+            )
     ops.sort(key=lambda op: op.rank)
     return Plan(tuple(ops), hosts, rank_names=STOP_RANK_NAMES)
 

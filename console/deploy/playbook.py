@@ -75,6 +75,7 @@ class Host:
     jump: str = ""  # the name of another host to reach this one through
     sudo: bool = False
     python: str = "python3"
+    dir: str = ""  # this host's deploy directory (default: deploy.dir)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,10 @@ class Playbook:
 
     def host(self, name: str) -> Host:
         return self.hosts[name]
+
+    def dir_of(self, host: str) -> str:
+        """The deploy directory on ``host``."""
+        return self.hosts[host].dir or self.dir
 
     def etcd_endpoints(self) -> tuple[str, ...]:
         return tuple(f"{self.hosts[m.host].address}:{m.client_port}" for m in self.etcd)
@@ -294,9 +299,7 @@ def parse(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Playboo
         check_cluster_name(cluster)
     except PathError as e:
         raise r.fail("deploy.cluster", str(e)) from None
-    target = r.str_("deploy", deploy, "dir")
-    if not target.startswith("/") or any(part == ".." for part in target.split("/")):
-        raise r.fail("deploy.dir", f"expected an absolute path without '..', got {target!r}")
+    target = _dir(r, "deploy.dir", r.str_("deploy", deploy, "dir"))
     known = Path(os.path.expanduser(r.str_("deploy", deploy, "known_hosts")))
     if not known.is_absolute():
         known = path.parent / known
@@ -321,7 +324,7 @@ def parse(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Playboo
     install = _install(r, data.get("install", {}))
     rollout = _rollout(r, data.get("rollout", {}))
     book = Playbook(
-        path, cluster, target.rstrip("/") or "/", known, hosts, etcd, groups, proxies,
+        path, cluster, target, known, hosts, etcd, groups, proxies,
         tuple(controllers), settings, secrets, install, rollout, connections, event_log,
     )  # fmt: skip
     _check_ports(r, book)
@@ -356,7 +359,7 @@ def _secrets(r: _Reader, raw: Any) -> dict[str, SecretRef]:
     return out
 
 
-HOST_KEYS = ("address", "port", "user", "key", "jump", "sudo", "python")
+HOST_KEYS = ("address", "port", "user", "key", "jump", "sudo", "python", "dir")
 
 
 def _hosts(r: _Reader, raw: Any) -> dict[str, Host]:
@@ -386,6 +389,7 @@ def _hosts(r: _Reader, raw: Any) -> dict[str, Host]:
             r.str_(where, t, "jump", ""),
             r.bool_(where, t, "sudo", False),
             r.str_(where, t, "python", "python3"),
+            _dir(r, f"{where}.dir", r.str_(where, t, "dir", "")) if "dir" in t else "",
         )
     for name, host in out.items():
         if host.jump and host.jump not in out:
@@ -393,6 +397,12 @@ def _hosts(r: _Reader, raw: Any) -> dict[str, Host]:
         if host.jump == name:
             raise r.fail(f"hosts.{name}.jump", "a host cannot be its own jump host")
     return out
+
+
+def _dir(r: _Reader, where: str, target: str) -> str:
+    if not target.startswith("/") or any(part == ".." for part in target.split("/")):
+        raise r.fail(where, f"expected an absolute path without '..', got {target!r}")
+    return target.rstrip("/") or "/"
 
 
 def _host_ref(r: _Reader, where: str, t: Mapping[str, Any], hosts: Mapping[str, Host]) -> str:

@@ -138,7 +138,7 @@ class Run:
     # -- remote commands ---------------------------------------------------------------------
 
     def hostd(self, host: str, action: str, target: str = "", *extra: str) -> str:
-        py = f"{self.book.dir}/venv/bin/python"
+        py = f"{self.book.dir_of(host)}/venv/bin/python"
         args = " ".join(shlex.quote(a) for a in (target, *extra) if a)
         return f"{shlex.quote(py)} -m console.deploy.hostd {action} {args}".strip()
 
@@ -172,7 +172,7 @@ async def gather_facts(run: Run, hosts: Sequence[str]) -> dict[str, HostFacts]:
 
     async def one(name: str) -> HostFacts:
         host = run.book.hosts[name]
-        cmd = f"{shlex.quote(host.python)} - {shlex.quote(run.book.dir)}"
+        cmd = f"{shlex.quote(host.python)} - {shlex.quote(run.book.dir_of(name))}"
         r = await run.conns[name].run(cmd, source, timeout=60)
         if not r.ok:
             raise FactsError(f"{name}: the facts script failed (exit {r.code}): "
@@ -217,7 +217,7 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
     timeout = book.rollout.health_timeout
     if op.kind == UPLOAD:
         assert wheelhouse is not None
-        await conn.put(wheelhouse.files(), f"{book.dir}/wheels")
+        await conn.put(wheelhouse.files(), f"{book.dir_of(op.host)}/wheels")
         return True, True, f"{len(wheelhouse.files())} wheels"
     if op.kind == INSTALL:
         return await _install(run, op.host, wheelhouse)
@@ -251,9 +251,9 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         r = await conn.run(
             f'for u in {units}; do [ -e "$u" ] || continue; '
             'systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; '
-            f"rm -rf {shlex.quote(book.dir)}"
+            f"rm -rf {shlex.quote(book.dir_of(op.host))}"
         )
-        return r.ok, True, f"deleted {book.dir}" if r.ok else r.stderr.strip()
+        return r.ok, True, f"deleted {book.dir_of(op.host)}" if r.ok else r.stderr.strip()
     if op.kind == CLUSTER_INIT:
         groups = [{"master": book.addr(g.master), "replicas": [book.addr(r) for r in g.replicas]}
                   for g in book.groups]  # fmt: skip
@@ -280,10 +280,10 @@ async def _hand_over(run: Run, op: Op) -> str:
 
 async def _install(run: Run, host: str, wheelhouse: Wheelhouse | None) -> tuple[bool, bool, str]:
     book = run.book
-    d = shlex.quote(book.dir)
+    d = shlex.quote(book.dir_of(host))
     py = shlex.quote(book.hosts[host].python)
     if wheelhouse is not None:
-        wheel = shlex.quote(f"{book.dir}/wheels/{wheelhouse.wheel.name}")
+        wheel = shlex.quote(f"{book.dir_of(host)}/wheels/{wheelhouse.wheel.name}")
         art = wheelhouse.artifact
         # --no-compile: byte-code is written on first import instead (a third of the time)
         pip = (f"{d}/venv/bin/python -m pip install -q --disable-pip-version-check --no-index "
@@ -302,7 +302,7 @@ async def _install(run: Run, host: str, wheelhouse: Wheelhouse | None) -> tuple[
     r = await run.conns[host].run(cmd, timeout=900)
     if not r.ok:
         return False, True, f"install failed: {(r.stderr or r.stdout).strip()[-400:]}"
-    return True, True, f"ledis-console {art.version} in {book.dir}/venv"
+    return True, True, f"ledis-console {art.version} in {book.dir_of(host)}/venv"
 
 
 async def apply_plan(run: Run, plan: Plan, wheelhouse: Wheelhouse | None,
