@@ -81,6 +81,11 @@ def _found(dir: Path, seconds: float) -> Wheelhouse | None:
 def build(root: Path | None = None, cache: Path | None = None) -> Wheelhouse:
     """The wheelhouse of the checkout at ``root``: from the cache, or built there now."""
     root = root or checkout_root()
+    if not (root / "pyproject.toml").exists():
+        raise ArtifactError(
+            f'install.source = "checkout" needs a checkout of ledis-console (no pyproject.toml '
+            f'in {root}); give install.source = "version" to install a released version'
+        )
     cache = cache or root / ".cache"
     target = cache / f"wheelhouse-{source_hash(root)}"
     if target.is_dir():

@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from . import hostfacts
 from .artifact import ArtifactError, Wheelhouse, build
@@ -114,8 +115,7 @@ class Run:
 
     def say(self, text: str, style: str = "") -> None:
         text = self.scrub(text)
-        self.out.print(f"[{style}]{text}[/{style}]" if style else text, highlight=False,
-                       markup=bool(style), soft_wrap=True)  # fmt: skip
+        self.out.print(Text(text, style=style), highlight=False, soft_wrap=True)
         if self.live is not None:
             self.live.update(self.table())
 
@@ -312,7 +312,10 @@ async def apply_plan(run: Run, plan: Plan, wheelhouse: Wheelhouse | None,
     rollout = run.book.rollout
     failures = 0
 
+    begun: set[int] = set()  # the operations started (by id)
+
     async def one(op: Op) -> bool:
+        begun.add(id(op))
         tl = run.tally.setdefault(op.host, Tally())
         tl.doing = op.text()
         run.event("op-start", op.host, op=op.kind, node=op.node, why=op.why)
@@ -353,9 +356,10 @@ async def apply_plan(run: Run, plan: Plan, wheelhouse: Wheelhouse | None,
             results = await asyncio.gather(*(one(op) for op in ops))
             failures += results.count(False)
         else:  # restarts (and the cluster's operations): serial batches
-            size = rollout.serial if any(op.kind == RESTART for op in ops) else 1
+            restarts = any(op.kind == RESTART for op in ops)
+            size = rollout.serial if restarts else 1
             for i in range(0, len(ops), size):
-                if not first and rollout.pause and any(op.kind == RESTART for op in ops):
+                if not first and rollout.pause and restarts:
                     await asyncio.sleep(rollout.pause)
                 first = False
                 try:
@@ -367,7 +371,7 @@ async def apply_plan(run: Run, plan: Plan, wheelhouse: Wheelhouse | None,
                 if failures > rollout.max_failures:
                     break
         if failures > rollout.max_failures:
-            left = [op for r, o in plan.ranks() if r >= rank for op in o][len(ops) :]
+            left = [op for r, o in plan.ranks() if r >= rank for op in o if id(op) not in begun]
             run.say(
                 f"rollout stopped: {failures} failed (rollout.max_failures = "
                 f"{rollout.max_failures}). What already ran is left serving; "
