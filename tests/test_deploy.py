@@ -7,7 +7,8 @@ unknown host key is refused before anything runs; a fresh deploy of playbooks/lo
 run reports changed=0 and touches no process or file; a config change rolls (replicas, then
 masters through a planned switchover) while a client writes through the proxy, with 0
 errors; a failed health gate stops the rollout with the rest left serving; the secret never
-appears in output, event log, node logs or command lines; stop stops everything.
+appears in output, event log, node logs or command lines; status shows roles from etcd and
+drift; stop stops everything; uninstall removes it.
 """
 
 from __future__ import annotations
@@ -208,6 +209,11 @@ def test_deploy_on_loopback(tmp_path: Path) -> None:
         assert code == 0, out
         assert re.findall(r"^local \| start (server-\d+)", out, re.M) == failed, out
         assert proxy.get("after-failure") == b"1"
+        code, out = deploy(env, tmp_path, str(rolling), "status")
+        assert code == 0 and "no drift" in out, out
+        assert re.search(rf"server-{base + 11}\W+g1 master", out), out  # roles from etcd
+        code, out = deploy(env, tmp_path, str(book), "status")  # drift from another playbook
+        assert "4 nodes differ from the playbook" in out, out
 
         # -- the secret never appears in output, event log, node logs or command lines
         assert all(secret not in o for o in outputs)
@@ -229,6 +235,9 @@ def test_deploy_on_loopback(tmp_path: Path) -> None:
         stops = re.findall(r"^local \| stop ([\w-]+)", out, re.M)
         assert len(stops) == 7 and stops[-1] == "etcd", out
         assert not any(pid for pid, _ in processes(deploy_dir).values())
+        code, out = deploy(env, tmp_path, str(book), "uninstall", "--yes")
+        assert code == 0 and recap(out) == (2, 1, 0), out
+        assert not deploy_dir.exists()
     finally:
         kill_deployed(deploy_dir)
         sshd.stop()
