@@ -2,7 +2,7 @@
 on this machine (tests/sshd_kit.py ``NetnsHosts``), each with an sshd on port 22 of its 10.x
 address, joined by a bridge.
 
-A 3-member etcd (one member per host), two groups whose replicas are on other hosts than
+h1 and h2 are reached through h0 as a jump host. A 3-member etcd (one member per host), two groups whose replicas are on other hosts than
 their masters, a proxy and two controllers, with a password. Fresh deploy serves through
 the proxy from this namespace; the second run is changed=0 on every host; a config change
 rolls (replicas, then masters through a switchover) while a client writes through the proxy,
@@ -55,6 +55,8 @@ user = "root"
 key = "{sshd.client_key}"
 dir = "{tmp}/h{i}"
 """
+        if i:
+            text += 'jump = "h0"\n'  # h1 and h2 through h0, as behind a bastion
     return text + """
 [etcd]
 members = [
