@@ -51,6 +51,9 @@ examples:
   ledis-console cluster migrations
   ledis-console failover 1 --dry-run        the plan of a switchover of group 1
   ledis-console down                        stop what `up` started in ./ledis-run
+  ledis-console deploy playbooks/prod.toml --check --diff   what a deploy would change
+  ledis-console deploy playbooks/prod.toml --yes            apply it, rolling
+  ledis-console deploy playbooks/prod.toml status           what runs where, drift
 """
 
 CLUSTER_HELP = {
@@ -286,6 +289,32 @@ def build_parser() -> argparse.ArgumentParser:
     fo.add_argument("--dry-run", action="store_true", help="show the plan and stop")
     fo.add_argument("--yes", action="store_true", help="switch over without asking")
 
+    dep = sub.add_parser(
+        "deploy",
+        help="deploy a cluster onto hosts over SSH from a TOML playbook (playbooks/README.md)",
+        description="Connect to the playbook's hosts (host keys checked against its "
+        "known_hosts), gather facts, show the plan, then apply it: install, write configs, "
+        "start or restart nodes rolling (replicas before masters, health gate after each), "
+        "create the cluster in etcd on first deploy. A second run changes nothing. "
+        "status: what runs where and drift; stop / uninstall: plan first, then apply. "
+        "docs/deploy.md has the details.",
+        epilog="example: ledis-console deploy playbooks/prod.toml --check --diff",
+    )
+    dep.add_argument("playbook", type=Path, metavar="PLAYBOOK", help="the playbook (TOML)")
+    dep.add_argument("action", nargs="?", default="deploy",
+                     choices=["deploy", "status", "stop", "uninstall"],
+                     help="default deploy")  # fmt: skip
+    dep.add_argument("--check", action="store_true", help="show the plan and stop")
+    dep.add_argument("--diff", action="store_true", help="show config changes as diffs")
+    dep.add_argument("--limit", metavar="HOST", help="only this host's operations")
+    dep.add_argument("--tags", metavar="TAG,...", default="",
+                     help="only operations with these tags: install, config, etcd, server, "
+                     "proxy, controller, cluster")  # fmt: skip
+    dep.add_argument("--yes", action="store_true", help="apply without asking")
+    dep.add_argument("--event-log", type=Path, metavar="FILE",
+                     help="JSON-lines event log (default: the playbook's deploy.event_log, "
+                     "else ./ledis-deploy-CLUSTER.events.jsonl)")  # fmt: skip
+
     down = sub.add_parser(
         "down",
         help="stop the cluster that `up` started",
@@ -379,6 +408,8 @@ def run(argv: list[str] | None = None) -> int:
             from .local.runner import down
 
             return down(args.run_dir, out)
+        if args.command == "deploy":
+            return _deploy(args, out, err)
         config = load(args.config)
         ctx = cluster_admin.Context(config, out, err, yes=getattr(args, "yes", False))
         if args.command is None:
@@ -409,6 +440,26 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _deploy(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .deploy import playbook, run
+
+    opts = run.Options(
+        action=args.action,
+        check=args.check,
+        diff=args.diff,
+        limit=args.limit,
+        tags=tuple(t for t in args.tags.split(",") if t),
+        yes=args.yes,
+        event_log=args.event_log,
+    )
+    try:
+        book = playbook.load(args.playbook)
+        return run.deploy(book, opts, out)
+    except run.ERRORS as e:
+        err.print(f"error: {e}", highlight=False, soft_wrap=True, markup=False)
+        return 1
 
 
 def _local_errors() -> tuple[type[Exception], ...]:

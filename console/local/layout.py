@@ -39,10 +39,11 @@ class ProcessSpec:
     port: int
     group: int = 0  # servers: their group
     role: str = ""  # servers: master or replica
+    host: str = HOST  # the address it listens on
 
     @property
     def addr(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def ready_file(self) -> Path | None:

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -123,6 +123,44 @@ def tool(name: str) -> str:
     return str(here)
 
 
+def master_to_follow(topo: Topology | None, addr: str, fallback: str | None) -> str | None:
+    """The master the server at ``addr`` must follow when it starts: the topology's word when
+    it knows the node (roles move with failovers), ``fallback`` otherwise (None: a master)."""
+    if topo is not None and topo.initialised:
+        found = topo.find_node(addr)
+        if found is not None:
+            group, role = found
+            return group.master if role == "replica" else None
+    return fallback
+
+
+async def make_cluster(
+    store: Store,
+    groups: Sequence[tuple[str, Sequence[str]]],
+    report: Callable[[str], None],
+    *,
+    source: str,
+    password: str | None = None,
+) -> None:
+    """Make a new cluster from running servers through the same plans as the scripted
+    commands: init, one group per (master, replicas) numbered from 1, each replica attached
+    (REPLICAOF, link up) and recorded, every slot spread evenly. (The masters learn their
+    slots from ``push_maps`` afterwards.)"""
+
+    def run(make: plans.PlanMaker) -> None:
+        applied = plans.apply_fresh(store, make, source=source)
+        report(applied.plan.recap())
+
+    await asyncio.to_thread(run, plans.plan_init)
+    for g, (master, _) in enumerate(groups, 1):
+        await asyncio.to_thread(run, functools.partial(_add_group, master=master, group=g))
+    for g, (master, replicas) in enumerate(groups, 1):
+        for addr in replicas:
+            await nodes.replicate(addr, master, password)
+            await asyncio.to_thread(run, functools.partial(_add_node, addr=addr, group=g))
+    await asyncio.to_thread(run, plans.plan_assign_even)
+
+
 def _add_group(t: Topology, *, master: str, group: int) -> plans.Plan:
     return plans.plan_add_group(t, master, group)
 
@@ -166,36 +204,26 @@ class LocalCluster:
         may have changed since the first start), the layout's otherwise."""
         with contextlib.suppress(StoreError):
             self.topology = await self.astore.load()
-        topo = self.topology
-        if topo is not None and topo.initialised:
-            found = topo.find_node(spec.addr)
-            if found is not None:
-                group, role = found
-                return group.master if role == "replica" else None
+        fallback = None
         if spec.role == "replica":
-            return f"{HOST}:{self.layout.server_port(spec.group, 0)}"
-        return None
+            fallback = f"{HOST}:{self.layout.server_port(spec.group, 0)}"
+        return master_to_follow(self.topology, spec.addr, fallback)
 
     async def bootstrap(self) -> None:
         """Make the cluster from the running servers, through the same plans as the
         scripted commands."""
-        s = self.store
-
-        def run(make: plans.PlanMaker) -> None:
-            applied = plans.apply_fresh(s, make, source="ledis-console up")
-            self.out.print(f"  {applied.plan.recap()}", highlight=False)
-
-        await asyncio.to_thread(run, plans.plan_init)
+        groups = []
         for g in range(1, self.layout.groups + 1):
             master = f"{HOST}:{self.layout.server_port(g, 0)}"
-            await asyncio.to_thread(run, functools.partial(_add_group, master=master, group=g))
-        for g in range(1, self.layout.groups + 1):
-            master = f"{HOST}:{self.layout.server_port(g, 0)}"
-            for i in range(1, self.layout.replicas + 1):
-                addr = f"{HOST}:{self.layout.server_port(g, i)}"
-                await nodes.replicate(addr, master)
-                await asyncio.to_thread(run, functools.partial(_add_node, addr=addr, group=g))
-        await asyncio.to_thread(run, plans.plan_assign_even)
+            replicas = [
+                f"{HOST}:{self.layout.server_port(g, i)}"
+                for i in range(1, self.layout.replicas + 1)
+            ]
+            groups.append((master, replicas))
+        await make_cluster(
+            self.store, groups, lambda text: self.out.print(f"  {text}", highlight=False),
+            source="ledis-console up",
+        )  # fmt: skip
 
     async def start(self) -> None:
         layout = self.layout

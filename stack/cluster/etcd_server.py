@@ -58,6 +58,8 @@ class EtcdSpec:
     host: str = "127.0.0.1"
     name: str = "ledis-etcd"
     no_fsync: bool = False  # tests: --unsafe-no-fsync (fast on a busy disk, not durable)
+    # several members: "name=http://host:peer,..." naming every member (this one included)
+    initial_cluster: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -74,7 +76,7 @@ class EtcdSpec:
             "--advertise-client-urls", client,
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"{self.name}={peer}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={peer}",
             "--initial-cluster-state", "new",
             "--log-level", "warn",
         ]  # fmt: skip

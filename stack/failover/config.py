@@ -30,6 +30,7 @@ class FailoverConfig:
     safe_mode_fraction: float = 0.5  # more than this share of the nodes down: report only
     switchover_timeout: float = 5.0  # a planned switchover's longest write pause (s)
     password: str = ""  # the nodes' password
+    password_file: str = ""  # or a file holding it (kept out of the command line and logs)
     etcd_timeout: float = 5.0
     log_level: str = "info"
     log_file: str = ""

@@ -44,6 +44,7 @@ _HELP = {
     "safe_mode_fraction": ("F", "more than this share of nodes down at once: report only"),
     "switchover_timeout": ("SECONDS", "longest write pause of a planned switchover"),
     "password": ("PASSWORD", "the nodes' password"),
+    "password_file": ("FILE", "read the nodes' password from FILE (first line)"),
     "etcd_timeout": ("SECONDS", "timeout of each etcd request"),
     "log_level": ("LEVEL", "debug, info, warning or error"),
     "log_file": ("FILE", "log to this file instead of stderr"),
@@ -69,6 +70,12 @@ def load_config(argv: list[str] | None = None) -> FailoverConfig:
     given = flags.given(args, FailoverConfig)
     if "etcd" in given:
         given["etcd"] = tuple(given["etcd"])
+    if "password_file" in given:
+        try:
+            with open(given["password_file"]) as f:
+                given["password"] = f.readline().strip()
+        except OSError as e:
+            raise ConfigError(f"password-file: {e.strerror or e}") from None
     if "probe_map" in given:
         given["probe_map"] = parse_probe_map(given["probe_map"])
     return check(FailoverConfig(**given))  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""``ledis-console deploy``: a cluster onto hosts over SSH, from a TOML playbook."""

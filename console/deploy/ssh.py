@@ -1,0 +1,167 @@
+"""SSH to the hosts of a playbook (asyncssh): host keys checked, connections bounded.
+
+Host keys are verified against the playbook's known_hosts file and nothing else: an unknown
+or changed key is a ``SSHError`` saying so and what to do, before any command runs, and no
+key is ever added. ``sudo = true`` runs every command through ``sudo -n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from .playbook import Host, Playbook
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 20.0
+
+
+class SSHError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+def _where(host: Host) -> str:
+    return f"{host.name} ({host.user}@{host.address}:{host.port})"
+
+
+class Connection:
+    """One host's SSH connection; at most ``limit`` commands of all hosts run at once."""
+
+    def __init__(self, host: Host, conn: asyncssh.SSHClientConnection, limit: asyncio.Semaphore):
+        self.host = host
+        self.conn = conn
+        self.limit = limit
+
+    def wrap(self, command: str) -> str:
+        return f"sudo -n sh -c {shlex.quote(command)}" if self.host.sudo else command
+
+    async def run(self, command: str, input: str | None = None, timeout: float = 600) -> Result:
+        async with self.limit:
+            try:
+                done = await asyncio.wait_for(
+                    self.conn.run(self.wrap(command), input=input, check=False), timeout
+                )
+            except TimeoutError:
+                raise SSHError(
+                    f"{_where(self.host)}: a command ran longer than {timeout:g} s"
+                ) from None
+            except (asyncssh.Error, OSError) as e:
+                raise SSHError(f"{_where(self.host)}: {e}") from None
+        out = done.stdout if isinstance(done.stdout, str) else ""
+        err = done.stderr if isinstance(done.stderr, str) else ""
+        return Result(done.exit_status if done.exit_status is not None else 255, out, err)
+
+    async def put(self, files: list[Path], target: str) -> None:
+        """Copy ``files`` into the directory ``target`` (made if missing); a file of the same
+        name and size there is kept."""
+        stage = target
+        if self.host.sudo:
+            stage = f"/tmp/ledis-upload-{self.host.user}"
+        async with self.limit:
+            try:
+                async with self.conn.start_sftp_client() as sftp:
+                    await sftp.makedirs(stage, exist_ok=True)
+                    for f in files:
+                        remote = f"{stage}/{f.name}"
+                        with contextlib.suppress(asyncssh.SFTPError):
+                            if (await sftp.stat(remote)).size == f.stat().st_size:
+                                continue
+                        await sftp.put(str(f), remote + ".part")
+                        await sftp.posix_rename(remote + ".part", remote)
+            except (asyncssh.Error, OSError) as e:
+                raise SSHError(f"{_where(self.host)}: upload failed: {e}") from None
+        if self.host.sudo:
+            r = await self.run(f"mkdir -p {shlex.quote(target)} && cp -p {shlex.quote(stage)}/*.whl "
+                               f"{shlex.quote(target)}/")  # fmt: skip
+            if not r.ok:
+                raise SSHError(f"{_where(self.host)}: moving the upload failed: {r.stderr.strip()}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def _connect_one(
+    book: Playbook, host: Host, tunnel: asyncssh.SSHClientConnection | None
+) -> asyncssh.SSHClientConnection:
+    known = book.known_hosts
+    if not known.exists():
+        raise SSHError(f"known_hosts file {known} does not exist (deploy.known_hosts)")
+    try:
+        return await asyncio.wait_for(
+            asyncssh.connect(
+                host.address,
+                port=host.port,
+                username=host.user,
+                known_hosts=str(known),
+                client_keys=[host.key] if host.key else (),
+                agent_path=None if host.key else (),
+                config=[],
+                tunnel=tunnel,
+            ),
+            CONNECT_TIMEOUT,
+        )
+    except asyncssh.HostKeyNotVerifiable as e:
+        raise SSHError(
+            f"{_where(host)}: host key not verified against {known} ({e.reason}). Nothing was "
+            "run. If the host is the right one, check its key out of band and add it to that "
+            f"file (ssh-keyscan -p {host.port} {host.address} shows it); deploy never adds keys"
+        ) from None
+    except asyncssh.PermissionDenied:
+        raise SSHError(f"{_where(host)}: permission denied (check user and key)") from None
+    except TimeoutError:
+        raise SSHError(f"{_where(host)}: no SSH connection within {CONNECT_TIMEOUT:g} s") from None
+    except (asyncssh.Error, OSError) as e:
+        raise SSHError(f"{_where(host)}: cannot connect: {e}") from None
+
+
+async def connect_all(book: Playbook, names: list[str]) -> dict[str, Connection]:
+    """Connect to every host of ``names`` (through their jump hosts), in parallel, bounded;
+    the first failure closes the others and raises."""
+    limit = asyncio.Semaphore(book.connections)
+    jumps: dict[str, asyncio.Task[asyncssh.SSHClientConnection]] = {}
+
+    async def one(name: str) -> asyncssh.SSHClientConnection:
+        host = book.hosts[name]
+        tunnel = None
+        if host.jump:
+            if host.jump not in jumps:
+                jumps[host.jump] = asyncio.ensure_future(one(host.jump))
+            tunnel = await jumps[host.jump]
+        async with limit:
+            return await _connect_one(book, host, tunnel)
+
+    tasks = {n: asyncio.ensure_future(one(n)) for n in names}
+    await asyncio.gather(*tasks.values(), *jumps.values(), return_exceptions=True)
+    errors = [t.exception() for t in [*tasks.values(), *jumps.values()] if t.exception()]
+    if errors:
+        for t in [*tasks.values(), *jumps.values()]:
+            if not t.exception():
+                t.result().close()
+        raise errors[0]  # type: ignore[misc]
+    cmd_limit = asyncio.Semaphore(book.connections)
+    every = {**jumps, **tasks}  # jump hosts too, so that close_all closes them
+    return {n: Connection(book.hosts[n], t.result(), cmd_limit) for n, t in every.items()}
+
+
+def close_all(conns: Mapping[str, Connection]) -> None:
+    for c in conns.values():
+        c.close()

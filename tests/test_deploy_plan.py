@@ -1,0 +1,298 @@
+"""The deploy planner as pure functions: facts + playbook -> operations, case by case."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from console.deploy.facts import (
+    Artifact,
+    ClusterFacts,
+    GroupFacts,
+    HostFacts,
+    Installed,
+    NodeFacts,
+    parse_cluster,
+    parse_host,
+)
+from console.deploy.hostfacts import facts as host_facts
+from console.deploy.nodes import NodeFiles, nodes, render
+from console.deploy.plan import (
+    ADD_NODE,
+    CLUSTER_INIT,
+    INSTALL,
+    RESTART,
+    START,
+    STOP,
+    UPLOAD,
+    WRITE,
+    PlanError,
+    diff,
+    plan_deploy,
+    plan_stop,
+)
+from console.deploy.playbook import Playbook, load
+
+BOOK = """
+[deploy]
+cluster = "t"
+dir = "/opt/ledis"
+known_hosts = "kh"
+
+[hosts.a]
+address = "10.0.0.1"
+
+[hosts.b]
+address = "10.0.0.2"
+
+[etcd]
+members = [{ host = "a", client_port = 2379, peer_port = 2380 }]
+
+[[groups]]
+master = { host = "a", port = 6380 }
+replicas = [{ host = "b", port = 6380 }]
+
+[[groups]]
+master = { host = "b", port = 6381 }
+replicas = [{ host = "a", port = 6381 }]
+
+[[proxies]]
+host = "b"
+port = 6400
+
+[[controllers]]
+host = "a"
+
+[server]
+appendfsync = "everysec"
+"""
+ART = Artifact("0.1.0", "f" * 64, "w.whl")
+SECRETS: dict[str, str] = {}
+
+
+def book(tmp_path: Path, text: str = BOOK) -> Playbook:
+    p = tmp_path / "b.toml"
+    p.write_text(text)
+    return load(p, {})
+
+
+def files_of(b: Playbook) -> dict[tuple[str, str], NodeFiles]:
+    return {n.key: render(b, n, SECRETS) for n in nodes(b)}
+
+
+def fresh(b: Playbook) -> dict[str, HostFacts]:
+    return {h: HostFacts(h, (3, 11, 2)) for h in b.hosts}
+
+
+def deployed(b: Playbook, art: Artifact = ART) -> dict[str, HostFacts]:
+    """The facts of hosts on which ``b`` was deployed and runs."""
+    out = {}
+    for h in b.hosts:
+        ns = {
+            n.name: NodeFacts(sums := render(b, n, SECRETS).checksums(), True, 100, sums)
+            for n in nodes(b)
+            if n.host == h
+        }
+        out[h] = HostFacts(h, (3, 11, 2), Installed(art.version, art.wheel_sha256), ns)
+    return out
+
+
+def cluster_of(b: Playbook) -> ClusterFacts:
+    groups = tuple(
+        GroupFacts(g.id, b.addr(g.master), tuple(b.addr(r) for r in g.replicas)) for g in b.groups
+    )
+    return ClusterFacts(True, True, groups, 0, "a-controller-1")
+
+
+def kinds(plan, **kw) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [
+        (op.kind, op.node) for op in plan.ops if all(getattr(op, k) == v for k, v in kw.items())
+    ]
+
+
+def test_fresh_hosts(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    plan = plan_deploy(b, fresh(b), ClusterFacts(), ART, files_of(b))
+    assert [op.kind for op in plan.for_host("a")][:2] == [UPLOAD, INSTALL]
+    order = [(op.kind, op.node) for op in plan.ops if op.kind in (START, CLUSTER_INIT)]
+    assert order == [
+        (START, "etcd"),
+        (START, "server-6380"),  # a's master of group 1
+        (START, "server-6381"),  # b's master of group 2
+        (START, "server-6380"),  # b: replica of group 1
+        (START, "server-6381"),  # a: replica of group 2
+        (CLUSTER_INIT, ""),
+        (START, "proxy-6400"),
+        (START, "controller-1"),
+    ]
+    starts = [(op.host, op.node) for op in plan.ops if op.kind == START]
+    assert starts[1:5] == [("a", "server-6380"), ("b", "server-6381"), ("b", "server-6380"),
+                           ("a", "server-6381")]  # fmt: skip
+    writes = {(op.host, op.node) for op in plan.ops if op.kind == WRITE}
+    assert writes == {(n.host, n.name) for n in nodes(b)}
+    ranks = [op.rank for op in plan.ops]
+    assert ranks == sorted(ranks)
+
+
+def test_nothing_to_do(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    plan = plan_deploy(b, deployed(b), cluster_of(b), ART, files_of(b))
+    assert plan.empty and plan.notes == ()
+    assert plan.hosts == ("a", "b")
+
+
+def test_one_server_setting_changed_restarts_only_servers(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    facts = deployed(b)
+    b2 = book(tmp_path, BOOK.replace('appendfsync = "everysec"', 'appendfsync = "always"'))
+    plan = plan_deploy(b2, facts, cluster_of(b2), ART, files_of(b2))
+    assert {op.node for op in plan.ops} == {"server-6380", "server-6381"}
+    assert {op.kind for op in plan.ops} == {WRITE, RESTART}
+    restarts = [(op.host, op.node, op.rank) for op in plan.ops if op.kind == RESTART]
+    # replicas (b:6380, a:6381) before masters (a:6380, b:6381)
+    assert [(h, n) for h, n, _ in restarts] == [
+        ("b", "server-6380"), ("a", "server-6381"), ("a", "server-6380"), ("b", "server-6381"),
+    ]  # fmt: skip
+    assert all(op.why == "changed: config.toml" for op in plan.ops if op.kind == WRITE)
+
+
+def test_roles_follow_etcd_after_a_failover(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    facts = deployed(b)
+    swapped = ClusterFacts(
+        True, True,
+        (GroupFacts(1, "10.0.0.2:6380", ("10.0.0.1:6380",)),
+         GroupFacts(2, "10.0.0.2:6381", ("10.0.0.1:6381",))),
+        0,
+    )  # fmt: skip
+    b2 = book(tmp_path, BOOK.replace('appendfsync = "everysec"', 'appendfsync = "always"'))
+    plan = plan_deploy(b2, facts, swapped, ART, files_of(b2))
+    restarts = [(op.host, op.node) for op in plan.ops if op.kind == RESTART]
+    assert restarts[:2] == [("a", "server-6380"), ("a", "server-6381")]  # the replicas now
+
+
+def test_proxy_setting_changes_only_the_proxy(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    b2 = book(tmp_path, BOOK + "\n[proxy]\nbackend-connections = 3\n")
+    plan = plan_deploy(b2, deployed(b), cluster_of(b2), ART, files_of(b2))
+    assert [(op.kind, op.host, op.node) for op in plan.ops] == [
+        (WRITE, "b", "proxy-6400"), (RESTART, "b", "proxy-6400"),
+    ]  # fmt: skip
+
+
+def test_a_host_added(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    facts = deployed(b)
+    text = (
+        BOOK.replace(
+            'replicas = [{ host = "b", port = 6380 }]',
+            'replicas = [{ host = "b", port = 6380 }, { host = "c", port = 6380 }]',
+        )
+        + '\n[hosts.c]\naddress = "10.0.0.3"\n'
+    )
+    b2 = book(tmp_path, text)
+    facts["c"] = HostFacts("c", (3, 12, 0))
+    plan = plan_deploy(b2, facts, cluster_of(b), ART, files_of(b2))
+    assert {op.host for op in plan.ops} == {"c", "a"}  # a: etcd's host runs the cluster op
+    assert [op.kind for op in plan.for_host("c")] == [UPLOAD, INSTALL, WRITE, START]
+    add = [op for op in plan.ops if op.kind == ADD_NODE]
+    assert [(op.addr, op.group) for op in add] == [("10.0.0.3:6380", 1)]
+    assert plan.ops[-1].kind == ADD_NODE  # after the replica started
+
+
+def test_a_version_upgrade_restarts_everything_in_order(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    new = Artifact("0.2.0", "e" * 64, "w2.whl")
+    plan = plan_deploy(b, deployed(b), cluster_of(b), new, files_of(b))
+    assert [op.kind for op in plan.ops[:4]] == [UPLOAD, INSTALL, UPLOAD, INSTALL]
+    assert plan.ops[1].why == "0.1.0 installed, 0.2.0 wanted"
+    restarts = [(op.host, op.node) for op in plan.ops if op.kind == RESTART]
+    assert len(restarts) == len(nodes(b))
+    assert restarts[0] == ("a", "etcd") and restarts[-1] == ("a", "controller-1")
+    assert not [op for op in plan.ops if op.kind == WRITE]
+
+
+def test_old_python_refused(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    facts = fresh(b) | {"b": HostFacts("b", (3, 9, 2))}
+    with pytest.raises(PlanError, match=r"^b: Python 3.9.2 is older than the 3.11"):
+        plan_deploy(b, facts, ClusterFacts(), ART, files_of(b))
+
+
+def test_limit_and_tags(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    plan = plan_deploy(b, fresh(b), ClusterFacts(), ART, files_of(b))
+    only_b = plan.only("b")
+    assert {op.host for op in only_b.ops} == {"b"} and only_b.hosts == ("b",)
+    proxies = plan.only(None, ["proxy"])
+    assert {op.node for op in proxies.ops} == {"proxy-6400"}
+
+
+def test_stop_and_uninstall(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    plan = plan_stop(b, deployed(b))
+    assert {op.kind for op in plan.ops} == {STOP}
+    assert plan.ops[-1].node == "etcd"
+    assert plan.ops[0].role in ("proxy", "controller")
+    assert plan_stop(b, fresh(b)).empty
+    assert [op.kind for op in plan_stop(b, deployed(b), remove=True).ops][-2:] == ["remove"] * 2
+
+
+def test_secrets_in_files_and_diff(tmp_path: Path) -> None:
+    b = book(tmp_path, BOOK + '\n[secrets]\nrequirepass = { env = "PW" }\n')
+    server = next(n for n in nodes(b) if n.role == "server")
+    with_pw = render(b, server, {"requirepass": "hunter2"}).files["config.toml"]
+    assert 'requirepass = "hunter2"' in with_pw and 'masterauth = "hunter2"' in with_pw
+    text = diff("config.toml", with_pw.replace("everysec", "always"), with_pw, ["hunter2"])
+    assert "hunter2" not in text and "+appendfsync" in text
+    text = diff("config.toml", None, with_pw, ["hunter2"])
+    assert "hunter2" not in text and 'requirepass = "<secret>"' in text
+
+
+def test_facts_parsing(tmp_path: Path) -> None:
+    (tmp_path / "nodes" / "etcd").mkdir(parents=True)
+    (tmp_path / "nodes" / "etcd" / "node.json").write_text("{}\n")
+    (tmp_path / "installed.json").write_text('{"version": "0.1.0", "wheel_sha256": "ab"}')
+    import json
+
+    f = parse_host("a", "noise\n" + json.dumps(host_facts(str(tmp_path))))
+    assert f.installed == Installed("0.1.0", "ab")
+    assert f.node("etcd").files["node.json"] == render_sha("{}\n")
+    assert not f.node("etcd").running
+    c = parse_cluster("a", '{"initialised": true, "groups": [{"id": 1, "master": "x:1", '
+                      '"replicas": ["y:2"]}], "unassigned_slots": 0, "leader": null}')  # fmt: skip
+    assert c.group_of("y:2") == (c.groups[0], "replica")
+    assert replace(c, initialised=False) != c
+
+
+def render_sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_stopped_rollout_restarts_the_rest_next_time(tmp_path: Path) -> None:
+    """Files written but the node still runs from the old ones: restarted, not rewritten."""
+    b = book(tmp_path)
+    b2 = book(tmp_path, BOOK.replace('appendfsync = "everysec"', 'appendfsync = "always"'))
+    facts = deployed(b)
+    a = facts["a"]
+    new = render(b2, next(n for n in nodes(b2) if n.key == ("a", "server-6380")), SECRETS)
+    old = a.nodes["server-6380"]
+    facts["a"] = replace(a, nodes={**a.nodes, "server-6380": replace(old, files=new.checksums())})
+    plan = plan_deploy(b2, facts, cluster_of(b2), ART, files_of(b2))
+    mine = [(op.kind, op.why) for op in plan.ops if op.key == ("a", "server-6380")]
+    assert mine == [(RESTART, "files changed")]
+
+
+def test_systemd_unit_runs_the_node_supervisor(tmp_path: Path) -> None:
+    from console.deploy.hostd import unit_name, unit_text
+
+    doc = {"cluster": "prod", "name": "server-6380", "role": "server"}
+    d = tmp_path / "nodes" / "server-6380"
+    text = unit_text(d, doc, "/opt/ledis/venv/bin/python")
+    assert unit_name(doc) == "ledis-prod-server-6380.service"
+    assert f"ExecStart=/opt/ledis/venv/bin/python -m console.deploy.hostd run {d}\n" in text
+    assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text
