@@ -232,6 +232,18 @@ def test_migrate_moves_the_slots_and_their_keys(cluster: TestCluster) -> None:
     assert doc["migrations"][0]["state"] == "done" and doc["migrations"][0]["percent"] == 100.0
 
 
+def test_the_rate_holds_across_slots(cluster: TestCluster) -> None:
+    """--rate is keys a second over the whole task: slots that each empty in one call (100
+    keys, batches of 500) still wait their turn (before, each slot waited at most 0.3 s, so
+    400 keys at 50/s took about 2 s instead of 8)."""
+    load_keys(cluster, keys_for(range(100, 104), 100))
+    started = time.monotonic()
+    ok(console("--config", str(cluster.config), "cluster", "migrate", "--slots", "100-103",
+               "--to", "2", "--rate", "50", "--yes"))  # fmt: skip
+    assert time.monotonic() - started >= 400 / 50 * 0.95
+    assert task_of(cluster).state == "done" and task_of(cluster).keys_moved == 400
+
+
 def _running(cluster: TestCluster, pred: object = None) -> MigrationTask:
     box: dict[str, MigrationTask] = {}
 

@@ -133,6 +133,7 @@ class _Run:
     window: deque[tuple[float, int]]  # (time, the task's keys moved) lately
     written: float = 0.0  # when progress was last written to the task
     step: int = 1  # slots to take in the next step
+    moved: int = 0  # keys this run moved (the throttle's count)
 
 
 def next_step(step: int, keys: int, settings: RunnerSettings) -> int:
@@ -318,7 +319,6 @@ class MigrationRunner:
         base = sl.base
         failures = 0
         failing_since = 0.0
-        throttle_from = time.monotonic()
         timeout_ms = str(int(s.move_timeout * 1000))
         while True:
             if self._stop.is_set():
@@ -352,19 +352,30 @@ class MigrationRunner:
                 continue
             sl.keys += moved
             sl.nbytes += sent
+            run.moved += moved
             due = time.monotonic() - run.written >= s.progress_every
-            if sl.remaining == 0:
-                if due:
-                    await self._progress(sl, run)
-                else:
-                    self._report(sl, run)
-                return sl.keys, sl.nbytes
             if due:
                 await self._progress(sl, run)
-            if s.rate > 0:
-                ahead = sl.keys / s.rate - (time.monotonic() - throttle_from)
-                if ahead > 0:
-                    await asyncio.sleep(min(ahead, s.progress_every))
+            await self._throttle(sl, run)
+            if sl.remaining == 0:
+                if not due:
+                    self._report(sl, run)
+                return sl.keys, sl.nbytes
+
+    async def _throttle(self, sl: _Slot, run: _Run) -> None:
+        """Wait until the keys this run moved are within ``rate`` keys a second since it
+        started (a slot emptied in one call waits too, so the rate holds across slots and
+        steps), writing progress (and obeying a pause or cancel) meanwhile."""
+        s = self.settings
+        if s.rate <= 0:
+            return
+        while not self._stop.is_set():
+            ahead = run.moved / s.rate - (time.monotonic() - run.started)
+            if ahead <= 0:
+                return
+            await asyncio.sleep(min(ahead, s.progress_every))
+            if time.monotonic() - run.written >= s.progress_every:
+                await self._progress(sl, run)
 
     # -- progress -------------------------------------------------------------------------
 
