@@ -53,6 +53,23 @@ def test_binlog_reader_tool(fresh_server: LedisServer) -> None:
     assert offline.returncode == 0 and offline.stdout.count("LogID") >= 1
 
 
+def test_binlog_into_head_ends_quietly(fresh_server: LedisServer) -> None:
+    """`ledis-server binlog ... | head`: the reader stops early; no 'Broken pipe' error."""
+    fresh_server.start()
+    with fresh_server.client().pipeline(transaction=False) as p:
+        for i in range(5000):
+            p.set(f"key:{i}", "x" * 100)
+        p.execute()
+    fresh_server.stop()
+    shell = subprocess.run(
+        f"{sys.executable} -m stack.server.main binlog --data-dir {fresh_server.data_dir} "
+        "| head -n 1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shell.stdout.startswith("LogID ") and shell.stdout.count("\n") == 1
+    assert shell.stderr == "", shell.stderr
+
+
 def test_log_ids_continue_after_restart_and_purge(fresh_server: LedisServer) -> None:
     fresh_server.extra += ["--binlog-max-size", "0", "--binlog-max-age", "1", "--hz", "50"]
     fresh_server.start()

@@ -84,6 +84,20 @@ def test_flags_override_file_and_rewrite_persists(fresh_server: LedisServer, tmp
     assert fresh_server.client().config_get("maxclients") == {"maxclients": "50"}
 
 
+def test_yes_no_settings_take_toml_booleans(fresh_server: LedisServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "ledis.toml"
+    cfg.write_text("protected-mode = false\nlatency-tracking = true\n")
+    fresh_server.extra += ["--config", str(cfg)]
+    fresh_server.start()
+    c = fresh_server.client()
+    assert c.config_get("protected-mode") == {"protected-mode": "no"}
+    assert c.config_get("latency-tracking") == {"latency-tracking": "yes"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("maxclients = true\n")
+    out = run_server("--config", str(bad))
+    assert out.returncode != 0 and "maxclients" in out.stderr
+
+
 def test_rewrite_without_config_file(r: object, ledis_server: LedisServer) -> None:
     c = ledis_server.client()
     with pytest.raises(Exception, match="running without a config file"):

@@ -68,6 +68,8 @@ class Param:
                     f"argument must be between {self.minimum} and {self.maximum} inclusive"
                 )
             return self._applies(value)
+        if isinstance(raw, bool) and self.choices == ("yes", "no"):
+            raw = "yes" if raw else "no"  # a TOML boolean for a yes/no setting
         if isinstance(raw, (int, float, bool)) or not isinstance(raw, str):
             raise ConfigError("argument must be a string")
         if self.kind == "enum":

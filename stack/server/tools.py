@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -53,6 +55,10 @@ def binlog_main(argv: list[str]) -> int:
                 print(f"LogID {log_id} {_stamp(time_ms)} {line}")
             if opts.count and n >= opts.count:
                 break
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, plyvel.Error, ValueError) as e:
         print(f"ledis-server binlog: {e}", file=sys.stderr)
         return 1
