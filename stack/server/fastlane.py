@@ -77,6 +77,8 @@ class FastLane:
             deadline,
             gate.slots,
             engine.inflight,
+            engine.floors,
+            engine.ceilings,
         )
         if len(engine.cache) > engine.cache_entries >> 1:
             engine.rotate_cache()
