@@ -21,6 +21,7 @@ never disagrees with the store.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import time
@@ -157,6 +158,27 @@ class SortedKeys:
     def forget(self) -> None:
         self.source = {}
         self.keys = []
+
+
+def _overlay_items(
+    pending: dict[bytes, bytes | None],
+    keys: list[bytes],
+    inflight: dict[bytes, bytes | None],
+    under: list[bytes],
+    reverse: bool,
+) -> Iterator[tuple[bytes, bytes | None]]:
+    """``keys`` of ``pending`` merged with ``under``, keys of the batch in flight beneath it
+    (both in walking order), with their values as the walk reaches them."""
+    if not under:
+        for k in keys:
+            yield k, pending[k]
+        return
+    last = None
+    for k in heapq.merge(keys, under, reverse=reverse):
+        if k != last:
+            last = k
+            v = pending.get(k, _MISSING)
+            yield k, (inflight[k] if v is _MISSING else v)  # type: ignore[misc]
 
 
 class StorageError(Exception):
@@ -647,23 +669,22 @@ class Engine:
         """Iterate [start, stop) over LevelDB merged with the pending batch (pending wins).
 
         Nothing is committed here, so a transaction that reads ranges mid-way is still applied
-        as one batch. The pending part is a snapshot taken when iteration starts.
+        as one batch. The pending and in-flight keys in the range are those of when iteration
+        starts (LevelDB's, those of its snapshot then); their values are read as the walk
+        reaches them, so a walk that stops early costs what it read, not the whole range.
         """
-        pending = self._overlay(start, stop)
-        if reverse:
-            pending.reverse()
-        if pending:
-            self.dirty_reads += 1
+        overlay = self._overlay(start, stop, reverse)
         with self._range(start, stop, reverse) as it:
-            if not pending:
+            if overlay is None:
                 yield from it
                 return
+            self.dirty_reads += 1
             later = (lambda a, b: a < b) if reverse else (lambda a, b: a > b)
-            p = 0
+            head = next(overlay, None)
             for k, v in it:
-                while p < len(pending) and not later(pending[p][0], k):
-                    pk, pv = pending[p]
-                    p += 1
+                while head is not None and not later(head[0], k):
+                    pk, pv = head
+                    head = next(overlay, None)
                     if pk == k:
                         v = pv  # type: ignore[assignment]
                         break
@@ -671,9 +692,10 @@ class Engine:
                         yield pk, pv
                 if v is not None:
                     yield k, v
-            for pk, pv in pending[p:]:
-                if pv is not None:
-                    yield pk, pv
+            while head is not None:
+                if head[1] is not None:
+                    yield head  # type: ignore[misc]
+                head = next(overlay, None)
 
     @contextmanager
     def _range(
@@ -733,22 +755,20 @@ class Engine:
         parts = [b"$%d\r\n%b\r\n" % (len(x), x) for item in items for x in _pieces(item)]
         return b"".join(parts), len(parts)
 
-    def _overlay(self, start: bytes, stop: bytes) -> list[tuple[bytes, bytes | None]]:
-        """The pending and in-flight writes in [start, stop), in key order (pending wins)."""
-        pending = self.pending
-        items = (
-            [(k, pending[k]) for k in self._pending_keys.range(pending, start, stop)]
-            if pending
-            else []
-        )
-        inflight = self.inflight
-        if inflight:
-            under = self._inflight_keys.range(inflight, start, stop)
-            if under:
-                merged = {k: inflight[k] for k in under}
-                merged.update(items)
-                items = sorted(merged.items())
-        return items
+    def _overlay(
+        self, start: bytes, stop: bytes, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes | None]] | None:
+        """The pending and in-flight writes in [start, stop), in order (pending wins), their
+        values read lazily; None when there are none. O(log n) to start in a batch of n."""
+        pending, inflight = self.pending, self.inflight
+        keys = self._pending_keys.range(pending, start, stop) if pending else []
+        under = self._inflight_keys.range(inflight, start, stop) if inflight else []
+        if not (keys or under):
+            return None
+        if reverse:
+            keys.reverse()
+            under.reverse()
+        return _overlay_items(pending, keys, inflight, under, reverse)
 
     def _overlay_in(self, start: bytes, stop: bytes) -> bool:
         """Whether a pending or in-flight write falls in [start, stop) (O(1) when none is
