@@ -515,7 +515,8 @@ PLAIN = st.one_of(
     st.tuples(st.sampled_from(["GET", "get", "Get"]), KEYS),
     st.tuples(st.sampled_from(["SET", "set", "sEt"]), KEYS, VALUES),
     st.tuples(st.just("SET"), st.sampled_from(["long", "{t}long"]),
-              st.sampled_from(["v" * 510, "v" * 511, "v" * 512, "a\r\nb"])),
+              st.sampled_from(["v" * 510, "v" * 511, "v" * 512, "a\r\nb", "w" * 1024,
+                               "x" * 4096, "y" * 4097])),  # the lane takes up to 4096 bytes
     st.tuples(st.sampled_from(["INCR", "incr", "DECR", "Decr"]), KEYS),
     st.tuples(st.just("SET"), KEYS, st.sampled_from(
         ["9223372036854775807", "-9223372036854775808", "-9223372036854775807", "007", "-0",

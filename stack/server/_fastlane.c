@@ -15,7 +15,7 @@
  * LevelDB, the record then cached), as Engine.get reads them. The lane stops at ``deadline``,
  * so one client's pipeline runs in bounded turns (client.py).
  *
- * At the first command that is anything else (another command, options, a TTL, another type, an unusual or incomplete header, a big value, a value
+ * At the first command that is anything else (another command, options, a TTL, another type, an unusual or incomplete header, a value over max_value (a chunked string), a value
  * INCR would have to judge, an overflow, a client blocked on the key) it stops
  * and returns the position of that command: the Python path (client.py, dispatch.py) runs it,
  * with all of its checks and errors, and the lane resumes after it. So the lane holds no
