@@ -679,11 +679,10 @@ class Server:
         while not self.shutting_down:
             started = time.monotonic()
             try:
-                done = self.keyspace.reclaim_step(RECLAIM_BATCH, commit=False)
+                done = self.keyspace.reclaim_step(RECLAIM_BATCH)
             except Exception:
                 log.exception("reclaiming space failed; will retry")
                 return
-            self._commit_and_release()  # as the loop's batches: in the writer thread when slow
             if done < RECLAIM_BATCH:
                 return
             await asyncio.sleep(time.monotonic() - started)

@@ -593,27 +593,8 @@ class Keyspace:
             self._expire_from = last + b"\x00"
         return more
 
-    def reclaim_step(self, budget: int, commit: bool = True) -> int:
-        """Reclaim up to ``budget`` records of dropped databases and retired collections, in
-        one batch: committed here, or (``commit`` false) left pending for the caller to write
-        as the loop's batches are (the server's reclaimer: a synchronous commit per retired
-        version held the loop through LevelDB's write stalls, p99 over 1 s under SET -d 16384)."""
-        eng = self.engine
-        done = self._reclaim_dropped(budget)
-        if done < budget:
-            for entry in eng.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE)):
-                if done >= budget:
-                    break
-                deleted, finished = self._delete_range(kf.NS_SUB + entry[2:], budget - done)
-                done += deleted
-                if finished:
-                    eng.delete(entry)
-        if commit:
-            eng.commit()
-        return done
-
-    def _reclaim_dropped(self, budget: int) -> int:
-        """Delete up to ``budget`` records of dropped databases (pending); how many."""
+    def reclaim_step(self, budget: int) -> int:
+        """Reclaim up to ``budget`` records of dropped databases and retired collections."""
         eng = self.engine
         done = 0
         while self.dropped and done < budget:
@@ -622,11 +603,20 @@ class Keyspace:
                 deleted, finished = self._delete_range(prefix, budget - done)
                 done += deleted
                 if not finished:
-                    return done  # the budget is spent: the rest of it next time
+                    return done
             eng.delete(kf.dropped_key(phys))
             eng.delete(kf.counts_key(phys))
             self.counts.pop(phys, None)
             self.dropped.pop(0)
+            eng.commit()
+        for entry in list(eng.scan_keys(kf.SYS_STALE, kf.prefix_end(kf.SYS_STALE))):
+            if done >= budget:
+                break
+            deleted, finished = self._delete_range(kf.NS_SUB + entry[2:], budget - done)
+            done += deleted
+            if finished:
+                eng.delete(entry)
+                eng.commit()
         return done
 
     def _delete_range(self, prefix: bytes, budget: int) -> tuple[int, bool]:
@@ -639,10 +629,12 @@ class Keyspace:
         for k in eng.scan_keys(start, kf.prefix_end(prefix)):
             if deleted >= budget:
                 self._reclaim_from[prefix] = last + b"\x00"
+                eng.commit()
                 return deleted, False
             eng.delete(k)
             last = k
             deleted += 1
+        eng.commit()
         return deleted, True
 
     def reclaim_pending(self) -> tuple[int, int]:
