@@ -14,6 +14,15 @@ with a note.
     python -m bench.server_bench                     # the issue's tests, -P 1 and 16, 3 rounds
     python -m bench.server_bench --quick             # fewer requests, one round
     python -m bench.server_bench --tests set,get -d 1024
+
+The issue's other targets are runs of the same script (p99 at -P 1 is in every table, from
+redis-benchmark's CSV, beside Redis's):
+
+    python -m bench.server_bench --tests set,get,lpush -d 1024 -n 50000 --rounds 2
+    python -m bench.server_bench --tests set,get -d 16384 -n 20000 --rounds 2
+    # a keyspace 10x the record cache: 10,000 entries (default 500,000) for -r 100000
+    python -m bench.server_bench --tests set,get,incr,lpush,hset -r 100000 \
+        --ledis-arg=--read-cache-entries=10000 -n 50000 --rounds 2
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stack.server.storage.engine import Engine, StorageError
 
@@ -32,6 +35,56 @@ def test_scans_merge_pending_writes_both_ways(tmp_path: Path, seed: int) -> None
         assert list(e.scan(lo, hi)) == expected
         assert list(e.scan(lo, hi, reverse=True)) == expected[::-1]
         assert all(e.get(k) == v for k, v in expected)
+    e.close()
+
+
+# After the system records and the binlog (0x00-0x04), which commits write too.
+OVERLAY_KEYS = st.sampled_from([b"z" + k for k in (b"", b"a", b"a\x00", b"ab", b"b", b"ba", b"bb",
+                                                    b"c", b"d\xff")])
+OVERLAY_OPS = st.one_of(
+    st.tuples(st.just("put"), OVERLAY_KEYS, st.binary(max_size=3)),
+    st.tuples(st.just("delete"), OVERLAY_KEYS),
+    st.tuples(st.just("lane"), OVERLAY_KEYS, st.binary(max_size=3)),  # as _fastlane.c writes
+    st.tuples(st.sampled_from(["commit", "fly", "land"])),
+    st.tuples(st.just("read"), OVERLAY_KEYS, OVERLAY_KEYS, st.booleans()),
+)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(OVERLAY_OPS, max_size=80))
+def test_range_reads_over_the_overlay_match_a_dict(tmp_path_factory: pytest.TempPathFactory,
+                                                   ops: list[tuple]) -> None:
+    """Range reads through the pending batch and the batch in flight (kept sorted between
+    reads, SortedKeys) give what a plain dict of every write gives, both ways."""
+    e = Engine(tmp_path_factory.mktemp("db"))
+    model: dict[bytes, bytes] = {}
+    for op in ops:
+        if op[0] in ("put", "lane"):
+            _, k, v = op
+            if op[0] == "put":
+                e.put(k, v)
+            else:
+                e.pending[k] = e.cache[k] = v
+            model[k] = v
+        elif op[0] == "delete":
+            e.delete(op[1])
+            model.pop(op[1], None)
+        elif op[0] == "commit":
+            e.commit()
+        elif op[0] == "fly" and e.flight is None:  # through the writer thread: stays in flight
+            e.threaded_until = time.monotonic() + 3600
+            e.start_commit()
+        elif op[0] == "land":
+            e.finish_commit(wait=True)
+        elif op[0] == "read":
+            _, lo, hi, reverse = op
+            expected = sorted((k, v) for k, v in model.items() if lo <= k < hi)
+            assert list(e.scan(lo, hi, reverse)) == (expected[::-1] if reverse else expected)
+            bulks, n = e.encoded_range(lo, hi, 0, True, True)
+            assert n == 2 * len(expected)
+            assert bulks == b"".join(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(k), k, len(v), v)
+                                     for k, v in expected)
     e.close()
 
 

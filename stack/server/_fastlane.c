@@ -15,7 +15,7 @@
  * LevelDB, the record then cached), as Engine.get reads them. The lane stops at ``deadline``,
  * so one client's pipeline runs in bounded turns (client.py).
  *
- * At the first command that is anything else (another command, options, a TTL, another type, an unusual or incomplete header, a big value, a value
+ * At the first command that is anything else (another command, options, a TTL, another type, an unusual or incomplete header, a value over max_value (a chunked string), a value
  * INCR would have to judge, an overflow, a client blocked on the key) it stops
  * and returns the position of that command: the Python path (client.py, dispatch.py) runs it,
  * with all of its checks and errors, and the lane resumes after it. So the lane holds no
@@ -175,6 +175,7 @@ static int out_int(Out *o, const char *digits, Py_ssize_t n) {
  */
 typedef struct {
     PyObject *young, *old, *pending, *load;
+    PyObject *floors, *ceilings; /* Engine.floors/ceilings (dicts), or NULL */
 } Cache;
 
 /* The record of mkey as Engine.get sees it: a new reference to its bytes, Py_None for a miss,
@@ -903,6 +904,37 @@ static PyObject *zset_key(Coll *c, Py_ssize_t plen, char space, const char *scor
     return k;
 }
 
+static int bytes_cmp(PyObject *a, PyObject *b) {
+    Py_ssize_t na = PyBytes_GET_SIZE(a), nb = PyBytes_GET_SIZE(b);
+    int c = memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), (size_t)(na < nb ? na : nb));
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* A score index entry sk was written (its first base_len bytes are the index's start): keep
+ * the index's known ends true, as ZSet.set does (zset.py: nothing live below floors[base] nor
+ * above ceilings[base]). */
+static int widen(Cache *cache, PyObject *sk, Py_ssize_t base_len) {
+    PyObject *ends[2] = {cache->floors, cache->ceilings};
+    PyObject *base = NULL;
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (ends[i] == NULL || PyDict_GET_SIZE(ends[i]) == 0)
+            continue;
+        if (base == NULL &&
+            (base = PyBytes_FromStringAndSize(PyBytes_AS_STRING(sk), base_len)) == NULL)
+            return -1;
+        PyObject *end = PyDict_GetItemWithError(ends[i], base);
+        if (end == NULL)
+            rc = PyErr_Occurred() ? -1 : 0;
+        else if (!PyBytes_Check(end))
+            rc = PyDict_DelItem(ends[i], base);
+        else if (i == 0 ? bytes_cmp(sk, end) < 0 : bytes_cmp(sk, end) > 0)
+            rc = PyDict_SetItem(ends[i], base, sk);
+    }
+    Py_XDECREF(base);
+    return rc;
+}
+
 /* ZADD key score member ... without options, scores in plain decimal form: as
  * sortedsets.zadd does, member by member (so a member given twice ends with its last score).
  * Returns the number of new members, -2 when the Python path must run it, -1 on error. */
@@ -956,6 +988,8 @@ static Py_ssize_t run_zadd(Cache *cache, AccessTimes *access, double clock, Coll
         if (rc == 0) {
             PyObject *sk = zset_key(c, plen, 's', enc, member, mlen);
             rc = sk == NULL ? -1 : put_record(cache, sk, empty);
+            if (rc == 0)
+                rc = widen(cache, sk, PyBytes_GET_SIZE(sk) - 8 - mlen);
             Py_XDECREF(sk);
         }
         Py_XDECREF(rec);
@@ -1032,13 +1066,15 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
 
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
-             "resp3, max_value, load=None, deadline=0.0, slots=None, inflight=None)\n--\n\n"
+             "resp3, max_value, load=None, deadline=0.0, slots=None, inflight=None, floors=None, "
+             "ceilings=None)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case, or once time.monotonic() passes "
              "deadline (checked every DEADLINE_EVERY commands; 0: no deadline). load(mkey) reads "
              "a record the cache does not hold (None: stop there instead). slots (16384 bytes, the "
              "gate's map): stop at a key whose slot's byte is 0.\n"
-             "inflight: the batch being written (a dict), read as pending is.\n"
+             "inflight: the batch being written (a dict), read as pending is. floors, ceilings: "
+             "Engine's known ends of sorted sets' live scores (dicts), widened by ZADD.\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last, unwritten): calls "
              "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD in "
              "that order; last is the op of the last command run (1 GET ... 12 ZADD), 0 when none "
@@ -1048,8 +1084,8 @@ PyDoc_STRVAR(run_doc,
 static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 16) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 16 arguments");
+    if (nargs < 12 || nargs > 18) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 18 arguments");
         return NULL;
     }
     const unsigned char *slots = NULL;
@@ -1072,7 +1108,14 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 
 static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots) {
     PyObject *buf = args[0], *prefix = args[2], *waited = args[8];
-    Cache cache_ = {args[3], args[4], args[5], nargs > 12 ? args[12] : Py_None}, *cache = &cache_;
+    Cache cache_ = {args[3], args[4], args[5], nargs > 12 ? args[12] : Py_None,
+                    nargs > 16 ? args[16] : NULL, nargs > 17 ? args[17] : NULL},
+          *cache = &cache_;
+    if ((cache->floors != NULL && !PyDict_Check(cache->floors)) ||
+        (cache->ceilings != NULL && !PyDict_Check(cache->ceilings))) {
+        PyErr_SetString(PyExc_TypeError, "run(): floors and ceilings must be dicts");
+        return NULL;
+    }
     PyObject *inflight = nargs > 15 ? args[15] : NULL;
     if (inflight != NULL && !PyDict_Check(inflight)) {
         PyErr_SetString(PyExc_TypeError, "run(): inflight must be a dict");

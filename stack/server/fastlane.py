@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .accel import ext
-from .storage.engine import CACHE_MAX_RECORD
+from .storage.keyformat import STRING_INLINE_MAX
 
 if TYPE_CHECKING:
     from .client import Client
@@ -72,11 +72,13 @@ class FastLane:
             ks.waited_keys,
             gate.writes_ok,
             client.resp3,
-            CACHE_MAX_RECORD - 1,
+            STRING_INLINE_MAX,  # longer values are chunked strings: the Python path's
             engine.load,
             deadline,
             gate.slots,
             engine.inflight,
+            engine.floors,
+            engine.ceilings,
         )
         if len(engine.cache) > engine.cache_entries >> 1:
             engine.rotate_cache()

@@ -365,12 +365,8 @@ def zremrangebylex(c: Client, args: list[bytes]) -> object:
 def pop(c: Client, key: bytes, z: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
     """ZPOPMIN/ZPOPMAX and the blocking and multi-key pops: remove up to ``count`` members
     from one end, with Redis's events (zpopmin or zpopmax, then del if it emptied)."""
-    items: list[tuple[bytes, float]] = []
-    for item in z.ordered(reverse=highest):
-        if len(items) >= count:
-            break
-        items.append(item)
-    if _remove_items(z, items):
+    items = z.pop(count, highest)
+    if items:
         notify_emptied(c, ZSET, "zpopmax" if highest else "zpopmin", key, not z.col.exists)
     return items
 

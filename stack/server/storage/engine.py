@@ -21,13 +21,16 @@ never disagrees with the store.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import time
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import plyvel
@@ -113,6 +116,71 @@ def _pieces(item: bytes | tuple[bytes, bytes]) -> tuple[bytes, ...]:
     return item if isinstance(item, tuple) else (item,)
 
 
+class SortedKeys:
+    """The keys of a dict that only grows, in order: the pending batch (written by
+    ``Engine.put``/``delete`` and the C lane, never shrunk, replaced whole by a commit) or the
+    batch in flight. Sorted once, then the keys added since are merged in when asked: they are
+    the last ones in the dict's insertion order. So a range read in a big batch costs
+    O(log n + k), not a sort of the whole batch."""
+
+    __slots__ = ("keys", "source")
+
+    def __init__(self) -> None:
+        self.source: dict[bytes, bytes | None] = {}
+        self.keys: list[bytes] = []
+
+    def of(self, d: dict[bytes, bytes | None]) -> list[bytes]:
+        keys = self.keys
+        new = len(d) - len(keys)
+        if d is not self.source or new < 0:
+            self.source = d
+            self.keys = keys = sorted(d)
+        elif new:
+            fresh = islice(reversed(d), new)
+            if new <= 16:
+                for k in fresh:
+                    insort(keys, k)
+            else:  # one sort of a sorted run and the rest: O(n + new log new)
+                keys.extend(fresh)
+                keys.sort()
+        return keys
+
+    def range(self, d: dict[bytes, bytes | None], start: bytes, stop: bytes) -> list[bytes]:
+        """The keys of ``d`` in [start, stop), in order."""
+        keys = self.of(d)
+        return keys[bisect_left(keys, start) : bisect_left(keys, stop)]
+
+    def any_in(self, d: dict[bytes, bytes | None], start: bytes, stop: bytes) -> bool:
+        keys = self.of(d)
+        i = bisect_left(keys, start)
+        return i < len(keys) and keys[i] < stop
+
+    def forget(self) -> None:
+        self.source = {}
+        self.keys = []
+
+
+def _overlay_items(
+    pending: dict[bytes, bytes | None],
+    keys: list[bytes],
+    inflight: dict[bytes, bytes | None],
+    under: list[bytes],
+    reverse: bool,
+) -> Iterator[tuple[bytes, bytes | None]]:
+    """``keys`` of ``pending`` merged with ``under``, keys of the batch in flight beneath it
+    (both in walking order), with their values as the walk reaches them."""
+    if not under:
+        for k in keys:
+            yield k, pending[k]
+        return
+    last = None
+    for k in heapq.merge(keys, under, reverse=reverse):
+        if k != last:
+            last = k
+            v = pending.get(k, _MISSING)
+            yield k, (inflight[k] if v is _MISSING else v)  # type: ignore[misc]
+
+
 class StorageError(Exception):
     """The data directory cannot be used (wrong format, locked, unreadable)."""
 
@@ -159,10 +227,20 @@ class Engine:
         # The batch the writer thread is writing (readable until finish_commit), or None.
         self.flight: Flight | None = None
         self.inflight: dict[bytes, bytes | None] = {}  # its writes ({} when none)
+        # Both in key order, for range reads (kept up to date as they are asked for).
+        self._pending_keys = SortedKeys()
+        self._inflight_keys = SortedKeys()
         self._writer: ThreadPoolExecutor | None = None
         # Until then (time.monotonic()), batches are written by the writer thread.
         self.threaded_until = 0.0
         self.dirty_reads = 0  # reads that found a pending or in-flight write
+        # Where the live records of a sorted set's score index begin and end, past the
+        # tombstones its pops left (zset.py keeps them): for the index starting at ``base``, no
+        # live record lies below floors[base] nor above ceilings[base]. Writes into the index
+        # widen them (ZSet.set, the C lane's ZADD); anything else that changes records without
+        # those (a failed batch, replication, a full sync) forgets them all.
+        self.floors: dict[bytes, bytes] = {}
+        self.ceilings: dict[bytes, bytes] = {}
         # The record cache in two generations: ``cache`` takes every write and recent reads;
         # when it holds half the limit it becomes ``cache_old`` (still read, and entries found
         # there move back to ``cache``), and the generation before is retired: freed a little
@@ -354,6 +432,8 @@ class Engine:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-writer")
         flight.future = Future()
         self.inflight = flight.writes
+        if self._pending_keys.source is flight.writes:  # sorted already: the batch it was
+            self._pending_keys, self._inflight_keys = self._inflight_keys, self._pending_keys
         self._writer.submit(self._write_in_thread, flight)
         return flight.future
 
@@ -410,6 +490,9 @@ class Engine:
         error = flight.error
         self.flight = None
         self.inflight = {}
+        self._inflight_keys.forget()
+        if self._pending_keys.source is flight.writes:
+            self._pending_keys.forget()
         if error is not None:
             failure = WriteFailed(_message(error))  # type: ignore[arg-type]
             self._failed(failure, flight.log_ids)
@@ -437,6 +520,7 @@ class Engine:
     ) -> None:
         """Apply a master's batch as it is, under the master's LogID (replicas only)."""
         self.commit()
+        self.forget_bounds()
         cache = self.cache
         with self.db.write_batch(sync=self.fsync == "always") as wb:
             for k, v in changes:
@@ -467,6 +551,7 @@ class Engine:
         """Delete everything but the format record (a replica before a full sync)."""
         self.commit()
         self.reset_cache()
+        self.forget_bounds()
         batch = self.db.write_batch()
         n = 0
         with self.db.iterator(include_value=False) as it:
@@ -483,6 +568,7 @@ class Engine:
 
     def load_chunk(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """Write records of a full sync (not logged: the snapshot is not a batch of its own)."""
+        self.forget_bounds()
         with self.db.write_batch() as wb:
             for k, v in pairs:
                 wb.put(k, v)
@@ -522,6 +608,13 @@ class Engine:
     def discard_pending(self) -> None:
         self.pending = {}
         self.reset_cache()
+        self.forget_bounds()
+
+    def forget_bounds(self) -> None:
+        """Forget where sorted sets' live scores begin and end (records changed behind them)."""
+        if self.floors or self.ceilings:
+            self.floors.clear()
+            self.ceilings.clear()
 
     def _failed(self, error: WriteFailed, log_ids: tuple[int, int]) -> None:
         """A batch could not be written: nothing of it stays in memory either. The pending
@@ -576,24 +669,22 @@ class Engine:
         """Iterate [start, stop) over LevelDB merged with the pending batch (pending wins).
 
         Nothing is committed here, so a transaction that reads ranges mid-way is still applied
-        as one batch. The pending part is a snapshot taken when iteration starts.
+        as one batch. The pending and in-flight keys in the range are those of when iteration
+        starts (LevelDB's, those of its snapshot then); their values are read as the walk
+        reaches them, so a walk that stops early costs what it read, not the whole range.
         """
-        overlay = self.pending
-        if self.inflight:  # the batch in flight, under what is pending now
-            overlay = {**self.inflight, **overlay}
-        pending = sorted(((k, v) for k, v in overlay.items() if start <= k < stop), reverse=reverse)
-        if pending:
-            self.dirty_reads += 1
+        overlay = self._overlay(start, stop, reverse)
         with self._range(start, stop, reverse) as it:
-            if not pending:
+            if overlay is None:
                 yield from it
                 return
+            self.dirty_reads += 1
             later = (lambda a, b: a < b) if reverse else (lambda a, b: a > b)
-            p = 0
+            head = next(overlay, None)
             for k, v in it:
-                while p < len(pending) and not later(pending[p][0], k):
-                    pk, pv = pending[p]
-                    p += 1
+                while head is not None and not later(head[0], k):
+                    pk, pv = head
+                    head = next(overlay, None)
                     if pk == k:
                         v = pv  # type: ignore[assignment]
                         break
@@ -601,9 +692,10 @@ class Engine:
                         yield pk, pv
                 if v is not None:
                     yield k, v
-            for pk, pv in pending[p:]:
-                if pv is not None:
-                    yield pk, pv
+            while head is not None:
+                if head[1] is not None:
+                    yield head  # type: ignore[misc]
+                head = next(overlay, None)
 
     @contextmanager
     def _range(
@@ -663,13 +755,28 @@ class Engine:
         parts = [b"$%d\r\n%b\r\n" % (len(x), x) for item in items for x in _pieces(item)]
         return b"".join(parts), len(parts)
 
+    def _overlay(
+        self, start: bytes, stop: bytes, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes | None]] | None:
+        """The pending and in-flight writes in [start, stop), in order (pending wins), their
+        values read lazily; None when there are none. O(log n) to start in a batch of n."""
+        pending, inflight = self.pending, self.inflight
+        keys = self._pending_keys.range(pending, start, stop) if pending else []
+        under = self._inflight_keys.range(inflight, start, stop) if inflight else []
+        if not (keys or under):
+            return None
+        if reverse:
+            keys.reverse()
+            under.reverse()
+        return _overlay_items(pending, keys, inflight, under, reverse)
+
     def _overlay_in(self, start: bytes, stop: bytes) -> bool:
         """Whether a pending or in-flight write falls in [start, stop) (O(1) when none is
-        waiting, as is usual for reads)."""
-        for overlay in (self.pending, self.inflight):
-            if overlay and any(start <= k < stop for k in overlay):
-                return True
-        return False
+        waiting, as is usual for reads; O(log n) else)."""
+        return bool(
+            (self.pending and self._pending_keys.any_in(self.pending, start, stop))
+            or (self.inflight and self._inflight_keys.any_in(self.inflight, start, stop))
+        )
 
     def scan_keys(self, start: bytes, stop: bytes) -> Iterator[bytes]:
         for k, _v in self.scan(start, stop):

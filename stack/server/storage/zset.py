@@ -16,6 +16,7 @@ from stack.core.resp import ReplyError
 
 from . import keyformat as kf
 from .collections import ZSET_MEMBER, ZSET_SCORE, Collection
+from .engine import Engine
 from .keyspace import Database
 from .numbers import c_strtod
 from .scores import decode_score, encode_score
@@ -101,6 +102,19 @@ class ZSet:
         encoded = encode_score(score)
         self.col.put(MEMBER + member, encoded)
         self.col.put(SCORE + encoded + member, b"")
+        engine = self.col.ks.engine
+        if engine.floors or engine.ceilings:
+            self._widen(engine, self.col.prefix + SCORE, self.col.prefix + SCORE + encoded + member)
+
+    @staticmethod
+    def _widen(engine: Engine, base: bytes, key: bytes) -> None:
+        """A score index entry was written: the known ends of the live scores still hold."""
+        floor = engine.floors.get(base)
+        if floor is not None and key < floor:
+            engine.floors[base] = key
+        ceiling = engine.ceilings.get(base)
+        if ceiling is not None and key > ceiling:
+            engine.ceilings[base] = key
 
     def remove(self, member: bytes, score: float) -> None:
         assert self.col.meta is not None
@@ -114,20 +128,61 @@ class ZSet:
     def ordered(
         self, reverse: bool = False, start: float | None = None
     ) -> Iterator[tuple[bytes, float]]:
-        """(member, score) by score then member; from ``start`` when given."""
+        """(member, score) by score then member; from ``start`` when given.
+
+        The walk starts at the known end of the live scores (``Engine.floors``/``ceilings``)
+        when that is nearer, so it does not step again over the tombstones that pops left
+        below (LevelDB keeps them until a compaction): a ZPOPMIN seeks to its member instead of
+        walking every member popped before. A walk from that end records the first key it
+        finds as the new end."""
         col = self.col
         if col.meta is None:
             return
+        engine = col.ks.engine
         base = col.prefix + SCORE
         lo, hi = base, kf.prefix_end(base)
+        ends = engine.ceilings if reverse else engine.floors
+        end = ends.get(base)
+        from_end = start is None  # no live key before the walk's first one
         if start is not None:
             if reverse:
                 hi = kf.prefix_end(base + encode_score(start))
             else:
                 lo = base + encode_score(start)
+        if end is not None:
+            if reverse and end + b"\x00" <= hi:
+                hi, from_end = end + b"\x00", True
+            elif not reverse and end >= lo:
+                lo, from_end = end, True
         cut = len(base)
-        for k, _v in col.ks.engine.scan(lo, hi, reverse):
+        for k, _v in engine.scan(lo, hi, reverse):
+            if from_end:
+                from_end = False
+                _remember(ends, base, k)
             yield k[cut + 8 :], decode_score(k[cut : cut + 8])
+
+    def pop(self, count: int, highest: bool) -> list[tuple[bytes, float]]:
+        """Remove up to ``count`` members with the lowest (``highest``: the highest) scores,
+        save, and return them in that order. The end of the live scores moves past them."""
+        items: list[tuple[bytes, float]] = []
+        for item in self.ordered(reverse=highest):
+            if len(items) >= count:
+                break
+            items.append(item)
+        if not items:
+            return items
+        for member, score in items:
+            self.remove(member, score)
+        base = self.col.prefix + SCORE
+        self.save()
+        engine = self.col.ks.engine
+        ends = engine.ceilings if highest else engine.floors
+        if self.col.exists:  # nothing live is left beyond the last one popped
+            member, score = items[-1]
+            _remember(ends, base, base + encode_score(score) + member)
+        else:
+            ends.pop(base, None)
+        return items
 
     def rank_range(self, start: int, stop: int, reverse: bool) -> list[tuple[bytes, float]]:
         size = self.size
@@ -170,6 +225,13 @@ class ZSet:
 
 
 Bound = ScoreBound | LexBound
+ENDS_MAX = 10_000  # sorted sets whose ends are remembered (then all are forgotten at once)
+
+
+def _remember(ends: dict[bytes, bytes], base: bytes, key: bytes) -> None:
+    if len(ends) >= ENDS_MAX and base not in ends:
+        ends.clear()
+    ends[base] = key
 
 
 def _window(
