@@ -320,27 +320,32 @@ class Replication:
                     items = await link.next_pushes(timeout=HEARTBEAT_SECONDS)
                 except RequestTimeout:
                     items = []
-                for item in items:
-                    self._apply(item)
+                self._apply(items)
                 self.last_io = link.last_io
                 await link.send_no_reply("REPLCONF", "ACK", eng.last_log_id)
+                await asyncio.sleep(0)  # clients' turns between bursts already buffered
         except HandshakeError as e:
             raise ValueError(f"AUTH with masterauth failed: {e}") from None
         finally:
             await link.close()
 
-    def _apply(self, item: object) -> None:
-        if not isinstance(item, list) or len(item) != 2:
-            raise ValueError(f"unexpected message from master: {item!r}")
-        log_id, raw = item
-        if not isinstance(log_id, int) or not isinstance(raw, bytes):
-            raise ValueError("malformed replication record")
+    def _apply(self, items: list[object]) -> None:
+        """Apply records pushed by the master (a burst of them: one write batch)."""
         eng = self.server.engine
-        if log_id <= eng.last_log_id:
-            return  # already applied (a resent record after a reconnect)
-        record = blog.decode_record(log_id, raw)
-        eng.apply_replicated(log_id, raw, record.changes)
-        if any(k[:1] == kf.NS_SYSTEM for k, _v in record.changes):
+        records = []
+        after = eng.last_log_id
+        for item in items:
+            if not isinstance(item, list) or len(item) != 2:
+                raise ValueError(f"unexpected message from master: {item!r}")
+            log_id, raw = item
+            if not isinstance(log_id, int) or not isinstance(raw, bytes):
+                raise ValueError("malformed replication record")
+            if log_id <= after:
+                continue  # already applied (a resent record after a reconnect)
+            after = log_id
+            records.append((log_id, raw, blog.decode_record(log_id, raw).changes))
+        eng.apply_replicated(records)
+        if any(k[:1] == kf.NS_SYSTEM for _i, _r, changes in records for k, _v in changes):
             self.server.keyspace.reload()
 
     async def _load_snapshot(self, link: RespClient) -> None:
@@ -358,8 +363,7 @@ class Replication:
                     eng.last_log_id = log_id
                     eng.first_log_id = 0
                     self.server.keyspace.reload()
-                    for record in batch[n + 1 :]:  # records that came in the same read
-                        self._apply(record)
+                    self._apply(batch[n + 1 :])  # records that came in the same read
                     return
                 eng.load_chunk(_snapshot_pairs(item[1]))
 
