@@ -187,3 +187,13 @@ def test_a_burst_of_replicated_records_is_one_write(tmp_path: Path) -> None:
     assert real.__self__.get(blog.log_key(256)) == b"raw-256"
     e.apply_replicated([])  # nothing: no write
     assert len(batches) == 1
+
+
+def test_open_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    first = Engine(tmp_path / "db")
+    with pytest.raises(StorageError, match="another process holds it .*another ledis-server"):
+        Engine(tmp_path / "db")
+    first.close()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="it is a file, not a directory"):
+        Engine(tmp_path / "file")

@@ -196,6 +196,17 @@ def _message(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def _open_error(path: Path, e: plyvel.Error) -> str:
+    """LevelDB's refusal to open ``path`` in words (its text arrives as bytes)."""
+    text = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+    if "lock" in text.lower() and ("unavailable" in text.lower() or "held" in text.lower()):
+        return (
+            f"cannot open {path}: another process holds it (LevelDB's LOCK file is taken): "
+            "is another ledis-server running on this data dir?"
+        )
+    return f"cannot open {path}: {text}"
+
+
 class Engine:
     def __init__(
         self,
@@ -206,7 +217,12 @@ class Engine:
         compression: str = "none",
         max_open_files: int = 1000,
     ) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StorageError(f"cannot open {path}: it is a file, not a directory") from None
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from None
         try:
             self.db = plyvel.DB(
                 str(path),
@@ -217,10 +233,8 @@ class Engine:
                 compression=None if compression == "none" else compression,
                 max_open_files=max_open_files,
             )
-        except plyvel.IOError as e:
-            raise StorageError(f"cannot open {path}: {e}") from None
         except plyvel.Error as e:
-            raise StorageError(f"cannot open {path}: {e}") from None
+            raise StorageError(_open_error(path, e)) from None
         self.path = path
         self.fsync = fsync
         self.pending: dict[bytes, bytes | None] = {}
