@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stack.core import errors
 from stack.core.reply_parser import ErrorReply, ReplyParser
-from stack.core.resp import Chunks, ReplyError, strict_int
+from stack.core.resp import Chunks, ReplyError
 
 from . import shebang
 from .busy import Busy
 from .convert import to_reply
+from .functions import Functions
+from .run import Run, numkeys, readonly_by_flags
 from .runtime import CallError, LuaError, LuaMemoryError, Runtime, ScriptLibError, sha1hex
 
 if TYPE_CHECKING:
@@ -42,21 +45,6 @@ class Script:
     flags: frozenset[bytes] | None  # from the shebang; None without one
 
 
-@dataclass(slots=True)
-class Run:
-    """The script running now."""
-
-    client: Client
-    script: Script
-    readonly: bool
-    started: float
-    resp3: bool = False  # redis.setresp(3)
-    wrote: bool = False
-    killed: bool = False
-    busy: bool = False  # past busy-reply-threshold: others are answered -BUSY
-    seen: set[int] = field(default_factory=set)
-
-
 class _Failed:
     """A failed call's error text, before it becomes a raise or an ``{err=...}`` table."""
 
@@ -70,14 +58,23 @@ class Scripts:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.cache: dict[bytes, Script] = {}
-        self.runtime = self._new_runtime()
+        self.runtime = self.new_runtime()
         self.running: Run | None = None
         self.busy = Busy(server, self)
         self.calls = 0
+        self.functions = Functions(server, self)  # Redis 7 functions: their own Lua state
 
-    def _new_runtime(self) -> Runtime:
-        rt = Runtime(self._raising_call, self._pcall, self._hook, self._setresp, LUA_MAX_MEMORY)
-        return rt
+    def new_runtime(self, load_hook: Callable[[], bool] | None = None) -> Runtime:
+        """A Lua state whose ``redis.call`` and hooks come here (``load_hook``: FUNCTION
+        LOAD's time limit)."""
+        return Runtime(
+            self._raising_call,
+            self._pcall,
+            self._hook,
+            self._setresp,
+            LUA_MAX_MEMORY,
+            load_hook or (lambda: False),
+        )
 
     # -- the cache ----------------------------------------------------------------------------
 
@@ -104,7 +101,7 @@ class Scripts:
 
     def flush(self) -> None:
         self.cache.clear()
-        self.runtime = self._new_runtime()
+        self.runtime = self.new_runtime()
 
     def memory(self) -> int:
         return self.runtime.memory_used()
@@ -117,28 +114,26 @@ class Scripts:
             found = self.cache.get(args[1].lower()) if len(args[1]) == 40 else None
             if found is None:
                 raise ReplyError(errors.NOSCRIPT)
-        numkeys = strict_int(args[2])
-        if numkeys is None:
-            raise ReplyError(errors.NOT_INTEGER)
-        if numkeys < 0:
-            raise ReplyError(errors.SCRIPT_NEGATIVE_KEYS)
-        if numkeys > len(args) - 3:
-            raise ReplyError(errors.SCRIPT_TOO_MANY_KEYS)
+        n = numkeys(args, errors.NOT_INTEGER)
         script = found if found is not None else self.load(args[1])
-        flags = script.flags
-        if flags is not None and b"no-writes" in flags:
-            readonly = True
+        readonly = readonly_by_flags(script.flags, readonly)
         rt = self.runtime
-        keys = rt.lua.table_from(args[3 : 3 + numkeys])
-        argv = rt.lua.table_from(args[3 + numkeys :])
-        run = Run(c, script, readonly, time.monotonic())
+        keys = rt.lua.table_from(args[3 : 3 + n])
+        argv = rt.lua.table_from(args[3 + n :])
+        run = Run(c, rt, script.sha, False, readonly, time.monotonic(), args)
+        return self.execute(run, rt.run_fn, script.function, keys, argv)
+
+    def execute(self, run: Run, runner: Any, function: Any, keys: Any, argv: Any) -> object:
+        """Run a script or a function (``runner`` is the Lua side that calls it) on its
+        caller's connection, as EXEC runs commands: its reply, or raises its error."""
+        c = run.client
         saved = (c.db, c.resp3, c.in_exec)
         self.running = run
         c.in_exec = True
         c.resp3 = False
         self.calls += 1
         try:
-            ok, result = rt.run_fn(script.function, keys, argv, HOOK_INSTRUCTIONS)
+            ok, result = runner(function, keys, argv, HOOK_INSTRUCTIONS)
         except LuaMemoryError:
             ok, result = False, b"not enough memory"
         except LuaError as e:  # an error while handling an error
@@ -150,10 +145,10 @@ class Scripts:
                 self.busy.ended(run)
         if ok:
             return to_reply(result, run.resp3, c.resp3)
-        raise ReplyError(self._error_text(result, script.sha))
+        raise ReplyError(self._error_text(result, run.name))
 
-    def _error_text(self, err: object, sha: bytes) -> str:
-        text = sha.decode()
+    def _error_text(self, err: object, name: bytes) -> str:
+        text = name.decode("utf-8", "surrogateescape")
         if isinstance(err, bytes):  # not through the handler (out of memory)
             return f"ERR {err.decode('utf-8', 'replace')} script: {text}"
         getter = getattr(err, "__getitem__", None)
@@ -179,7 +174,8 @@ class Scripts:
         """redis.pcall: a failed command's error is returned as ``{err=...}``."""
         result = self._call(*lua_args)
         if type(result) is _Failed:
-            return self.runtime.lua.table_from({b"err": result.err})  # type: ignore[attr-defined]
+            rt = self.running.rt if self.running is not None else self.runtime
+            return rt.lua.table_from({b"err": result.err})  # type: ignore[attr-defined]
         return result
 
     def _fail(self, message: str) -> object:
@@ -227,7 +223,7 @@ class Scripts:
         value = parser.get()
         if type(value) is ErrorReply:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
-        return self.runtime.to_lua.value(value, run.resp3)
+        return run.rt.to_lua.value(value, run.resp3)
 
     def _setresp(self, n: object) -> None:
         run = self.running
@@ -250,16 +246,21 @@ class Scripts:
                 "Slow script detected: still in execution after %d milliseconds. You can try "
                 "killing the script using the SCRIPT KILL command. Script SHA1 is: %s",
                 int((time.monotonic() - run.started) * 1000),
-                run.script.sha.decode(),
+                run.name.decode("utf-8", "surrogateescape"),
             )
         self.busy.serve(run)
         return run.killed
 
-    def kill(self) -> None:
-        """SCRIPT KILL (served while a script is busy: ``busy.py``)."""
+    def kill(self, is_eval: bool = True) -> None:
+        """SCRIPT KILL, or FUNCTION KILL when not ``is_eval`` (served while a script is busy:
+        ``busy.py``); each kills only its own kind."""
         run = self.running
         if run is None:
             raise ReplyError(errors.NOTBUSY)
         if run.wrote:
             raise ReplyError(errors.UNKILLABLE)
+        if is_eval and run.is_function:
+            raise ReplyError(errors.BUSY_FUNCTION)
+        if not is_eval and not run.is_function:
+            raise ReplyError(errors.BUSY)
         run.killed = True
