@@ -32,12 +32,11 @@ local pcall_, unwrap = pcall, host.unwrap
 local function caught(ok, ...)
   if not ok then
     local e = ...
-    if type(e) == "userdata" then return false, unwrap(e).err end
+    if type(e) == "userdata" then return false, host.lib_message(e, nil) or unwrap(e).err end
     if type(e) == "table" and type(rawget(e, "err")) == "string" then return false, e.err end
   end
   return ok, ...
 end
-env.pcall = function(f, ...) return caught(pcall_(f, ...)) end
 env.rawset = function(t, k, v)
   if readonly[t] then error(READONLY, 0) end
   return rawset(t, k, v)
@@ -88,6 +87,36 @@ env.redis = frozen(redis)
 env.bit = frozen(host.bit)
 env.cjson = frozen(host.cjson)
 
+env.cmsgpack = frozen(host.cmsgpack)
+env.struct = frozen(host.struct)
+
+-- cmsgpack and struct are Python (scripting/lua_cmsgpack.py, lua_struct.py); their errors read
+-- as the C libraries' luaL_error makes them: at the caller's line, naming the function as the
+-- caller called it. Worked out where the error is raised, while the stack still holds the
+-- caller: in the handler of a script's run, or of a pcall of a Lua function. pcall of a library
+-- function itself gets '?' and no line, as from C.
+local lib_message = host.lib_message
+local function lib_text(err, level)  -- level: the raising function's, seen from here
+  local who = dbg.getinfo(level, "n")
+  local caller = dbg.getinfo(level + 1, "Sl")
+  local message, at_caller = lib_message(err, who and who.name)
+  if message and at_caller and caller and caller.currentline > 0 then
+    message = caller.short_src .. ":" .. caller.currentline .. ": " .. message
+  end
+  return message
+end
+local function lib_handler(err)
+  if type(err) == "userdata" then return lib_text(err, 3) or err end
+  return err
+end
+env.pcall = function(f, ...)
+  if type(f) ~= "function" or dbg.getinfo(f, "S").what ~= "Lua" then
+    return caught(pcall_(f, ...))
+  end
+  local n, args = select("#", ...), {...}
+  return caught(xpcall(function() return f(unpack(args, 1, n)) end, lib_handler))
+end
+
 local scope = frozen(env)
 env._G = scope
 setmetatable(env, {__index = function(_, name)
@@ -108,8 +137,8 @@ local function handler(err)
     if i.source == "@user_script" or i.source == "@user_function" then info = i break end
     level = level + 1
   end
-  if type(err) == "userdata" then err = host.unwrap(err)
-  elseif type(err) ~= "table" then err = {err = "ERR " .. tostring(err)} end
+  if type(err) == "userdata" then err = lib_text(err, 3) or host.unwrap(err) end
+  if type(err) ~= "table" then err = {err = "ERR " .. tostring(err)} end
   if info then err.source = info.source err.line = info.currentline end
   return err
 end

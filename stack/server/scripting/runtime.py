@@ -12,7 +12,10 @@ from typing import Any
 import lupa.lua51 as lua
 
 from .convert import ToLua
+from .lib_error import LibError, lib_message
 from .libs import CJson, bit_functions
+from .lua_cmsgpack import CMsgPack
+from .lua_struct import Struct
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class Runtime:
         self.to_lua = ToLua(table_from)
 
         def lib_error(message: str) -> None:
-            raise ScriptLibError(message)
+            raise LibError(message)
 
         host = table_from(
             {
@@ -87,6 +90,9 @@ class Runtime:
                 b"version_num": VERSION_NUM,
                 b"bit": table_from(bit_functions()),
                 b"cjson": table_from(CJson(table_from, lib_error).functions()),
+                b"cmsgpack": table_from(CMsgPack(table_from, lua.lua_type).functions()),
+                b"struct": table_from(Struct().functions()),
+                b"lib_message": lib_message,
             }
         )
         prelude = self.lua.execute(b"return function(...) " + _PRELUDE + b"\nend")
