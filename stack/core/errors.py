@@ -319,6 +319,12 @@ SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script
 SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 SCRIPT_WRITE_IN_RO = "ERR Write commands are not allowed from read-only scripts."
 SCRIPT_WRITE_FLAG_IN_RO = "ERR Can not execute a script with write flag using *_ro command."
+SCRIPT_WRITE_FLAG_ON_REPLICA = "READONLY Can not run script with write flag on readonly replica"
+SCRIPT_NO_CLUSTER = "ERR Can not run script on cluster, 'no-cluster' flag is set."
+# redis.call on a key the node does not serve, or of another slot than the script's keys (a
+# node that knows its slots: Redis Cluster's rules for scripts)
+SCRIPT_NON_LOCAL_KEY = "ERR Script attempted to access a non local key in a cluster node"
+SCRIPT_CROSS_SLOT = "ERR Script attempted to access keys that do not hash to the same slot"
 
 # Redis 7 functions (FUNCTION, FCALL), Redis 7.0's wording
 FUNCTION_NOT_FOUND = "ERR Function not found"

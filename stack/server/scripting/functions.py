@@ -31,7 +31,7 @@ from stack.core.resp import (
 
 from ..storage import keyformat as kf
 from . import function_dump
-from .run import Run, numkeys, readonly_by_flags
+from .run import numkeys
 from .runtime import LibraryError, LuaMemoryError
 
 if TYPE_CHECKING:
@@ -279,11 +279,10 @@ class Functions:
         if f is None:
             raise ReplyError(errors.FUNCTION_NOT_FOUND)
         n = numkeys(args, errors.FUNCTION_BAD_NUMKEYS)
-        readonly = readonly_by_flags(f.flags, readonly)
         rt = self.runtime
+        run = self.scripts.prepare(c, rt, f.name, True, f.flags, readonly, args, n)
         keys = rt.lua.table_from(args[3 : 3 + n])
         argv = rt.lua.table_from(args[3 + n :])
-        run = Run(c, rt, f.name, True, readonly, time.monotonic(), args)
         return self.scripts.execute(run, rt.call_fn, f.callback, keys, argv)
 
     # -- the store ----------------------------------------------------------------------------

@@ -24,6 +24,8 @@ class Run:
     readonly: bool
     started: float
     command: list[bytes]  # what the caller sent (FUNCTION STATS shows it)
+    slot: int = -1  # with a slot map: the slot of the keys it used (declared or called)
+    cross_slot: bool = False  # allow-cross-slot-keys: its calls may use keys of any slot
     resp3: bool = False  # redis.setresp(3)
     wrote: bool = False
     killed: bool = False
@@ -44,14 +46,21 @@ def numkeys(args: list[bytes], not_integer: str) -> int:
     return n
 
 
-def readonly_by_flags(flags: Collection[bytes] | None, readonly: bool) -> bool:
-    """Whether a run is read-only: a ``no-writes`` flag says so; a script with flags but not
-    that one cannot run from a _RO command; no flags at all (a script without a shebang)
-    leaves it to the command."""
+def readonly_by_flags(
+    flags: Collection[bytes] | None, readonly: bool, replica: bool, cluster: bool
+) -> bool:
+    """Whether a run is read-only, checking its flags as Redis does before it runs: no flags at
+    all (a script without a shebang) leave it to the command; ``no-cluster`` cannot run on a
+    node that knows its slots (``cluster``); without ``no-writes`` it cannot run on a replica
+    nor from a _RO command."""
     if flags is None:
         return readonly
+    if cluster and b"no-cluster" in flags:
+        raise ReplyError(errors.SCRIPT_NO_CLUSTER)
     if b"no-writes" in flags:
         return True
+    if replica:
+        raise ReplyError(errors.SCRIPT_WRITE_FLAG_ON_REPLICA)
     if readonly:
         raise ReplyError(errors.SCRIPT_WRITE_FLAG_IN_RO)
     return False

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stack.core import errors
+from stack.core.commands.keyspec import keys_of
 from stack.core.reply_parser import ErrorReply, ReplyParser
 from stack.core.resp import Chunks, ReplyError
+from stack.core.slots import key_slot
 
 from . import shebang
 from .busy import Busy
@@ -116,12 +118,34 @@ class Scripts:
                 raise ReplyError(errors.NOSCRIPT)
         n = numkeys(args, errors.NOT_INTEGER)
         script = found if found is not None else self.load(args[1])
-        readonly = readonly_by_flags(script.flags, readonly)
         rt = self.runtime
+        run = self.prepare(c, rt, script.sha, False, script.flags, readonly, args, n)
         keys = rt.lua.table_from(args[3 : 3 + n])
         argv = rt.lua.table_from(args[3 + n :])
-        run = Run(c, rt, script.sha, False, readonly, time.monotonic(), args)
         return self.execute(run, rt.run_fn, script.function, keys, argv)
+
+    def prepare(
+        self,
+        c: Client,
+        rt: Runtime,
+        name: bytes,
+        is_function: bool,
+        flags: Collection[bytes] | None,
+        readonly: bool,
+        args: list[bytes],
+        n: int,
+    ) -> Run:
+        """A run of a script or function whose ``n`` keys follow numkeys in ``args``, its
+        flags checked as Redis checks them before it runs."""
+        server = self.server
+        cluster = server.slots.map is not None
+        readonly = readonly_by_flags(flags, readonly, server.read_only, cluster)
+        run = Run(c, rt, name, is_function, readonly, time.monotonic(), args)
+        # a script without a shebang may use keys of any slot (as Redis 7 keeps old scripts)
+        run.cross_slot = flags is None or b"allow-cross-slot-keys" in flags
+        if cluster and n:  # the gate saw its declared keys in one slot served here
+            run.slot = key_slot(args[3])
+        return run
 
     def execute(self, run: Run, runner: Any, function: Any, keys: Any, argv: Any) -> object:
         """Run a script or a function (``runner`` is the Lua side that calls it) on its
@@ -210,11 +234,15 @@ class Scripts:
             return self._fail(errors.SCRIPT_WRONG_ARITY)
         if "noscript" in entry.spec.flags:
             return self._fail(errors.SCRIPT_NOT_ALLOWED)
-        if entry.write:
-            if run.readonly:
-                return self._fail(errors.SCRIPT_WRITE_IN_RO)
-            run.wrote = True
+        if entry.write and run.readonly:
+            return self._fail(errors.SCRIPT_WRITE_IN_RO)
         client = run.client
+        if self.server.slots.map is not None:
+            refusal = self._cluster_refusal(run, entry, args)
+            if refusal is not None:
+                return self._fail(refusal)
+        if entry.write:
+            run.wrote = True
         client.resp3 = run.resp3
         reply = dispatcher.execute(client, args)
         data = b"".join(reply) if isinstance(reply, Chunks) else reply
@@ -224,6 +252,22 @@ class Scripts:
         if type(value) is ErrorReply:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
         return run.rt.to_lua.value(value, run.resp3)
+
+    def _cluster_refusal(self, run: Run, entry: Any, args: list[bytes]) -> str | None:
+        """Redis Cluster's rules for a command a script calls, on a node that knows its slots:
+        its keys in one slot this node serves now, and (unless allow-cross-slot-keys) the slot
+        of the script's other keys."""
+        keys = [args[r.pos] for r in keys_of(entry.spec, args)]
+        if not keys:
+            return None
+        if self.server.slots.refusal(run.client, keys) is not None:
+            return errors.SCRIPT_NON_LOCAL_KEY
+        slot = key_slot(keys[0])
+        if run.slot < 0:
+            run.slot = slot
+        elif slot != run.slot and not run.cross_slot:
+            return errors.SCRIPT_CROSS_SLOT
+        return None
 
     def _setresp(self, n: object) -> None:
         run = self.running
