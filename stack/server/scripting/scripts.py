@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from stack.core import errors
 from stack.core.commands.keyspec import keys_of
 from stack.core.reply_parser import ErrorReply, ReplyParser
-from stack.core.resp import Chunks, ReplyError
+from stack.core.resp import Chunks, ReplyError, Status, strict_int
 from stack.core.slots import key_slot
 
 from . import shebang
@@ -45,6 +45,31 @@ class Script:
     sha: bytes
     function: Any
     flags: frozenset[bytes] | None  # from the shebang; None without one
+
+
+_NOT_SIMPLE = object()
+_OK_STATUS = Status("OK")
+
+
+def _simple_reply(data: bytes) -> object:
+    """The value of the replies scripts get most (an integer, a bulk string, nil, +OK) read
+    without a parser; ``_NOT_SIMPLE`` for anything else (the parser reads it)."""
+    kind = data[:1]
+    if kind == b"$":
+        if data == b"$-1\r\n":
+            return None
+        head = data.find(b"\r\n")
+        n = strict_int(data[1:head])
+        if n is not None and n >= 0 and len(data) == head + n + 4:
+            return data[head + 2 : head + 2 + n]
+    elif kind == b":":
+        if data.find(b"\r\n") == len(data) - 2:
+            n = strict_int(data[1:-2])
+            if n is not None:
+                return n
+    elif data == b"+OK\r\n":
+        return _OK_STATUS
+    return _NOT_SIMPLE
 
 
 class _Failed:
@@ -246,9 +271,11 @@ class Scripts:
         client.resp3 = run.resp3
         reply = dispatcher.execute(client, args)
         data = b"".join(reply) if isinstance(reply, Chunks) else reply
-        parser = ReplyParser()
-        parser.feed(data)
-        value = parser.get()
+        value = _simple_reply(data)
+        if value is _NOT_SIMPLE:
+            parser = ReplyParser()
+            parser.feed(data)
+            value = parser.get()
         if type(value) is ErrorReply:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
         return run.rt.to_lua.value(value, run.resp3)
