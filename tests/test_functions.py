@@ -279,6 +279,12 @@ def test_function_dump_restore_as_redis(fpair: Pair) -> None:
             b"-ERR DUMP payload version or checksum are wrong\r\n"
         )
     assert fpair.ours.call("FCALL", "b1", "0") == b":1\r\n"  # nothing changed
+    for client in (fpair.theirs, fpair.ours):  # each side's DUMP of a key: valid, no libraries
+        client.call("SET", "k", "v")
+        key = client.call("DUMP", "k")
+        assert client.call("FUNCTION", "RESTORE", key[key.index(b"\r\n") + 2 : -2]) == (
+            b"-ERR given type is not a function\r\n"
+        )
 
 
 def test_restore_payload_round_trips_and_refuses_garbage(ledis_server: LedisServer) -> None:

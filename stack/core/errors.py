@@ -345,6 +345,7 @@ FUNCTION_RESTORE_POLICY = (
     "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
 )
 FUNCTION_BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
+FUNCTION_RESTORE_NOT_FUNCTIONS = "ERR given type is not a function"
 FUNCTION_LIST_NO_PATTERN = "ERR library name argument was not given"
 
 

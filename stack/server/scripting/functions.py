@@ -29,6 +29,7 @@ from stack.core.resp import (
     split_args,
 )
 
+from ..storage import dump as key_dump
 from ..storage import keyformat as kf
 from . import function_dump
 from .run import numkeys
@@ -201,7 +202,13 @@ class Functions:
         try:
             codes = function_dump.decode(payload)
         except function_dump.BadPayload:
-            raise ReplyError(errors.FUNCTION_BAD_PAYLOAD) from None
+            try:  # a key's DUMP passes the checks but holds no libraries (Redis's answer)
+                key_dump.decode(payload)
+            except key_dump.BadChecksum:
+                raise ReplyError(errors.FUNCTION_BAD_PAYLOAD) from None
+            except key_dump.BadPayload:
+                pass
+            raise ReplyError(errors.FUNCTION_RESTORE_NOT_FUNCTIONS) from None
         new: dict[bytes, Library] = {}
         names: set[bytes] = set()
         for code in codes:
