@@ -1,6 +1,7 @@
 """The in-process cost of one command through the dispatcher (no network), this tree against
 another checkout of ledis in the same run: what the Python path pays per call for argument
-checks, keyspace notifications, WATCH and blocking bookkeeping.
+checks, keyspace notifications, WATCH and blocking bookkeeping; and EVALSHA of a small script
+(its two redis.call through the same dispatcher).
 
 Each side runs in its own process (``PYTHONPATH`` pointing at its tree), commands interleaved
 side by side, best of ``--rounds`` rounds of ``--calls`` calls each, the write batch
@@ -15,6 +16,7 @@ busy neighbour disturbs less than wall time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -36,7 +38,10 @@ COMMANDS: dict[str, list[str]] = {
     "EXPIRE": ["EXPIRE", "k{n}", "100"],
     "DEL": ["DEL", "k{n}"],
     "GET": ["GET", "k{n}"],
+    "EVALSHA": ["EVALSHA", "{sha}", "1", "k{n}", "1"],  # INCRBY + GET from Lua (SCRIPT below)
 }
+SCRIPT = "redis.call('incrby', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])"
+SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 
 def measure(calls: int, rounds: int, notify: str) -> dict[str, float]:
@@ -55,11 +60,12 @@ def measure(calls: int, rounds: int, notify: str) -> dict[str, float]:
     client = Client(server)
     execute = server.dispatcher.execute
     engine = server.engine
+    execute(client, [b"SCRIPT", b"LOAD", SCRIPT.encode()])
     best: dict[str, float] = {}
     for _round in range(rounds):
         for name, template in COMMANDS.items():
             calls_args = [
-                [part.format(n=n).encode() for part in template] for n in range(calls)
+                [part.format(n=n, sha=SHA).encode() for part in template] for n in range(calls)
             ]
             start = time.process_time()  # CPU time: steadier than wall time when shared
             for n, args in enumerate(calls_args):

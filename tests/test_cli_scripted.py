@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,33 @@ def test_uri_and_password(fresh_server: LedisServer) -> None:
     assert b"may not be safe" in out.stderr
     out = run(ledis_cli("-p", str(fresh_server.port), "GET", "x"))
     assert out.stdout == b"NOAUTH Authentication required.\n\n"
+
+
+EVAL_SCRIPT = """redis.call('set', KEYS[1], ARGV[1])
+return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV, redis.call('get', KEYS[1])}
+"""
+EVAL_WORDS = [
+    ["k1", "k2", ",", "a1", "a2,x"],
+    ["k1", ",", "a1", ",", "a2"],  # only the first lone comma splits
+    [",", "a1"],
+    ["k1"],
+    [],
+]
+
+
+@pytest.mark.parametrize("mode", ["--raw", "--no-raw"])
+def test_eval_file_as_redis_cli(endpoint: list[str], mode: str, tmp_path: Path) -> None:
+    """``--eval file.lua key1 key2 , arg1 arg2`` through the installed ledis-cli binary."""
+    binary = Path(sys.executable).parent / "ledis-cli"
+    script = tmp_path / "s.lua"
+    script.write_text(EVAL_SCRIPT)
+    bad = tmp_path / "bad.lua"
+    bad.write_text("return redis.call('nope')")
+    cases = [[str(script), *w] for w in EVAL_WORDS]
+    cases += [[str(bad)], [str(tmp_path / "missing.lua")]]
+    for case in cases:
+        theirs = run(["redis-cli", *endpoint, mode, "--eval", *case])
+        ours = run([str(binary), "--config", "/nonexistent", *endpoint, mode, "--eval", *case])
+        assert ours.stdout == theirs.stdout, case
+        assert ours.stderr == theirs.stderr, case
+        assert ours.returncode == theirs.returncode, case

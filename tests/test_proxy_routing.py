@@ -342,3 +342,36 @@ def test_inline_commands_and_reads_cut_anywhere(proxy: ProxyProcess) -> None:
         c.send(wire[cut:])
         assert [c.read_reply() for _ in range(4)] == [b"$4\r\nx yz\r\n"] * 3 + [b"+OK\r\n"]
     c.close()
+
+
+def test_scripts_and_functions_route_by_their_declared_keys(
+    cluster: Cluster, r: redis.Redis
+) -> None:
+    """EVAL, FCALL and FCALL_RO go to the group of their declared keys (libraries are loaded on
+    each node: FUNCTION is per node, refused through the proxy as SCRIPT is)."""
+    keys = keys_in_groups(cluster, 4, "script")
+    lib = (
+        "#!lua name=plib\n"
+        "redis.register_function('pset', function(k, a) return redis.call('set', k[1], a[1]) end)\n"
+        "redis.register_function{function_name='pget', callback=function(k) "
+        "return redis.call('get', k[1]) end, flags={'no-writes'}}"
+    )
+    for m in cluster.masters:
+        m.client().function_load(lib, replace=True)
+    try:
+        for i, k in enumerate(keys):
+            assert r.eval("return redis.call('set', KEYS[1], ARGV[1])", 1, k, f"e{i}") == b"OK"
+            assert cluster.owner(k).client().get(k) == f"e{i}".encode()
+            assert r.fcall("pset", 1, k, f"f{i}") == b"OK"
+            assert cluster.owner(k).client().get(k) == f"f{i}".encode()
+            assert r.fcall_ro("pget", 1, k) == f"f{i}".encode()
+        assert key_slot(keys[0].encode()) != key_slot(keys[1].encode())
+        for call in (lambda: r.eval("return 1", 2, keys[0], keys[1]),
+                     lambda: r.fcall("pset", 2, keys[0], keys[1], "x")):  # fmt: skip
+            with pytest.raises(redis.exceptions.ClusterCrossSlotError):
+                call()
+        with pytest.raises(redis.ResponseError, match="not supported by ledis-proxy"):
+            r.function_load(lib, replace=True)
+    finally:
+        for m in cluster.masters:
+            m.client().function_flush()

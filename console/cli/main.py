@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 1 when the command replies with an error",
     )
     p.add_argument(
+        "--eval",
+        metavar="FILE",
+        help="run the Lua script in FILE: ledis-cli --eval FILE key1 key2 , arg1 arg2",
+    )
+    p.add_argument(
         "--pipe",
         action="store_true",
         help="mass insertion: send the RESP read from stdin, report replies and errors",
@@ -165,8 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     conn = Connection(target)
     if opts.pipe:
         return pipe_mode(conn, opts.pipe_timeout)
+    if opts.eval:
+        try:
+            script = Path(opts.eval).read_bytes()
+        except OSError as e:
+            print(f"Can't open file '{opts.eval}': {e.strerror}", file=sys.stderr)
+            return 1
+        return one_shot(conn, eval_args(script, _words(opts.command)), opts, raw)
     if opts.command:
-        return one_shot(conn, opts, raw)
+        return one_shot(conn, _words(opts.command), opts, raw)
     if not sys.stdin.isatty():
         return from_stdin(conn, raw)
     from .repl import Repl
@@ -194,8 +206,25 @@ def _connect(conn: Connection) -> bool:
     return True
 
 
-def one_shot(conn: Connection, opts: argparse.Namespace, raw: bool) -> int:
-    args = [a.encode("utf-8", "surrogateescape") for a in opts.command]
+def _words(command: list[str]) -> list[bytes]:
+    return [a.encode("utf-8", "surrogateescape") for a in command]
+
+
+def eval_args(script: bytes, words: list[bytes]) -> list[bytes]:
+    """``--eval``: EVAL of the script, the words before the first lone "," its keys and those
+    after it its arguments, as redis-cli splits them."""
+    keys: list[bytes] = []
+    argv: list[bytes] = []
+    comma = False
+    for w in words:
+        if w == b"," and not comma:
+            comma = True
+        else:
+            (argv if comma else keys).append(w)
+    return [b"EVAL", script, b"%d" % len(keys), *keys, *argv]
+
+
+def one_shot(conn: Connection, args: list[bytes], opts: argparse.Namespace, raw: bool) -> int:
     if opts.stdin_arg:
         args.append(sys.stdin.buffer.read())
     if not _connect(conn):

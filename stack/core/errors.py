@@ -307,6 +307,9 @@ UNKILLABLE = (
     "NOSAVE command."
 )
 BUSY = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = (
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+)
 SCRIPT_NEGATIVE_KEYS = "ERR Number of keys can't be negative"
 SCRIPT_TOO_MANY_KEYS = "ERR Number of keys can't be greater than number of args"
 SCRIPT_NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
@@ -315,6 +318,71 @@ SCRIPT_UNKNOWN_COMMAND = "ERR Unknown Redis command called from script"
 SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script"
 SCRIPT_NOT_ALLOWED = "ERR This Redis command is not allowed from script"
 SCRIPT_WRITE_IN_RO = "ERR Write commands are not allowed from read-only scripts."
+SCRIPT_WRITE_FLAG_IN_RO = "ERR Can not execute a script with write flag using *_ro command."
+SCRIPT_WRITE_FLAG_ON_REPLICA = "READONLY Can not run script with write flag on readonly replica"
+SCRIPT_NO_CLUSTER = "ERR Can not run script on cluster, 'no-cluster' flag is set."
+# redis.call on a key the node does not serve, or of another slot than the script's keys (a
+# node that knows its slots: Redis Cluster's rules for scripts)
+SCRIPT_NON_LOCAL_KEY = "ERR Script attempted to access a non local key in a cluster node"
+SCRIPT_CROSS_SLOT = "ERR Script attempted to access keys that do not hash to the same slot"
+
+# Redis 7 functions (FUNCTION, FCALL), Redis 7.0's wording
+FUNCTION_NOT_FOUND = "ERR Function not found"
+FUNCTION_BAD_NUMKEYS = "ERR Bad number of keys provided"
+LIBRARY_NOT_FOUND = "ERR Library not found"
+LIBRARY_MISSING_METADATA = "ERR Missing library metadata"
+LIBRARY_INVALID_METADATA = "ERR Invalid library metadata"
+LIBRARY_NO_NAME = "ERR Library name was not given"
+LIBRARY_NAME_TWICE = "ERR Invalid metadata value, name argument was given multiple times"
+LIBRARY_BAD_NAME = (
+    "ERR Library names can only contain letters, numbers, or underscores(_) and must be at "
+    "least one character long"
+)
+LIBRARY_NO_FUNCTIONS = "ERR No functions registered"
+FUNCTION_LOAD_TIMEOUT = "ERR FUNCTION LOAD timeout"
+FUNCTION_FLUSH_OPTION = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+FUNCTION_RESTORE_POLICY = (
+    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+)
+FUNCTION_BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
+FUNCTION_RESTORE_NOT_FUNCTIONS = "ERR given type is not a function"
+FUNCTION_LIST_NO_PATTERN = "ERR library name argument was not given"
+
+
+def function_unknown_option(option: bytes) -> str:
+    return f"ERR Unknown option given: {echo(option)}"
+
+
+def function_unknown_list_argument(arg: bytes) -> str:
+    return f"ERR Unknown argument {echo(arg)}"
+
+
+def library_engine_not_found(engine: bytes) -> str:
+    return f"ERR Engine '{echo(engine)}' not found"
+
+
+def library_invalid_metadata(value: bytes) -> str:
+    return f"ERR Invalid metadata value given: {echo(value)}"
+
+
+def library_exists(name: bytes, quoted: bool = True) -> str:
+    """FUNCTION LOAD quotes the name, FUNCTION RESTORE does not (Redis 7.0)."""
+    shown = echo(name)
+    return (
+        f"ERR Library '{shown}' already exists" if quoted else f"ERR Library {shown} already exists"
+    )
+
+
+def function_exists(name: bytes) -> str:
+    return f"ERR Function {echo(name)} already exists"
+
+
+def function_compile_error(message: str) -> str:
+    return f"ERR Error compiling function: {message}"
+
+
+def function_register_error(message: str) -> str:
+    return f"ERR Error registering functions: {message}"
 
 
 def epoch_not_stored(reason: str) -> str:

@@ -298,21 +298,27 @@ class Slots:
                     return fut
         return None
 
+    def refusal(self, client: Client, keys: list[bytes]) -> str | None:
+        """What the map says of ``keys`` used now (a command a script calls): None when this
+        node serves them, else the redirection a client would get."""
+        m = self.map
+        return None if m is None else self._route(client, m, keys, client.asking)
+
     def _route(self, client: Client, m: NodeMap, keys: list[bytes], asking: bool) -> str | None:
         """The rules of a map for a command's keys (``asking``: it may use a slot migrating
         here)."""
         slot = key_slot(keys[0])
+        owner = m.owners[slot]
+        if not owner:  # Redis Cluster looks at the first key's slot before the others'
+            return errors.SLOT_UNASSIGNED
         for key in keys[1:]:
             if key_slot(key) != slot:
                 return errors.CROSSSLOT
-        owner = m.owners[slot]
         if owner == m.group:
             target = m.targets[slot]
             if target and any(client.db.read(k)[1] is None for k in keys):
                 return errors.ask(slot, m.addrs[target])
             return None
-        if not owner:
-            return errors.SLOT_UNASSIGNED
         if m.targets[slot] == m.group and asking:
             if len(keys) > 1 and any(client.db.read(k)[1] is None for k in keys):
                 return errors.TRYAGAIN

@@ -1,14 +1,12 @@
 """Specs of commands the server does not run yet, whose key shapes the proxy must already
-know: Redis 7 functions (FCALL and FCALL_RO: keys counted by numkeys, as EVAL's), MIGRATE
-(a key, or the keys after a KEYS keyword searched from the end) and XREAD (the keys after
-STREAMS, half of what follows). They are not in TABLE (a spec there needs a handler); the work
+know: MIGRATE (a key, or the keys after a KEYS keyword searched from the end) and XREAD (the
+keys after STREAMS, half of what follows). They are not in TABLE (a spec there needs a handler); the work
 that adds a handler moves its spec there. ``PLANNED.keys(args)`` finds their keys meanwhile."""
 
 from __future__ import annotations
 
 from . import CommandTable
 from .keyspec import ks
-from .scripting import script_call
 from .spec import (
     block,
     command,
@@ -22,22 +20,6 @@ from .spec import (
 )
 
 SPECS = (
-    script_call(
-        "fcall",
-        "function",
-        "noscript skip_monitor may_replicate no_mandatory_keys stale",
-        "Invoke a function",
-        "7.0.0",
-        False,
-    ),
-    script_call(
-        "fcall_ro",
-        "function",
-        "readonly noscript skip_monitor no_mandatory_keys stale",
-        "Invoke a read-only function",
-        "7.0.0",
-        True,
-    ),
     command(
         "migrate",
         -6,

@@ -3,7 +3,8 @@
 The script runs inside the event loop's callback, so the loop cannot serve anyone until it
 ends. The Lua count hook calls ``Busy.serve`` instead: it polls the other clients' sockets
 without waiting, reads what arrived, and answers each command as Redis does meanwhile:
-SCRIPT KILL stops a script that has not written (UNKILLABLE otherwise), SHUTDOWN NOSAVE ends
+SCRIPT KILL (FUNCTION KILL for a function) stops a script that has not written (UNKILLABLE
+otherwise), FUNCTION STATS tells what runs, SHUTDOWN NOSAVE ends
 the process without writing the script's pending batch (nothing of it reaches the store or the
 replicas), anything else gets -BUSY. The script's writes stay in the pending batch, which
 nobody reads meanwhile, so no one sees half of them.
@@ -17,17 +18,19 @@ import select
 from typing import TYPE_CHECKING
 
 from stack.core import errors
-from stack.core.resp import OK, ProtocolError, ReplyError, encode_error
+from stack.core.resp import OK, ProtocolError, ReplyError, encode, encode_error
 
 if TYPE_CHECKING:
     from ..client import Client
     from ..server import Server
-    from .scripts import Run, Scripts
+    from .run import Run
+    from .scripts import Scripts
 
 log = logging.getLogger(__name__)
 
 _READ = 64 * 1024
 _BUSY = encode_error(errors.BUSY)
+_BUSY_FUNCTION = encode_error(errors.BUSY_FUNCTION)
 
 
 class Busy:
@@ -71,22 +74,26 @@ class Busy:
         except ProtocolError:
             run.seen.add(c.id)
             return
+        busy = _BUSY_FUNCTION if run.is_function else _BUSY
         for args in commands:
             name = args[0].lower()
-            reply: bytes = _BUSY
-            if name == b"script" and len(args) == 2 and args[1].lower() == b"kill":
+            sub = args[1].lower() if len(args) == 2 else b""
+            reply: bytes = busy
+            if name in (b"script", b"function") and sub == b"kill":
                 try:
-                    self.scripts.kill()
+                    self.scripts.kill(is_eval=name == b"script")
                     reply = OK
                 except ReplyError as e:
                     reply = encode_error(e.message)
+            elif name == b"function" and sub == b"stats":
+                reply = encode(self.scripts.functions.stats(), c.resp3)
             elif name == b"shutdown" and len(args) == 2 and args[1].lower() == b"nosave":
                 log.warning(
                     "SHUTDOWN NOSAVE while a script runs: exiting without writing its changes"
                 )
                 logging.shutdown()
                 os._exit(0)
-            if reply is _BUSY:
+            if reply is busy:
                 self.server.dispatcher.count_error(reply)
             self._send(c, reply)
 

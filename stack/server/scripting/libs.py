@@ -1,12 +1,14 @@
 """The libraries Redis scripts rely on, besides Lua's own: ``bit`` (LuaJIT's BitOp, on 32-bit
 signed integers) and ``cjson`` (encode/decode, ``cjson.null``). ``cmsgpack`` and ``struct`` are
-not provided yet."""
+in ``lua_cmsgpack.py`` and ``lua_struct.py``."""
 
 from __future__ import annotations
 
 import json
 import math
 from typing import Any
+
+from lupa.lua51 import lua_type
 
 _SPECIAL = {"inf": math.inf, "-inf": -math.inf}
 
@@ -145,7 +147,8 @@ class CJson:
                 self._encode(x, out, depth + 1)
             out.append("}")
         else:
-            self.raise_error(f"Cannot serialise {type(v).__name__}: type not supported")
+            kind = lua_type(v) or "userdata"
+            self.raise_error(f"Cannot serialise {kind}: type not supported")
 
     def decode(self, text: object) -> object:
         if not isinstance(text, bytes):

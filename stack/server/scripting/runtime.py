@@ -12,7 +12,10 @@ from typing import Any
 import lupa.lua51 as lua
 
 from .convert import ToLua
+from .lib_error import LibError, lib_message
 from .libs import CJson, bit_functions
+from .lua_cmsgpack import CMsgPack
+from .lua_struct import Struct
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ class CallError(Exception):
         self.err = err
 
 
+class LibraryError(Exception):
+    """A library's code failed while it loaded (the error's text)."""
+
+
 def sha1hex(body: bytes) -> bytes:
     return hashlib.sha1(body).hexdigest().encode()
 
@@ -52,6 +59,7 @@ class Runtime:
         hook: Callable[[], bool],
         setresp: Callable[[object], None],
         max_memory: int,
+        load_hook: Callable[[], bool] = lambda: False,
     ) -> None:
         self.lua = lua.LuaRuntime(
             encoding=None,
@@ -64,7 +72,7 @@ class Runtime:
         self.to_lua = ToLua(table_from)
 
         def lib_error(message: str) -> None:
-            raise ScriptLibError(message)
+            raise LibError(message)
 
         host = table_from(
             {
@@ -72,6 +80,7 @@ class Runtime:
                 b"pcall": pcall,
                 b"unwrap": self._unwrap,
                 b"hook": hook,
+                b"load_hook": load_hook,
                 b"setresp": setresp,
                 b"set_repl": _set_repl,
                 b"sha1hex": _sha1hex,
@@ -81,10 +90,13 @@ class Runtime:
                 b"version_num": VERSION_NUM,
                 b"bit": table_from(bit_functions()),
                 b"cjson": table_from(CJson(table_from, lib_error).functions()),
+                b"cmsgpack": table_from(CMsgPack(table_from, lua.lua_type).functions()),
+                b"struct": table_from(Struct().functions()),
+                b"lib_message": lib_message,
             }
         )
         prelude = self.lua.execute(b"return function(...) " + _PRELUDE + b"\nend")
-        self.compile_fn, self.run_fn, self.arm = prelude(host)
+        self.compile_fn, self.run_fn, self.arm, self.load_fn, self.call_fn = prelude(host)
         globals_ = self.lua.globals()
         for name in (b"python", b"os", b"io", b"package", b"require", b"dofile", b"loadfile"):
             globals_[name] = None
@@ -106,6 +118,20 @@ class Runtime:
         if f is None:
             raise ValueError(message.decode("utf-8", "surrogateescape"))
         return f
+
+    def load_library(self, body: bytes, count: int) -> list[Any]:
+        """Run a library's code (FUNCTION LOAD): what it registered, each a Lua table of
+        name, callback, flags, description. ValueError with Lua's message when it does not
+        compile, LibraryError with the error table's text when it fails."""
+        ok, result = self.load_fn(body, count)
+        if ok:
+            return list(result.values())
+        if isinstance(result, bytes):
+            raise ValueError(result.decode("utf-8", "surrogateescape"))
+        message = result[b"err"] if getattr(result, "__getitem__", None) is not None else None
+        if not isinstance(message, bytes):
+            message = b"ERR unknown error"
+        raise LibraryError(message.decode("utf-8", "surrogateescape"))
 
     def memory_used(self) -> int:
         return self.lua.get_memory_used() or 0

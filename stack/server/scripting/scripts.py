@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stack.core import errors
+from stack.core.commands.keyspec import keys_of
 from stack.core.reply_parser import ErrorReply, ReplyParser
-from stack.core.resp import Chunks, ReplyError, strict_int
+from stack.core.resp import Chunks, ReplyError, Status, strict_int
+from stack.core.slots import key_slot
 
 from . import shebang
 from .busy import Busy
 from .convert import to_reply
+from .functions import Functions
+from .run import Run, numkeys, readonly_by_flags
 from .runtime import CallError, LuaError, LuaMemoryError, Runtime, ScriptLibError, sha1hex
 
 if TYPE_CHECKING:
@@ -42,19 +47,29 @@ class Script:
     flags: frozenset[bytes] | None  # from the shebang; None without one
 
 
-@dataclass(slots=True)
-class Run:
-    """The script running now."""
+_NOT_SIMPLE = object()
+_OK_STATUS = Status("OK")
 
-    client: Client
-    script: Script
-    readonly: bool
-    started: float
-    resp3: bool = False  # redis.setresp(3)
-    wrote: bool = False
-    killed: bool = False
-    busy: bool = False  # past busy-reply-threshold: others are answered -BUSY
-    seen: set[int] = field(default_factory=set)
+
+def _simple_reply(data: bytes) -> object:
+    """The value of the replies scripts get most (an integer, a bulk string, nil, +OK) read
+    without a parser; ``_NOT_SIMPLE`` for anything else (the parser reads it)."""
+    kind = data[:1]
+    if kind == b"$":
+        if data == b"$-1\r\n":
+            return None
+        head = data.find(b"\r\n")
+        n = strict_int(data[1:head])
+        if n is not None and n >= 0 and len(data) == head + n + 4:
+            return data[head + 2 : head + 2 + n]
+    elif kind == b":":
+        if data.find(b"\r\n") == len(data) - 2:
+            n = strict_int(data[1:-2])
+            if n is not None:
+                return n
+    elif data == b"+OK\r\n":
+        return _OK_STATUS
+    return _NOT_SIMPLE
 
 
 class _Failed:
@@ -70,14 +85,23 @@ class Scripts:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.cache: dict[bytes, Script] = {}
-        self.runtime = self._new_runtime()
+        self.runtime = self.new_runtime()
         self.running: Run | None = None
         self.busy = Busy(server, self)
         self.calls = 0
+        self.functions = Functions(server, self)  # Redis 7 functions: their own Lua state
 
-    def _new_runtime(self) -> Runtime:
-        rt = Runtime(self._raising_call, self._pcall, self._hook, self._setresp, LUA_MAX_MEMORY)
-        return rt
+    def new_runtime(self, load_hook: Callable[[], bool] | None = None) -> Runtime:
+        """A Lua state whose ``redis.call`` and hooks come here (``load_hook``: FUNCTION
+        LOAD's time limit)."""
+        return Runtime(
+            self._raising_call,
+            self._pcall,
+            self._hook,
+            self._setresp,
+            LUA_MAX_MEMORY,
+            load_hook or (lambda: False),
+        )
 
     # -- the cache ----------------------------------------------------------------------------
 
@@ -104,7 +128,7 @@ class Scripts:
 
     def flush(self) -> None:
         self.cache.clear()
-        self.runtime = self._new_runtime()
+        self.runtime = self.new_runtime()
 
     def memory(self) -> int:
         return self.runtime.memory_used()
@@ -117,28 +141,48 @@ class Scripts:
             found = self.cache.get(args[1].lower()) if len(args[1]) == 40 else None
             if found is None:
                 raise ReplyError(errors.NOSCRIPT)
-        numkeys = strict_int(args[2])
-        if numkeys is None:
-            raise ReplyError(errors.NOT_INTEGER)
-        if numkeys < 0:
-            raise ReplyError(errors.SCRIPT_NEGATIVE_KEYS)
-        if numkeys > len(args) - 3:
-            raise ReplyError(errors.SCRIPT_TOO_MANY_KEYS)
+        n = numkeys(args, errors.NOT_INTEGER)
         script = found if found is not None else self.load(args[1])
-        flags = script.flags
-        if flags is not None and b"no-writes" in flags:
-            readonly = True
         rt = self.runtime
-        keys = rt.lua.table_from(args[3 : 3 + numkeys])
-        argv = rt.lua.table_from(args[3 + numkeys :])
-        run = Run(c, script, readonly, time.monotonic())
+        run = self.prepare(c, rt, script.sha, False, script.flags, readonly, args, n)
+        keys = rt.lua.table_from(args[3 : 3 + n])
+        argv = rt.lua.table_from(args[3 + n :])
+        return self.execute(run, rt.run_fn, script.function, keys, argv)
+
+    def prepare(
+        self,
+        c: Client,
+        rt: Runtime,
+        name: bytes,
+        is_function: bool,
+        flags: Collection[bytes] | None,
+        readonly: bool,
+        args: list[bytes],
+        n: int,
+    ) -> Run:
+        """A run of a script or function whose ``n`` keys follow numkeys in ``args``, its
+        flags checked as Redis checks them before it runs."""
+        server = self.server
+        cluster = server.slots.map is not None
+        readonly = readonly_by_flags(flags, readonly, server.read_only, cluster)
+        run = Run(c, rt, name, is_function, readonly, time.monotonic(), args)
+        # a script without a shebang may use keys of any slot (as Redis 7 keeps old scripts)
+        run.cross_slot = flags is None or b"allow-cross-slot-keys" in flags
+        if cluster and n:  # the gate saw its declared keys in one slot served here
+            run.slot = key_slot(args[3])
+        return run
+
+    def execute(self, run: Run, runner: Any, function: Any, keys: Any, argv: Any) -> object:
+        """Run a script or a function (``runner`` is the Lua side that calls it) on its
+        caller's connection, as EXEC runs commands: its reply, or raises its error."""
+        c = run.client
         saved = (c.db, c.resp3, c.in_exec)
         self.running = run
         c.in_exec = True
         c.resp3 = False
         self.calls += 1
         try:
-            ok, result = rt.run_fn(script.function, keys, argv, HOOK_INSTRUCTIONS)
+            ok, result = runner(function, keys, argv, HOOK_INSTRUCTIONS)
         except LuaMemoryError:
             ok, result = False, b"not enough memory"
         except LuaError as e:  # an error while handling an error
@@ -150,10 +194,10 @@ class Scripts:
                 self.busy.ended(run)
         if ok:
             return to_reply(result, run.resp3, c.resp3)
-        raise ReplyError(self._error_text(result, script.sha))
+        raise ReplyError(self._error_text(result, run.name))
 
-    def _error_text(self, err: object, sha: bytes) -> str:
-        text = sha.decode()
+    def _error_text(self, err: object, name: bytes) -> str:
+        text = name.decode("utf-8", "surrogateescape")
         if isinstance(err, bytes):  # not through the handler (out of memory)
             return f"ERR {err.decode('utf-8', 'replace')} script: {text}"
         getter = getattr(err, "__getitem__", None)
@@ -179,7 +223,8 @@ class Scripts:
         """redis.pcall: a failed command's error is returned as ``{err=...}``."""
         result = self._call(*lua_args)
         if type(result) is _Failed:
-            return self.runtime.lua.table_from({b"err": result.err})  # type: ignore[attr-defined]
+            rt = self.running.rt if self.running is not None else self.runtime
+            return rt.lua.table_from({b"err": result.err})  # type: ignore[attr-defined]
         return result
 
     def _fail(self, message: str) -> object:
@@ -214,20 +259,42 @@ class Scripts:
             return self._fail(errors.SCRIPT_WRONG_ARITY)
         if "noscript" in entry.spec.flags:
             return self._fail(errors.SCRIPT_NOT_ALLOWED)
-        if entry.write:
-            if run.readonly:
-                return self._fail(errors.SCRIPT_WRITE_IN_RO)
-            run.wrote = True
+        if entry.write and run.readonly:
+            return self._fail(errors.SCRIPT_WRITE_IN_RO)
         client = run.client
+        if self.server.slots.map is not None:
+            refusal = self._cluster_refusal(run, entry, args)
+            if refusal is not None:
+                return self._fail(refusal)
+        if entry.write:
+            run.wrote = True
         client.resp3 = run.resp3
         reply = dispatcher.execute(client, args)
         data = b"".join(reply) if isinstance(reply, Chunks) else reply
-        parser = ReplyParser()
-        parser.feed(data)
-        value = parser.get()
+        value = _simple_reply(data)
+        if value is _NOT_SIMPLE:
+            parser = ReplyParser()
+            parser.feed(data)
+            value = parser.get()
         if type(value) is ErrorReply:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
-        return self.runtime.to_lua.value(value, run.resp3)
+        return run.rt.to_lua.value(value, run.resp3)
+
+    def _cluster_refusal(self, run: Run, entry: Any, args: list[bytes]) -> str | None:
+        """Redis Cluster's rules for a command a script calls, on a node that knows its slots:
+        its keys in one slot this node serves now, and (unless allow-cross-slot-keys) the slot
+        of the script's other keys."""
+        keys = [args[r.pos] for r in keys_of(entry.spec, args)]
+        if not keys:
+            return None
+        if self.server.slots.refusal(run.client, keys) is not None:
+            return errors.SCRIPT_NON_LOCAL_KEY
+        slot = key_slot(keys[0])
+        if run.slot < 0:
+            run.slot = slot
+        elif slot != run.slot and not run.cross_slot:
+            return errors.SCRIPT_CROSS_SLOT
+        return None
 
     def _setresp(self, n: object) -> None:
         run = self.running
@@ -250,16 +317,21 @@ class Scripts:
                 "Slow script detected: still in execution after %d milliseconds. You can try "
                 "killing the script using the SCRIPT KILL command. Script SHA1 is: %s",
                 int((time.monotonic() - run.started) * 1000),
-                run.script.sha.decode(),
+                run.name.decode("utf-8", "surrogateescape"),
             )
         self.busy.serve(run)
         return run.killed
 
-    def kill(self) -> None:
-        """SCRIPT KILL (served while a script is busy: ``busy.py``)."""
+    def kill(self, is_eval: bool = True) -> None:
+        """SCRIPT KILL, or FUNCTION KILL when not ``is_eval`` (served while a script is busy:
+        ``busy.py``); each kills only its own kind."""
         run = self.running
         if run is None:
             raise ReplyError(errors.NOTBUSY)
         if run.wrote:
             raise ReplyError(errors.UNKILLABLE)
+        if is_eval and run.is_function:
+            raise ReplyError(errors.BUSY_FUNCTION)
+        if not is_eval and not run.is_function:
+            raise ReplyError(errors.BUSY)
         run.killed = True

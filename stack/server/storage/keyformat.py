@@ -13,6 +13,7 @@ Every LevelDB key starts with a one-byte namespace:
                     0x00 'I' phys(4) slot(2) klen(4) key version(8)
                                                      -> a key arriving in parts (staging)
                     0x00 'P'                         -> the node's slot map (JSON)
+                    0x00 'F' name                    -> a function library's code
     0x01 metadata   phys(4) slot(2) key              -> one record per key (below)
     0x02 sub-keys   phys(4) slot(2) klen(4) key version(8) member -> collection members
     0x03 expiry     expire_ms(8) phys(4) slot(2) key -> time-ordered expiry index (empty value)
@@ -58,6 +59,7 @@ SYS_VERSION_COUNTER = b"\x00G"
 SYS_LAST_LOG = b"\x00L"
 SYS_STAGING = b"\x00I"  # + the tail of a SYS_STALE entry: a version being filled by a move
 SYS_SLOT_MAP = b"\x00P"
+SYS_FUNCTIONS = b"\x00F"  # + library name -> its code (Redis 7 functions)
 
 TYPE_STRING = 1
 TYPE_HASH = 2
