@@ -191,7 +191,7 @@ def test_a_burst_of_replicated_records_is_one_write(tmp_path: Path) -> None:
 
 def test_open_errors_say_what_is_wrong(tmp_path: Path) -> None:
     first = Engine(tmp_path / "db")
-    with pytest.raises(StorageError, match="another process holds it .*another ledis-server"):
+    with pytest.raises(StorageError, match=r"another process holds it .*another ledis-server"):
         Engine(tmp_path / "db")
     first.close()
     (tmp_path / "file").write_text("x")
