@@ -242,6 +242,49 @@ def test_busy_script_is_killed(busy_server: LedisServer) -> None:
     assert other.call("SCRIPT", "KILL") == b"-NOTBUSY No scripts in execution right now.\r\n"
 
 
+def test_connections_made_during_a_busy_script_are_served(busy_server: LedisServer) -> None:
+    """A connection opened while the script runs is accepted and answered as in Redis (the
+    loop that accepts is held by the script): PING gets -BUSY, SCRIPT KILL works from it, and
+    once the script ends the same connection goes on as any other. Before, it hung until
+    the script ended (and a script that never ends took a kill -9). With a password, it must
+    AUTH first (HELLO and AUTH work meanwhile) and cannot kill without it."""
+    port = busy_server.port
+    other = RawClient(port, timeout=60)
+    assert other.call("CONFIG", "SET", "requirepass", "pw") == b"+OK\r\n"
+    out: list[bytes] = []
+    t = _run_script(port, "while true do end", out)  # without AUTH: refused at once
+    t.join(60)
+    assert out and out[0].startswith(b"-NOAUTH")
+    t = _run_script_as(port, "pw", "while true do end", out)
+    assert other.call("AUTH", "pw") == b"+OK\r\n"
+    _until_busy(other)
+    stranger = RawClient(port, timeout=60)  # new, and not logged in
+    assert stranger.call("SCRIPT", "KILL") == b"-NOAUTH Authentication required.\r\n"
+    fresh = RawClient(port, timeout=60)  # new
+    assert fresh.call("HELLO", "3", "AUTH", "default", "pw").startswith(b"%7\r\n")
+    assert fresh.call("PING").startswith(b"-BUSY Redis is busy running a script.")
+    assert fresh.call("SCRIPT", "KILL") == b"+OK\r\n"
+    t.join(60)
+    assert out[-1].startswith(b"-ERR Script killed by user with SCRIPT KILL... script: ")
+    # the loop has taken the connection over: it works as any other, still RESP3, logged in
+    assert fresh.call("SET", "k", "v") == b"+OK\r\n"
+    assert fresh.call("GET", "k") == b"$1\r\nv\r\n"
+    assert fresh.call("CLIENT", "INFO").count(b"resp=3") == 1
+    assert stranger.call("GET", "k").startswith(b"-NOAUTH")
+    assert other.call("CONFIG", "SET", "requirepass", "") == b"+OK\r\n"
+
+
+def _run_script_as(port: int, password: str, script: str, out: list[bytes]) -> threading.Thread:
+    def go() -> None:
+        c = RawClient(port, timeout=120)
+        assert c.call("AUTH", password) == b"+OK\r\n"
+        out.append(c.call("EVAL", script, 0))
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
 def test_a_script_that_wrote_is_unkillable(busy_server: LedisServer) -> None:
     port = busy_server.port
     other = RawClient(port, timeout=60)

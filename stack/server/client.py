@@ -52,6 +52,7 @@ class Client(asyncio.Protocol):
         self.id = server.next_client_id()
         self.parser = RequestParser(server.limits)
         self.transport: asyncio.Transport | None = None
+        self.adopted = False  # accepted by a busy script (scripting/busy.py), then handed over
         self.db: Database = server.keyspace.dbs[0]
         # ACL: the user, whether AUTH/HELLO logged in (or the default user needed no password
         # at connect: Redis's c->authenticated), and whether commands may run now (that, or
@@ -115,6 +116,9 @@ class Client(asyncio.Protocol):
     # -- asyncio callbacks --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.adopted:  # accepted during a busy script: the loop's transport now
+            self.transport = transport  # type: ignore[assignment]
+            return
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -213,6 +214,12 @@ class Server:
             from .logsetup import set_level
 
             set_level(str(value))
+
+    def listening_sockets(self) -> list[socket.socket]:
+        """The sockets the server accepts connections on (a busy script accepts for it)."""
+        if self._listener is None:
+            return []
+        return list(self._listener.sockets)  # type: ignore[attr-defined]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
