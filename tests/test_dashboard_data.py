@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 
 from console.config import ConfigError
-from console.dashboard import actions
+from console.dashboard import actions, percentiles
 from console.dashboard.events_pane import event_rows
 from console.dashboard.fake_cluster import FakeCluster
 from console.dashboard.poller import Poller
 from console.dashboard.recording import Recorder, RecordingError, ReplaySource, load
-from console.dashboard.sample import node_from_info, parse_info
+from console.dashboard.sample import ClusterSample, NodeSample, node_from_info, parse_info
 from console.dashboard.settings import load_dashboard
 from console.dashboard.slot_grid import MOVING, UNASSIGNED, grid_cells
 from console.dashboard.units import sparkline
 from stack.cluster.model import RUNNING, SlotMap
 from stack.cluster.plans import PlanError
+
+from .servers import LedisServer
 
 MASTER_INFO = (
     "# Server\r\nledis_version:0.1.0\r\nuptime_in_seconds:77\r\n\r\n"
@@ -40,13 +42,77 @@ def test_info_parsed_into_a_node_sample() -> None:
     assert (n.role, n.keys, n.ops_per_sec, n.log_id, n.uptime_s) == ("master", 12, 1234.0, 100, 77)
     assert [(r.addr, r.lag_logids, r.lag_ms) for r in n.replicas] == [("127.0.0.1:7003", 10, 25)]
     assert (n.min_replicas, n.refused_writes, n.unacked_writes) == (1, 4, 2)
-    assert n.latency_us is None  # no previous sample
-    later = node_from_info(
-        "127.0.0.1:7002", 12.0, MASTER_INFO.replace("calls=10,usec=50", "calls=30,usec=450"), n
+    assert n.p99_us is None  # no latencystats
+    timed = MASTER_INFO + (
+        "\r\n# Latencystats\r\nlatency_percentiles_usec_get:p50=4.095,p99=16.383,p99.9=65.535\r\n"
     )
-    assert later.latency_us == 20.0  # (450 - 50) / (30 - 10)
+    n = node_from_info("127.0.0.1:7002", 10.0, timed)
+    assert (n.p50_us, n.p99_us, n.p999_us) == (4.095, 16.383, 65.535)  # one command: its own
+    # nothing since the previous poll: no figure (an idle node is not given its INFO's latency)
+    idle = node_from_info("127.0.0.1:7002", 12.0, timed, n)
+    assert idle.p99_us is None
+    later = node_from_info(
+        "127.0.0.1:7002", 12.0, timed.replace("calls=10,usec=50", "calls=30,usec=450"), n
+    )
+    assert later.p99_us == 16.383
     stale = later.gone_stale(14.0, "no answer in time")
     assert stale.stale and stale.keys == 12 and stale.ops_per_sec == 0 and stale.ts == 14.0
+
+
+def test_percentiles_of_several_commands_weigh_each_by_its_recent_calls() -> None:
+    stats = {
+        "latency_percentiles_usec_get": "p50=2,p99=8,p99.9=16",
+        "latency_percentiles_usec_set": "p50=100,p99=400,p99.9=800",
+        "latency_percentiles_usec_info": "p50=300,p99=300,p99.9=300",
+        "latency_percentiles_usec_bad": "p50=x,q=1",
+    }
+    points = percentiles.command_points(stats)
+    assert set(points) == {"get", "set", "info"} and points["get"][1] == (99.0, 8.0)
+    # 990 GETs and 10 SETs since the last poll: the SETs are the slowest 1%
+    weights = percentiles.call_weights(
+        {"get": 1990, "set": 20, "info": 99}, {"get": 1000, "set": 10, "info": 1}
+    )
+    assert weights == {"get": 990, "set": 10}  # the poll's own INFO left out
+    p50, p99, p999 = percentiles.mixed(points, weights) or ()
+    # GET is 99% of the calls: its p50 mass (at 2) ends just short of the node's median, so
+    # the median is GET's next point (errs high, never low); the slowest 0.1% are SETs
+    assert (p50, p99, p999) == (8.0, 16.0, 400.0)
+    # a busy SET moves the median; a reset counter (CONFIG RESETSTAT) counts as all new
+    p50, _, _ = (
+        percentiles.mixed(points, percentiles.call_weights({"get": 5, "set": 50}, {"get": 1000}))
+        or ()
+    )
+    assert p50 == 100.0
+    assert percentiles.mixed(points, {}) is None and percentiles.mixed({}, {"get": 3}) is None
+
+
+def test_node_percentiles_from_a_real_server(ledis_server: LedisServer) -> None:
+    """Between two polls only GETs ran: the node's p50/p99/p99.9 are GET's own as the server
+    reports them."""
+    addr = f"127.0.0.1:{ledis_server.port}"
+    topo = FakeCluster(groups=1, replicas=0, proxies=0).topology()
+    topo = type(topo)(topo.cluster, topo.revision, topo.meta, topo.epoch,
+                      {1: topo.groups[1].__class__(1, addr)}, topo.slots)  # fmt: skip
+    client = ledis_server.client()
+    client.set("pct:k", "v")
+
+    async def poll_twice() -> NodeSample:
+        poller = Poller(timeout=10.0)
+        try:
+            first, _ = await poller.poll(topo, None)
+            for _ in range(300):
+                await asyncio.to_thread(client.get, "pct:k")
+            sample = ClusterSample(0.0, "t", (), topo, nodes=first)
+            second, _ = await poller.poll(topo, sample)
+            return second[addr]
+        finally:
+            await poller.close()
+
+    n = asyncio.run(poll_twice())
+    get = client.info("latencystats")["latency_percentiles_usec_get"]
+    client.close()
+    assert not n.stale and (n.p50_us, n.p99_us, n.p999_us) == (get["p50"], get["p99"], get["p99.9"])
+    assert 0 < n.p50_us <= n.p99_us <= n.p999_us  # type: ignore[operator]
 
 
 def test_a_node_that_does_not_answer_is_stale_in_that_very_poll() -> None:

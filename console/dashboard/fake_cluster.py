@@ -80,6 +80,14 @@ def _server_info(
         "# Commandstats",
         f"cmdstat_get:calls={keys * 3},usec={keys * 9},usec_per_call=3.00",
         f"cmdstat_set:calls={keys},usec={keys * 11},usec_per_call=11.00",
+        f"cmdstat_info:calls={uptime},usec={uptime * 300},usec_per_call=300.00",
+        "# Latencystats",
+        # the server's bucket bounds (stack/server/latency.py); INFO's own slow figure is left out
+        f"latency_percentiles_usec_get:p50={rng.choice((2.047, 4.095))},"
+        f"p99={rng.choice((8.191, 16.383, 32.767))},p99.9={rng.choice((65.535, 131.071))}",
+        f"latency_percentiles_usec_set:p50={rng.choice((8.191, 16.383))},"
+        f"p99={rng.choice((32.767, 65.535))},p99.9={rng.choice((262.143, 524.287))}",
+        "latency_percentiles_usec_info:p50=262.143,p99=524.287,p99.9=524.287",
         "# Keyspace",
         f"db0:keys={keys},expires=0,avg_ttl=0",
     ]

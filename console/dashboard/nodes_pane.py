@@ -1,5 +1,6 @@
-"""The nodes tab: every server and proxy with ops/s (and its sparkline), latency, clients,
-disk, version and uptime. Enter opens a node's detail."""
+"""The nodes tab: every server and proxy with ops/s (and its sparkline), latency percentiles
+p50/p99/p99.9 (a server's from INFO latencystats, percentiles.py; a proxy's its own) with a
+sparkline of p99, clients, disk, version and uptime. Enter opens a node's detail."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from .overview import node_state
 from .sample import ClusterSample
 from .style import DIM, group_colour, state
 from .table_sync import Cell, Row, sync_rows
-from .units import human_bytes, human_count, human_duration, human_latency, sparkline
+from .units import human_bytes, human_count, human_duration, human_latencies, sparkline
+
+SPARK_WIDTH = 10
 
 
 def node_rows(sample: ClusterSample, history: History) -> list[Row]:
@@ -29,8 +32,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
             Text(f"{role} g{g.id}", group_colour(g.id)),
             node_state(n, role),
             human_count(n.ops_per_sec) if n and live else "-",
-            sparkline(history.get(f"ops:{addr}"), 12),
-            human_latency(n.latency_us) if n and live else "-",
+            sparkline(history.get(f"ops:{addr}"), SPARK_WIDTH),
+            human_latencies((n.p50_us, n.p99_us, n.p999_us)) if n and live else "-",
+            sparkline(history.get(f"p99:{addr}"), SPARK_WIDTH),
             str(n.clients) if n and live else "-",
             human_bytes(n.disk_bytes) if n else "-",
             n.version if n else "-",
@@ -40,7 +44,7 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
     for p in sorted(topo.proxies.values(), key=lambda p: p.id):
         s = sample.proxies.get(p.addr)
         live = s is not None and not s.stale
-        lat = f"{human_latency(s.p50_us)}/{human_latency(s.p99_us)}" if s and live else "-"
+        lat = human_latencies((s.p50_us, s.p99_us, s.p999_us)) if s and live else "-"
         rows.append(
             (
                 p.addr,
@@ -49,8 +53,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
                     Text(f"proxy {p.id}", DIM),
                     state("ok", "ok") if live else state("stale", "bad"),
                     human_count(s.ops_per_sec) if s and live else "-",
-                    sparkline(history.get(f"ops:{p.addr}"), 12),
+                    sparkline(history.get(f"ops:{p.addr}"), SPARK_WIDTH),
                     lat,
+                    sparkline(history.get(f"p99:{p.addr}"), SPARK_WIDTH),
                     str(s.clients) if s and live else "-",
                     "-",
                     s.version if s else "-",
@@ -72,7 +77,8 @@ class NodesPane(Vertical):
             "state",
             "ops/s",
             "ops (recent)",
-            "latency",
+            "p50/p99/p99.9",
+            "p99 (recent)",
             "clients",
             "disk",
             "version",

@@ -1,7 +1,7 @@
 """Live samples: the topology from an etcd watch, events, and bounded parallel node polls.
 
-Each poll asks every server ``INFO default commandstats`` and every proxy ``INFO`` once (one
-request each, counters only, never a key scan), at most ``concurrency`` at a time, each within
+Each poll asks every server ``INFO default commandstats latencystats`` and every proxy
+``INFO`` once (one request each, counters only, never a key scan), at most ``concurrency`` at a time, each within
 ``timeout``; a node that does not answer in time is marked stale in that very sample, keeping
 its last values. Connections are kept between polls (one per node), so a poll costs each node
 one INFO call. The caller schedules the next poll when this one has finished, so polls never
@@ -27,7 +27,7 @@ from .sample import ClusterSample, NodeSample, ProxySample, node_from_info, prox
 
 log = logging.getLogger(__name__)
 
-NODE_INFO = ("INFO", "default", "commandstats")
+NODE_INFO = ("INFO", "default", "commandstats", "latencystats")
 PROXY_INFO = ("INFO",)
 
 

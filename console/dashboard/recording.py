@@ -1,9 +1,9 @@
 """Record samples to a file and play them back with seek.
 
 The file is JSON lines, one sample each (the topology as its etcd documents, events, nodes
-and proxies with their INFO sections less commandstats). It is bounded on disk: when it
-reaches half of ``max_bytes`` it becomes ``FILE.1`` (replacing the older one) and a new FILE
-starts, so the two never hold more than ``max_bytes`` and the newest samples are kept.
+and proxies with their INFO sections less commandstats and latencystats). It is bounded on
+disk: when it reaches half of ``max_bytes`` it becomes ``FILE.1`` (replacing the older one)
+and a new FILE starts, so the two never hold more than ``max_bytes`` and the newest samples are kept.
 ``Replay`` reads ``FILE.1`` then ``FILE``.
 """
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 DEFAULT_MAX_BYTES = 64 << 20
+UNRECORDED = frozenset({"commandstats", "latencystats"})  # large, and summed up in the fields
 
 
 class RecordingError(ValueError):
@@ -66,7 +67,8 @@ def sample_doc(s: ClusterSample) -> dict[str, Any]:
     nodes = []
     for n in s.nodes.values():
         d = dataclasses.asdict(n)
-        d["sections"] = {k: dict(v) for k, v in n.sections.items() if k != "commandstats"}
+        d["sections"] = {k: dict(v) for k, v in n.sections.items() if k not in UNRECORDED}
+        d["command_calls"] = {}  # only for the next poll's percentiles
         nodes.append(d)
     return {
         "v": FORMAT,

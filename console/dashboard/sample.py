@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from stack.cluster.model import Event, Topology
 
+from . import percentiles
+
 Sections = Mapping[str, Mapping[str, str]]
 
 
@@ -97,9 +99,11 @@ class NodeSample:
     unacked_writes: int = 0  # applied, not acknowledged in time
     full_syncs: int = 0
     partial_syncs: int = 0
-    commands: int = 0  # total_commands_processed
-    command_usec: int = 0  # sum of commandstats usec
-    latency_us: float | None = None  # mean usec per call since the previous poll
+    # latency percentiles (usec) of the calls since the previous poll (percentiles.py)
+    p50_us: float | None = None
+    p99_us: float | None = None
+    p999_us: float | None = None
+    command_calls: Mapping[str, int] = field(default_factory=dict, compare=False)
     sections: Sections = field(default_factory=dict, compare=False)
 
     @property
@@ -133,8 +137,8 @@ class ProxySample:
 
 
 def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = None) -> NodeSample:
-    """A server's sample from its ``INFO default commandstats`` text (and the previous sample,
-    for the latency since then)."""
+    """A server's sample from its ``INFO default commandstats latencystats`` text (and the
+    previous sample: the latency percentiles weigh each command by its calls since then)."""
     info = parse_info(text)
     srv = info.get("server", {})
     cl = info.get("clients", {})
@@ -143,15 +147,16 @@ def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = No
     st = info.get("stats", {})
     rep = info.get("replication", {})
     keys = sum(_int(parse_fields(v), "keys") or 0 for v in info.get("keyspace", {}).values())
-    calls = usec = 0
-    for value in info.get("commandstats", {}).values():
-        f = parse_fields(value)
-        calls += _int(f, "calls") or 0
-        usec += _int(f, "usec") or 0
-    latency = None
-    if prev is not None and not prev.stale and calls > prev.commands:
-        # commandstats counts only commands with a handler; total_commands_processed more
-        latency = max(0.0, (usec - prev.command_usec) / (calls - prev.commands))
+    calls: dict[str, int] = {}
+    for name, value in info.get("commandstats", {}).items():
+        if name.startswith("cmdstat_"):
+            calls[name[8:]] = _int(parse_fields(value), "calls") or 0
+    before = prev.command_calls if prev is not None and not prev.stale else None
+    latency = percentiles.mixed(
+        percentiles.command_points(info.get("latencystats", {})),
+        percentiles.call_weights(calls, before),
+    )
+    p50, p99, p999 = latency if latency is not None else (None, None, None)
     role = rep.get("role")
     replicas = []
     for name, value in rep.items():
@@ -192,9 +197,10 @@ def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = No
         unacked_writes=_int(rep, "ledis_semisync_unacked_writes") or 0,
         full_syncs=_int(rep, "ledis_full_syncs") or 0,
         partial_syncs=_int(rep, "ledis_partial_syncs") or 0,
-        commands=calls,
-        command_usec=usec,
-        latency_us=latency,
+        p50_us=p50,
+        p99_us=p99,
+        p999_us=p999,
+        command_calls=calls,
         sections=info,
     )
 
