@@ -13,6 +13,7 @@ from console.dashboard.action_screen import ActionScreen
 from console.dashboard.app import Dashboard
 from console.dashboard.fake_cluster import FakeCluster, FakeSource
 from console.dashboard.node_detail import NodeDetailScreen
+from console.dashboard.row_table import RowTable
 
 SIZE = (120, 34)
 STALE = "127.0.0.1:7005"
@@ -238,5 +239,49 @@ def test_failover_action_previews_the_switchover_plan_and_needs_its_name() -> No
                     break
                 await asyncio.sleep(0.01)
             assert "no controller leads" in str(screen.query_one("#action-status").render())
+
+    asyncio.run(run())
+
+
+def test_row_table_cursor_selection_and_redraws() -> None:
+    """The node tables (RowTable): keys and clicks move the cursor, Enter or a second click
+    opens the row's node, the cursor follows its row's key when rows move, and a refresh that
+    changes one row makes only that row's line again."""
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("4", "down", "down")
+            table = app.query_one("#nodes", RowTable)
+            assert table.selected_key == "127.0.0.1:7004"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, NodeDetailScreen) and app.screen.addr == "127.0.0.1:7004"
+            await pilot.press("escape")
+            await pilot.click("#nodes", offset=(2, 2))  # the header is line 0: row 1
+            assert table.selected_key == "127.0.0.1:7003"
+            await pilot.click("#nodes", offset=(2, 2))
+            await pilot.pause()
+            assert isinstance(app.screen, NodeDetailScreen) and app.screen.addr == "127.0.0.1:7003"
+            await pilot.press("escape", "end")
+            assert table.cursor_row == table.row_count - 1
+
+            rows = [("a", ["a", "1"]), ("b", ["b", "2"]), ("c", ["c", "3"])]
+            table.set_rows(rows)
+            table.move_cursor(1)
+            await pilot.pause()
+            lines = [table.render_line(y) for y in range(1, 4)]
+            assert [s.text.split()[0] for s in lines] == ["a", "b", "c"]
+            table.set_rows([("a", ["a", "1"]), ("b", ["b", "2"]), ("c", ["c", "30"])])
+            again = [table.render_line(y) for y in range(1, 4)]
+            assert again[0] is lines[0] and again[1] is lines[1] and again[2] is not lines[2]
+            assert again[2].text.split() == ["c", "30"]
+            # rows move: the cursor stays on b; b gone: it stays at its place
+            table.set_rows([("b", ["b", "2"]), ("a", ["a", "1"])])
+            assert (table.cursor_row, table.selected_key) == (0, "b")
+            table.set_rows([("a", ["a", "1"]), ("c", ["c", "3"])])
+            assert (table.cursor_row, table.selected_key) == (0, "a")
+            assert table.get_row("c") == ["c", "3"] and table.row_count == 2
 
     asyncio.run(run())

@@ -33,9 +33,10 @@ from .overview import OverviewPane
 from .poller import SampleSource
 from .recording import Recorder, ReplaySource
 from .replication import ReplicationPane
+from .row_table import RowTable
 from .sample import ClusterSample
 from .slot_grid import SlotsPane
-from .table_sync import selected_key
+from .table_sync import sync_static
 from .task_host import TaskHost
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,10 @@ class Dashboard(App[int]):
         rec = f"  recording to {self.recorder.path}" if self.recorder else ""
         running = self.task_host.running if self.task_host else ()
         here = f"  migrating here: {', '.join(running)}" if running else ""
-        self.query_one("#status-bar", Static).update(
-            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{here}{rec}"
+        sync_static(
+            self.query_one("#status-bar", Static),
+            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{here}{rec}",
+            fixed_height=True,  # one line (dashboard.tcss)
         )
 
     # -- samples -------------------------------------------------------------------------------
@@ -229,7 +232,7 @@ class Dashboard(App[int]):
         main = {"overview": "#groups", "replication": "#replicas", "nodes": "#nodes",
                 "events": "#events"}.get(tab)  # fmt: skip
         if main:
-            self.query_one(main, DataTable).focus()
+            self.query_one(main).focus()
         else:
             self.set_focus(None)
 
@@ -300,27 +303,22 @@ class Dashboard(App[int]):
 
     def action_detail(self) -> None:
         focused = self.focused
-        if isinstance(focused, DataTable) and focused.id in (
-            "nodes",
-            "groups",
-            "replicas",
-            "proxies",
-        ):
-            key = selected_key(focused)
-            if key is None:
-                return
-            addr = key
-            if focused.id == "groups" and self.sample and self.sample.topology:
-                addr = self.sample.topology.groups[int(key)].master
-            self.open_detail(addr)
+        if isinstance(focused, RowTable) and focused.selected_key is not None:
+            self.open_row(focused.id, focused.selected_key)
+
+    def open_row(self, table: str | None, key: str) -> None:
+        """A node table's row: that node's detail (a group's row: its master's)."""
+        addr = key
+        if table == "groups" and self.sample and self.sample.topology:
+            addr = self.sample.topology.groups[int(key)].master
+        self.open_detail(addr)
 
     def open_detail(self, addr: str) -> None:
         call = None if isinstance(self.source, ReplaySource) else self.source.call
         self.push_screen(NodeDetailScreen(addr, self.sample, call, self.read_only))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id in ("nodes", "groups", "replicas", "proxies"):
-            self.action_detail()
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
+        self.open_row(event.table.id, event.key)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

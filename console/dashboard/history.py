@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from .sample import ClusterSample
 
@@ -21,8 +22,14 @@ class History:
             series = self._series[name] = deque(maxlen=self.depth)
         series.append(value)
 
-    def get(self, name: str) -> list[float]:
-        return list(self._series.get(name, ()))
+    def get(self, name: str, last: int | None = None) -> list[float]:
+        """The series (its ``last`` values only, when given)."""
+        series = self._series.get(name)
+        if series is None:
+            return []
+        if last is None or last >= len(series):
+            return list(series)
+        return list(islice(reversed(series), last))[::-1]
 
     def clear(self) -> None:
         self._series.clear()

@@ -7,16 +7,15 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
 
 from .history import History
 from .overview import node_state
+from .row_table import Cell, Row, RowTable
 from .sample import ClusterSample
 from .style import DIM, group_colour, state
-from .table_sync import Cell, Row, sync_rows
 from .units import human_bytes, human_count, human_duration, human_latencies, sparkline
 
-SPARK_WIDTH = 10
+SPARK_WIDTH = 9
 
 
 def node_rows(sample: ClusterSample, history: History) -> list[Row]:
@@ -32,9 +31,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
             Text(f"{role} g{g.id}", group_colour(g.id)),
             node_state(n, role),
             human_count(n.ops_per_sec) if n and live else "-",
-            sparkline(history.get(f"ops:{addr}"), SPARK_WIDTH),
+            sparkline(history.get(f"ops:{addr}", SPARK_WIDTH), SPARK_WIDTH),
             human_latencies((n.p50_us, n.p99_us, n.p999_us)) if n and live else "-",
-            sparkline(history.get(f"p99:{addr}"), SPARK_WIDTH),
+            sparkline(history.get(f"p99:{addr}", SPARK_WIDTH), SPARK_WIDTH),
             str(n.clients) if n and live else "-",
             human_bytes(n.disk_bytes) if n else "-",
             n.version if n else "-",
@@ -53,9 +52,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
                     Text(f"proxy {p.id}", DIM),
                     state("ok", "ok") if live else state("stale", "bad"),
                     human_count(s.ops_per_sec) if s and live else "-",
-                    sparkline(history.get(f"ops:{p.addr}"), SPARK_WIDTH),
+                    sparkline(history.get(f"ops:{p.addr}", SPARK_WIDTH), SPARK_WIDTH),
                     lat,
-                    sparkline(history.get(f"p99:{p.addr}"), SPARK_WIDTH),
+                    sparkline(history.get(f"p99:{p.addr}", SPARK_WIDTH), SPARK_WIDTH),
                     str(s.clients) if s and live else "-",
                     "-",
                     s.version if s else "-",
@@ -68,22 +67,20 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
 
 class NodesPane(Vertical):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#nodes", DataTable).add_columns(
+        yield RowTable(
             "node",
             "role",
             "state",
             "ops/s",
-            "ops (recent)",
+            "ops trend",
             "p50/p99/p99.9",
-            "p99 (recent)",
+            "p99 trend",
             "clients",
             "disk",
             "version",
             "uptime",
+            id="nodes",
         )
 
     def show(self, sample: ClusterSample, history: History) -> None:
-        sync_rows(self.query_one("#nodes", DataTable), node_rows(sample, history))
+        self.query_one("#nodes", RowTable).set_rows(node_rows(sample, history))
