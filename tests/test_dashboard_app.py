@@ -4,6 +4,7 @@ snapshots at a fixed size (update them with --snapshot-update after a deliberate
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 from textual.widgets import TabbedContent
@@ -14,6 +15,7 @@ from console.dashboard.app import Dashboard
 from console.dashboard.fake_cluster import FakeCluster, FakeSource
 from console.dashboard.node_detail import NodeDetailScreen
 from console.dashboard.row_table import RowTable
+from console.dashboard.slot_grid import SlotGrid
 
 SIZE = (120, 34)
 STALE = "127.0.0.1:7005"
@@ -44,6 +46,13 @@ async def settle(pilot: object) -> None:
 def test_snapshot_every_tab(snap_compare: object, tab: str) -> None:
     async def before(pilot: object) -> None:
         await settle(pilot)
+        if tab == "2":  # a second sample: the proxies' ops per slot have a rate
+            app = pilot.app  # type: ignore[attr-defined]
+            await pilot.press("r")  # type: ignore[attr-defined]
+            for _ in range(200):
+                if app.samples_shown > 1:
+                    break
+                await asyncio.sleep(0.01)
         await pilot.press(tab)  # type: ignore[attr-defined]
         await pilot.pause()  # type: ignore[attr-defined]
 
@@ -283,5 +292,41 @@ def test_row_table_cursor_selection_and_redraws() -> None:
             table.set_rows([("a", ["a", "1"]), ("c", ["c", "3"])])
             assert (table.cursor_row, table.selected_key) == (0, "a")
             assert table.get_row("c") == ["c", "3"] and table.row_count == 2
+
+    asyncio.run(run())
+
+
+def test_slot_shade_toggles_between_ops_per_slot_and_keys_per_group() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.check_action("heat", ()) is False  # only on the slots tab
+            await pilot.press("r")  # a second sample: the proxies' first rates
+            for _ in range(200):
+                if app.sample is not None and app.sample.slot_ops is not None:
+                    break
+                await asyncio.sleep(0.01)
+            await pilot.press("2")
+            grid = app.query_one(SlotGrid)
+            width = grid.content_size.width
+
+            def shown() -> tuple[str, str]:
+                lines = [grid.render_line(y).text for y in range(grid.rows_for(width) + 1)]
+                return "".join(lines[:-1]), lines[-1]
+
+            cells, legend = shown()
+            assert app.check_action("heat", ()) is True
+            assert "shade = ops/s per slot (proxies), █ 417/s a cell" in legend
+            # the hot slot 12000 (400/s from the one proxy) is the one darkest cell
+            per = math.ceil(16384 / len(cells))
+            assert cells.count("█") == 1 and cells.index("█") == 12000 // per
+            assert cells[1200 // per] == "▓" and cells[5000 // per] == "▒"  # warm, a little
+            await pilot.press("h")
+            cells, legend = shown()
+            assert "shade = keys per slot of the group" in legend
+            assert cells.count("█") > 1000  # the densest group's slots all at the top shade
+            await pilot.press("h")
+            assert "ops/s per slot" in shown()[1]
 
     asyncio.run(run())

@@ -4,9 +4,12 @@ event filters, recording bounds and replay, settings, and actions through the pl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from console.config import ConfigError
 from console.dashboard import actions, percentiles
@@ -14,13 +17,31 @@ from console.dashboard.events_pane import event_rows
 from console.dashboard.fake_cluster import FakeCluster
 from console.dashboard.poller import Poller
 from console.dashboard.recording import Recorder, RecordingError, ReplaySource, load
-from console.dashboard.sample import ClusterSample, NodeSample, node_from_info, parse_info
+from console.dashboard.sample import (
+    ClusterSample,
+    NodeSample,
+    ProxySample,
+    node_from_info,
+    parse_info,
+    parse_slotstats,
+    slot_rates,
+)
 from console.dashboard.settings import load_dashboard
-from console.dashboard.slot_grid import MOVING, UNASSIGNED, grid_cells
+from console.dashboard.slot_counters import SlotCounterLink, SlotStatsError, parse_reply
+from console.dashboard.slot_grid import (
+    MOVING,
+    UNASSIGNED,
+    cell_rates,
+    grid_cells,
+    rate_levels,
+)
 from console.dashboard.units import sparkline
+from stack.cluster.etcd_server import EtcdServer
 from stack.cluster.model import RUNNING, SlotMap
 from stack.cluster.plans import PlanError
+from stack.core.slots import key_slot
 
+from .proxy_cluster import Cluster
 from .servers import LedisServer
 
 MASTER_INFO = (
@@ -115,6 +136,123 @@ def test_node_percentiles_from_a_real_server(ledis_server: LedisServer) -> None:
     assert 0 < n.p50_us <= n.p99_us <= n.p999_us  # type: ignore[operator]
 
 
+def test_slot_rates_from_proxy_counters() -> None:
+    assert parse_slotstats([[5, 10], [16384, 1], [-1, 2], ["x", 1], [7], 3, [9, 4]]) == {
+        5: 10,
+        9: 4,
+    }
+    assert parse_slotstats(b"ERR unknown") == {}
+    before = {
+        "a": ProxySample("a", 10.0, slot_counts={1: 100, 2: 50}),
+        "b": ProxySample("b", 10.0, slot_counts={1: 10}),
+        "c": ProxySample("c", 10.0, slot_counts={3: 5}),
+    }
+    now = {
+        "a": ProxySample("a", 12.0, slot_counts={1: 140, 2: 50, 4: 8}),
+        "b": ProxySample("b", 14.0, slot_counts={1: 4}),  # went down: reset, 4 new
+        "c": ProxySample("c", 12.0, stale=True),  # no answer: not counted
+        "d": ProxySample("d", 12.0, slot_counts={1: 1000}),  # new: no rate yet
+    }
+    assert slot_rates(before, now) == {1: 20.0 + 1.0, 4: 4.0}
+    assert slot_rates({}, now) is None and slot_rates(before, {}) is None
+    # the grid: a shade per cell by thirds of the busiest, none drawn as the lightest
+    assert rate_levels([0.0, 1.0, 40.0, 70.0, 100.0]) == [0, 1, 2, 3, 3]
+    owners: list[int | None] = [1] * 16384
+    levels = rate_levels(cell_rates({3: 100.0, 4: 30.0}, 1))
+    _, cells = grid_cells(owners, {}, {1: 1.0}, 16384, levels)
+    assert [c for c, _ in cells[:6]] == ["░", "░", "░", "█", "▒", "░"]
+
+
+def test_slot_counter_replies_are_read_whole_and_checked() -> None:
+    good = b"*2\r\n*2\r\n:5\r\n:10\r\n*2\r\n:16383\r\n:7\r\n"
+    assert parse_reply(good) == {5: 10, 16383: 7} and parse_reply(b"*0\r\n") == {}
+    for bad in (
+        b"*3\r\n*2\r\n:5\r\n:10\r\n",  # fewer pairs than said
+        b"*1\r\n*2\r\n:16384\r\n:1\r\n",  # no such slot
+        b"*1\r\n*2\r\n:-1\r\n:1\r\n",
+        b"*1\r\n*2\r\n:1\r\n:1_0\r\n",
+        b"*1\r\n*3\r\n:1\r\n:1\r\n",
+        b"*2\r\n*2\r\n:1\r\n:1\r\n*2\r\n:1\r\n:2\r\n",  # a slot twice
+        b"*16385\r\n",
+        b"$3\r\nabc\r\n",
+    ):
+        with pytest.raises(SlotStatsError):
+            parse_reply(bad)
+
+    async def run() -> None:
+        seen: list[bytes] = []
+
+        async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while line := await reader.readline():
+                seen.append(line)
+                if line.strip() == b"pw":
+                    writer.write(b"+OK\r\n")
+                elif line.strip() == b"SLOTSTATS":
+                    if seen.count(line) > 1:  # the second read: an error
+                        writer.write(b"-ERR unknown subcommand\r\n")
+                        continue
+                    for i in range(len(good)):  # a byte at a time: CRLFs cut in two
+                        writer.write(good[i : i + 1])
+                        await writer.drain()
+                        await asyncio.sleep(0)
+
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = SlotCounterLink(f"127.0.0.1:{port}", "pw", 5.0)
+        try:
+            assert await link.read() == {5: 10, 16383: 7}
+            assert b"AUTH\r\n" in seen
+            with pytest.raises(SlotStatsError, match="unknown subcommand"):
+                await link.read()
+        finally:
+            await link.close()
+            server.close()
+
+    asyncio.run(run())
+
+
+def test_proxy_slot_counters_from_a_real_proxy(
+    tmp_path: Path, etcd: EtcdServer, cluster_name: str
+) -> None:
+    """A real proxy: the ops routed to a slot between two polls are its rate over the span."""
+    cluster = Cluster(tmp_path, etcd, cluster_name, groups=1)
+    try:
+        proxy = cluster.proxy()
+        deadline = time.monotonic() + 60
+        while not cluster.store.load().proxies:  # the proxy registers itself
+            assert time.monotonic() < deadline, "the proxy never registered"
+            time.sleep(0.05)
+        topo = cluster.store.load()
+        client = redis.Redis(port=proxy.port)
+
+        async def two_polls() -> tuple[dict[str, ProxySample], dict[str, ProxySample]]:
+            poller = Poller(timeout=10.0)
+            try:
+                _, first = await poller.poll(topo, None)
+                for _ in range(50):
+                    await asyncio.to_thread(client.get, "heat:a")
+                for _ in range(20):
+                    await asyncio.to_thread(client.set, "heat:b", "v")
+                sample = ClusterSample(0.0, "t", (), topo, proxies=first)
+                _, second = await poller.poll(topo, sample)
+                return first, second
+            finally:
+                await poller.close()
+
+        first, second = asyncio.run(two_polls())
+        client.close()
+        addr = f"127.0.0.1:{proxy.port}"
+        a, b = key_slot(b"heat:a"), key_slot(b"heat:b")
+        p1, p2 = first[addr], second[addr]
+        assert not p2.stale and p2.slot_counts[a] - p1.slot_counts.get(a, 0) == 50
+        rates = slot_rates(first, second) or {}
+        span = p2.ts - p1.ts
+        assert rates[a] * span == pytest.approx(50) and rates[b] * span == pytest.approx(20)
+        assert set(rates) == {a, b}
+    finally:
+        cluster.stop()
+
+
 def test_a_node_that_does_not_answer_is_stale_in_that_very_poll() -> None:
     async def run() -> None:
         silent_conns = []
@@ -175,7 +313,15 @@ def test_recording_is_bounded_and_replays_with_seek(tmp_path: Path) -> None:
     older = tmp_path / "rec.jsonl.1"
     assert path.stat().st_size + older.stat().st_size <= 120_000
     back = load(path)
-    assert 0 < len(back) < 60 and back[-1] == samples[-1]  # the newest are kept, exactly
+    # the newest are kept, exactly but for the per-slot rates, kept by 16 slots
+    assert 0 < len(back) < 60
+    assert dataclasses.replace(back[-1], slot_ops=None) == dataclasses.replace(
+        samples[-1], slot_ops=None
+    )
+    rates = samples[-1].slot_ops or {}
+    assert back[-1].slot_ops == {
+        b: round(sum(rates.get(s, 0.0) for s in range(b, b + 16)), 1) for b in range(0, 16384, 16)
+    }
     assert back[-1].topology == samples[-1].topology and back[-1].nodes == samples[-1].nodes
     replay = ReplaySource(back)
     first = asyncio.run(replay.sample(None))

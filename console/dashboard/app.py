@@ -35,7 +35,7 @@ from .recording import Recorder, ReplaySource
 from .replication import ReplicationPane
 from .row_table import RowTable
 from .sample import ClusterSample
-from .slot_grid import SlotsPane
+from .slot_grid import HEAT, SlotsPane
 from .table_sync import sync_static
 from .task_host import TaskHost
 
@@ -76,6 +76,7 @@ class Dashboard(App[int]):
         Binding("p", "pause", "pause"),
         Binding("r", "refresh_now", "refresh"),
         Binding("a", "actions", "actions"),
+        Binding("h", "heat", "ops/keys"),
         Binding("enter", "detail", "detail", show=False),
         Binding("comma", "seek(-1)", "back", show=False),
         Binding("full_stop", "seek(1)", "forward", show=False),
@@ -104,6 +105,7 @@ class Dashboard(App[int]):
         self.sample: ClusterSample | None = None
         self.history = History()
         self.paused = False
+        self.heat = HEAT[0]  # the slot grid's shade
         self._wake = asyncio.Event()
         self.recorder: Recorder | None = None
         if record is not None:
@@ -144,7 +146,13 @@ class Dashboard(App[int]):
             return None  # hidden
         if action == "seek" and not isinstance(self.source, ReplaySource):
             return None
+        if action == "heat":  # on the slots tab only (False hides it; None shows it disabled)
+            return self.active_tab == "slots"
         return True
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active.removeprefix("tab-")
 
     @property
     def mode(self) -> str:
@@ -202,13 +210,13 @@ class Dashboard(App[int]):
         sample = self.sample
         if sample is None:
             return
-        active = self.query_one(TabbedContent).active.removeprefix("tab-")
+        active = self.active_tab
         if active == "overview":
             self.query_one(OverviewPane).show(
                 sample, self.history, self.interval, self.paused, self.mode
             )
         elif active == "slots":
-            self.query_one(SlotsPane).show(sample)
+            self.query_one(SlotsPane).show(sample, self.heat)
         elif active == "replication":
             self.query_one(ReplicationPane).show(sample, self.history)
         elif active == "nodes":
@@ -219,6 +227,7 @@ class Dashboard(App[int]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.tabbed_content.id == "tabs":
             self.render_tab()
+            self.refresh_bindings()  # h shows on the slots tab only
 
     def current_topology(self) -> Topology | None:
         return self.sample.topology if self.sample else None
@@ -228,6 +237,7 @@ class Dashboard(App[int]):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{tab}"
         self.render_tab()
+        self.refresh_bindings()
         # keys go to the new tab's table (never to a widget of a hidden tab)
         main = {"overview": "#groups", "replication": "#replicas", "nodes": "#nodes",
                 "events": "#events"}.get(tab)  # fmt: skip
@@ -235,6 +245,12 @@ class Dashboard(App[int]):
             self.query_one(main).focus()
         else:
             self.set_focus(None)
+
+    def action_heat(self) -> None:
+        """The slot grid's shade: ops/s per slot (the proxies' counters) or keys per slot of
+        the owning group."""
+        self.heat = HEAT[(HEAT.index(self.heat) + 1) % len(HEAT)]
+        self.render_tab()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -327,6 +343,11 @@ class Dashboard(App[int]):
                 f"Show {tab}", f"switch to the {tab} tab", lambda t=tab: self.action_tab(t)
             )
         yield SystemCommand("Pause / resume refresh", "stop or restart polling", self.action_pause)
+        yield SystemCommand(
+            "Slot shade: ops per slot / keys per group",
+            "what the slot grid's shade shows (h on the slots tab)",
+            self.action_heat,
+        )
         if not self.read_only:
             for name, spec in actions.ACTIONS.items():
                 yield SystemCommand(spec.title, spec.help, lambda n=name: self.open_action(n))

@@ -18,10 +18,30 @@ from stack.cluster.model import (
     Topology,
 )
 from stack.cluster.plans import even_shares
+from stack.core.slots import SLOT_COUNT
 
-from .sample import ClusterSample, NodeSample, ProxySample, node_from_info, proxy_from_info
+from .sample import (
+    ClusterSample,
+    NodeSample,
+    ProxySample,
+    node_from_info,
+    proxy_from_info,
+    slot_rates,
+)
 
 FROZEN_TS = 1_800_000_000.0  # the frozen clock's "now"
+
+
+_RATES: tuple[int, ...] | None = None
+
+
+def fake_slot_rate(slot: int) -> int:
+    """Each proxy's ops/s on a slot: a little everywhere, a warm range, one hot slot."""
+    if slot == 12_000:
+        return 400
+    if 1_000 <= slot < 1_400:
+        return 20
+    return 1 + slot % 3
 
 
 def _server_info(
@@ -242,10 +262,27 @@ class FakeCluster:
                 f"# Proxy\r\nslot_map_epoch:9\r\netcd_state:ok\r\nlatency_p50_us:{rng.randint(80, 140)}\r\n"
                 f"latency_p99_us:{rng.randint(300, 900)}\r\nlatency_p999_us:{rng.randint(1000, 3000)}\r\n"
             )
-            proxies[p.addr] = proxy_from_info(p.addr, ts, text, p.id)
+            counts = [[s, int(2.0 * step * r)] for s, r in enumerate(self._rates) if step]
+            proxies[p.addr] = proxy_from_info(p.addr, ts, text, p.id, counts)
         return ClusterSample(
-            ts, self.name, ("127.0.0.1:7000",), topo, True, None, self.event_list(), nodes, proxies
+            ts,
+            self.name,
+            ("127.0.0.1:7000",),
+            topo,
+            True,
+            None,
+            self.event_list(),
+            nodes,
+            proxies,
+            slot_ops=slot_rates(prev.proxies, proxies) if prev else None,
         )
+
+    @property
+    def _rates(self) -> tuple[int, ...]:
+        global _RATES
+        if _RATES is None:
+            _RATES = tuple(fake_slot_rate(s) for s in range(SLOT_COUNT))
+        return _RATES
 
 
 class FakeSource:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from stack.cluster.model import Event, Topology
+from stack.core.slots import SLOT_COUNT
 
 from . import percentiles
 
@@ -131,9 +132,56 @@ class ProxySample:
     p999_us: float | None = None
     epoch_seen: int = 0
     etcd_state: str = ""
+    # PROXY SLOTSTATS: operations routed per slot since the proxy started (slots with any)
+    slot_counts: Mapping[int, int] = field(default_factory=dict, compare=False)
 
     def gone_stale(self, ts: float, error: str) -> ProxySample:
-        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0)
+        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0, slot_counts={})
+
+
+def parse_slotstats(reply: object) -> dict[int, int]:
+    """PROXY SLOTSTATS' ``[[slot, ops], ...]`` (or the {slot: ops} slot_counters.py read)
+    -> {slot: ops}; anything else is skipped, so at most every slot once."""
+    if isinstance(reply, dict):
+        return reply
+    out: dict[int, int] = {}
+    if not isinstance(reply, list):
+        return out
+    for pair in reply[:SLOT_COUNT]:
+        if isinstance(pair, list) and len(pair) == 2:
+            slot, ops = pair
+            if isinstance(slot, int) and isinstance(ops, int) and 0 <= slot < SLOT_COUNT:
+                out[slot] = ops
+    return out
+
+
+def slot_rates(
+    before: Mapping[str, ProxySample], now: Mapping[str, ProxySample]
+) -> dict[int, float] | None:
+    """Operations per second per slot, summed over the proxies that answered both polls
+    with their counters (a counter that went down was reset: its new count is the rate's);
+    None when no proxy did (the first poll, or no proxy)."""
+    rates: dict[int, float] = {}
+    known = False
+    for addr, p in now.items():
+        b = before.get(addr)
+        if (
+            p.stale
+            or b is None
+            or b.stale
+            or p.ts <= b.ts
+            or (not p.slot_counts and not b.slot_counts)
+        ):
+            continue
+        known = True
+        span = p.ts - b.ts
+        old = b.slot_counts
+        for slot, n in p.slot_counts.items():
+            was = old.get(slot, 0)
+            d = n - was if n >= was else n
+            if d > 0:
+                rates[slot] = rates.get(slot, 0.0) + d / span
+    return rates if known else None
 
 
 def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = None) -> NodeSample:
@@ -205,7 +253,9 @@ def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = No
     )
 
 
-def proxy_from_info(addr: str, ts: float, text: str, proxy_id: str = "") -> ProxySample:
+def proxy_from_info(
+    addr: str, ts: float, text: str, proxy_id: str = "", slotstats: object = None
+) -> ProxySample:
     info = parse_info(text)
     srv = info.get("server", {})
     cl = info.get("clients", {})
@@ -224,6 +274,7 @@ def proxy_from_info(addr: str, ts: float, text: str, proxy_id: str = "") -> Prox
         p999_us=_float(px, "latency_p999_us"),
         epoch_seen=_int(px, "slot_map_epoch") or 0,
         etcd_state=px.get("etcd_state", ""),
+        slot_counts=parse_slotstats(slotstats),
     )
 
 
@@ -242,6 +293,8 @@ class ClusterSample:
     nodes: Mapping[str, NodeSample] = field(default_factory=dict)
     proxies: Mapping[str, ProxySample] = field(default_factory=dict)
     poll_ms: float = 0.0  # how long the poll took
+    # ops/s per slot through the proxies since the previous poll (slot_rates); None: unknown
+    slot_ops: Mapping[int, float] | None = None
 
     def totals(self) -> dict[str, float]:
         """keys, ops/s, disk, clients over the masters (keys) and every node (the rest)."""
