@@ -330,3 +330,38 @@ def test_slot_shade_toggles_between_ops_per_slot_and_keys_per_group() -> None:
             assert "ops/s per slot" in shown()[1]
 
     asyncio.run(run())
+
+
+def test_failover_dialog_reads_the_cluster_when_it_opens_not_the_last_poll() -> None:
+    async def run() -> None:
+        app = make_app(leader="ctl-1")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            fake = app.source.cluster  # type: ignore[attr-defined]
+            shown = app.samples_shown
+            # after the last poll: 7003 stops answering, the stale 7005 comes back
+            fake.stale = {"127.0.0.1:7003"}
+            assert app.sample is not None and not app.sample.nodes["127.0.0.1:7003"].stale
+
+            async def preview(group: str, to: str) -> str:
+                app.open_action("failover", {"group": group, "to": to})
+                await pilot.pause()
+                screen = app.screen
+                await pilot.press("enter", "enter")
+                for _ in range(200):
+                    if screen.stage == "confirm" or "cannot" in str(  # type: ignore[attr-defined]
+                        screen.query_one("#action-status").render()
+                    ):
+                        break
+                    await asyncio.sleep(0.01)
+                text = f"{screen.query_one('#action-status').render()}\n{screen.query_one('#action-preview').render()}"
+                await pilot.press("escape")
+                return text
+
+            assert "127.0.0.1:7003 cannot take over" in await preview("1", "127.0.0.1:7003")
+            assert "switch over group 2 from 127.0.0.1:7004 to 127.0.0.1:7005" in await preview(
+                "2", "127.0.0.1:7005"
+            )
+            assert app.samples_shown == shown  # no poll in between: the dialogs read on their own
+
+    asyncio.run(run())

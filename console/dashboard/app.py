@@ -313,7 +313,7 @@ class Dashboard(App[int]):
                 self.current_topology,
                 values,
                 self.task_host,
-                lambda: actions.states_from(self.sample),
+                None if isinstance(self.source, ReplaySource) else self.source.switchover_basis,
             )
         )
 

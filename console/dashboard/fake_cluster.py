@@ -17,8 +17,10 @@ from stack.cluster.model import (
     SlotMap,
     Topology,
 )
+from stack.cluster.nodes import NodeState
 from stack.cluster.plans import even_shares
 from stack.core.slots import SLOT_COUNT
+from stack.failover.switchover import SwitchoverBasis
 
 from .sample import (
     ClusterSample,
@@ -325,8 +327,24 @@ class FakeSource:
             return b"PONG"
         raise RuntimeError(f"the fake cluster does not answer {' '.join(args)}")
 
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """The model as it is now (its stale set included), as a fresh read sees it: no
+        workflow under way, each server as a probe would describe it."""
+        now = self.cluster.sample(self.step)
+        return SwitchoverBasis(now.topology or self.cluster.topology(), None, node_states(now))
+
     async def close(self) -> None:
         pass
+
+
+def node_states(sample: ClusterSample) -> dict[str, NodeState]:
+    """What a sample's servers said, as a probe would say it (a stale one: no answer)."""
+    return {
+        a: NodeState(a, False, error=n.error or "no answer")
+        if n.stale
+        else NodeState(a, True, n.role, n.master, n.link, n.log_id, n.keys)
+        for a, n in sample.nodes.items()
+    }
 
 
 def with_stale(sample: ClusterSample, addr: str) -> ClusterSample:

@@ -22,6 +22,7 @@ from stack.cluster.async_store import AsyncStore
 from stack.cluster.model import Event, ModelError, Topology, parse_addr
 from stack.cluster.store import Store, StoreError
 from stack.core.resp_client import Backoff, Endpoint, RespClient
+from stack.failover.switchover import SwitchoverBasis, probe_group, read_group
 
 from ..config import ClusterSettings
 from .sample import (
@@ -49,6 +50,11 @@ class SampleSource(Protocol):
 
     async def call(self, addr: str, *args: str) -> object:
         """One request to one node; raises when the source cannot (a recording)."""
+        ...
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """What a switchover of the group is planned from, read now (not from the last
+        poll): the topology and the group's workflow from etcd, and a probe of its nodes."""
         ...
 
     async def close(self) -> None: ...
@@ -255,6 +261,13 @@ class LiveSource:
     async def call(self, addr: str, *args: str) -> object:
         """One request to a node (the detail screen: SLOWLOG, BINLOG SHOW, the cli session)."""
         return await self.poller.links.call(addr, *args)
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """As ``ledis-console failover`` reads it (stack/failover/switchover.py): etcd now,
+        then the group's nodes probed on connections of their own."""
+        topo, current = await self.store.run(read_group, self.store.store, group_id)
+        s = self.settings
+        return await probe_group(topo, group_id, current, s.password, s.timeout)
 
     async def close(self) -> None:
         if self._follow is not None:

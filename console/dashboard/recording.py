@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stack.cluster.model import Event, Group, Meta, MigrationTask, Proxy, SlotMap, Topology
+from stack.failover.switchover import SwitchoverBasis
 
 from .sample import ClusterSample, NodeSample, ProxySample, ReplicaLink
 
@@ -198,6 +199,9 @@ class ReplaySource:
 
     async def call(self, addr: str, *args: str) -> object:
         raise RecordingError("a recording has no node to ask")
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        raise RecordingError("a recording has no cluster to read")
 
     async def close(self) -> None:
         pass
