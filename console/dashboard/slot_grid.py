@@ -126,6 +126,8 @@ class SlotGrid(Widget):
         self.heat = HEAT[0]
         self.rates: Mapping[int, float] | None = None
         self._rates_version = 0  # one more for each new rates mapping
+        # (rates version, slots per cell) -> the cells' shades and the busiest cell's rate
+        self._ops: tuple[tuple[int, int], tuple[int, ...], float] | None = None
         self._shown: tuple[object, ...] | None = None  # what the strips were made from
         self._strips: list[Strip] = []
         self._styles: dict[str, Style] = {}
@@ -135,11 +137,26 @@ class SlotGrid(Widget):
         n = len(SHADES)
         return tuple(sorted((g, min(n - 1, int(v * n))) for g, v in load.items()))
 
-    def _look(self) -> tuple[object, ...]:
+    def _ops_view(self, width: int) -> tuple[tuple[int, ...], float]:
+        """Each cell's shade by ops/s at this width, and the busiest cell's rate (made once
+        per new rates and width)."""
+        per = slots_per_cell(width * self.rows_for(width))
+        if self._ops is None or self._ops[0] != (self._rates_version, per):
+            sums = cell_rates(self.rates or {}, per)
+            self._ops = (
+                (self._rates_version, per),
+                tuple(rate_levels(sums)),
+                max(sums, default=0.0),
+            )
+        return self._ops[1], self._ops[2]
+
+    def _look(self, width: int) -> tuple[object, ...]:
         """What the strips show besides the width: the slot map and the shades' source."""
         slots = self.topology.slots if self.topology is not None else None
         if self.heat == "ops":
-            return (slots, "ops", self._rates_version)
+            # the shades and the legend's figure: new rates that look the same redraw nothing
+            levels, top = self._ops_view(width)
+            return (slots, "ops", self.rates is None, levels, human_count(top))
         return (slots, "keys", self._levels(self.load))
 
     def set(
@@ -155,7 +172,8 @@ class SlotGrid(Widget):
         if rates is not self.rates:
             self.rates = rates
             self._rates_version += 1
-        if self._shown is None or self._look() != self._shown[:-1]:
+        width = max(1, self.content_size.width)
+        if self._shown is None or (*self._look(width), width) != self._shown:
             self.refresh()
 
     def rows_for(self, width: int) -> int:
@@ -177,10 +195,10 @@ class SlotGrid(Widget):
         if topo is None:
             return [Strip([Segment("no topology yet", self._style(DIM))])]
         rows = self.rows_for(width)
-        levels, top = None, 0.0
+        levels: tuple[int, ...] | None = None
+        top = 0.0
         if self.heat == "ops":
-            sums = cell_rates(self.rates or {}, slots_per_cell(width * rows))
-            levels, top = rate_levels(sums), max(sums, default=0.0)
+            levels, top = self._ops_view(width)
         per, cells = grid_cells(
             topo.slots.owners(), topo.slots.targets(), self.load, width * rows, levels
         )
@@ -211,7 +229,7 @@ class SlotGrid(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = max(1, self.content_size.width)
-        key = (*self._look(), width)
+        key = (*self._look(width), width)
         if key != self._shown:
             self._strips = self._make(width)
             self._shown = key
