@@ -5,11 +5,14 @@ fake cluster, headless), and the load the poller puts on one real ledis-server.
 
 1. Per tab, N refreshes of a 50-group x (master + replica) + 4-proxy fake cluster in a
    200x60 headless terminal: wall time from a new sample to the screen drawn (median, max)
-   and the dashboard process's CPU per refresh.
-2. One real ledis-server polled as the dashboard polls it (INFO default commandstats, the
-   next poll when the last one ended, every --interval s) for --seconds: INFO calls/s the
-   server saw (its own cmdstat_info), and the server's CPU per second with the poller
-   against the same span idle (the ratio is the poller's extra load).
+   and the dashboard process's CPU per refresh. The slot grid shades by ops per slot, which
+   the proxies' counters change every refresh (a grid rebuild each time).
+2. A proxy's PROXY SLOTSTATS reply with every slot (16384 pairs) made into {slot: ops}: by
+   the RESP client's parser and by slot_counters.parse_reply (best of 5, CPU only).
+3. One real ledis-server polled as the dashboard polls it (INFO default commandstats
+   latencystats, the next poll when the last one ended, every --interval s) for --seconds:
+   INFO calls/s the server saw (its own cmdstat_info), and the server's CPU per second with
+   the poller against the same span idle (the ratio is the poller's extra load).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from console.config import ClusterSettings
 from console.dashboard.app import Dashboard
 from console.dashboard.fake_cluster import FakeCluster, FakeSource
 from console.dashboard.poller import Poller
+from console.dashboard.sample import parse_slotstats
+from console.dashboard.slot_counters import parse_reply
 from stack.cluster.model import Group, Meta, SlotMap, Topology
+from stack.core.reply_parser import ReplyParser
 
 from .server_bench import start_ledis
 
@@ -56,6 +62,24 @@ async def frames(refreshes: int) -> None:
                 cpus.append(time.process_time() - c0)
             print(f"{tab:12} {statistics.median(walls) * 1000:>10.1f} ms {max(walls) * 1000:>7.1f} ms"
                   f" {statistics.median(cpus) * 1000:>9.1f} ms")
+
+
+def slotstats_parse() -> None:
+    data = b"*16384\r\n" + b"".join(
+        b"*2\r\n:%d\r\n:%d\r\n" % (s, 1_000_000 + s) for s in range(16384)
+    )
+    resp = fast = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        p = ReplyParser()
+        p.feed(data)
+        parse_slotstats(p.get())
+        t1 = time.perf_counter()
+        parse_reply(data)
+        t2 = time.perf_counter()
+        resp, fast = min(resp, t1 - t0), min(fast, t2 - t1)
+    print(f"\nPROXY SLOTSTATS, 16384 pairs ({len(data) // 1024} KB): RESP parser {resp * 1000:.1f} ms, "
+          f"slot_counters.parse_reply {fast * 1000:.1f} ms ({resp / fast:.0f}x)")
 
 
 def server_cpu(r: redis.Redis) -> float:
@@ -111,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=0.5)
     args = p.parse_args(argv)
     asyncio.run(frames(args.refreshes))
+    slotstats_parse()
     server_load(args.seconds, args.interval)
     return 0
 

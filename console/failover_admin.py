@@ -13,10 +13,9 @@ import argparse
 import asyncio
 import time
 
-from stack.cluster import nodes, plans
+from stack.cluster import plans
 from stack.cluster.plans import PlanError
-from stack.failover.switchover import plan_switchover, requested
-from stack.failover.workflow import Workflow
+from stack.failover.switchover import probe_group, read_group, requested
 
 from .cluster_admin import CommandError, Context, _addr, ask
 from .status_view import print_events
@@ -26,16 +25,13 @@ WAIT = 60.0  # seconds the console follows a switchover before giving up waiting
 
 def cmd_failover(ctx: Context, args: argparse.Namespace) -> int:
     with ctx.store() as store:
-        topo = store.load()
-        group = topo.groups.get(args.group)
+        topo, current = read_group(store, args.group)
+        s = ctx.settings
+        basis = asyncio.run(probe_group(topo, args.group, current, s.password, s.timeout))
         path = store.paths.failover(args.group)
-        raw, _ = store.get_raw(path)
-        current = None if raw is None else Workflow.from_json(path, raw)
-        members = group.members if group is not None and current is None else ()
-        states = asyncio.run(nodes.probe_all(members, ctx.settings.password, ctx.settings.timeout))
         to = _addr(args.to) if args.to else None
         try:
-            plan = plan_switchover(topo, states, args.group, to, current)
+            plan = basis.plan(args.group, to)
         except PlanError as e:
             raise CommandError(str(e)) from None
         target = requested(plan).new

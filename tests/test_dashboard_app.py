@@ -4,6 +4,7 @@ snapshots at a fixed size (update them with --snapshot-update after a deliberate
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 from textual.widgets import TabbedContent
@@ -13,6 +14,8 @@ from console.dashboard.action_screen import ActionScreen
 from console.dashboard.app import Dashboard
 from console.dashboard.fake_cluster import FakeCluster, FakeSource
 from console.dashboard.node_detail import NodeDetailScreen
+from console.dashboard.row_table import RowTable
+from console.dashboard.slot_grid import SlotGrid
 
 SIZE = (120, 34)
 STALE = "127.0.0.1:7005"
@@ -43,6 +46,13 @@ async def settle(pilot: object) -> None:
 def test_snapshot_every_tab(snap_compare: object, tab: str) -> None:
     async def before(pilot: object) -> None:
         await settle(pilot)
+        if tab == "2":  # a second sample: the proxies' ops per slot have a rate
+            app = pilot.app  # type: ignore[attr-defined]
+            await pilot.press("r")  # type: ignore[attr-defined]
+            for _ in range(200):
+                if app.samples_shown > 1:
+                    break
+                await asyncio.sleep(0.01)
         await pilot.press(tab)  # type: ignore[attr-defined]
         await pilot.pause()  # type: ignore[attr-defined]
 
@@ -238,5 +248,120 @@ def test_failover_action_previews_the_switchover_plan_and_needs_its_name() -> No
                     break
                 await asyncio.sleep(0.01)
             assert "no controller leads" in str(screen.query_one("#action-status").render())
+
+    asyncio.run(run())
+
+
+def test_row_table_cursor_selection_and_redraws() -> None:
+    """The node tables (RowTable): keys and clicks move the cursor, Enter or a second click
+    opens the row's node, the cursor follows its row's key when rows move, and a refresh that
+    changes one row makes only that row's line again."""
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("4", "down", "down")
+            table = app.query_one("#nodes", RowTable)
+            assert table.selected_key == "127.0.0.1:7004"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, NodeDetailScreen) and app.screen.addr == "127.0.0.1:7004"
+            await pilot.press("escape")
+            await pilot.click("#nodes", offset=(2, 2))  # the header is line 0: row 1
+            assert table.selected_key == "127.0.0.1:7003"
+            await pilot.click("#nodes", offset=(2, 2))
+            await pilot.pause()
+            assert isinstance(app.screen, NodeDetailScreen) and app.screen.addr == "127.0.0.1:7003"
+            await pilot.press("escape", "end")
+            assert table.cursor_row == table.row_count - 1
+
+            rows = [("a", ["a", "1"]), ("b", ["b", "2"]), ("c", ["c", "3"])]
+            table.set_rows(rows)
+            table.move_cursor(1)
+            await pilot.pause()
+            lines = [table.render_line(y) for y in range(1, 4)]
+            assert [s.text.split()[0] for s in lines] == ["a", "b", "c"]
+            table.set_rows([("a", ["a", "1"]), ("b", ["b", "2"]), ("c", ["c", "30"])])
+            again = [table.render_line(y) for y in range(1, 4)]
+            assert again[0] is lines[0] and again[1] is lines[1] and again[2] is not lines[2]
+            assert again[2].text.split() == ["c", "30"]
+            # rows move: the cursor stays on b; b gone: it stays at its place
+            table.set_rows([("b", ["b", "2"]), ("a", ["a", "1"])])
+            assert (table.cursor_row, table.selected_key) == (0, "b")
+            table.set_rows([("a", ["a", "1"]), ("c", ["c", "3"])])
+            assert (table.cursor_row, table.selected_key) == (0, "a")
+            assert table.get_row("c") == ["c", "3"] and table.row_count == 2
+
+    asyncio.run(run())
+
+
+def test_slot_shade_toggles_between_ops_per_slot_and_keys_per_group() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.check_action("heat", ()) is False  # only on the slots tab
+            await pilot.press("r")  # a second sample: the proxies' first rates
+            for _ in range(200):
+                if app.sample is not None and app.sample.slot_ops is not None:
+                    break
+                await asyncio.sleep(0.01)
+            await pilot.press("2")
+            grid = app.query_one(SlotGrid)
+            width = grid.content_size.width
+
+            def shown() -> tuple[str, str]:
+                lines = [grid.render_line(y).text for y in range(grid.rows_for(width) + 1)]
+                return "".join(lines[:-1]), lines[-1]
+
+            cells, legend = shown()
+            assert app.check_action("heat", ()) is True
+            assert "shade = ops/s per slot (proxies), █ 417/s a cell" in legend
+            # the hot slot 12000 (400/s from the one proxy) is the one darkest cell
+            per = math.ceil(16384 / len(cells))
+            assert cells.count("█") == 1 and cells.index("█") == 12000 // per
+            assert cells[1200 // per] == "▓" and cells[5000 // per] == "▒"  # warm, a little
+            await pilot.press("h")
+            cells, legend = shown()
+            assert "shade = keys per slot of the group" in legend
+            assert cells.count("█") > 1000  # the densest group's slots all at the top shade
+            await pilot.press("h")
+            assert "ops/s per slot" in shown()[1]
+
+    asyncio.run(run())
+
+
+def test_failover_dialog_reads_the_cluster_when_it_opens_not_the_last_poll() -> None:
+    async def run() -> None:
+        app = make_app(leader="ctl-1")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            fake = app.source.cluster  # type: ignore[attr-defined]
+            shown = app.samples_shown
+            # after the last poll: 7003 stops answering, the stale 7005 comes back
+            fake.stale = {"127.0.0.1:7003"}
+            assert app.sample is not None and not app.sample.nodes["127.0.0.1:7003"].stale
+
+            async def preview(group: str, to: str) -> str:
+                app.open_action("failover", {"group": group, "to": to})
+                await pilot.pause()
+                screen = app.screen
+                await pilot.press("enter", "enter")
+                for _ in range(200):
+                    if screen.stage == "confirm" or "cannot" in str(  # type: ignore[attr-defined]
+                        screen.query_one("#action-status").render()
+                    ):
+                        break
+                    await asyncio.sleep(0.01)
+                text = f"{screen.query_one('#action-status').render()}\n{screen.query_one('#action-preview').render()}"
+                await pilot.press("escape")
+                return text
+
+            assert "127.0.0.1:7003 cannot take over" in await preview("1", "127.0.0.1:7003")
+            assert "switch over group 2 from 127.0.0.1:7004 to 127.0.0.1:7005" in await preview(
+                "2", "127.0.0.1:7005"
+            )
+            assert app.samples_shown == shown  # no poll in between: the dialogs read on their own
 
     asyncio.run(run())

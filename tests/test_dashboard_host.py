@@ -1,22 +1,27 @@
 """The dashboard's migration host against a real cluster (etcd, two masters): a task started
 from the dashboard runs in the host's thread, a leading controller that does not take it
 within the grace period leaves it to the dashboard, and stopping the host (quitting the
-dashboard) leaves the task resumable by ``ledis-console cluster migrate --resume``."""
+dashboard) leaves the task resumable by ``ledis-console cluster migrate --resume``; the
+failover dialog's plan is the scripted command's, from a fresh read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from console.config import ClusterSettings
+from console.dashboard import actions
+from console.dashboard.poller import LiveSource
 from console.dashboard.task_host import TaskHost
 from stack.cluster import plans
 from stack.cluster.etcd_server import EtcdServer
 from stack.cluster.model import DONE, RUNNING, MigrationTask
+from stack.cluster.plans import PlanError
 
-from .cluster_kit import TestCluster, console, ok
+from .cluster_kit import TestCluster, addr, console, ok
 from .servers import wait_until
 from .test_migration import keys_for, load_keys
 
@@ -77,3 +82,34 @@ def test_a_task_the_controller_took_is_left_to_it(cluster: TestCluster) -> None:
     assert host.result(tid) == "left to the controller, which took it"
     assert _task(cluster, tid).owner == "controller-1"
     host.stop()
+
+
+def test_the_failover_dialog_plans_from_a_fresh_read_as_the_scripted_command(
+    tmp_path: Path, etcd: EtcdServer, cluster_name: str
+) -> None:
+    """The dashboard's switchover plan is ``ledis-console failover``'s, read at the moment
+    the preview is made: a replica that stops after the last poll is refused at once."""
+    c = TestCluster(tmp_path, etcd, cluster_name, groups=1, replicas=1).create()
+    source = LiveSource(ClusterSettings(c.name, (etcd.endpoint,)), node_timeout=5.0)
+    try:
+
+        async def run() -> None:
+            last_poll = await source.sample(None)
+            replica = addr(c.replicas[1][0])
+            assert not last_poll.nodes[replica].stale
+            basis = await source.switchover_basis(1)
+            ours = basis.plan(1, None, source="the dashboard")
+            scripted = ok(console("--config", str(c.config), "failover", "1", "--dry-run"))
+            # the same plan, line for line (the console wraps lines at its width)
+            assert ours.what().split() == scripted.split() and replica in ours.summary
+            # the replica stops; the last poll still shows it up, the dialog's read does not
+            c.replicas[1][0].stop()
+            spec = actions.ACTIONS["failover"]
+            with pytest.raises(PlanError, match=f"{replica} cannot take over: .* does not answer"):
+                await spec.fresh({"group": "1", "to": replica}, source.switchover_basis)  # type: ignore[misc]
+            assert not last_poll.nodes[replica].stale
+
+        asyncio.run(run())
+    finally:
+        asyncio.run(source.close())
+        c.stop()

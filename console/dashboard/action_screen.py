@@ -39,10 +39,10 @@ class ActionScreen(ModalScreen[str | None]):
         topology: Callable[[], Topology | None],
         values: dict[str, str] | None = None,
         host: TaskHost | None = None,
-        states: Callable[[], actions.States] | None = None,
+        read_basis: actions.BasisReader | None = None,
     ) -> None:
         super().__init__()
-        self.states = states or dict  # what the nodes said at the last poll
+        self.read_basis = read_basis  # a fresh read of a group (the source's), for ``fresh``
         self.host = host  # runs the tasks this action makes (None: a demo or a replay)
         self.spec = spec
         self.settings = settings
@@ -109,14 +109,17 @@ class ActionScreen(ModalScreen[str | None]):
     async def make_preview(self) -> None:
         self._collect()
         topo = self.topology()
-        if topo is None:
-            self._status(Text("no topology yet", BAD))
-            return
         try:
             await actions.check(self.spec, self.settings, self.values)
-            self.seen_states = self.states()
+            if self.spec.fresh is not None:  # etcd and the nodes now, not the last poll
+                if self.read_basis is None:
+                    raise actions.ActionError("nothing to read the cluster from here")
+                self._status(Text("reading etcd and the group's nodes now...", DIM))
+                topo, self.seen_states = await self._read_fresh(self.read_basis)
+            if topo is None:
+                raise actions.ActionError("no topology yet")
             plan = actions.preview(self.spec, topo, self.values, self.seen_states)
-        except (actions.ActionError, PlanError, ValueError) as e:
+        except (actions.ActionError, PlanError, StoreError, ValueError) as e:
             self._status(Text(str(e), BAD))
             return
         self.plan = plan
@@ -132,6 +135,15 @@ class ActionScreen(ModalScreen[str | None]):
         confirm.remove_class("hidden")
         confirm.focus()
         self._status(Text(f"type {self.spec.name!r} to apply this plan; Esc: close", DIM))
+
+    async def _read_fresh(self, read: actions.BasisReader) -> tuple[Topology, actions.States]:
+        assert self.spec.fresh is not None
+        try:
+            return await self.spec.fresh(self.values, read)
+        except (actions.ActionError, PlanError):
+            raise
+        except Exception as e:  # etcd down, a model error: said, never the end of the app
+            raise actions.ActionError(f"could not read the cluster now: {e}") from None
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if self.stage == "form":

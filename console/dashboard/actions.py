@@ -9,9 +9,10 @@ NO ONE) are taken here through ``stack.cluster.nodes`` in the same order.
 
 Nothing here imports Textual: the screens (``action_screen.py``) drive it, tests call it
 directly. New actions are one ``ActionSpec`` more in ``ACTIONS`` (``register``). An action
-that needs what the nodes say (``failover``: who follows the master, at which LogID) reads it
-from the dashboard's last sample (``states_from``), the same ``NodeState`` the scripted
-command gets from a probe.
+that needs what the nodes say (``failover``: who follows the master, at which LogID) plans
+from a fresh read when the preview is made (``ActionSpec.fresh``: etcd and the group's nodes
+now, through the source's ``switchover_basis``, the same read and plan as ``ledis-console
+failover``), never from the last poll, which may be seconds old.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 from stack.cluster import nodes, plans
 from stack.cluster.model import Topology, check_addr, parse_slot_ranges
 from stack.cluster.store import Store
-from stack.failover.switchover import plan_switchover
+from stack.failover.switchover import SwitchoverBasis, plan_switchover
 
 from ..config import ClusterSettings
-from .sample import ClusterSample
 
 Values = Mapping[str, str]
 States = Mapping[str, nodes.NodeState]
+BasisReader = Callable[[int], Awaitable[SwitchoverBasis]]  # the source's fresh read of a group
 
 
 class ActionError(Exception):
@@ -54,6 +55,8 @@ class ActionSpec:
     before_apply: Callable[[ClusterSettings, Values, plans.Plan], Awaitable[str]] | None = None
     after_apply: Callable[[ClusterSettings, Values, plans.Plan], Awaitable[str]] | None = None
     needs_task: bool = False  # acts on a migration task (offered from the slots screen)
+    # plans from a fresh read (etcd and nodes now) instead of the last poll's topology
+    fresh: Callable[[Values, BasisReader], Awaitable[tuple[Topology, States]]] | None = None
     follows_failover: bool = False  # records a switchover; its progress is the events stream
 
 
@@ -137,17 +140,14 @@ def _task_action(action: str) -> ActionSpec:
     )
 
 
-def states_from(sample: ClusterSample | None) -> dict[str, nodes.NodeState]:
-    """What the last poll saw of each server, as a probe would say it (a stale one: no
-    answer)."""
-    if sample is None:
-        return {}
-    return {
-        a: nodes.NodeState(a, False, error=n.error or "no answer")
-        if n.stale
-        else nodes.NodeState(a, True, n.role, n.master, n.link, n.log_id, n.keys)
-        for a, n in sample.nodes.items()
-    }
+async def _fresh_switchover(v: Values, read: BasisReader) -> tuple[Topology, States]:
+    """The topology and the group's nodes read now, checked as ``ledis-console failover``
+    checks them (``SwitchoverBasis.plan``: a workflow already under way refuses too)."""
+    group = _int(v, "group")
+    to = _addr(v, "to") if v.get("to", "").strip() else None
+    basis = await read(group)
+    basis.plan(group, to, source="the dashboard")
+    return basis.topology, basis.states
 
 
 def _switchover(v: Values, states: States) -> plans.PlanMaker:
@@ -233,6 +233,7 @@ for _spec in (
         ),
         _switchover,
         follows_failover=True,
+        fresh=_fresh_switchover,
     ),
 ):
     register(_spec)

@@ -33,9 +33,10 @@ from .overview import OverviewPane
 from .poller import SampleSource
 from .recording import Recorder, ReplaySource
 from .replication import ReplicationPane
+from .row_table import RowTable
 from .sample import ClusterSample
-from .slot_grid import SlotsPane
-from .table_sync import selected_key
+from .slot_grid import HEAT, SlotsPane
+from .table_sync import sync_static
 from .task_host import TaskHost
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Dashboard(App[int]):
         Binding("p", "pause", "pause"),
         Binding("r", "refresh_now", "refresh"),
         Binding("a", "actions", "actions"),
+        Binding("h", "heat", "ops/keys"),
         Binding("enter", "detail", "detail", show=False),
         Binding("comma", "seek(-1)", "back", show=False),
         Binding("full_stop", "seek(1)", "forward", show=False),
@@ -103,6 +105,7 @@ class Dashboard(App[int]):
         self.sample: ClusterSample | None = None
         self.history = History()
         self.paused = False
+        self.heat = HEAT[0]  # the slot grid's shade
         self._wake = asyncio.Event()
         self.recorder: Recorder | None = None
         if record is not None:
@@ -143,7 +146,13 @@ class Dashboard(App[int]):
             return None  # hidden
         if action == "seek" and not isinstance(self.source, ReplaySource):
             return None
+        if action == "heat":  # on the slots tab only (False hides it; None shows it disabled)
+            return self.active_tab == "slots"
         return True
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active.removeprefix("tab-")
 
     @property
     def mode(self) -> str:
@@ -160,8 +169,10 @@ class Dashboard(App[int]):
         rec = f"  recording to {self.recorder.path}" if self.recorder else ""
         running = self.task_host.running if self.task_host else ()
         here = f"  migrating here: {', '.join(running)}" if running else ""
-        self.query_one("#status-bar", Static).update(
-            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{here}{rec}"
+        sync_static(
+            self.query_one("#status-bar", Static),
+            f"{s.cluster if s else self.settings.name}  {self.mode}  {state}{poll}{here}{rec}",
+            fixed_height=True,  # one line (dashboard.tcss)
         )
 
     # -- samples -------------------------------------------------------------------------------
@@ -199,13 +210,13 @@ class Dashboard(App[int]):
         sample = self.sample
         if sample is None:
             return
-        active = self.query_one(TabbedContent).active.removeprefix("tab-")
+        active = self.active_tab
         if active == "overview":
             self.query_one(OverviewPane).show(
                 sample, self.history, self.interval, self.paused, self.mode
             )
         elif active == "slots":
-            self.query_one(SlotsPane).show(sample)
+            self.query_one(SlotsPane).show(sample, self.heat)
         elif active == "replication":
             self.query_one(ReplicationPane).show(sample, self.history)
         elif active == "nodes":
@@ -216,6 +227,7 @@ class Dashboard(App[int]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.tabbed_content.id == "tabs":
             self.render_tab()
+            self.refresh_bindings()  # h shows on the slots tab only
 
     def current_topology(self) -> Topology | None:
         return self.sample.topology if self.sample else None
@@ -225,13 +237,20 @@ class Dashboard(App[int]):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{tab}"
         self.render_tab()
+        self.refresh_bindings()
         # keys go to the new tab's table (never to a widget of a hidden tab)
         main = {"overview": "#groups", "replication": "#replicas", "nodes": "#nodes",
                 "events": "#events"}.get(tab)  # fmt: skip
         if main:
-            self.query_one(main, DataTable).focus()
+            self.query_one(main).focus()
         else:
             self.set_focus(None)
+
+    def action_heat(self) -> None:
+        """The slot grid's shade: ops/s per slot (the proxies' counters) or keys per slot of
+        the owning group."""
+        self.heat = HEAT[(HEAT.index(self.heat) + 1) % len(HEAT)]
+        self.render_tab()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -294,33 +313,28 @@ class Dashboard(App[int]):
                 self.current_topology,
                 values,
                 self.task_host,
-                lambda: actions.states_from(self.sample),
+                None if isinstance(self.source, ReplaySource) else self.source.switchover_basis,
             )
         )
 
     def action_detail(self) -> None:
         focused = self.focused
-        if isinstance(focused, DataTable) and focused.id in (
-            "nodes",
-            "groups",
-            "replicas",
-            "proxies",
-        ):
-            key = selected_key(focused)
-            if key is None:
-                return
-            addr = key
-            if focused.id == "groups" and self.sample and self.sample.topology:
-                addr = self.sample.topology.groups[int(key)].master
-            self.open_detail(addr)
+        if isinstance(focused, RowTable) and focused.selected_key is not None:
+            self.open_row(focused.id, focused.selected_key)
+
+    def open_row(self, table: str | None, key: str) -> None:
+        """A node table's row: that node's detail (a group's row: its master's)."""
+        addr = key
+        if table == "groups" and self.sample and self.sample.topology:
+            addr = self.sample.topology.groups[int(key)].master
+        self.open_detail(addr)
 
     def open_detail(self, addr: str) -> None:
         call = None if isinstance(self.source, ReplaySource) else self.source.call
         self.push_screen(NodeDetailScreen(addr, self.sample, call, self.read_only))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id in ("nodes", "groups", "replicas", "proxies"):
-            self.action_detail()
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
+        self.open_row(event.table.id, event.key)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -329,6 +343,11 @@ class Dashboard(App[int]):
                 f"Show {tab}", f"switch to the {tab} tab", lambda t=tab: self.action_tab(t)
             )
         yield SystemCommand("Pause / resume refresh", "stop or restart polling", self.action_pause)
+        yield SystemCommand(
+            "Slot shade: ops per slot / keys per group",
+            "what the slot grid's shade shows (h on the slots tab)",
+            self.action_heat,
+        )
         if not self.read_only:
             for name, spec in actions.ACTIONS.items():
                 yield SystemCommand(spec.title, spec.help, lambda n=name: self.open_action(n))

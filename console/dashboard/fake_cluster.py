@@ -17,11 +17,33 @@ from stack.cluster.model import (
     SlotMap,
     Topology,
 )
+from stack.cluster.nodes import NodeState
 from stack.cluster.plans import even_shares
+from stack.core.slots import SLOT_COUNT
+from stack.failover.switchover import SwitchoverBasis
 
-from .sample import ClusterSample, NodeSample, ProxySample, node_from_info, proxy_from_info
+from .sample import (
+    ClusterSample,
+    NodeSample,
+    ProxySample,
+    node_from_info,
+    proxy_from_info,
+    slot_rates,
+)
 
 FROZEN_TS = 1_800_000_000.0  # the frozen clock's "now"
+
+
+_RATES: tuple[int, ...] | None = None
+
+
+def fake_slot_rate(slot: int) -> int:
+    """Each proxy's ops/s on a slot: a little everywhere, a warm range, one hot slot."""
+    if slot == 12_000:
+        return 400
+    if 1_000 <= slot < 1_400:
+        return 20
+    return 1 + slot % 3
 
 
 def _server_info(
@@ -80,6 +102,14 @@ def _server_info(
         "# Commandstats",
         f"cmdstat_get:calls={keys * 3},usec={keys * 9},usec_per_call=3.00",
         f"cmdstat_set:calls={keys},usec={keys * 11},usec_per_call=11.00",
+        f"cmdstat_info:calls={uptime},usec={uptime * 300},usec_per_call=300.00",
+        "# Latencystats",
+        # the server's bucket bounds (stack/server/latency.py); INFO's own slow figure is left out
+        f"latency_percentiles_usec_get:p50={rng.choice((2.047, 4.095))},"
+        f"p99={rng.choice((8.191, 16.383, 32.767))},p99.9={rng.choice((65.535, 131.071))}",
+        f"latency_percentiles_usec_set:p50={rng.choice((8.191, 16.383))},"
+        f"p99={rng.choice((32.767, 65.535))},p99.9={rng.choice((262.143, 524.287))}",
+        "latency_percentiles_usec_info:p50=262.143,p99=524.287,p99.9=524.287",
         "# Keyspace",
         f"db0:keys={keys},expires=0,avg_ttl=0",
     ]
@@ -234,10 +264,27 @@ class FakeCluster:
                 f"# Proxy\r\nslot_map_epoch:9\r\netcd_state:ok\r\nlatency_p50_us:{rng.randint(80, 140)}\r\n"
                 f"latency_p99_us:{rng.randint(300, 900)}\r\nlatency_p999_us:{rng.randint(1000, 3000)}\r\n"
             )
-            proxies[p.addr] = proxy_from_info(p.addr, ts, text, p.id)
+            counts = [[s, int(2.0 * step * r)] for s, r in enumerate(self._rates) if step]
+            proxies[p.addr] = proxy_from_info(p.addr, ts, text, p.id, counts)
         return ClusterSample(
-            ts, self.name, ("127.0.0.1:7000",), topo, True, None, self.event_list(), nodes, proxies
+            ts,
+            self.name,
+            ("127.0.0.1:7000",),
+            topo,
+            True,
+            None,
+            self.event_list(),
+            nodes,
+            proxies,
+            slot_ops=slot_rates(prev.proxies, proxies) if prev else None,
         )
+
+    @property
+    def _rates(self) -> tuple[int, ...]:
+        global _RATES
+        if _RATES is None:
+            _RATES = tuple(fake_slot_rate(s) for s in range(SLOT_COUNT))
+        return _RATES
 
 
 class FakeSource:
@@ -280,8 +327,24 @@ class FakeSource:
             return b"PONG"
         raise RuntimeError(f"the fake cluster does not answer {' '.join(args)}")
 
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """The model as it is now (its stale set included), as a fresh read sees it: no
+        workflow under way, each server as a probe would describe it."""
+        now = self.cluster.sample(self.step)
+        return SwitchoverBasis(now.topology or self.cluster.topology(), None, node_states(now))
+
     async def close(self) -> None:
         pass
+
+
+def node_states(sample: ClusterSample) -> dict[str, NodeState]:
+    """What a sample's servers said, as a probe would say it (a stale one: no answer)."""
+    return {
+        a: NodeState(a, False, error=n.error or "no answer")
+        if n.stale
+        else NodeState(a, True, n.role, n.master, n.link, n.log_id, n.keys)
+        for a, n in sample.nodes.items()
+    }
 
 
 def with_stale(sample: ClusterSample, addr: str) -> ClusterSample:

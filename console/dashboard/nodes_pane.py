@@ -1,19 +1,21 @@
-"""The nodes tab: every server and proxy with ops/s (and its sparkline), latency, clients,
-disk, version and uptime. Enter opens a node's detail."""
+"""The nodes tab: every server and proxy with ops/s (and its sparkline), latency percentiles
+p50/p99/p99.9 (a server's from INFO latencystats, percentiles.py; a proxy's its own) with a
+sparkline of p99, clients, disk, version and uptime. Enter opens a node's detail."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
 
 from .history import History
 from .overview import node_state
+from .row_table import Cell, Row, RowTable
 from .sample import ClusterSample
 from .style import DIM, group_colour, state
-from .table_sync import Cell, Row, sync_rows
-from .units import human_bytes, human_count, human_duration, human_latency, sparkline
+from .units import human_bytes, human_count, human_duration, human_latencies, sparkline
+
+SPARK_WIDTH = 9
 
 
 def node_rows(sample: ClusterSample, history: History) -> list[Row]:
@@ -29,8 +31,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
             Text(f"{role} g{g.id}", group_colour(g.id)),
             node_state(n, role),
             human_count(n.ops_per_sec) if n and live else "-",
-            sparkline(history.get(f"ops:{addr}"), 12),
-            human_latency(n.latency_us) if n and live else "-",
+            sparkline(history.get(f"ops:{addr}", SPARK_WIDTH), SPARK_WIDTH),
+            human_latencies((n.p50_us, n.p99_us, n.p999_us)) if n and live else "-",
+            sparkline(history.get(f"p99:{addr}", SPARK_WIDTH), SPARK_WIDTH),
             str(n.clients) if n and live else "-",
             human_bytes(n.disk_bytes) if n else "-",
             n.version if n else "-",
@@ -40,7 +43,7 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
     for p in sorted(topo.proxies.values(), key=lambda p: p.id):
         s = sample.proxies.get(p.addr)
         live = s is not None and not s.stale
-        lat = f"{human_latency(s.p50_us)}/{human_latency(s.p99_us)}" if s and live else "-"
+        lat = human_latencies((s.p50_us, s.p99_us, s.p999_us)) if s and live else "-"
         rows.append(
             (
                 p.addr,
@@ -49,8 +52,9 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
                     Text(f"proxy {p.id}", DIM),
                     state("ok", "ok") if live else state("stale", "bad"),
                     human_count(s.ops_per_sec) if s and live else "-",
-                    sparkline(history.get(f"ops:{p.addr}"), 12),
+                    sparkline(history.get(f"ops:{p.addr}", SPARK_WIDTH), SPARK_WIDTH),
                     lat,
+                    sparkline(history.get(f"p99:{p.addr}", SPARK_WIDTH), SPARK_WIDTH),
                     str(s.clients) if s and live else "-",
                     "-",
                     s.version if s else "-",
@@ -63,21 +67,20 @@ def node_rows(sample: ClusterSample, history: History) -> list[Row]:
 
 class NodesPane(Vertical):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#nodes", DataTable).add_columns(
+        yield RowTable(
             "node",
             "role",
             "state",
             "ops/s",
-            "ops (recent)",
-            "latency",
+            "ops trend",
+            "p50/p99/p99.9",
+            "p99 trend",
             "clients",
             "disk",
             "version",
             "uptime",
+            id="nodes",
         )
 
     def show(self, sample: ClusterSample, history: History) -> None:
-        sync_rows(self.query_one("#nodes", DataTable), node_rows(sample, history))
+        self.query_one("#nodes", RowTable).set_rows(node_rows(sample, history))

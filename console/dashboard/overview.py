@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from .history import History
+from .row_table import Cell, Row, RowTable
 from .sample import ClusterSample, NodeSample
 from .style import BAD, DIM, OK, WARN, group_colour, state
-from .table_sync import Cell, Row, sync_rows
+from .table_sync import sync_static
 from .units import human_bytes, human_count
 
 
@@ -118,20 +119,18 @@ def proxy_rows(sample: ClusterSample) -> list[Row]:
 class OverviewPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="overview-head")
-        yield DataTable(id="groups", cursor_type="row", zebra_stripes=True)
-        yield DataTable(id="proxies", cursor_type="row")
-
-    def on_mount(self) -> None:
-        self.query_one("#groups", DataTable).add_columns(
-            "group", "master", "replicas", "slots", "keys", "ops/s", "max lag ids/ms"
+        yield RowTable(
+            "group", "master", "replicas", "slots", "keys", "ops/s", "max lag ids/ms", id="groups"
         )
-        self.query_one("#proxies", DataTable).add_columns(
-            "proxy", "addr", "state", "ops/s", "clients"
+        yield RowTable(
+            "proxy", "addr", "state", "ops/s", "clients", id="proxies", zebra_stripes=False
         )
 
     def show(
         self, sample: ClusterSample, history: History, interval: float, paused: bool, mode: str
     ) -> None:
-        self.query_one("#overview-head", Static).update(header_text(sample, interval, paused, mode))
-        sync_rows(self.query_one("#groups", DataTable), group_rows(sample))
-        sync_rows(self.query_one("#proxies", DataTable), proxy_rows(sample))
+        sync_static(
+            self.query_one("#overview-head", Static), header_text(sample, interval, paused, mode)
+        )
+        self.query_one("#groups", RowTable).set_rows(group_rows(sample))
+        self.query_one("#proxies", RowTable).set_rows(proxy_rows(sample))

@@ -1,10 +1,11 @@
 """Live samples: the topology from an etcd watch, events, and bounded parallel node polls.
 
-Each poll asks every server ``INFO default commandstats`` and every proxy ``INFO`` once (one
-request each, counters only, never a key scan), at most ``concurrency`` at a time, each within
-``timeout``; a node that does not answer in time is marked stale in that very sample, keeping
-its last values. Connections are kept between polls (one per node), so a poll costs each node
-one INFO call. The caller schedules the next poll when this one has finished, so polls never
+Each poll asks every server ``INFO default commandstats latencystats`` and every proxy
+``INFO`` and ``PROXY SLOTSTATS`` (its ops per slot, on a connection of its own:
+slot_counters.py): counters only, never a key scan, at most ``concurrency`` nodes at a time,
+each within ``timeout``; a node that does not answer in time is marked stale in that very
+sample, keeping its last values. Connections are kept between polls, so a poll costs a
+server one INFO call and a proxy an INFO and a SLOTSTATS. The caller schedules the next poll when this one has finished, so polls never
 pile up on a slow node.
 """
 
@@ -21,13 +22,22 @@ from stack.cluster.async_store import AsyncStore
 from stack.cluster.model import Event, ModelError, Topology, parse_addr
 from stack.cluster.store import Store, StoreError
 from stack.core.resp_client import Backoff, Endpoint, RespClient
+from stack.failover.switchover import SwitchoverBasis, probe_group, read_group
 
 from ..config import ClusterSettings
-from .sample import ClusterSample, NodeSample, ProxySample, node_from_info, proxy_from_info
+from .sample import (
+    ClusterSample,
+    NodeSample,
+    ProxySample,
+    node_from_info,
+    proxy_from_info,
+    slot_rates,
+)
+from .slot_counters import SlotCounterLink
 
 log = logging.getLogger(__name__)
 
-NODE_INFO = ("INFO", "default", "commandstats")
+NODE_INFO = ("INFO", "default", "commandstats", "latencystats")
 PROXY_INFO = ("INFO",)
 
 
@@ -40,6 +50,11 @@ class SampleSource(Protocol):
 
     async def call(self, addr: str, *args: str) -> object:
         """One request to one node; raises when the source cannot (a recording)."""
+        ...
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """What a switchover of the group is planned from, read now (not from the last
+        poll): the topology and the group's workflow from etcd, and a probe of its nodes."""
         ...
 
     async def close(self) -> None: ...
@@ -103,6 +118,9 @@ class Poller:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.links = NodeLinks(password, timeout)
+        self.password = password
+        self.timeout = timeout
+        self.counters: dict[str, SlotCounterLink] = {}  # per proxy, for PROXY SLOTSTATS
         self.limit = asyncio.Semaphore(concurrency)
         self.clock = clock
 
@@ -120,13 +138,26 @@ class Poller:
     async def _proxy(self, addr: str, pid: str, prev: ProxySample | None) -> ProxySample:
         async with self.limit:
             try:
-                text = _text(await self.links.call(addr, *PROXY_INFO))
+                info, counts = await asyncio.gather(
+                    self.links.call(addr, *PROXY_INFO), self._slot_counts(addr)
+                )
             except Exception as e:
                 now = self.clock()
                 if prev is not None:
                     return prev.gone_stale(now, _reason(e))
                 return ProxySample(addr, now, pid, stale=True, error=_reason(e))
-            return proxy_from_info(addr, self.clock(), text, pid)
+            return proxy_from_info(addr, self.clock(), _text(info), pid, counts)
+
+    async def _slot_counts(self, addr: str) -> dict[int, int]:
+        """The proxy's ops per slot; none (no rate this poll) when they cannot be read."""
+        link = self.counters.get(addr)
+        if link is None:
+            link = self.counters[addr] = SlotCounterLink(addr, self.password, self.timeout)
+        try:
+            return await link.read()
+        except Exception as e:  # INFO says whether the proxy answers; this is only the shade
+            log.debug("PROXY SLOTSTATS from %s: %s", addr, _reason(e))
+            return {}
 
     async def poll(
         self, topo: Topology, prev: ClusterSample | None
@@ -134,6 +165,8 @@ class Poller:
         nodes = list(dict.fromkeys(addr for _, addr, _ in topo.nodes()))
         proxies = {p.addr: p.id for p in topo.proxies.values()}
         await self.links.forget(set(nodes) | set(proxies))
+        for addr in [a for a in self.counters if a not in proxies]:
+            await self.counters.pop(addr).close()
         pn = prev.nodes if prev else {}
         pp = prev.proxies if prev else {}
         node_jobs = [self._node(a, pn.get(a)) for a in nodes]
@@ -147,6 +180,9 @@ class Poller:
 
     async def close(self) -> None:
         await self.links.close()
+        for link in self.counters.values():
+            await link.close()
+        self.counters.clear()
 
 
 class LiveSource:
@@ -207,6 +243,7 @@ class LiveSource:
         proxies: dict[str, ProxySample] = {}
         if topo is not None:
             nodes, proxies = await self.poller.poll(topo, prev)
+        slot_ops = slot_rates(prev.proxies if prev else {}, proxies)
         return ClusterSample(
             ts=self.clock(),
             cluster=s.name,
@@ -218,11 +255,19 @@ class LiveSource:
             nodes=nodes,
             proxies=proxies,
             poll_ms=(time.perf_counter() - start) * 1000,
+            slot_ops=slot_ops,
         )
 
     async def call(self, addr: str, *args: str) -> object:
         """One request to a node (the detail screen: SLOWLOG, BINLOG SHOW, the cli session)."""
         return await self.poller.links.call(addr, *args)
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        """As ``ledis-console failover`` reads it (stack/failover/switchover.py): etcd now,
+        then the group's nodes probed on connections of their own."""
+        topo, current = await self.store.run(read_group, self.store.store, group_id)
+        s = self.settings
+        return await probe_group(topo, group_id, current, s.password, s.timeout)
 
     async def close(self) -> None:
         if self._follow is not None:

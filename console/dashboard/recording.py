@@ -1,9 +1,9 @@
 """Record samples to a file and play them back with seek.
 
 The file is JSON lines, one sample each (the topology as its etcd documents, events, nodes
-and proxies with their INFO sections less commandstats). It is bounded on disk: when it
-reaches half of ``max_bytes`` it becomes ``FILE.1`` (replacing the older one) and a new FILE
-starts, so the two never hold more than ``max_bytes`` and the newest samples are kept.
+and proxies with their INFO sections less commandstats and latencystats, the per-slot
+rates summed by 16 slots). It is bounded on disk: when it reaches half of ``max_bytes`` it becomes ``FILE.1`` (replacing the older one)
+and a new FILE starts, so the two never hold more than ``max_bytes`` and the newest samples are kept.
 ``Replay`` reads ``FILE.1`` then ``FILE``.
 """
 
@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from stack.cluster.model import Event, Group, Meta, MigrationTask, Proxy, SlotMap, Topology
+from stack.failover.switchover import SwitchoverBasis
 
 from .sample import ClusterSample, NodeSample, ProxySample, ReplicaLink
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 DEFAULT_MAX_BYTES = 64 << 20
+SLOT_BUCKET = 16  # slots whose rates a recording keeps as one
+UNRECORDED = frozenset({"commandstats", "latencystats"})  # large, and summed up in the fields
 
 
 class RecordingError(ValueError):
@@ -62,11 +66,23 @@ def _topology(doc: dict[str, Any]) -> Topology:
     )
 
 
+def _slot_ops_doc(rates: Mapping[int, float]) -> list[list[float]]:
+    """The per-slot rates, not the counters, summed by ``SLOT_BUCKET`` slots: ``[[first slot
+    of the bucket, ops/s], ...]`` for the buckets with any (16384 rates would be 200 KB a
+    sample; 1024 buckets at most 16 KB)."""
+    sums: dict[int, float] = {}
+    for slot, r in rates.items():
+        b = slot - slot % SLOT_BUCKET
+        sums[b] = sums.get(b, 0.0) + r
+    return [[b, round(r, 1)] for b, r in sorted(sums.items())]
+
+
 def sample_doc(s: ClusterSample) -> dict[str, Any]:
     nodes = []
     for n in s.nodes.values():
         d = dataclasses.asdict(n)
-        d["sections"] = {k: dict(v) for k, v in n.sections.items() if k != "commandstats"}
+        d["sections"] = {k: dict(v) for k, v in n.sections.items() if k not in UNRECORDED}
+        d["command_calls"] = {}  # only for the next poll's percentiles
         nodes.append(d)
     return {
         "v": FORMAT,
@@ -78,8 +94,9 @@ def sample_doc(s: ClusterSample) -> dict[str, Any]:
         "etcd_error": s.etcd_error,
         "events": [dataclasses.asdict(e) for e in s.events],
         "nodes": nodes,
-        "proxies": [dataclasses.asdict(p) for p in s.proxies.values()],
+        "proxies": [dataclasses.asdict(p) | {"slot_counts": {}} for p in s.proxies.values()],
         "poll_ms": s.poll_ms,
+        "slot_ops": None if s.slot_ops is None else _slot_ops_doc(s.slot_ops),
     }
 
 
@@ -100,6 +117,9 @@ def sample_from_doc(d: dict[str, Any]) -> ClusterSample:
         nodes=nodes,
         proxies={p["addr"]: ProxySample(**p) for p in d["proxies"]},
         poll_ms=d.get("poll_ms", 0.0),
+        slot_ops=None
+        if d.get("slot_ops") is None
+        else {int(a): float(b) for a, b in d["slot_ops"]},  # each bucket on its first slot
     )
 
 
@@ -179,6 +199,9 @@ class ReplaySource:
 
     async def call(self, addr: str, *args: str) -> object:
         raise RecordingError("a recording has no node to ask")
+
+    async def switchover_basis(self, group_id: int) -> SwitchoverBasis:
+        raise RecordingError("a recording has no cluster to read")
 
     async def close(self) -> None:
         pass

@@ -1,18 +1,20 @@
-"""The replication tab: per replica its lag in LogIDs and ms (with a sparkline), link state and
-syncs; per master its semi-sync setting and NOREPLICAS counts."""
+"""The replication tab: per replica its lag in LogIDs and ms (with a sparkline), link state,
+syncs and its master's semi-sync (min-replicas-to-write, NOREPLICAS refusals, unacked
+writes); below, one line over every master."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from .history import History
 from .overview import node_state
-from .sample import ClusterSample
+from .row_table import Cell, Row, RowTable
+from .sample import ClusterSample, NodeSample
 from .style import BAD, DIM, WARN, group_colour
-from .table_sync import Cell, Row, sync_rows
+from .table_sync import sync_static
 from .units import sparkline
 
 
@@ -35,49 +37,72 @@ def replica_rows(sample: ClusterSample, history: History) -> list[Row]:
                 node_state(n, "replica"),
                 str(link.lag_logids) if link else Text("-", DIM),
                 str(link.lag_ms) if link else Text("-", DIM),
-                sparkline(history.get(f"lag_ms:{addr}"), 16),
+                sparkline(history.get(f"lag_ms:{addr}", 12), 12),
                 f"{m.full_syncs}/{m.partial_syncs}" if m else "-",
+                *semisync_cells(m),
             ]
             rows.append((addr, cells))
     return rows
 
 
-def semisync_text(sample: ClusterSample) -> Text:
+def semisync_cells(m: NodeSample | None) -> list[Cell]:
+    """The master's semi-sync: min-replicas-to-write (min-repl), writes refused with
+    NOREPLICAS (refused), writes applied but not acknowledged in time (unacked)."""
+    if m is None or m.stale:
+        return [Text("?", DIM)] * 3
+    return [
+        str(m.min_replicas),
+        Text(str(m.refused_writes), BAD if m.refused_writes else ""),
+        Text(str(m.unacked_writes), WARN if m.unacked_writes else ""),
+    ]
+
+
+def semisync_text(sample: ClusterSample, most: int = 8) -> Text:
+    """One line over every master: how many ask for replicas, the refusals and unacked
+    writes in all, and the groups with refusals (the first ``most``)."""
     topo = sample.topology
     out = Text("semi-sync  ", "bold")
     if topo is None:
         return out
-    for gid in sorted(topo.groups):
-        m = sample.nodes.get(topo.groups[gid].master)
-        out.append(f"group {gid}: ", group_colour(gid))
-        if m is None or m.stale:
-            out.append("? ", DIM)
-            continue
-        out.append(f"min-replicas {m.min_replicas}, NOREPLICAS ")
-        out.append(str(m.refused_writes), BAD if m.refused_writes else "")
-        out.append(", unacked ")
-        out.append(str(m.unacked_writes), WARN if m.unacked_writes else "")
-        out.append("   ")
+    masters = [(gid, sample.nodes.get(topo.groups[gid].master)) for gid in sorted(topo.groups)]
+    live = [(gid, m) for gid, m in masters if m is not None and not m.stale]
+    refused = sum(m.refused_writes for _, m in live)
+    unacked = sum(m.unacked_writes for _, m in live)
+    out.append(f"{sum(1 for _, m in live if m.min_replicas)} of {len(masters)} masters "
+               "with min-replicas-to-write, NOREPLICAS ")  # fmt: skip
+    out.append(str(refused), BAD if refused else "")
+    out.append(", unacked ")
+    out.append(str(unacked), WARN if unacked else "")
+    groups = [gid for gid, m in live if m.refused_writes]
+    if groups:
+        out.append("  refusing: ")
+        for gid in groups[:most]:
+            out.append(f"g{gid} ", group_colour(gid))
+        if len(groups) > most:
+            out.append(f"+{len(groups) - most}", DIM)
+    if len(live) < len(masters):
+        out.append(f"  ({len(masters) - len(live)} masters not answering)", DIM)
     return out
 
 
 class ReplicationPane(Vertical):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="replicas", cursor_type="row", zebra_stripes=True)
-        yield Static(id="semisync")
-
-    def on_mount(self) -> None:
-        self.query_one("#replicas", DataTable).add_columns(
+        yield RowTable(
             "group",
             "replica",
             "master",
             "link",
             "lag ids",
             "lag ms",
-            "lag ms (recent)",
-            "syncs full/partial",
+            "lag trend",
+            "syncs f/p",
+            "min-repl",
+            "refused",
+            "unacked",
+            id="replicas",
         )
+        yield Static(id="semisync")
 
     def show(self, sample: ClusterSample, history: History) -> None:
-        sync_rows(self.query_one("#replicas", DataTable), replica_rows(sample, history))
-        self.query_one("#semisync", Static).update(semisync_text(sample))
+        self.query_one("#replicas", RowTable).set_rows(replica_rows(sample, history))
+        sync_static(self.query_one("#semisync", Static), semisync_text(sample))

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from stack.cluster.model import Event, Topology
+from stack.core.slots import SLOT_COUNT
+
+from . import percentiles
 
 Sections = Mapping[str, Mapping[str, str]]
 
@@ -97,9 +100,11 @@ class NodeSample:
     unacked_writes: int = 0  # applied, not acknowledged in time
     full_syncs: int = 0
     partial_syncs: int = 0
-    commands: int = 0  # total_commands_processed
-    command_usec: int = 0  # sum of commandstats usec
-    latency_us: float | None = None  # mean usec per call since the previous poll
+    # latency percentiles (usec) of the calls since the previous poll (percentiles.py)
+    p50_us: float | None = None
+    p99_us: float | None = None
+    p999_us: float | None = None
+    command_calls: Mapping[str, int] = field(default_factory=dict, compare=False)
     sections: Sections = field(default_factory=dict, compare=False)
 
     @property
@@ -127,14 +132,61 @@ class ProxySample:
     p999_us: float | None = None
     epoch_seen: int = 0
     etcd_state: str = ""
+    # PROXY SLOTSTATS: operations routed per slot since the proxy started (slots with any)
+    slot_counts: Mapping[int, int] = field(default_factory=dict, compare=False)
 
     def gone_stale(self, ts: float, error: str) -> ProxySample:
-        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0)
+        return replace(self, ts=ts, stale=True, error=error, ops_per_sec=0.0, slot_counts={})
+
+
+def parse_slotstats(reply: object) -> dict[int, int]:
+    """PROXY SLOTSTATS' ``[[slot, ops], ...]`` (or the {slot: ops} slot_counters.py read)
+    -> {slot: ops}; anything else is skipped, so at most every slot once."""
+    if isinstance(reply, dict):
+        return reply
+    out: dict[int, int] = {}
+    if not isinstance(reply, list):
+        return out
+    for pair in reply[:SLOT_COUNT]:
+        if isinstance(pair, list) and len(pair) == 2:
+            slot, ops = pair
+            if isinstance(slot, int) and isinstance(ops, int) and 0 <= slot < SLOT_COUNT:
+                out[slot] = ops
+    return out
+
+
+def slot_rates(
+    before: Mapping[str, ProxySample], now: Mapping[str, ProxySample]
+) -> dict[int, float] | None:
+    """Operations per second per slot, summed over the proxies that answered both polls
+    with their counters (a counter that went down was reset: its new count is the rate's);
+    None when no proxy did (the first poll, or no proxy)."""
+    rates: dict[int, float] = {}
+    known = False
+    for addr, p in now.items():
+        b = before.get(addr)
+        if (
+            p.stale
+            or b is None
+            or b.stale
+            or p.ts <= b.ts
+            or (not p.slot_counts and not b.slot_counts)
+        ):
+            continue
+        known = True
+        span = p.ts - b.ts
+        old = b.slot_counts
+        for slot, n in p.slot_counts.items():
+            was = old.get(slot, 0)
+            d = n - was if n >= was else n
+            if d > 0:
+                rates[slot] = rates.get(slot, 0.0) + d / span
+    return rates if known else None
 
 
 def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = None) -> NodeSample:
-    """A server's sample from its ``INFO default commandstats`` text (and the previous sample,
-    for the latency since then)."""
+    """A server's sample from its ``INFO default commandstats latencystats`` text (and the
+    previous sample: the latency percentiles weigh each command by its calls since then)."""
     info = parse_info(text)
     srv = info.get("server", {})
     cl = info.get("clients", {})
@@ -143,15 +195,16 @@ def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = No
     st = info.get("stats", {})
     rep = info.get("replication", {})
     keys = sum(_int(parse_fields(v), "keys") or 0 for v in info.get("keyspace", {}).values())
-    calls = usec = 0
-    for value in info.get("commandstats", {}).values():
-        f = parse_fields(value)
-        calls += _int(f, "calls") or 0
-        usec += _int(f, "usec") or 0
-    latency = None
-    if prev is not None and not prev.stale and calls > prev.commands:
-        # commandstats counts only commands with a handler; total_commands_processed more
-        latency = max(0.0, (usec - prev.command_usec) / (calls - prev.commands))
+    calls: dict[str, int] = {}
+    for name, value in info.get("commandstats", {}).items():
+        if name.startswith("cmdstat_"):
+            calls[name[8:]] = _int(parse_fields(value), "calls") or 0
+    before = prev.command_calls if prev is not None and not prev.stale else None
+    latency = percentiles.mixed(
+        percentiles.command_points(info.get("latencystats", {})),
+        percentiles.call_weights(calls, before),
+    )
+    p50, p99, p999 = latency if latency is not None else (None, None, None)
     role = rep.get("role")
     replicas = []
     for name, value in rep.items():
@@ -192,14 +245,17 @@ def node_from_info(addr: str, ts: float, text: str, prev: NodeSample | None = No
         unacked_writes=_int(rep, "ledis_semisync_unacked_writes") or 0,
         full_syncs=_int(rep, "ledis_full_syncs") or 0,
         partial_syncs=_int(rep, "ledis_partial_syncs") or 0,
-        commands=calls,
-        command_usec=usec,
-        latency_us=latency,
+        p50_us=p50,
+        p99_us=p99,
+        p999_us=p999,
+        command_calls=calls,
         sections=info,
     )
 
 
-def proxy_from_info(addr: str, ts: float, text: str, proxy_id: str = "") -> ProxySample:
+def proxy_from_info(
+    addr: str, ts: float, text: str, proxy_id: str = "", slotstats: object = None
+) -> ProxySample:
     info = parse_info(text)
     srv = info.get("server", {})
     cl = info.get("clients", {})
@@ -218,6 +274,7 @@ def proxy_from_info(addr: str, ts: float, text: str, proxy_id: str = "") -> Prox
         p999_us=_float(px, "latency_p999_us"),
         epoch_seen=_int(px, "slot_map_epoch") or 0,
         etcd_state=px.get("etcd_state", ""),
+        slot_counts=parse_slotstats(slotstats),
     )
 
 
@@ -236,6 +293,8 @@ class ClusterSample:
     nodes: Mapping[str, NodeSample] = field(default_factory=dict)
     proxies: Mapping[str, ProxySample] = field(default_factory=dict)
     poll_ms: float = 0.0  # how long the poll took
+    # ops/s per slot through the proxies since the previous poll (slot_rates); None: unknown
+    slot_ops: Mapping[int, float] | None = None
 
     def totals(self) -> dict[str, float]:
         """keys, ops/s, disk, clients over the masters (keys) and every node (the rest)."""

@@ -1,7 +1,14 @@
 """The slots tab: the 16384 slots as a grid, one cell per run of slots, coloured by the group
-that owns them, shaded by how loaded that group's slots are (keys per slot, relative to the
-busiest group); migrating slots drawn as ``»`` in the target's colour. Below it, one panel per
-active migration: progress bar, keys and bytes moved, rate, ETA."""
+that owns them and shaded by one of two measures (``h`` switches):
+
+- ``ops``: the operations per second the proxies routed to the cell's slots since the last
+  poll (PROXY SLOTSTATS from every proxy, summed; sample.slot_rates), relative to the
+  busiest cell: ``░`` none, then ``▒ ▓ █`` by thirds of the busiest;
+- ``keys``: the owning group's keys per slot (INFO keyspace over its slot count), relative to
+  the densest group (the servers do not count keys per slot without walking them).
+
+Migrating slots are drawn as ``»`` in the target's colour. Below it, one panel per active
+migration: progress bar, keys and bytes moved, rate, ETA."""
 
 from __future__ import annotations
 
@@ -29,6 +36,9 @@ from .units import human_bytes, human_count, human_duration
 SHADES = "░▒▓█"
 MOVING = "»"
 UNASSIGNED = "·"
+HEAT = ("ops", "keys")  # what the shade shows: ops/s per slot, keys per slot of the group
+HEAT_LEGEND = {"ops": "ops/s per slot (proxies)", "keys": "keys per slot of the group"}
+# the legend's line says which (h switches: the footer says so)
 
 
 def group_load(sample: ClusterSample) -> dict[int, float]:
@@ -46,15 +56,38 @@ def group_load(sample: ClusterSample) -> dict[int, float]:
     return {g: (d / top if top else 0.0) for g, d in density.items()}
 
 
+def cell_rates(rates: Mapping[int, float], per: int) -> list[float]:
+    """ops/s per cell of ``per`` slots (the sum of its slots')."""
+    sums = [0.0] * math.ceil(SLOT_COUNT / per)
+    for slot, r in rates.items():
+        if 0 <= slot < SLOT_COUNT:
+            sums[slot // per] += r
+    return sums
+
+
+def rate_levels(sums: Sequence[float]) -> list[int]:
+    """A shade per cell: 0 for none, else 1-3 by thirds of the busiest cell."""
+    top = max(sums, default=0.0)
+    last = len(SHADES) - 1
+    return [0 if s <= 0 else 1 + min(last - 1, int(s / top * last)) for s in sums]
+
+
+def slots_per_cell(cells: int) -> int:
+    """Slots in a cell for the grid to fit in ``cells`` cells."""
+    return max(1, math.ceil(SLOT_COUNT / max(1, cells)))
+
+
 def grid_cells(
     owners: Sequence[int | None],
     targets: Mapping[int, int],
     load: Mapping[int, float],
     cells: int,
+    levels: Sequence[int] | None = None,
 ) -> tuple[int, list[tuple[str, str]]]:
     """(slots per cell, [(char, style)]) for at most ``cells`` cells. A cell takes its first
-    slot's owner; one migrating slot makes the whole cell show the move."""
-    per = max(1, math.ceil(SLOT_COUNT / max(1, cells)))
+    slot's owner; one migrating slot makes the whole cell show the move. The shade is
+    ``levels`` (one per cell, rate_levels) when given, else the owner's ``load`` (0..1)."""
+    per = slots_per_cell(cells)
     out: list[tuple[str, str]] = []
     moving = sorted(targets)
     mi = 0
@@ -70,8 +103,10 @@ def grid_cells(
         if owner is None:
             out.append((UNASSIGNED, DIM))
             continue
-        level = load.get(owner, 0.0)
-        shade = SHADES[min(len(SHADES) - 1, int(level * len(SHADES)))]
+        if levels is not None:
+            shade = SHADES[levels[start // per]]
+        else:
+            shade = SHADES[min(len(SHADES) - 1, int(load.get(owner, 0.0) * len(SHADES)))]
         out.append((shade, group_colour(owner)))
     return per, out
 
@@ -88,6 +123,11 @@ class SlotGrid(Widget):
         self.max_rows = max_rows
         self.topology: Topology | None = None
         self.load: dict[int, float] = {}
+        self.heat = HEAT[0]
+        self.rates: Mapping[int, float] | None = None
+        self._rates_version = 0  # one more for each new rates mapping
+        # (rates version, slots per cell) -> the cells' shades and the busiest cell's rate
+        self._ops: tuple[tuple[int, int], tuple[int, ...], float] | None = None
         self._shown: tuple[object, ...] | None = None  # what the strips were made from
         self._strips: list[Strip] = []
         self._styles: dict[str, Style] = {}
@@ -97,11 +137,43 @@ class SlotGrid(Widget):
         n = len(SHADES)
         return tuple(sorted((g, min(n - 1, int(v * n))) for g, v in load.items()))
 
-    def set(self, topology: Topology | None, load: dict[int, float]) -> None:
+    def _ops_view(self, width: int) -> tuple[tuple[int, ...], float]:
+        """Each cell's shade by ops/s at this width, and the busiest cell's rate (made once
+        per new rates and width)."""
+        per = slots_per_cell(width * self.rows_for(width))
+        if self._ops is None or self._ops[0] != (self._rates_version, per):
+            sums = cell_rates(self.rates or {}, per)
+            self._ops = (
+                (self._rates_version, per),
+                tuple(rate_levels(sums)),
+                max(sums, default=0.0),
+            )
+        return self._ops[1], self._ops[2]
+
+    def _look(self, width: int) -> tuple[object, ...]:
+        """What the strips show besides the width: the slot map and the shades' source."""
+        slots = self.topology.slots if self.topology is not None else None
+        if self.heat == "ops":
+            # the shades and the legend's figure: new rates that look the same redraw nothing
+            levels, top = self._ops_view(width)
+            return (slots, "ops", self.rates is None, levels, human_count(top))
+        return (slots, "keys", self._levels(self.load))
+
+    def set(
+        self,
+        topology: Topology | None,
+        load: dict[int, float],
+        rates: Mapping[int, float] | None = None,
+        heat: str = HEAT[0],
+    ) -> None:
         self.topology = topology
         self.load = load
-        slots = topology.slots if topology is not None else None
-        if (slots, self._levels(load)) != (self._shown or (None, None, 0))[:2]:
+        self.heat = heat
+        if rates is not self.rates:
+            self.rates = rates
+            self._rates_version += 1
+        width = max(1, self.content_size.width)
+        if self._shown is None or (*self._look(width), width) != self._shown:
             self.refresh()
 
     def rows_for(self, width: int) -> int:
@@ -123,7 +195,13 @@ class SlotGrid(Widget):
         if topo is None:
             return [Strip([Segment("no topology yet", self._style(DIM))])]
         rows = self.rows_for(width)
-        per, cells = grid_cells(topo.slots.owners(), topo.slots.targets(), self.load, width * rows)
+        levels: tuple[int, ...] | None = None
+        top = 0.0
+        if self.heat == "ops":
+            levels, top = self._ops_view(width)
+        per, cells = grid_cells(
+            topo.slots.owners(), topo.slots.targets(), self.load, width * rows, levels
+        )
         strips = []
         for i in range(0, len(cells), width):
             segments: list[Segment] = []
@@ -136,17 +214,22 @@ class SlotGrid(Widget):
             if run:
                 segments.append(Segment(run, self._style(run_style)))
             strips.append(Strip(segments))
+        shade = HEAT_LEGEND[self.heat]
+        if self.heat == "ops":
+            if self.rates is None:
+                shade += ": no rate yet (two polls of a proxy)"
+            else:
+                shade += f", {SHADES[-1]} {human_count(top)}/s a cell" if top else ": none"
         scale = (
-            f"one cell = {per} slot{'s' if per > 1 else ''}; shade = keys per slot; "
-            f"{MOVING} = migrating (target's colour), {UNASSIGNED} = unassigned"
+            f"1 cell = {per} slot{'s' if per > 1 else ''}; shade = {shade}; "
+            f"{MOVING} migrating (target's colour); {UNASSIGNED} unassigned"
         )
         strips.append(Strip([Segment(scale, self._style(DIM))]))
         return strips
 
     def render_line(self, y: int) -> Strip:
         width = max(1, self.content_size.width)
-        slots = self.topology.slots if self.topology is not None else None
-        key = (slots, self._levels(self.load), width)
+        key = (*self._look(width), width)
         if key != self._shown:
             self._strips = self._make(width)
             self._shown = key
@@ -225,8 +308,8 @@ class SlotsPane(Vertical):
         yield Static(id="slot-legend")
         yield VerticalScroll(id="migrations")
 
-    def show(self, sample: ClusterSample) -> None:
-        self.query_one(SlotGrid).set(sample.topology, group_load(sample))
+    def show(self, sample: ClusterSample, heat: str = HEAT[0]) -> None:
+        self.query_one(SlotGrid).set(sample.topology, group_load(sample), sample.slot_ops, heat)
         sync_static(self.query_one("#slot-legend", Static), legend(sample))
         box = self.query_one("#migrations", VerticalScroll)
         tasks = (

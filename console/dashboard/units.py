@@ -42,6 +42,18 @@ def human_latency(us: float | None) -> str:
     return f"{us:.0f}us"
 
 
+def human_latencies(values: Sequence[float | None]) -> str:
+    """Percentiles side by side, one unit when they share it: ``4/33/131us``, ``96us/1.5ms``."""
+    if any(v is None for v in values):
+        return "-"
+    shown = [v for v in values if v is not None]
+    if all(v < 1000 for v in shown):
+        return "/".join(f"{v:.0f}" for v in shown) + "us"
+    if all(v >= 1000 for v in shown):
+        return "/".join(f"{v / 1000:.1f}" for v in shown) + "ms"
+    return "/".join(human_latency(v) for v in shown)
+
+
 def sparkline(values: Sequence[float], width: int = 12) -> str:
     """The last ``width`` values as block characters, scaled from 0 to their maximum."""
     tail = list(values)[-width:]

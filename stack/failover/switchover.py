@@ -1,7 +1,8 @@
-"""A planned switchover, checked and planned in one place for both faces of the console
+"""A planned switchover, read, checked and planned in one place for both faces of the console
 (``ledis-console failover`` and the dashboard's ``failover`` action).
 
-``plan_switchover`` checks the group and its nodes (what ``nodes.probe_all`` said of them) and
+Both plan from a fresh read: ``read_group`` (the topology and the group's recorded workflow,
+from etcd now) and ``probe_group`` (what the group's nodes say now). ``plan_switchover`` checks the group and its nodes (what ``nodes.probe_all`` said of them) and
 returns a ``plans.Plan`` whose one write records a ``requested`` workflow at
 ``failovers/<group>`` (guarded: only if none is there); the leading controller carries it out
 (docs/failover.md, "Planned switchover"). Applying it is ``plans.apply`` like any other plan.
@@ -11,16 +12,52 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from stack.cluster.model import Topology
-from stack.cluster.nodes import NodeState
+from stack.cluster.nodes import NodeState, probe_all
 from stack.cluster.paths import ClusterPaths
 from stack.cluster.plans import Plan, PlanError
+from stack.cluster.store import Store
 from stack.cluster.txn import Guard, Write
 
 from .workflow import REQUESTED, Workflow
 
 KIND = "failover"
+
+
+@dataclass(frozen=True)
+class SwitchoverBasis:
+    """What a switchover of a group is planned from, read at one moment."""
+
+    topology: Topology
+    current: Workflow | None  # the group's failover workflow already recorded, if any
+    states: Mapping[str, NodeState]  # what the group's nodes said
+
+    def plan(self, group_id: int, to: str | None = None, source: str = "ledis-console") -> Plan:
+        return plan_switchover(self.topology, self.states, group_id, to, self.current, source)
+
+
+def read_group(store: Store, group_id: int) -> tuple[Topology, Workflow | None]:
+    """The topology and the group's recorded failover workflow (None: none), from etcd now."""
+    topo = store.load()
+    path = store.paths.failover(group_id)
+    raw, _ = store.get_raw(path)
+    return topo, None if raw is None else Workflow.from_json(path, raw)
+
+
+async def probe_group(
+    topo: Topology,
+    group_id: int,
+    current: Workflow | None,
+    password: str | None,
+    timeout: float,
+) -> SwitchoverBasis:
+    """The basis with what the group's nodes say now (PING, ROLE, INFO keyspace each, in
+    parallel); none is asked while a workflow is under way (the plan refuses anyway)."""
+    group = topo.groups.get(group_id)
+    members = group.members if group is not None and current is None else ()
+    return SwitchoverBasis(topo, current, await probe_all(members, password, timeout))
 
 
 def plan_switchover(
