@@ -77,6 +77,13 @@ def test_dashboard_on_a_local_cluster(tmp_path: Path) -> None:
         # `up` starts a controller, which hosts migrations: it takes the task within the
         # dashboard's grace period, or the dashboard runs it itself
         assert "done: 8/8 slots, 40 keys (" in flat(screen), screen
+        # who ran it is said once the host has decided, which may be a moment after the recap
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            screen = t.screen()
+            if any(who in flat(screen) for who in ("ran here: done", "left to the controller")):
+                break
+            time.sleep(0.1)
         assert any(
             who in flat(screen) for who in ("ran here: done", "left to the controller")
         ), screen

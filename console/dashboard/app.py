@@ -142,10 +142,11 @@ class Dashboard(App[int]):
         self.poll_loop()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides a binding from the footer; None would show it greyed out
         if action == "actions" and self.read_only:
-            return None  # hidden
+            return False
         if action == "seek" and not isinstance(self.source, ReplaySource):
-            return None
+            return False
         if action == "heat":  # on the slots tab only (False hides it; None shows it disabled)
             return self.active_tab == "slots"
         return True
