@@ -203,12 +203,20 @@ def test_monitor_streams_until_the_connection_ends(fresh_server: LedisServer) ->
             proc.wait(10)
 
 
-def test_monitor_stops_on_sigint(ledis_server: LedisServer) -> None:
-    proc = subprocess.Popen(ledis_cli("-p", str(ledis_server.port), "MONITOR"),
+def test_monitor_from_stdin_stops_on_sigint(ledis_server: LedisServer) -> None:
+    proc = subprocess.Popen(ledis_cli("-p", str(ledis_server.port)), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
+        proc.stdin.write(b"PING\nMONITOR\nSET never-run 1\n")  # as redis-cli: after MONITOR
+        proc.stdin.flush()                                       # the lines are not run
+        assert proc.stdout.readline() == b"PONG\n"
         assert proc.stdout.readline() == b"OK\n"
+        writer = ledis_server.client()
+        writer.set("from-writer", "1")
+        assert proc.stdout.readline().endswith(b'"SET" "from-writer" "1"\n')
+        assert writer.get("never-run") is None
+        writer.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:

@@ -297,6 +297,8 @@ def from_stdin(conn: Connection, raw: bool) -> int:
             continue
         if not args:
             continue
+        if args[0].lower() == b"monitor":  # a stream: the lines after it are never run
+            return monitor(conn, raw)
         try:
             reply = conn.call(args)
         except ConnectionLost as e:
