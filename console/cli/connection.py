@@ -77,23 +77,26 @@ class Connection:
         the connection goes on unauthenticated; ``SELECT 99 failed: ...`` and it stays on db 0
         (the commands then get the server's own answer, NOAUTH ...)."""
         session = self.client.session
-        for _ in range(3):  # each retry drops one refused piece: AUTH/HELLO, then SELECT
+        for _ in range(4):  # each retry drops the refused piece: AUTH, SELECT, HELLO 3, name
             try:
                 self.client.connect()
                 return
             except HandshakeError as e:
+                refused = e
                 if e.command == "SELECT":
                     self.warn(f"SELECT {session.db} failed: {e.reply}")
                     session.db = 0
-                elif session.password is not None:
+                elif session.password is not None and e.command in ("AUTH", "HELLO"):
                     self.warn(f"AUTH failed: {e.reply}")
                     session.password = session.username = None
                     session.db = 0  # and, as redis-cli, no SELECT or HELLO 3 after it
                     session.protocol = 2
-                else:  # HELLO 3 refused without a password: nothing left to drop
-                    self.warn(f"{e.command} failed: {e.reply}")
+                elif e.command == "HELLO":
+                    self.warn(f"HELLO failed: {e.reply}")
                     session.protocol = 2
-        self.client.connect()
+                else:  # CLIENT SETNAME
+                    session.client_name = None
+        raise ConnectionLost(f"{refused.command} failed: {refused.reply}")
 
     def close(self) -> None:
         self.client.close()
