@@ -3,7 +3,7 @@ RESP2 and RESP3 replies (maps ``1# "a" => "1"``, sets ``1~``, ``(double)``, ``(t
 
 from __future__ import annotations
 
-from stack.core.reply_parser import BigNumber, DoubleReply, ErrorReply
+from stack.core.reply_parser import BigNumber, ErrorReply
 from stack.core.resp import Map, Push, SetReply, Status, Verbatim
 
 _ESCAPES = {
@@ -33,7 +33,9 @@ def quote(data: bytes) -> str:
 
 
 def _double_text(value: float) -> str:
-    return value.text if isinstance(value, DoubleReply) else f"{value:.17g}"
+    """A RESP3 double as redis-cli shows it: the server's text, which Redis 7.0 and ledis write
+    with ``%.17g`` (``1.1000000000000001``, ``3.141``, ``inf``): the same again from the value."""
+    return f"{value:.17g}"
 
 
 def _empty(value: list[object]) -> str:

@@ -11,8 +11,8 @@ strings (``$?`` with ``;`` parts) and streamed aggregates (``*?`` ... ``.``).
 
 Values keep their RESP type: Status (``+``), ErrorReply (``-`` and ``!``), int (``:``),
 BigNumber (``(``), bytes (``$``), None (``$-1``, ``*-1``, ``_``), list (``*``), Map (``%``, a
-flat key/value list), SetReply (``~``), Push (``>``), DoubleReply (``,``: a Double that keeps
-the digits sent), bool (``#``), Verbatim (``=``, without its format prefix). Attributes (``|``) are not replies: those met while reading
+flat key/value list), SetReply (``~``), Push (``>``), Double (``,``), bool (``#``), Verbatim
+(``=``, without its format prefix). Attributes (``|``) are not replies: those met while reading
 a reply are in ``attributes`` after it is returned.
 
 With ``raw=True`` the parser checks the same structure but returns each reply as the exact
@@ -47,21 +47,6 @@ class BigNumber(int):
     """A RESP3 big number (``(``)."""
 
     __slots__ = ()
-
-
-class DoubleReply(Double):
-    """A RESP3 double as received: the value, and in ``text`` the digits the server sent
-    (``1.1000000000000001``, ``3.141``, ``inf``), which a float alone does not keep."""
-
-    __slots__ = ("text",)
-
-    text: str
-
-
-def _double_reply(value: str | bytes, text: bytes) -> DoubleReply:
-    d = DoubleReply(value)
-    d.text = text.decode("ascii")
-    return d
 
 
 class _Incomplete:
@@ -422,10 +407,10 @@ _DOUBLE_BYTES = b"0123456789+-.eE"
 def _double(line: bytes) -> Double | None:
     special = _SPECIAL_DOUBLES.get(line)
     if special is not None:
-        return _double_reply(special, line)
+        return Double(special)
     if not line or len(line) > 400 or line.translate(None, _DOUBLE_BYTES):
         return None
     try:
-        return _double_reply(line, line)
+        return Double(line)
     except ValueError:
         return None
