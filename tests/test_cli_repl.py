@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import redis
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -114,3 +115,61 @@ def test_subscribe_prints_messages(r: object, ledis_server: LedisServer) -> None
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _repl(server: LedisServer, **target: object) -> tuple[Repl, io.StringIO]:
+    out = io.StringIO()
+    conn = Connection(Target(port=server.port, **target))  # type: ignore[arg-type]
+    repl = Repl(conn, input=None, output=DummyOutput(), out=out)
+    assert repl.connect(initial=True)
+    return repl, out
+
+
+def test_resp3_maps_and_tracking_invalidations(r: redis.Redis, ledis_server: LedisServer) -> None:
+    repl, out = _repl(ledis_server, protocol=3)
+    r.hset("h", mapping={"a": "1"})
+    r.set("x", "1")
+    r.set("y", "1")
+    for line in ("HGETALL h", "CLIENT TRACKING on", "GET x", "GET y"):
+        repl.handle(line)
+    r.mset({"x": "2", "y": "2"})  # another client: both keys invalidated (pushes)
+    repl.handle("PING")
+    assert out.getvalue() == (
+        '1# "a" => "1"\nOK\n"1"\n"1"\n'
+        "-> invalidate: 'x'\n-> invalidate: 'y'\nPONG\n"
+    )
+    repl.conn.close()
+
+
+def test_shutdown_leaves_not_connected_quietly(fresh_server: LedisServer) -> None:
+    fresh_server.start()
+    out = io.StringIO()
+    with create_pipe_input() as inp:
+        inp.send_text("y\r")  # the confirmation SHUTDOWN asks for
+        repl = Repl(Connection(Target(port=fresh_server.port)), input=inp, output=DummyOutput(),
+                    out=out)
+        assert repl.connect(initial=True)
+        repl.handle("SHUTDOWN NOSAVE")
+    assert fresh_server.proc is not None and fresh_server.proc.wait(30) == 0
+    assert out.getvalue() == ""  # redis-cli prints nothing either
+    assert repl.prompt_text() == "not connected> "
+
+
+def test_missing_db_and_refused_password_warn(fresh_server: LedisServer) -> None:
+    fresh_server.extra += ["--requirepass", "pw"]
+    fresh_server.start()
+    warnings: list[str] = []
+    out = io.StringIO()
+    conn = Connection(Target(port=fresh_server.port, password="pw", db=99), warn=warnings.append)
+    repl = Repl(conn, input=None, output=DummyOutput(), out=out)
+    assert repl.connect(initial=True)
+    assert warnings == ["SELECT 99 failed: ERR DB index is out of range"]
+    assert repl.prompt_text() == f"127.0.0.1:{fresh_server.port}> "
+    conn.close()
+    conn = Connection(Target(port=fresh_server.port, password="bad"), warn=warnings.append)
+    repl = Repl(conn, input=None, output=DummyOutput(), out=out)
+    assert repl.connect(initial=True)
+    assert warnings[1].startswith("AUTH failed: WRONGPASS")
+    repl.handle("GET k")
+    assert out.getvalue() == "(error) NOAUTH Authentication required.\n"
+    conn.close()

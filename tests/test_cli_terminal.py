@@ -68,3 +68,29 @@ def test_type_complete_and_read(tmux: Tmux, ledis_server: LedisServer) -> None:
     tmux.wait_for('"hello"')
     tmux.keys("SELECT 3", "Enter")
     tmux.wait_for(f"127.0.0.1:{ledis_server.port}[3]>")
+
+
+def test_hint_gone_once_the_line_is_accepted(tmux: Tmux, ledis_server: LedisServer) -> None:
+    prompt = f"127.0.0.1:{ledis_server.port}>"
+    tmux.wait_for(prompt)
+    tmux.keys("SET hk v")
+    tmux.wait_for("[NX|XX]")  # the optional arguments, greyed, while typing
+    tmux.keys("Enter")
+    screen = tmux.wait_for("OK")
+    assert f"{prompt} SET hk v" in screen
+    assert "[NX|XX]" not in screen  # not left in the scrollback
+
+
+def test_monitor_streams_until_ctrl_c(tmux: Tmux, ledis_server: LedisServer) -> None:
+    prompt = f"127.0.0.1:{ledis_server.port}>"
+    tmux.wait_for(prompt)
+    tmux.keys("MONITOR", "Enter")
+    tmux.wait_for("OK")
+    writer = ledis_server.client()
+    writer.set("seen-by-monitor", "1")
+    tmux.wait_for('"SET" "seen-by-monitor" "1"')
+    writer.close()
+    tmux.keys("C-c")
+    tmux.keys("PING", "Enter")  # a fresh connection: PING answers PONG, not a monitor line
+    screen = tmux.wait_for("PONG")
+    assert screen.count('"PING"') == 0, screen

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="password to AUTH with (prefer the LEDISCLI_AUTH environment variable)",
     )
     p.add_argument("--user", help="user name for AUTH (with -a)")
+    p.add_argument(
+        "-3", dest="resp3", action="store_true", help="speak RESP3 (HELLO 3 on connecting)"
+    )
     p.add_argument("-n", dest="db", type=int, metavar="DB", help="database number")
     p.add_argument(
         "-u", dest="uri", metavar="URI", help="server URI: redis://[user:password@]host:port[/db]"
@@ -149,6 +152,8 @@ def target_from(opts: argparse.Namespace, cfg: settings_mod.CliSettings) -> Targ
         t.db = opts.db
     if opts.socket:
         t.socket_path = opts.socket
+    if opts.resp3:
+        t.protocol = 3
     return t
 
 
@@ -229,21 +234,26 @@ def one_shot(conn: Connection, args: list[bytes], opts: argparse.Namespace, raw:
         args.append(sys.stdin.buffer.read())
     if not _connect(conn):
         return 1
-    if args[0].lower() in (b"subscribe", b"psubscribe"):
+    name = args[0].lower()
+    if name in (b"subscribe", b"psubscribe"):
         return listen(conn, args, raw)
-    status = 0
+    if name == b"monitor":
+        return monitor(conn, raw)
     for n in range(max(opts.repeat, 1)):
         if n and opts.interval:
             time.sleep(opts.interval)
         try:
             reply = conn.call(args)
         except ConnectionLost as e:
+            if name == b"shutdown":  # the server went down as asked: nothing to say
+                return 0
             print(f"Error: {e}", file=sys.stderr)
             return 1
-        _print_reply(reply, raw)
         if isinstance(reply, ErrorReply) and opts.exit_on_error:
-            status = 1
-    return status
+            print(reply, file=sys.stderr)  # as redis-cli -e: the error alone, and stop
+            return 1
+        _print_reply(reply, raw)
+    return 0
 
 
 def listen(conn: Connection, args: list[bytes], raw: bool) -> int:
@@ -262,6 +272,20 @@ def listen(conn: Connection, args: list[bytes], raw: bool) -> int:
         return 1
 
 
+def monitor(conn: Connection, raw: bool) -> int:
+    """``ledis-cli MONITOR``: its OK, then every command the server runs, until the connection
+    ends (exit 1, as redis-cli) or SIGINT (exit 0)."""
+    try:
+        for reply in conn.monitor():
+            _print_reply(reply, raw)
+    except KeyboardInterrupt:
+        return 0
+    except ConnectionLost as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def from_stdin(conn: Connection, raw: bool) -> int:
     if not _connect(conn):
         return 1
@@ -273,9 +297,13 @@ def from_stdin(conn: Connection, raw: bool) -> int:
             continue
         if not args:
             continue
+        if args[0].lower() == b"monitor":  # a stream: the lines after it are never run
+            return monitor(conn, raw)
         try:
             reply = conn.call(args)
         except ConnectionLost as e:
+            if args[0].lower() == b"shutdown":
+                return 0
             print(f"Error: {e}", file=sys.stderr)
             return 1
         _print_reply(reply, raw)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application.current import get_app
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -30,7 +31,7 @@ from .connection import Connection, ConnectionLost
 from .dangerous import DANGEROUS
 from .history import SafeHistory
 from .lexer import CommandLexer
-from .render import format_tty
+from .render import format_push, format_tty
 
 STYLE = Style.from_dict(
     {
@@ -56,6 +57,8 @@ class HintProcessor(Processor):
         self.has_suggestion = has_suggestion
 
     def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        if get_app().is_done:  # the line was accepted: the scrollback keeps what was typed only
+            return Transformation(ti.fragments)
         buffer = ti.buffer_control.buffer
         if ti.lineno != ti.document.line_count - 1 or buffer.document.is_cursor_at_the_end is False:
             return Transformation(ti.fragments)
@@ -224,12 +227,28 @@ class Repl:
             if name in SUBSCRIBING:
                 self.listen(args)
                 return True
+            if name == "monitor":
+                self.monitor()
+                return True
             reply = self.conn.call(args)
         except ConnectionLost as e:
-            self.write(f"Error: {e}\n")
+            if name != "shutdown":  # redis-cli says nothing when SHUTDOWN did its job
+                self.write(f"Error: {e}\n")
             return True
+        for push in self.conn.take_pushes():  # CLIENT TRACKING invalidations ...
+            self.write(format_push(push))
         self.write(format_tty(reply))
         return True
+
+    def monitor(self) -> None:
+        """MONITOR's OK, then every command the server runs, until Ctrl-C (then a fresh
+        connection: the old one stays in monitor mode)."""
+        try:
+            for reply in self.conn.monitor():
+                self.write(format_tty(reply))
+        except KeyboardInterrupt:
+            pass
+        self.conn.fresh_connection()
 
     def listen(self, args: list[bytes]) -> None:
         """Print pub/sub messages as they come, until Ctrl-C (then leave subscribed mode)."""
@@ -243,7 +262,7 @@ class Repl:
                 self.write(format_tty(self.conn.read_message()))
         except KeyboardInterrupt:
             pass
-        self.conn.leave_subscribed_mode()  # a fresh connection, the rest of the state restored
+        self.conn.fresh_connection()  # the rest of the state restored
 
     def _confirmed(self, words: list[str]) -> bool:
         name = words[0].lower()
