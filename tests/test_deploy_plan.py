@@ -296,3 +296,19 @@ def test_systemd_unit_runs_the_node_supervisor(tmp_path: Path) -> None:
     assert unit_name(doc) == "ledis-prod-server-6380.service"
     assert f"ExecStart=/opt/ledis/venv/bin/python -m console.deploy.hostd run {d}\n" in text
     assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text
+
+
+def test_a_rotated_password_is_masked_by_key_in_the_diff(tmp_path: Path) -> None:
+    """The host's files still hold the old password: --diff shows neither old nor new."""
+    b = book(tmp_path, BOOK + '\n[secrets]\nrequirepass = { env = "PW" }\n')
+    by_role = {n.role: n for n in nodes(b)}
+    for role, name in (("server", "config.toml"), ("proxy", "config.toml"),
+                       ("controller", "password")):  # fmt: skip
+        old = render(b, by_role[role], {"requirepass": "old-pw-1"}).files[name]
+        new = render(b, by_role[role], {"requirepass": "new-pw-2"}).files[name]
+        text = diff(f"a/{role}/{name}", old, new, ["new-pw-2"])
+        assert "old-pw-1" not in text and "new-pw-2" not in text, text
+        assert "<secret>" in text or text == ""
+    server_old = render(b, by_role["server"], {"requirepass": "old-pw-1"}).files["config.toml"]
+    text = diff("config.toml", server_old, server_old.replace("everysec", "always"), [])
+    assert "old-pw-1" not in text and "+appendfsync" in text

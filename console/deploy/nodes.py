@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
 NODE_FILE = "node.json"
 CONFIG_FILE = "config.toml"
-SECRET_SHOWN = "<secret>"
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,7 @@ def sha256(text: str) -> str:
 
 
 def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
-    """The files of ``node``. ``secrets`` maps requirepass/masterauth to their values (or to
-    SECRET_SHOWN, to show a diff without them)."""
+    """The files of ``node``. ``secrets`` maps requirepass to its value."""
     base = node_dir(book, node)
     header = "# written by ledis-console deploy; changes here are overwritten by the next deploy\n"
     spec: dict[str, Any] = {
@@ -151,19 +149,3 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
             files["password"] = password + "\n"
     files[NODE_FILE] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
     return NodeFiles(node, files)
-
-
-def by_host(items: list[Node]) -> dict[str, list[Node]]:
-    out: dict[str, list[Node]] = {}
-    for n in items:
-        out.setdefault(n.host, []).append(n)
-    return out
-
-
-def hosts_used(book: Playbook) -> Iterator[str]:
-    """Hosts that run at least one node (a jump host may run none)."""
-    seen = set()
-    for n in nodes(book):
-        if n.host not in seen:
-            seen.add(n.host)
-            yield n.host

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .facts import Artifact, ClusterFacts, HostFacts
+from .mask import mask_file, scrub
 from .nodes import CONFIG_FILE, NODE_FILE, Node, NodeFiles, nodes
 from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
@@ -263,13 +264,13 @@ def plan_stop(book: Playbook, facts: Mapping[str, HostFacts], remove: bool = Fal
 
 
 def diff(name: str, old: str | None, new: str, secrets: Iterable[str]) -> str:
-    """A unified diff of one file with every secret value replaced by ``<secret>``."""
+    """A unified diff of the node file ``name``: secret keys masked whatever their value (an
+    old password too), and every current secret value scrubbed from the rest."""
+    values = list(secrets)
+    base = name.rsplit("/", 1)[-1]
 
     def hide(text: str) -> list[str]:
-        for s in secrets:
-            if s:
-                text = text.replace(s, "<secret>")
-        return text.splitlines(keepends=True)
+        return scrub(mask_file(base, text), values).splitlines(keepends=True)
 
     before = hide(old) if old is not None else []
     return "".join(difflib.unified_diff(before, hide(new), f"a/{name}", f"b/{name}", n=2))

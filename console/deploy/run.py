@@ -32,6 +32,7 @@ from rich.text import Text
 from . import hostfacts
 from .artifact import ArtifactError, Wheelhouse, build
 from .facts import Artifact, ClusterFacts, FactsError, HostFacts, parse_cluster, parse_host
+from .mask import scrub
 from .nodes import Node, NodeFiles, node_dir, nodes, render
 from .plan import (
     ADD_GROUP,
@@ -101,10 +102,7 @@ class Run:
     # -- output ------------------------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        for value in self.secrets.values():
-            if value:
-                text = text.replace(value, "<secret>")
-        return text
+        return scrub(text, self.secrets.values())
 
     def event(self, kind: str, host: str = "", **fields: Any) -> None:
         doc = {"ts": round(time.time(), 3), "run": self.run_id, "event": kind, "host": host}
