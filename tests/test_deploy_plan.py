@@ -18,7 +18,7 @@ from console.deploy.facts import (
     parse_host,
 )
 from console.deploy.hostfacts import facts as host_facts
-from console.deploy.nodes import NodeFiles, nodes, render
+from console.deploy.nodes import NodeFiles, nodes, render, uninstall_script, unit_name
 from console.deploy.plan import (
     ADD_NODE,
     CLUSTER_INIT,
@@ -312,3 +312,67 @@ def test_a_rotated_password_is_masked_by_key_in_the_diff(tmp_path: Path) -> None
     server_old = render(b, by_role["server"], {"requirepass": "old-pw-1"}).files["config.toml"]
     text = diff("config.toml", server_old, server_old.replace("everysec", "always"), [])
     assert "old-pw-1" not in text and "+appendfsync" in text
+
+
+def _deploy_dir(root: Path, extra: bool) -> Path:
+    d = root / "deploy"
+    for sub in ("venv/bin", "wheels", "nodes/server-6380"):
+        (d / sub).mkdir(parents=True)
+    (d / "nodes/server-6380/node.json").write_text("{}")
+    (d / "installed.json").write_text("{}")
+    if extra:
+        (d / "backup.rdb").write_text("not deploy's")
+    return d
+
+
+def test_uninstall_deletes_only_what_deploy_owns(tmp_path: Path) -> None:
+    import subprocess
+
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in ("ledis-prod-server-6380.service", "ledis-prod-eu-server-6380.service"):
+        (units / name).write_text("[Unit]\n")
+    d = _deploy_dir(tmp_path, extra=True)
+    script = uninstall_script(str(d), [unit_name("prod", "server-6380")], str(units), "true")
+    subprocess.run(["sh", "-c", script], check=True)
+    assert sorted(p.name for p in d.iterdir()) == ["backup.rdb"]  # the rest is not deploy's
+    assert sorted(p.name for p in units.iterdir()) == ["ledis-prod-eu-server-6380.service"]
+    (d / "backup.rdb").unlink()
+    d.rmdir()
+    d = _deploy_dir(tmp_path, extra=False)
+    subprocess.run(["sh", "-c", uninstall_script(str(d), [], str(units), "true")], check=True)
+    assert not d.exists()  # nothing else was in it: the folder goes too
+    d = _deploy_dir(tmp_path, extra=False)
+    (d / "installed.json").unlink()
+    done = subprocess.run(["sh", "-c", uninstall_script(str(d), [], str(units), "true")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 3 and "not a deploy directory" in done.stderr
+    assert sorted(p.name for p in d.iterdir()) == ["nodes", "venv", "wheels"]
+
+
+def test_uninstall_plans_removal_only_where_deploy_installed(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    facts = deployed(b)
+    facts["b"] = replace(facts["b"], installed=None)
+    plan = plan_stop(b, facts, remove=True)
+    removes = [op for op in plan.ops if op.kind == "remove"]
+    assert [(op.host, op.names) for op in removes] == [("a", ("controller-1", "etcd",
+                                                               "server-6380", "server-6381"))]  # fmt: skip
+    assert plan.notes and plan.notes[0].startswith("b: /opt/ledis has node folders")
+
+
+def test_stop_with_the_facts_of_one_host_and_a_node_the_playbook_dropped(tmp_path: Path) -> None:
+    """``stop --limit b`` gathers b's facts only; b also runs a node no longer in the book."""
+    from console.deploy.nodes import dir_of_node
+
+    b = book(tmp_path)
+    only_b = {"b": deployed(b)["b"]}
+    dropped = NodeFacts({"node.json": "x"}, True, 77, {})
+    only_b["b"] = replace(only_b["b"], nodes={**only_b["b"].nodes, "server-7000": dropped})
+    plan = plan_stop(b, only_b).only("b")
+    assert plan.hosts == ("b",)
+    assert [(op.node, op.role) for op in plan.ops] == [
+        ("proxy-6400", "proxy"), ("server-6380", "server"), ("server-6381", "server"),
+        ("server-7000", "server"),
+    ]  # fmt: skip
+    assert dir_of_node(b, "b", "server-7000") == "/opt/ledis/nodes/server-7000"

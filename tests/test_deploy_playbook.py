@@ -190,3 +190,13 @@ def test_file_problems(tmp_path: Path) -> None:
     assert error(tmp_path, BASE + '\n[hosts.c]\naddress = "1.2.3.4"\njump = "nowhere"\n') == (
         "hosts.c.jump: host 'nowhere' is not in [hosts]"
     )
+
+
+@pytest.mark.parametrize("bad", ["/", "/opt", "//opt/", "/usr/local", "/var/lib/"])
+def test_a_shared_or_short_deploy_dir_is_refused(tmp_path: Path, bad: str) -> None:
+    """uninstall deletes what deploy put in the folder: it must be deploy's own."""
+    msg = error(tmp_path, BASE.replace('dir = "/opt/ledis"', f'dir = "{bad}"'))
+    assert msg.startswith("deploy.dir: ") and "is not a folder of deploy's own" in msg
+    host_dir = BASE.replace('address = "127.0.0.2"', f'address = "127.0.0.2"\ndir = "{bad}"')
+    assert error(tmp_path, host_dir).startswith("hosts.b.dir: ")
+    assert load(write(tmp_path, BASE.replace("/opt/ledis", "/opt/ledis/")), {}).dir == "/opt/ledis"

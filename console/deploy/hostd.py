@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..local.layout import ETCD, ProcessSpec
+from . import nodes
 from .hostfacts import alive
 
 if TYPE_CHECKING:
@@ -201,11 +202,11 @@ def running_pid(node_dir: Path) -> int | None:
     return pid if alive(pid, str(node_dir)) else None
 
 
-UNIT_DIR = Path("/etc/systemd/system")
+UNIT_DIR = Path(nodes.UNIT_DIR)
 
 
 def unit_name(doc: dict[str, Any]) -> str:
-    return f"ledis-{doc['cluster']}-{doc['name']}.service"
+    return nodes.unit_name(str(doc["cluster"]), str(doc["name"]))
 
 
 def unit_text(node_dir: Path, doc: dict[str, Any], python: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,44 @@ def _server(book: Playbook, host: str, port: int, group: int, master: str) -> No
 
 
 def node_dir(book: Playbook, node: Node) -> str:
-    return f"{book.dir_of(node.host)}/nodes/{node.name}"
+    return dir_of_node(book, node.host, node.name)
+
+
+def dir_of_node(book: Playbook, host: str, name: str) -> str:
+    """A node's folder on its host, also for a node the playbook no longer names."""
+    return f"{book.dir_of(host)}/nodes/{name}"
+
+
+def unit_name(cluster: str, name: str) -> str:
+    """The systemd unit of node ``name`` of ``cluster`` (where systemd is PID 1)."""
+    return f"ledis-{cluster}-{name}.service"
+
+
+OWNED = ("venv", "wheels", "nodes", "installed.json")
+"""What deploy puts in a host's deploy directory; uninstall deletes these and nothing else."""
+UNIT_DIR = "/etc/systemd/system"
+
+
+def uninstall_script(
+    dir: str, units: list[str], unit_dir: str = UNIT_DIR, systemctl: str = "systemctl"
+) -> str:
+    """The shell script that removes deploy's units (by exact name) and what deploy owns in
+    ``dir``, only when ``dir/installed.json`` says deploy installed there; ``dir`` itself
+    goes only when nothing else is left in it."""
+    q = shlex.quote
+    script = [f"set -e; d={q(dir)}"]
+    for unit in units:
+        path = q(f"{unit_dir}/{unit}")
+        script.append(f"if [ -e {path} ]; then {systemctl} disable --now {q(unit)} || true; "
+                      f"rm -f {path}; fi")  # fmt: skip
+    owned = " ".join(f'"$d"/{q(name)}' for name in OWNED if name != "installed.json")
+    script.append(
+        f'if [ -f "$d/installed.json" ]; then rm -rf {owned}; rm -f "$d/installed.json"; '
+        'rmdir "$d" 2>/dev/null || true; '
+        'else echo "no installed.json in $d: not a deploy directory, nothing deleted" >&2; '
+        "exit 3; fi"
+    )
+    return "\n".join(script)
 
 
 def _toml_value(value: Any) -> str:

@@ -52,6 +52,8 @@ RANK_MASTER_RESTART, RANK_CLUSTER, RANK_PROXY, RANK_CONTROLLER = 5, 6, 7, 8
 RANK_NAMES = ("install", "files", "etcd", "masters", "replicas", "masters (rolling)",
               "cluster", "proxies", "controllers")  # fmt: skip
 STOP_RANK_NAMES = ("proxies and controllers", "servers", "etcd", "remove")
+STOP_RANK_OF = {PROXY: 0, CONTROLLER: 0, SERVER: 1, ETCD: 2}
+RANK_REMOVE = 3
 TAGS = ("install", "config", "etcd", "server", "proxy", "controller", "cluster")
 
 
@@ -70,6 +72,7 @@ class Op:
     tags: frozenset[str] = field(default_factory=frozenset)
     addr: str = ""  # a server's address (cluster operations: the node they name)
     group: int = 0
+    names: tuple[str, ...] = ()  # remove: the nodes whose folders and units go
 
     @property
     def key(self) -> tuple[str, str]:
@@ -243,24 +246,38 @@ def _cluster_ops(
 
 
 def plan_stop(book: Playbook, facts: Mapping[str, HostFacts], remove: bool = False) -> Plan:
-    """Stop every running node (clients of the rest first, etcd last); with ``remove`` also
-    delete each host's deploy directory (``uninstall``)."""
-    rank_of = {PROXY: 0, CONTROLLER: 0, SERVER: 1, ETCD: 2}
-    hosts = tuple(dict.fromkeys(n.host for n in nodes(book)))
-    known = {n.name: n for n in nodes(book)}
+    """Stop every running node of the hosts in ``facts`` (clients of the rest first, etcd
+    last); with ``remove`` also delete what deploy installed on each (``uninstall``)."""
+    known = {n.key: n for n in nodes(book)}
     ops = []
+    notes = []
+    hosts = tuple(h for h in dict.fromkeys(n.host for n in nodes(book)) if h in facts)
+    hosts += tuple(h for h in facts if h not in hosts)
     for host in hosts:
-        for name, nf in sorted(facts[host].nodes.items()):
+        f = facts[host]
+        for name, nf in sorted(f.nodes.items()):
             if nf.running:
-                role = known[name].role if name in known else SERVER
-                ops.append(Op(STOP, host, rank_of[role], name, role, f"pid {nf.pid}",
+                node = known.get((host, name))
+                role = node.role if node is not None else _role_of_name(name)
+                ops.append(Op(STOP, host, STOP_RANK_OF[role], name, role, f"pid {nf.pid}",
                               frozenset({role})))  # fmt: skip
-        if remove and (facts[host].nodes or facts[host].installed):
-            ops.append(
-                Op(REMOVE, host, 3, why=f"delete {book.dir_of(host)}", tags=frozenset({"install"}))
-            )
+        if remove and f.installed:
+            ops.append(Op(REMOVE, host, RANK_REMOVE, why=f"delete deploy's files in "
+                          f"{book.dir_of(host)}", tags=frozenset({"install"}),
+                          names=tuple(sorted(f.nodes))))  # fmt: skip
+        elif remove and f.nodes:
+            notes.append(f"{host}: {book.dir_of(host)} has node folders but no installed.json: "
+                         "not removed (not a deploy directory?)")  # fmt: skip
     ops.sort(key=lambda op: op.rank)
-    return Plan(tuple(ops), hosts, rank_names=STOP_RANK_NAMES)
+    return Plan(tuple(ops), hosts, tuple(notes), rank_names=STOP_RANK_NAMES)
+
+
+def _role_of_name(name: str) -> str:
+    """The role of a node the playbook no longer names, from its name (nodes.py's names)."""
+    for role in (ETCD, PROXY, CONTROLLER):
+        if name == role or name.startswith(role + "-"):
+            return role
+    return SERVER
 
 
 def diff(name: str, old: str | None, new: str, secrets: Iterable[str]) -> str:

@@ -399,10 +399,24 @@ def _hosts(r: _Reader, raw: Any) -> dict[str, Host]:
     return out
 
 
+SHARED_DIRS = frozenset({
+    "/usr/local", "/usr/lib", "/usr/share", "/usr/bin", "/usr/sbin", "/var/lib", "/var/log",
+    "/var/tmp", "/var/run", "/run/user", "/etc/systemd", "/opt/local",
+})  # fmt: skip
+"""Folders two levels deep that other software shares: never a deploy directory."""
+
+
 def _dir(r: _Reader, where: str, target: str) -> str:
     if not target.startswith("/") or any(part == ".." for part in target.split("/")):
         raise r.fail(where, f"expected an absolute path without '..', got {target!r}")
-    return target.rstrip("/") or "/"
+    path = "/" + "/".join(p for p in target.split("/") if p and p != ".")
+    if path.count("/") < 2 or path in SHARED_DIRS:
+        raise r.fail(
+            where,
+            f"{path!r} is not a folder of deploy's own (uninstall deletes what deploy put "
+            "there): give one at least two levels deep, such as /opt/ledis",
+        )
+    return path
 
 
 def _host_ref(r: _Reader, where: str, t: Mapping[str, Any], hosts: Mapping[str, Host]) -> str:

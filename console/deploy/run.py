@@ -33,13 +33,23 @@ from . import hostfacts
 from .artifact import ArtifactError, Wheelhouse, build
 from .facts import Artifact, ClusterFacts, FactsError, HostFacts, parse_cluster, parse_host
 from .mask import scrub
-from .nodes import Node, NodeFiles, node_dir, nodes, render
+from .nodes import (
+    Node,
+    NodeFiles,
+    dir_of_node,
+    node_dir,
+    nodes,
+    render,
+    uninstall_script,
+    unit_name,
+)
 from .plan import (
     ADD_GROUP,
     ADD_NODE,
     CLUSTER_INIT,
     FILE_NAMES,
     INSTALL,
+    RANK_MASTER_RESTART,
     REMOVE,
     RESTART,
     START,
@@ -211,7 +221,7 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
     book = run.book
     conn = run.conns[op.host]
     node = nodes_by.get((op.host, op.node))
-    ndir = node_dir(book, node) if node is not None else ""
+    ndir = dir_of_node(book, op.host, op.node) if op.node else ""
     timeout = book.rollout.health_timeout
     if op.kind == UPLOAD:
         assert wheelhouse is not None
@@ -225,7 +235,7 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         return bool(got.get("ok")), True, str(got.get("text", ""))
     if op.kind in (START, RESTART):
         if op.kind == RESTART:
-            if op.role == SERVER and op.rank == 5:
+            if op.role == SERVER and op.rank == RANK_MASTER_RESTART:
                 switched = await _hand_over(run, op)
                 if switched:
                     run.say(f"  {op.host}: {switched}")
@@ -245,13 +255,10 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         got = await run.call(op.host, "stop", ndir, "--timeout", str(STOP_TIMEOUT))
         return bool(got.get("ok")), True, str(got.get("text"))
     if op.kind == REMOVE:
-        units = f"/etc/systemd/system/ledis-{book.cluster}-*.service"
-        r = await conn.run(
-            f'for u in {units}; do [ -e "$u" ] || continue; '
-            'systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; '
-            f"rm -rf {shlex.quote(book.dir_of(op.host))}"
-        )
-        return r.ok, True, f"deleted {book.dir_of(op.host)}" if r.ok else r.stderr.strip()
+        units = [unit_name(book.cluster, name) for name in op.names]
+        r = await conn.run(uninstall_script(book.dir_of(op.host), units))
+        text = f"deleted deploy's files in {book.dir_of(op.host)}"
+        return r.ok, True, text if r.ok else (r.stderr or r.stdout).strip()[-400:]
     if op.kind == CLUSTER_INIT:
         groups = [{"master": book.addr(g.master), "replicas": [book.addr(r) for r in g.replicas]}
                   for g in book.groups]  # fmt: skip
