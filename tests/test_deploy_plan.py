@@ -376,3 +376,18 @@ def test_stop_with_the_facts_of_one_host_and_a_node_the_playbook_dropped(tmp_pat
         ("server-7000", "server"),
     ]  # fmt: skip
     assert dir_of_node(b, "b", "server-7000") == "/opt/ledis/nodes/server-7000"
+
+
+def test_etcd_not_answering_is_not_no_cluster(tmp_path: Path) -> None:
+    """A live deployment whose etcd did not answer: no cluster-init, no roles from the book."""
+    b = book(tmp_path)
+    silent = ClusterFacts(error="a: connection refused")
+    with pytest.raises(PlanError, match=r"^etcd did not answer \(a: connection refused\), but "
+                       r"a, b have nodes deployed"):  # fmt: skip
+        plan_deploy(b, deployed(b), silent, ART, files_of(b))
+    facts = deployed(b)
+    facts["a"] = replace(facts["a"], nodes={**facts["a"].nodes, "etcd": NodeFacts()})
+    plan = plan_deploy(b, facts, silent, ART, files_of(b), need_cluster=False).only(None, ["etcd"])
+    assert [(op.kind, op.node) for op in plan.ops] == [(WRITE, "etcd"), (START, "etcd")]
+    fresh_plan = plan_deploy(b, fresh(b), silent, ART, files_of(b))  # nothing deployed yet
+    assert kinds(fresh_plan, kind=CLUSTER_INIT) == [(CLUSTER_INIT, "")]

@@ -55,6 +55,7 @@ STOP_RANK_NAMES = ("proxies and controllers", "servers", "etcd", "remove")
 STOP_RANK_OF = {PROXY: 0, CONTROLLER: 0, SERVER: 1, ETCD: 2}
 RANK_REMOVE = 3
 TAGS = ("install", "config", "etcd", "server", "proxy", "controller", "cluster")
+NO_CLUSTER_TAGS = frozenset({"install", "config", "etcd"})  # need no answer from etcd
 
 
 class PlanError(ValueError):
@@ -153,10 +154,22 @@ def plan_deploy(
     cluster: ClusterFacts,
     artifact: Artifact,
     files: Mapping[tuple[str, str], NodeFiles],
+    need_cluster: bool = True,
 ) -> Plan:
-    """``files``: (host, node name) -> the files the node should run from (``nodes.render``)."""
+    """``files``: (host, node name) -> the files the node should run from (``nodes.render``).
+    When etcd did not answer (``cluster.reachable`` False) but a host has nodes deployed, the
+    cluster may well exist: a PlanError, unless ``need_cluster`` is False (only install, files
+    and etcd are planned, as ``--tags etcd`` does to bring etcd back)."""
     wanted = nodes(book)
     hosts = tuple(dict.fromkeys(n.host for n in wanted))
+    deployed = [h for h in hosts if facts[h].nodes]
+    if need_cluster and not cluster.reachable and deployed:
+        raise PlanError(
+            f"etcd did not answer ({cluster.error or 'no member asked'}), but "
+            f"{', '.join(deployed)} {'has' if len(deployed) == 1 else 'have'} nodes deployed: "
+            "the cluster may exist, so deploy will not guess roles or init it. Bring etcd back "
+            "(`deploy PLAYBOOK --tags etcd` starts its members) and run again"
+        )
     ops: list[Op] = []
     notes: list[str] = []
     new_install: set[str] = set()

@@ -49,6 +49,7 @@ from .plan import (
     CLUSTER_INIT,
     FILE_NAMES,
     INSTALL,
+    NO_CLUSTER_TAGS,
     RANK_MASTER_RESTART,
     REMOVE,
     RESTART,
@@ -65,7 +66,7 @@ from .plan import (
     plan_deploy,
     plan_stop,
 )  # fmt: skip
-from .playbook import ETCD, SERVER, Playbook, PlaybookError, resolve_secret
+from .playbook import SERVER, Playbook, PlaybookError, resolve_secret
 from .ssh import Connection, SSHError, close_all, connect_all
 
 log = logging.getLogger(__name__)
@@ -196,16 +197,28 @@ async def gather_facts(run: Run, hosts: Sequence[str]) -> dict[str, HostFacts]:
 
 
 async def gather_cluster(run: Run, facts: Mapping[str, HostFacts]) -> ClusterFacts:
-    where = run.book.etcd[0].host
-    f = facts.get(where)
-    if where not in run.conns or f is None or not f.node(ETCD).running:
-        return ClusterFacts()
-    got = await run.call(where, "cluster", doc=run.cluster_doc())
-    text = json.dumps(got)
-    cluster = parse_cluster(where, text)
-    if cluster.error:
-        run.say(f"etcd did not answer: {cluster.error}", "yellow")
-    return cluster
+    """The cluster as etcd says, asked from each etcd member's host in turn (each asks every
+    endpoint); ``ClusterFacts(reachable=False, error=...)`` when none answered."""
+    errors = []
+    for member in run.book.etcd:
+        f = facts.get(member.host)
+        if member.host not in run.conns or f is None or f.installed is None:
+            continue
+        try:
+            got = await run.call(member.host, "cluster", doc=run.cluster_doc(), timeout=60)
+        except SSHError as e:
+            errors.append(str(e))
+            continue
+        if not got.get("ok", True) and not got.get("error"):
+            errors.append(f"{member.host}: {got.get('text')}")
+            continue
+        cluster = parse_cluster(member.host, json.dumps(got))
+        if cluster.reachable:
+            return cluster
+        errors.append(f"{member.host}: {cluster.error}")
+    if errors:
+        run.say("etcd did not answer: " + "; ".join(errors), "yellow")
+    return ClusterFacts(error="; ".join(errors) or "no etcd member's host has deploy installed")
 
 
 # -- applying -------------------------------------------------------------------------------
@@ -514,7 +527,9 @@ async def _act(run: Run) -> int:
         facts |= more
     cluster = await gather_cluster(run, facts)
     files = {n.key: render(book, n, run.secrets) for n in nodes(book)}
-    plan = plan_deploy(book, facts, cluster, artifact, files).only(opts.limit, opts.tags)
+    need_cluster = not opts.tags or not set(opts.tags) <= NO_CLUSTER_TAGS
+    plan = plan_deploy(book, facts, cluster, artifact, files, need_cluster)
+    plan = plan.only(opts.limit, opts.tags)
     show_plan(run, plan)
     if opts.diff:
         await show_diffs(run, plan, files)
