@@ -20,6 +20,7 @@ from console.deploy.facts import (
 from console.deploy.hostfacts import facts as host_facts
 from console.deploy.nodes import NodeFiles, nodes, render, uninstall_script, unit_name
 from console.deploy.plan import (
+    ADD_GROUP,
     ADD_NODE,
     CLUSTER_INIT,
     INSTALL,
@@ -391,3 +392,31 @@ def test_etcd_not_answering_is_not_no_cluster(tmp_path: Path) -> None:
     assert [(op.kind, op.node) for op in plan.ops] == [(WRITE, "etcd"), (START, "etcd")]
     fresh_plan = plan_deploy(b, fresh(b), silent, ART, files_of(b))  # nothing deployed yet
     assert kinds(fresh_plan, kind=CLUSTER_INIT) == [(CLUSTER_INIT, "")]
+
+
+def test_a_new_group_with_replicas(tmp_path: Path) -> None:
+    """The group's id is etcd's choice at add-group: its replicas join by their master."""
+    from console.deploy.hostd import HostdError, group_of
+    from stack.cluster.model import Group, SlotMap, Topology
+
+    b = book(tmp_path)
+    text = BOOK + (
+        '\n[[groups]]\nmaster = { host = "a", port = 6390 }\n'
+        'replicas = [{ host = "b", port = 6390 }, { host = "b", port = 6391 }]\n'
+    )
+    b2 = book(tmp_path, text)
+    plan = plan_deploy(b2, deployed(b), cluster_of(b), ART, files_of(b2))
+    cluster_ops = [(op.kind, op.addr, op.group, op.master) for op in plan.ops
+                   if op.kind in (ADD_GROUP, ADD_NODE)]  # fmt: skip
+    assert cluster_ops == [
+        (ADD_GROUP, "10.0.0.1:6390", 3, ""),
+        (ADD_NODE, "10.0.0.2:6390", 0, "10.0.0.1:6390"),
+        (ADD_NODE, "10.0.0.2:6391", 0, "10.0.0.1:6390"),
+    ]
+    # what hostd add-node does with them once add-group gave the group id 7
+    groups = {1: Group(1, "10.0.0.1:6380"), 7: Group(7, "10.0.0.1:6390")}
+    topo = Topology("t", 1, None, 1, groups, SlotMap.empty(1))
+    assert group_of(topo, {"group": 0, "master": "10.0.0.1:6390"}).id == 7
+    assert group_of(topo, {"group": 1, "master": ""}).id == 1
+    with pytest.raises(HostdError, match=r"no group in etcd holds '10\.9\.9\.9:1'"):
+        group_of(topo, {"group": 0, "master": "10.9.9.9:1"})

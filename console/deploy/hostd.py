@@ -435,6 +435,20 @@ async def bootstrap(doc: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "text": "; ".join(said)}
 
 
+def group_of(topo: Any, doc: dict[str, Any]) -> Any:
+    """The group an add-node joins: ``group`` by id, else (0: a group added in this same
+    run) the group that holds ``master``."""
+    gid = int(doc.get("group") or 0)
+    if gid:
+        if gid not in topo.groups:
+            raise HostdError(f"group {gid} is not in etcd")
+        return topo.groups[gid]
+    found = topo.find_node(str(doc.get("master", "")))
+    if found is None:
+        raise HostdError(f"no group in etcd holds {doc.get('master')!r}")
+    return found[0]
+
+
 async def add(doc: dict[str, Any], action: str) -> dict[str, Any]:
     from stack.cluster import nodes as cluster_nodes
     from stack.cluster import plans
@@ -450,11 +464,11 @@ async def add(doc: dict[str, Any], action: str) -> dict[str, Any]:
 
         else:
             topo = await asyncio.to_thread(store.load)
-            group = topo.groups[int(doc["group"])]
+            group = group_of(topo, doc)
             await cluster_nodes.replicate(doc["addr"], group.master, password)
 
             def make(t: Any) -> plans.Plan:
-                return plans.plan_add_node(t, int(doc["group"]), doc["addr"])
+                return plans.plan_add_node(t, group.id, doc["addr"])
 
         applied = await asyncio.to_thread(
             plans.apply_fresh, store, make, source="ledis-console deploy"

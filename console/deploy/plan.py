@@ -74,6 +74,7 @@ class Op:
     addr: str = ""  # a server's address (cluster operations: the node they name)
     group: int = 0
     names: tuple[str, ...] = ()  # remove: the nodes whose folders and units go
+    master: str = ""  # add-node: a member of the group (its group when ``group`` is 0)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -243,11 +244,12 @@ def _cluster_ops(
             )
             known = [master]
         group_facts = cluster.group_of(known[0])
+        # a new group's id is etcd's choice when it is added: its replicas name its master
         gid = group_facts[0].id if group_facts else 0
         for addr in members:
             if addr not in known:
                 ops.append(Op(ADD_NODE, where, RANK_CLUSTER, why=f"new replica {addr}",
-                              tags=tags, addr=addr, group=gid))  # fmt: skip
+                              tags=tags, addr=addr, group=gid, master=known[0]))  # fmt: skip
     playbook_addrs = {n.addr for n in wanted if n.role == SERVER}
     for gf in cluster.groups:
         for addr in (gf.master, *gf.replicas):

@@ -278,7 +278,8 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         got = await run.call(op.host, "bootstrap", doc=run.cluster_doc(groups=groups))
         return bool(got.get("ok")), bool(got.get("changed", True)), str(got.get("text"))
     if op.kind in (ADD_GROUP, ADD_NODE):
-        got = await run.call(op.host, op.kind, doc=run.cluster_doc(addr=op.addr, group=op.group))
+        doc = run.cluster_doc(addr=op.addr, group=op.group, master=op.master)
+        got = await run.call(op.host, op.kind, doc=doc)
         return bool(got.get("ok")), True, str(got.get("text"))
     raise DeployError(f"unknown operation {op.kind}")
 
