@@ -420,3 +420,35 @@ def test_a_new_group_with_replicas(tmp_path: Path) -> None:
     assert group_of(topo, {"group": 1, "master": ""}).id == 1
     with pytest.raises(HostdError, match=r"no group in etcd holds '10\.9\.9\.9:1'"):
         group_of(topo, {"group": 0, "master": "10.9.9.9:1"})
+
+
+def test_staged_upload_is_checked_by_sha256_before_the_copy(tmp_path: Path) -> None:
+    """sudo uploads: exactly the files sent, and only if their sha256 is what was sent."""
+    import hashlib
+    import subprocess
+
+    from console.deploy.ssh import parse_hashes, remote_hashes_command, staged_copy_script
+
+    stage, target = tmp_path / "stage", tmp_path / "wheels"
+    stage.mkdir()
+    sent = {"a-1.0-py3-none-any.whl": b"one", "b-2.0-py3-none-any.whl": b"two"}
+    for name, data in sent.items():
+        (stage / name).write_bytes(data)
+    (stage / "planted-9.9-py3-none-any.whl").write_bytes(b"not sent")
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in sent.items()}
+    subprocess.run(["sh", "-c", staged_copy_script(str(stage), str(target), sums)], check=True)
+    assert sorted(p.name for p in target.iterdir()) == sorted(sent)  # not the planted one
+    assert not stage.exists()
+    listed = subprocess.run(["sh", "-c", remote_hashes_command(str(target))],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert parse_hashes(listed) == sums
+    # a staged file changed after it was sent: nothing is copied
+    stage.mkdir()
+    (stage / "a-1.0-py3-none-any.whl").write_bytes(b"0ne")
+    other = tmp_path / "other"
+    done = subprocess.run(["sh", "-c", staged_copy_script(str(stage), str(other),
+                          {"a-1.0-py3-none-any.whl": sums["a-1.0-py3-none-any.whl"]})],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and not other.exists()
+    assert parse_hashes(subprocess.run(["sh", "-c", remote_hashes_command(str(other))],
+                        capture_output=True, text=True).stdout) == {}  # fmt: skip
