@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,7 +70,8 @@ host = "a"
 [server]
 appendfsync = "everysec"
 """
-ART = Artifact("0.1.0", "f" * 64, "w.whl")
+ART = Artifact("0.1.0", "f" * 64, "w.whl", "cp311", "linux_x86_64")
+PLATFORM = "linux_x86_64"
 SECRETS: dict[str, str] = {}
 
 
@@ -84,7 +86,7 @@ def files_of(b: Playbook) -> dict[tuple[str, str], NodeFiles]:
 
 
 def fresh(b: Playbook) -> dict[str, HostFacts]:
-    return {h: HostFacts(h, (3, 11, 2)) for h in b.hosts}
+    return {h: HostFacts(h, (3, 11, 2), platform=PLATFORM) for h in b.hosts}
 
 
 def deployed(b: Playbook, art: Artifact = ART) -> dict[str, HostFacts]:
@@ -96,7 +98,8 @@ def deployed(b: Playbook, art: Artifact = ART) -> dict[str, HostFacts]:
             for n in nodes(b)
             if n.host == h
         }
-        out[h] = HostFacts(h, (3, 11, 2), Installed(art.version, art.wheel_sha256), ns)
+        out[h] = HostFacts(h, (3, 11, 2), Installed(art.version, art.wheel_sha256), ns,
+                           platform=PLATFORM)  # fmt: skip
     return out
 
 
@@ -194,7 +197,7 @@ def test_a_host_added(tmp_path: Path) -> None:
         + '\n[hosts.c]\naddress = "10.0.0.3"\n'
     )
     b2 = book(tmp_path, text)
-    facts["c"] = HostFacts("c", (3, 12, 0))
+    facts["c"] = HostFacts("c", (3, 11, 9), platform=PLATFORM)
     plan = plan_deploy(b2, facts, cluster_of(b), ART, files_of(b2))
     assert {op.host for op in plan.ops} == {"c", "a"}  # a: etcd's host runs the cluster op
     assert [op.kind for op in plan.for_host("c")] == [UPLOAD, INSTALL, WRITE, START]
@@ -205,7 +208,7 @@ def test_a_host_added(tmp_path: Path) -> None:
 
 def test_a_version_upgrade_restarts_everything_in_order(tmp_path: Path) -> None:
     b = book(tmp_path)
-    new = Artifact("0.2.0", "e" * 64, "w2.whl")
+    new = Artifact("0.2.0", "e" * 64, "w2.whl", "cp311", PLATFORM)
     plan = plan_deploy(b, deployed(b), cluster_of(b), new, files_of(b))
     assert [op.kind for op in plan.ops[:4]] == [UPLOAD, INSTALL, UPLOAD, INSTALL]
     assert plan.ops[1].why == "0.1.0 installed, 0.2.0 wanted"
@@ -217,7 +220,7 @@ def test_a_version_upgrade_restarts_everything_in_order(tmp_path: Path) -> None:
 
 def test_old_python_refused(tmp_path: Path) -> None:
     b = book(tmp_path)
-    facts = fresh(b) | {"b": HostFacts("b", (3, 9, 2))}
+    facts = fresh(b) | {"b": HostFacts("b", (3, 9, 2), platform=PLATFORM)}
     with pytest.raises(PlanError, match=r"^b: Python 3.9.2 is older than the 3.11"):
         plan_deploy(b, facts, ClusterFacts(), ART, files_of(b))
 
@@ -256,7 +259,6 @@ def test_facts_parsing(tmp_path: Path) -> None:
     (tmp_path / "nodes" / "etcd").mkdir(parents=True)
     (tmp_path / "nodes" / "etcd" / "node.json").write_text("{}\n")
     (tmp_path / "installed.json").write_text('{"version": "0.1.0", "wheel_sha256": "ab"}')
-    import json
 
     f = parse_host("a", "noise\n" + json.dumps(host_facts(str(tmp_path))))
     assert f.installed == Installed("0.1.0", "ab")
@@ -452,3 +454,38 @@ def test_staged_upload_is_checked_by_sha256_before_the_copy(tmp_path: Path) -> N
     assert done.returncode != 0 and not other.exists()
     assert parse_hashes(subprocess.run(["sh", "-c", remote_hashes_command(str(other))],
                         capture_output=True, text=True).stdout) == {}  # fmt: skip
+
+
+def test_a_host_the_wheelhouse_was_not_built_for_is_refused(tmp_path: Path) -> None:
+    b = book(tmp_path)
+    for other, problem in (
+        (HostFacts("b", (3, 12, 0), platform=PLATFORM),
+         "b: cpython 3.12.0 (cp312), but the wheelhouse is built for cp311"),
+        (HostFacts("b", (3, 11, 2), platform="linux_aarch64"),
+         "b: platform linux_aarch64, but the wheelhouse is built for linux_x86_64"),
+        (HostFacts("b", (3, 11, 2), implementation="pypy", platform=PLATFORM),
+         "b: pypy 3.11.2 (no CPython tag), but the wheelhouse is built for cp311"),
+    ):  # fmt: skip
+        with pytest.raises(PlanError) as e:
+            plan_deploy(b, fresh(b) | {"b": other}, ClusterFacts(), ART, files_of(b))
+        assert str(e.value).startswith(problem), e.value
+    pure = Artifact("0.1.0", "f" * 64, "w.whl")  # only pure wheels, or a package index
+    facts = fresh(b) | {"b": HostFacts("b", (3, 12, 0), platform="linux_aarch64")}
+    assert not plan_deploy(b, facts, ClusterFacts(), pure, files_of(b)).empty
+
+
+def test_the_wheelhouse_records_its_tags(tmp_path: Path) -> None:
+    """A compiled wheel in the wheelhouse: the artifact names this Python and platform."""
+    import sys
+
+    from console.deploy.artifact import _found
+    from console.deploy.hostfacts import platform_tag
+
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    (tmp_path / f"ledis_console-0.1.0-{tag}-{tag}-{platform_tag()}.whl").write_bytes(b"w")
+    (tmp_path / "redis-5.0-py3-none-any.whl").write_bytes(b"r")
+    found = _found(tmp_path, 0.0)
+    assert found is not None
+    assert (found.artifact.python_tag, found.artifact.platform) == (tag, platform_tag())
+    here = parse_host("h", json.dumps(host_facts(str(tmp_path))))
+    assert found.artifact.refuses(here) == ""

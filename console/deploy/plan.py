@@ -180,6 +180,12 @@ def plan_deploy(
             py = ".".join(map(str, f.python))
             need = ".".join(map(str, book.install.min_python))
             raise PlanError(f"{host}: Python {py} is older than the {need} the playbook needs")
+        refused = artifact.refuses(f)
+        if refused:
+            raise PlanError(
+                f"{host}: {refused} (this machine's Python); deploy from a machine with the "
+                'host\'s Python and platform, or use install.source = "version"'
+            )
         if not artifact.matches(f.installed):
             old = f.installed.version if f.installed else "nothing"
             why = f"{old} installed, {artifact.version} wanted"
