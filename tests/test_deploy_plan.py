@@ -19,7 +19,8 @@ from console.deploy.facts import (
     parse_host,
 )
 from console.deploy.hostfacts import facts as host_facts
-from console.deploy.nodes import NodeFiles, nodes, render, uninstall_script, unit_name
+from console.deploy.hostfacts import unit_name
+from console.deploy.nodes import NodeFiles, nodes, render, uninstall_script
 from console.deploy.plan import (
     ADD_GROUP,
     ADD_NODE,

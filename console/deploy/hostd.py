@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..local.layout import ETCD, ProcessSpec
-from . import nodes
-from .hostfacts import alive
+from . import hostfacts
+from .hostfacts import NODE_FILES, alive
 
 if TYPE_CHECKING:
     from stack.cluster.store import Store
@@ -51,7 +51,6 @@ HOSTD_PID = "hostd.pid"
 UP_FILE = "up"
 HOSTD_LOG = "hostd.log"
 STARTED_FILE = "started.json"  # the checksums of the files the running process started from
-NODE_FILES = ("node.json", "config.toml", "password")
 ETCD_TIMEOUT = 3.0
 
 
@@ -146,9 +145,9 @@ async def node_argv(node_dir: Path, doc: dict[str, Any]) -> list[str]:
             "--cluster", doc["cluster"], "--id", doc["id"], "--ready-file", ready]  # fmt: skip
     if (node_dir / "password").exists():
         argv += ["--password-file", str(node_dir / "password")]
-    for key, value in doc.get("settings", {}).items():
-        argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
+    from .playbook import controller_flags
+
+    return argv + controller_flags(doc.get("settings", {}))
 
 
 # -- run / start / stop ---------------------------------------------------------------------
@@ -202,11 +201,11 @@ def running_pid(node_dir: Path) -> int | None:
     return pid if alive(pid, str(node_dir)) else None
 
 
-UNIT_DIR = Path(nodes.UNIT_DIR)
+UNIT_DIR = Path(hostfacts.UNIT_DIR)
 
 
 def unit_name(doc: dict[str, Any]) -> str:
-    return nodes.unit_name(str(doc["cluster"]), str(doc["name"]))
+    return hostfacts.unit_name(str(doc["cluster"]), str(doc["name"]))
 
 
 def unit_text(node_dir: Path, doc: dict[str, Any], python: str) -> str:

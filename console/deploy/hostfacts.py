@@ -13,6 +13,15 @@ import os
 import sys
 import sysconfig
 
+NODE_FILES = ("node.json", "config.toml", "password")
+"""The files a node runs from, in its folder ``DIR/nodes/NAME/`` (deploy writes them)."""
+UNIT_DIR = "/etc/systemd/system"
+
+
+def unit_name(cluster, name):
+    """The systemd unit of node ``name`` of ``cluster`` (where systemd is PID 1)."""
+    return f"ledis-{cluster}-{name}.service"
+
 
 def platform_tag():
     """This machine's wheel platform tag, as pip names it (``linux_x86_64``)."""
@@ -67,7 +76,7 @@ def facts(root):
     for name in names:
         d = os.path.join(nodes_dir, name)
         files = {}
-        for fname in ("node.json", "config.toml", "password"):
+        for fname in NODE_FILES:
             try:
                 with open(os.path.join(d, fname), "rb") as f:
                     files[fname] = hashlib.sha256(f.read()).hexdigest()

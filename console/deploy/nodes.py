@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .hostfacts import NODE_FILES, UNIT_DIR
 from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
-NODE_FILE = "node.json"
-CONFIG_FILE = "config.toml"
+NODE_FILE, CONFIG_FILE, PASSWORD_FILE = NODE_FILES
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,8 @@ def dir_of_node(book: Playbook, host: str, name: str) -> str:
     return f"{book.dir_of(host)}/nodes/{name}"
 
 
-def unit_name(cluster: str, name: str) -> str:
-    """The systemd unit of node ``name`` of ``cluster`` (where systemd is PID 1)."""
-    return f"ledis-{cluster}-{name}.service"
-
-
 OWNED = ("venv", "wheels", "nodes", "installed.json")
 """What deploy puts in a host's deploy directory; uninstall deletes these and nothing else."""
-UNIT_DIR = "/etc/systemd/system"
 
 
 def uninstall_script(
@@ -164,7 +158,7 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
         conf: dict[str, Any] = {"port": node.port, "bind": node.address, "dir": f"{base}/data"}
         if password:
             conf["requirepass"] = password
-            conf["masterauth"] = secrets.get("masterauth") or password
+            conf["masterauth"] = password  # replicas authenticate with the shared requirepass
         conf |= book.settings[SERVER]
         files[CONFIG_FILE] = header + render_toml(conf)
     elif node.role == PROXY:
@@ -184,6 +178,6 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
         spec["id"] = f"{node.host}-{node.name}"
         spec["settings"] = dict(book.settings[CONTROLLER])
         if password:
-            files["password"] = password + "\n"
+            files[PASSWORD_FILE] = password + "\n"
     files[NODE_FILE] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
     return NodeFiles(node, files)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 from .facts import Artifact, ClusterFacts, HostFacts
 from .mask import mask_file, scrub
-from .nodes import CONFIG_FILE, NODE_FILE, Node, NodeFiles, nodes
+from .nodes import Node, NodeFiles, nodes
 from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
 # operation kinds
@@ -312,6 +312,3 @@ def diff(name: str, old: str | None, new: str, secrets: Iterable[str]) -> str:
 
     before = hide(old) if old is not None else []
     return "".join(difflib.unified_diff(before, hide(new), f"a/{name}", f"b/{name}", n=2))
-
-
-FILE_NAMES = (NODE_FILE, CONFIG_FILE, "password")
