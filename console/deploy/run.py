@@ -32,6 +32,7 @@ from rich.text import Text
 from . import hostfacts
 from .artifact import ArtifactError, Wheelhouse, build
 from .facts import Artifact, ClusterFacts, FactsError, HostFacts, parse_cluster, parse_host
+from .hostfacts import NODE_FILES, unit_name
 from .mask import scrub
 from .nodes import (
     Node,
@@ -41,13 +42,11 @@ from .nodes import (
     nodes,
     render,
     uninstall_script,
-    unit_name,
 )
 from .plan import (
     ADD_GROUP,
     ADD_NODE,
     CLUSTER_INIT,
-    FILE_NAMES,
     INSTALL,
     NO_CLUSTER_TAGS,
     RANK_MASTER_RESTART,
@@ -153,8 +152,12 @@ class Run:
 
     async def call(
         self, host: str, action: str, target: str = "", *extra: str, doc: Any = None,
-        timeout: float = 600,
+        timeout: float | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """hostd ``action`` on ``host``; by default given the longest a node operation may
+        take (a stop, then a start and a health gate of ``rollout.health_timeout`` each)."""
+        if timeout is None:
+            timeout = STOP_TIMEOUT + 2 * self.book.rollout.health_timeout + 30
         cmd = self.hostd(host, action, target, *extra)
         r = await self.conns[host].run(cmd, json.dumps(doc) if doc is not None else None, timeout)
         for line in reversed(r.stdout.strip().splitlines()):
@@ -424,7 +427,7 @@ async def show_diffs(run: Run, plan: Plan, files: Mapping[tuple[str, str], NodeF
 
     async def one(op: Op, name: str, new: str) -> str:
         path = f"{node_dir(run.book, nodes_by[op.key])}/{name}"
-        r = await run.conns[op.host].run(f"cat {shlex.quote(path)}")
+        r = await run.conns[op.host].run(f"cat {shlex.quote(path)}", timeout=60)
         return diff(f"{op.host}/{op.node}/{name}", r.stdout if r.ok else None, new,
                     run.secrets.values())  # fmt: skip
 
@@ -432,7 +435,7 @@ async def show_diffs(run: Run, plan: Plan, files: Mapping[tuple[str, str], NodeF
         (op, name, files[op.key].files[name])
         for op in plan.ops
         if op.kind == WRITE
-        for name in FILE_NAMES
+        for name in NODE_FILES
         if name in files[op.key].files
     ]
     for text in await asyncio.gather(*(one(*w) for w in wanted)):

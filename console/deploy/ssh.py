@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 600.0  # a command's longest run unless its caller says otherwise
+UPLOAD_TIMEOUT = 900.0
+# a host that stops answering mid-run is given up after 3 unanswered keepalives 10 s apart
+# (30 s), not after the command's whole timeout
+KEEPALIVE_INTERVAL = 10.0
+KEEPALIVE_COUNT_MAX = 3
 
 
 def remote_hashes_command(target: str) -> str:
@@ -126,15 +131,22 @@ class Connection:
             stage = r.stdout.strip()
             if not r.ok or not stage.startswith("/tmp/ledis-upload."):
                 raise SSHError(f"{_where(self.host)}: mktemp -d failed: {r.stderr.strip()}")
+
+        async def send() -> None:
+            async with self.conn.start_sftp_client() as sftp:
+                if not self.host.sudo:
+                    await sftp.makedirs(stage, exist_ok=True)
+                for f in todo:
+                    remote = f"{stage}/{f.name}"
+                    await sftp.put(str(f), remote + ".part")
+                    await sftp.posix_rename(remote + ".part", remote)
+
         async with self.limit:
             try:
-                async with self.conn.start_sftp_client() as sftp:
-                    if not self.host.sudo:
-                        await sftp.makedirs(stage, exist_ok=True)
-                    for f in todo:
-                        remote = f"{stage}/{f.name}"
-                        await sftp.put(str(f), remote + ".part")
-                        await sftp.posix_rename(remote + ".part", remote)
+                await asyncio.wait_for(send(), UPLOAD_TIMEOUT)
+            except TimeoutError:
+                raise SSHError(f"{_where(self.host)}: upload took longer than "
+                               f"{UPLOAD_TIMEOUT:g} s") from None  # fmt: skip
             except (asyncssh.Error, OSError) as e:
                 raise SSHError(f"{_where(self.host)}: upload failed: {e}") from None
         script = staged_copy_script(stage, target, {f.name: want[f.name] for f in todo})
@@ -164,6 +176,8 @@ async def _connect_one(
                 agent_path=None if host.key else (),
                 config=[],
                 tunnel=tunnel,
+                keepalive_interval=KEEPALIVE_INTERVAL,
+                keepalive_count_max=KEEPALIVE_COUNT_MAX,
             ),
             CONNECT_TIMEOUT,
         )
