@@ -11,6 +11,7 @@ import pytest
 from console.deploy.facts import (
     Artifact,
     ClusterFacts,
+    FactsError,
     GroupFacts,
     HostFacts,
     Installed,
@@ -268,7 +269,13 @@ def test_facts_parsing(tmp_path: Path) -> None:
     c = parse_cluster("a", '{"initialised": true, "groups": [{"id": 1, "master": "x:1", '
                       '"replicas": ["y:2"]}], "unassigned_slots": 0, "leader": null}')  # fmt: skip
     assert c.group_of("y:2") == (c.groups[0], "replica")
-    assert replace(c, initialised=False) != c
+    assert (c.reachable, c.initialised, c.unassigned_slots) == (True, True, 0)
+    empty = parse_cluster("a", '{"initialised": false, "groups": []}')
+    assert (empty.reachable, empty.initialised, empty.groups) == (True, False, ())
+    down = parse_cluster("a", '{"ok": true, "error": "etcd: connection refused"}')
+    assert (down.reachable, down.error) == (False, "etcd: connection refused")
+    with pytest.raises(FactsError, match=r"^a: the cluster facts printed no JSON document"):
+        parse_cluster("a", "Traceback (most recent call last):")
 
 
 def render_sha(text: str) -> str:

@@ -126,11 +126,12 @@ def test_port_used_twice_on_one_host(tmp_path: Path) -> None:
     assert error(tmp_path, text) == (
         "proxies[0]: port 6380 on host 'b' is already used by groups[0].replicas[0]"
     )
-    # the same port on two hosts is fine
-    load(
-        write(tmp_path, BASE.replace('{ host = "b", port = 6380 }', '{ host = "b", port = 6380 }')),
-        {},
-    )
+    # the same port on two hosts is fine: the proxy takes b's 6380 when the replica moves to a
+    moved = text.replace('replicas = [{ host = "b", port = 6380 }]',
+                         'replicas = [{ host = "a", port = 6381 }]')  # fmt: skip
+    book = load(write(tmp_path, moved), {})
+    assert (book.proxies[0].host, book.proxies[0].port) == ("b", 6380)
+    assert (book.groups[0].master.host, book.groups[0].master.port) == ("a", 6380)
 
 
 def test_types_and_ranges(tmp_path: Path) -> None:

@@ -259,20 +259,15 @@ def start(node_dir: Path, timeout: float) -> dict[str, Any]:
             time.sleep(0.05)
         _systemctl("stop", unit_name(_spec(node_dir)))
         return {"ok": False, "text": f"not ready after {timeout:g} s: {_tail(node_dir)}"}
-    with open(node_dir / HOSTD_LOG, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console.deploy.hostd", "run", str(node_dir)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=node_dir,
-        )  # fmt: skip
+    from ..local.supervisor import detach
+
+    argv = [sys.executable, "-m", "console.deploy.hostd", "run", str(node_dir)]
+    proc, outcome = detach(argv, node_dir / HOSTD_LOG, node_dir / UP_FILE, timeout, cwd=node_dir)
     (node_dir / HOSTD_PID).write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (node_dir / UP_FILE).exists():
-            return {"ok": True, "text": f"started (supervisor pid {proc.pid})"}
-        if proc.poll() is not None:
-            return {"ok": False, "text": f"did not start: {_tail(node_dir)}"}
-        time.sleep(0.05)
+    if outcome == "ready":
+        return {"ok": True, "text": f"started (supervisor pid {proc.pid})"}
+    if outcome == "exited":
+        return {"ok": False, "text": f"did not start: {_tail(node_dir)}"}
     proc.terminate()
     return {"ok": False, "text": f"not ready after {timeout:g} s: {_tail(node_dir)}"}
 
