@@ -4,6 +4,8 @@ the test, known_hosts written here, and the environment ``playbooks/loopback.tom
 ``/usr/sbin/sshd -D -e -f CONF`` on a free port at 127.0.0.1 (PermitRootLogin
 prohibit-password: the tests run as root), ready once it sends its banner. The deploy
 directory and the port range (100 free ports from LEDIS_PORT_BASE) are the test's own.
+``deploy`` runs ``ledis-console deploy`` as a user would; ``Writer`` writes through a proxy
+the whole time a rollout runs and keeps every error.
 """
 
 from __future__ import annotations
@@ -13,11 +15,47 @@ import random
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
+import redis
+
 SSHD = Path("/usr/sbin/sshd")
 READY_TIMEOUT = 30.0
+
+
+def deploy(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
+    """``ledis-console deploy ARGS`` with ``env`` added: (exit code, stdout + stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "console.main", "deploy", *args],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+class Writer(threading.Thread):
+    """SET roll:<i> through the proxy, ~200 a second, until stopped; every error is kept."""
+
+    def __init__(self, port: int, password: str, host: str = "127.0.0.1") -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis(host=host, port=port, password=password, socket_timeout=30)
+        self.acked: list[int] = []
+        self.errors: list[str] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.halt.is_set():
+            try:
+                self.client.set(f"roll:{i}", i)
+                self.acked.append(i)
+            except redis.RedisError as e:
+                self.errors.append(repr(e))
+            i += 1
+            time.sleep(0.005)
 
 
 def keygen(path: Path, kind: str = "ed25519") -> str:

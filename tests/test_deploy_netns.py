@@ -17,10 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -28,7 +24,7 @@ import pytest
 import redis
 
 from .servers import wait_until
-from .sshd_kit import SSHD, NetnsHosts, kill_deployed
+from .sshd_kit import SSHD, NetnsHosts, Writer, deploy, kill_deployed
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("LEDIS_DEPLOY_NETNS") != "1"
@@ -91,15 +87,6 @@ requirepass = { env = "LEDIS_TEST_REQUIREPASS" }
 """
 
 
-def deploy(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "console.main", "deploy", *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        cwd=cwd, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    return done.returncode, done.stdout + done.stderr
-
-
 def recaps(out: str) -> dict[str, tuple[int, int, int]]:
     found = re.findall(r"^(h\d) +: ok=(\d+) changed=(\d+) failed=(\d+)$", out, re.M)
     return {h: (int(a), int(b), int(c)) for h, a, b, c in found}
@@ -131,35 +118,21 @@ def test_deploy_onto_three_namespaced_hosts(tmp_path: Path) -> None:
 
         rolling = tmp_path / "rolling.toml"
         rolling.write_text(book.read_text().replace("[server]\n", "[server]\nmaxclients = 5000\n"))
-        acked: list[int] = []
-        errors: list[str] = []
-        halt = threading.Event()
-
-        def write() -> None:
-            i = 0
-            while not halt.is_set():
-                try:
-                    proxy.set(f"roll:{i}", i)
-                    acked.append(i)
-                except redis.RedisError as e:
-                    errors.append(repr(e))
-                i += 1
-                time.sleep(0.005)
-
-        writer = threading.Thread(target=write, daemon=True)
+        writer = Writer(6400, secret, hosts.addresses[2])
         writer.start()
         try:
-            wait_until(lambda: len(acked) > 50, "writes before the rollout", 60)
+            wait_until(lambda: len(writer.acked) > 50, "writes before the rollout", 60)
             code, out = deploy(env, tmp_path, str(rolling), "--yes")
-            n = len(acked)
-            wait_until(lambda: len(acked) > n + 50, "writes after the rollout", 60)
+            n = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > n + 50, "writes after the rollout", 60)
         finally:
-            halt.set()
+            writer.halt.set()
             writer.join(30)
         assert code == 0, out
-        assert errors == [], errors[:5]
+        assert writer.errors == [], writer.errors[:5]
         assert out.count("took over from") == 2, out
-        assert [int(v) for v in proxy.mget([f"roll:{i}" for i in acked])] == acked
+        got = proxy.mget([f"roll:{i}" for i in writer.acked])
+        assert [int(v) for v in got] == writer.acked
 
         code, out = deploy(env, tmp_path, str(book), "stop", "--yes")
         assert code == 0, out

@@ -72,7 +72,7 @@ def test_shipped_playbooks_validate() -> None:
     assert len(prod.etcd) == 3
     assert len(prod.proxies) == 2 and len(prod.controllers) == 3
     assert len(prod.hosts) > 3 and all(g.replicas for g in prod.groups)
-    assert set(prod.secrets) == {"requirepass", "masterauth"}
+    assert set(prod.secrets) == {"requirepass"}
     loop = load(ROOT / "playbooks/loopback.toml", LOOPBACK_ENV)
     host = loop.hosts["local"]
     assert (host.address, host.port, host.user, host.key) == ("127.0.0.1", 2222, "root", "/keys/id")
@@ -126,11 +126,12 @@ def test_port_used_twice_on_one_host(tmp_path: Path) -> None:
     assert error(tmp_path, text) == (
         "proxies[0]: port 6380 on host 'b' is already used by groups[0].replicas[0]"
     )
-    # the same port on two hosts is fine
-    load(
-        write(tmp_path, BASE.replace('{ host = "b", port = 6380 }', '{ host = "b", port = 6380 }')),
-        {},
-    )
+    # the same port on two hosts is fine: the proxy takes b's 6380 when the replica moves to a
+    moved = text.replace('replicas = [{ host = "b", port = 6380 }]',
+                         'replicas = [{ host = "a", port = 6381 }]')  # fmt: skip
+    book = load(write(tmp_path, moved), {})
+    assert (book.proxies[0].host, book.proxies[0].port) == ("b", 6380)
+    assert (book.groups[0].master.host, book.groups[0].master.port) == ("a", 6380)
 
 
 def test_types_and_ranges(tmp_path: Path) -> None:
@@ -190,3 +191,58 @@ def test_file_problems(tmp_path: Path) -> None:
     assert error(tmp_path, BASE + '\n[hosts.c]\naddress = "1.2.3.4"\njump = "nowhere"\n') == (
         "hosts.c.jump: host 'nowhere' is not in [hosts]"
     )
+
+
+@pytest.mark.parametrize("bad", ["/", "/opt", "//opt/", "/usr/local", "/var/lib/"])
+def test_a_shared_or_short_deploy_dir_is_refused(tmp_path: Path, bad: str) -> None:
+    """uninstall deletes what deploy put in the folder: it must be deploy's own."""
+    msg = error(tmp_path, BASE.replace('dir = "/opt/ledis"', f'dir = "{bad}"'))
+    assert msg.startswith("deploy.dir: ") and "is not a folder of deploy's own" in msg
+    host_dir = BASE.replace('address = "127.0.0.2"', f'address = "127.0.0.2"\ndir = "{bad}"')
+    assert error(tmp_path, host_dir).startswith("hosts.b.dir: ")
+    assert load(write(tmp_path, BASE.replace("/opt/ledis", "/opt/ledis/")), {}).dir == "/opt/ledis"
+
+
+def test_a_separate_masterauth_is_refused(tmp_path: Path) -> None:
+    """Servers share requirepass and replicas authenticate with it: a different masterauth
+    would break replication."""
+    text = BASE + '\n[secrets]\nrequirepass = { env = "A" }\nmasterauth = { env = "B" }\n'
+    assert error(tmp_path, text) == (
+        "secrets.masterauth: replicas authenticate to their master with requirepass (every "
+        "server has the same one); remove secrets.masterauth"
+    )
+
+
+def test_a_jump_host_cycle_is_refused(tmp_path: Path) -> None:
+    text = BASE.replace('address = "127.0.0.1"', 'address = "127.0.0.1"\njump = "c"')
+    text += '\n[hosts.c]\naddress = "127.0.0.3"\njump = "d"\n\n[hosts.d]\naddress = "127.0.0.4"\njump = "a"\n'
+    assert error(tmp_path, text) == "hosts.a.jump: a cycle of jump hosts: a -> c -> d -> a"
+    fine = text.replace('jump = "a"\n', "")
+    assert load(write(tmp_path, fine), {}).hosts["a"].jump == "c"
+
+
+@pytest.mark.parametrize(
+    ("table", "setting", "problem"),
+    [
+        ("server", "appendfsync = 3", "server.appendfsync: "),
+        ("server", 'maxmemory = "lots"', "server.maxmemory: "),
+        ("proxy", 'backend-connections = "two"', "proxy.backend-connections: "),
+        ("proxy", "backend-connections = 0", "proxy.backend-connections: at least 1"),
+        ("controller", 'tick = "fast"', "controller.tick: "),
+        ("controller", "quorum = 0", "controller.quorum: at least 1"),
+    ],
+)
+def test_setting_values_are_checked_by_each_program(
+    tmp_path: Path, table: str, setting: str, problem: str
+) -> None:
+    msg = error(tmp_path, BASE + f"\n[{table}]\n{setting}\n")
+    assert msg.startswith(problem), msg
+
+
+def test_good_setting_values_pass(tmp_path: Path) -> None:
+    text = BASE + (
+        '\n[server]\nappendfsync = "always"\nhz = 20\n'
+        "\n[proxy]\nbackend-connections = 3\n\n[controller]\ntick = 0.25\nquorum = 1\n"
+    )
+    book = load(write(tmp_path, text), {})
+    assert book.settings["controller"] == {"quorum": 1, "tick": 0.25}

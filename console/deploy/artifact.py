@@ -3,7 +3,9 @@ dependencies (``pip wheel``), so the hosts need no package index.
 
 Built once per state of the sources and kept in ``<checkout>/.cache/wheelhouse-<hash>``,
 where the hash covers pyproject.toml, setup.py and every source file of the packages; a
-second deploy of the same checkout reuses it. The wheel's sha256 tells hosts apart that
+second deploy of the same checkout reuses it. The folder's name also holds the interpreter and
+platform tags the compiled wheels are built for (this Python's: ``cp311-linux_x86_64``); the
+planner refuses a host whose Python or platform differs. The wheel's sha256 tells hosts apart that
 installed another build of the same version.
 """
 
@@ -16,10 +18,11 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .facts import Artifact
+from .hostfacts import platform_tag, python_tag
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,21 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def build_tags() -> str:
+    """The interpreter and platform this Python builds wheels for (``cp311-linux_x86_64``)."""
+    impl = sys.implementation.name
+    return f"{python_tag(impl, sys.version_info) or impl}-{platform_tag()}"
+
+
 def _found(dir: Path, seconds: float) -> Wheelhouse | None:
     wheels = sorted(dir.glob(f"{PROJECT}-*.whl"))
     if len(wheels) != 1:
         return None
     version = wheels[0].name.split("-")[1]
     art = Artifact(version, file_sha256(wheels[0]), wheels[0].name)
+    if any(not p.name.endswith("-none-any.whl") for p in dir.glob("*.whl")):
+        py, _, plat = build_tags().partition("-")
+        art = replace(art, python_tag=py, platform=plat)
     return Wheelhouse(dir, wheels[0], art, seconds)
 
 
@@ -87,7 +99,7 @@ def build(root: Path | None = None, cache: Path | None = None) -> Wheelhouse:
             f'in {root}); give install.source = "version" to install a released version'
         )
     cache = cache or root / ".cache"
-    target = cache / f"wheelhouse-{source_hash(root)}"
+    target = cache / f"wheelhouse-{source_hash(root)}-{build_tags()}"
     if target.is_dir():
         found = _found(target, 0.0)
         if found is not None:

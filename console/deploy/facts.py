@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .hostfacts import python_tag
+
 
 class FactsError(ValueError):
     pass
@@ -38,6 +40,12 @@ class HostFacts:
     installed: Installed | None = None
     nodes: Mapping[str, NodeFacts] = field(default_factory=dict)
     systemd: bool = False
+    implementation: str = "cpython"
+    platform: str = ""  # the wheel platform tag (linux_x86_64)
+
+    @property
+    def python_tag(self) -> str:
+        return python_tag(self.implementation, self.python)
 
     def node(self, name: str) -> NodeFacts:
         return self.nodes.get(name, NodeFacts())
@@ -72,11 +80,25 @@ class ClusterFacts:
 
 @dataclass(frozen=True)
 class Artifact:
-    """What deploy installs: this version, from this wheel (sha256; "" for a pinned version)."""
+    """What deploy installs: this version, from this wheel (sha256; "" for a pinned version).
+    ``python_tag``/``platform``: what the wheelhouse's compiled wheels were built for ("":
+    every wheel is pure Python, or the install comes from a package index)."""
 
     version: str
     wheel_sha256: str = ""
     wheel_name: str = ""
+    python_tag: str = ""
+    platform: str = ""
+
+    def refuses(self, host: HostFacts) -> str:
+        """Why the wheelhouse cannot be installed on ``host`` ("" when it can)."""
+        if self.python_tag and host.python_tag != self.python_tag:
+            py = ".".join(map(str, host.python))
+            return (f"{host.implementation} {py} ({host.python_tag or 'no CPython tag'}), but "
+                    f"the wheelhouse is built for {self.python_tag}")  # fmt: skip
+        if self.platform and host.platform and host.platform != self.platform:
+            return f"platform {host.platform}, but the wheelhouse is built for {self.platform}"
+        return ""
 
     def matches(self, installed: Installed | None) -> bool:
         return installed is not None and (installed.version, installed.wheel_sha256) == (
@@ -112,7 +134,8 @@ def parse_host(host: str, text: str) -> HostFacts:
             )
             for name, n in doc.get("nodes", {}).items()
         }
-        return HostFacts(host, (py[0], py[1], py[2]), installed, nodes, bool(doc.get("systemd")))
+        return HostFacts(host, (py[0], py[1], py[2]), installed, nodes, bool(doc.get("systemd")),
+                         str(doc.get("implementation", "cpython")), str(doc.get("platform", "")))  # fmt: skip
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise FactsError(f"{host}: facts not understood ({e!r})") from None
 

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..local.layout import ETCD, ProcessSpec
-from .hostfacts import alive
+from . import hostfacts
+from .hostfacts import NODE_FILES, alive
 
 if TYPE_CHECKING:
     from stack.cluster.store import Store
@@ -50,7 +51,6 @@ HOSTD_PID = "hostd.pid"
 UP_FILE = "up"
 HOSTD_LOG = "hostd.log"
 STARTED_FILE = "started.json"  # the checksums of the files the running process started from
-NODE_FILES = ("node.json", "config.toml", "password")
 ETCD_TIMEOUT = 3.0
 
 
@@ -145,9 +145,9 @@ async def node_argv(node_dir: Path, doc: dict[str, Any]) -> list[str]:
             "--cluster", doc["cluster"], "--id", doc["id"], "--ready-file", ready]  # fmt: skip
     if (node_dir / "password").exists():
         argv += ["--password-file", str(node_dir / "password")]
-    for key, value in doc.get("settings", {}).items():
-        argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
+    from .playbook import controller_flags
+
+    return argv + controller_flags(doc.get("settings", {}))
 
 
 # -- run / start / stop ---------------------------------------------------------------------
@@ -201,11 +201,11 @@ def running_pid(node_dir: Path) -> int | None:
     return pid if alive(pid, str(node_dir)) else None
 
 
-UNIT_DIR = Path("/etc/systemd/system")
+UNIT_DIR = Path(hostfacts.UNIT_DIR)
 
 
 def unit_name(doc: dict[str, Any]) -> str:
-    return f"ledis-{doc['cluster']}-{doc['name']}.service"
+    return hostfacts.unit_name(str(doc["cluster"]), str(doc["name"]))
 
 
 def unit_text(node_dir: Path, doc: dict[str, Any], python: str) -> str:
@@ -259,20 +259,15 @@ def start(node_dir: Path, timeout: float) -> dict[str, Any]:
             time.sleep(0.05)
         _systemctl("stop", unit_name(_spec(node_dir)))
         return {"ok": False, "text": f"not ready after {timeout:g} s: {_tail(node_dir)}"}
-    with open(node_dir / HOSTD_LOG, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console.deploy.hostd", "run", str(node_dir)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=node_dir,
-        )  # fmt: skip
+    from ..local.supervisor import detach
+
+    argv = [sys.executable, "-m", "console.deploy.hostd", "run", str(node_dir)]
+    proc, outcome = detach(argv, node_dir / HOSTD_LOG, node_dir / UP_FILE, timeout, cwd=node_dir)
     (node_dir / HOSTD_PID).write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (node_dir / UP_FILE).exists():
-            return {"ok": True, "text": f"started (supervisor pid {proc.pid})"}
-        if proc.poll() is not None:
-            return {"ok": False, "text": f"did not start: {_tail(node_dir)}"}
-        time.sleep(0.05)
+    if outcome == "ready":
+        return {"ok": True, "text": f"started (supervisor pid {proc.pid})"}
+    if outcome == "exited":
+        return {"ok": False, "text": f"did not start: {_tail(node_dir)}"}
     proc.terminate()
     return {"ok": False, "text": f"not ready after {timeout:g} s: {_tail(node_dir)}"}
 
@@ -434,6 +429,20 @@ async def bootstrap(doc: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "text": "; ".join(said)}
 
 
+def group_of(topo: Any, doc: dict[str, Any]) -> Any:
+    """The group an add-node joins: ``group`` by id, else (0: a group added in this same
+    run) the group that holds ``master``."""
+    gid = int(doc.get("group") or 0)
+    if gid:
+        if gid not in topo.groups:
+            raise HostdError(f"group {gid} is not in etcd")
+        return topo.groups[gid]
+    found = topo.find_node(str(doc.get("master", "")))
+    if found is None:
+        raise HostdError(f"no group in etcd holds {doc.get('master')!r}")
+    return found[0]
+
+
 async def add(doc: dict[str, Any], action: str) -> dict[str, Any]:
     from stack.cluster import nodes as cluster_nodes
     from stack.cluster import plans
@@ -449,11 +458,11 @@ async def add(doc: dict[str, Any], action: str) -> dict[str, Any]:
 
         else:
             topo = await asyncio.to_thread(store.load)
-            group = topo.groups[int(doc["group"])]
+            group = group_of(topo, doc)
             await cluster_nodes.replicate(doc["addr"], group.master, password)
 
             def make(t: Any) -> plans.Plan:
-                return plans.plan_add_node(t, int(doc["group"]), doc["addr"])
+                return plans.plan_add_node(t, group.id, doc["addr"])
 
         applied = await asyncio.to_thread(
             plans.apply_fresh, store, make, source="ledis-console deploy"

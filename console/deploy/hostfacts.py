@@ -3,13 +3,34 @@
 Deploy sends this file's source over SSH to ``PYTHON - DIR`` and reads one JSON document
 from its output: the Python version, what ``DIR/installed.json`` says is installed, the
 checksum of every file of every node under ``DIR/nodes/``, whether each node's supervisor
-runs (its pid file names a live process started for that node), and whether systemd is PID 1.
+runs (its pid file names a live process started for that node), whether systemd is PID 1,
+and the interpreter and platform the wheels must be built for.
 """
 
 import hashlib
 import json
 import os
 import sys
+import sysconfig
+
+NODE_FILES = ("node.json", "config.toml", "password")
+"""The files a node runs from, in its folder ``DIR/nodes/NAME/`` (deploy writes them)."""
+UNIT_DIR = "/etc/systemd/system"
+
+
+def unit_name(cluster, name):
+    """The systemd unit of node ``name`` of ``cluster`` (where systemd is PID 1)."""
+    return f"ledis-{cluster}-{name}.service"
+
+
+def platform_tag():
+    """This machine's wheel platform tag, as pip names it (``linux_x86_64``)."""
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def python_tag(implementation, version):
+    """The wheel interpreter tag of a Python (``cp311``; "" for other implementations)."""
+    return f"cp{version[0]}{version[1]}" if implementation == "cpython" else ""
 
 
 def alive(pid, needle):
@@ -39,6 +60,8 @@ def facts(root):
         "installed": None,
         "nodes": {},
         "systemd": os.path.isdir("/run/systemd/system"),
+        "implementation": sys.implementation.name,
+        "platform": platform_tag(),
     }
     try:
         with open(os.path.join(root, "installed.json")) as f:
@@ -53,7 +76,7 @@ def facts(root):
     for name in names:
         d = os.path.join(nodes_dir, name)
         files = {}
-        for fname in ("node.json", "config.toml", "password"):
+        for fname in NODE_FILES:
             try:
                 with open(os.path.join(d, fname), "rb") as f:
                     files[fname] = hashlib.sha256(f.read()).hexdigest()

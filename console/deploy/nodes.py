@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .hostfacts import NODE_FILES, UNIT_DIR
 from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
-NODE_FILE = "node.json"
-CONFIG_FILE = "config.toml"
-SECRET_SHOWN = "<secret>"
+NODE_FILE, CONFIG_FILE, PASSWORD_FILE = NODE_FILES
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,38 @@ def _server(book: Playbook, host: str, port: int, group: int, master: str) -> No
 
 
 def node_dir(book: Playbook, node: Node) -> str:
-    return f"{book.dir_of(node.host)}/nodes/{node.name}"
+    return dir_of_node(book, node.host, node.name)
+
+
+def dir_of_node(book: Playbook, host: str, name: str) -> str:
+    """A node's folder on its host, also for a node the playbook no longer names."""
+    return f"{book.dir_of(host)}/nodes/{name}"
+
+
+OWNED = ("venv", "wheels", "nodes", "installed.json")
+"""What deploy puts in a host's deploy directory; uninstall deletes these and nothing else."""
+
+
+def uninstall_script(
+    dir: str, units: list[str], unit_dir: str = UNIT_DIR, systemctl: str = "systemctl"
+) -> str:
+    """The shell script that removes deploy's units (by exact name) and what deploy owns in
+    ``dir``, only when ``dir/installed.json`` says deploy installed there; ``dir`` itself
+    goes only when nothing else is left in it."""
+    q = shlex.quote
+    script = [f"set -e; d={q(dir)}"]
+    for unit in units:
+        path = q(f"{unit_dir}/{unit}")
+        script.append(f"if [ -e {path} ]; then {systemctl} disable --now {q(unit)} || true; "
+                      f"rm -f {path}; fi")  # fmt: skip
+    owned = " ".join(f'"$d"/{q(name)}' for name in OWNED if name != "installed.json")
+    script.append(
+        f'if [ -f "$d/installed.json" ]; then rm -rf {owned}; rm -f "$d/installed.json"; '
+        'rmdir "$d" 2>/dev/null || true; '
+        'else echo "no installed.json in $d: not a deploy directory, nothing deleted" >&2; '
+        "exit 3; fi"
+    )
+    return "\n".join(script)
 
 
 def _toml_value(value: Any) -> str:
@@ -100,8 +131,7 @@ def sha256(text: str) -> str:
 
 
 def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
-    """The files of ``node``. ``secrets`` maps requirepass/masterauth to their values (or to
-    SECRET_SHOWN, to show a diff without them)."""
+    """The files of ``node``. ``secrets`` maps requirepass to its value."""
     base = node_dir(book, node)
     header = "# written by ledis-console deploy; changes here are overwritten by the next deploy\n"
     spec: dict[str, Any] = {
@@ -128,7 +158,7 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
         conf: dict[str, Any] = {"port": node.port, "bind": node.address, "dir": f"{base}/data"}
         if password:
             conf["requirepass"] = password
-            conf["masterauth"] = secrets.get("masterauth") or password
+            conf["masterauth"] = password  # replicas authenticate with the shared requirepass
         conf |= book.settings[SERVER]
         files[CONFIG_FILE] = header + render_toml(conf)
     elif node.role == PROXY:
@@ -148,22 +178,6 @@ def render(book: Playbook, node: Node, secrets: Mapping[str, str]) -> NodeFiles:
         spec["id"] = f"{node.host}-{node.name}"
         spec["settings"] = dict(book.settings[CONTROLLER])
         if password:
-            files["password"] = password + "\n"
+            files[PASSWORD_FILE] = password + "\n"
     files[NODE_FILE] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
     return NodeFiles(node, files)
-
-
-def by_host(items: list[Node]) -> dict[str, list[Node]]:
-    out: dict[str, list[Node]] = {}
-    for n in items:
-        out.setdefault(n.host, []).append(n)
-    return out
-
-
-def hosts_used(book: Playbook) -> Iterator[str]:
-    """Hosts that run at least one node (a jump host may run none)."""
-    seen = set()
-    for n in nodes(book):
-        if n.host not in seen:
-            seen.add(n.host)
-            yield n.host

@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .facts import Artifact, ClusterFacts, HostFacts
-from .nodes import CONFIG_FILE, NODE_FILE, Node, NodeFiles, nodes
+from .mask import mask_file, scrub
+from .nodes import Node, NodeFiles, nodes
 from .playbook import CONTROLLER, ETCD, PROXY, SERVER, Playbook
 
 # operation kinds
@@ -51,7 +52,10 @@ RANK_MASTER_RESTART, RANK_CLUSTER, RANK_PROXY, RANK_CONTROLLER = 5, 6, 7, 8
 RANK_NAMES = ("install", "files", "etcd", "masters", "replicas", "masters (rolling)",
               "cluster", "proxies", "controllers")  # fmt: skip
 STOP_RANK_NAMES = ("proxies and controllers", "servers", "etcd", "remove")
+STOP_RANK_OF = {PROXY: 0, CONTROLLER: 0, SERVER: 1, ETCD: 2}
+RANK_REMOVE = 3
 TAGS = ("install", "config", "etcd", "server", "proxy", "controller", "cluster")
+NO_CLUSTER_TAGS = frozenset({"install", "config", "etcd"})  # need no answer from etcd
 
 
 class PlanError(ValueError):
@@ -69,6 +73,8 @@ class Op:
     tags: frozenset[str] = field(default_factory=frozenset)
     addr: str = ""  # a server's address (cluster operations: the node they name)
     group: int = 0
+    names: tuple[str, ...] = ()  # remove: the nodes whose folders and units go
+    master: str = ""  # add-node: a member of the group (its group when ``group`` is 0)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -149,10 +155,22 @@ def plan_deploy(
     cluster: ClusterFacts,
     artifact: Artifact,
     files: Mapping[tuple[str, str], NodeFiles],
+    need_cluster: bool = True,
 ) -> Plan:
-    """``files``: (host, node name) -> the files the node should run from (``nodes.render``)."""
+    """``files``: (host, node name) -> the files the node should run from (``nodes.render``).
+    When etcd did not answer (``cluster.reachable`` False) but a host has nodes deployed, the
+    cluster may well exist: a PlanError, unless ``need_cluster`` is False (only install, files
+    and etcd are planned, as ``--tags etcd`` does to bring etcd back)."""
     wanted = nodes(book)
     hosts = tuple(dict.fromkeys(n.host for n in wanted))
+    deployed = [h for h in hosts if facts[h].nodes]
+    if need_cluster and not cluster.reachable and deployed:
+        raise PlanError(
+            f"etcd did not answer ({cluster.error or 'no member asked'}), but "
+            f"{', '.join(deployed)} {'has' if len(deployed) == 1 else 'have'} nodes deployed: "
+            "the cluster may exist, so deploy will not guess roles or init it. Bring etcd back "
+            "(`deploy PLAYBOOK --tags etcd` starts its members) and run again"
+        )
     ops: list[Op] = []
     notes: list[str] = []
     new_install: set[str] = set()
@@ -162,6 +180,12 @@ def plan_deploy(
             py = ".".join(map(str, f.python))
             need = ".".join(map(str, book.install.min_python))
             raise PlanError(f"{host}: Python {py} is older than the {need} the playbook needs")
+        refused = artifact.refuses(f)
+        if refused:
+            raise PlanError(
+                f"{host}: {refused} (this machine's Python); deploy from a machine with the "
+                'host\'s Python and platform, or use install.source = "version"'
+            )
         if not artifact.matches(f.installed):
             old = f.installed.version if f.installed else "nothing"
             why = f"{old} installed, {artifact.version} wanted"
@@ -226,11 +250,12 @@ def _cluster_ops(
             )
             known = [master]
         group_facts = cluster.group_of(known[0])
+        # a new group's id is etcd's choice when it is added: its replicas name its master
         gid = group_facts[0].id if group_facts else 0
         for addr in members:
             if addr not in known:
                 ops.append(Op(ADD_NODE, where, RANK_CLUSTER, why=f"new replica {addr}",
-                              tags=tags, addr=addr, group=gid))  # fmt: skip
+                              tags=tags, addr=addr, group=gid, master=known[0]))  # fmt: skip
     playbook_addrs = {n.addr for n in wanted if n.role == SERVER}
     for gf in cluster.groups:
         for addr in (gf.master, *gf.replicas):
@@ -242,37 +267,48 @@ def _cluster_ops(
 
 
 def plan_stop(book: Playbook, facts: Mapping[str, HostFacts], remove: bool = False) -> Plan:
-    """Stop every running node (clients of the rest first, etcd last); with ``remove`` also
-    delete each host's deploy directory (``uninstall``)."""
-    rank_of = {PROXY: 0, CONTROLLER: 0, SERVER: 1, ETCD: 2}
-    hosts = tuple(dict.fromkeys(n.host for n in nodes(book)))
-    known = {n.name: n for n in nodes(book)}
+    """Stop every running node of the hosts in ``facts`` (clients of the rest first, etcd
+    last); with ``remove`` also delete what deploy installed on each (``uninstall``)."""
+    known = {n.key: n for n in nodes(book)}
     ops = []
+    notes = []
+    hosts = tuple(h for h in dict.fromkeys(n.host for n in nodes(book)) if h in facts)
+    hosts += tuple(h for h in facts if h not in hosts)
     for host in hosts:
-        for name, nf in sorted(facts[host].nodes.items()):
+        f = facts[host]
+        for name, nf in sorted(f.nodes.items()):
             if nf.running:
-                role = known[name].role if name in known else SERVER
-                ops.append(Op(STOP, host, rank_of[role], name, role, f"pid {nf.pid}",
+                node = known.get((host, name))
+                role = node.role if node is not None else _role_of_name(name)
+                ops.append(Op(STOP, host, STOP_RANK_OF[role], name, role, f"pid {nf.pid}",
                               frozenset({role})))  # fmt: skip
-        if remove and (facts[host].nodes or facts[host].installed):
-            ops.append(
-                Op(REMOVE, host, 3, why=f"delete {book.dir_of(host)}", tags=frozenset({"install"}))
-            )
+        if remove and f.installed:
+            ops.append(Op(REMOVE, host, RANK_REMOVE, why=f"delete deploy's files in "
+                          f"{book.dir_of(host)}", tags=frozenset({"install"}),
+                          names=tuple(sorted(f.nodes))))  # fmt: skip
+        elif remove and f.nodes:
+            notes.append(f"{host}: {book.dir_of(host)} has node folders but no installed.json: "
+                         "not removed (not a deploy directory?)")  # fmt: skip
     ops.sort(key=lambda op: op.rank)
-    return Plan(tuple(ops), hosts, rank_names=STOP_RANK_NAMES)
+    return Plan(tuple(ops), hosts, tuple(notes), rank_names=STOP_RANK_NAMES)
+
+
+def _role_of_name(name: str) -> str:
+    """The role of a node the playbook no longer names, from its name (nodes.py's names)."""
+    for role in (ETCD, PROXY, CONTROLLER):
+        if name == role or name.startswith(role + "-"):
+            return role
+    return SERVER
 
 
 def diff(name: str, old: str | None, new: str, secrets: Iterable[str]) -> str:
-    """A unified diff of one file with every secret value replaced by ``<secret>``."""
+    """A unified diff of the node file ``name``: secret keys masked whatever their value (an
+    old password too), and every current secret value scrubbed from the rest."""
+    values = list(secrets)
+    base = name.rsplit("/", 1)[-1]
 
     def hide(text: str) -> list[str]:
-        for s in secrets:
-            if s:
-                text = text.replace(s, "<secret>")
-        return text.splitlines(keepends=True)
+        return scrub(mask_file(base, text), values).splitlines(keepends=True)
 
     before = hide(old) if old is not None else []
     return "".join(difflib.unified_diff(before, hide(new), f"a/{name}", f"b/{name}", n=2))
-
-
-FILE_NAMES = (NODE_FILE, CONFIG_FILE, "password")

@@ -10,6 +10,8 @@ variable is an error naming it); secrets are references (``{env = "NAME"}`` or
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import tomllib
@@ -23,6 +25,7 @@ from stack.cluster.paths import PathError, check_cluster_name
 from stack.failover.config import FailoverConfig
 from stack.proxy.config import ProxyConfig
 from stack.server.config import ALIASES, PARAMS_BY_NAME
+from stack.server.config import ConfigError as ServerConfigError
 
 SERVER = "server"
 PROXY = "proxy"
@@ -30,7 +33,7 @@ CONTROLLER = "controller"
 ETCD = "etcd"
 ROLES = (ETCD, SERVER, PROXY, CONTROLLER)
 
-SECRET_NAMES = ("requirepass", "masterauth")
+SECRET_NAMES = ("requirepass",)
 INSTALL_SOURCES = ("checkout", "version")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SUM = re.compile(r"(\d{1,6})(?:\s*\+\s*(\d{1,6}))?")
@@ -333,6 +336,12 @@ def parse(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Playboo
 
 def _secrets(r: _Reader, raw: Any) -> dict[str, SecretRef]:
     table = r.table("secrets", raw)
+    if "masterauth" in table:
+        raise r.fail(
+            "secrets.masterauth",
+            "replicas authenticate to their master with requirepass (every server has the same "
+            "one); remove secrets.masterauth",
+        )
     r.known("secrets", table, SECRET_NAMES)
     out = {}
     for name, value in table.items():
@@ -354,8 +363,6 @@ def _secrets(r: _Reader, raw: Any) -> dict[str, SecretRef]:
         out[name] = ref[0] if "env" in t else ref[1]
         if not (out[name].env or out[name].file):
             raise r.fail(where, "empty reference")
-    if "masterauth" in out and "requirepass" not in out:
-        raise r.fail("secrets.masterauth", "given without secrets.requirepass")
     return out
 
 
@@ -396,13 +403,34 @@ def _hosts(r: _Reader, raw: Any) -> dict[str, Host]:
             raise r.fail(f"hosts.{name}.jump", f"host {host.jump!r} is not in [hosts]")
         if host.jump == name:
             raise r.fail(f"hosts.{name}.jump", "a host cannot be its own jump host")
+        chain = [name]
+        while out[chain[-1]].jump:
+            chain.append(out[chain[-1]].jump)
+            if chain[-1] in chain[:-1]:
+                if chain[-1] != name:
+                    break  # the cycle does not pass through this host: said for its members
+                raise r.fail(f"hosts.{name}.jump", "a cycle of jump hosts: " + " -> ".join(chain))
     return out
+
+
+SHARED_DIRS = frozenset({
+    "/usr/local", "/usr/lib", "/usr/share", "/usr/bin", "/usr/sbin", "/var/lib", "/var/log",
+    "/var/tmp", "/var/run", "/run/user", "/etc/systemd", "/opt/local",
+})  # fmt: skip
+"""Folders two levels deep that other software shares: never a deploy directory."""
 
 
 def _dir(r: _Reader, where: str, target: str) -> str:
     if not target.startswith("/") or any(part == ".." for part in target.split("/")):
         raise r.fail(where, f"expected an absolute path without '..', got {target!r}")
-    return target.rstrip("/") or "/"
+    path = "/" + "/".join(p for p in target.split("/") if p and p != ".")
+    if path.count("/") < 2 or path in SHARED_DIRS:
+        raise r.fail(
+            where,
+            f"{path!r} is not a folder of deploy's own (uninstall deletes what deploy put "
+            "there): give one at least two levels deep, such as /opt/ledis",
+        )
+    return path
 
 
 def _host_ref(r: _Reader, where: str, t: Mapping[str, Any], hosts: Mapping[str, Host]) -> str:
@@ -483,7 +511,50 @@ def _settings(r: _Reader, role: str, raw: Any) -> dict[str, Any]:
             raise r.fail(where, f"not a {role} setting")
         if not isinstance(value, str | int | float | bool):
             raise r.fail(where, f"expected a string, number or boolean, got {_shown(value)}")
+        problem = setting_problem(role, key, value)
+        if problem:
+            raise r.fail(where, problem)
     return dict(sorted(table.items()))
+
+
+def setting_problem(role: str, key: str, value: str | int | float | bool) -> str:
+    """What the program of ``role`` says of ``key = value`` when it reads its settings
+    ("" when it takes them): the server's config-file parser, the proxy's and controller's
+    own loaders, so that a bad value stops the playbook, not a node's start."""
+    from stack.failover.config import ConfigError as FailoverConfigError
+    from stack.failover.main import load_config as failover_load_config
+    from stack.proxy.config import ConfigError as ProxyConfigError
+    from stack.proxy.config import check as proxy_check
+    from stack.proxy.config import from_mapping as proxy_from_mapping
+
+    try:
+        if role == SERVER:
+            PARAMS_BY_NAME[ALIASES.get(key, key)].parse(value)
+        elif role == PROXY:
+            base = ProxyConfig(etcd=("127.0.0.1:2379",), cluster="c")
+            proxy_check(proxy_from_mapping(base, {key: value}, "proxy"))
+        else:
+            argv = ["--etcd", "127.0.0.1:2379", "--cluster", "c", *controller_flags({key: value})]
+            said = io.StringIO()
+            try:
+                with contextlib.redirect_stderr(said):
+                    failover_load_config(argv)
+            except SystemExit:
+                return said.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]
+    except (ServerConfigError, ProxyConfigError, FailoverConfigError) as e:
+        text = str(e)
+        for prefix in ("proxy: ", f"{key}: ", f"{key.replace('-', '_')}: "):
+            text = text.removeprefix(prefix)
+        return text
+    return ""
+
+
+def controller_flags(settings: Mapping[str, Any]) -> list[str]:
+    """The controller's command-line flags for its playbook settings."""
+    out = []
+    for key, value in settings.items():
+        out += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return out
 
 
 def _install(r: _Reader, raw: Any) -> Install:

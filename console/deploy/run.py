@@ -32,13 +32,24 @@ from rich.text import Text
 from . import hostfacts
 from .artifact import ArtifactError, Wheelhouse, build
 from .facts import Artifact, ClusterFacts, FactsError, HostFacts, parse_cluster, parse_host
-from .nodes import Node, NodeFiles, node_dir, nodes, render
+from .hostfacts import NODE_FILES, unit_name
+from .mask import scrub
+from .nodes import (
+    Node,
+    NodeFiles,
+    dir_of_node,
+    node_dir,
+    nodes,
+    render,
+    uninstall_script,
+)
 from .plan import (
     ADD_GROUP,
     ADD_NODE,
     CLUSTER_INIT,
-    FILE_NAMES,
     INSTALL,
+    NO_CLUSTER_TAGS,
+    RANK_MASTER_RESTART,
     REMOVE,
     RESTART,
     START,
@@ -54,7 +65,7 @@ from .plan import (
     plan_deploy,
     plan_stop,
 )  # fmt: skip
-from .playbook import ETCD, SERVER, Playbook, PlaybookError, resolve_secret
+from .playbook import SERVER, Playbook, PlaybookError, resolve_secret
 from .ssh import Connection, SSHError, close_all, connect_all
 
 log = logging.getLogger(__name__)
@@ -101,10 +112,7 @@ class Run:
     # -- output ------------------------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        for value in self.secrets.values():
-            if value:
-                text = text.replace(value, "<secret>")
-        return text
+        return scrub(text, self.secrets.values())
 
     def event(self, kind: str, host: str = "", **fields: Any) -> None:
         doc = {"ts": round(time.time(), 3), "run": self.run_id, "event": kind, "host": host}
@@ -144,8 +152,12 @@ class Run:
 
     async def call(
         self, host: str, action: str, target: str = "", *extra: str, doc: Any = None,
-        timeout: float = 600,
+        timeout: float | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """hostd ``action`` on ``host``; by default given the longest a node operation may
+        take (a stop, then a start and a health gate of ``rollout.health_timeout`` each)."""
+        if timeout is None:
+            timeout = STOP_TIMEOUT + 2 * self.book.rollout.health_timeout + 30
         cmd = self.hostd(host, action, target, *extra)
         r = await self.conns[host].run(cmd, json.dumps(doc) if doc is not None else None, timeout)
         for line in reversed(r.stdout.strip().splitlines()):
@@ -188,16 +200,28 @@ async def gather_facts(run: Run, hosts: Sequence[str]) -> dict[str, HostFacts]:
 
 
 async def gather_cluster(run: Run, facts: Mapping[str, HostFacts]) -> ClusterFacts:
-    where = run.book.etcd[0].host
-    f = facts.get(where)
-    if where not in run.conns or f is None or not f.node(ETCD).running:
-        return ClusterFacts()
-    got = await run.call(where, "cluster", doc=run.cluster_doc())
-    text = json.dumps(got)
-    cluster = parse_cluster(where, text)
-    if cluster.error:
-        run.say(f"etcd did not answer: {cluster.error}", "yellow")
-    return cluster
+    """The cluster as etcd says, asked from each etcd member's host in turn (each asks every
+    endpoint); ``ClusterFacts(reachable=False, error=...)`` when none answered."""
+    errors = []
+    for member in run.book.etcd:
+        f = facts.get(member.host)
+        if member.host not in run.conns or f is None or f.installed is None:
+            continue
+        try:
+            got = await run.call(member.host, "cluster", doc=run.cluster_doc(), timeout=60)
+        except SSHError as e:
+            errors.append(str(e))
+            continue
+        if not got.get("ok", True) and not got.get("error"):
+            errors.append(f"{member.host}: {got.get('text')}")
+            continue
+        cluster = parse_cluster(member.host, json.dumps(got))
+        if cluster.reachable:
+            return cluster
+        errors.append(f"{member.host}: {cluster.error}")
+    if errors:
+        run.say("etcd did not answer: " + "; ".join(errors), "yellow")
+    return ClusterFacts(error="; ".join(errors) or "no etcd member's host has deploy installed")
 
 
 # -- applying -------------------------------------------------------------------------------
@@ -213,7 +237,7 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
     book = run.book
     conn = run.conns[op.host]
     node = nodes_by.get((op.host, op.node))
-    ndir = node_dir(book, node) if node is not None else ""
+    ndir = dir_of_node(book, op.host, op.node) if op.node else ""
     timeout = book.rollout.health_timeout
     if op.kind == UPLOAD:
         assert wheelhouse is not None
@@ -227,7 +251,7 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         return bool(got.get("ok")), True, str(got.get("text", ""))
     if op.kind in (START, RESTART):
         if op.kind == RESTART:
-            if op.role == SERVER and op.rank == 5:
+            if op.role == SERVER and op.rank == RANK_MASTER_RESTART:
                 switched = await _hand_over(run, op)
                 if switched:
                     run.say(f"  {op.host}: {switched}")
@@ -247,20 +271,18 @@ async def apply_op(run: Run, op: Op, wheelhouse: Wheelhouse | None, nodes_by: di
         got = await run.call(op.host, "stop", ndir, "--timeout", str(STOP_TIMEOUT))
         return bool(got.get("ok")), True, str(got.get("text"))
     if op.kind == REMOVE:
-        units = f"/etc/systemd/system/ledis-{book.cluster}-*.service"
-        r = await conn.run(
-            f'for u in {units}; do [ -e "$u" ] || continue; '
-            'systemctl disable --now "$(basename "$u")"; rm -f "$u"; done; '
-            f"rm -rf {shlex.quote(book.dir_of(op.host))}"
-        )
-        return r.ok, True, f"deleted {book.dir_of(op.host)}" if r.ok else r.stderr.strip()
+        units = [unit_name(book.cluster, name) for name in op.names]
+        r = await conn.run(uninstall_script(book.dir_of(op.host), units))
+        text = f"deleted deploy's files in {book.dir_of(op.host)}"
+        return r.ok, True, text if r.ok else (r.stderr or r.stdout).strip()[-400:]
     if op.kind == CLUSTER_INIT:
         groups = [{"master": book.addr(g.master), "replicas": [book.addr(r) for r in g.replicas]}
                   for g in book.groups]  # fmt: skip
         got = await run.call(op.host, "bootstrap", doc=run.cluster_doc(groups=groups))
         return bool(got.get("ok")), bool(got.get("changed", True)), str(got.get("text"))
     if op.kind in (ADD_GROUP, ADD_NODE):
-        got = await run.call(op.host, op.kind, doc=run.cluster_doc(addr=op.addr, group=op.group))
+        doc = run.cluster_doc(addr=op.addr, group=op.group, master=op.master)
+        got = await run.call(op.host, op.kind, doc=doc)
         return bool(got.get("ok")), True, str(got.get("text"))
     raise DeployError(f"unknown operation {op.kind}")
 
@@ -405,7 +427,7 @@ async def show_diffs(run: Run, plan: Plan, files: Mapping[tuple[str, str], NodeF
 
     async def one(op: Op, name: str, new: str) -> str:
         path = f"{node_dir(run.book, nodes_by[op.key])}/{name}"
-        r = await run.conns[op.host].run(f"cat {shlex.quote(path)}")
+        r = await run.conns[op.host].run(f"cat {shlex.quote(path)}", timeout=60)
         return diff(f"{op.host}/{op.node}/{name}", r.stdout if r.ok else None, new,
                     run.secrets.values())  # fmt: skip
 
@@ -413,7 +435,7 @@ async def show_diffs(run: Run, plan: Plan, files: Mapping[tuple[str, str], NodeF
         (op, name, files[op.key].files[name])
         for op in plan.ops
         if op.kind == WRITE
-        for name in FILE_NAMES
+        for name in NODE_FILES
         if name in files[op.key].files
     ]
     for text in await asyncio.gather(*(one(*w) for w in wanted)):
@@ -509,7 +531,9 @@ async def _act(run: Run) -> int:
         facts |= more
     cluster = await gather_cluster(run, facts)
     files = {n.key: render(book, n, run.secrets) for n in nodes(book)}
-    plan = plan_deploy(book, facts, cluster, artifact, files).only(opts.limit, opts.tags)
+    need_cluster = not opts.tags or not set(opts.tags) <= NO_CLUSTER_TAGS
+    plan = plan_deploy(book, facts, cluster, artifact, files, need_cluster)
+    plan = plan.only(opts.limit, opts.tags)
     show_plan(run, plan)
     if opts.diff:
         await show_diffs(run, plan, files)

@@ -8,7 +8,6 @@ key is ever added. ``sudo = true`` runs every command through ``sudo -n``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shlex
 from collections.abc import Mapping
@@ -17,11 +16,46 @@ from pathlib import Path
 
 import asyncssh
 
+from .artifact import file_sha256
 from .playbook import Host, Playbook
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0
+COMMAND_TIMEOUT = 600.0  # a command's longest run unless its caller says otherwise
+UPLOAD_TIMEOUT = 900.0
+# a host that stops answering mid-run is given up after 3 unanswered keepalives 10 s apart
+# (30 s), not after the command's whole timeout
+KEEPALIVE_INTERVAL = 10.0
+KEEPALIVE_COUNT_MAX = 3
+
+
+def remote_hashes_command(target: str) -> str:
+    """Prints ``SHA256  NAME`` for each wheel in ``target`` (nothing when there is none)."""
+    return f"cd {shlex.quote(target)} 2>/dev/null && sha256sum -- *.whl 2>/dev/null || true"
+
+
+def parse_hashes(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) == 64 and name:
+            out[name.lstrip("*")] = digest
+    return out
+
+
+def staged_copy_script(stage: str, target: str, files: Mapping[str, str]) -> str:
+    """Check the sha256 of each staged file (name -> digest) and copy exactly those into
+    ``target``; a staging folder other than ``target`` is removed after. Any mismatch:
+    nothing is copied, exit non-zero."""
+    q = shlex.quote
+    sums = " ".join(q(f"{digest}  {name}") for name, digest in files.items())
+    names = " ".join(q(n) for n in files)
+    script = f"set -e; cd {q(stage)}; printf '%s\\n' {sums} | sha256sum -c --quiet -"
+    if stage != target:
+        script += (f"; mkdir -p {q(target)}; cp -- {names} {q(target)}/; "
+                   f"cd /; rm -rf -- {q(stage)}")  # fmt: skip
+    return script
 
 
 class SSHError(RuntimeError):
@@ -54,11 +88,16 @@ class Connection:
     def wrap(self, command: str) -> str:
         return f"sudo -n sh -c {shlex.quote(command)}" if self.host.sudo else command
 
-    async def run(self, command: str, input: str | None = None, timeout: float = 600) -> Result:
+    async def run(
+        self, command: str, input: str | None = None, timeout: float = COMMAND_TIMEOUT
+    ) -> Result:
+        return await self._run(self.wrap(command), input, timeout)
+
+    async def _run(self, command: str, input: str | None, timeout: float) -> Result:
         async with self.limit:
             try:
                 done = await asyncio.wait_for(
-                    self.conn.run(self.wrap(command), input=input, check=False), timeout
+                    self.conn.run(command, input=input, check=False), timeout
                 )
             except TimeoutError:
                 raise SSHError(
@@ -70,30 +109,51 @@ class Connection:
         err = done.stderr if isinstance(done.stderr, str) else ""
         return Result(done.exit_status if done.exit_status is not None else 255, out, err)
 
+    async def run_as_user(self, command: str, timeout: float = COMMAND_TIMEOUT) -> Result:
+        """``command`` as the login user, never through sudo."""
+        return await self._run(command, None, timeout)
+
     async def put(self, files: list[Path], target: str) -> None:
-        """Copy ``files`` into the directory ``target`` (made if missing); a file of the same
-        name and size there is kept."""
+        """Copy ``files`` into the directory ``target`` (made if missing); a file already there
+        with the same sha256 is kept (a name and a size say nothing: one version's wheel keeps
+        its name from build to build). With sudo, files go through a fresh ``mktemp -d``
+        folder (0700, the login user's) and are copied as root only after their sha256 is
+        checked there."""
+        want = {f.name: file_sha256(f) for f in files}
+        r = await self.run(remote_hashes_command(target))
+        have = parse_hashes(r.stdout) if r.ok else {}
+        todo = [f for f in files if have.get(f.name) != want[f.name]]
+        if not todo:
+            return
         stage = target
         if self.host.sudo:
-            stage = f"/tmp/ledis-upload-{self.host.user}"
+            r = await self.run_as_user("mktemp -d /tmp/ledis-upload.XXXXXXXXXX")
+            stage = r.stdout.strip()
+            if not r.ok or not stage.startswith("/tmp/ledis-upload."):
+                raise SSHError(f"{_where(self.host)}: mktemp -d failed: {r.stderr.strip()}")
+
+        async def send() -> None:
+            async with self.conn.start_sftp_client() as sftp:
+                if not self.host.sudo:
+                    await sftp.makedirs(stage, exist_ok=True)
+                for f in todo:
+                    remote = f"{stage}/{f.name}"
+                    await sftp.put(str(f), remote + ".part")
+                    await sftp.posix_rename(remote + ".part", remote)
+
         async with self.limit:
             try:
-                async with self.conn.start_sftp_client() as sftp:
-                    await sftp.makedirs(stage, exist_ok=True)
-                    for f in files:
-                        remote = f"{stage}/{f.name}"
-                        with contextlib.suppress(asyncssh.SFTPError):
-                            if (await sftp.stat(remote)).size == f.stat().st_size:
-                                continue
-                        await sftp.put(str(f), remote + ".part")
-                        await sftp.posix_rename(remote + ".part", remote)
+                await asyncio.wait_for(send(), UPLOAD_TIMEOUT)
+            except TimeoutError:
+                raise SSHError(f"{_where(self.host)}: upload took longer than "
+                               f"{UPLOAD_TIMEOUT:g} s") from None  # fmt: skip
             except (asyncssh.Error, OSError) as e:
                 raise SSHError(f"{_where(self.host)}: upload failed: {e}") from None
-        if self.host.sudo:
-            r = await self.run(f"mkdir -p {shlex.quote(target)} && cp -p {shlex.quote(stage)}/*.whl "
-                               f"{shlex.quote(target)}/")  # fmt: skip
-            if not r.ok:
-                raise SSHError(f"{_where(self.host)}: moving the upload failed: {r.stderr.strip()}")
+        script = staged_copy_script(stage, target, {f.name: want[f.name] for f in todo})
+        r = await self.run(script)
+        if not r.ok:
+            raise SSHError(f"{_where(self.host)}: the upload's check failed: "
+                           f"{(r.stderr or r.stdout).strip()[-300:]}")  # fmt: skip
 
     def close(self) -> None:
         self.conn.close()
@@ -116,6 +176,8 @@ async def _connect_one(
                 agent_path=None if host.key else (),
                 config=[],
                 tunnel=tunnel,
+                keepalive_interval=KEEPALIVE_INTERVAL,
+                keepalive_count_max=KEEPALIVE_COUNT_MAX,
             ),
             CONNECT_TIMEOUT,
         )

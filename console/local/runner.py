@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +35,7 @@ from stack.cluster.store import Store, StoreError
 
 from ..config import ClusterSettings, render
 from .layout import CLUSTER_NAME, ETCD, HOST, SERVER, Layout, ProcessSpec, proxy_available
-from .supervisor import StartError, Supervisor, cmdline, pid_alive
+from .supervisor import StartError, Supervisor, cmdline, detach, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -344,31 +343,19 @@ def up(
 
 def _detach(layout: Layout, log_level: str, out: Console) -> int:
     run_dir = layout.run_dir
-    ready = run_dir / READY_FILE
-    ready.unlink(missing_ok=True)
     argv = [
         sys.executable, "-m", "console.main", "--log-level", log_level,
         "up", "--run-dir", str(run_dir), "--supervise",
     ]  # fmt: skip
     log_path = run_dir / SUPERVISOR_LOG
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "COLUMNS": "120"},
-        )
-    deadline = time.monotonic() + DETACH_TIMEOUT
     with out.status(f"starting in the background (log: {log_path})"):
-        while not ready.exists():
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-                raise UpError("the cluster did not start:\n" + "\n".join(tail))
-            if time.monotonic() > deadline:
-                raise UpError(f"not healthy after {DETACH_TIMEOUT:g} s; see {log_path}")
-            time.sleep(0.1)
+        proc, outcome = detach(argv, log_path, run_dir / READY_FILE, DETACH_TIMEOUT,
+                               env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+    if outcome == "exited":
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise UpError("the cluster did not start:\n" + "\n".join(tail))
+    if outcome == "timeout":
+        raise UpError(f"not healthy after {DETACH_TIMEOUT:g} s; see {log_path}")
     _print_running(layout, out)
     out.print(f"supervisor: pid {proc.pid}, log {log_path}", highlight=False)
     return 0

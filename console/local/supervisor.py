@@ -16,9 +16,11 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stack.cluster.etcd_server import healthy
 from stack.core.resp_client import Backoff
@@ -230,3 +232,26 @@ def cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def detach(
+    argv: list[str], log_path: Path, ready: Path, timeout: float,
+    cwd: Path | None = None, env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:  # fmt: skip
+    """Start ``argv`` in a session of its own (output appended to ``log_path``) and wait for
+    the file ``ready``: (the process, ``"ready"``, ``"exited"`` or ``"timeout"``). The
+    process is left running in every case; the caller decides what a failure means."""
+    ready.unlink(missing_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=cwd, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None:
+            return proc, "exited"
+        if time.monotonic() > deadline:
+            return proc, "timeout"
+        time.sleep(0.05)
+    return proc, "ready"
