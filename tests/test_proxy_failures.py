@@ -17,6 +17,7 @@ import redis
 from stack.cluster import plans
 from stack.cluster.etcd_server import EtcdServer
 from stack.cluster.store import Store
+from stack.core.slots import SLOT_COUNT, key_slot
 
 from .proxy_cluster import Cluster, ProxyProcess, keys_in_groups
 from .respclient import RawClient
@@ -88,6 +89,15 @@ def test_etcd_restarted_mid_run(tmp_path: Path) -> None:
         proxy = cluster.proxy()
         r = proxy.client()
         a, b = keys_in_groups(cluster, 2, "e")
+        # the proxy's watch is live before etcd goes (on a loaded machine it may start late,
+        # then there is no outage for it to notice): it follows one map change first
+        spare = next(s for s in range(SLOT_COUNT) if cluster.slots.owner(s) == 2
+                     and s not in (key_slot(a.encode()), key_slot(b.encode())))  # fmt: skip
+        before = Store([etcd.endpoint], "etcd-restart")
+        plans.apply_fresh(before, lambda t: plans.plan_assign(t, [(spare, spare)], 1, force=True))
+        live = before.load().epoch
+        before.close()
+        wait_until(lambda: r.info("proxy")["slot_map_epoch"] == live, "the proxy's watch")
         etcd.stop()
         # etcd away: the proxy keeps routing on the map it has
         for i in range(20):
