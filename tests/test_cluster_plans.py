@@ -289,6 +289,19 @@ def test_task_state_changes() -> None:
         plans.plan_task(done, "m9", "pause")
 
 
+def test_a_confirmed_task_action_survives_the_runners_progress() -> None:
+    """`cluster cancel ID --yes` while the migration runs: the runner's progress writes
+    (slots done, keys) must not make the confirmed plan stale (it did: 'the cluster changed
+    after the plan was shown')."""
+    from dataclasses import replace
+
+    task = MigrationTask("m1", ((0, 99),), 1, 2, state="running", current=2, slots_done=2)
+    shown = plans.plan_task(topo(TWO, half(), tasks=(task,)), "m1", "cancel", now=1.0)
+    later = replace(task, current=3, slots_done=3, keys_moved=120)
+    again = plans.plan_task(topo(TWO, half(), tasks=(later,)), "m1", "cancel", now=2.0)
+    assert again.what() == shown.what()
+
+
 def test_runner_steps_move_one_slot_at_a_time() -> None:
     task = MigrationTask("m1", ((10, 11),), 1, 2)
     t = topo(TWO, half(), tasks=(task,))

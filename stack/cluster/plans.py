@@ -589,9 +589,9 @@ def plan_task(t: Topology, task_id: str, action: str, now: float | None = None) 
     return Plan(
         kind=action,
         summary=f"{action} migration {task_id} ({task.state} -> {to})",
-        steps=(
-            f"{_slot_words(task.slots)} from group {task.source} to group {task.target}, {task.slots_done} done",
-        ),
+        # no progress figures here: the runner moves them on while the person reads the plan,
+        # and a confirmed plan is applied only while what() is unchanged
+        steps=(f"{_slot_words(task.slots)} from group {task.source} to group {task.target}",),
         writes=(Write(p.migration(task_id), new.to_json()),),
         base=t,
         bump_epoch=False,
