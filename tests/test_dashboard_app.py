@@ -65,7 +65,7 @@ def test_snapshot_confirm_dialog(snap_compare: object) -> None:
         pilot.app.open_action("pause")  # type: ignore[attr-defined]
         await pilot.pause()  # type: ignore[attr-defined]
         await pilot.press("enter")  # type: ignore[attr-defined]
-        for _ in range(200):
+        for _ in range(3000):  # the preview reads afresh; a loaded machine takes seconds
             if pilot.app.screen.stage == "confirm":  # type: ignore[attr-defined]
                 break
             await asyncio.sleep(0.01)

@@ -143,7 +143,8 @@ def test_a_frozen_replica_is_not_fed_more_than_its_limits_allow(tmp_path: Path) 
                 pipe.set(f"k{i}", value)
             pipe.execute()
             (link,) = m.client_list(_type="replica")
-            assert int(link["omem"]) < 2 << 20
+            # below half the hard limit, give or take the one send that crossed it
+            assert int(link["omem"]) < (2 << 20) + (256 << 10)
         time.sleep(1.5)  # longer than the soft limit's second: it stays connected
         assert m.info("stats")["ledis_output_limit_disconnections"] == 0
         replica.proc.send_signal(signal.SIGCONT)
