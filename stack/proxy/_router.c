@@ -17,9 +17,10 @@
  *     otherwise order holds each command's backend index (bytes) and parts maps each index to
  *     its commands' bytes, in order.
  *
- * split(data, pos, max_bulk) -> (replies, end, bad)
+ * split(data, pos, max_bulk) -> (replies, end, bad, errors)
  *     The whole RESP2/RESP3 replies in data[pos:] as bytes objects (each exactly its bytes),
- *     and where they end. bad is True when it stopped at something unusual rather than at an
+ *     where they end, and how many are errors (- or !: only batches with one may hold a
+ *     redirect). bad is True when it stopped at something unusual rather than at an
  *     incomplete reply (a non-canonical length, an unknown type byte, an attribute, nesting
  *     deeper than MAX_DEPTH): the careful parser then decides.
  */
@@ -352,7 +353,7 @@ static int skip_reply(const char **p, const char *end, Py_ssize_t max_bulk, int 
 }
 
 PyDoc_STRVAR(split_doc, "split(data, pos, max_bulk)\n--\n\n"
-                        "The whole replies in data[pos:]: (list of bytes, end, bad). See "
+                        "The whole replies in data[pos:]: (list of bytes, end, bad, errors). See "
                         "_router.c.");
 
 static PyObject *split(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -375,6 +376,7 @@ static PyObject *split(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     if (out == NULL)
         return NULL;
     int rc = WHOLE;
+    Py_ssize_t errors = 0;
     while (p < end) {
         const char *s = p;
         rc = skip_reply(&s, end, max_bulk, 0);
@@ -393,9 +395,11 @@ static PyObject *split(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         Py_DECREF(reply);
         if (err < 0)
             goto error;
+        if (*p == '-' || *p == '!')
+            errors++;
         p = s;
     }
-    return Py_BuildValue("(NnO)", out, p - base, rc == BAD ? Py_True : Py_False);
+    return Py_BuildValue("(NnOn)", out, p - base, rc == BAD ? Py_True : Py_False, errors);
 error:
     Py_DECREF(out);
     return NULL;

@@ -216,6 +216,7 @@ class Link(asyncio.Protocol):
             self.stream(replies)
             return
         total = len(replies)
+        errors = self.splitter.errors
         i = 0
         while i < total:
             if not pending:
@@ -229,6 +230,8 @@ class Link(asyncio.Protocol):
                     )
                 break
             batch = pending[0]
+            if errors:
+                batch.errors = True
             parts = batch.parts
             need = batch.n - len(parts)
             if not parts and need == total and not i:

@@ -668,8 +668,10 @@ class Interleave(Deferred):
 
 
 def _redirected(batch: Batch) -> bool:
-    """Is some reply of the batch a MOVED, ASK, TRYAGAIN or READONLY (one scan of the joined
-    bytes first: the common case has none)?"""
+    """Is some reply of the batch a MOVED, ASK, TRYAGAIN or READONLY (only a batch that got
+    an error reply may; then one scan of the joined bytes first)?"""
+    if not batch.errors:
+        return False
     parts = batch.parts
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     return (

@@ -65,9 +65,11 @@ class ReplySplitter:
     cuts every canonical reply (aggregates and RESP3 types included) and the start of an
     incomplete one waits in ``rest`` for the next read, up to ``REST_MAX`` bytes; a longer
     incomplete reply (a big value arriving in many reads) or anything unusual goes to the
-    careful parser, which takes bytes as they come and names every error."""
+    careful parser, which takes bytes as they come and names every error. ``errors`` says
+    whether the last ``feed`` may have returned an error reply (the C path knows; the Python
+    path says so whenever it returned any)."""
 
-    __slots__ = ("held", "max_bulk", "parser", "rest")
+    __slots__ = ("errors", "held", "max_bulk", "parser", "rest")
 
     REST_MAX = 64 * 1024
 
@@ -76,12 +78,15 @@ class ReplySplitter:
         self.max_bulk = max_bulk
         self.held = 0  # bytes the careful parser holds of replies not complete yet
         self.rest = b""  # the start of an incomplete reply (C path)
+        self.errors = False
 
     def feed(self, data: bytes) -> list[bytes]:
         if self.held:
             self.held += len(data)
             self.parser.feed(data)
-            return self._careful([])
+            whole = self._careful([])
+            self.errors = bool(whole)
+            return whole
         if _router is not None:
             return self._feed_c(data)
         out: list[bytes] = []
@@ -117,6 +122,7 @@ class ReplySplitter:
             pos = stop + 2
         if pos < end:
             self._to_careful(data[pos:] if pos else data, out)
+        self.errors = bool(out)
         return out
 
     def _feed_c(self, data: bytes) -> list[bytes]:
@@ -124,10 +130,13 @@ class ReplySplitter:
         if self.rest:
             data = self.rest + data
             self.rest = b""
-        out, pos, bad = _router.split(data, 0, self.max_bulk)
+        out, pos, bad, errors = _router.split(data, 0, self.max_bulk)
+        self.errors = errors > 0
         if pos < len(data):
             if bad or len(data) - pos > self.REST_MAX:
+                whole = len(out)
                 self._to_careful(data[pos:] if pos else data, out)
+                self.errors = self.errors or len(out) > whole
             else:
                 self.rest = data[pos:]
         return out
