@@ -2,8 +2,11 @@
 
 The data path (docs/proxy.md, "The data path"):
 
-1. Bytes are parsed by the core's ``RequestParser`` (its limits, its errors: the same as a
-   ledis-server), many commands per read.
+1. The C router (``route_run``) takes the run of plain one-key commands at the head of the
+   buffer in one call: it counts them and says which backend each goes to, and stops at
+   anything else. The rest is parsed by the core's ``RequestParser`` (its limits, its errors:
+   the same as a ledis-server), one command at a time between C runs, or many per read
+   without the C extension.
 2. Each command's rule (``rules.py``) says where it goes. A keyed command's slot comes from
    its key (argument 1 for the plain one-key commands, the core's key specs otherwise); the
    commands of one read for one backend form one ``Batch``, written once per event-loop turn
