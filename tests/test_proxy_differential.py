@@ -80,10 +80,14 @@ def single_slot(commands: Sequence[Cmd]) -> list[Cmd]:
     return out
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory, etcd: EtcdServer) -> Iterator[ProxyProcess]:
-    c = Cluster(tmp_path_factory.mktemp("proxy-diff"), etcd, "differential", groups=2)
-    yield c.proxy()
+@pytest.fixture(scope="module", params=["c", "python"])
+def proxy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, etcd: EtcdServer
+) -> Iterator[ProxyProcess]:
+    """A proxy with its C router and one on the Python path alone (the reference)."""
+    path = request.param
+    c = Cluster(tmp_path_factory.mktemp("proxy-diff"), etcd, f"differential-{path}", groups=2)
+    yield c.proxy(env={"LEDIS_PROXY_C": "0"} if path == "python" else None)
     c.stop()
 
 

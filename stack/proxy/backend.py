@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stack.core.resp import ProtocolError, encode_command
+from stack.core.resp import ProtocolError, RequestParser, encode_command
 from stack.core.resp_client import Backoff
 from stack.core.resp_session import connect_error_reason
 
@@ -55,20 +55,36 @@ class Batch:
 
     ``done(batch)`` is called once all ``n`` replies are in (``parts``); ``data`` is then set
     by whoever assembles the client's reply. ``errors`` is True when some reply is an error
-    (the client side looks for MOVED/ASK/TRYAGAIN only then)."""
+    (the client side looks for MOVED/ASK/TRYAGAIN only then). A batch the C router made
+    carries the requests' bytes (``raw``) and parses them into ``cmds`` only when asked (a
+    redirect, a retry)."""
 
-    __slots__ = ("cmds", "data", "done", "errors", "n", "parts", "started")
+    __slots__ = ("_cmds", "data", "done", "errors", "n", "parts", "raw", "started")
 
     def __init__(
-        self, done: Callable[[Batch], None], cmds: list[list[bytes]], started: float = 0.0
+        self,
+        done: Callable[[Batch], None],
+        cmds: list[list[bytes]] | None,
+        started: float = 0.0,
+        raw: bytes = b"",
+        n: int = 0,
     ) -> None:
         self.done = done
-        self.cmds = cmds
-        self.n = len(cmds)
+        self._cmds = cmds
+        self.raw = raw
+        self.n = len(cmds) if cmds is not None else n
         self.parts: list[bytes] = []
         self.data: bytes | None = None
         self.errors = False
         self.started = started
+
+    @property
+    def cmds(self) -> list[list[bytes]]:
+        if self._cmds is None:
+            parser = RequestParser()
+            parser.feed(self.raw)
+            self._cmds = parser.parse()
+        return self._cmds
 
     def fail(self, reply: bytes) -> None:
         """Every reply still missing is ``reply`` (the link is gone)."""
@@ -200,6 +216,7 @@ class Link(asyncio.Protocol):
             self.stream(replies)
             return
         total = len(replies)
+        errors = self.splitter.errors
         i = 0
         while i < total:
             if not pending:
@@ -213,6 +230,8 @@ class Link(asyncio.Protocol):
                     )
                 break
             batch = pending[0]
+            if errors:
+                batch.errors = True
             parts = batch.parts
             need = batch.n - len(parts)
             if not parts and need == total and not i:

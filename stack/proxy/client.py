@@ -2,8 +2,11 @@
 
 The data path (docs/proxy.md, "The data path"):
 
-1. Bytes are parsed by the core's ``RequestParser`` (its limits, its errors: the same as a
-   ledis-server), many commands per read.
+1. The C router (``route_run``) takes the run of plain one-key commands at the head of the
+   buffer in one call: it counts them and says which backend each goes to, and stops at
+   anything else. The rest is parsed by the core's ``RequestParser`` (its limits, its errors:
+   the same as a ledis-server), one command at a time between C runs, or many per read
+   without the C extension.
 2. Each command's rule (``rules.py``) says where it goes. A keyed command's slot comes from
    its key (argument 1 for the plain one-key commands, the core's key specs otherwise); the
    commands of one read for one backend form one ``Batch``, written once per event-loop turn
@@ -37,10 +40,11 @@ from stack.core.resp import ProtocolError, RequestParser, encode_error
 from stack.core.slots import key_slot
 
 from . import fanout, local, pubsub, transactions
+from .accel import router as _router
 from .backend import CLOSED, Backend, Batch, Deferred, Link, encode_requests
 from .migration import is_redirect, retry_batch, run_on_slot
 from .replies import CLUSTERDOWN
-from .rules import ALL, DEFAULT, DENY, KEYED, LOCAL, RULES, SPLIT, Rule, lookup
+from .rules import ALL, DEFAULT, DENY, FAST, KEYED, LOCAL, RULES, SPLIT, Rule, lookup
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -56,6 +60,8 @@ _CROSSSLOT = encode_error(errors.CROSSSLOT)
 _CLUSTERDOWN = encode_error(CLUSTERDOWN)
 _NOAUTH = encode_error(errors.NOAUTH)
 _RULES = RULES
+_FAST = FAST
+_MAX_ARGC = 2**31 - 1
 
 
 class Client(asyncio.Protocol):
@@ -176,7 +182,9 @@ class Client(asyncio.Protocol):
                     self.held.clear()
                     self.raw_chunk = None
                 else:
-                    cmds = parser.parse(_ALL if self.authenticated else 1)
+                    if _router is not None and self.plain and self.route_run():
+                        continue
+                    cmds = parser.parse(_ALL if _router is None and self.authenticated else 1)
                     if not cmds:
                         break
                     if self.raw_chunk is not None:
@@ -224,6 +232,50 @@ class Client(asyncio.Protocol):
         self.close_batch()
         self.raw_chunk = None
         self.flush()
+
+    def route_run(self) -> bool:
+        """The C router: send the run of plain one-key commands at the parser's position
+        (one batch, or one per backend and an ``Interleave``); False when there is none."""
+        assert _router is not None
+        head = self.parser.unparsed()
+        if head is None:
+            return False
+        buf, pos = head
+        proxy = self.proxy
+        table = proxy.routes
+        stats = proxy.stats
+        end, n, idx, order, parts = _router.route(
+            buf, pos, _FAST.names, _FAST.arities, table.slot_backends, stats.fast_calls,
+            stats.slot_ops, proxy.limits.max_bulk, _MAX_ARGC,
+        )  # fmt: skip
+        if not n:
+            return False
+        self.parser.consumed(end)
+        self.close_batch()  # what this read batched before goes first
+        self.raw_chunk = None
+        self.batches += 1
+        backends = table.backend_list
+        if order is None:
+            link = self.link_to(backends[idx])
+            data = buf if pos == 0 and end == len(buf) else buf[pos:end]
+            batch = Batch(self._done, None, self.t0, data, n)
+            self.queue.append(batch)
+            link.send(data, batch)
+            if link.congested:
+                self.wait_for(link)
+            return True
+        assert parts is not None
+        links = {i: self.link_to(backends[i]) for i in parts}
+        merged = Interleave(self, [links[i] for i in order], len(parts))
+        self.queue.append(merged)
+        for i, data in parts.items():
+            link = links[i]
+            batch = Batch(merged.part, None, self.t0, data, order.count(i))
+            merged.batches[link] = batch
+            link.send(data, batch)
+            if link.congested:
+                self.wait_for(link)
+        return True
 
     @property
     def plain(self) -> bool:
@@ -619,8 +671,10 @@ class Interleave(Deferred):
 
 
 def _redirected(batch: Batch) -> bool:
-    """Is some reply of the batch a MOVED, ASK, TRYAGAIN or READONLY (one scan of the joined
-    bytes first: the common case has none)?"""
+    """Is some reply of the batch a MOVED, ASK, TRYAGAIN or READONLY (only a batch that got
+    an error reply may; then one scan of the joined bytes first)?"""
+    if not batch.errors:
+        return False
     parts = batch.parts
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     return (

@@ -13,6 +13,8 @@ from __future__ import annotations
 from stack.core.reply_parser import INCOMPLETE, ReplyParser
 from stack.core.resp import ProtocolError, encode_error
 
+from .accel import router as _router
+
 # -- the proxy's own errors (docs/proxy.md, "Errors") --------------------------------------------
 
 CLUSTERDOWN = "CLUSTERDOWN Hash slot not served"
@@ -59,19 +61,34 @@ _SIMPLE = frozenset(b"+-:")
 class ReplySplitter:
     """Whole raw replies out of the bytes a backend sends (``feed`` returns them in order).
 
-    Malformed input raises ProtocolError (drop the connection)."""
+    Malformed input raises ProtocolError (drop the connection). With the C router, ``split``
+    cuts every canonical reply (aggregates and RESP3 types included) and the start of an
+    incomplete one waits in ``rest`` for the next read, up to ``REST_MAX`` bytes; a longer
+    incomplete reply (a big value arriving in many reads) or anything unusual goes to the
+    careful parser, which takes bytes as they come and names every error. ``errors`` says
+    whether the last ``feed`` may have returned an error reply (the C path knows; the Python
+    path says so whenever it returned any)."""
 
-    __slots__ = ("held", "parser")
+    __slots__ = ("errors", "held", "max_bulk", "parser", "rest")
+
+    REST_MAX = 64 * 1024
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
         self.parser = ReplyParser(raw=True, max_bulk=max_bulk)
+        self.max_bulk = max_bulk
         self.held = 0  # bytes the careful parser holds of replies not complete yet
+        self.rest = b""  # the start of an incomplete reply (C path)
+        self.errors = False
 
     def feed(self, data: bytes) -> list[bytes]:
         if self.held:
             self.held += len(data)
             self.parser.feed(data)
-            return self._careful([])
+            whole = self._careful([])
+            self.errors = bool(whole)
+            return whole
+        if _router is not None:
+            return self._feed_c(data)
         out: list[bytes] = []
         append = out.append
         pos = 0
@@ -104,10 +121,30 @@ class ReplySplitter:
             append(data[pos : stop + 2])
             pos = stop + 2
         if pos < end:
-            self.held = end - pos
-            self.parser.feed(data[pos:] if pos else data)
-            self._careful(out)
+            self._to_careful(data[pos:] if pos else data, out)
+        self.errors = bool(out)
         return out
+
+    def _feed_c(self, data: bytes) -> list[bytes]:
+        assert _router is not None
+        if self.rest:
+            data = self.rest + data
+            self.rest = b""
+        out, pos, bad, errors = _router.split(data, 0, self.max_bulk)
+        self.errors = errors > 0
+        if pos < len(data):
+            if bad or len(data) - pos > self.REST_MAX:
+                whole = len(out)
+                self._to_careful(data[pos:] if pos else data, out)
+                self.errors = self.errors or len(out) > whole
+            else:
+                self.rest = data[pos:]
+        return out
+
+    def _to_careful(self, data: bytes, out: list[bytes]) -> None:
+        self.held = len(data)
+        self.parser.feed(data)
+        self._careful(out)
 
     def _careful(self, out: list[bytes]) -> list[bytes]:
         """Replies by the core's parser (raw: each is exactly its bytes, so ``held`` says

@@ -4,17 +4,23 @@
 slots of the range, so a lookup is one list index): the owning group, the backend of its
 master and, while the slot migrates, the backend of the target group's master. Backends are
 kept by address across tables, so a new map reuses open connections.
+
+For the C router (``_router.c``) the table also says, per slot, the index of its backend in
+``backend_list`` (one byte; ``NOT_PLAIN`` for a slot with no owner or that migrates: those
+commands take the Python path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stack.cluster.model import MIGRATING, Topology
 from stack.core.slots import SLOT_COUNT
 
 from .backend import Backend
+
+NOT_PLAIN = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,23 @@ class RouteTable:
     backends: dict[str, Backend]  # every master this table routes to, by address
     default: Backend | None  # keyless commands and pub/sub: the lowest group's master
     groups: tuple[int, ...]  # ids of the groups that own slots, ascending
+    backend_list: tuple[Backend, ...] = field(init=False)  # the C router's backend indexes
+    slot_backends: bytes = field(init=False)  # per slot: index in backend_list, or NOT_PLAIN
+
+    def __post_init__(self) -> None:
+        index: dict[Backend, int] = {}
+        per_slot = bytearray(SLOT_COUNT)
+        for slot, route in enumerate(self.routes):
+            b = route.backend
+            if b is None or route.target is not None:
+                per_slot[slot] = NOT_PLAIN
+                continue
+            i = index.get(b)
+            if i is None:
+                i = index[b] = len(index) if len(index) < NOT_PLAIN else NOT_PLAIN
+            per_slot[slot] = i
+        object.__setattr__(self, "backend_list", tuple(index))
+        object.__setattr__(self, "slot_backends", bytes(per_slot))
 
     @classmethod
     def empty(cls) -> RouteTable:

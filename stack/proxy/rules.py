@@ -22,6 +22,7 @@ about key positions is written here.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -221,3 +222,22 @@ _EVERY = _every_rule()
 def all_rules() -> list[Rule]:
     """Every rule, subcommands included."""
     return _EVERY
+
+
+@dataclass(frozen=True)
+class FastTable:
+    """The rules the C router may run (``fast``: one key at argument 1, not blocking): by
+    lower-case name, their index in ``rules``, whose arities are ``arities``."""
+
+    rules: tuple[Rule, ...]
+    names: dict[bytes, int]
+    arities: array[int]
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> FastTable:
+        fast = tuple(r for r in rules if r.fast)
+        names = {r.name.encode(): i for i, r in enumerate(fast)}
+        return cls(fast, names, array("i", [r.arity for r in fast]))
+
+
+FAST = FastTable.of(_EVERY)

@@ -13,7 +13,7 @@ from array import array
 
 from stack.core.slots import SLOT_COUNT
 
-from .rules import all_rules
+from .rules import FAST, all_rules
 
 _SUB = 4  # buckets per power of two
 _BUCKETS = 64 * _SUB
@@ -73,6 +73,7 @@ class Stats:
     def reset(self) -> None:
         for rule in all_rules():
             rule.calls = 0
+        self.fast_calls = array("Q", [0]) * len(FAST.rules)  # the C router's, by FAST index
         self.errors = 0  # error replies the proxy made (CROSSSLOT, backend down ...)
         self.redirects = 0  # MOVED / ASK / TRYAGAIN handled
         self.migrated_keys = 0  # SLOTSMGRTTAGONE calls made
@@ -91,12 +92,17 @@ class Stats:
 
     @property
     def commands(self) -> dict[str, int]:
-        """Calls per command (counted on the rules: one attribute per command call)."""
-        return {r.name: r.calls for r in all_rules() if r.calls}
+        """Calls per command (counted on the rules, one attribute per command call, and for
+        the commands the C router ran, in ``fast_calls``)."""
+        calls = {r.name: r.calls for r in all_rules() if r.calls}
+        for rule, n in zip(FAST.rules, self.fast_calls, strict=True):
+            if n:
+                calls[rule.name] = calls.get(rule.name, 0) + n
+        return calls
 
     @property
     def total(self) -> int:
-        return sum(r.calls for r in all_rules())
+        return sum(r.calls for r in all_rules()) + sum(self.fast_calls)
 
     def latency(self, us: int, n: int) -> None:
         b = bucket_of(us) if us < 1 << 40 else _BUCKETS - 1
