@@ -54,6 +54,30 @@ def test_large_bulk_in_chunks_is_joined_once() -> None:
     assert out == [[b"SET", b"k", value]]
 
 
+@pytest.mark.parametrize("how", ["parse", "consumed"])
+def test_a_finished_command_leaves_no_need_behind(how: str) -> None:
+    """What a long command needed while it arrived must not hold back a later, shorter one
+    that arrives in pieces after commands taken one at a time (parse(1), or a caller that
+    consumes commands itself as the proxy's C router does): once a command is taken, the bytes
+    it needed say nothing about the next (a client hung with its request in the buffer)."""
+    p = RequestParser()
+    long_set = encode_command(["SET", "k", "v" * 500])
+    p.feed(long_set[:100])
+    assert p.parse() == []
+    p.feed(long_set[100:])
+    assert p.parse() == [[b"SET", b"k", b"v" * 500]]
+    get = encode_command(["GET", "k"])
+    p.feed(encode_command(["PING"]) + get[:-3])
+    if how == "parse":
+        assert p.parse(1) == [[b"PING"]]
+    else:
+        head = p.unparsed()
+        assert head is not None
+        p.consumed(head[1] + len(encode_command(["PING"])))
+    p.feed(get[-3:])
+    assert p.parse(1) == [[b"GET", b"k"]]
+
+
 @given(st.lists(st.lists(st.binary(max_size=40), min_size=1, max_size=5), max_size=8),
        st.integers(1, 50))
 def test_roundtrip_any_split(commands: list[list[bytes]], step: int) -> None:

@@ -97,7 +97,7 @@ class RequestParser:
         self._pos = 0
         self._chunks: list[bytes] = []
         self._chunk_bytes = 0
-        self._need = 0  # bytes (from _pos) needed before parsing can progress
+        self._need = 0  # bytes (from _pos) needed before the command at _pos is whole
         self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
@@ -122,6 +122,8 @@ class RequestParser:
 
     def consumed(self, pos: int) -> None:
         """The caller of ``unparsed`` used the commands before ``pos``."""
+        if pos > self._pos:
+            self._need = 0  # it was the need of the command that was at _pos
         if pos >= len(self._buf):
             self._buf = b""
             self._pos = 0
@@ -228,6 +230,7 @@ class RequestParser:
         buf = self._buf
         pos = self._pos
         end = len(buf)
+        self._need = 0  # set again below if the command at the end is incomplete
         limits = self.limits
         max_header = limits.max_header
         small = _SMALL
