@@ -456,6 +456,7 @@ def test_sequences_match_redis(pair: Pair, name: str) -> None:
 
 def test_scan_returns_every_key_once_with_count(pair: Pair, ledis_server: LedisServer) -> None:
     c = ledis_server.client()
+    c.flushall()  # the pair flushed its own server, which is another one on the Python path
     keys = {f"key:{i}".encode() for i in range(500)}
     c.mset({k: b"v" for k in keys})
     seen: list[bytes] = []
