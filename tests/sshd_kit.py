@@ -5,7 +5,8 @@ the test, known_hosts written here, and the environment ``playbooks/loopback.tom
 prohibit-password: the tests run as root), ready once it sends its banner. The deploy
 directory and the port range (100 free ports from LEDIS_PORT_BASE) are the test's own.
 ``deploy`` runs ``ledis-console deploy`` as a user would; ``Writer`` writes through a proxy
-the whole time a rollout runs and keeps every error.
+the whole time a rollout runs and keeps every error; ``deploy_under_writer`` runs a rollout
+with one writing and holds it to 0 errors and every acknowledged write read back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 import redis
+
+from .servers import wait_until
 
 SSHD = Path("/usr/sbin/sshd")
 READY_TIMEOUT = 30.0
@@ -56,6 +59,30 @@ class Writer(threading.Thread):
                 self.errors.append(repr(e))
             i += 1
             time.sleep(0.005)
+
+
+def deploy_under_writer(
+    env: dict[str, str], cwd: Path, playbook: Path, port: int, password: str,
+    host: str = "127.0.0.1",
+) -> str:  # fmt: skip
+    """``deploy PLAYBOOK --yes`` while a ``Writer`` writes through the proxy at host:port, from
+    50 writes before it to 50 after: its output, once the deploy succeeded, no write failed
+    and every acknowledged one reads back through the proxy."""
+    writer = Writer(port, password, host)
+    writer.start()
+    try:
+        wait_until(lambda: len(writer.acked) > 50, "writes before the rollout", 60)
+        code, out = deploy(env, cwd, str(playbook), "--yes")
+        n = len(writer.acked)
+        wait_until(lambda: len(writer.acked) > n + 50, "writes after the rollout", 60)
+    finally:
+        writer.halt.set()
+        writer.join(30)
+    assert code == 0, out
+    assert writer.errors == [], writer.errors[:5]
+    got = writer.client.mget([f"roll:{i}" for i in writer.acked])
+    assert [int(v) for v in got] == writer.acked  # every acknowledged write is there
+    return out
 
 
 def keygen(path: Path, kind: str = "ed25519") -> str:

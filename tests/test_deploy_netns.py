@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from .servers import wait_until
-from .sshd_kit import SSHD, NetnsHosts, Writer, deploy, kill_deployed
+from .sshd_kit import SSHD, NetnsHosts, deploy, deploy_under_writer, kill_deployed
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("LEDIS_DEPLOY_NETNS") != "1"
@@ -118,21 +117,8 @@ def test_deploy_onto_three_namespaced_hosts(tmp_path: Path) -> None:
 
         rolling = tmp_path / "rolling.toml"
         rolling.write_text(book.read_text().replace("[server]\n", "[server]\nmaxclients = 5000\n"))
-        writer = Writer(6400, secret, hosts.addresses[2])
-        writer.start()
-        try:
-            wait_until(lambda: len(writer.acked) > 50, "writes before the rollout", 60)
-            code, out = deploy(env, tmp_path, str(rolling), "--yes")
-            n = len(writer.acked)
-            wait_until(lambda: len(writer.acked) > n + 50, "writes after the rollout", 60)
-        finally:
-            writer.halt.set()
-            writer.join(30)
-        assert code == 0, out
-        assert writer.errors == [], writer.errors[:5]
+        out = deploy_under_writer(env, tmp_path, rolling, 6400, secret, hosts.addresses[2])
         assert out.count("took over from") == 2, out
-        got = proxy.mget([f"roll:{i}" for i in writer.acked])
-        assert [int(v) for v in got] == writer.acked
 
         code, out = deploy(env, tmp_path, str(book), "stop", "--yes")
         assert code == 0, out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -305,8 +307,70 @@ def test_systemd_unit_runs_the_node_supervisor(tmp_path: Path) -> None:
     d = tmp_path / "nodes" / "server-6380"
     text = unit_text(d, doc, "/opt/ledis/venv/bin/python")
     assert unit_name(doc) == "ledis-prod-server-6380.service"
-    assert f"ExecStart=/opt/ledis/venv/bin/python -m console.deploy.hostd run {d}\n" in text
+    run = f'"/opt/ledis/venv/bin/python" "-m" "console.deploy.hostd" "run" "{d}"'
+    assert f"ExecStart={run}\n" in text
     assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text
+
+
+def _systemd_words(line: str) -> list[str]:
+    """An ExecStart= value split the way systemd.service's "Command lines" says: words at
+    whitespace, double quotes around a word that holds some, C escapes undone inside them,
+    then %% as % everywhere and $$ as $ past the first word (specifiers and variables are
+    not used here, so any other % or $ fails the test)."""
+    words, i = [], 0
+    while i < len(line):
+        if line[i] == " ":
+            i += 1
+            continue
+        assert line[i] == '"', line[i:]
+        word, i = "", i + 1
+        while line[i] != '"':
+            if line[i] == "\\":
+                word += {"n": "\n", "t": "\t", "r": "\r"}.get(line[i + 1], line[i + 1])
+                i += 2
+            else:
+                word += line[i]
+                i += 1
+        i += 1
+        assert "%" not in word.replace("%%", ""), word
+        word = word.replace("%%", "%")
+        if words:
+            assert "$" not in word.replace("$$", ""), word
+            word = word.replace("$$", "$")
+        words.append(word)
+    return words
+
+
+def test_systemd_unit_quotes_paths_with_spaces_and_specials(tmp_path: Path) -> None:
+    """A deploy directory with a space (and %, $, quotes, a backslash) stays one word each."""
+    import subprocess
+
+    from console.deploy.hostd import HostdError, exec_line, unit_text
+
+    base = tmp_path / "my deploy 100%"
+    venv = base / "venv $HOME" / "bin"
+    venv.mkdir(parents=True)
+    python = venv / "python"
+    python.symlink_to(sys.executable)
+    d = base / 'nodes "a" \\ b' / "server-6380"
+    text = unit_text(d, {"cluster": "prod", "name": "server-6380", "role": "server"}, str(python))
+    line = next(x for x in text.splitlines() if x.startswith("ExecStart="))
+    argv = [str(python), "-m", "console.deploy.hostd", "run", str(d)]
+    assert _systemd_words(line.removeprefix("ExecStart=")) == argv
+    assert f"WorkingDirectory={str(d).replace('%', '%%')}\n" in text
+    assert exec_line(["/a b/py", "x\ny"]) == '"/a b/py" "x\\ny"'
+    with pytest.raises(HostdError, match="systemd cannot run"):
+        exec_line(['/opt/"x"/python', "-V"])
+    if shutil.which("systemd-analyze"):  # systemd's own parser finds the executable
+        unit = tmp_path / "ledis-prod-server-6380.service"
+        unit.write_text(text)
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        unit.write_text(text.replace(line, f"ExecStart={python} -m console.deploy.hostd"))
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert "is not executable" in done.stderr, done.stderr  # unquoted: split at the space
 
 
 def test_a_rotated_password_is_masked_by_key_in_the_diff(tmp_path: Path) -> None:

@@ -421,6 +421,31 @@ CASES: dict[str, list[Cmd]] = {
         ("SCAN", "x"), ("SCAN", "0", "COUNT", "0"), ("SCAN", "0", "TYPE"), ("SCAN", "0", "MATCH"),
         ("DEBUG", "SLEEP", "0"), ("CLUSTER", "KEYSLOT"),
     ],
+    "string encodings": [  # int, embstr up to 44 bytes, raw past it or once written in place
+        ("SET", "i", "12345"), ("OBJECT", "ENCODING", "i"), ("SET", "i", "-9223372036854775808"),
+        ("OBJECT", "ENCODING", "i"), ("SET", "i", "9223372036854775808"), ("OBJECT", "ENCODING", "i"),
+        ("SET", "i", "012"), ("OBJECT", "ENCODING", "i"), ("INCR", "c"), ("OBJECT", "ENCODING", "c"),
+        ("INCRBY", "c", "-100"), ("OBJECT", "ENCODING", "c"), ("SET", "e", "x" * 44),
+        ("OBJECT", "ENCODING", "e"), ("SET", "r", "x" * 45), ("OBJECT", "ENCODING", "r"),
+        ("SET", "a", "ab"), ("OBJECT", "ENCODING", "a"), ("APPEND", "a", "c"),
+        ("OBJECT", "ENCODING", "a"), ("APPEND", "a", ""), ("OBJECT", "ENCODING", "a"),
+        ("EXPIRE", "a", "100"), ("OBJECT", "ENCODING", "a"), ("PERSIST", "a"),
+        ("OBJECT", "ENCODING", "a"), ("SET", "a", "xyz"), ("OBJECT", "ENCODING", "a"),
+        ("APPEND", "new", "v"), ("OBJECT", "ENCODING", "new"), ("APPEND", "newint", "12"),
+        ("OBJECT", "ENCODING", "newint"), ("APPEND", "newint", "3"), ("OBJECT", "ENCODING", "newint"),
+        ("INCR", "newint"), ("OBJECT", "ENCODING", "newint"), ("SET", "n", "7"), ("APPEND", "n", "8"),
+        ("OBJECT", "ENCODING", "n"), ("GET", "n"), ("SET", "s", "hello"), ("SETRANGE", "s", "0", "J"),
+        ("OBJECT", "ENCODING", "s"), ("SET", "s", "hello"), ("SETRANGE", "s", "0", ""),
+        ("OBJECT", "ENCODING", "s"), ("SETRANGE", "fresh", "2", "x"), ("OBJECT", "ENCODING", "fresh"),
+        ("SET", "b", "x"), ("SETBIT", "b", "0", "1"), ("OBJECT", "ENCODING", "b"),
+        ("SETBIT", "nb", "9", "1"), ("OBJECT", "ENCODING", "nb"), ("SET", "f", "1.5"),
+        ("INCRBYFLOAT", "f", "1"), ("OBJECT", "ENCODING", "f"), ("APPEND", "d", "x"),
+        ("APPEND", "d", "y"), ("DEL", "d"), ("SET", "d", "xy"), ("OBJECT", "ENCODING", "d"),
+        ("APPEND", "g", "x"), ("APPEND", "g", "y"), ("GETSET", "g", "z"), ("OBJECT", "ENCODING", "g"),
+        ("APPEND", "m", "x"), ("APPEND", "m", "y"), ("MSET", "m", "xz"), ("OBJECT", "ENCODING", "m"),
+        ("APPEND", "fl", "x"), ("APPEND", "fl", "y"), ("FLUSHDB",), ("SET", "fl", "xy"),
+        ("OBJECT", "ENCODING", "fl"),
+    ],
 }
 
 
@@ -431,6 +456,7 @@ def test_sequences_match_redis(pair: Pair, name: str) -> None:
 
 def test_scan_returns_every_key_once_with_count(pair: Pair, ledis_server: LedisServer) -> None:
     c = ledis_server.client()
+    c.flushall()  # the pair flushed its own server, which is another one on the Python path
     keys = {f"key:{i}".encode() for i in range(500)}
     c.mset({k: b"v" for k in keys})
     seen: list[bytes] = []

@@ -208,17 +208,44 @@ def unit_name(doc: dict[str, Any]) -> str:
     return hostfacts.unit_name(str(doc["cluster"]), str(doc["name"]))
 
 
+# C-style escapes systemd undoes inside a quoted word of a command line
+_EXEC_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _specifiers_escaped(text: str) -> str:
+    """``text`` as a unit setting that expands ``%`` specifiers keeps it (``%%`` is ``%``)."""
+    return text.replace("%", "%%")
+
+
+def exec_line(argv: Sequence[str]) -> str:
+    """``argv`` as the value of ``ExecStart=``, by systemd.service's "Command lines": each
+    word double-quoted (whitespace stays in it) with ``\\`` and ``"`` escaped, ``%%`` for a
+    ``%`` (specifiers expand everywhere) and ``$$`` for a ``$`` in the arguments (the first
+    word is never variable-expanded). systemd refuses an executable whose path holds a quote,
+    a backslash or a control character, so that is refused here, where it can be said."""
+    program, *args = argv
+    if any(c in "\"'\\" or ord(c) < 32 or ord(c) == 127 for c in program):
+        raise HostdError(f"systemd cannot run an executable at {program!r}")
+    words = [_specifiers_escaped(program)]
+    for arg in args:
+        escaped = "".join(_EXEC_ESCAPES.get(c, c) for c in arg)
+        words.append(_specifiers_escaped(escaped).replace("$", "$$"))
+    return " ".join(f'"{w}"' for w in words)
+
+
 def unit_text(node_dir: Path, doc: dict[str, Any], python: str) -> str:
     """The systemd unit that runs the node's supervisor (``run``) where systemd is PID 1."""
+    run = exec_line([python, "-m", "console.deploy.hostd", "run", str(node_dir)])
     return (
         "# written by ledis-console deploy\n"
         "[Unit]\n"
         f"Description=ledis {doc['role']} {doc['name']} of cluster {doc['cluster']}\n"
         "After=network-online.target\nWants=network-online.target\n\n"
         "[Service]\nType=simple\n"
-        f"ExecStart={python} -m console.deploy.hostd run {node_dir}\n"
-        f"WorkingDirectory={node_dir}\n"
-        f"StandardOutput=append:{node_dir / HOSTD_LOG}\nStandardError=inherit\n"
+        f"ExecStart={run}\n"
+        f"WorkingDirectory={_specifiers_escaped(str(node_dir))}\n"
+        f"StandardOutput=append:{_specifiers_escaped(str(node_dir / HOSTD_LOG))}\n"
+        "StandardError=inherit\n"
         "Restart=on-failure\nRestartSec=2\nKillMode=mixed\nTimeoutStopSec=60\n\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )

@@ -15,8 +15,7 @@ from typing import Any
 
 from stack.cluster import nodes, plans
 from stack.cluster.store import Store
-from stack.failover.switchover import plan_switchover, requested
-from stack.failover.workflow import Workflow
+from stack.failover.switchover import plan_switchover, read_group, requested
 
 
 async def switchover(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -39,13 +38,12 @@ async def _switchover(
         return {"ok": True, "changed": False, "text": f"group {group.id} has no replica"}
     if topo.leader is None:
         return {"ok": True, "changed": False, "text": "no controller leads; restarting in place"}
-    path = store.paths.failover(group.id)
-    raw, _ = await asyncio.to_thread(store.get_raw, path)
-    current = None if raw is None else Workflow.from_json(path, raw)
+    topo, current = await asyncio.to_thread(read_group, store, group.id)
     states = await nodes.probe_all(group.members, password)
     plan = plan_switchover(topo, states, group.id, None, current, source="ledis-console deploy")
     target = requested(plan).new
     await asyncio.to_thread(plans.apply, store, plan, "ledis-console deploy")
+    path = store.paths.failover(group.id)
     deadline = time.monotonic() + timeout
     while (await asyncio.to_thread(store.get_raw, path))[0] is not None:
         if time.monotonic() > deadline:

@@ -37,6 +37,7 @@ DENIED = (
     "outside."
 )
 PROTECTED_CONFIG = "can't set protected config"
+PORT_UNAVAILABLE = "Unable to listen on this port. Check server logs."  # CONFIG SET port
 BAD_DATA_FORMAT = "ERR Bad data format"
 MAX_CLIENTS = "ERR max number of clients reached"
 DB_RANGE = "ERR DB index is out of range"

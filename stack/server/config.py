@@ -219,8 +219,7 @@ PARAMS: tuple[Param, ...] = (
         "port",
         "int",
         6380,
-        "TCP port to listen on (0 = any free port; see --ready-file).",
-        mutable=False,
+        "TCP port to listen on (0 = any free port; see --ready-file). CONFIG SET rebinds.",
         maximum=65535,
     ),
     Param(
@@ -624,6 +623,7 @@ class Config:
         self.users_now: Callable[[], list[str]] | None = None
         self._listeners: list[Callable[[str, Value], None]] = []
         self._checks: dict[str, Callable[[Value, Value], Value]] = {}
+        self._appliers: dict[str, Callable[[Value, Value], None]] = {}
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -635,6 +635,13 @@ class Config:
         """CONFIG SET of ``name`` passes its parsed value through ``check(new, current)``
         before anything is applied: it returns the value to set or raises ConfigError."""
         self._checks[name] = check
+
+    def applier(self, name: str, apply: Callable[[Value, Value], None]) -> None:
+        """CONFIG SET of ``name`` to another value calls ``apply(new, current)`` once every
+        value is parsed and checked, before any is set: it acts (binds a port) or raises
+        ConfigError, and then what the others applied is undone and nothing is set (Redis's
+        apply functions and restore of the previous settings)."""
+        self._appliers[name] = apply
 
     def set_many(self, pairs: list[tuple[str, str]], local: bool = True) -> None:
         """Apply CONFIG SET pairs atomically; raise ConfigError with Redis's message.
@@ -678,10 +685,27 @@ class Config:
                 raise ConfigError(
                     f"CONFIG SET failed (possibly related to argument '{raw_name}') - {e}"
                 ) from None
+        self._apply(staged)
         for name, value in staged.items():
             self.values[name] = value
             for listener in self._listeners:
                 listener(name, value)
+
+    def _apply(self, staged: dict[str, Value]) -> None:
+        done: list[str] = []
+        for name, value in staged.items():
+            apply = self._appliers.get(name)
+            if apply is None or value == self.values[name]:
+                continue
+            try:
+                apply(value, self.values[name])
+            except ConfigError as e:
+                for undone in reversed(done):
+                    self._appliers[undone](self.values[undone], staged[undone])
+                raise ConfigError(
+                    f"CONFIG SET failed (possibly related to argument '{name}') - {e}"
+                ) from None
+            done.append(name)
 
     def matching(self, matcher: Callable[[bytes], bool]) -> Iterator[tuple[str, str]]:
         """(name, value) of the settings whose names (Redis's aliases included) match."""

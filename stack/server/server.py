@@ -28,6 +28,7 @@ from .dispatch import Dispatcher
 from .fastlane import FastLane
 from .gate import Gate
 from .latency import LatencyMonitor, set_tracking
+from .listener import Listener
 from .memory import Memory
 from .migrate import Migrator
 from .notifications import Notifier
@@ -97,6 +98,7 @@ class Server:
         if self.fds.maxclients != config["maxclients"]:
             config.values["maxclients"] = self.fds.maxclients  # what fits (logged)
         config.check("maxclients", self._check_maxclients)
+        config.applier("port", self._move_listener)
         self.engine = Engine(
             Path(config["dir"]),
             config["appendfsync"],
@@ -145,7 +147,7 @@ class Server:
         self.dispatcher.observers = self.observers
         set_tracking(self.dispatcher, config["latency-tracking"] == "yes")
         self._pause_timer: asyncio.TimerHandle | None = None
-        self._listener: asyncio.AbstractServer | None = None
+        self.listener = Listener(lambda: Client(self))
         self._cron_task: asyncio.Task[None] | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
         self._expire_task: asyncio.Task[None] | None = None
@@ -184,6 +186,22 @@ class Server:
             raise ConfigError(str(e)) from None
         return value
 
+    def _move_listener(self, value: Value, current: Value) -> None:
+        """CONFIG SET port: listen on the new port, then stop listening on the old one
+        (clients connected stay); if it cannot be bound, the old one stays."""
+        port = int(value)
+        if port and port == self.port:
+            return  # already listening there (started on port 0)
+        try:
+            self.listener.move(self.config["bind"], port)
+        except OSError as e:
+            log.warning("CONFIG SET port %d: cannot listen on %s: %s", port, self.config["bind"], e)
+            raise ConfigError(errors.PORT_UNAVAILABLE) from None
+        log.info("listening on %s:%d instead of port %d", self.config["bind"], self.listener.port,
+                 self.port)  # fmt: skip
+        self.port = self.listener.port
+        self._write_ready_file()
+
     def _config_changed(self, name: str, value: Value) -> None:
         if name == "appendfsync":
             self.engine.fsync = str(value)
@@ -217,23 +235,14 @@ class Server:
 
     def listening_sockets(self) -> list[socket.socket]:
         """The sockets the server accepts connections on (a busy script accepts for it)."""
-        if self._listener is None:
-            return []
-        return list(self._listener.sockets)  # type: ignore[attr-defined]
+        return list(self.listener.sockets)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(
-            lambda: Client(self),
-            host=self.config["bind"],
-            port=self.config["port"],
-            backlog=511,
-            reuse_address=True,
-        )
-        sock = self._listener.sockets[0]
-        self.port = sock.getsockname()[1]
+        await self.listener.start(self.config["bind"], self.config["port"])
+        self.port = self.listener.port
         self._cron_task = asyncio.create_task(self._cron())
         self.migrator.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -253,6 +262,10 @@ class Server:
         if self.config["replicaof"]:
             host, port = self.config["replicaof"].split()
             self.replication.replicate(host, int(port))
+        self._write_ready_file()
+
+    def _write_ready_file(self) -> None:
+        """The ready-file (if asked for) names the port the server listens on now."""
         ready = self.config["ready-file"]
         if ready:
             tmp = Path(ready + ".tmp")
@@ -271,8 +284,7 @@ class Server:
         asyncio.get_running_loop().call_soon(self._shutdown)
 
     def _shutdown(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
+        self.listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
         for task in (self._reclaim_task, self._expire_task, self.migrator._task):

@@ -324,7 +324,9 @@ def object_encoding(c: Client, args: list[bytes]) -> object:
         return NIL
     kind = kf.rtype(rec)
     if kind == kf.TYPE_STRING:
-        return "raw" if kf.is_chunked(rec) else string_encoding(kf.body(rec))
+        if kf.is_chunked(rec) or c.server.keyspace.is_raw_string(mkey, rec):
+            return "raw"
+        return string_encoding(kf.body(rec))
     return collection_encoding(c, mkey, rec)
 
 

@@ -147,6 +147,13 @@ class Keyspace:
         self.hits = 0
         self.clock = time.monotonic()  # coarse access clock, updated per received chunk
         self.misses = 0
+        # Inline strings last written in place (APPEND, SETRANGE, SETBIT, BITFIELD; see
+        # ``strings.write_at``): metadata key -> hash of the record so written. Redis keeps such
+        # a value "raw" (OBJECT ENCODING) until another replaces it; in memory only, as Redis's
+        # encoding is (a restart or reload reports int/embstr again). A write through ``write``
+        # drops the mark; the C lane's SET/INCR never come here but change the record, so a
+        # mark counts only while the record is still the one it was made for.
+        self.raw_strings: dict[bytes, int] = {}
         self.on_expire: list[Callable[[bytes], None]] = []
         # Keyspace notifications (notifications.py): whether any class is on (the fast lane
         # then stays off), and the hooks announcing a key created and a read that missed.
@@ -189,6 +196,7 @@ class Keyspace:
         self._reclaim_from.clear()
         self.counts.clear()
         self._dirty_counts.clear()
+        self.raw_strings.clear()
         self._load(len(self.dbs), persist=False)
         for hook in self.on_reload:
             hook()
@@ -298,6 +306,9 @@ class Keyspace:
         if self.counts.get(old, [0])[0] == 0 and not self._has_any(old):
             return
         db.repoint(self._allocate_phys())
+        if self.raw_strings:
+            gone = kf.meta_prefix(old)
+            self.raw_strings = {k: v for k, v in self.raw_strings.items() if k[:5] != gone}
         self._write_map()
         self.engine.put(kf.dropped_key(old), b"")
         self.dropped.append(old)
@@ -382,6 +393,8 @@ class Keyspace:
         if self.on_modified is not None:
             self.on_modified(mkey)
         self.access[mkey] = self.clock  # a write is an access (OBJECT IDLETIME)
+        if self.raw_strings:
+            self.raw_strings.pop(mkey, None)
         eng = self.engine
         new_exp = record[0] & TTL
         if old is None:
@@ -427,9 +440,20 @@ class Keyspace:
             self._retire_members(mkey, old)
         eng.delete(mkey)
         self.access.pop(mkey, None)
+        if self.raw_strings:
+            self.raw_strings.pop(mkey, None)
 
     def set_expire(self, mkey: bytes, old: bytes, expire_ms: int) -> None:
-        self.write(mkey, kf.with_expire(old, expire_ms), old)
+        record = kf.with_expire(old, expire_ms)
+        raw = self.is_raw_string(mkey, old)
+        self.write(mkey, record, old)
+        if raw:  # a TTL leaves the value (and its encoding) as it is
+            self.raw_strings[mkey] = hash(record)
+
+    def is_raw_string(self, mkey: bytes, record: bytes) -> bool:
+        """Whether ``record`` (``mkey``'s live one) was last written in place (see
+        ``raw_strings``)."""
+        return bool(self.raw_strings) and self.raw_strings.get(mkey) == hash(record)
 
     def clone(self, src_mkey: bytes, record: bytes, dst_mkey: bytes) -> bytes:
         """The record for a copy of a key at ``dst_mkey`` (RENAME, COPY, MOVE)."""

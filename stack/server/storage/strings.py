@@ -207,6 +207,7 @@ def write_at(
                 value = value[:offset] + data + value[end:]
             record = kf.string_value(value, expire_ms)
             ks.write(mkey, record, old)
+            ks.raw_strings[mkey] = hash(record)  # written in place: Redis's "raw"
             return record
     view = StoredString(ks, mkey, old) if old is not None else None
     if view is not None and view.inline is None:
@@ -296,7 +297,8 @@ def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
 
 
 def string_encoding(value: bytes) -> str:
-    """OBJECT ENCODING of a string kept whole in its record, as Redis 7.0 names it."""
+    """OBJECT ENCODING of a string kept whole in its record and set as a whole (one written in
+    place is "raw": ``Keyspace.raw_strings``), as Redis 7.0 names it."""
     if len(value) <= 20 and value and strict_int(value) is not None:
         return "int"
     return "embstr" if len(value) <= 44 else "raw"
