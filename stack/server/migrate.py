@@ -98,7 +98,7 @@ SLICE = 0.00015  # the longest a move works on (reads, encodes, deletes) between
 # halved after a rest that ended LATE or more after its time, else grown by WORK_STEP.
 REST = 0.001  # the shortest sleep the loop's timers keep (uvloop counts milliseconds)
 WORK_START = 0.001
-WORK_MIN = 0.00025
+WORK_MIN = 0.001
 WORK_MAX = 0.02
 WORK_STEP = 0.00025
 LATE = 0.001
