@@ -1,6 +1,7 @@
 """Slot migration: how fast keys move, and what other clients see meanwhile.
 
     python -m bench.migration_bench [--keys 200000] [--slots 64] [--members 500000]
+        [--repeat N] [--before REV] [--no-big]
 
 Two ledis-servers (a source and a target) and, as the peer, two redis-servers moving the same
 data with MIGRATE (Redis's own way of moving keys between nodes), in the same run:
@@ -14,13 +15,22 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
    whole value in one reply). Members/s and MB/s.
 3. Another client's GET latency on the source (a separate process, one GET at a time) before
    the migration and during it (small keys, then the big hash): p50 / p99 / max, and the
-   ratio p99 during / p99 before (target: at most 2), for ledis and for Redis.
+   ratio p99 during / p99 before (target: at most 2), for ledis and for Redis; for small
+   keys also the p99 of such a client of the target during the move.
+
+The machine's load swings these figures: ``--repeat N`` runs the small keys N times (each
+run printed), and ``--before REV`` also runs the ledis-server of an older commit (its tree
+taken with ``git archive``, the built C extension copied when its source is the same),
+alternating with this one (small keys and big collections), so before and after are
+measured side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
+import shutil
 import signal
 import statistics
 import subprocess
@@ -33,6 +43,7 @@ import redis
 
 from stack.core.slots import key_slot
 
+from .bigwrite_bench import ROOT, checkout
 from .server_bench import Target, start_ledis, start_redis
 
 BATCH = 500
@@ -149,39 +160,49 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     keys = keys_in_slots(opts.keys, opts.slots)
     slots = sorted({key_slot(k.encode()) for k in keys})
     print(f"\n1. {opts.keys} small keys (32-byte strings) in {len(slots)} slots\n")
-    print(f"{'server':<14}{'seconds':>9}{'keys/s':>11}{'MB/s':>8}{'GET p50':>9}{'p99 before':>12}"
-          f"{'p99 during':>12}{'max during':>12}{'p99 ratio':>11}")  # fmt: skip
-    rates = {}
+    print(f"{'server':<22}{'seconds':>8}{'keys/s':>8}{'MB/s':>6}{'GET p50':>8}{'p99 before':>11}"
+          f"{'p99 during':>11}{'max during':>11}{'p99 ratio':>10}{'target p99':>11}")  # fmt: skip
+    rates: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
     runs = [(name, pair, 0.0) for name, pair in targets.items()]
     runs.append(("ledis", targets["ledis"], opts.rate))
-    for name, (src_t, dst_t), rate in runs:
-        src = redis.Redis(port=src_t.port, protocol=2, socket_timeout=600)
-        src.flushall()
-        redis.Redis(port=dst_t.port, protocol=2).flushall()
-        fill_strings(src, keys)
-        before = Probe(src_t.port, 3).result()
-        probe = Probe(src_t.port, 3600)
-        t0 = time.perf_counter()
-        if name == "ledis":
-            moved, nbytes = ledis_move_slots(src, dst_t, slots, rate)
-        else:
-            nbytes, moved = redis_move_keys(src, dst_t, keys), len(keys)
-        elapsed = time.perf_counter() - t0
-        probe.proc.terminate()
-        during = probe.result()
-        assert moved == len(keys), (name, moved)
-        rates.setdefault(name, moved / elapsed)
-        label = f"{name}@{rate:.0f}/s" if rate else name
-        print(f"{label:<14}{elapsed:>9.2f}{moved / elapsed:>11.0f}{nbytes / elapsed / 1e6:>8.2f}"
-              f"{during['p50']:>9.3f}{before['p99']:>12.3f}{during['p99']:>12.3f}"
-              f"{during['max']:>12.2f}{during['p99'] / before['p99']:>11.2f}")  # fmt: skip
-    print(f"\nledis / redis keys/s: {rates['ledis'] / rates['redis']:.2f}x "
-          f"(target: at least 20000 keys/s on ledis: {rates['ledis']:.0f})")  # fmt: skip
+    for _ in range(opts.repeat):
+        for name, (src_t, dst_t), rate in runs:
+            label = f"{name}@{rate:.0f}/s" if rate else name
+            src = redis.Redis(port=src_t.port, protocol=2, socket_timeout=600)
+            src.flushall()
+            redis.Redis(port=dst_t.port, protocol=2).flushall()
+            fill_strings(src, keys)
+            before = Probe(src_t.port, 3).result()
+            probe, target_probe = Probe(src_t.port, 3600), Probe(dst_t.port, 3600)
+            t0 = time.perf_counter()
+            if name.startswith("ledis"):
+                moved, nbytes = ledis_move_slots(src, dst_t, slots, rate)
+            else:
+                nbytes, moved = redis_move_keys(src, dst_t, keys), len(keys)
+            elapsed = time.perf_counter() - t0
+            probe.proc.terminate()
+            target_probe.proc.terminate()
+            during, at_target = probe.result(), target_probe.result()
+            assert moved == len(keys), (name, moved)
+            rates.setdefault(label, []).append(moved / elapsed)
+            ratios.setdefault(label, []).append(during["p99"] / before["p99"])
+            print(f"{label:<22}{elapsed:>8.2f}{moved / elapsed:>8.0f}{nbytes / elapsed / 1e6:>6.2f}"
+                  f"{during['p50']:>8.3f}{before['p99']:>11.3f}{during['p99']:>11.3f}"
+                  f"{during['max']:>11.2f}{ratios[label][-1]:>10.2f}{at_target['p99']:>11.3f}",
+                  flush=True)  # fmt: skip
+    print("\nmedians:")
+    for label in rates:
+        print(f"  {label:<22}{statistics.median(rates[label]):>8.0f} keys/s, "
+              f"p99 ratio {statistics.median(ratios[label]):.2f}")  # fmt: skip
+    ledis = statistics.median(rates["ledis"])
+    print(f"ledis / redis keys/s: {ledis / statistics.median(rates['redis']):.2f}x "
+          f"(target: at least 20000 keys/s on ledis: {ledis:.0f})")  # fmt: skip
 
 
 def big_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target]]) -> None:
     print(f"\n2. Big collections of {opts.members} members, one key at a time\n")
-    print(f"{'server':<8}{'key':<10}{'seconds':>9}{'members/s':>12}{'MB/s':>8}"
+    print(f"{'server':<18}{'key':<10}{'seconds':>9}{'members/s':>12}{'MB/s':>8}"
           f"{'GET p99':>9}{'max':>9}")  # fmt: skip
     for name, (src_t, dst_t) in targets.items():
         src = redis.Redis(port=src_t.port, protocol=2, socket_timeout=3600)
@@ -192,7 +213,7 @@ def big_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target]]
             size = src.memory_usage(key) if name == "redis" else None
             probe = Probe(src_t.port, 3600)
             t0 = time.perf_counter()
-            if name == "ledis":
+            if name.startswith("ledis"):
                 info0 = src.info("slots")["ledis_migrate_bytes_moved"]
                 assert src.execute_command("SLOTSMGRTONE", "127.0.0.1", dst_t.port, 600_000, key) == 1
                 nbytes = src.info("slots")["ledis_migrate_bytes_moved"] - info0
@@ -202,8 +223,19 @@ def big_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target]]
             elapsed = time.perf_counter() - t0
             probe.proc.terminate()
             during = probe.result()
-            print(f"{name:<8}{key:<10}{elapsed:>9.2f}{opts.members / elapsed:>12.0f}"
+            print(f"{name:<18}{key:<10}{elapsed:>9.2f}{opts.members / elapsed:>12.0f}"
                   f"{nbytes / elapsed / 1e6:>8.2f}{during['p99']:>9.3f}{during['max']:>9.2f}")  # fmt: skip
+
+
+def older_tree(rev: str, into: Path) -> Path:
+    """The tree of ``rev``, with this checkout's built C extension when its source is the
+    same there (else it runs on the Python path)."""
+    tree = checkout(rev, into)
+    server = ROOT / "stack" / "server"
+    if filecmp.cmp(server / "_fastlane.c", tree / "stack" / "server" / "_fastlane.c", False):
+        for built in server.glob("_fastlane*.so"):
+            shutil.copy(built, tree / "stack" / "server")
+    return tree
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,19 +249,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slots", type=int, default=64)
     p.add_argument("--members", type=int, default=500_000)
     p.add_argument("--rate", type=float, default=5000, help="keys/s of the throttled ledis pass")
+    p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
+    p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
+    p.add_argument("--no-big", action="store_true", help="skip the big collections")
     opts = p.parse_args(args)
     with tempfile.TemporaryDirectory(prefix="migration-bench-") as tmp:
         root = Path(tmp)
         started: list[Target] = []
         try:
-            for d in ("ls", "lt", "rs", "rt"):
+            for d in ("ls", "lt", "rs", "rt", "bs", "bt"):
                 (root / d).mkdir()
             ls, lt = start_ledis(root / "ls", []), start_ledis(root / "lt", [])
             rs, rt = start_redis(root / "rs", aof=False), start_redis(root / "rt", aof=False)
             started += [ls, lt, rs, rt]
             targets = {"ledis": (ls, lt), "redis": (rs, rt)}
+            if opts.before:
+                tree = older_tree(opts.before, root / "tree")
+                bs, bt = (start_ledis(root / d, [], tree, "ledis-before") for d in ("bs", "bt"))
+                started += [bs, bt]
+                targets = {"ledis": (ls, lt), f"ledis@{opts.before[:9]}": (bs, bt),
+                           "redis": (rs, rt)}  # fmt: skip
             small_keys(opts, targets)
-            big_keys(opts, targets)
+            if not opts.no_big:
+                big_keys(opts, targets)
         finally:
             for t in started:
                 t.stop()

@@ -16,6 +16,7 @@ import redis
 
 from stack.cluster.etcd_server import free_port
 from stack.core.slots import key_slot
+from stack.server.migrate import WORK_MAX, WORK_MIN, WORK_START, WORK_STEP, Pace
 
 from .respclient import RawClient
 from .servers import LedisServer, wait_until
@@ -238,7 +239,50 @@ def test_a_slot_moves_in_bounded_batches(nodes: tuple[LedisServer, LedisServer])
     assert dumps(cb) == {k: v for k, v in before.items() if k != b"elsewhere"}
     # an empty slot answers at once; Codis's two-element reply without WITHBYTES
     assert ca.execute_command("SLOTSMGRTSLOT", "127.0.0.1", b.port, 100, SLOT_T) == [0, 0]
-    assert ca.info("slots")["ledis_migrate_failures"] == 0
+    info = ca.info("slots")
+    assert info["ledis_migrate_failures"] == 0
+    # the pace's work between two rests stays within its bounds (1-20 ms)
+    assert 1000 <= info["ledis_migrate_pace_work_us"] <= 20_000
+    assert info["ledis_migrate_pace_slowed"] >= 0
+
+
+def test_the_pace_halves_after_a_late_rest_and_grows_after_a_timely_one() -> None:
+    pace = Pace()
+    assert pace.work == WORK_START
+    for _ in range(100):
+        pace.adapt(late=False)
+    assert pace.work == WORK_MAX
+    pace.adapt(late=True)
+    assert pace.work == WORK_MAX / 2 and pace.slowed == 1
+    for _ in range(100):
+        pace.adapt(late=True)
+    assert pace.work == WORK_MIN and pace.slowed == 101
+    pace.adapt(late=False)
+    assert pace.work == WORK_MIN + WORK_STEP
+
+
+def test_other_clients_run_while_a_big_batch_moves(nodes: tuple[LedisServer, LedisServer]) -> None:
+    """One call moving 5000 keys works in slices: another client's pipeline of writes to the
+    source, sent meanwhile, is answered in full and in order, and both end where they
+    should."""
+    a, b = nodes
+    ca, cb = a.client(), b.client()
+    pipe = ca.pipeline(transaction=False)
+    for i in range(5000):
+        pipe.set(f"{{t}}k{i}", i)
+    pipe.execute()
+    result: list[list[int]] = []
+    mover = threading.Thread(target=lambda: result.append(a.client().execute_command(
+        "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T, "MAXKEYS", 5000)))  # fmt: skip
+    mover.start()
+    other = ca.pipeline(transaction=False)
+    for _ in range(3000):
+        other.incr("elsewhere")
+    assert other.execute() == list(range(1, 3001))
+    mover.join(60)
+    assert result and result[0][0] == 5000, result
+    assert ca.keys("*") == [b"elsewhere"] and ca.get("elsewhere") == b"3000"
+    assert cb.dbsize() == 5000 and cb.get("{t}k4999") == b"4999"
 
 
 def test_failures_leave_the_key_where_it_was(nodes: tuple[LedisServer, LedisServer], tmp_path: Path) -> None:

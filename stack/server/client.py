@@ -43,6 +43,9 @@ _ALL = 1 << 30
 TURN_OUTPUT = 64 << 20  # replies one turn may queue when the client has no output limit
 # One turn of a client: how long it may run commands before the others get theirs.
 TURN_SECONDS = 0.001
+# The turn of a client doing background work for another node (a migration's restores):
+# short, so the clients of this node wait for at most this much of it.
+BACKGROUND_TURN_SECONDS = 0.00015
 REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
 
 
@@ -76,6 +79,7 @@ class Client(asyncio.Protocol):
         self.paused_reading = False
         self.write_paused = False  # the transport's buffer is over its high-water mark
         self.backlogged = False  # commands left for another turn (Server.backlog)
+        self.turn_seconds = TURN_SECONDS  # BACKGROUND_TURN_SECONDS once it restores keys
         self.queue: deque[list[bytes]] = deque()  # parsed commands held while paused
         self.held = False  # waiting for CLIENT UNPAUSE
         self.no_evict = False
@@ -209,7 +213,8 @@ class Client(asyncio.Protocol):
         turn_limit = server.output_limit(self) or TURN_OUTPUT
         queue = self.queue
         clock = time.monotonic
-        deadline = clock() + TURN_SECONDS
+        background = self.turn_seconds < TURN_SECONDS
+        deadline = clock() + self.turn_seconds
         more = False
         engine = server.engine
         self.failures_seen = engine.failed_batches
@@ -260,7 +265,7 @@ class Client(asyncio.Protocol):
                     if self.closing or self.close_after_reply:
                         break
                     if self.out_bytes > turn_limit or (
-                        n & 15 == 15
+                        (n & 15 == 15 or background)
                         and (clock() >= deadline or (self.wrote and server.writes_full()))
                     ):
                         queue.extend(commands[n + 1 :])

@@ -14,6 +14,15 @@ A key moves with its type, value and remaining TTL (docs/cluster.md "What a node
    are reclaimed in the background), through the normal batch and binlog, and released: the
    commands that waited run again and find it gone (-ASK to the target under a slot map).
 
+**Pace.** The work of every move (choosing and holding keys, reading and encoding them,
+deleting what the target acknowledged) goes in slices of ``SLICE`` (0.15 ms), the loop
+polling its sockets between two (other clients' turns come first), and every ``work``
+seconds (1-20 ms, adapting: ``Pace``) it sleeps ``REST``, so the node, and the CPU it
+shares, is never busy with moves alone; the deletes are committed per acknowledged
+restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the target a client
+that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
+``BACKGROUND_TURN_SECONDS``), so its restores are spread in the same way.
+
 If anything fails (the target refused, did not answer in time, the link broke), the key is
 released where it is, whole, and the call answers the error; moving it again later is safe,
 since the target replaces what it may have got.
@@ -71,17 +80,28 @@ log = logging.getLogger(__name__)
 WHOLE_BYTES = 256 * 1024  # a key up to this size (and WHOLE_ENTRIES) moves in one restore
 WHOLE_ENTRIES = 512
 RESTORE_BYTES = 128 * 1024  # payload per SLOTSRESTORE command, and at most RESTORE_KEYS keys
-RESTORE_KEYS = 100
+RESTORE_KEYS = 32
 PART_ENTRIES = 1000  # entries per part of a big key
 PART_BYTES = 128 * 1024
 IN_FLIGHT = 4  # parts of a big key in flight
-RESTORES_IN_FLIGHT = 8  # SLOTSRESTORE commands in flight per move
+RESTORES_IN_FLIGHT = 16  # SLOTSRESTORE commands in flight per move
 BATCH_KEYS = 500  # a SLOTSMGRT*SLOT call's defaults
 BATCH_BYTES = 1024 * 1024
 MAX_BATCH_KEYS = 100_000
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 BIG_PER_SLOT = 2
-SLICE = 0.001  # the longest the source reads or encodes before other clients get a turn
+COUNT_RECORDS = 256  # records a step of counting a slot's keys examines (a few tenths of a ms)
+DELETE_STEP = 16
+PICK_RECORDS = 32  # records a step of choosing keys to move examines  # acknowledged keys deleted (and committed) at a time
+SLICE = 0.00015  # the longest a move works on (reads, encodes, deletes) between others' turns
+# The pace of the moves (Pace): work between two real rests, within [WORK_MIN, WORK_MAX],
+# halved after a rest that ended LATE or more after its time, else grown by WORK_STEP.
+REST = 0.001  # the shortest sleep the loop's timers keep (uvloop counts milliseconds)
+WORK_START = 0.001
+WORK_MIN = 0.001
+WORK_MAX = 0.02
+WORK_STEP = 0.00025
+LATE = 0.001
 CALL_WAIT = 0.2
 LINK_IDLE = 60.0
 HOUSEKEEPING_SECONDS = 5.0
@@ -124,11 +144,53 @@ class Sent:
 
 @dataclass
 class Moving:
-    """One held key on its way."""
+    """One held key on its way (``released`` once it is gone from here, or given back)."""
 
     mkey: bytes
     record: bytes
     phys: int
+    released: bool = False
+
+
+class Pace:
+    """The pace of this node's moves, shared by all of them: work in slices of at most
+    about SLICE seconds with the other clients' turns between them (``due``, then ``rest``:
+    the loop polls its sockets before the move goes on, so another client waits for at
+    most one slice), and after ``work`` seconds of that a real rest of REST, the CPU left
+    to the other clients and processes. ``work`` adapts (AIMD) to how late the rest ends:
+    a node, or a machine, busy enough that its timer fires LATE or more after its time is
+    one where another client's request waits as long, so ``work`` halves (down to
+    WORK_MIN); otherwise it grows by WORK_STEP (up to WORK_MAX)."""
+
+    __slots__ = ("burst_until", "slowed", "until", "work")
+
+    def __init__(self) -> None:
+        self.work = WORK_START
+        self.until = time.monotonic() + SLICE
+        self.burst_until = time.monotonic() + self.work
+        self.slowed = 0  # times ``work`` was halved (INFO)
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.until
+
+    async def rest(self) -> None:
+        now = time.monotonic()
+        if now >= self.burst_until:
+            await asyncio.sleep(REST)
+            after = time.monotonic()
+            self.adapt(after - now > REST + LATE)
+            self.burst_until = after + self.work
+        else:
+            await asyncio.sleep(0)
+        self.until = time.monotonic() + SLICE
+
+    def adapt(self, late: bool) -> None:
+        """After a rest: less work before the next one if it ended late, else more."""
+        if late:
+            self.work = max(WORK_MIN, self.work / 2)
+            self.slowed += 1
+        else:
+            self.work = min(WORK_MAX, self.work + WORK_STEP)
 
 
 class Migrator:
@@ -142,6 +204,7 @@ class Migrator:
         self._self_checked: set[tuple[str, int]] = set()
         self.passes: dict[tuple[int, int], SlotPass] = {}
         self._tokens = itertools.count(1)
+        self.pace = Pace()
         self._task: asyncio.Task[None] | None = None
         # INFO
         self.keys_moved = 0
@@ -299,10 +362,23 @@ class Migrator:
         finally:
             ks.track_changes = track
 
+    async def _delete_paced(self, moved: list[Moving], pace: Pace) -> None:
+        """Delete and release keys the target acknowledged, a slice at a time, each slice's
+        deletes committed before its keys are released (so a command that waited for one
+        finds it gone for good, and a kill -9 afterwards cannot bring it back)."""
+        for i in range(0, len(moved), DELETE_STEP):
+            if pace.due():
+                await pace.rest()
+            self._delete_moved(moved[i : i + DELETE_STEP])
+        self._commit()
+        self._release(moved)
+
     def _release(self, moving: list[Moving]) -> None:
         slots = self.server.slots
         for m in moving:
-            slots.unlock(m.mkey)
+            if not m.released:
+                m.released = True
+                slots.unlock(m.mkey)
 
     def _commit(self) -> None:
         self.server._commit_and_release()
@@ -315,21 +391,23 @@ class Migrator:
         """Send held keys that fit in one restore each: read and sent as they come, several
         per SLOTSRESTORE (up to RESTORE_KEYS / RESTORE_BYTES), a few commands in flight (the
         target restores one while the next is read here), the loop free every SLICE; each
-        command's keys deleted here once it is acknowledged. Keys too big for one restore,
-        and those beyond ``max_bytes``, are handed back. MigrateError after deleting what
-        was acknowledged before the failure."""
+        command's keys deleted and released here once it is acknowledged. Keys too big for
+        one restore, and those beyond ``max_bytes``, are handed back. MigrateError after
+        deleting what was acknowledged before the failure."""
         out = Sent()
         ks = self.server.keyspace
         args: list[bytes] = [b"SLOTSRESTORE"]
         batch: list[Moving] = []
         size = total = 0
         pending: deque[tuple[asyncio.Future[object], list[Moving], int]] = deque()
-        deadline = time.monotonic() + SLICE
+        pace = self.pace
         try:
             for n, m in enumerate(held):
                 if total >= max_bytes:
                     out.rest = held[n:]
                     break
+                if pace.due():
+                    await pace.rest()
                 ttl = self._ttl(m.record)
                 if ttl is None:  # its TTL ran out while held: expired here, as a read would
                     if ks.engine.get(m.mkey) == m.record:
@@ -346,15 +424,12 @@ class Migrator:
                 if size >= RESTORE_BYTES or len(batch) >= RESTORE_KEYS:
                     pending.append((await self._submit(link, args), batch, size))
                     args, batch, size = [b"SLOTSRESTORE"], [], 0
-                    while len(pending) >= RESTORES_IN_FLIGHT:
-                        self._acked(out, await self._reply(pending.popleft(), target))
-                if time.monotonic() >= deadline:
-                    await asyncio.sleep(0)
-                    deadline = time.monotonic() + SLICE
+                    while pending and (len(pending) >= RESTORES_IN_FLIGHT or pending[0][0].done()):
+                        await self._acked(out, await self._reply(pending.popleft(), target), pace)
             if batch:
                 pending.append((await self._submit(link, args), batch, size))
             while pending:
-                self._acked(out, await self._reply(pending.popleft(), target))
+                await self._acked(out, await self._reply(pending.popleft(), target), pace)
         finally:
             self._commit()
         return out
@@ -366,9 +441,9 @@ class Migrator:
         await self._answer(fut, target)
         return keys, nbytes
 
-    def _acked(self, out: Sent, done: tuple[list[Moving], int]) -> None:
+    async def _acked(self, out: Sent, done: tuple[list[Moving], int], pace: Pace) -> None:
         keys, nbytes = done
-        self._delete_moved(keys)
+        await self._delete_paced(keys, pace)
         out.moved += len(keys)
         out.nbytes += nbytes
         self.keys_moved += len(keys)
@@ -549,10 +624,11 @@ class Migrator:
         start, stop = slot_range(db, slot)
         busy = False
         size = 0
+        pace = self.pace
         while True:
-            step = live_step(ks, start, stop, p.after, STEP_RECORDS,
-                             time.monotonic() + STEP_SECONDS)  # fmt: skip
+            step = live_step(ks, start, stop, p.after, PICK_RECORDS)
             for mkey, rec in step.records:
+                p.after = mkey
                 if mkey in locked:
                     busy = True
                     continue
@@ -568,13 +644,13 @@ class Migrator:
                 small.append(m)
                 size += len(rec) + len(mkey)
                 if len(small) >= max_keys or size >= max_bytes:
-                    p.after = mkey
                     return False, busy
             if step.done:
                 p.after = b""
                 return True, busy
             p.after = step.after
-            await asyncio.sleep(0)
+            if pace.due():
+                await pace.rest()
 
     async def _big_task(self, link: RespClient, target: Target, m: Moving, p: SlotPass) -> None:
         try:
@@ -596,7 +672,9 @@ class Migrator:
         counts: dict[int, int] = {}
         after = b""
         while True:
-            after, done = count_step(self.server.keyspace, start, stop, counts, after)
+            after, done = count_step(
+                self.server.keyspace, start, stop, counts, after, COUNT_RECORDS
+            )
             if done:
                 return counts.get(slot, 0)
             await asyncio.sleep(0)
@@ -633,6 +711,8 @@ class Migrator:
             ("ledis_migrate_big_keys_moved", self.big_keys_moved),
             ("ledis_migrate_parts_sent", self.parts_sent),
             ("ledis_migrate_failures", self.failures),
+            ("ledis_migrate_pace_work_us", round(self.pace.work * 1e6)),
+            ("ledis_migrate_pace_slowed", self.pace.slowed),
             ("ledis_migrate_links", len(self.links)),
             ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
             *self.stagings.info(),

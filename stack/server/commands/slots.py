@@ -15,6 +15,7 @@ from stack.core import errors
 from stack.core.resp import NIL, OK, ReplyError, strict_int
 from stack.core.slots import SLOT_COUNT, key_slot
 
+from ..client import BACKGROUND_TURN_SECONDS
 from ..deferral import defer
 from ..migrate import BATCH_BYTES, BATCH_KEYS, MAX_BATCH_BYTES, MAX_BATCH_KEYS, MigrateError
 from ..migrate import Target as MoveTarget
@@ -198,6 +199,7 @@ def slotsmgrtslot(c: Client, args: list[bytes]) -> object:
 
 @handler("slotsrestore")
 def slotsrestore(c: Client, args: list[bytes]) -> object:
+    c.turn_seconds = BACKGROUND_TURN_SECONDS  # a migration's link: short turns
     if (len(args) - 1) % 3:
         raise errors.wrong_arity("slotsrestore")
     decoded = []
@@ -220,6 +222,7 @@ def slotsrestore(c: Client, args: list[bytes]) -> object:
 
 @handler("slotsstage")
 def slotsstage(c: Client, args: list[bytes]) -> object:
+    c.turn_seconds = BACKGROUND_TURN_SECONDS
     commit = None
     if len(args) == 8 and upper(args[5]) == b"COMMIT":
         ttl, size = to_int(args[6]), to_int(args[7])
