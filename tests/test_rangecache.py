@@ -10,6 +10,8 @@ from stack.server.storage.collections import LIST_ORIGIN, Meta, member_prefix
 from stack.server.storage.engine import Engine
 from stack.server.storage.rangecache import RangeCache, bulk_slice_py, meta_key_of_sub
 
+from .servers import LedisServer
+
 MKEY = kf.meta_key(kf.meta_prefix(3), b"{tag}list")
 
 
@@ -85,3 +87,23 @@ def test_engine_writes_drop_the_window_of_their_list(tmp_path: Path) -> None:
         assert e.ranges.entries == {} and e.ranges.size == 0
     finally:
         e.close()
+
+
+def test_info_shows_the_windows(tmp_path: Path) -> None:
+    server = LedisServer(tmp_path).start()
+    try:
+        r = server.client()
+        r.rpush("l", *[b"e%d" % i for i in range(100)])
+        assert r.lrange("l", 0, 9) == [b"e%d" % i for i in range(10)]
+        info = r.info("memory")
+        assert (info["ledis_lrange_windows"], info["ledis_lrange_windows_bytes"]) == (
+            1,
+            len(_body([b"e%d" % i for i in range(10)])),
+        )
+        assert r.lrange("l", 2, 3) == [b"e2", b"e3"]  # inside it: no new window
+        r.lset("l", 5, "x")
+        info = r.info("memory")
+        assert (info["ledis_lrange_windows"], info["ledis_lrange_windows_bytes"]) == (0, 0)
+        assert r.lrange("l", 4, 5) == [b"e4", b"x"]
+    finally:
+        assert server.stop() == 0, server.log()

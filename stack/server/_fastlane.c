@@ -32,6 +32,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define TYPE_STRING 0x01
@@ -180,7 +181,34 @@ typedef struct {
     PyObject_HEAD Slot *slots;
     size_t mask;
     Py_ssize_t used;
+    void *map;       /* the mapping slots lie in (NULL: slots came from PyMem_Calloc) */
+    size_t map_size;
 } AccessTimes;
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Zeroed memory for the table: a mapping aligned to 2 MB huge pages that the kernel is asked
+ * to back with them (MADV_HUGEPAGE; each touch of the table is a random access, and with 4 KB
+ * pages nearly every one also missed the TLB), or PyMem_Calloc where that fails. */
+static int table_alloc(AccessTimes *a, size_t bytes) {
+    a->map = NULL;
+    if (bytes >= HUGE_PAGE) {
+        size_t size = bytes + HUGE_PAGE;
+        char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            char *aligned = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+            madvise(aligned, bytes, MADV_HUGEPAGE); /* a hint: without it, 4 KB pages */
+#endif
+            a->map = m;
+            a->map_size = size;
+            a->slots = (Slot *)aligned;
+            return 0;
+        }
+    }
+    a->slots = PyMem_Calloc(bytes / sizeof(Slot), sizeof(Slot));
+    return a->slots == NULL ? -1 : 0;
+}
 
 static PyTypeObject AccessTimesType;
 
@@ -248,8 +276,7 @@ static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *k
     AccessTimes *a = (AccessTimes *)type->tp_alloc(type, 0);
     if (a == NULL)
         return NULL;
-    a->slots = PyMem_Calloc((size_t)size, sizeof(Slot));
-    if (a->slots == NULL) {
+    if (table_alloc(a, (size_t)size * sizeof(Slot)) < 0) {
         Py_DECREF(a);
         return PyErr_NoMemory();
     }
@@ -258,7 +285,10 @@ static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *k
 }
 
 static void AccessTimes_dealloc(AccessTimes *a) {
-    PyMem_Free(a->slots);
+    if (a->map != NULL)
+        munmap(a->map, a->map_size);
+    else
+        PyMem_Free(a->slots);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
