@@ -105,5 +105,14 @@ def test_info_shows_the_windows(tmp_path: Path) -> None:
         info = r.info("memory")
         assert (info["ledis_lrange_windows"], info["ledis_lrange_windows_bytes"]) == (0, 0)
         assert r.lrange("l", 4, 5) == [b"e4", b"x"]
+        # Elements not written yet (one turn: the LSET's batch is still pending) make no window:
+        # the lane would send them before their batch is written.
+        pipe = r.pipeline(transaction=False)
+        pipe.lset("l", 6, "y").lrange("l", 5, 7).info("memory")
+        _ok, got, info = pipe.execute()
+        assert got == [b"x", b"y", b"e7"]
+        assert (info["ledis_lrange_windows"], info["ledis_lrange_windows_bytes"]) == (0, 0)
+        assert r.lrange("l", 5, 7) == [b"x", b"y", b"e7"]  # written now: kept
+        assert r.info("memory")["ledis_lrange_windows"] == 1
     finally:
         assert server.stop() == 0, server.log()

@@ -774,7 +774,7 @@ class Engine:
         (without their first ``cut`` bytes), values, or both (key, value, key ...); and how
         many bulks. Read straight from LevelDB in C when nothing pending or in flight is in
         the range, else through ``scan``."""
-        if ext is not None and not self._overlay_in(start, stop):
+        if ext is not None and not self.unwritten_in(start, stop):
             with self.db.iterator(
                 start=start, stop=stop, include_key=keys, include_value=values
             ) as it:
@@ -804,7 +804,7 @@ class Engine:
             under.reverse()
         return _overlay_items(pending, keys, inflight, under, reverse)
 
-    def _overlay_in(self, start: bytes, stop: bytes) -> bool:
+    def unwritten_in(self, start: bytes, stop: bytes) -> bool:
         """Whether a pending or in-flight write falls in [start, stop) (O(1) when none is
         waiting, as is usual for reads; O(log n) else)."""
         return bool(

@@ -114,7 +114,9 @@ class ListView:
         first = col.prefix + U64.pack(meta.head + start)
         last = col.prefix + U64.pack(meta.head + stop + 1)
         body, count = engine.encoded_range(first, last, 0, False, True)
-        if count == stop - start + 1:  # kept for the next read of the unchanged list
+        # Kept for the next read of the unchanged list; not when it holds elements not written
+        # yet (an LSET's): the lane would send them without waiting for their batch.
+        if count == stop - start + 1 and not engine.unwritten_in(first, last):
             engine.ranges.keep(col.mkey, record, start, count, body)
         return encoded_array(body, count)
 
