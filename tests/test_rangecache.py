@@ -42,14 +42,20 @@ def test_bounds() -> None:
     record = _record()
     cache.keep(MKEY, record, 0, 1, b"x" * (rangecache.WINDOW_MAX + 1))
     assert cache.entries == {} and cache.size == 0
-    n = rangecache.BUDGET // rangecache.WINDOW_MAX
+    cost = rangecache.WINDOW_MAX + rangecache.ENTRY_COST
+    n = rangecache.BUDGET // cost
     keys = [b"%d" % i for i in range(n + 2)]
     for k in keys:
         cache.keep(k, record, 0, 1, b"y" * rangecache.WINDOW_MAX)
         assert cache.size <= rangecache.BUDGET
     assert list(cache.entries) == keys[2:]  # the oldest went first
     cache.keep(keys[-1], record, 0, 1, b"z")  # replaced: counted once
-    assert cache.size == (n - 1) * rangecache.WINDOW_MAX + 1
+    assert cache.size == (n - 1) * cost + 1 + rangecache.ENTRY_COST
+    cache.clear()
+    small = rangecache.BUDGET // (1 + rangecache.ENTRY_COST)
+    for i in range(small + 10):  # many tiny windows are bounded too
+        cache.keep(b"%d" % i, record, 0, 1, b"s")
+    assert len(cache.entries) == small
     cache.clear()
     assert (cache.entries, cache.size) == ({}, 0)
 
@@ -98,7 +104,7 @@ def test_info_shows_the_windows(tmp_path: Path) -> None:
         info = r.info("memory")
         assert (info["ledis_lrange_windows"], info["ledis_lrange_windows_bytes"]) == (
             1,
-            len(_body([b"e%d" % i for i in range(10)])),
+            len(_body([b"e%d" % i for i in range(10)])) + rangecache.ENTRY_COST,
         )
         assert r.lrange("l", 2, 3) == [b"e2", b"e3"]  # inside it: no new window
         r.lset("l", 5, "x")

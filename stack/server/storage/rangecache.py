@@ -13,7 +13,8 @@ So a window is used only while ``engine.get(mkey) is record``.
 LRANGE of a range inside a window is then one slice of it (``ext.bulk_slice``, or the pure
 Python ``bulk_slice`` here), without LevelDB; the C lane answers it the same way, from the same
 dict, and leaves every miss to the Python path, which fills it (docs/storage-format.md).
-Bounded: windows of at most ``WINDOW_MAX`` bytes, ``BUDGET`` bytes in all (oldest dropped first).
+Bounded: windows of at most ``WINDOW_MAX`` bytes, ``BUDGET`` bytes in all, each counted with
+``ENTRY_COST`` more (so many small windows are bounded too); the oldest go first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import keyformat as kf
 
 WINDOW_MAX = 1 << 20  # bytes of one window's encoding; a longer read is not kept
 BUDGET = 16 << 20  # bytes of all windows
+ENTRY_COST = 256  # what one window costs besides its encoding (key, record, tuple, dict slot)
 _NS_SUB = kf.NS_SUB[0]
 
 
@@ -55,7 +57,7 @@ class RangeCache:
     def __init__(self) -> None:
         # mkey -> (record, first, count, body): shared with the C lane, which only reads it
         self.entries: dict[bytes, tuple[bytes, int, int, bytes]] = {}
-        self.size = 0  # bytes of the bodies held
+        self.size = 0  # bytes held: the bodies, and ENTRY_COST per window
         self.hits = 0
         self.misses = 0
 
@@ -80,15 +82,16 @@ class RangeCache:
             return
         self.drop(mkey)
         entries = self.entries
-        while entries and self.size + len(body) > BUDGET:
+        cost = len(body) + ENTRY_COST
+        while entries and self.size + cost > BUDGET:
             self.drop(next(iter(entries)))
         entries[mkey] = (record, first, count, body)
-        self.size += len(body)
+        self.size += cost
 
     def drop(self, mkey: bytes) -> None:
         entry = self.entries.pop(mkey, None)
         if entry is not None:
-            self.size -= len(entry[3])
+            self.size -= len(entry[3]) + ENTRY_COST
 
     def written(self, key: bytes) -> None:
         """A record was written: drop the window of the list it is an element of (callers
