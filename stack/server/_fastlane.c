@@ -9,7 +9,10 @@
  *   SET key value (no options) over a key that is missing, or a string without a TTL, when
  *                 writes are allowed;
  *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow;
- *   MSET k v ...  when every one of its keys could be SET so (checked before any is written).
+ *   MSET k v ...  when every one of its keys could be SET so (checked before any is written);
+ *   LRANGE key start stop  inside a window of the list that the Python path kept
+ *                 (storage/rangecache.py; see run_lrange below);
+ *   and HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD on an existing collection (below).
  *
  * Records come from the record cache or the pending batch, or else from ``load`` (Engine.load:
  * LevelDB, the record then cached), as Engine.get reads them. The lane stops at ``deadline``,
