@@ -340,6 +340,41 @@ CASES: dict[str, list[Cmd]] = {
         ("RPUSH", "big", *[str(i) for i in range(300)]), ("LRANGE", "big", "100", "105"),
         ("LINDEX", "big", "-3"), ("OBJECT", "ENCODING", "big"), ("TYPE", "big"), ("DBSIZE",),
     ],
+    # LRANGE answered from a kept window (storage/rangecache.py): read twice, then after each
+    # kind of change the list can see, the second read must see the change.
+    "list range windows": [
+        ("RPUSH", "w", *[f"e{i}" for i in range(50)]), ("LRANGE", "w", "0", "9"),
+        ("LRANGE", "w", "0", "9"), ("LRANGE", "w", "2", "5"), ("LRANGE", "w", "-5", "-1"),
+        ("LRANGE", "w", "-5", "-1"), ("LRANGE", "w", "-3", "-2"), ("LRANGE", "w", "47", "100"),
+        ("LRANGE", "w", "0", "-1"), ("LRANGE", "w", "10", "20"), ("LRANGE", "w", "-100", "3"),
+        ("LRANGE", "w", "50", "60"), ("LRANGE", "w", "9", "8"), ("LRANGE", "w", "-1", "-2"),
+        ("LSET", "w", "12", "X"), ("LRANGE", "w", "10", "20"), ("LPUSH", "w", "a"),
+        ("LRANGE", "w", "10", "20"), ("RPOP", "w"), ("LRANGE", "w", "0", "-1"),
+        ("LINSERT", "w", "BEFORE", "X", "Y"), ("LRANGE", "w", "10", "20"),
+        ("LREM", "w", "0", "Y"), ("LRANGE", "w", "10", "20"), ("LTRIM", "w", "1", "-2"),
+        ("LRANGE", "w", "0", "-1"), ("LRANGE", "w", "0", "-1"), ("LMOVE", "w", "w", "LEFT", "RIGHT"),
+        ("LRANGE", "w", "0", "-1"), ("EXPIRE", "w", "100"), ("LRANGE", "w", "0", "2"),
+        ("LRANGE", "w", "0", "2"), ("PERSIST", "w"), ("LRANGE", "w", "0", "2"),
+        ("LRANGE", "w", "00", "1"), ("LRANGE", "w", "+1", "2"), ("LRANGE", "w", "1", "x"),
+        ("LRANGE", "w", "-9223372036854775808", "9223372036854775807"),
+        ("LRANGE", "w", "9223372036854775807", "-9223372036854775808"),
+        ("MULTI",), ("LRANGE", "w", "0", "2"), ("LSET", "w", "1", "M"), ("LRANGE", "w", "0", "2"),
+        ("EXEC",), ("LRANGE", "w", "0", "2"),
+        ("EVAL", "redis.call('lset', KEYS[1], 0, 'S') return redis.call('lrange', KEYS[1], 0, 2)",
+         "1", "w"), ("LRANGE", "w", "0", "2"), ("RENAME", "w", "w2"), ("LRANGE", "w", "0", "2"),
+        ("LRANGE", "w2", "0", "2"), ("LRANGE", "w2", "0", "2"), ("SET", "w", "str"),
+        ("LRANGE", "w", "0", "2"), ("COPY", "w2", "w3"), ("LSET", "w3", "0", "C"),
+        ("LRANGE", "w2", "0", "2"), ("LRANGE", "w3", "0", "2"), ("DEL", "w2"),
+        ("LRANGE", "w2", "0", "-1"), ("RPUSH", "w2", "n"), ("LRANGE", "w2", "0", "-1"),
+        ("SORT", "w3", "ALPHA", "STORE", "w2"), ("LRANGE", "w2", "0", "2"),
+        ("RPUSH", "e", "x"), ("LRANGE", "e", "0", "0"), ("LPOP", "e"), ("LRANGE", "e", "0", "0"),
+        ("RPUSH", "huge", *[f"{i:04d}" + "h" * 4000 for i in range(300)]),
+        ("LRANGE", "huge", "0", "-1"), ("LRANGE", "huge", "0", "-1"), ("LSET", "huge", "5", "s"),
+        ("LRANGE", "huge", "4", "6"), ("LRANGE", "huge", "4", "6"), ("SELECT", "1"),
+        ("LRANGE", "w3", "0", "2"), ("SELECT", "0"), ("SWAPDB", "0", "1"), ("LRANGE", "w3", "0", "2"),
+        ("SELECT", "1"), ("LRANGE", "w3", "0", "2"), ("FLUSHDB",), ("LRANGE", "w3", "0", "2"),
+        ("SELECT", "0"),
+    ],
     "sorted sets": [
         ("ZADD", "z", "1", "a", "2", "b", "3", "c"), ("ZADD", "z", "0.1", "d", "-inf", "e", "inf", "f"),
         ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZSCORE", "z", "d"), ("ZSCORE", "z", "nope"),
@@ -452,6 +487,14 @@ CASES: dict[str, list[Cmd]] = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_sequences_match_redis(pair: Pair, name: str) -> None:
     pair.run(CASES[name])
+
+
+def test_list_windows_pipelined_match_redis(pair: Pair) -> None:
+    """The list-window sequence as one pipeline, cut into reads: the C lane answers the LRANGEs
+    inside a window and hands each change to the Python path, within one read."""
+    commands = CASES["list range windows"]
+    size = len(b"".join(encode_command(c) for c in commands))
+    pair.run_pipelined(commands, cuts=range(4096, size, 65536))
 
 
 def test_scan_returns_every_key_once_with_count(pair: Pair, ledis_server: LedisServer) -> None:

@@ -168,7 +168,7 @@ def test_load_reads_what_the_cache_does_not_hold() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
         False, 511, load, 0.0)
     assert replies == b"$7\r\non disk\r\n+OK\r\n$-1\r\n:1\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 7, 1, 1, 2, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 8, 1, 1, 2, 3)
     assert asked == [mkey(b"disk"), mkey(b"new"), mkey(b"absent"), mkey(b"n")]
     # What load returns is used as the cache's record would be: a TTL is the Python path's.
     ttl = pipeline(("GET", "ttl"))
@@ -235,7 +235,7 @@ def test_incr_and_decr() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True, False,
         511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 7, 0, 0, 1, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 8, 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
                             mkey(b"new"): b"\x01-2"}
 
@@ -474,7 +474,7 @@ def test_collections_of_the_common_case_are_written_as_the_python_path_lays_them
         False, 511, load, 0.0)
     assert replies == b":1\r\n:1\r\n:4\r\n:5\r\n$1\r\nb\r\n$1\r\nz\r\n"
     assert pos == len(buf)
-    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0)
+    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0)
     assert (hits, misses, new_keys, last) == (0, 0, 0, 11)
     u = kf.U64.pack
     assert lane.pending == {
@@ -551,3 +551,95 @@ def test_zadd_of_plain_scores_writes_member_and_index_records() -> None:
         s + encode_score(7.0) + b"new": b"",
         z: Meta(kf.TYPE_ZSET, 0, 21, 3).encode(),
     }  # "same": its score unchanged, nothing written
+
+
+# --- LRANGE from the windows of storage/rangecache.py ---------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=30), max_size=20), st.integers(0, 25), st.integers(0, 25))
+def test_bulk_slice_is_the_python_one(items: list[bytes], skip: int, n: int) -> None:
+    from stack.server.storage.rangecache import bulk_slice_py
+
+    body = b"".join(b"$%d\r\n%b\r\n" % (len(x), x) for x in items)
+    want = bulk_slice_py(body, skip, n)
+    assert fastlane.bulk_slice(body, skip, n) == want
+    if skip + n <= len(items):
+        assert want == b"".join(b"$%d\r\n%b\r\n" % (len(x), x) for x in items[skip : skip + n])
+    else:
+        assert want is None
+    assert fastlane.bulk_slice(body[:-1], 0, len(items)) in ((None,) if items else (b"",))
+
+
+def _list_lane() -> tuple[Lane, dict[bytes, tuple[bytes, int, int, bytes]], bytes]:
+    """A lane with list ``l`` of 10 elements e0..e9, a window of its elements 2..7, and ``t``
+    (the same list with a TTL), ``h`` (a hash) and ``w`` (a list whose window is stale)."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import LIST_ORIGIN, Meta
+
+    lane = Lane()
+    record = Meta(kf.TYPE_LIST, 0, 3, 10, LIST_ORIGIN, LIST_ORIGIN + 10).encode()
+    body = b"".join(b"$2\r\ne%d\r\n" % i for i in range(2, 8))
+    lane.cache[mkey(b"l")] = record
+    lane.cache[mkey(b"t")] = Meta(kf.TYPE_LIST, 2**40, 4, 10, LIST_ORIGIN, LIST_ORIGIN + 10).encode()
+    lane.cache[mkey(b"h")] = Meta(kf.TYPE_HASH, 0, 5, 10).encode()
+    lane.cache[mkey(b"w")] = record[:1] + record[1:]  # equal, another object: it changed
+    ranges = {mkey(b"l"): (record, 2, 6, body), mkey(b"t"): (lane.cache[mkey(b"t")], 2, 6, body),
+              mkey(b"h"): (lane.cache[mkey(b"h")], 2, 6, body), mkey(b"w"): (record, 2, 6, body)}
+    return lane, ranges, body
+
+
+def _run_ranges(lane: Lane, ranges: dict[bytes, tuple[bytes, int, int, bytes]], buf: bytes,
+                pending: bool = False) -> tuple[bytes, int, tuple[int, ...], int, int]:
+    replies, pos, calls, hits, _misses, _new, _last, unwritten = fastlane.run(
+        buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, False,
+        False, 511, None, 0.0, None, {}, {}, {}, ranges)
+    return replies, pos, calls, hits, unwritten
+
+
+def test_lrange_inside_a_window_is_answered_from_it() -> None:
+    lane, ranges, body = _list_lane()
+    buf = pipeline(("LRANGE", "l", "2", "7"), ("lrange", "l", "3", "4"), ("LRANGE", "l", "-8", "-3"),
+                   ("LRANGE", "l", "5", "2"), ("LRANGE", "l", "10", "20"),
+                   ("LRANGE", "l", "-100", "-50"), ("LRANGE", "l", "7", "7"))
+    replies, pos, calls, hits, unwritten = _run_ranges(lane, ranges, buf)
+    assert replies == (b"*6\r\n" + body + b"*2\r\n$2\r\ne3\r\n$2\r\ne4\r\n" + b"*6\r\n" + body
+                       + b"*0\r\n*0\r\n*0\r\n*1\r\n$2\r\ne7\r\n")
+    assert (pos, calls[-1], sum(calls), hits, unwritten) == (len(buf), 7, 7, 7, 0)
+    assert lane.access.get(mkey(b"l")) == 1.0
+    assert lane.pending == {}
+    lane.pending[mkey(b"l")] = lane.cache[mkey(b"l")]  # not written yet: the reply waits
+    assert _run_ranges(lane, ranges, pipeline(("LRANGE", "l", "2", "3")))[4] == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("LRANGE", "l", "0", "5"),  # starts before the window
+        ("LRANGE", "l", "3", "8"),  # ends after it
+        ("LRANGE", "l", "0", "-1"),
+        ("LRANGE", "w", "2", "3"),  # the window is of another record: the list changed
+        ("LRANGE", "t", "2", "3"),  # a TTL: the Python path checks it
+        ("LRANGE", "h", "2", "3"),  # another type: WRONGTYPE is the Python path's
+        ("LRANGE", "missing", "0", "1"),
+        ("LRANGE", "uncached", "0", "1"),  # only LevelDB knows
+        ("LRANGE", "l", "02", "3"),  # unusual indexes: the Python path parses them
+        ("LRANGE", "l", "+2", "3"),
+        ("LRANGE", "l", "2", "x"),
+        ("LRANGE", "l", "2", "-9223372036854775808"),
+        ("LRANGE", "l", "2"),  # wrong arity
+        ("LRANGE", "l", "2", "3", "4"),
+    ],
+)
+def test_lrange_outside_a_window_stops(command: tuple[str, ...]) -> None:
+    lane, ranges, _body = _list_lane()
+    lane.cache[mkey(b"missing")] = None
+    head = encode_command(("LRANGE", "l", "2", "2"))
+    buf = head + encode_command(command) + head
+    replies, pos, calls, hits, _unwritten = _run_ranges(lane, ranges, buf)
+    assert (replies, pos, calls[-1], hits) == (b"*1\r\n$2\r\ne2\r\n", len(head), 1, 1)
+
+
+def test_lrange_without_windows_stops() -> None:
+    lane, _ranges, _body = _list_lane()
+    assert _run_ranges(lane, {}, pipeline(("LRANGE", "l", "2", "3")))[:2] == (b"", 0)

@@ -261,3 +261,26 @@ def test_a_replica_of_itself_never_reports_its_link_up(fresh_server: LedisServer
     info = c.info("replication")
     assert info["role"] == "slave" and info["master_link_status"] == "down", info
     assert c.execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+
+
+def test_replica_lrange_sees_each_change(tmp_path: Path) -> None:
+    """A replica's LRANGE windows (storage/rangecache.py) go with every replicated batch:
+    an LSET, which leaves the list's record as it is, shows on the replica's next LRANGE."""
+    master = LedisServer(tmp_path / "m").start()
+    replica = LedisServer(tmp_path / "r", "--replicaof", "127.0.0.1", str(master.port)).start()
+    try:
+        m, r = master.client(), replica.client()
+        m.rpush("l", *range(20))
+        wait_until(lambda: r.llen("l") == 20)
+        for i in range(3):
+            want = r.lrange("l", 0, 9)
+            assert r.lrange("l", 0, 9) == want  # from the window
+            m.lset("l", 3, f"x{i}")
+            assert m.execute_command("WAIT", 1, 10_000) == 1
+            wait_until(lambda: caught_up(m, r))
+            assert r.info("memory")["ledis_lrange_windows"] == 0  # went with the batch
+            assert r.lrange("l", 2, 4) == [b"2", f"x{i}".encode(), b"4"]
+    finally:
+        for s in (master, replica):
+            if s.proc is not None and s.proc.poll() is None:
+                s.kill9()

@@ -9,7 +9,10 @@
  *   SET key value (no options) over a key that is missing, or a string without a TTL, when
  *                 writes are allowed;
  *   INCR/DECR key likewise, over a missing key or a canonical integer without overflow;
- *   MSET k v ...  when every one of its keys could be SET so (checked before any is written).
+ *   MSET k v ...  when every one of its keys could be SET so (checked before any is written);
+ *   LRANGE key start stop  inside a window of the list that the Python path kept
+ *                 (storage/rangecache.py; see run_lrange below);
+ *   and HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD on an existing collection (below).
  *
  * Records come from the record cache or the pending batch, or else from ``load`` (Engine.load:
  * LevelDB, the record then cached), as Engine.get reads them. The lane stops at ``deadline``,
@@ -32,6 +35,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define TYPE_STRING 0x01
@@ -69,10 +73,29 @@ static int out_add(Out *o, const char *s, Py_ssize_t n) {
     return 0;
 }
 
+/* The decimal digits of n >= 0 at w (at most 20); how many. (sprintf's parsing of its format
+ * was a good part of a short bulk's cost.) */
+static int put_digits(char *w, Py_ssize_t n) {
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (int i = 0; i < k; i++)
+        w[i] = tmp[k - 1 - i];
+    return k;
+}
+
 static int out_bulk(Out *o, const char *s, Py_ssize_t n) {
     if (out_reserve(o, n + 32) < 0)
         return -1;
-    o->len += sprintf(o->data + o->len, "$%zd\r\n", n);
+    char *w = o->data + o->len;
+    *w++ = '$';
+    w += put_digits(w, n);
+    *w++ = '\r';
+    *w++ = '\n';
+    o->len = w - o->data;
     memcpy(o->data + o->len, s, (size_t)n);
     o->len += n;
     o->data[o->len++] = '\r';
@@ -180,7 +203,34 @@ typedef struct {
     PyObject_HEAD Slot *slots;
     size_t mask;
     Py_ssize_t used;
+    void *map;       /* the mapping slots lie in (NULL: slots came from PyMem_Calloc) */
+    size_t map_size;
 } AccessTimes;
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Zeroed memory for the table: a mapping aligned to 2 MB huge pages that the kernel is asked
+ * to back with them (MADV_HUGEPAGE; each touch of the table is a random access, and with 4 KB
+ * pages nearly every one also missed the TLB), or PyMem_Calloc where that fails. */
+static int table_alloc(AccessTimes *a, size_t bytes) {
+    a->map = NULL;
+    if (bytes >= HUGE_PAGE) {
+        size_t size = bytes + HUGE_PAGE;
+        char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            char *aligned = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+            madvise(aligned, bytes, MADV_HUGEPAGE); /* a hint: without it, 4 KB pages */
+#endif
+            a->map = m;
+            a->map_size = size;
+            a->slots = (Slot *)aligned;
+            return 0;
+        }
+    }
+    a->slots = PyMem_Calloc(bytes / sizeof(Slot), sizeof(Slot));
+    return a->slots == NULL ? -1 : 0;
+}
 
 static PyTypeObject AccessTimesType;
 
@@ -248,8 +298,7 @@ static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *k
     AccessTimes *a = (AccessTimes *)type->tp_alloc(type, 0);
     if (a == NULL)
         return NULL;
-    a->slots = PyMem_Calloc((size_t)size, sizeof(Slot));
-    if (a->slots == NULL) {
+    if (table_alloc(a, (size_t)size * sizeof(Slot)) < 0) {
         Py_DECREF(a);
         return PyErr_NoMemory();
     }
@@ -258,7 +307,10 @@ static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *k
 }
 
 static void AccessTimes_dealloc(AccessTimes *a) {
-    PyMem_Free(a->slots);
+    if (a->map != NULL)
+        munmap(a->map, a->map_size);
+    else
+        PyMem_Free(a->slots);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
 
@@ -427,6 +479,7 @@ enum {
     OP_LPOP,
     OP_RPOP,
     OP_ZADD,
+    OP_LRANGE,
     N_OPS
 };
 #define DEADLINE_EVERY 16 /* commands between looks at the clock */
@@ -988,28 +1041,173 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     return result;
 }
 
+/* ---- LRANGE from the windows of rangecache.py ----------------------------------------------
+ *
+ * The Python path keeps the encoding of the elements an LRANGE read (rangecache.py: a dict
+ * mkey -> (record, first, count, body), the record being the list's metadata record object
+ * when it was read); the lane answers an LRANGE inside such a window while the list's current
+ * record is that very object, and leaves every other LRANGE (no window, a TTL, another type,
+ * a missing key, unusual indexes) to the Python path, which fills the window. */
+
+/* Where n RESP bulk strings start after the first skip ones of body[0:len] (*from) and how
+ * many bytes they take, or -1 when body does not hold them. */
+static Py_ssize_t bulk_span(const char *body, Py_ssize_t len, Py_ssize_t skip, Py_ssize_t n,
+                            Py_ssize_t *from) {
+    const char *p = body, *end = body + len;
+    *from = 0;
+    for (Py_ssize_t i = 0; i < skip + n; i++) {
+        if (i == skip)
+            *from = p - body;
+        if (p >= end || *p != '$')
+            return -1;
+        const char *s = p + 1;
+        Py_ssize_t m = read_len(&s, end);
+        if (m < 0 || end - s < m + 2)
+            return -1;
+        p = s + m + 2;
+    }
+    if (n == 0)
+        return 0;
+    return (p - body) - *from;
+}
+
+/* LRANGE key start stop at *p (name already read): 1 when it ran (reply in out, *p moved past
+ * it), 0 when the Python path must run it, -1 on error. */
+static int run_lrange(const char **p, const char *end, const char *pfx, Py_ssize_t plen,
+                      Cache *cache, PyObject *inflight, PyObject *ranges, AccessTimes *access,
+                      double clock, const unsigned char *slots, Out *out, Py_ssize_t *hits,
+                      Py_ssize_t *dirty) {
+    const char *s = *p, *key, *a, *b;
+    long long start, stop;
+    Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
+    if (klen < 0)
+        return 0;
+    Py_ssize_t alen = read_bulk(&s, end, &a, 20);
+    Py_ssize_t blen = alen < 0 ? -1 : read_bulk(&s, end, &b, 20);
+    if (blen < 0 || !canonical_int(a, alen, &start) || !canonical_int(b, blen, &stop))
+        return 0;
+    PyObject *mkey = meta_key(pfx, plen, key, klen), *rec = NULL;
+    if (mkey == NULL)
+        return -1;
+    int result = 0;
+    if (!served(slots, mkey, plen))
+        goto done;
+    rec = cached_record(cache, mkey);
+    if (rec == NULL) {
+        result = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (rec == Py_None || PyBytes_GET_SIZE(rec) != 33 || PyBytes_AS_STRING(rec)[0] != 3)
+        goto done; /* missing, another type, or a TTL */
+    long long size = (long long)get_u64(PyBytes_AS_STRING(rec) + 9);
+    if (size <= 0)
+        goto done;
+    if (start < 0 && (start += size) < 0) /* ListView.bounds */
+        start = 0;
+    if (stop < 0)
+        stop += size;
+    if (stop > size - 1)
+        stop = size - 1;
+    if (start > stop || start >= size) {
+        result = out_add(out, "*0\r\n", 4) < 0 ? -1 : 1;
+    } else {
+        PyObject *entry = ranges != NULL ? PyDict_GetItemWithError(ranges, mkey) : NULL;
+        if (entry == NULL) {
+            result = PyErr_Occurred() ? -1 : 0;
+            goto done;
+        }
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 4 ||
+            PyTuple_GET_ITEM(entry, 0) != rec || !PyBytes_Check(PyTuple_GET_ITEM(entry, 3)))
+            goto done; /* the list changed since */
+        long long first = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+        long long count = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 2));
+        if ((first == -1 || count == -1) && PyErr_Occurred()) {
+            result = -1;
+            goto done;
+        }
+        if (start < first || stop >= first + count)
+            goto done;
+        PyObject *body = PyTuple_GET_ITEM(entry, 3);
+        Py_ssize_t from, len = bulk_span(PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body),
+                                         (Py_ssize_t)(start - first),
+                                         (Py_ssize_t)(stop - start + 1), &from);
+        if (len < 0)
+            goto done;
+        char head[32];
+        int hn = snprintf(head, sizeof head, "*%lld\r\n", stop - start + 1);
+        result = out_add(out, head, hn) < 0 ||
+                         out_add(out, PyBytes_AS_STRING(body) + from, len) < 0
+                     ? -1
+                     : 1;
+    }
+    if (result == 1) {
+        int unwritten = not_written(cache, inflight, mkey);
+        if (unwritten < 0 || accessed(access, mkey, clock) < 0)
+            result = -1;
+        else {
+            *dirty += unwritten;
+            (*hits)++;
+        }
+    }
+done:
+    Py_XDECREF(rec);
+    Py_DECREF(mkey);
+    if (result == 1)
+        *p = s;
+    return result;
+}
+
+PyDoc_STRVAR(bulk_slice_doc,
+             "bulk_slice(body, skip, n)\n--\n\n"
+             "The n RESP bulk strings after the first skip ones of body (bytes of bulk strings), "
+             "as bytes; None when body does not hold that many.");
+
+static PyObject *bulk_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "bulk_slice(body: bytes, skip, n)");
+        return NULL;
+    }
+    Py_ssize_t skip = PyLong_AsSsize_t(args[1]), n = PyLong_AsSsize_t(args[2]);
+    if ((skip == -1 || n == -1) && PyErr_Occurred())
+        return NULL;
+    if (skip < 0 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "bulk_slice: skip and n must be >= 0");
+        return NULL;
+    }
+    Py_ssize_t from, len = bulk_span(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), skip,
+                                     n, &from);
+    if (len < 0)
+        Py_RETURN_NONE;
+    if (from == 0 && len == PyBytes_GET_SIZE(args[0])) {
+        Py_INCREF(args[0]);
+        return args[0];
+    }
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(args[0]) + from, len);
+}
+
 PyDoc_STRVAR(run_doc,
              "run(buf, pos, prefix, cache, cache_old, pending, access, clock, waited, writes_ok, "
              "resp3, max_value, load=None, deadline=0.0, slots=None, inflight=None, floors=None, "
-             "ceilings=None)\n--\n\n"
+             "ceilings=None, ranges=None)\n--\n\n"
              "Run the plain GET, SET, INCR, DECR and MSET at buf[pos:]; stop at the first command "
              "that is anything else or not the common case, or once time.monotonic() passes "
              "deadline (checked every DEADLINE_EVERY commands; 0: no deadline). load(mkey) reads "
              "a record the cache does not hold (None: stop there instead). slots (16384 bytes, the "
              "gate's map): stop at a key whose slot's byte is 0.\n"
              "inflight: the batch being written (a dict), read as pending is. floors, ceilings: "
-             "Engine's known ends of sorted sets' live scores (dicts), widened by ZADD.\n"
+             "Engine's known ends of sorted sets' live scores (dicts), widened by ZADD. ranges: "
+             "the LRANGE windows (rangecache.py; a dict read, never written).\n"
              "Returns (replies, new_pos, calls, hits, misses, new_keys, last, unwritten): calls "
-             "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD in "
-             "that order; last is the op of the last command run (1 GET ... 12 ZADD), 0 when none "
-             "ran; unwritten counts GETs that read a record not yet written (pending or in "
-             "flight).");
+             "counts GET, SET, INCR, DECR, MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP, ZADD, "
+             "LRANGE in that order; last is the op of the last command run (1 GET ... 13 "
+             "LRANGE), 0 when none ran; unwritten counts GETs and LRANGEs that read a record not "
+             "yet written (pending or in flight).");
 
 static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 18) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 18 arguments");
+    if (nargs < 12 || nargs > 19) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 19 arguments");
         return NULL;
     }
     const unsigned char *slots = NULL;
@@ -1043,6 +1241,11 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
     PyObject *inflight = nargs > 15 ? args[15] : NULL;
     if (inflight != NULL && !PyDict_Check(inflight)) {
         PyErr_SetString(PyExc_TypeError, "run(): inflight must be a dict");
+        return NULL;
+    }
+    PyObject *ranges = nargs > 18 && args[18] != Py_None ? args[18] : NULL;
+    if (ranges != NULL && !PyDict_Check(ranges)) {
+        PyErr_SetString(PyExc_TypeError, "run(): ranges must be a dict");
         return NULL;
     }
     if (!PyBytes_Check(buf) || !PyBytes_Check(prefix) || !PyDict_Check(cache->young) ||
@@ -1087,8 +1290,20 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
         if (deadline > 0 && ++ran % DEADLINE_EVERY == 0 && monotonic() >= deadline)
             break;
         Py_ssize_t argc = read_len(&s, end);
-        Py_ssize_t nlen = read_bulk(&s, end, &name, 5);
+        Py_ssize_t nlen = read_bulk(&s, end, &name, 6);
         int op = OP_NONE;
+        if (argc == 4 && is_word(name, nlen, "LRANGE")) {
+            int r = run_lrange(&s, end, pfx, plen, cache, inflight, ranges, access, clock, slots,
+                               &out, &hits, &dirty);
+            if (r == 0)
+                break;
+            if (r < 0)
+                goto error;
+            calls[OP_LRANGE]++;
+            last = OP_LRANGE;
+            p = s;
+            continue;
+        }
         if (argc >= 3 && argc % 2 == 1 && argc <= 2 * MAX_MSET + 1 && writes_ok &&
             is_word(name, nlen, "MSET")) {
             int r = run_mset(&s, end, (argc - 1) / 2, pfx, plen, cache, access, clock, waited,
@@ -1405,6 +1620,7 @@ static PyMethodDef methods[] = {
      write_pending_doc},
     {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL,
      encode_bulks_doc},
+    {"bulk_slice", (PyCFunction)(void (*)(void))bulk_slice, METH_FASTCALL, bulk_slice_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 

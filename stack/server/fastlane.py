@@ -1,5 +1,6 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET, and HSET, SADD, LPUSH, RPUSH, LPOP,
-RPOP and ZADD on an existing collection, of a pipelined chunk run in C (``_fastlane.c``).
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP
+and ZADD on an existing collection, and LRANGE inside a window the Python path kept
+(``storage/rangecache.py``), of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
 place that decides, for the lane and the Python path alike) lets it: nothing about the client
@@ -30,8 +31,9 @@ ALL_RAN = -1  # run(): the lane ran every command received
 # The lane's commands, in the order of its op codes and of the calls it reports.
 LANE_COMMANDS = (
     b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
-    b"rpop", b"zadd",
+    b"rpop", b"zadd", b"lrange",
 )  # fmt: skip
+READS = (LANE_COMMANDS.index(b"get"), LANE_COMMANDS.index(b"lrange"))  # in the calls reported
 
 
 class FastLane:
@@ -79,6 +81,7 @@ class FastLane:
             engine.inflight,
             engine.floors,
             engine.ceilings,
+            engine.ranges.entries,
         )
         if len(engine.cache) > engine.cache_entries >> 1:
             engine.rotate_cache()
@@ -108,7 +111,7 @@ class FastLane:
                     entry.histogram[bucket] += n
         if unwritten:
             client.unclean = True  # its GETs read what is not written yet: the reply waits
-        if ran != calls[0]:  # writes
+        if ran != sum(calls[i] for i in READS):  # writes
             client.wrote = True
             if new_keys:
                 ks.count(db.phys, new_keys, 0)

@@ -114,6 +114,8 @@ def memory_section(s: Server) -> list[tuple[str, object]]:
         ("ledis_disk_bytes", disk),
         ("ledis_read_cache_records", s.engine.cached_records()),
         ("ledis_read_cache_misses", s.engine.cache_misses),
+        ("ledis_lrange_windows", len(s.engine.ranges.entries)),  # storage/rangecache.py
+        ("ledis_lrange_windows_bytes", s.engine.ranges.size),
         ("ledis_disk_human", _human(disk)),
     ]
 

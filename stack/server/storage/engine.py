@@ -38,6 +38,7 @@ import plyvel
 from ..accel import ext
 from . import binlog as blog
 from . import keyformat as kf
+from .rangecache import RangeCache
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,10 @@ class Engine:
         # those (a failed batch, replication, a full sync) forgets them all.
         self.floors: dict[bytes, bytes] = {}
         self.ceilings: dict[bytes, bytes] = {}
+        # LRANGE replies kept encoded while their list is unchanged (rangecache.py): a write
+        # of an element drops its list's window, whatever changes records behind the engine
+        # (forget_bounds) all of them.
+        self.ranges = RangeCache()
         # The record cache in two generations: ``cache`` takes every write and recent reads;
         # when it holds half the limit it becomes ``cache_old`` (still read, and entries found
         # there move back to ``cache``), and the generation before is retired: freed a little
@@ -401,10 +406,14 @@ class Engine:
     def put(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
         self.cache[key] = value
+        if self.ranges.entries:
+            self.ranges.written(key)
 
     def delete(self, key: bytes) -> None:
         self.pending[key] = None
         self.cache[key] = None
+        if self.ranges.entries:
+            self.ranges.written(key)
 
     @property
     def dirty(self) -> bool:
@@ -634,7 +643,9 @@ class Engine:
         self.forget_bounds()
 
     def forget_bounds(self) -> None:
-        """Forget where sorted sets' live scores begin and end (records changed behind them)."""
+        """Forget where sorted sets' live scores begin and end, and the LRANGE windows
+        (records changed behind them)."""
+        self.ranges.clear()
         if self.floors or self.ceilings:
             self.floors.clear()
             self.ceilings.clear()
@@ -763,7 +774,7 @@ class Engine:
         (without their first ``cut`` bytes), values, or both (key, value, key ...); and how
         many bulks. Read straight from LevelDB in C when nothing pending or in flight is in
         the range, else through ``scan``."""
-        if ext is not None and not self._overlay_in(start, stop):
+        if ext is not None and not self.unwritten_in(start, stop):
             with self.db.iterator(
                 start=start, stop=stop, include_key=keys, include_value=values
             ) as it:
@@ -793,7 +804,7 @@ class Engine:
             under.reverse()
         return _overlay_items(pending, keys, inflight, under, reverse)
 
-    def _overlay_in(self, start: bytes, stop: bytes) -> bool:
+    def unwritten_in(self, start: bytes, stop: bytes) -> bool:
         """Whether a pending or in-flight write falls in [start, stop) (O(1) when none is
         waiting, as is usual for reads; O(log n) else)."""
         return bool(

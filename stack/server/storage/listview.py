@@ -102,10 +102,23 @@ class ListView:
         bounds = self.bounds(start, stop)
         if bounds is None:
             return bulk_array(())
+        col = self.col
+        engine = col.ks.engine
+        record = col.record
+        assert record is not None  # bounds: it exists
+        start, stop = bounds
+        body = engine.ranges.get(col.mkey, record, start, stop)
+        if body is not None:
+            return encoded_array(body, stop - start + 1)
         meta = self._meta()
-        first = self.col.prefix + U64.pack(meta.head + bounds[0])
-        last = self.col.prefix + U64.pack(meta.head + bounds[1] + 1)
-        return encoded_array(*self.col.ks.engine.encoded_range(first, last, 0, False, True))
+        first = col.prefix + U64.pack(meta.head + start)
+        last = col.prefix + U64.pack(meta.head + stop + 1)
+        body, count = engine.encoded_range(first, last, 0, False, True)
+        # Kept for the next read of the unchanged list; not when it holds elements not written
+        # yet (an LSET's): the lane would send them without waiting for their batch.
+        if count == stop - start + 1 and not engine.unwritten_in(first, last):
+            engine.ranges.keep(col.mkey, record, start, count, body)
+        return encoded_array(body, count)
 
     def elements(self) -> list[bytes]:
         return [v for _k, v in self.col.items()]
