@@ -31,6 +31,7 @@ REPLIES = [
     b"_\r\n", b"#t\r\n", b",1.5\r\n", b"(123\r\n", b"=7\r\ntxt:abc\r\n", b"~1\r\n+x\r\n",
     b">2\r\n+a\r\n+b\r\n", b"*1\r\n*1\r\n*0\r\n", b"$20\r\n" + b"x" * 20 + b"\r\n",
     b"*3\r\n$1\r\n\r\r\n$2\r\n\r\n\r\n:0\r\n", b"|1\r\n+k\r\n+v\r\n+OK\r\n",
+    b":9223372036854775807\r\n", b":-12\r\n", b",inf\r\n", b"(-123456789012345678901\r\n",
 ]  # fmt: skip
 
 
@@ -59,7 +60,7 @@ def test_routes_what_the_parser_reads() -> None:
                 head = parser.unparsed()
                 if head is not None:
                     buf, pos = head
-                    end, n, idx, order, parts = router.route(
+                    end, n, idx, order, parts, last = router.route(
                         buf, pos, FAST.names, FAST.arities, backends, calls, ops, 1 << 29, 1 << 20
                     )
                     if n:
@@ -67,6 +68,7 @@ def test_routes_what_the_parser_reads() -> None:
                         run.feed(buf[pos:end])
                         routed = run.parse()
                         assert len(routed) == n
+                        assert FAST.rules[last].name.encode() == routed[-1][0].lower()
                         where = [backends[key_slot(a[1])] for a in routed]
                         assert NOT_PLAIN not in where
                         if order is None:
@@ -98,10 +100,10 @@ def test_counts_calls_and_slot_ops() -> None:
     calls = array("Q", [0]) * len(FAST.rules)
     ops = array("Q", [0]) * 16384
     data = encode_command(["GET", "k"]) * 3 + encode_command(["set", "k", "v"])
-    end, n, idx, order, parts = router.route(
+    end, n, idx, order, parts, last = router.route(
         data, 0, FAST.names, FAST.arities, bytes(16384), calls, ops, 1 << 29, 1 << 20
     )
-    assert (end, n, idx, order, parts) == (len(data), 4, 0, None, None)
+    assert (end, n, idx, order, parts, last) == (len(data), 4, 0, None, None, FAST.names[b"set"])
     assert calls[FAST.names[b"get"]] == 3 and calls[FAST.names[b"set"]] == 1
     assert ops[key_slot(b"k")] == 4
 
@@ -134,6 +136,10 @@ def test_a_big_reply_in_many_reads_goes_to_the_careful_parser() -> None:
 def test_bad_replies_are_named_by_the_careful_parser() -> None:
     from stack.core.resp import ProtocolError
 
-    for bad in (b"$03\r\nabc\r\n", b"?x\r\n", b":1x\r\n", b"$3\r\nabcd\r\n"):
+    for bad in (
+        b"$03\r\nabc\r\n", b"?x\r\n", b":1x\r\n", b"$3\r\nabcd\r\n", b"=1\r\nx\r\n",
+        b",abc\r\n", b",\r\n", b"(12x\r\n", b"(\r\n", b":007\r\n", b":-0\r\n",
+        b":" + b"9" * 26 + b"\r\n", b"*1\r\n:01\r\n", b"%1\r\n+a\r\n,x\r\n",
+    ):  # fmt: skip
         with pytest.raises(ProtocolError):
             ReplySplitter().feed(b"+OK\r\n" + bad)

@@ -303,6 +303,26 @@ def test_info_and_proxy_commands(cluster: Cluster, r: redis.Redis) -> None:
     assert route[3] == b"online"
 
 
+def test_counts_and_client_list_follow_routed_commands(r: redis.Redis) -> None:
+    """Commands the C router takes show in CLIENT LIST's cmd= and in PROXY SLOTSTATS, also
+    after a CONFIG RESETSTAT in the same pipeline."""
+    r.get("counted-a")
+    assert r.client_info()["cmd"] == "client|info"
+    pipe = r.pipeline(transaction=False)
+    pipe.get("counted-a").config_resetstat().get("counted-a").get("counted-a")
+    pipe.execute()
+    slot = key_slot(b"counted-a")
+    assert r.execute_command("PROXY", "SLOTSTATS", slot, slot)[0][1] == 2
+    other = r.connection_pool.get_connection("CLIENT")
+    try:
+        other.send_command("GET", "counted-a")
+        other.read_response()
+        mine = [c for c in r.client_list() if c["id"] != str(r.client_id())]
+        assert any(c["cmd"] == "get" for c in mine)
+    finally:
+        r.connection_pool.release(other)
+
+
 def test_registered_in_etcd(cluster: Cluster, proxy: ProxyProcess) -> None:
     def registered() -> bool:
         topo = cluster.store.load()

@@ -12,10 +12,11 @@
  *     owner, migrating). Counts each command in calls[index] and slot_ops[slot] (array('Q')).
  *     Stops at MAX_RUN commands, at an inline command, an unusual or incomplete header, an
  *     argument over max_bulk or an argc over max_argc, or another command.
- *     Returns (end, n, idx, order, parts): n commands end at ``end``; when they all go to
+ *     Returns (end, n, idx, order, parts, last): n commands end at ``end``; when they all go to
  *     backend ``idx``, order and parts are None (the bytes buf[pos:end] go as they are);
  *     otherwise order holds each command's backend index (bytes) and parts maps each index to
- *     its commands' bytes, in order.
+ *     its commands' bytes, in order; ``last`` is the rule index of the last one routed (the
+ *     client's ``cmd=`` in CLIENT LIST).
  *
  * split(data, pos, max_bulk) -> (replies, end, bad, errors)
  *     The whole RESP2/RESP3 replies in data[pos:] as bytes objects (each exactly its bytes),
@@ -30,6 +31,7 @@
 #define MAX_NAME 32  /* longer command names take the Python path */
 #define NOT_PLAIN 255
 #define MAX_DEPTH 32
+#define MAX_DIGITS 18 /* integer replies with more digits: the careful parser checks the range */
 
 typedef struct {
     Py_buffer view;
@@ -79,7 +81,7 @@ PyDoc_STRVAR(route_doc,
              "route(buf, pos, names, arities, backends, calls, slot_ops, max_bulk, max_argc)\n"
              "--\n\n"
              "The run of plain one-key requests at buf[pos:] and where each goes: "
-             "(end, n, idx, order, parts). See _router.c.");
+             "(end, n, idx, order, parts, last). See _router.c.");
 
 static PyObject *route(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 9) {
@@ -123,7 +125,7 @@ static PyObject *route(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     int n = 0, mixed = 0;
     const char *last_name = NULL;
     Py_ssize_t last_len = 0;
-    long last_idx = -1;
+    long last_idx = -1, routed = -1;
 
     while (n < MAX_RUN && p < end && *p == '*') {
         const char *s = p + 1, *name, *key, *arg;
@@ -168,6 +170,7 @@ static PyObject *route(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             mixed = 1;
         calls[idx]++;
         slot_ops[slot]++;
+        routed = idx;
         starts[n] = p - base;
         order[n++] = b;
         p = s;
@@ -175,8 +178,8 @@ static PyObject *route(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     starts[n] = p - base;
     release(bufs, 4);
     if (n == 0 || !mixed)
-        return Py_BuildValue("(nii OO)", p - base, n, n ? (int)order[0] : -1, Py_None,
-                             Py_None);
+        return Py_BuildValue("(niiOOl)", p - base, n, n ? (int)order[0] : -1, Py_None, Py_None,
+                             routed);
 
     PyObject *order_bytes = PyBytes_FromStringAndSize((const char *)order, n);
     PyObject *parts = PyDict_New();
@@ -209,7 +212,7 @@ static PyObject *route(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         if (rc < 0)
             goto error;
     }
-    return Py_BuildValue("(niiNN)", p - base, n, (int)order[0], order_bytes, parts);
+    return Py_BuildValue("(niiNNl)", p - base, n, (int)order[0], order_bytes, parts, routed);
 error:
     Py_XDECREF(order_bytes);
     Py_XDECREF(parts);
@@ -276,20 +279,21 @@ static int skip_reply(const char **p, const char *end, Py_ssize_t max_bulk, int 
     switch (**p) {
     case '+':
     case '-':
-    case ',':
-    case '(':
         rc = skip_line(&s, end);
         break;
-    case ':': {
+    case ':': { /* what strict_int takes: no leading zero, no -0, and (here) at most 18 digits */
         const char *t = s;
         if (t < end && *t == '-')
             t++;
         const char *digits = t;
-        while (t < end && *t >= '0' && *t <= '9')
+        while (t < end && *t >= '0' && *t <= '9' && t - digits <= MAX_DIGITS)
             t++;
-        if (t == end || (t + 1 == end && *t == '\r' && t > digits))
+        Py_ssize_t n_digits = t - digits;
+        if (n_digits > MAX_DIGITS || (n_digits > 0 && *digits == '0' && (n_digits > 1 || digits > s)))
+            return BAD;
+        if (t == end || (t + 1 == end && *t == '\r' && n_digits > 0))
             return INCOMPLETE;
-        if (t == digits || t[0] != '\r' || t[1] != '\n')
+        if (n_digits == 0 || t[0] != '\r' || t[1] != '\n')
             return BAD;
         s = t + 2;
         rc = WHOLE;
@@ -325,6 +329,8 @@ static int skip_reply(const char **p, const char *end, Py_ssize_t max_bulk, int 
             return INCOMPLETE;
         if (s[n] != '\r' || s[n + 1] != '\n')
             return BAD;
+        if (**p == '=' && (n < 4 || s[3] != ':')) /* a verbatim string names its format */
+            return BAD;
         s += n + 2;
         break;
     case '*':
@@ -344,7 +350,8 @@ static int skip_reply(const char **p, const char *end, Py_ssize_t max_bulk, int 
                 return rc;
         }
         break;
-    default: /* attributes, inline text, anything else: the careful parser decides */
+    default: /* doubles and big numbers (their syntax is the careful parser's), attributes,
+                inline text, anything else: the careful parser decides */
         return BAD;
     }
     if (rc == WHOLE)

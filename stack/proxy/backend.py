@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stack.core.resp import ProtocolError, RequestParser, encode_command
+from stack.core.resp import Limits, ProtocolError, RequestParser, encode_command
 from stack.core.resp_client import Backoff
 from stack.core.resp_session import connect_error_reason
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CONNECTING, UP, CLOSED = 0, 1, 2
 RECONNECT_BACKOFF = Backoff(initial=0.1, maximum=2.0)
 IDLE_DEDICATED = 8  # idle dedicated links kept per backend and protocol
+_CHECKED = Limits(max_bulk=2**62, max_query_buffer=2**62)
 
 
 class Deferred:
@@ -81,7 +82,7 @@ class Batch:
     @property
     def cmds(self) -> list[list[bytes]]:
         if self._cmds is None:
-            parser = RequestParser()
+            parser = RequestParser(_CHECKED)  # the router checked them against the limits
             parser.feed(self.raw)
             self._cmds = parser.parse()
         return self._cmds

@@ -4,9 +4,8 @@ The data path (docs/proxy.md, "The data path"):
 
 1. The C router (``route_run``) takes the run of plain one-key commands at the head of the
    buffer in one call: it counts them and says which backend each goes to, and stops at
-   anything else. The rest is parsed by the core's ``RequestParser`` (its limits, its errors:
-   the same as a ledis-server), one command at a time between C runs, or many per read
-   without the C extension.
+   anything else. What follows is parsed by the core's ``RequestParser`` (its limits, its
+   errors: the same as a ledis-server), many commands per read.
 2. Each command's rule (``rules.py``) says where it goes. A keyed command's slot comes from
    its key (argument 1 for the plain one-key commands, the core's key specs otherwise); the
    commands of one read for one backend form one ``Batch``, written once per event-loop turn
@@ -184,7 +183,7 @@ class Client(asyncio.Protocol):
                 else:
                     if _router is not None and self.plain and self.route_run():
                         continue
-                    cmds = parser.parse(_ALL if _router is None and self.authenticated else 1)
+                    cmds = parser.parse(_ALL if self.authenticated else 1)
                     if not cmds:
                         break
                     if self.raw_chunk is not None:
@@ -244,13 +243,14 @@ class Client(asyncio.Protocol):
         proxy = self.proxy
         table = proxy.routes
         stats = proxy.stats
-        end, n, idx, order, parts = _router.route(
+        end, n, idx, order, parts, last = _router.route(
             buf, pos, _FAST.names, _FAST.arities, table.slot_backends, stats.fast_calls,
             stats.slot_ops, proxy.limits.max_bulk, _MAX_ARGC,
         )  # fmt: skip
         if not n:
             return False
         self.parser.consumed(end)
+        self.last_command = _FAST.rules[last].name
         self.close_batch()  # what this read batched before goes first
         self.raw_chunk = None
         self.batches += 1

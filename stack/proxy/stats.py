@@ -65,6 +65,15 @@ class Histogram:
         return bucket_floor(_BUCKETS - 1)
 
 
+def _zeroed(counts: array[int] | None, size: int) -> array[int]:
+    """``counts`` set to zero where it is (a new array the first time)."""
+    zeros = array("Q", [0]) * size
+    if counts is None:
+        return zeros
+    counts[:] = zeros
+    return counts
+
+
 class Stats:
     def __init__(self) -> None:
         self.started = time.time()
@@ -73,11 +82,12 @@ class Stats:
     def reset(self) -> None:
         for rule in all_rules():
             rule.calls = 0
-        self.fast_calls = array("Q", [0]) * len(FAST.rules)  # the C router's, by FAST index
+        # zeroed in place: a client's loop may hold them while a CONFIG RESETSTAT runs
+        self.fast_calls = _zeroed(getattr(self, "fast_calls", None), len(FAST.rules))
         self.errors = 0  # error replies the proxy made (CROSSSLOT, backend down ...)
         self.redirects = 0  # MOVED / ASK / TRYAGAIN handled
         self.migrated_keys = 0  # SLOTSMGRTTAGONE calls made
-        self.slot_ops = array("Q", [0]) * SLOT_COUNT
+        self.slot_ops = _zeroed(getattr(self, "slot_ops", None), SLOT_COUNT)
         self.connections = 0
         self.rejected = 0
         self.net_in = 0
