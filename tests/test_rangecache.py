@@ -42,6 +42,9 @@ def test_bounds() -> None:
     record = _record()
     cache.keep(MKEY, record, 0, 1, b"x" * (rangecache.WINDOW_MAX + 1))
     assert cache.entries == {} and cache.size == 0
+    many = rangecache.WINDOW_ELEMENTS + 1  # a slice walks what comes before it: bounded too
+    cache.keep(MKEY, record, 0, many, _body([b"e"] * many))
+    assert cache.entries == {} and cache.size == 0
     cost = rangecache.WINDOW_MAX + rangecache.ENTRY_COST
     n = rangecache.BUDGET // cost
     keys = [b"%d" % i for i in range(n + 2)]
@@ -122,3 +125,17 @@ def test_info_shows_the_windows(tmp_path: Path) -> None:
         assert r.info("memory")["ledis_lrange_windows"] == 1
     finally:
         assert server.stop() == 0, server.log()
+
+
+def test_a_full_sync_chunk_replaces_what_reads_cached_meanwhile(tmp_path: Path) -> None:
+    """A replica answers reads while a full sync loads: a key read before its chunk came was
+    cached as missing, and must not stay so once the chunk wrote it."""
+    e = Engine(tmp_path / "db")
+    try:
+        key = kf.meta_key(kf.meta_prefix(0), b"late")
+        assert e.get(key) is None  # cached as missing
+        e.rotate_cache()
+        e.load_chunk([(key, b"\x01v")])
+        assert e.get(key) == b"\x01v"
+    finally:
+        e.close()

@@ -480,6 +480,39 @@ def test_a_key_on_its_way_holds_commands_then_asks(nodes: tuple[LedisServer, Led
     assert RawClient(a.port).call("EXISTS", key) == b"-ASK %d 127.0.0.1:%d\r\n" % (slot, b.port)
 
 
+def test_a_script_cannot_write_a_key_on_its_way(nodes: tuple[LedisServer, LedisServer]) -> None:
+    """A script that did not declare a held key gets an error for it instead of writing it on
+    the source, where the move would delete the write; one that declares it waits."""
+    a, b = nodes
+    ca, cb = a.client(), b.client()
+    ca.hset("h", "f", "old")
+    cb.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
+    results: dict[str, object] = {}
+
+    def run(name: str, *cmd: object) -> None:
+        try:
+            results[name] = a.client().execute_command(*cmd)
+        except redis.ResponseError as e:
+            results[name] = e
+
+    mover = threading.Thread(target=run, args=("move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, "h"))
+    mover.start()
+    wait_until(lambda: ca.info("slots")["ledis_keys_held_by_migrations"] == 1, "the key held")
+    script = "return redis.call('HSET', 'h', 'f', 'new')"
+    with pytest.raises(redis.ResponseError, match="being migrated"):
+        ca.eval(script, 0)
+    waiter = threading.Thread(target=run, args=("declared", "EVAL", script.replace("'h'", "KEYS[1]"), 1, "h"))
+    waiter.start()
+    wait_until(lambda: ca.info("slots")["ledis_commands_waited_for_migrations"] >= 1, "the EVAL waiting")
+    cb.execute_command("CLIENT", "UNPAUSE")
+    mover.join(60)
+    waiter.join(60)
+    assert results["move"] == 1
+    assert cb.hget("h", "f") == b"old"  # moved as it was: the refused script wrote nothing
+    # the declared one ran after the move (no slot map here: on the source, where h was gone)
+    assert results["declared"] == 1
+
+
 # -- replicas, restarts, kills, authentication ------------------------------------------------
 
 

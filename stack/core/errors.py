@@ -326,6 +326,11 @@ SCRIPT_NO_CLUSTER = "ERR Can not run script on cluster, 'no-cluster' flag is set
 # node that knows its slots: Redis Cluster's rules for scripts)
 SCRIPT_NON_LOCAL_KEY = "ERR Script attempted to access a non local key in a cluster node"
 SCRIPT_CROSS_SLOT = "ERR Script attempted to access keys that do not hash to the same slot"
+# ledis: a key held by a slot migration, not declared in KEYS (declared keys wait before the run)
+SCRIPT_KEY_MOVING = (
+    "ERR Script attempted to access a key that is being migrated; "
+    "name it in KEYS and the script waits for the move"
+)
 
 # Redis 7 functions (FUNCTION, FCALL), Redis 7.0's wording
 FUNCTION_NOT_FOUND = "ERR Function not found"

@@ -291,8 +291,8 @@ static PyObject *AccessTimes_new(PyTypeObject *type, PyObject *args, PyObject *k
     static char *names[] = {"size", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|n", names, &size))
         return NULL;
-    if (size < WINDOW || (size & (size - 1))) {
-        PyErr_SetString(PyExc_ValueError, "size must be a power of two >= 8");
+    if (size < WINDOW || (size & (size - 1)) || (size_t)size > SIZE_MAX / 2 / sizeof(Slot)) {
+        PyErr_SetString(PyExc_ValueError, "size must be a power of two >= 8 (and one that fits)");
         return NULL;
     }
     AccessTimes *a = (AccessTimes *)type->tp_alloc(type, 0);
@@ -1055,6 +1055,8 @@ static Py_ssize_t bulk_span(const char *body, Py_ssize_t len, Py_ssize_t skip, P
                             Py_ssize_t *from) {
     const char *p = body, *end = body + len;
     *from = 0;
+    if (skip > len || n > len) /* each bulk takes at least 4 bytes: body cannot hold them */
+        return -1;
     for (Py_ssize_t i = 0; i < skip + n; i++) {
         if (i == skip)
             *from = p - body;

@@ -565,9 +565,9 @@ class Migrator:
     ) -> tuple[int, int, int]:
         """Move one batch of the slot's keys; (moved, remaining, bytes)."""
         p = self.passes.get((db.phys, slot))
-        if p is None:
-            p = SlotPass(estimate=await self._count(db, slot))
-            self.passes[(db.phys, slot)] = p
+        if p is None:  # a concurrent first call may have made the pass while this one counted
+            estimate = await self._count(db, slot)
+            p = self.passes.setdefault((db.phys, slot), SlotPass(estimate=estimate))
         p.touched = time.monotonic()
         link = await self._link(target, db)
         from_start = not p.after

@@ -262,10 +262,13 @@ class Scripts:
         if entry.write and run.readonly:
             return self._fail(errors.SCRIPT_WRITE_IN_RO)
         client = run.client
-        if self.server.slots.map is not None:
+        slots = self.server.slots
+        if slots.map is not None:
             refusal = self._cluster_refusal(run, entry, args)
             if refusal is not None:
                 return self._fail(refusal)
+        if slots.locked and self._touches_held(client, entry, args):
+            return self._fail(errors.SCRIPT_KEY_MOVING)
         if entry.write:
             run.wrote = True
         client.resp3 = run.resp3
@@ -279,6 +282,14 @@ class Scripts:
         if type(value) is ErrorReply:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
         return run.rt.to_lua.value(value, run.resp3)
+
+    def _touches_held(self, client: Any, entry: Any, args: list[bytes]) -> bool:
+        """Does the command touch a key a slot migration holds? Only a key the script did
+        not declare can be (declared keys waited at the gate, and no move starts while a
+        script runs); writing it now would be lost when the move deletes the source's copy."""
+        locked = self.server.slots.locked
+        meta_key = client.db.meta_key
+        return any(meta_key(args[r.pos]) in locked for r in keys_of(entry.spec, args))
 
     def _cluster_refusal(self, run: Run, entry: Any, args: list[bytes]) -> str | None:
         """Redis Cluster's rules for a command a script calls, on a node that knows its slots:

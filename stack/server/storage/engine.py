@@ -604,6 +604,10 @@ class Engine:
         with self.db.write_batch() as wb:
             for k, v in pairs:
                 wb.put(k, v)
+        cache, old = self.cache, self.cache_old
+        for k, _v in pairs:  # a read while the sync runs may have cached the key as missing
+            cache.pop(k, None)
+            old.pop(k, None)
 
     def log_size(self) -> int:
         return self.approximate_size(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG))

@@ -13,16 +13,22 @@ So a window is used only while ``engine.get(mkey) is record``.
 LRANGE of a range inside a window is then one slice of it (``ext.bulk_slice``, or the pure
 Python ``bulk_slice`` here), without LevelDB; the C lane answers it the same way, from the same
 dict, and leaves every miss to the Python path, which fills it (docs/storage-format.md).
-Bounded: windows of at most ``WINDOW_MAX`` bytes, ``BUDGET`` bytes in all, each counted with
+Bounded: windows of at most ``WINDOW_MAX`` bytes and ``WINDOW_ELEMENTS`` elements, ``BUDGET``
+bytes in all, each counted with
 ``ENTRY_COST`` more (so many small windows are bounded too); the oldest go first.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from ..accel import ext
 from . import keyformat as kf
 
 WINDOW_MAX = 1 << 20  # bytes of one window's encoding; a longer read is not kept
+# elements of one window: a slice walks the elements before it, so a read from the tail of a
+# window stays a few µs (C) or about 0.5 ms (the Python path) at most
+WINDOW_ELEMENTS = 1024
 BUDGET = 16 << 20  # bytes of all windows
 ENTRY_COST = 256  # what one window costs besides its encoding (key, record, tuple, dict slot)
 _NS_SUB = kf.NS_SUB[0]
@@ -56,7 +62,7 @@ def meta_key_of_sub(sub: bytes) -> bytes:
 class RangeCache:
     def __init__(self) -> None:
         # mkey -> (record, first, count, body): shared with the C lane, which only reads it
-        self.entries: dict[bytes, tuple[bytes, int, int, bytes]] = {}
+        self.entries: OrderedDict[bytes, tuple[bytes, int, int, bytes]] = OrderedDict()
         self.size = 0  # bytes held: the bodies, and ENTRY_COST per window
         self.hits = 0
         self.misses = 0
@@ -78,13 +84,14 @@ class RangeCache:
         return bulk_slice(body, first - start, last - first + 1)
 
     def keep(self, mkey: bytes, record: bytes, first: int, count: int, body: bytes) -> None:
-        if len(body) > WINDOW_MAX:
+        if len(body) > WINDOW_MAX or count > WINDOW_ELEMENTS:
             return
         self.drop(mkey)
         entries = self.entries
         cost = len(body) + ENTRY_COST
-        while entries and self.size + cost > BUDGET:
-            self.drop(next(iter(entries)))
+        while entries and self.size + cost > BUDGET:  # the oldest first, O(1) each
+            _old_key, old = entries.popitem(last=False)
+            self.size -= len(old[3]) + ENTRY_COST
         entries[mkey] = (record, first, count, body)
         self.size += cost
 
