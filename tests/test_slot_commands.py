@@ -246,6 +246,75 @@ def test_a_slot_moves_in_bounded_batches(nodes: tuple[LedisServer, LedisServer])
     assert info["ledis_migrate_pace_slowed"] >= 0
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.02])
+def test_a_slot_is_not_called_empty_while_another_call_holds_its_keys(
+    nodes: tuple[LedisServer, LedisServer], delay: float
+) -> None:
+    """Two calls move one slot; one of them sends to a target that never answers. The other
+    went on from where the first stood, past the keys it holds: it must not answer "0 left"
+    while those keys are still on the source (a driver would stop there and leave them).
+    ``delay``: when the second call comes (it must come while the first walks the slot)."""
+    import socketserver
+    import time
+
+    from stack.core.resp import RequestParser
+
+    class Silent(socketserver.BaseRequestHandler):
+        """A target that takes the link's introductions and never answers a restore."""
+
+        def handle(self) -> None:
+            parser = RequestParser()
+            while data := self.request.recv(65536):
+                parser.feed(data)
+                for args in parser.parse():
+                    name = args[0].upper()
+                    if name == b"INFO":
+                        self.request.sendall(b"$21\r\nrun_id:fakefakefake\r\n\r\n")
+                    elif name not in (b"SLOTSRESTORE", b"SLOTSSTAGE"):
+                        self.request.sendall(b"+OK\r\n")
+
+    a, b = nodes
+    ca = a.client()
+    pipe = ca.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.set(f"{{t}}k{i}", "v")
+    pipe.execute()
+    silent = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Silent)
+    silent.daemon_threads = True
+    threading.Thread(target=silent.serve_forever, daemon=True).start()
+    results: dict[str, object] = {}
+
+    def run(name: str, *cmd: object) -> None:
+        try:
+            results[name] = a.client().execute_command(*cmd)
+        except redis.ResponseError as e:
+            results[name] = e
+
+    bulk = threading.Thread(
+        target=run,
+        args=("bulk", "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T, "MAXKEYS", 100_000),
+    )
+    stuck = threading.Thread(
+        target=run,
+        args=("stuck", "SLOTSMGRTTAGSLOT", "127.0.0.1", silent.server_address[1], 1500, SLOT_T,
+              "MAXKEYS", 200),
+    )  # fmt: skip
+    bulk.start()
+    time.sleep(delay)  # not a wait for readiness: where the second call falls in the first
+    stuck.start()
+    bulk.join(60)
+    left_on_source = ca.execute_command("CLUSTER", "COUNTKEYSINSLOT", SLOT_T)
+    stuck.join(60)
+    silent.shutdown()
+    silent.server_close()
+    moved, remaining = results["bulk"]  # type: ignore[misc]
+    assert remaining > 0 or left_on_source == 0, (moved, remaining, left_on_source)
+    while remaining:  # the driver goes on: everything arrives in the end
+        moved, remaining = ca.execute_command("SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T)
+    assert ca.execute_command("CLUSTER", "COUNTKEYSINSLOT", SLOT_T) == 0
+    assert b.client().dbsize() == 20_000
+
+
 def test_the_pace_halves_after_a_late_rest_and_grows_after_a_timely_one() -> None:
     pace = Pace()
     assert pace.work == WORK_START

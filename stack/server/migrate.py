@@ -130,6 +130,7 @@ class SlotPass:
     big_moved: int = 0  # keys the big-key tasks finished, not reported yet
     big_bytes: int = 0
     touched: float = field(default_factory=time.monotonic)
+    calls: int = 0  # SLOTSMGRT*SLOT calls of this pass running now
 
 
 @dataclass
@@ -569,6 +570,15 @@ class Migrator:
             estimate = await self._count(db, slot)
             p = self.passes.setdefault((db.phys, slot), SlotPass(estimate=estimate))
         p.touched = time.monotonic()
+        p.calls += 1
+        try:
+            return await self._move_batch(db, slot, p, target, max_keys, max_bytes)
+        finally:
+            p.calls -= 1
+
+    async def _move_batch(
+        self, db: Database, slot: int, p: SlotPass, target: Target, max_keys: int, max_bytes: int
+    ) -> tuple[int, int, int]:
         link = await self._link(target, db)
         from_start = not p.after
         held: list[Moving] = []
@@ -600,7 +610,9 @@ class Migrator:
         nbytes += p.big_bytes
         p.big_moved = p.big_bytes = 0
         p.moved += moved
-        if from_start and to_end and not busy and not p.big:
+        # empty only when this call walked the whole slot alone: another call of the pass may
+        # hold keys this one walked past (it went on from where that one stood)
+        if from_start and to_end and not busy and not p.big and p.calls == 1:
             self.passes.pop((db.phys, slot), None)
             return moved, 0, nbytes
         return moved, max(1, p.estimate - p.moved), nbytes
