@@ -313,7 +313,7 @@ def test_counts_and_client_list_follow_routed_commands(r: redis.Redis) -> None:
     pipe.execute()
     slot = key_slot(b"counted-a")
     assert r.execute_command("PROXY", "SLOTSTATS", slot, slot)[0][1] == 2
-    other = r.connection_pool.get_connection("CLIENT")
+    other = r.connection_pool.get_connection()
     try:
         other.send_command("GET", "counted-a")
         other.read_response()
