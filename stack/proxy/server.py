@@ -69,6 +69,7 @@ class ProxyServer:
         self.store = Store(list(config.etcd), config.cluster, timeout=config.etcd_timeout)
         self.astore = AsyncStore(self.store)
         self.registration: Registration | None = None
+        self._registering = False  # a register call runs in an etcd thread
         self._client_seq = 0
         self._dirty: list[Client] = []
         self._changed = asyncio.Event()
@@ -255,16 +256,23 @@ class ProxyServer:
         path = self.store.paths.proxy(self.proxy_id)
         failures = 0
         while self.registration is None and not self._stop.is_set():
+            self._registering = True
             try:
-                self.registration = await self.astore.run(
-                    self.store.register, path, self._document, self.config.lease_ttl
-                )
+                await self.astore.run(self._register_blocking, path)
             except StoreError as e:
                 failures += 1
                 if failures == 1:
                     log.warning("cannot register %s: %s; retrying", path, e)
                 await asyncio.sleep(ETCD_BACKOFF.delay(failures))
         log.info("registered as %s", path)
+
+    def _register_blocking(self, path: str) -> None:
+        """In an etcd thread: register, keeping the registration even when the task that asked
+        was cancelled meanwhile (a SIGTERM right after the start: ``stop`` then revokes it)."""
+        try:
+            self.registration = self.store.register(path, self._document, self.config.lease_ttl)
+        finally:
+            self._registering = False
 
     async def _register_now(self) -> None:
         reg = self.registration
@@ -382,6 +390,9 @@ class ProxyServer:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        deadline = time.monotonic() + self.store.timeout + 1
+        while self._registering and time.monotonic() < deadline:  # its thread goes on
+            await asyncio.sleep(0.02)
         if self.registration is not None:
             with contextlib.suppress(StoreError):
                 await self.astore.run(self.registration.stop)
