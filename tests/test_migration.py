@@ -276,9 +276,11 @@ def test_pause_resume_and_cancel(cluster: TestCluster, tmp_path: Path) -> None:
     ok(console("--config", cfg, "cluster", "pause", task.id, "--yes"))
     assert runner.wait(120) == 0
     paused = task_of(cluster)
-    assert paused.state == "paused" and paused.current is not None
-    slot = paused.current
-    assert cluster.topology().slots.range_of(slot).state == "migrating"  # where it stopped
+    assert paused.state == "paused"
+    if paused.current is not None:  # paused within a step: its slots stay where it stopped
+        assert cluster.topology().slots.range_of(paused.current).state == "migrating"
+    else:  # paused between two steps (a loaded machine): nothing is left migrating
+        assert all(r.state == "online" for r in cluster.topology().slots.ranges)
     # every key still answers, wherever it is, through the proxy
     front = cluster.proxy().client()
     assert front.mget(keys) == [k.encode() for k in keys]
