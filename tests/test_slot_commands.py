@@ -102,6 +102,23 @@ def fill(c: redis.Redis, tag: str = "", big: bool = True) -> dict[str, int]:
     return {k.decode(): c.pttl(k) for k in c.keys("*")}
 
 
+def call_in_thread(
+    server: LedisServer, results: dict[str, object], name: str, *cmd: object
+) -> threading.Thread:
+    """Send ``cmd`` to ``server`` from a thread of its own (started): its reply, or its error
+    reply, lands in ``results[name]``."""
+
+    def run() -> None:
+        try:
+            results[name] = server.client().execute_command(*cmd)
+        except redis.ResponseError as e:
+            results[name] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def dumps(c: redis.Redis) -> dict[bytes, bytes]:
     return {k: c.dump(k) for k in c.keys("*")}  # type: ignore[misc]
 
@@ -283,25 +300,11 @@ def test_a_slot_is_not_called_empty_while_another_call_holds_its_keys(
     silent.daemon_threads = True
     threading.Thread(target=silent.serve_forever, daemon=True).start()
     results: dict[str, object] = {}
-
-    def run(name: str, *cmd: object) -> None:
-        try:
-            results[name] = a.client().execute_command(*cmd)
-        except redis.ResponseError as e:
-            results[name] = e
-
-    bulk = threading.Thread(
-        target=run,
-        args=("bulk", "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T, "MAXKEYS", 100_000),
-    )
-    stuck = threading.Thread(
-        target=run,
-        args=("stuck", "SLOTSMGRTTAGSLOT", "127.0.0.1", silent.server_address[1], 1500, SLOT_T,
-              "MAXKEYS", 200),
-    )  # fmt: skip
-    bulk.start()
+    bulk = call_in_thread(a, results, "bulk", "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000,
+                          SLOT_T, "MAXKEYS", 100_000)  # fmt: skip
     time.sleep(delay)  # not a wait for readiness: where the second call falls in the first
-    stuck.start()
+    stuck = call_in_thread(a, results, "stuck", "SLOTSMGRTTAGSLOT", "127.0.0.1",
+                           silent.server_address[1], 1500, SLOT_T, "MAXKEYS", 200)  # fmt: skip
     bulk.join(60)
     left_on_source = ca.execute_command("CLUSTER", "COUNTKEYSINSLOT", SLOT_T)
     stuck.join(60)
@@ -521,18 +524,9 @@ def test_a_key_on_its_way_holds_commands_then_asks(nodes: tuple[LedisServer, Led
     set_maps(a, b, 10, {key_slot(key.encode()): 2})
     cb.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
     results: dict[str, object] = {}
-
-    def run(name: str, *cmd: object) -> None:
-        try:
-            results[name] = a.client().execute_command(*cmd)
-        except redis.ResponseError as e:
-            results[name] = e
-
-    mover = threading.Thread(target=run, args=("move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, key))
-    mover.start()
+    mover = call_in_thread(a, results, "move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, key)
     wait_until(lambda: ca.info("slots")["ledis_keys_held_by_migrations"] == 1, "the key held")
-    waiter = threading.Thread(target=run, args=("lpush", "LPUSH", key, "c"))
-    waiter.start()
+    waiter = call_in_thread(a, results, "lpush", "LPUSH", key, "c")
     wait_until(lambda: ca.info("slots")["ledis_commands_waited_for_migrations"] >= 1, "the LPUSH waiting")
     assert ca.incr(other) == 2  # the rest of the slot is served meanwhile
     assert "lpush" not in results
@@ -557,21 +551,12 @@ def test_a_script_cannot_write_a_key_on_its_way(nodes: tuple[LedisServer, LedisS
     ca.hset("h", "f", "old")
     cb.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
     results: dict[str, object] = {}
-
-    def run(name: str, *cmd: object) -> None:
-        try:
-            results[name] = a.client().execute_command(*cmd)
-        except redis.ResponseError as e:
-            results[name] = e
-
-    mover = threading.Thread(target=run, args=("move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, "h"))
-    mover.start()
+    mover = call_in_thread(a, results, "move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, "h")
     wait_until(lambda: ca.info("slots")["ledis_keys_held_by_migrations"] == 1, "the key held")
     script = "return redis.call('HSET', 'h', 'f', 'new')"
     with pytest.raises(redis.ResponseError, match="being migrated"):
         ca.eval(script, 0)
-    waiter = threading.Thread(target=run, args=("declared", "EVAL", script.replace("'h'", "KEYS[1]"), 1, "h"))
-    waiter.start()
+    waiter = call_in_thread(a, results, "declared", "EVAL", script.replace("'h'", "KEYS[1]"), 1, "h")
     wait_until(lambda: ca.info("slots")["ledis_commands_waited_for_migrations"] >= 1, "the EVAL waiting")
     cb.execute_command("CLIENT", "UNPAUSE")
     mover.join(60)

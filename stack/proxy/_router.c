@@ -412,18 +412,9 @@ error:
     return NULL;
 }
 
-static PyObject *slot(PyObject *self, PyObject *arg) {
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
-        return NULL;
-    }
-    return PyLong_FromUnsignedLong(key_slot(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)));
-}
-
 static PyMethodDef methods[] = {
     {"route", (PyCFunction)(void (*)(void))route, METH_FASTCALL, route_doc},
     {"split", (PyCFunction)(void (*)(void))split, METH_FASTCALL, split_doc},
-    {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,

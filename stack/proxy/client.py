@@ -253,7 +253,6 @@ class Client(asyncio.Protocol):
         self.last_command = _FAST.rules[last].name
         self.close_batch()  # what this read batched before goes first
         self.raw_chunk = None
-        self.batches += 1
         backends = table.backend_list
         if order is None:
             link = self.link_to(backends[idx])

@@ -65,29 +65,22 @@ class Histogram:
         return bucket_floor(_BUCKETS - 1)
 
 
-def _zeroed(counts: array[int] | None, size: int) -> array[int]:
-    """``counts`` set to zero where it is (a new array the first time)."""
-    zeros = array("Q", [0]) * size
-    if counts is None:
-        return zeros
-    counts[:] = zeros
-    return counts
-
-
 class Stats:
     def __init__(self) -> None:
         self.started = time.time()
+        self.slot_ops = array("Q", [0]) * SLOT_COUNT
+        self.fast_calls = array("Q", [0]) * len(FAST.rules)  # the C router's, by FAST index
         self.reset()
 
     def reset(self) -> None:
         for rule in all_rules():
             rule.calls = 0
         # zeroed in place: a client's loop may hold them while a CONFIG RESETSTAT runs
-        self.fast_calls = _zeroed(getattr(self, "fast_calls", None), len(FAST.rules))
+        self.fast_calls[:] = array("Q", [0]) * len(self.fast_calls)
+        self.slot_ops[:] = array("Q", [0]) * SLOT_COUNT
         self.errors = 0  # error replies the proxy made (CROSSSLOT, backend down ...)
         self.redirects = 0  # MOVED / ASK / TRYAGAIN handled
         self.migrated_keys = 0  # SLOTSMGRTTAGONE calls made
-        self.slot_ops = _zeroed(getattr(self, "slot_ops", None), SLOT_COUNT)
         self.connections = 0
         self.rejected = 0
         self.net_in = 0

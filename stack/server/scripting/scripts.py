@@ -263,12 +263,17 @@ class Scripts:
             return self._fail(errors.SCRIPT_WRITE_IN_RO)
         client = run.client
         slots = self.server.slots
-        if slots.map is not None:
-            refusal = self._cluster_refusal(run, entry, args)
-            if refusal is not None:
-                return self._fail(refusal)
-        if slots.locked and self._touches_held(client, entry, args):
-            return self._fail(errors.SCRIPT_KEY_MOVING)
+        if slots.map is not None or slots.locked:
+            keys = [args[r.pos] for r in keys_of(entry.spec, args)]
+            if slots.map is not None:
+                refusal = self._cluster_refusal(run, keys)
+                if refusal is not None:
+                    return self._fail(refusal)
+            # a key a move holds can only be one the script did not declare (declared keys
+            # waited at the gate, and no move starts while a script runs): writing it now
+            # would be lost when the move deletes the source's copy
+            if slots.locked and any(client.db.meta_key(k) in slots.locked for k in keys):
+                return self._fail(errors.SCRIPT_KEY_MOVING)
         if entry.write:
             run.wrote = True
         client.resp3 = run.resp3
@@ -283,19 +288,10 @@ class Scripts:
             return _Failed(str(value).encode("utf-8", "surrogateescape"))
         return run.rt.to_lua.value(value, run.resp3)
 
-    def _touches_held(self, client: Any, entry: Any, args: list[bytes]) -> bool:
-        """Does the command touch a key a slot migration holds? Only a key the script did
-        not declare can be (declared keys waited at the gate, and no move starts while a
-        script runs); writing it now would be lost when the move deletes the source's copy."""
-        locked = self.server.slots.locked
-        meta_key = client.db.meta_key
-        return any(meta_key(args[r.pos]) in locked for r in keys_of(entry.spec, args))
-
-    def _cluster_refusal(self, run: Run, entry: Any, args: list[bytes]) -> str | None:
+    def _cluster_refusal(self, run: Run, keys: list[bytes]) -> str | None:
         """Redis Cluster's rules for a command a script calls, on a node that knows its slots:
-        its keys in one slot this node serves now, and (unless allow-cross-slot-keys) the slot
-        of the script's other keys."""
-        keys = [args[r.pos] for r in keys_of(entry.spec, args)]
+        its ``keys`` in one slot this node serves now, and (unless allow-cross-slot-keys) the
+        slot of the script's other keys."""
         if not keys:
             return None
         if self.server.slots.refusal(run.client, keys) is not None:

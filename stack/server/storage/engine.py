@@ -601,13 +601,12 @@ class Engine:
     def load_chunk(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """Write records of a full sync (not logged: the snapshot is not a batch of its own)."""
         self.forget_bounds()
+        cache, old = self.cache, self.cache_old
         with self.db.write_batch() as wb:
             for k, v in pairs:
                 wb.put(k, v)
-        cache, old = self.cache, self.cache_old
-        for k, _v in pairs:  # a read while the sync runs may have cached the key as missing
-            cache.pop(k, None)
-            old.pop(k, None)
+                cache.pop(k, None)  # a read while the sync runs may have cached it as missing
+                old.pop(k, None)
 
     def log_size(self) -> int:
         return self.approximate_size(blog.NS_BINLOG, kf.prefix_end(blog.NS_BINLOG))
