@@ -480,6 +480,11 @@ CASES: dict[str, list[Cmd]] = {
         ("APPEND", "m", "x"), ("APPEND", "m", "y"), ("MSET", "m", "xz"), ("OBJECT", "ENCODING", "m"),
         ("APPEND", "fl", "x"), ("APPEND", "fl", "y"), ("FLUSHDB",), ("SET", "fl", "xy"),
         ("OBJECT", "ENCODING", "fl"),
+        ("APPEND", "rn", "x"), ("APPEND", "rn", "y"), ("RENAME", "rn", "rn2"),
+        ("OBJECT", "ENCODING", "rn2"), ("COPY", "rn2", "cp"), ("OBJECT", "ENCODING", "cp"),
+        ("COPY", "rn2", "cp", "DB", "1"), ("MOVE", "cp", "2"), ("SELECT", "2"),
+        ("OBJECT", "ENCODING", "cp"), ("SELECT", "1"), ("OBJECT", "ENCODING", "cp"), ("SELECT", "0"),
+        ("SET", "rs", "xy"), ("RENAME", "rs", "rs2"), ("OBJECT", "ENCODING", "rs2"),
     ],
 }
 

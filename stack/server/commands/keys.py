@@ -79,9 +79,13 @@ def _move_record(
         if not replace:
             return 0
         ks.delete(dst_mkey, dst_old)
-    ks.write(dst_mkey, ks.clone(src_mkey, rec, dst_mkey), None)
+    raw = ks.is_raw_string(src_mkey, rec)  # the copy keeps the encoding, as Redis's object
+    record = ks.clone(src_mkey, rec, dst_mkey)
+    ks.write(dst_mkey, record, None)
     if remove_source:
         ks.delete(src_mkey, rec)
+    if raw:
+        ks.raw_strings[dst_mkey] = hash(record)
     return 1
 
 
