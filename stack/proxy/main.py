@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
 
 from stack import __version__
 from stack.core import flags, logsetup
+from stack.core.native import run_fast
 
 from .config import ConfigError, ProxyConfig, check, from_mapping, load_file
 
@@ -76,13 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logsetup.configure(config.log_level, config.log_file)
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio works too
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    try:
-        runner(_run(config))
+        run_fast(_run(config))
     except OSError as e:
         log.error("cannot start: %s", e)
         return 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
 
 from stack import __version__
+from stack.core.native import run_fast
 
 from . import logsetup
 from .acl.access import config_users
@@ -105,13 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logsetup.configure(config["loglevel"], config["logfile"])
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    try:
-        runner(_run(config))
+        run_fast(_run(config))
     except StorageError as e:
         log.error("%s", e)
         return 1
