@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.core.resp import Limits, ProtocolError, RequestParser
+from stack.core.resp import Limits, ProtocolError, RequestParser, encode_command
 
 from .respclient import RawClient
 from .servers import LedisServer, RedisServer
@@ -220,6 +220,11 @@ ROWS = [d for d, _ in CLOSING + CONTINUING if len(d) < 1000] + [
     b"*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\n",
     b"SET k v\r\nGET k\r\n*1\r\n$4\r\nPING\r\n",
     b"x" * 100 + b"\r\n",
+    # commands cut after some of their arguments (kept, parsed on from there), then bad
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n*2\r\n$4\r\nECHO\r\n$1\r\nx\r\nPING\r\n",
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\nX2\r\nvv\r\n",
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvvv\r\n",
+    b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$-1\r\n$1\r\nv\r\n",
 ]
 
 
@@ -230,6 +235,34 @@ def test_parser_gives_the_same_at_every_split(data: bytes) -> None:
     for cut in range(1, len(data)):
         assert _outcome(RequestParser(limits), [data[:cut], data[cut:]]) == whole, cut
     assert _outcome(RequestParser(limits), [bytes([b]) for b in data]) == whole
+
+
+def test_a_command_in_many_reads_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 2.2 MB MSET in 64 KB reads: each argument is read once (the parser goes on from the
+    first one not whole), not again from the command's start at every read."""
+    args = [b"MSET"] + [b"%d" % i if i % 2 else b"v" * 100 for i in range(20_000)]
+    data = encode_command(args)
+    reads = 0
+    parse_bulks = RequestParser._bulks
+
+    def counting(self: RequestParser, buf: bytes, p: int, out: list[bytes], count: int) -> int:
+        nonlocal reads
+        before = len(out)
+        end = parse_bulks(self, buf, p, out, count)
+        reads += len(out) - before
+        return end
+
+    monkeypatch.setattr(RequestParser, "_bulks", counting)
+    parser = RequestParser()
+    got: list[list[bytes]] = []
+    for i in range(0, len(data), 65536):
+        parser.feed(data[i : i + 65536])
+        got += parser.parse()
+        assert parser.buffered() == min(len(data), i + 65536) - len(data) * len(got)
+        parser.compact()
+    assert got == [args]
+    assert reads == len(args)
+    assert parser.buffered() == 0 and parser.unparsed() == (b"", 0)
 
 
 def test_log_has_no_secret(ledis_pw: LedisServer) -> None:
