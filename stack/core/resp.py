@@ -108,6 +108,10 @@ class RequestParser:
             self._chunks.append(data)
             self._chunk_bytes += len(data)
 
+    def empty(self) -> bool:
+        """Nothing received is left unconsumed, and no error is pending."""
+        return not self._chunks and self._pos >= len(self._buf) and self._error is None
+
     def buffered(self) -> int:
         """Bytes received but not yet consumed by a complete command."""
         return len(self._buf) - self._pos + self._chunk_bytes

@@ -169,16 +169,36 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         now = self.last_interaction = time.monotonic()
-        self.server.keyspace.clock = now
+        server = self.server
+        server.keyspace.clock = now
         self.net_in += len(data)
         parser = self.parser
-        parser.feed(data)
+        deadline = 0.0
+        unclean = False
+        if server.gate.plain(self):
+            # The plain state: the lane runs what it can of the bytes as they came, with no
+            # turn loop in Python; what it leaves goes the Python path, in the same turn.
+            engine = server.engine
+            dirty_reads = engine.dirty_reads
+            self.failures_seen = engine.failed_batches
+            self.unclean = False
+            deadline = now + self.turn_seconds
+            pos = server.lane.take(self, data, 0, deadline)
+            unclean = self.unclean or engine.dirty_reads != dirty_reads
+            if pos >= len(data):
+                server.after_commands(self, not unclean)
+                return
+            parser.feed(data)
+            if pos:
+                parser.consumed(pos)
+        else:
+            parser.feed(data)
         if parser.buffered() > parser.limits.max_query_buffer:
             log.warning("closing client %s: query buffer over its limit", self.addr)
             self.close_now()
             return
         if not self.backlogged:  # else the turn the server scheduled runs what came
-            self.process()
+            self.process(deadline, unclean)
 
     def pause_writing(self) -> None:
         # The client does not read fast enough: run none of its commands and read none of its
@@ -197,13 +217,15 @@ class Client(asyncio.Protocol):
 
     # -- running commands ---------------------------------------------------------------------
 
-    def process(self) -> None:
+    def process(self, deadline: float = 0.0, unclean: bool = False) -> None:
         """Run the client's complete commands for one turn, then hand the replies to the server.
 
         A turn ends when no complete command is left, or after ``TURN_SECONDS``: then the rest
         waits, reading stops (backpressure), and
         the server gives the client another turn once this turn's batch is committed and other
-        clients had theirs (see ``Server.backlog``).
+        clients had theirs (see ``Server.backlog``). ``deadline`` and ``unclean``: the turn
+        began in ``data_received``, in the lane (when it ends, and whether what the lane ran
+        read data not yet written).
         """
         server = self.server
         execute = server.dispatcher.execute
@@ -214,12 +236,13 @@ class Client(asyncio.Protocol):
         queue = self.queue
         clock = time.monotonic
         background = self.turn_seconds < TURN_SECONDS
-        deadline = clock() + self.turn_seconds
+        if not deadline:
+            deadline = clock() + self.turn_seconds
+            self.failures_seen = server.engine.failed_batches
         more = False
         engine = server.engine
-        self.failures_seen = engine.failed_batches
         dirty_reads = engine.dirty_reads
-        self.unclean = False
+        self.unclean = unclean
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.write_paused:
