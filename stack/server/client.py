@@ -175,6 +175,7 @@ class Client(asyncio.Protocol):
         parser = self.parser
         deadline = 0.0
         unclean = False
+        lane_ran = None
         if server.gate.plain(self):
             # The plain state: the lane runs what it can of the bytes as they came, with no
             # turn loop in Python; what it leaves goes the Python path, in the same turn.
@@ -191,6 +192,7 @@ class Client(asyncio.Protocol):
             parser.feed(data)
             if pos:
                 parser.consumed(pos)
+            lane_ran = 1 if pos else 0
         else:
             parser.feed(data)
         if parser.buffered() > parser.limits.max_query_buffer:
@@ -198,7 +200,7 @@ class Client(asyncio.Protocol):
             self.close_now()
             return
         if not self.backlogged:  # else the turn the server scheduled runs what came
-            self.process(deadline, unclean)
+            self.process(deadline, unclean, lane_ran)
 
     def pause_writing(self) -> None:
         # The client does not read fast enough: run none of its commands and read none of its
@@ -217,15 +219,18 @@ class Client(asyncio.Protocol):
 
     # -- running commands ---------------------------------------------------------------------
 
-    def process(self, deadline: float = 0.0, unclean: bool = False) -> None:
+    def process(
+        self, deadline: float = 0.0, unclean: bool = False, lane_ran: int | None = None
+    ) -> None:
         """Run the client's complete commands for one turn, then hand the replies to the server.
 
         A turn ends when no complete command is left, or after ``TURN_SECONDS``: then the rest
         waits, reading stops (backpressure), and
         the server gives the client another turn once this turn's batch is committed and other
-        clients had theirs (see ``Server.backlog``). ``deadline`` and ``unclean``: the turn
-        began in ``data_received``, in the lane (when it ends, and whether what the lane ran
-        read data not yet written).
+        clients had theirs (see ``Server.backlog``). ``deadline``, ``unclean`` and ``lane_ran``:
+        the turn began in ``data_received``, in the lane (when it ends, whether what the lane
+        ran read data not yet written, and whether it ran any: it stopped at the first
+        command left, which the lane is not asked about again).
         """
         server = self.server
         execute = server.dispatcher.execute
@@ -267,7 +272,10 @@ class Client(asyncio.Protocol):
                     if self.close_after_reply:
                         break
                     continue
-                ran = lane.run(self, deadline)
+                if lane_ran is None:
+                    ran = lane.run(self, deadline)
+                else:  # data_received ran the lane on these bytes already
+                    ran, lane_ran = lane_ran, None
                 if ran == ALL_RAN:
                     break
                 if ran:
