@@ -26,6 +26,7 @@ from stack.core.resp import (
     encode_error,
 )
 
+from .accel import ext
 from .fastlane import ALL_RAN
 from .protection import denies_connection, is_local_peer
 
@@ -47,13 +48,14 @@ TURN_SECONDS = 0.001
 # short, so the clients of this node wait for at most this much of it.
 BACKGROUND_TURN_SECONDS = 0.00015
 REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
+SCANNER = ext.scan if ext is not None else None  # plain commands parsed in C (RequestParser)
 
 
 class Client(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.id = server.next_client_id()
-        self.parser = RequestParser(server.limits)
+        self.parser = RequestParser(server.limits, SCANNER)
         self.transport: asyncio.Transport | None = None
         self.adopted = False  # accepted by a busy script (scripting/busy.py), then handed over
         self.db: Database = server.keyspace.dbs[0]

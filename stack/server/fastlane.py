@@ -48,13 +48,15 @@ class FastLane:
         """Run what the lane can of the client's unparsed commands, when it may, until
         ``deadline`` (time.monotonic()): ALL_RAN when that was everything received, else
         whether it ran any."""
-        if not (self.on and self.server.gate.lane_open(client)):
-            return 0
         parser = client.parser
         view = parser.unparsed()
         if view is None:
             return 0
         buf, pos = view
+        if pos >= len(buf):
+            return ALL_RAN  # nothing left to run
+        if not (self.on and self.server.gate.lane_open(client)):
+            return 0
         new_pos = self.take(client, buf, pos, deadline)
         if new_pos == pos:
             return 0
@@ -66,10 +68,12 @@ class FastLane:
         for a client the gate lets it serve (``Gate.lane_open``); their replies go to the
         client's output and their statistics where the Python path puts its own. Returns
         where the lane stopped (``pos`` when it ran nothing)."""
+        assert ext is not None  # self.on
+        if not ext.leads(buf, pos):  # not one of the lane's commands: no need to ask
+            return pos
         server = self.server
         gate = server.gate
         ks = server.keyspace
-        assert ext is not None  # self.on
         engine = server.engine
         db = client.db
         start = time.perf_counter_ns()
