@@ -643,3 +643,17 @@ def test_lrange_outside_a_window_stops(command: tuple[str, ...]) -> None:
 def test_lrange_without_windows_stops() -> None:
     lane, _ranges, _body = _list_lane()
     assert _run_ranges(lane, {}, pipeline(("LRANGE", "l", "2", "3")))[:2] == (b"", 0)
+
+
+def test_leads_names_exactly_the_lane_s_commands() -> None:
+    """fastlane.leads (the look before gathering run()'s arguments) knows the names of
+    LANE_COMMANDS, in any case, and no others."""
+    from stack.server.fastlane import LANE_COMMANDS
+
+    for name in LANE_COMMANDS:
+        for spelled in (name, name.upper(), name.title()):
+            assert fastlane.leads(encode_command((spelled, b"k", b"v")), 0), spelled
+    for other in (b"PING", b"GETSET", b"SETNX", b"HGET", b"LPUSHX", b"ZADDX", b"GE", b""):
+        assert not fastlane.leads(encode_command((other, b"k", b"v")), 0), other
+    assert not fastlane.leads(b"*2\r\n$3\r\nGE", 0)  # not there yet
+    assert not fastlane.leads(b"GET k\r\n", 0)  # inline: the Python path's

@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stack.core.resp import Limits, ProtocolError, RequestParser, encode_command
+from stack.server.client import SCANNER
 
 from .respclient import RawClient
 from .servers import LedisServer, RedisServer
@@ -50,7 +53,9 @@ def ledis_pw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedisServer]:
     assert server.stop() == 0, server.log()
 
 
-def exchange(client: RawClient, data: bytes, *, bytewise: bool, limit: float = 5) -> tuple[bytes, bool]:
+def exchange(
+    client: RawClient, data: bytes, *, bytewise: bool, limit: float = 5
+) -> tuple[bytes, bool]:
     """Send ``data`` (whole, or one byte per write) and collect everything until the server
     closes or stays quiet for ``limit`` seconds."""
     if client.sock.family != socket.AF_UNIX:
@@ -104,7 +109,9 @@ def test_long_rows_as_redis(
 def test_continuing_rows_as_redis(
     ledis_server: LedisServer, redis_server: RedisServer, data: bytes, reply: bytes, bytewise: bool
 ) -> None:
-    ours, theirs = both(ledis_server, redis_server, data + b"PING\r\n", bytewise=bytewise, limit=0.5)
+    ours, theirs = both(
+        ledis_server, redis_server, data + b"PING\r\n", bytewise=bytewise, limit=0.5
+    )
     assert ours == theirs == (reply + b"+PONG\r\n", False)
 
 
@@ -140,7 +147,15 @@ def test_inline_request_just_under_the_limit_runs(
         b"CLIENT LIST TYPE \xff\r\n",
         b"OBJECT \xfe\r\n",
     ],
-    ids=["invalid-utf8", "nul", "clip-128-bytes", "subcommand", "hello-option", "client-type", "object"],
+    ids=[
+        "invalid-utf8",
+        "nul",
+        "clip-128-bytes",
+        "subcommand",
+        "hello-option",
+        "client-type",
+        "object",
+    ],
 )
 def test_client_bytes_echoed_as_redis(
     ledis_server: LedisServer, redis_server: RedisServer, data: bytes
@@ -237,7 +252,10 @@ def test_parser_gives_the_same_at_every_split(data: bytes) -> None:
     assert _outcome(RequestParser(limits), [bytes([b]) for b in data]) == whole
 
 
-def test_a_command_in_many_reads_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("scanner", [None, SCANNER], ids=["python", "c-scanner"])
+def test_a_command_in_many_reads_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch, scanner: object
+) -> None:
     """A 2.2 MB MSET in 64 KB reads: each argument is read once (the parser goes on from the
     first one not whole), not again from the command's start at every read."""
     args = [b"MSET"] + [b"%d" % i if i % 2 else b"v" * 100 for i in range(20_000)]
@@ -253,7 +271,7 @@ def test_a_command_in_many_reads_is_parsed_once(monkeypatch: pytest.MonkeyPatch)
         return end
 
     monkeypatch.setattr(RequestParser, "_bulks", counting)
-    parser = RequestParser()
+    parser = RequestParser(scanner=scanner)  # type: ignore[arg-type]
     got: list[list[bytes]] = []
     for i in range(0, len(data), 65536):
         parser.feed(data[i : i + 65536])
@@ -263,6 +281,52 @@ def test_a_command_in_many_reads_is_parsed_once(monkeypatch: pytest.MonkeyPatch)
     assert got == [args]
     assert reads == len(args)
     assert parser.buffered() == 0 and parser.unparsed() == (b"", 0)
+
+
+@pytest.mark.skipif(SCANNER is None, reason="the C extension is not built")
+@pytest.mark.parametrize("data", ROWS, ids=[repr(d[:20]) for d in ROWS])
+def test_the_c_scanner_changes_nothing(data: bytes) -> None:
+    """The server's parsers read plain commands in C (_fastlane.scan): the same commands and
+    errors, however the bytes arrive."""
+    limits = Limits(max_header=64)
+    whole = _outcome(RequestParser(limits), [data])
+    assert _outcome(RequestParser(limits, SCANNER), [data]) == whole
+    for cut in range(1, len(data)):
+        assert _outcome(RequestParser(limits, SCANNER), [data[:cut], data[cut:]]) == whole, cut
+
+
+@pytest.mark.skipif(SCANNER is None, reason="the C extension is not built")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.binary(max_size=12), min_size=0, max_size=4), max_size=6),
+    st.lists(st.tuples(st.integers(0, 400), st.binary(min_size=0, max_size=3)), max_size=3),
+    st.lists(st.integers(1, 400), max_size=3),
+)
+def test_the_c_scanner_matches_the_parser_on_damaged_input(
+    commands: list[list[bytes]], damage: list[tuple[int, bytes]], cuts: list[int]
+) -> None:
+    data = bytearray(b"".join(encode_command(c) for c in commands))
+    for at, junk in damage:  # overwrite a few bytes: bad headers, lengths, missing CRLF
+        data[at : at + len(junk)] = junk
+    raw = bytes(data)
+    chunks = [raw[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(raw)], strict=True)]
+    limits = Limits(max_header=64, max_bulk=8)
+    assert _outcome(RequestParser(limits, SCANNER), chunks) == _outcome(
+        RequestParser(limits), chunks
+    )
+
+
+@pytest.mark.skipif(SCANNER is None, reason="the C extension is not built")
+def test_the_c_scanner_keeps_the_bulk_limit() -> None:
+    data = encode_command(("SET", "k", "v" * 10_010)) + encode_command(("PING",))
+    limits = Limits(max_bulk=10_005)
+    expected: tuple[list[list[bytes]], str | None] = ([], "Protocol error: invalid bulk length")
+    assert _outcome(RequestParser(limits), [data]) == expected
+    assert _outcome(RequestParser(limits, SCANNER), [data]) == expected
+    assert _outcome(RequestParser(Limits(max_bulk=10_010), SCANNER), [data]) == (
+        [[b"SET", b"k", b"v" * 10_010], [b"PING"]],
+        None,
+    )
 
 
 def test_log_has_no_secret(ledis_pw: LedisServer) -> None:

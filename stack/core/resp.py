@@ -12,7 +12,7 @@ joined once enough bytes are present, so a 512 MiB value sent in 64 KiB reads is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 INT_MAX = 2**31 - 1
@@ -71,12 +71,21 @@ def strict_int(s: bytes) -> int | None:
     return value
 
 
+# scanner(buf, pos, max_commands, max_bulk) -> (commands, new_pos): see RequestParser
+Scanner = Callable[[bytes, int, int, int], tuple[list[list[bytes]], int]]
+
+
 class RequestParser:
     """Turns the bytes a client sends into argument lists (``list[bytes]``).
 
     ``authenticated`` selects the pre-AUTH limits; the connection flips it after AUTH. Because
     those limits depend on commands executed in between, parse one command at a time
     (``parse(1)``) while not authenticated.
+
+    ``scanner``: a C reader of the plain commands (the server's ``_fastlane.scan``), called as
+    ``scanner(buf, pos, max_commands, max_bulk) -> (commands, new_pos)`` once authenticated;
+    it takes only well-formed multibulk commands and stops at anything else, which this
+    parser then reads (and answers) as without it.
     """
 
     __slots__ = (
@@ -91,10 +100,12 @@ class RequestParser:
         "_pos",
         "authenticated",
         "limits",
+        "scanner",
     )
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, scanner: Scanner | None = None) -> None:
         self.limits = limits or Limits()
+        self.scanner = scanner
         self.authenticated = True
         self._buf = b""
         self._pos = 0
@@ -117,6 +128,15 @@ class RequestParser:
         else:
             self._chunks.append(data)
             self._chunk_bytes += len(data)
+
+    def empty(self) -> bool:
+        """Nothing received is left unconsumed, and no error is pending."""
+        return (
+            not self._chunks
+            and self._pos >= len(self._buf)
+            and self._error is None
+            and self._partial is None
+        )
 
     def buffered(self) -> int:
         """Bytes received but not yet consumed by a complete command."""
@@ -189,7 +209,11 @@ class RequestParser:
         if not self._consolidate():
             return []
         out: list[list[bytes]] = []
-        if self.authenticated and max_commands > 1 and self._partial is None:
+        if not self.authenticated or self._partial is not None:
+            pass  # one at a time before AUTH; a command cut between reads goes on in _parse
+        elif self.scanner is not None:
+            out, self._pos = self.scanner(self._buf, self._pos, max_commands, self.limits.max_bulk)
+        elif max_commands > 1:
             if self._pos:  # the rest of a chunk whose start was consumed elsewhere
                 self._buf = self._buf[self._pos :]
                 self._pos = 0

@@ -1608,6 +1608,108 @@ static PyObject *encode_bulks(PyObject *self, PyObject *const *args, Py_ssize_t 
     return Py_BuildValue("(Nn)", body, count);
 }
 
+/* The names of the lane's commands (those run() may take; it decides on the rest itself). */
+static const char *const LANE_NAMES[] = {"GET",  "SET",  "INCR", "DECR", "MSET", "HSET",  "SADD",
+                                         "LPUSH", "RPUSH", "LPOP", "RPOP", "ZADD", "LRANGE", NULL};
+
+PyDoc_STRVAR(leads_doc, "leads(buf, pos)\n--\n\n"
+                        "Whether the command at buf[pos:] is complete enough to show its name "
+                        "and names one of the lane's commands (run() may take it): a cheap look "
+                        "before gathering run()'s arguments.");
+
+static PyObject *leads(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "leads(buf, pos)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "pos must be >= 0");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]);
+    const char *end = base + PyBytes_GET_SIZE(args[0]);
+    if (pos >= end - base || base[pos] != '*')
+        Py_RETURN_FALSE;
+    const char *s = base + pos + 1, *name;
+    if (read_len(&s, end) < 2)
+        Py_RETURN_FALSE;
+    Py_ssize_t nlen = read_bulk(&s, end, &name, 6);
+    for (int i = 0; nlen > 0 && LANE_NAMES[i] != NULL; i++)
+        if (is_word(name, nlen, LANE_NAMES[i]))
+            Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
+/* ---- the requests of a read, parsed --------------------------------------------------- */
+
+PyDoc_STRVAR(scan_doc,
+             "scan(buf, pos, max_commands, max_bulk)\n--\n\n"
+             "The well-formed multibulk commands of buf from pos, up to max_commands of them: "
+             "(commands, new_pos), each command a list of its arguments (bytes). Only the plain "
+             "form is taken (canonical lengths of at most 9 digits, at least one argument, every "
+             "bulk within max_bulk and followed by CRLF); it stops at anything else (an inline "
+             "command, an unusual or bad header, a command not complete yet), which the caller's "
+             "parser (stack/core/resp.py, the reference) then reads and answers.");
+
+static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan(buf, pos, max_commands, max_bulk)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t max_commands = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t max_bulk = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    const char *base = PyBytes_AS_STRING(args[0]);
+    const char *end = base + PyBytes_GET_SIZE(args[0]);
+    const char *p = base + (pos < 0 ? 0 : pos < end - base ? pos : end - base);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    while (max_commands > 0 && p < end && *p == '*') {
+        const char *s = p + 1;
+        Py_ssize_t argc = read_len(&s, end);
+        /* each argument takes at least 6 bytes ("$0\r\n\r\n"): more than the rest can hold is a
+         * command still arriving (or a bad one): the careful parser decides */
+        if (argc < 1 || argc > (end - s) / 6)
+            break;
+        PyObject *cmd = PyList_New(argc);
+        if (cmd == NULL)
+            goto error;
+        Py_ssize_t i = 0;
+        for (; i < argc; i++) {
+            const char *data;
+            Py_ssize_t n = read_bulk(&s, end, &data, max_bulk);
+            if (n < 0)
+                break;
+            PyObject *arg = PyBytes_FromStringAndSize(data, n);
+            if (arg == NULL) {
+                Py_DECREF(cmd);
+                goto error;
+            }
+            PyList_SET_ITEM(cmd, i, arg);
+        }
+        if (i < argc) { /* the items not set are NULL: the list's dealloc skips them */
+            Py_DECREF(cmd);
+            break;
+        }
+        int rc = PyList_Append(out, cmd);
+        Py_DECREF(cmd);
+        if (rc < 0)
+            goto error;
+        p = s;
+        max_commands--;
+    }
+    return Py_BuildValue("(Nn)", out, (Py_ssize_t)(p - base));
+
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -1623,6 +1725,8 @@ static PyMethodDef methods[] = {
     {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL,
      encode_bulks_doc},
     {"bulk_slice", (PyCFunction)(void (*)(void))bulk_slice, METH_FASTCALL, bulk_slice_doc},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
+    {"leads", (PyCFunction)(void (*)(void))leads, METH_FASTCALL, leads_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 

@@ -26,6 +26,7 @@ from stack.core.resp import (
     encode_error,
 )
 
+from .accel import ext
 from .fastlane import ALL_RAN
 from .protection import denies_connection, is_local_peer
 
@@ -47,13 +48,14 @@ TURN_SECONDS = 0.001
 # short, so the clients of this node wait for at most this much of it.
 BACKGROUND_TURN_SECONDS = 0.00015
 REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output limits
+SCANNER = ext.scan if ext is not None else None  # plain commands parsed in C (RequestParser)
 
 
 class Client(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.id = server.next_client_id()
-        self.parser = RequestParser(server.limits)
+        self.parser = RequestParser(server.limits, SCANNER)
         self.transport: asyncio.Transport | None = None
         self.adopted = False  # accepted by a busy script (scripting/busy.py), then handed over
         self.db: Database = server.keyspace.dbs[0]
@@ -169,16 +171,38 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         now = self.last_interaction = time.monotonic()
-        self.server.keyspace.clock = now
+        server = self.server
+        server.keyspace.clock = now
         self.net_in += len(data)
         parser = self.parser
-        parser.feed(data)
+        deadline = 0.0
+        unclean = False
+        lane_ran = None
+        if server.gate.plain(self):
+            # The plain state: the lane runs what it can of the bytes as they came, with no
+            # turn loop in Python; what it leaves goes the Python path, in the same turn.
+            engine = server.engine
+            dirty_reads = engine.dirty_reads
+            self.failures_seen = engine.failed_batches
+            self.unclean = False
+            deadline = now + self.turn_seconds
+            pos = server.lane.take(self, data, 0, deadline)
+            unclean = self.unclean or engine.dirty_reads != dirty_reads
+            if pos >= len(data):
+                server.after_commands(self, not unclean)
+                return
+            parser.feed(data)
+            if pos:
+                parser.consumed(pos)
+            lane_ran = 1 if pos else 0
+        else:
+            parser.feed(data)
         if parser.buffered() > parser.limits.max_query_buffer:
             log.warning("closing client %s: query buffer over its limit", self.addr)
             self.close_now()
             return
         if not self.backlogged:  # else the turn the server scheduled runs what came
-            self.process()
+            self.process(deadline, unclean, lane_ran)
 
     def pause_writing(self) -> None:
         # The client does not read fast enough: run none of its commands and read none of its
@@ -197,13 +221,18 @@ class Client(asyncio.Protocol):
 
     # -- running commands ---------------------------------------------------------------------
 
-    def process(self) -> None:
+    def process(
+        self, deadline: float = 0.0, unclean: bool = False, lane_ran: int | None = None
+    ) -> None:
         """Run the client's complete commands for one turn, then hand the replies to the server.
 
         A turn ends when no complete command is left, or after ``TURN_SECONDS``: then the rest
         waits, reading stops (backpressure), and
         the server gives the client another turn once this turn's batch is committed and other
-        clients had theirs (see ``Server.backlog``).
+        clients had theirs (see ``Server.backlog``). ``deadline``, ``unclean`` and ``lane_ran``:
+        the turn began in ``data_received``, in the lane (when it ends, whether what the lane
+        ran read data not yet written, and whether it ran any: it stopped at the first
+        command left, which the lane is not asked about again).
         """
         server = self.server
         execute = server.dispatcher.execute
@@ -214,12 +243,13 @@ class Client(asyncio.Protocol):
         queue = self.queue
         clock = time.monotonic
         background = self.turn_seconds < TURN_SECONDS
-        deadline = clock() + self.turn_seconds
+        if not deadline:
+            deadline = clock() + self.turn_seconds
+            self.failures_seen = server.engine.failed_batches
         more = False
         engine = server.engine
-        self.failures_seen = engine.failed_batches
         dirty_reads = engine.dirty_reads
-        self.unclean = False
+        self.unclean = unclean
         try:
             while not self.closing and not self.held and self.blocked is None:
                 if self.write_paused:
@@ -244,7 +274,10 @@ class Client(asyncio.Protocol):
                     if self.close_after_reply:
                         break
                     continue
-                ran = lane.run(self, deadline)
+                if lane_ran is None:
+                    ran = lane.run(self, deadline)
+                else:  # data_received ran the lane on these bytes already
+                    ran, lane_ran = lane_ran, None
                 if ran == ALL_RAN:
                     break
                 if ran:

@@ -8,6 +8,11 @@ Both paths consult it, so a rule is written once:
   threshold the lane could not honour, not authenticated, a user not allowed everything, a
   MONITOR, CLIENT TRACKING or CLIENT REPLY in use ...); otherwise everything takes the
   Python path, which applies every rule itself.
+* ``plain(client)``: whether a read from the client may go straight to the lane as it came
+  (``Client.data_received``: no copy into the parser, no turn loop in Python): the lane may
+  run (``lane_open``) and the client is in its plain state (nothing unparsed, queued, held
+  for a later turn, held for its output or waiting for replicas; not blocked, paused or
+  closing). Whatever the lane does not take goes on down the Python path.
 * ``writes_ok``: whether writes may run without a look at the replicas or the role (not a
   replica, no semi-sync): the lane runs writes only then, and the Python path refuses them
   with ``write_refusal`` when not.
@@ -86,6 +91,24 @@ class Gate:
             and server.watch_us >= MIN_WATCH_US
             and not client.asking  # its next command goes through key_check
             and not server.dispatcher.observed  # MONITOR, CLIENT TRACKING / REPLY (observers.py)
+        )
+
+    def plain(self, client: Client) -> bool:
+        """Whether a read from this client may go straight to the lane (see the module's
+        description); the lane's own rules (``lane_open``) included."""
+        return (
+            self.server.lane.on
+            and not client.out  # replies wait for a batch or for the socket: keep the turns
+            and not client.backlogged
+            and not client.queue
+            and not client.held
+            and client.blocked is None
+            and not client.write_paused
+            and not client.awaiting_acks
+            and not client.close_after_reply
+            and not self.server.writes_full()
+            and client.parser.empty()
+            and self.lane_open(client)
         )
 
     @property
