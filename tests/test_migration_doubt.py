@@ -254,3 +254,22 @@ def test_shutdown_mid_move_of_a_big_key(two: tuple[LedisServer, LedisServer]) ->
     on_a, on_b = ca.exists("big"), cb.exists("big")
     assert on_a + on_b == 1
     assert (ca if on_a else cb).dump("big") == before
+
+
+def test_shutdown_with_a_restore_unanswered_says_so(two: tuple[LedisServer, LedisServer]) -> None:
+    """SIGTERM of the source while its restore waits on a paused target: the reply is waited
+    for (a few seconds at most), then the source stops anyway, cleanly, and says in its log
+    which keys it leaves in doubt (kept whole here; the target may still create them: the one
+    case an operator must look at, docs/cluster.md "When a move fails")."""
+    a, b = two
+    ca = a.client()
+    ca.set("k", "v1")
+    warm_link(a, b)
+    with unanswering(b, "pause"):
+        with pytest.raises(redis.ResponseError, match="IOERR"):
+            ca.execute_command("SLOTSMGRTONE", "127.0.0.1", b.port, SHORT_MS, "k")
+        assert a.stop() == 0
+        clean(a.log())
+        assert "stopping with 1 key(s) sent to" in a.log()
+    a.start()
+    assert a.client().get("k") == b"v1"

@@ -262,12 +262,16 @@ class Migrator:
             moves.update(p.big.values())  # type: ignore[arg-type]
         if moves:
             await asyncio.wait(moves, timeout=grace)
-        if self._doubts:
-            await asyncio.wait(set(self._doubts), timeout=grace)
-        for task in [*self._doubts, *(t for t in moves if not t.done())]:
+        for task in moves:  # cut: what they sent and was not answered becomes doubts
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        if self._doubts:
+            await asyncio.wait(set(self._doubts), timeout=grace)
+        for doubt in list(self._doubts):  # each logs what it leaves
+            doubt.cancel()
+            with contextlib.suppress(BaseException):
+                await doubt
         for link in list(self.links.values()):
             await link.close()
         self.links.clear()
@@ -633,7 +637,7 @@ class Migrator:
             while pending:
                 await self._answer(pending[0][0], target)
                 await self._acked(out, pending.popleft(), pace)
-        except MigrateError:
+        except (MigrateError, asyncio.CancelledError):
             # what was sent and not answered stays held until it is (or is undone)
             self._doubt(link, target, [(fut, keys) for fut, keys, _n in pending])
             raise
@@ -687,7 +691,7 @@ class Migrator:
                 if done:
                     break
                 await asyncio.sleep(0)  # other clients run between parts
-        except MigrateError:
+        except (MigrateError, asyncio.CancelledError):
             # parts without their COMMIT never make the key appear (the staging is retired
             # there); a COMMIT sent and not answered keeps the key held until it is
             if commit is not None:
