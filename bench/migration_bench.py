@@ -8,7 +8,8 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
 
 1. Small keys: ``--keys`` strings of 32 bytes in ``--slots`` slots. ledis: SLOTSMGRTTAGSLOT
    (batches of 500) until every slot is empty, as fast as it goes and again throttled to
-   ``--rate`` keys a second (the engine's ``--rate``); Redis: MIGRATE ... KEYS with 500 keys
+   ``--rate`` keys a second (the engine's ``--rate``, by default its default; with
+   ``--before``, both trees); Redis: MIGRATE ... KEYS with 500 keys
    a call. Keys/s and MB/s (payload), and the ratio ledis / Redis.
 2. Big collections: a hash, a sorted set and a list of ``--members`` members each, one key
    at a time (ledis sends them in parts of at most 1000 entries; Redis's MIGRATE sends the
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import redis
 
+from stack.cluster.migration import DEFAULT_RATE
 from stack.core.slots import key_slot
 
 from .bigwrite_bench import ROOT, checkout
@@ -165,7 +167,7 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     runs = [(name, pair, 0.0) for name, pair in targets.items()]
-    runs.append(("ledis", targets["ledis"], opts.rate))
+    runs += [(name, pair, opts.rate) for name, pair in targets.items() if name.startswith("ledis")]
     for _ in range(opts.repeat):
         for name, (src_t, dst_t), rate in runs:
             label = f"{name}@{rate:.0f}/s" if rate else name
@@ -248,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", type=int, default=200_000)
     p.add_argument("--slots", type=int, default=64)
     p.add_argument("--members", type=int, default=500_000)
-    p.add_argument("--rate", type=float, default=5000, help="keys/s of the throttled ledis pass")
+    p.add_argument("--rate", type=float, default=DEFAULT_RATE,
+                   help="keys/s of the throttled ledis pass (default: the engine's default rate)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
     p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
     p.add_argument("--no-big", action="store_true", help="skip the big collections")
