@@ -119,6 +119,15 @@ def call_in_thread(
     return thread
 
 
+def fill_big_hash(c: redis.Redis, fields: int, key: str = "big") -> bytes:
+    """A hash of ``fields`` fields (one that moves in parts); its DUMP."""
+    pipe = c.pipeline(transaction=False)
+    for i in range(0, fields, 1000):
+        pipe.hset(key, mapping={f"f{j}": j for j in range(i, min(fields, i + 1000))})
+    pipe.execute()
+    return c.dump(key)  # type: ignore[return-value]
+
+
 def dumps(c: redis.Redis) -> dict[bytes, bytes]:
     return {k: c.dump(k) for k in c.keys("*")}  # type: ignore[misc]
 
@@ -271,24 +280,37 @@ def test_a_slot_is_not_called_empty_while_another_call_holds_its_keys(
     went on from where the first stood, past the keys it holds: it must not answer "0 left"
     while those keys are still on the source (a driver would stop there and leave them).
     ``delay``: when the second call comes (it must come while the first walks the slot)."""
+    import socket
     import socketserver
     import time
 
     from stack.core.resp import RequestParser
 
+    links: list[socket.socket] = []
+
     class Silent(socketserver.BaseRequestHandler):
-        """A target that takes the link's introductions and never answers a restore."""
+        """A target that takes the link's introductions and never answers a restore (the
+        source keeps those keys held until its link is gone and SLOTSFORGET answered)."""
 
         def handle(self) -> None:
+            links.append(self.request)
             parser = RequestParser()
-            while data := self.request.recv(65536):
-                parser.feed(data)
-                for args in parser.parse():
-                    name = args[0].upper()
-                    if name == b"INFO":
-                        self.request.sendall(b"$21\r\nrun_id:fakefakefake\r\n\r\n")
-                    elif name not in (b"SLOTSRESTORE", b"SLOTSSTAGE"):
-                        self.request.sendall(b"+OK\r\n")
+            with contextlib.suppress(OSError):
+                while data := self.request.recv(65536):
+                    parser.feed(data)
+                    for args in parser.parse():
+                        self.request.sendall(answer([a.upper() for a in args[:2]]))
+
+    def answer(args: list[bytes]) -> bytes:
+        if args[0] == b"INFO":
+            return b"$21\r\nrun_id:fakefakefake\r\n\r\n"
+        if args[0] in (b"SLOTSRESTORE", b"SLOTSSTAGE"):
+            return b""
+        if args == [b"CLIENT", b"ID"] or args[0] == b"SLOTSFORGET":
+            return b":0\r\n"
+        if args == [b"CLIENT", b"LIST"]:
+            return b"$0\r\n\r\n"
+        return b"+OK\r\n"
 
     a, b = nodes
     ca = a.client()
@@ -308,14 +330,17 @@ def test_a_slot_is_not_called_empty_while_another_call_holds_its_keys(
     bulk.join(60)
     left_on_source = ca.execute_command("CLUSTER", "COUNTKEYSINSLOT", SLOT_T)
     stuck.join(60)
-    silent.shutdown()
-    silent.server_close()
+    for link in list(links):  # the silent target drops the link: the source undoes, releases
+        with contextlib.suppress(OSError):
+            link.shutdown(socket.SHUT_RDWR)
     moved, remaining = results["bulk"]  # type: ignore[misc]
     assert remaining > 0 or left_on_source == 0, (moved, remaining, left_on_source)
     while remaining:  # the driver goes on: everything arrives in the end
         moved, remaining = ca.execute_command("SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T)
     assert ca.execute_command("CLUSTER", "COUNTKEYSINSLOT", SLOT_T) == 0
     assert b.client().dbsize() == 20_000
+    silent.shutdown()
+    silent.server_close()
 
 
 def test_the_pace_halves_after_a_late_rest_and_grows_after_a_timely_one() -> None:
@@ -614,11 +639,7 @@ def test_target_killed_mid_transfer(tmp_path: Path) -> None:
     b = LedisServer(tmp_path / "b").start()
     try:
         ca = a.client()
-        pipe = ca.pipeline(transaction=False)
-        for i in range(0, 300_000, 1000):
-            pipe.hset("big", mapping={f"f{j}": j for j in range(i, i + 1000)})
-        pipe.execute()
-        before = ca.dump("big")
+        before = fill_big_hash(ca, 300_000)
         result: dict[str, object] = {}
 
         def move() -> None:

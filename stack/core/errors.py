@@ -289,6 +289,9 @@ def key_in_flight(key: bytes, ms: int) -> str:
     return f"TRYAGAIN key '{echo(key[:128])}' is still on its way to the target after {ms} ms"
 
 
+MIGRATE_STOPPING = "ERR the node is shutting down: the move stopped, its keys stay here"
+
+
 UNBLOCKED_BEFORE_MOVE = (
     "UNBLOCKED the command waited for a key on its way to another node, and did not run"
 )

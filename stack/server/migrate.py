@@ -23,9 +23,24 @@ restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the target
 that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
 ``BACKGROUND_TURN_SECONDS``), so its restores are spread in the same way.
 
-If anything fails (the target refused, did not answer in time, the link broke), the key is
-released where it is, whole, and the call answers the error; moving it again later is safe,
-since the target replaces what it may have got.
+If anything fails the call answers the error, and what was *sent* decides when the keys are
+released (``_doubt``, ``_settle``): a restore (or a big key's COMMIT) that was not answered in
+time may still run on the target (paused, stopped, slow), so its keys stay held (commands on
+them wait; another move of them answers the key-in-flight error after its timeout) until the
+reply comes on the same link, which is never given up: +OK, and the key moved after all
+(deleted here then, ``ledis_migrate_late_moves``); an error, and it is released here, whole.
+If the link dies first the outcome is unknown: a new link kills every connection the old one
+made on the target (its name; a killed client's commands never run) and deletes the keys
+there (``SLOTSFORGET``), in that order, and only then are they released here; while the target
+cannot be reached that is retried with backoff, the keys still held (INFO
+``ledis_migrate_keys_unreachable``, a log line). Keys only read or not sent yet, and the parts
+of a big key before its COMMIT (a staging is never a key), are released at once. So no copy on
+the target can outlive a write here, and a key moved again later simply replaces what the
+target has.
+
+At shutdown ``stop`` ends the moves before the store closes: new calls are refused, those
+under way stop at their next step (what the target acknowledged is deleted and committed
+first), the replies still due are waited for (at most ``STOP_GRACE`` each).
 
 Links to targets: one pipelined ``RespClient`` per (host, port, database), authenticated with
 ``masterauth`` (and ``masteruser`` when set), closed after ``LINK_IDLE`` seconds unused. One
@@ -46,12 +61,15 @@ once per slot, in steps) and is at least 1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from stack.core import errors
 from stack.core.reply_parser import ErrorReply
@@ -61,6 +79,7 @@ from stack.core.resp_client import (
     HandshakeError,
     RequestTimeout,
     RespClient,
+    ServerError,
 )
 from stack.core.slots import hash_tag, key_slot
 
@@ -76,6 +95,7 @@ if TYPE_CHECKING:
     from .server import Server
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WHOLE_BYTES = 256 * 1024  # a key up to this size (and WHOLE_ENTRIES) moves in one restore
 WHOLE_ENTRIES = 512
@@ -104,6 +124,9 @@ WORK_STEP = 0.00025
 LATE = 0.001
 CALL_WAIT = 0.2
 LINK_IDLE = 60.0
+FORGET_RETRY_MIN = 0.1  # backoff of the undo on a target that cannot be reached (seconds)
+FORGET_RETRY_MAX = 5.0
+STOP_GRACE = 5.0  # at shutdown: how long the moves under way, then the unanswered, may take
 HOUSEKEEPING_SECONDS = 5.0
 
 
@@ -151,6 +174,7 @@ class Moving:
     record: bytes
     phys: int
     released: bool = False
+    doubtful: bool = False  # sent and not answered: held until settled (``Migrator._settle``)
 
 
 class Pace:
@@ -207,19 +231,43 @@ class Migrator:
         self._tokens = itertools.count(1)
         self.pace = Pace()
         self._task: asyncio.Task[None] | None = None
+        self._link_names = itertools.count(1)
+        self.stopping = False
+        self._moves: set[asyncio.Task[object]] = set()  # the SLOTSMGRT* calls under way
+        self._doubts: set[asyncio.Task[None]] = set()
+        self.in_doubt: dict[bytes, Moving] = {}  # held until their restore is settled
+        self.unreachable: set[bytes] = set()  # in doubt, and the undo cannot reach the target
         # INFO
         self.keys_moved = 0
         self.bytes_moved = 0
         self.big_keys_moved = 0
         self.parts_sent = 0
         self.failures = 0
+        self.late_moves = 0  # keys acknowledged after their call gave up: moved all the same
+        self.forgotten = 0  # keys in doubt removed from the target (SLOTSFORGET), kept here
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._housekeeping())
 
-    async def close(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop every move before the store closes (shutdown): new calls are refused, those
+        under way stop at their next step (what the target acknowledged deleted here, the
+        rest released, whole), then the replies still due are waited for (each settled as
+        ``_settle`` does), each wait at most ``grace``; the links closed."""
+        self.stopping = True
         if self._task is not None:
             self._task.cancel()
+        moves: set[asyncio.Task[object]] = set(self._moves)
+        for p in self.passes.values():
+            moves.update(p.big.values())  # type: ignore[arg-type]
+        if moves:
+            await asyncio.wait(moves, timeout=grace)
+        if self._doubts:
+            await asyncio.wait(set(self._doubts), timeout=grace)
+        for task in [*self._doubts, *(t for t in moves if not t.done())]:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         for link in list(self.links.values()):
             await link.close()
         self.links.clear()
@@ -238,7 +286,9 @@ class Migrator:
                     username=str(cfg.values.get("masteruser") or "") or None,
                     password=cfg["masterauth"] or None,
                     db=db.index,
-                    client_name="ledis-migrate",
+                    # a name of its own: the undo of an unanswered restore finds every
+                    # connection this link made (CLIENT LIST) and kills them (_forget_once)
+                    client_name=f"ledis-migrate-{self.server.run_id[:8]}-{next(self._link_names)}",
                 ),
                 connect_timeout=target.timeout,
                 backoff=None,
@@ -265,19 +315,24 @@ class Migrator:
 
     async def _submit(self, link: RespClient, args: list[bytes]) -> asyncio.Future[object]:
         try:
-            return await link.submit(args)
+            fut = await link.submit(args)
         except (ConnectionLost, OSError) as e:
             raise MigrateError(
                 errors.migrate_connect_failed(link.endpoint.address, str(e))
             ) from None
+        fut.add_done_callback(_seen)  # a failed move may leave a reply nobody reads
+        return fut
 
     async def _answer(self, fut: asyncio.Future[object], target: Target) -> None:
-        """Wait for one reply from the target: +OK, or MigrateError."""
+        """Wait for one reply from the target: +OK, or MigrateError. A reply that does not
+        come in time is not given up (the future stays, see ``_doubt``): the target may still
+        run the request."""
+        if not fut.done():
+            await asyncio.wait((fut,), timeout=target.timeout)
+            if not fut.done():
+                raise MigrateError(errors.MIGRATE_IO)
         try:
-            async with asyncio.timeout(target.timeout):
-                reply = await fut
-        except TimeoutError:
-            raise MigrateError(errors.MIGRATE_IO) from None
+            reply = fut.result()
         except (ConnectionLost, OSError):
             raise MigrateError(errors.MIGRATE_IO) from None
         if isinstance(reply, ErrorReply):
@@ -377,12 +432,156 @@ class Migrator:
     def _release(self, moving: list[Moving]) -> None:
         slots = self.server.slots
         for m in moving:
-            if not m.released:
+            if not m.released and not m.doubtful:
                 m.released = True
                 slots.unlock(m.mkey)
 
     def _commit(self) -> None:
         self.server._commit_and_release()
+
+    # -- requests sent and not answered ---------------------------------------------------
+
+    def _check_stopping(self) -> None:
+        if self.stopping:
+            raise MigrateError(errors.MIGRATE_STOPPING)
+
+    def _doubt(
+        self,
+        link: RespClient,
+        target: Target,
+        items: list[tuple[asyncio.Future[object], list[Moving]]],
+    ) -> None:
+        """Requests sent to ``link`` whose keys the target may still create (restores, a
+        big key's COMMIT), in the order sent: their keys stay held here, whatever the call
+        answers, until ``_settle`` knows what the target did."""
+        items = [(fut, keys) for fut, keys in items if keys]
+        if not items:
+            return
+        for _fut, keys in items:
+            for m in keys:
+                m.doubtful = True
+                self.in_doubt[m.mkey] = m
+        task = asyncio.get_running_loop().create_task(self._settle(link, target, items))
+        self._doubts.add(task)
+        task.add_done_callback(self._doubts.discard)
+
+    async def _settle(
+        self,
+        link: RespClient,
+        target: Target,
+        items: list[tuple[asyncio.Future[object], list[Moving]]],
+    ) -> None:
+        """Wait for the replies on the same link (no timeout: replies come in order, so the
+        target either answers them or the connection dies). +OK: the key moved after all,
+        deleted here like any acknowledged one. An error: nothing was written there, the
+        key released. The link lost with the outcome unknown: the possible copies removed
+        from the target (``_forget``) before the keys are released."""
+        unknown: list[Moving] = []
+        try:
+            for fut, keys in items:
+                if not unknown:
+                    try:
+                        reply = await asyncio.shield(fut)
+                    except (ConnectionLost, OSError):
+                        unknown = list(keys)
+                        continue
+                    if isinstance(reply, ErrorReply):
+                        self._settled(keys)
+                        continue
+                    self._delete_moved(keys)
+                    self._commit()
+                    self.keys_moved += len(keys)
+                    self.late_moves += len(keys)
+                    log.info(
+                        "%d key(s) moved to %s:%d after their call gave up (a late reply)",
+                        len(keys), target.host, target.port,
+                    )  # fmt: skip
+                    self._settled(keys)
+                else:
+                    unknown += keys
+            if unknown:
+                await self._forget(link, target, unknown)
+                self._settled(unknown)
+        except asyncio.CancelledError:  # shutdown (stop): the keys stay here, whole
+            left = [m for _f, keys in items for m in keys if m.doubtful]
+            if left:
+                log.warning(
+                    "stopping with %d key(s) sent to %s:%d unanswered: kept here, whole; the"
+                    " target may still create them (remove them there, or move them again)",
+                    len(left), target.host, target.port,
+                )  # fmt: skip
+            self._settled(left)
+            raise
+
+    def _settled(self, keys: list[Moving]) -> None:
+        for m in keys:
+            m.doubtful = False
+            self.in_doubt.pop(m.mkey, None)
+            self.unreachable.discard(m.mkey)
+        self._release(keys)
+
+    async def _forget(self, link: RespClient, target: Target, keys: list[Moving]) -> None:
+        """Make sure the target runs nothing more of ``link`` and holds none of ``keys``,
+        retrying with backoff while it cannot be reached (the keys held meanwhile)."""
+        for key, known in list(self.links.items()):
+            if known is link:
+                del self.links[key]
+                self._link_used.pop(key, None)
+        await link.close()  # no reconnect under the old name from here
+        delay = FORGET_RETRY_MIN
+        while True:
+            try:
+                await self._forget_once(link.endpoint, target, [m.mkey[7:] for m in keys])
+            except (ConnectionLost, HandshakeError, RequestTimeout, ServerError, OSError) as e:
+                if keys[0].mkey not in self.unreachable:
+                    log.warning(
+                        "%d key(s) stay held: the link to %s:%d broke before their restore"
+                        " was answered, and what it may have created there cannot be removed"
+                        " yet (%s); retrying",
+                        len(keys), target.host, target.port, e,
+                    )  # fmt: skip
+                self.unreachable.update(m.mkey for m in keys)
+                await asyncio.sleep(delay)
+                delay = min(FORGET_RETRY_MAX, delay * 2)
+                continue
+            self.forgotten += len(keys)
+            if keys[0].mkey in self.unreachable:
+                log.warning("%s:%d reached again: %d held key(s) released", target.host,
+                            target.port, len(keys))  # fmt: skip
+            return
+
+    async def _forget_once(self, old: Endpoint, target: Target, names: list[bytes]) -> None:
+        """One attempt: a new connection kills every connection of the old link's name (so
+        what they still queue never runs: a killed client's commands are dropped), then
+        deletes the keys (SLOTSFORGET), in that order, on the same connection."""
+        prefix = old.client_name or ""
+        client = RespClient(
+            dataclasses.replace(old, client_name=f"{prefix}-forget"),
+            connect_timeout=target.timeout,
+            backoff=None,
+        )
+        try:
+            await client.connect()
+            timeout = max(target.timeout, 1.0)
+            own = await client.execute("CLIENT", "ID", timeout=timeout)
+            listing = await client.execute("CLIENT", "LIST", timeout=timeout)
+            if not isinstance(own, int) or not isinstance(listing, bytes | str):
+                raise ServerError(f"ERR unexpected reply to CLIENT ID / LIST: {own!r}")
+            if isinstance(listing, bytes):
+                listing = listing.decode("utf-8", "replace")
+            stale = []
+            for line in listing.splitlines():
+                fields = dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+                name, cid = fields.get("name", ""), fields.get("id", "0")
+                if name in (prefix, f"{prefix}-forget") and int(cid) != own:
+                    stale.append(cid)
+            commands: list[list[bytes | str]] = [["CLIENT", "KILL", "ID", cid] for cid in stale]
+            commands.append([b"SLOTSFORGET", *names])
+            replies = await client.pipeline(commands, timeout=timeout)
+            if isinstance(replies[-1], ErrorReply):
+                raise ServerError(replies[-1])
+        finally:
+            await client.close()
 
     # -- moving keys ----------------------------------------------------------------------
 
@@ -409,6 +608,7 @@ class Migrator:
                     break
                 if pace.due():
                     await pace.rest()
+                    self._check_stopping()
                 ttl = self._ttl(m.record)
                 if ttl is None:  # its TTL ran out while held: expired here, as a read would
                     if ks.engine.get(m.mkey) == m.record:
@@ -426,24 +626,25 @@ class Migrator:
                     pending.append((await self._submit(link, args), batch, size))
                     args, batch, size = [b"SLOTSRESTORE"], [], 0
                     while pending and (len(pending) >= RESTORES_IN_FLIGHT or pending[0][0].done()):
-                        await self._acked(out, await self._reply(pending.popleft(), target), pace)
+                        await self._answer(pending[0][0], target)
+                        await self._acked(out, pending.popleft(), pace)
             if batch:
                 pending.append((await self._submit(link, args), batch, size))
             while pending:
-                await self._acked(out, await self._reply(pending.popleft(), target), pace)
+                await self._answer(pending[0][0], target)
+                await self._acked(out, pending.popleft(), pace)
+        except MigrateError:
+            # what was sent and not answered stays held until it is (or is undone)
+            self._doubt(link, target, [(fut, keys) for fut, keys, _n in pending])
+            raise
         finally:
             self._commit()
         return out
 
-    async def _reply(
-        self, item: tuple[asyncio.Future[object], list[Moving], int], target: Target
-    ) -> tuple[list[Moving], int]:
-        fut, keys, nbytes = item
-        await self._answer(fut, target)
-        return keys, nbytes
-
-    async def _acked(self, out: Sent, done: tuple[list[Moving], int], pace: Pace) -> None:
-        keys, nbytes = done
+    async def _acked(
+        self, out: Sent, done: tuple[asyncio.Future[object], list[Moving], int], pace: Pace
+    ) -> None:
+        _fut, keys, nbytes = done
         await self._delete_paced(keys, pace)
         out.moved += len(keys)
         out.nbytes += nbytes
@@ -461,25 +662,37 @@ class Migrator:
         seq = 0
         sent = 0
         window: deque[asyncio.Future[object]] = deque()
-        while True:
-            entries, after, done, _n = self._entries(
-                m.mkey, m.record, after, PART_ENTRIES, PART_BYTES
-            )
-            part_kind = kf.TYPE_CHUNKED if kind == kf.TYPE_CHUNKED else kind
-            payload = dump.encode(part_kind, None, entries) if entries else b""
-            args = [b"SLOTSSTAGE", key, token, b"%d" % seq, payload]
-            if done:
-                ttl = self._ttl(m.record)
-                args += [b"COMMIT", b"%d" % (ttl if ttl is not None else 1), b"%d" % size]
-            window.append(await self._submit(link, args))
-            sent += len(payload)
-            seq += 1
-            self.parts_sent += 1
-            while window and (len(window) >= IN_FLIGHT or done):
-                await self._answer(window.popleft(), target)
-            if done:
-                break
-            await asyncio.sleep(0)  # other clients run between parts
+        commit: asyncio.Future[object] | None = None
+        try:
+            while True:
+                self._check_stopping()
+                entries, after, done, _n = self._entries(
+                    m.mkey, m.record, after, PART_ENTRIES, PART_BYTES
+                )
+                part_kind = kf.TYPE_CHUNKED if kind == kf.TYPE_CHUNKED else kind
+                payload = dump.encode(part_kind, None, entries) if entries else b""
+                args = [b"SLOTSSTAGE", key, token, b"%d" % seq, payload]
+                if done:
+                    ttl = self._ttl(m.record)
+                    args += [b"COMMIT", b"%d" % (ttl if ttl is not None else 1), b"%d" % size]
+                window.append(await self._submit(link, args))
+                if done:
+                    commit = window[-1]
+                sent += len(payload)
+                seq += 1
+                self.parts_sent += 1
+                while window and (len(window) >= IN_FLIGHT or done):
+                    await self._answer(window[0], target)
+                    window.popleft()
+                if done:
+                    break
+                await asyncio.sleep(0)  # other clients run between parts
+        except MigrateError:
+            # parts without their COMMIT never make the key appear (the staging is retired
+            # there); a COMMIT sent and not answered keeps the key held until it is
+            if commit is not None:
+                self._doubt(link, target, [(commit, [m])])
+            raise
         self._delete_moved([m])
         self._commit()
         self.keys_moved += 1
@@ -504,6 +717,22 @@ class Migrator:
         """Move ``key`` (and, with ``tag``, every key sharing its hash tag); how many moved.
         A key another migration holds is waited for (at most the timeout), then looked at
         again: usually it is gone by then."""
+        return await self._tracked(self._move_keys(db, key, target, tag))
+
+    async def _tracked(self, work: Coroutine[object, object, T]) -> T:
+        """Run one SLOTSMGRT* call's work, known to ``stop`` while it runs."""
+        if self.stopping:
+            work.close()
+            raise MigrateError(errors.MIGRATE_STOPPING)
+        task = asyncio.current_task()
+        assert task is not None
+        self._moves.add(task)
+        try:
+            return await work
+        finally:
+            self._moves.discard(task)
+
+    async def _move_keys(self, db: Database, key: bytes, target: Target, tag: bool) -> int:
         deadline = time.monotonic() + target.timeout
         names = [key]
         if tag and hash_tag(key) != key:
@@ -565,6 +794,11 @@ class Migrator:
         self, db: Database, slot: int, target: Target, max_keys: int, max_bytes: int
     ) -> tuple[int, int, int]:
         """Move one batch of the slot's keys; (moved, remaining, bytes)."""
+        return await self._tracked(self._move_slot(db, slot, target, max_keys, max_bytes))
+
+    async def _move_slot(
+        self, db: Database, slot: int, target: Target, max_keys: int, max_bytes: int
+    ) -> tuple[int, int, int]:
         p = self.passes.get((db.phys, slot))
         if p is None:  # a concurrent first call may have made the pass while this one counted
             estimate = await self._count(db, slot)
@@ -663,6 +897,7 @@ class Migrator:
             p.after = step.after
             if pace.due():
                 await pace.rest()
+                self._check_stopping()
 
     async def _big_task(self, link: RespClient, target: Target, m: Moving, p: SlotPass) -> None:
         try:
@@ -670,7 +905,10 @@ class Migrator:
             p.big_moved += 1
         except MigrateError as e:
             self.failures += 1
-            log.warning("moving %r to %s:%d failed: %s", m.mkey[7:], target.host, target.port, e)
+            log.log(
+                logging.INFO if self.stopping else logging.WARNING,
+                "moving %r to %s:%d failed: %s", m.mkey[7:], target.host, target.port, e,
+            )  # fmt: skip
         except Exception:
             self.failures += 1
             log.exception("moving %r failed", m.mkey[7:])
@@ -723,12 +961,21 @@ class Migrator:
             ("ledis_migrate_big_keys_moved", self.big_keys_moved),
             ("ledis_migrate_parts_sent", self.parts_sent),
             ("ledis_migrate_failures", self.failures),
+            ("ledis_migrate_keys_in_doubt", len(self.in_doubt)),
+            ("ledis_migrate_keys_unreachable", len(self.unreachable)),
+            ("ledis_migrate_late_moves", self.late_moves),
+            ("ledis_migrate_keys_forgotten", self.forgotten),
             ("ledis_migrate_pace_work_us", round(self.pace.work * 1e6)),
             ("ledis_migrate_pace_slowed", self.pace.slowed),
             ("ledis_migrate_links", len(self.links)),
             ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
             *self.stagings.info(),
         ]
+
+
+def _seen(fut: asyncio.Future[object]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def parse_target(host: bytes, port: int, timeout_ms: int) -> Target:

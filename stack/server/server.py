@@ -153,6 +153,7 @@ class Server:
         self._expire_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.shutting_down = False
+        self._stopping_task: asyncio.Task[None] | None = None
         self.read_only = False  # set on replicas
         self.active_expire = True  # DEBUG SET-ACTIVE-EXPIRE 0 stops the background expiry
         self.semi_sync = int(config["min-replicas-to-write"])
@@ -281,10 +282,19 @@ class Server:
             return
         self.shutting_down = True
         log.warning("received %s, shutting down", reason)
-        asyncio.get_running_loop().call_soon(self._shutdown)
+        self.listener.close()
+        self._stopping_task = asyncio.get_running_loop().create_task(self._stop_moves_first())
+
+    async def _stop_moves_first(self) -> None:
+        """Moves end before the store closes (migrate.py ``stop``): none is cut between its
+        target's acknowledgement and its delete here, none writes to a closed store."""
+        try:
+            await self.migrator.stop()
+        except Exception:  # pragma: no cover - reported; the store is closed all the same
+            log.exception("stopping the moves failed")
+        self._shutdown()
 
     def _shutdown(self) -> None:
-        self.listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
         for task in (self._reclaim_task, self._expire_task, self.migrator._task):

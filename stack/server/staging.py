@@ -191,6 +191,12 @@ class Stagings:
         if self.by_key.get(st.mkey) == st.token:
             del self.by_key[st.mkey]
 
+    def forget_key(self, db: Database, key: bytes) -> None:
+        """Give up the staging of ``key`` in progress, if any (SLOTSFORGET)."""
+        token = self.by_key.get(db.meta_key(key))
+        if token is not None and self.by_token[token].phys == db.phys:
+            self._retire(self.by_token[token])
+
     def _retire(self, st: Staging) -> None:
         """Give a staging up: its members are reclaimed like a retired version's."""
         self._forget(st)

@@ -122,6 +122,16 @@ SPECS = (
         optional(integer("size")),
         complexity="O(N) where N is the size of the part",
     ),
+    command(
+        "slotsforget",
+        -2,
+        "write admin",
+        G,
+        "Delete keys a move may have left here (the sender lost its link before the reply)",
+        "ledis",
+        multiple(string("key")),
+        complexity="O(N) where N is the number of keys",
+    ),
     container(
         "slotsmap",
         G,

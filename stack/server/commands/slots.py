@@ -236,6 +236,23 @@ def slotsstage(c: Client, args: list[bytes]) -> object:
     return OK
 
 
+@handler("slotsforget")
+def slotsforget(c: Client, args: list[bytes]) -> object:
+    """The undo of a restore whose reply the source never got: it deletes the keys (and
+    gives up any staging of them) so that no copy outlives the one the source keeps."""
+    c.turn_seconds = BACKGROUND_TURN_SECONDS
+    stagings = c.server.migrator.stagings
+    ks = c.server.keyspace
+    gone = 0
+    for key in args[1:]:
+        stagings.forget_key(c.db, key)
+        mkey, old = c.db.read(key)
+        if old is not None:
+            ks.delete(mkey, old)
+            gone += 1
+    return gone
+
+
 # -- the slot map -------------------------------------------------------------------------------
 
 
