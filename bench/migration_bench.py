@@ -8,7 +8,7 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
 
 1. Small keys: ``--keys`` strings of 32 bytes in ``--slots`` slots. ledis: SLOTSMGRTTAGSLOT
    (batches of 500) until every slot is empty, as fast as it goes and again throttled to
-   ``--rate`` keys a second (the engine's ``--rate``); Redis: MIGRATE ... KEYS with 500 keys
+   ``--rate`` keys a second (the engine's ``--rate``, by default its default); Redis: MIGRATE ... KEYS with 500 keys
    a call. Keys/s and MB/s (payload), and the ratio ledis / Redis.
 2. Big collections: a hash, a sorted set and a list of ``--members`` members each, one key
    at a time (ledis sends them in parts of at most 1000 entries; Redis's MIGRATE sends the
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import redis
 
+from stack.cluster.migration import DEFAULT_RATE
 from stack.core.slots import key_slot
 
 from .bigwrite_bench import ROOT, checkout
@@ -248,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", type=int, default=200_000)
     p.add_argument("--slots", type=int, default=64)
     p.add_argument("--members", type=int, default=500_000)
-    p.add_argument("--rate", type=float, default=5000, help="keys/s of the throttled ledis pass")
+    p.add_argument("--rate", type=float, default=DEFAULT_RATE,
+                   help="keys/s of the throttled ledis pass (default: the engine's default rate)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
     p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
     p.add_argument("--no-big", action="store_true", help="skip the big collections")

@@ -123,6 +123,16 @@ CLUSTER_HELP = {
 }
 
 
+def _rate(text: str) -> float:
+    """--rate: keys a second, or ``max`` (0: as fast as the nodes go)."""
+    if text.lower() == "max":
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of keys a second: {text!r}") from None
+
+
 def _config_option(p: argparse.ArgumentParser, top: bool) -> None:
     # accepted before and after the subcommand; the later one wins
     p.add_argument(
@@ -213,7 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def runs(a: argparse.ArgumentParser) -> None:
         a.add_argument("--yes", action="store_true", help="apply without asking")
-        a.add_argument("--rate", type=float, metavar="KEYS", help="keys a second at most")
+        a.add_argument(
+            "--rate",
+            type=_rate,
+            metavar="KEYS",
+            help="keys a second at most (default 20000; 0 or max: as fast as the nodes go)",
+        )
         a.add_argument("--batch-keys", type=int, metavar="N", help="keys per call (500)")
         a.add_argument(
             "--max-window",

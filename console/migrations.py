@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from stack.cluster import plans
-from stack.cluster.migration import MigrationRunner, RunnerSettings, runner_id
+from stack.cluster.migration import DEFAULT_RATE, MigrationRunner, RunnerSettings, runner_id
 from stack.cluster.migration import Progress as RunProgress
 from stack.cluster.model import (
     ACTIVE_TASK_STATES,
@@ -50,9 +50,10 @@ PRINT_EVERY = 5.0  # seconds between progress lines when not on a terminal
 
 
 def _settings(ctx: Context, args: argparse.Namespace) -> RunnerSettings:
-    rate = getattr(args, "rate", None) or 0.0
+    rate = getattr(args, "rate", None)
+    rate = DEFAULT_RATE if rate is None else rate
     if rate < 0:
-        raise CommandError("--rate is keys a second: 0 or more")
+        raise CommandError("--rate is keys a second: 0 or more (0 or max: as fast as it goes)")
     window = getattr(args, "max_window", None) or 64
     if not 1 <= window <= 1024:
         raise CommandError("--max-window is slots in flight: 1 to 1024")

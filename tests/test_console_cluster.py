@@ -210,3 +210,23 @@ def test_default_config_is_read_from_the_current_directory(tmp_path: Path, confi
     assert load(config).cluster.name in ok(
         console("cluster", "status", "--json", cwd=config.parent)
     )
+
+
+def test_migrate_rate_defaults_to_the_engines_and_max_is_full_speed() -> None:
+    """``--rate``: unset, the engine's default (another client's p99 held near 2x, docs/
+    cluster.md "Speed"); ``0`` or ``max``, as fast as the nodes go; a word, a clear error."""
+    from types import SimpleNamespace
+
+    from console.main import build_parser
+    from console.migrations import _settings
+    from stack.cluster.migration import DEFAULT_RATE
+
+    ctx = SimpleNamespace(settings=SimpleNamespace(password=None))
+    parse = build_parser().parse_args
+    base = ["cluster", "migrate", "--slots", "0-9", "--to", "2"]
+    assert _settings(ctx, parse(base)).rate == DEFAULT_RATE  # type: ignore[arg-type]
+    for word in ("max", "MAX", "0"):
+        assert _settings(ctx, parse([*base, "--rate", word])).rate == 0.0  # type: ignore[arg-type]
+    assert _settings(ctx, parse([*base, "--rate", "5000"])).rate == 5000.0  # type: ignore[arg-type]
+    with pytest.raises(SystemExit):
+        parse([*base, "--rate", "fast"])

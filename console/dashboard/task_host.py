@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stack.cluster.migration import MigrationRunner, RunnerSettings, runner_id
+from stack.cluster.migration import DEFAULT_RATE, MigrationRunner, RunnerSettings, runner_id
 from stack.cluster.model import DONE, PENDING, MigrationTask
 from stack.cluster.plans import PlanError
 from stack.cluster.store import Store, StoreError
@@ -58,7 +58,7 @@ class TaskHost:
         self,
         settings: ClusterSettings,
         *,
-        rate: float = 0.0,
+        rate: float = DEFAULT_RATE,
         grace: float = CONTROLLER_GRACE,
     ) -> None:
         self.settings = settings
