@@ -8,7 +8,8 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
 
 1. Small keys: ``--keys`` strings of 32 bytes in ``--slots`` slots. ledis: SLOTSMGRTTAGSLOT
    (batches of 500) until every slot is empty, as fast as it goes and again throttled to
-   ``--rate`` keys a second (the engine's ``--rate``, by default its default); Redis: MIGRATE ... KEYS with 500 keys
+   ``--rate`` keys a second (the engine's ``--rate``, by default its default; with
+   ``--before``, both trees); Redis: MIGRATE ... KEYS with 500 keys
    a call. Keys/s and MB/s (payload), and the ratio ledis / Redis.
 2. Big collections: a hash, a sorted set and a list of ``--members`` members each, one key
    at a time (ledis sends them in parts of at most 1000 entries; Redis's MIGRATE sends the
@@ -166,7 +167,7 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     runs = [(name, pair, 0.0) for name, pair in targets.items()]
-    runs.append(("ledis", targets["ledis"], opts.rate))
+    runs += [(name, pair, opts.rate) for name, pair in targets.items() if name.startswith("ledis")]
     for _ in range(opts.repeat):
         for name, (src_t, dst_t), rate in runs:
             label = f"{name}@{rate:.0f}/s" if rate else name

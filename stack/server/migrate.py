@@ -729,6 +729,10 @@ class Migrator:
         self._moves.add(task)
         try:
             return await work
+        except asyncio.CancelledError:
+            if self.stopping:  # cut by ``stop`` after its grace: the call answers an error
+                raise MigrateError(errors.MIGRATE_STOPPING) from None
+            raise
         finally:
             self._moves.discard(task)
 
