@@ -27,20 +27,38 @@ If anything fails the call answers the error, and what was *sent* decides when t
 released (``_doubt``, ``_settle``): a restore (or a big key's COMMIT) that was not answered in
 time may still run on the target (paused, stopped, slow), so its keys stay held (commands on
 them wait; another move of them answers the key-in-flight error after its timeout) until the
-reply comes on the same link, which is never given up: +OK, and the key moved after all
-(deleted here then, ``ledis_migrate_late_moves``); an error, and it is released here, whole.
-If the link dies first the outcome is unknown: a new link kills every connection the old one
-made on the target (its name; a killed client's commands never run) and deletes the keys
-there (``SLOTSFORGET``), in that order, and only then are they released here; while the target
-cannot be reached that is retried with backoff, the keys still held (INFO
-``ledis_migrate_keys_unreachable``, a log line). Keys only read or not sent yet, and the parts
-of a big key before its COMMIT (a staging is never a key), are released at once. So no copy on
-the target can outlive a write here, and a key moved again later simply replaces what the
-target has.
+reply comes on the same link: +OK, and the key moved after all (deleted here then,
+``ledis_migrate_late_moves``); an error, and it is released here, whole. If the link dies
+first, or no reply comes within ``doubt_bound`` (max(DOUBT_MIN, DOUBT_TIMEOUTS x the call's
+timeout): a stopped target, a silent network; the links use TCP keepalive too), the outcome
+is unknown and the link's *undo* runs (``_run_undo``, one per link, the keys of all its
+settles merged): a new connection sends ``SLOTSFORGET <old link's name> key check ...``; the
+target closes every connection of that name (what they still queue never runs) and deletes
+each key whose value is still the one sent (``check``: ``fingerprint`` of the payload, or
+``commit:<token>`` for a big key), never one of a slot it serves by its map. So neither
+order of the old restore and the undo leaves a copy, and a newer value there (the slot moved
+on meanwhile) is kept. Only its reply releases the keys here. While the target cannot be
+reached, or refuses (READONLY, NOPERM, an unknown command: logged at error level every
+REFUSED_LOG_EVERY, INFO), it is retried with backoff, the keys held; once this node is no
+longer a master (fenced, a replica) it is given up, the keys released with a warning.
+``SLOTSDOUBT LIST|RELEASE`` shows them and lets an operator release them. Keys only read or
+not sent yet, and the parts of a big key before its COMMIT (a staging is never a key), are
+released at once.
+
+Guaranteed, while both nodes run and this one stays master: no interleaving brings back a key
+deleted here or deletes a newer value at the target. Not covered (docs/cluster.md "What is
+guaranteed"): a target group failing over before its replica got an acknowledged restore
+(asynchronous replication: the key is lost, late +OK or timely alike); a source stopping with
+keys in doubt whose last undo is not confirmed (logged), or killed -9; an undo given up or
+released by an operator; a big key's undo after the target restarted (its tokens are kept in
+memory).
 
 At shutdown ``stop`` ends the moves before the store closes: new calls are refused, those
 under way stop at their next step (what the target acknowledged is deleted and committed
-first), the replies still due are waited for (at most ``STOP_GRACE`` each).
+first; a move cut after ``STOP_GRACE`` does the same and hands what is unanswered to the
+undo), the replies and undos still due are waited for (``STOP_GRACE``), then one last
+bounded undo per lost link is tried (``_last_undo``: the old link's connections CLIENT
+KILLed first, which a CLIENT PAUSE WRITE does not hold back, then SLOTSFORGET).
 
 Links to targets: one pipelined ``RespClient`` per (host, port, database), authenticated with
 ``masterauth`` (and ``masteruser`` when set), closed after ``LINK_IDLE`` seconds unused. One
