@@ -202,22 +202,33 @@ def test_a_link_lost_unanswered_is_undone_on_the_target_before_the_key_is_releas
     assert "cannot be removed yet" in a.log() and "reached again" in a.log()
 
 
+@pytest.mark.parametrize("call", ["gave up", "still waiting"])
 def test_sigterm_with_a_doubt_on_a_paused_target_leaves_no_copy_there(
-    two: tuple[LedisServer, LedisServer],
+    two: tuple[LedisServer, LedisServer], call: str
 ) -> None:
     """The review's repro: the source is stopped (SIGTERM) while a restore waits on a target
     paused by CLIENT PAUSE WRITE. After its grace the source makes one bounded undo: CLIENT
     KILL of the old link's connections on the target (not held back by the pause), so the
     queued restore never runs; the SLOTSFORGET after it waits for the pause and is given up.
-    After the restart the key is whole on the source, and a DEL of it there leaves no copy."""
+    After the restart the key is whole on the source, and a DEL of it there leaves no copy.
+    ``still waiting``: the call (a long timeout) still waits for the reply when the source
+    stops; cut after the grace, it hands the restore to the same undo."""
     a, b = two
     ca, cb = a.client(), b.client()
     ca.set("k", "v1")
     warm_link(a, b)
     cb.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
-    with pytest.raises(redis.ResponseError, match="IOERR"):
-        ca.execute_command("SLOTSMGRTONE", "127.0.0.1", b.port, SHORT_MS, "k")
-    assert a.stop() == 0
+    if call == "gave up":
+        with pytest.raises(redis.ResponseError, match="IOERR"):
+            ca.execute_command("SLOTSMGRTONE", "127.0.0.1", b.port, SHORT_MS, "k")
+        assert a.stop() == 0
+    else:
+        results: dict[str, object] = {}
+        mover = call_in_thread(a, results, "move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, "k")
+        wait_until(lambda: slots_info(a)["ledis_keys_held_by_migrations"] == 1, "the move sent", 60)
+        assert a.stop() == 0
+        mover.join(60)
+        assert "shutting down" in str(results["move"])
     assert "their undo not confirmed" in a.log()
     cb.execute_command("CLIENT", "UNPAUSE")  # a restore still queued there would run now
     assert cb.exists("k") == 0
@@ -231,11 +242,13 @@ def test_sigterm_with_a_doubt_on_a_paused_target_leaves_no_copy_there(
 
 class Forwarder:
     """127.0.0.1:port to ``dest``, in threads: ``cut`` drops every connection and refuses new
-    ones (a partition between the two nodes), ``heal`` lets them through again."""
+    ones (a partition between the two nodes) until ``up`` is set again; ``mute``: the
+    target's replies are dropped on the way (it runs the requests, the source hears nothing)."""
 
     def __init__(self, dest: int) -> None:
         self.dest = dest
         self.up = True
+        self.mute = False
         self.socks: list[socket.socket] = []
         self.ls = socket.create_server(("127.0.0.1", 0))
         self.port = self.ls.getsockname()[1]
@@ -252,14 +265,14 @@ class Forwarder:
                 continue
             d = socket.create_connection(("127.0.0.1", self.dest))
             self.socks += [c, d]
-            for x, y in ((c, d), (d, c)):
-                threading.Thread(target=self._pipe, args=(x, y), daemon=True).start()
+            for x, y, replies in ((c, d, False), (d, c, True)):
+                threading.Thread(target=self._pipe, args=(x, y, replies), daemon=True).start()
 
-    @staticmethod
-    def _pipe(x: socket.socket, y: socket.socket) -> None:
+    def _pipe(self, x: socket.socket, y: socket.socket, replies: bool) -> None:
         try:
             while data := x.recv(65536):
-                y.sendall(data)
+                if not (replies and self.mute):
+                    y.sendall(data)
         except OSError:
             pass
         for s in (x, y):
@@ -302,6 +315,59 @@ def test_the_undo_leaves_a_newer_value_alone(two: tuple[LedisServer, LedisServer
         assert ca.get("k") == b"v1"  # released here, whole
     finally:
         fwd.close()
+
+
+def test_a_big_keys_commit_whose_reply_was_lost_is_undone(
+    two: tuple[LedisServer, LedisServer],
+) -> None:
+    """A big key's parts and COMMIT run on the target, whose replies are lost on the way (the
+    key is whole there, the call gives up); the link is then cut, and the source cannot reach
+    the target for a while. Once it can, the undo's ``commit:<token>`` check matches that
+    COMMIT's key and deletes it: one copy, here, whole."""
+    a, b = two
+    ca, cb = a.client(), b.client()
+    fwd = Forwarder(b.port)
+    try:
+        ca.hset("big", mapping={f"f{i}": f"v{i}" for i in range(2500)})  # 3 parts
+        before = ca.dump("big")
+        ca.set("warm", 1)
+        assert ca.execute_command("SLOTSMGRTONE", "127.0.0.1", fwd.port, 5000, "warm") == 1
+        fwd.mute = True
+        with pytest.raises(redis.ResponseError, match="IOERR"):
+            ca.execute_command("SLOTSMGRTONE", "127.0.0.1", fwd.port, SHORT_MS, "big")
+        wait_until(lambda: cb.exists("big") == 1, "the COMMIT run on the target", 60)
+        assert cb.dump("big") == before and slots_info(a)["ledis_migrate_keys_in_doubt"] == 1
+        fwd.cut()
+        wait_until(lambda: slots_info(a)["ledis_migrate_keys_unreachable"] == 1, "the undo retried", 60)
+        fwd.mute, fwd.up = False, True
+        wait_until(lambda: slots_info(a)["ledis_migrate_keys_in_doubt"] == 0, "the undo done", 60)
+        assert cb.exists("big") == 0 and slots_info(b)["ledis_stage_transfers"] == 0
+        assert ca.dump("big") == before
+    finally:
+        fwd.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_link_that_never_answers_nor_breaks_is_given_up_after_the_bound(
+    two: tuple[LedisServer, LedisServer],
+) -> None:
+    """The target is stopped (SIGSTOP) with a restore unanswered: its connection neither
+    answers nor errors. After max(30 s, 10 x the timeout) the source gives the link up and
+    undoes the key (retried while the target sleeps); once it wakes, the undo runs, the key
+    is released here, whole, and the target has no copy."""
+    a, b = two
+    ca, cb = a.client(), b.client()
+    ca.set("k", "v1")
+    warm_link(a, b)
+    with unanswering(b, "sigstop"):
+        with pytest.raises(redis.ResponseError, match="IOERR"):
+            ca.execute_command("SLOTSMGRTONE", "127.0.0.1", b.port, SHORT_MS, "k")
+        assert slots_info(a)["ledis_migrate_keys_in_doubt"] == 1
+        wait_until(lambda: "giving the link up" in a.log(), "the bound passed", 200)
+        wait_until(lambda: slots_info(a)["ledis_migrate_keys_unreachable"] == 1, "the undo retried", 60)
+    wait_until(lambda: slots_info(a)["ledis_migrate_keys_in_doubt"] == 0, "the undo done", 60)
+    assert ca.get("k") == b"v1" and cb.exists("k") == 0
+    assert slots_info(a)["ledis_migrate_keys_forgotten"] == 1
 
 
 def fingerprint(c: redis.Redis, key: str) -> bytes:
