@@ -720,6 +720,8 @@ class Migrator:
                 len(keys), u.target.host, u.target.port, e,
             )  # fmt: skip
         self.unreachable.update(m.mkey for m in keys)
+        for m in keys:
+            self.refused.pop(m.mkey, None)
         return True
 
     def _refused(self, u: Undo, keys: list[Moving], reason: str) -> None:
@@ -738,6 +740,7 @@ class Migrator:
         kind = refusal_kind(reason)
         for m in keys:
             self.refused[m.mkey] = kind
+            self.unreachable.discard(m.mkey)
 
     async def _forget_once(
         self, old: Endpoint, target: Target, keys: list[Moving], *, kill_first: bool = False
