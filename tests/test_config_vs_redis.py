@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from stack.server.client import set_keepalive
+from stack.core.resp_client import set_keepalive
 
 from .respclient import RawClient
 from .servers import LedisServer, RedisServer

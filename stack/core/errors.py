@@ -290,6 +290,11 @@ def key_in_flight(key: bytes, ms: int) -> str:
 
 
 MIGRATE_STOPPING = "ERR the node is shutting down: the move stopped, its keys stay here"
+SLOTSFORGET_NO_NAME = "ERR SLOTSFORGET needs the lost link's client name"
+
+
+def slotsforget_too_many(limit: int) -> str:
+    return f"ERR SLOTSFORGET takes at most {limit} keys per call"
 
 
 UNBLOCKED_BEFORE_MOVE = (

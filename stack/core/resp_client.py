@@ -57,6 +57,16 @@ __all__ = [
 ]
 
 
+def set_keepalive(sock: socket.socket, seconds: int) -> None:
+    """tcp-keepalive as Redis sets it: probes after ``seconds`` idle, then every third of
+    that, three unanswered probes closing the connection."""
+    with contextlib.suppress(OSError, AttributeError):  # not TCP (a test's socketpair)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, seconds // 3))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Delays between connection attempts: ``initial`` doubling (``factor``) up to ``maximum``."""
@@ -131,6 +141,7 @@ class RespClient:
         request_timeout: float | None = None,
         backoff: Backoff | None = Backoff(),
         keep_connected: bool = False,
+        keepalive: int = 0,
         max_in_flight: int = 10_000,
         on_push: Callable[[object], None] | None = None,
         max_pushes: int = 10_000,
@@ -142,6 +153,7 @@ class RespClient:
         self.request_timeout = request_timeout
         self.backoff = backoff
         self.keep_connected = keep_connected
+        self.keepalive = keepalive  # TCP keepalive probes after this many idle seconds (0: none)
         self.max_in_flight = max_in_flight
         self.on_push = on_push
         self.max_pushes = max_pushes
@@ -203,6 +215,8 @@ class RespClient:
                     if sock is not None:
                         with contextlib.suppress(OSError):
                             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        if self.keepalive:
+                            set_keepalive(sock, self.keepalive)
         except TimeoutError:
             raise ConnectionLost(
                 f"Could not connect to {ep.address}: Connection timed out"

@@ -8,9 +8,7 @@ the write batch (``Server.after_commands``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ from stack.core.resp import (
     RequestParser,
     encode_error,
 )
+from stack.core.resp_client import set_keepalive
 
 from .accel import ext
 from .fastlane import ALL_RAN
@@ -468,16 +467,6 @@ class Client(asyncio.Protocol):
         """Output held for this client: written to its transport and not yet sent."""
         t = self.transport
         return t.get_write_buffer_size() if t is not None else 0
-
-
-def set_keepalive(sock: socket.socket, seconds: int) -> None:
-    """tcp-keepalive as Redis sets it: probes after ``seconds`` idle, then every third of
-    that, three unanswered probes closing the connection."""
-    with contextlib.suppress(OSError, AttributeError):  # not TCP (a test's socketpair)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, seconds // 3))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
 
 
 def _fmt_addr(addr: object) -> str:

@@ -27,20 +27,38 @@ If anything fails the call answers the error, and what was *sent* decides when t
 released (``_doubt``, ``_settle``): a restore (or a big key's COMMIT) that was not answered in
 time may still run on the target (paused, stopped, slow), so its keys stay held (commands on
 them wait; another move of them answers the key-in-flight error after its timeout) until the
-reply comes on the same link, which is never given up: +OK, and the key moved after all
-(deleted here then, ``ledis_migrate_late_moves``); an error, and it is released here, whole.
-If the link dies first the outcome is unknown: a new link kills every connection the old one
-made on the target (its name; a killed client's commands never run) and deletes the keys
-there (``SLOTSFORGET``), in that order, and only then are they released here; while the target
-cannot be reached that is retried with backoff, the keys still held (INFO
-``ledis_migrate_keys_unreachable``, a log line). Keys only read or not sent yet, and the parts
-of a big key before its COMMIT (a staging is never a key), are released at once. So no copy on
-the target can outlive a write here, and a key moved again later simply replaces what the
-target has.
+reply comes on the same link: +OK, and the key moved after all (deleted here then,
+``ledis_migrate_late_moves``); an error, and it is released here, whole. If the link dies
+first, or no reply comes within ``doubt_bound`` (max(DOUBT_MIN, DOUBT_TIMEOUTS x the call's
+timeout): a stopped target, a silent network; the links use TCP keepalive too), the outcome
+is unknown and the link's *undo* runs (``_run_undo``, one per link, the keys of all its
+settles merged): a new connection sends ``SLOTSFORGET <old link's name> key check ...``; the
+target closes every connection of that name (what they still queue never runs) and deletes
+each key whose value is still the one sent (``check``: ``fingerprint`` of the payload, or
+``commit:<token>`` for a big key), never one of a slot it serves by its map. So neither
+order of the old restore and the undo leaves a copy, and a newer value there (the slot moved
+on meanwhile) is kept. Only its reply releases the keys here. While the target cannot be
+reached, or refuses (READONLY, NOPERM, an unknown command: logged at error level every
+REFUSED_LOG_EVERY, INFO), it is retried with backoff, the keys held; once this node is no
+longer a master (fenced, a replica) it is given up, the keys released with a warning.
+``SLOTSDOUBT LIST|RELEASE`` shows them and lets an operator release them. Keys only read or
+not sent yet, and the parts of a big key before its COMMIT (a staging is never a key), are
+released at once.
+
+Guaranteed, while both nodes run and this one stays master: no interleaving brings back a key
+deleted here or deletes a newer value at the target. Not covered (docs/cluster.md "What is
+guaranteed"): a target group failing over before its replica got an acknowledged restore
+(asynchronous replication: the key is lost, late +OK or timely alike); a source stopping with
+keys in doubt whose last undo is not confirmed (logged), or killed -9; an undo given up or
+released by an operator; a big key's undo after the target restarted (its tokens are kept in
+memory).
 
 At shutdown ``stop`` ends the moves before the store closes: new calls are refused, those
 under way stop at their next step (what the target acknowledged is deleted and committed
-first), the replies still due are waited for (at most ``STOP_GRACE`` each).
+first; a move cut after ``STOP_GRACE`` does the same and hands what is unanswered to the
+undo), the replies and undos still due are waited for (``STOP_GRACE``), then one last
+bounded undo per lost link is tried (``_last_undo``: the old link's connections CLIENT
+KILLed first, which a CLIENT PAUSE WRITE does not hold back, then SLOTSFORGET).
 
 Links to targets: one pipelined ``RespClient`` per (host, port, database), authenticated with
 ``masterauth`` (and ``masteruser`` when set), closed after ``LINK_IDLE`` seconds unused. One
@@ -63,6 +81,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 import logging
 import time
@@ -126,6 +145,13 @@ CALL_WAIT = 0.2
 LINK_IDLE = 60.0
 FORGET_RETRY_MIN = 0.1  # backoff of the undo on a target that cannot be reached (seconds)
 FORGET_RETRY_MAX = 5.0
+FORGET_KEYS = 4096  # keys per SLOTSFORGET (the target refuses more)
+FORGET_TIMEOUT = 5.0  # the least an undo's reply is waited for (seconds)
+DOUBT_MIN = 30.0  # a reply awaited this long, and DOUBT_TIMEOUTS times the call's timeout,
+DOUBT_TIMEOUTS = 10  # is given up (the link too): its keys are undone (``doubt_bound``)
+KEEPALIVE = 15  # TCP keepalive of the links to targets: probes after this many idle seconds
+REFUSED_LOG_EVERY = 60.0  # an undo the target refuses is logged (error) this often
+TRANSIENT = ("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN")  # refusals that pass by themselves
 STOP_GRACE = 5.0  # at shutdown: how long the moves under way, then the unanswered, may take
 HOUSEKEEPING_SECONDS = 5.0
 
@@ -175,6 +201,38 @@ class Moving:
     phys: int
     released: bool = False
     doubtful: bool = False  # sent and not answered: held until settled (``Migrator._settle``)
+    check: bytes = b""  # in doubt: what SLOTSFORGET compares on the target (``fingerprint``)
+    dest: str = ""  # in doubt: the target, host:port
+
+
+@dataclass
+class Undo:
+    """The keys in doubt of one lost link, to be removed from its target before they are
+    released here (``Migrator._run_undo``): one per link, the keys of every settle on it."""
+
+    link: RespClient
+    target: Target
+    keys: list[Moving] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    refused: str = ""  # the target's last refusal of it
+    refused_logged: float = -REFUSED_LOG_EVERY
+
+
+def doubt_bound(target: Target) -> float:
+    """How long replies to a link are awaited after its call gave up, before the link is
+    given up (a connection that never errors: a stopped target, a silent network)."""
+    return max(DOUBT_MIN, DOUBT_TIMEOUTS * target.timeout)
+
+
+def refusal_kind(reason: str) -> str:
+    """The kind of a refused undo, for INFO and SLOTSDOUBT LIST."""
+    if reason.startswith("READONLY"):
+        return "readonly"
+    if reason.startswith("NOPERM"):
+        return "noperm"
+    if reason.startswith("ERR unknown command"):
+        return "unknown-command"
+    return "error"
 
 
 class Pace:
@@ -237,6 +295,9 @@ class Migrator:
         self._doubts: set[asyncio.Task[None]] = set()
         self.in_doubt: dict[bytes, Moving] = {}  # held until their restore is settled
         self.unreachable: set[bytes] = set()  # in doubt, and the undo cannot reach the target
+        self.refused: dict[bytes, str] = {}  # in doubt, the target refusing the undo: why
+        self._undos: dict[int, Undo] = {}  # id(link) -> the undo of that lost link
+        self._last_undos = False  # stop makes the last attempts: no new undo task
         # INFO
         self.keys_moved = 0
         self.bytes_moved = 0
@@ -245,6 +306,8 @@ class Migrator:
         self.failures = 0
         self.late_moves = 0  # keys acknowledged after their call gave up: moved all the same
         self.forgotten = 0  # keys in doubt removed from the target (SLOTSFORGET), kept here
+        self.abandoned = 0  # keys in doubt released without their undo: this node deposed
+        self.released_by_admin = 0  # SLOTSDOUBT RELEASE
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._housekeeping())
@@ -252,8 +315,11 @@ class Migrator:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop every move before the store closes (shutdown): new calls are refused, those
         under way stop at their next step (what the target acknowledged deleted here, the
-        rest released, whole), then the replies still due are waited for (each settled as
-        ``_settle`` does), each wait at most ``grace``; the links closed."""
+        rest released, whole, or in doubt), each at most ``grace``; then the replies and
+        undos still due are waited for (settled as ``_settle`` does), at most ``grace``;
+        then one last bounded undo per link for the keys still in doubt (``_last_undo``:
+        the old link's connections on the target killed, a CLIENT PAUSE WRITE does not
+        hold that back, then SLOTSFORGET); the links closed."""
         self.stopping = True
         if self._task is not None:
             self._task.cancel()
@@ -262,16 +328,21 @@ class Migrator:
             moves.update(p.big.values())  # type: ignore[arg-type]
         if moves:
             await asyncio.wait(moves, timeout=grace)
-        for task in moves:  # cut: what they sent and was not answered becomes doubts
+        for task in [t for t in moves if not t.done()]:  # in doubt: what they sent unanswered
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
         if self._doubts:
             await asyncio.wait(set(self._doubts), timeout=grace)
-        for doubt in list(self._doubts):  # each logs what it leaves
-            doubt.cancel()
+        self._last_undos = True
+        for task in list(self._doubts):  # the settles hand their keys to the undos
+            task.cancel()
             with contextlib.suppress(BaseException):
-                await doubt
+                await task
+        undos = list(self._undos.values())
+        self._undos.clear()
+        if undos:
+            await asyncio.gather(*(self._last_undo(u) for u in undos))
         for link in list(self.links.values()):
             await link.close()
         self.links.clear()
@@ -296,6 +367,7 @@ class Migrator:
                 ),
                 connect_timeout=target.timeout,
                 backoff=None,
+                keepalive=KEEPALIVE,
                 max_in_flight=256,
             )
             self.links[key] = link
@@ -449,6 +521,28 @@ class Migrator:
         if self.stopping:
             raise MigrateError(errors.MIGRATE_STOPPING)
 
+    def _cut(
+        self,
+        link: RespClient,
+        target: Target,
+        items: list[tuple[asyncio.Future[object], list[Moving]]],
+    ) -> None:
+        """A move cancelled (``stop`` after its grace) with requests outstanding: those
+        already acknowledged deleted and committed here now, the rest in doubt."""
+        while items and items[0][0].done():
+            fut, keys = items[0]
+            if fut.cancelled() or fut.exception() is not None:
+                break
+            if isinstance(fut.result(), ErrorReply):
+                self._release(keys)
+            else:
+                self._delete_moved(keys)
+                self._commit()
+                self.keys_moved += len(keys)
+                self._release(keys)
+            items = items[1:]
+        self._doubt(link, target, items)
+
     def _doubt(
         self,
         link: RespClient,
@@ -457,17 +551,31 @@ class Migrator:
     ) -> None:
         """Requests sent to ``link`` whose keys the target may still create (restores, a
         big key's COMMIT), in the order sent: their keys stay held here, whatever the call
-        answers, until ``_settle`` knows what the target did."""
+        answers, until ``_settle`` knows what the target did. Each key's ``check`` (what
+        SLOTSFORGET compares on the target) is taken now, while its record is the one sent."""
         items = [(fut, keys) for fut, keys in items if keys]
         if not items:
             return
+        dest = f"{target.host}:{target.port}"
         for _fut, keys in items:
             for m in keys:
                 m.doubtful = True
+                m.dest = dest
+                if not m.check:
+                    m.check = self.fingerprint(m.mkey, m.record) or b""
                 self.in_doubt[m.mkey] = m
         task = asyncio.get_running_loop().create_task(self._settle(link, target, items))
         self._doubts.add(task)
         task.add_done_callback(self._doubts.discard)
+
+    def fingerprint(self, mkey: bytes, record: bytes) -> bytes | None:
+        """What identifies a key's value as a whole restore sends it: the hex BLAKE2b-128 of
+        its DUMP payload (None for a key too big for one restore). The source takes it of
+        what it sent, the target (SLOTSFORGET) of what it holds now, the same way."""
+        payload = self._whole(mkey, record)
+        if payload is None:
+            return None
+        return hashlib.blake2b(payload, digest_size=16).hexdigest().encode()
 
     async def _settle(
         self,
@@ -475,117 +583,263 @@ class Migrator:
         target: Target,
         items: list[tuple[asyncio.Future[object], list[Moving]]],
     ) -> None:
-        """Wait for the replies on the same link (no timeout: replies come in order, so the
-        target either answers them or the connection dies). +OK: the key moved after all,
-        deleted here like any acknowledged one. An error: nothing was written there, the
-        key released. The link lost with the outcome unknown: the possible copies removed
-        from the target (``_forget``) before the keys are released."""
+        """Wait for the replies on the same link (replies come in order, so the target
+        either answers them or the connection dies; a connection that neither answers nor
+        errors is given up after ``doubt_bound``). +OK: the key moved after all, deleted
+        here like any acknowledged one. An error: nothing was written there, the key
+        released. The outcome unknown (the link lost, the bound passed, this task failing):
+        the keys go to the link's undo (``_undo``), which removes the possible copies from
+        the target before releasing them here."""
+        deadline = time.monotonic() + doubt_bound(target)
         unknown: list[Moving] = []
         try:
             for fut, keys in items:
-                if not unknown:
-                    try:
-                        reply = await asyncio.shield(fut)
-                    except (ConnectionLost, OSError):
-                        unknown = list(keys)
-                        continue
-                    if isinstance(reply, ErrorReply):
-                        self._settled(keys)
-                        continue
-                    self._delete_moved(keys)
-                    self._commit()
-                    self.keys_moved += len(keys)
-                    self.late_moves += len(keys)
-                    log.info(
-                        "%d key(s) moved to %s:%d after their call gave up (a late reply)",
-                        len(keys), target.host, target.port,
-                    )  # fmt: skip
-                    self._settled(keys)
-                else:
+                if unknown:
                     unknown += keys
-            if unknown:
-                await self._forget(link, target, unknown)
-                self._settled(unknown)
-        except asyncio.CancelledError:  # shutdown (stop): the keys stay here, whole
-            left = [m for _f, keys in items for m in keys if m.doubtful]
-            if left:
-                log.warning(
-                    "stopping with %d key(s) sent to %s:%d unanswered: kept here, whole; the"
-                    " target may still create them (remove them there, or move them again)",
-                    len(left), target.host, target.port,
-                )  # fmt: skip
-            self._settled(left)
+                    continue
+                if not fut.done():
+                    await asyncio.wait((fut,), timeout=max(0.0, deadline - time.monotonic()))
+                if not fut.done():
+                    log.warning(
+                        "%d key(s) sent to %s:%d unanswered for %.0f s: giving the link up",
+                        len(keys), target.host, target.port, doubt_bound(target),
+                    )  # fmt: skip
+                    unknown = list(keys)
+                    continue
+                try:
+                    reply = fut.result()
+                except (ConnectionLost, OSError):
+                    unknown = list(keys)
+                    continue
+                if isinstance(reply, ErrorReply):
+                    self._settled(keys)
+                    continue
+                self._late_move(keys, target)
+        except asyncio.CancelledError:  # stop, after its grace: its last undo takes them
+            self._undo(link, target, [m for _f, keys in items for m in keys if m.doubtful])
             raise
+        except Exception:
+            log.exception("settling keys sent to %s:%d failed; undoing them", target.host,
+                          target.port)  # fmt: skip
+            unknown = [m for _f, keys in items for m in keys if m.doubtful]
+        self._undo(link, target, [m for m in unknown if m.doubtful])
+
+    def _late_move(self, keys: list[Moving], target: Target) -> None:
+        """A late +OK: the keys moved after all (deleted here, committed, released)."""
+        keys = [m for m in keys if m.doubtful]  # not released by SLOTSDOUBT RELEASE meanwhile
+        self._delete_moved(keys)
+        self._commit()
+        self.keys_moved += len(keys)
+        self.late_moves += len(keys)
+        log.info("%d key(s) moved to %s:%d after their call gave up (a late reply)",
+                 len(keys), target.host, target.port)  # fmt: skip
+        self._settled(keys)
 
     def _settled(self, keys: list[Moving]) -> None:
         for m in keys:
             m.doubtful = False
             self.in_doubt.pop(m.mkey, None)
             self.unreachable.discard(m.mkey)
+            self.refused.pop(m.mkey, None)
         self._release(keys)
 
-    async def _forget(self, link: RespClient, target: Target, keys: list[Moving]) -> None:
-        """Make sure the target runs nothing more of ``link`` and holds none of ``keys``,
-        retrying with backoff while it cannot be reached (the keys held meanwhile)."""
+    def _undo(self, link: RespClient, target: Target, keys: list[Moving]) -> None:
+        """Hand ``keys`` to the undo of ``link`` (one per link: the keys of every settle on
+        it merged), started unless running (or ``stop`` is making its last attempt)."""
+        if not keys:
+            return
+        u = self._undos.get(id(link))
+        if u is None:
+            u = self._undos[id(link)] = Undo(link, target)
+        u.keys += keys
+        if (u.task is None or u.task.done()) and not self._last_undos:
+            u.task = asyncio.get_running_loop().create_task(self._run_undo(u))
+            self._doubts.add(u.task)
+            u.task.add_done_callback(self._doubts.discard)
+
+    def _drop_link(self, link: RespClient) -> None:
+        """Nothing more is sent over ``link`` (its replacement gets a new name)."""
         for key, known in list(self.links.items()):
             if known is link:
                 del self.links[key]
                 self._link_used.pop(key, None)
-        await link.close()  # no reconnect under the old name from here
-        delay = FORGET_RETRY_MIN
-        while True:
-            try:
-                await self._forget_once(link.endpoint, target, [m.mkey[7:] for m in keys])
-            except (ConnectionLost, HandshakeError, RequestTimeout, ServerError, OSError) as e:
-                if keys[0].mkey not in self.unreachable:
-                    log.warning(
-                        "%d key(s) stay held: the link to %s:%d broke before their restore"
-                        " was answered, and what it may have created there cannot be removed"
-                        " yet (%s); retrying",
-                        len(keys), target.host, target.port, e,
-                    )  # fmt: skip
-                self.unreachable.update(m.mkey for m in keys)
-                await asyncio.sleep(delay)
-                delay = min(FORGET_RETRY_MAX, delay * 2)
-                continue
-            self.forgotten += len(keys)
-            if keys[0].mkey in self.unreachable:
-                log.warning("%s:%d reached again: %d held key(s) released", target.host,
-                            target.port, len(keys))  # fmt: skip
-            return
 
-    async def _forget_once(self, old: Endpoint, target: Target, names: list[bytes]) -> None:
-        """One attempt: a new connection kills every connection of the old link's name (so
-        what they still queue never runs: a killed client's commands are dropped), then
-        deletes the keys (SLOTSFORGET), in that order, on the same connection."""
-        prefix = old.client_name or ""
+    def _deposed(self) -> bool:
+        """Whether this node no longer serves writes (fenced, or a replica now)."""
+        return self.server.gate.fence.fenced or self.server.replication.master is not None
+
+    async def _run_undo(self, u: Undo) -> None:
+        """Make sure the target runs nothing more of the link and holds none of the keys
+        (``_forget_once``), retrying with backoff while it cannot be reached or refuses
+        (the keys held meanwhile); given up, the keys released, once this node is deposed."""
+        target = u.target
+        self._drop_link(u.link)
+        await u.link.close()  # no reconnect under the old name from here
+        delay = FORGET_RETRY_MIN
+        unreached = False
+        while keys := [m for m in u.keys if m.doubtful]:
+            u.keys = keys
+            if self._deposed():
+                log.warning(
+                    "%d key(s) sent to %s:%d unanswered are released without their undo:"
+                    " this node no longer serves writes (fenced or a replica); the target"
+                    " may keep a copy of them",
+                    len(keys), target.host, target.port,
+                )  # fmt: skip
+                self.abandoned += len(keys)
+                self._settled(keys)
+                break
+            try:
+                await self._forget_once(u.link.endpoint, target, keys)
+            except ServerError as e:
+                if str(e).startswith(TRANSIENT):
+                    unreached = self._unreached(u, keys, e, unreached)
+                else:
+                    self._refused(u, keys, str(e))
+            except (ConnectionLost, HandshakeError, RequestTimeout, OSError) as e:
+                unreached = self._unreached(u, keys, e, unreached)
+            else:
+                self.forgotten += len(keys)
+                if unreached or u.refused:
+                    log.warning("%s:%d reached again: %d held key(s) released", target.host,
+                                target.port, len(keys))  # fmt: skip
+                self._settled(keys)
+                u.refused, unreached, delay = "", False, FORGET_RETRY_MIN
+                continue
+            await asyncio.sleep(delay)
+            delay = min(FORGET_RETRY_MAX, delay * 2)
+        if self._undos.get(id(u.link)) is u:
+            del self._undos[id(u.link)]
+
+    def _unreached(self, u: Undo, keys: list[Moving], e: Exception, logged: bool) -> bool:
+        if not logged:
+            log.warning(
+                "%d key(s) stay held: the link to %s:%d broke before their restore was"
+                " answered, and what it may have created there cannot be removed yet (%s);"
+                " retrying",
+                len(keys), u.target.host, u.target.port, e,
+            )  # fmt: skip
+        self.unreachable.update(m.mkey for m in keys)
+        for m in keys:
+            self.refused.pop(m.mkey, None)
+        return True
+
+    def _refused(self, u: Undo, keys: list[Moving], reason: str) -> None:
+        """The target refuses the undo (READONLY: deposed or fenced; NOPERM: ``masteruser``
+        lacks SLOTSFORGET; an unknown command: an older node): retried all the same, the
+        keys held, said at error level at once and every REFUSED_LOG_EVERY seconds."""
+        now = time.monotonic()
+        if u.refused != reason or now - u.refused_logged >= REFUSED_LOG_EVERY:
+            log.error(
+                "%d key(s) stay held: %s:%d refuses their undo (SLOTSFORGET: %s); retrying"
+                " (docs/cluster.md: SLOTSDOUBT LIST / RELEASE)",
+                len(keys), u.target.host, u.target.port, reason,
+            )  # fmt: skip
+            u.refused_logged = now
+        u.refused = reason
+        kind = refusal_kind(reason)
+        for m in keys:
+            self.refused[m.mkey] = kind
+            self.unreachable.discard(m.mkey)
+
+    async def _forget_once(
+        self, old: Endpoint, target: Target, keys: list[Moving], *, kill_first: bool = False
+    ) -> None:
+        """One attempt, on a new connection: SLOTSFORGET with the old link's name (the target
+        closes every connection of that name, so nothing they still queue ever runs, then
+        deletes each key whose value is still the one sent), FORGET_KEYS keys per command.
+        ``kill_first`` (``stop``): CLIENT KILL them first, which a CLIENT PAUSE WRITE does
+        not hold back (best effort: it needs CLIENT LIST and KILL)."""
+        name = old.client_name or ""
         client = RespClient(
-            dataclasses.replace(old, client_name=f"{prefix}-forget"),
+            dataclasses.replace(old, client_name=f"{name}-forget"),
             connect_timeout=target.timeout,
             backoff=None,
+            keepalive=KEEPALIVE,
         )
         try:
             await client.connect()
-            timeout = max(target.timeout, 1.0)
-            own = await client.execute("CLIENT", "ID", timeout=timeout)
-            listing = await client.execute("CLIENT", "LIST", timeout=timeout)
-            if not isinstance(own, int) or not isinstance(listing, bytes | str):
-                raise ServerError(f"ERR unexpected reply to CLIENT ID / LIST: {own!r}")
-            if isinstance(listing, bytes):
-                listing = listing.decode("utf-8", "replace")
-            stale = []
-            for line in listing.splitlines():
-                fields = dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
-                name, cid = fields.get("name", ""), fields.get("id", "0")
-                if name in (prefix, f"{prefix}-forget") and int(cid) != own:
-                    stale.append(cid)
-            commands: list[list[bytes | str]] = [["CLIENT", "KILL", "ID", cid] for cid in stale]
-            commands.append([b"SLOTSFORGET", *names])
-            replies = await client.pipeline(commands, timeout=timeout)
-            if isinstance(replies[-1], ErrorReply):
-                raise ServerError(replies[-1])
+            timeout = max(target.timeout, FORGET_TIMEOUT)
+            if kill_first:
+                with contextlib.suppress(ServerError):
+                    await self._kill_link(client, name, timeout)
+            for i in range(0, len(keys), FORGET_KEYS):
+                args: list[bytes | str] = [b"SLOTSFORGET", name]
+                for m in keys[i : i + FORGET_KEYS]:
+                    args += [m.mkey[7:], m.check]
+                await client.execute(*args, timeout=timeout)
         finally:
             await client.close()
+
+    @staticmethod
+    async def _kill_link(client: RespClient, name: str, timeout: float) -> int:
+        """Close every connection named ``name`` on the target (CLIENT LIST, CLIENT KILL)."""
+        listing = await client.execute("CLIENT", "LIST", timeout=timeout)
+        if isinstance(listing, bytes):
+            listing = listing.decode("utf-8", "replace")
+        if not isinstance(listing, str):
+            return 0
+        stale = []
+        for line in listing.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split(" ") if "=" in f)
+            if fields.get("name") == name:
+                stale.append(fields.get("id", "0"))
+        if stale:
+            await client.pipeline([["CLIENT", "KILL", "ID", cid] for cid in stale], timeout=timeout)
+        return len(stale)
+
+    async def _last_undo(self, u: Undo) -> None:
+        """At shutdown: one bounded attempt at a link's undo (STOP_GRACE), the old link's
+        connections killed first; its keys released here either way (the process ends)."""
+        keys = [m for m in u.keys if m.doubtful]
+        if not keys:
+            return
+        self._drop_link(u.link)
+        await u.link.close()
+        try:
+            async with asyncio.timeout(STOP_GRACE):
+                await self._forget_once(u.link.endpoint, u.target, keys, kill_first=True)
+            self.forgotten += len(keys)
+        except (ConnectionLost, HandshakeError, RequestTimeout, ServerError, OSError,
+                TimeoutError) as e:  # fmt: skip
+            log.warning(
+                "stopping with %d key(s) sent to %s:%d unanswered, their undo not confirmed"
+                " (%s): kept here, whole; the target may hold a copy of them (remove it"
+                " there, or move them again)",
+                len(keys), u.target.host, u.target.port, e or "no reply in time",
+            )  # fmt: skip
+        self._settled(keys)
+
+    # -- SLOTSDOUBT -----------------------------------------------------------------------
+
+    def doubts(self) -> list[list[bytes]]:
+        """SLOTSDOUBT LIST: per key in doubt, [key, target, state]."""
+        out = []
+        for mkey, m in self.in_doubt.items():
+            if mkey in self.refused:
+                state = b"undo-refused:" + self.refused[mkey].encode()
+            elif mkey in self.unreachable:
+                state = b"undo-unreachable"
+            elif any(m in u.keys for u in self._undos.values()):
+                state = b"undoing"
+            else:
+                state = b"awaiting-reply"
+            out.append([mkey[7:], m.dest.encode(), state])
+        return out
+
+    def release_doubts(self, db: Database, keys: list[bytes] | None) -> int:
+        """SLOTSDOUBT RELEASE: the operator's decision: the keys (every key in doubt for
+        None) released here, whole, without their undo; how many."""
+        if keys is None:
+            chosen = list(self.in_doubt.values())
+        else:
+            chosen = [m for k in keys if (m := self.in_doubt.get(db.meta_key(k))) is not None]
+        if chosen:
+            log.warning("SLOTSDOUBT RELEASE: %d key(s) in doubt released without their undo",
+                        len(chosen))  # fmt: skip
+        self.released_by_admin += len(chosen)
+        self._settled(chosen)
+        return len(chosen)
 
     # -- moving keys ----------------------------------------------------------------------
 
@@ -637,9 +891,12 @@ class Migrator:
             while pending:
                 await self._answer(pending[0][0], target)
                 await self._acked(out, pending.popleft(), pace)
-        except (MigrateError, asyncio.CancelledError):
+        except MigrateError:
             # what was sent and not answered stays held until it is (or is undone)
             self._doubt(link, target, [(fut, keys) for fut, keys, _n in pending])
+            raise
+        except asyncio.CancelledError:  # stop, after its grace: the same, at once
+            self._cut(link, target, [(fut, keys) for fut, keys, _n in pending])
             raise
         finally:
             self._commit()
@@ -649,7 +906,13 @@ class Migrator:
         self, out: Sent, done: tuple[asyncio.Future[object], list[Moving], int], pace: Pace
     ) -> None:
         _fut, keys, nbytes = done
-        await self._delete_paced(keys, pace)
+        try:
+            await self._delete_paced(keys, pace)
+        except asyncio.CancelledError:  # stop: acknowledged, so deleted here all the same
+            self._delete_moved(keys)
+            self._commit()
+            self._release(keys)
+            raise
         out.moved += len(keys)
         out.nbytes += nbytes
         self.keys_moved += len(keys)
@@ -691,11 +954,15 @@ class Migrator:
                 if done:
                     break
                 await asyncio.sleep(0)  # other clients run between parts
-        except (MigrateError, asyncio.CancelledError):
+        except (MigrateError, asyncio.CancelledError) as e:
             # parts without their COMMIT never make the key appear (the staging is retired
             # there); a COMMIT sent and not answered keeps the key held until it is
             if commit is not None:
-                self._doubt(link, target, [(commit, [m])])
+                m.check = b"commit:" + token
+                if isinstance(e, MigrateError):
+                    self._doubt(link, target, [(commit, [m])])
+                else:
+                    self._cut(link, target, [(commit, [m])])
             raise
         self._delete_moved([m])
         self._commit()
@@ -973,12 +1240,21 @@ class Migrator:
             ("ledis_migrate_keys_unreachable", len(self.unreachable)),
             ("ledis_migrate_late_moves", self.late_moves),
             ("ledis_migrate_keys_forgotten", self.forgotten),
+            ("ledis_migrate_keys_undo_refused", len(self.refused)),
+            ("ledis_migrate_undo_refused_reason", _reason(self.refused)),
+            ("ledis_migrate_keys_abandoned", self.abandoned),
+            ("ledis_migrate_keys_released_by_admin", self.released_by_admin),
             ("ledis_migrate_pace_work_us", round(self.pace.work * 1e6)),
             ("ledis_migrate_pace_slowed", self.pace.slowed),
             ("ledis_migrate_links", len(self.links)),
             ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
             *self.stagings.info(),
         ]
+
+
+def _reason(refused: dict[bytes, str]) -> str:
+    """The kinds of the undos refused now (INFO), e.g. ``noperm``; ``-`` when none."""
+    return "/".join(sorted(set(refused.values()))) or "-"
 
 
 def _seen(fut: asyncio.Future[object]) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STAGING_IDLE = 120.0  # seconds without a part before a staging is given up
 MAX_TOKEN = 128
+COMMITTED_KEEP = 4096  # big keys made whole remembered by token (SLOTSFORGET)
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Stagings:
         self.ks = ks
         self.by_token: dict[bytes, Staging] = {}
         self.by_key: dict[bytes, bytes] = {}  # metadata key -> token
+        # token -> (metadata key, record) of the last COMMITTED_KEEP keys made whole: what
+        # SLOTSFORGET compares a big key's ``commit:<token>`` with
+        self.committed: dict[bytes, tuple[bytes, bytes]] = {}
         self.parts = 0  # parts received
         self.part_entries_max = 0  # the most entries one part held
         self.keys = 0  # keys made whole
@@ -182,6 +186,9 @@ class Stagings:
         self.ks.write(st.mkey, record, old)
         self.ks.engine.delete(kf.SYS_STAGING + st.tail)
         self._forget(st)
+        self.committed[st.token] = (st.mkey, record)
+        if len(self.committed) > COMMITTED_KEEP:
+            del self.committed[next(iter(self.committed))]
         self.keys += 1
 
     # -- giving up ------------------------------------------------------------------------
@@ -191,11 +198,11 @@ class Stagings:
         if self.by_key.get(st.mkey) == st.token:
             del self.by_key[st.mkey]
 
-    def forget_key(self, db: Database, key: bytes) -> None:
-        """Give up the staging of ``key`` in progress, if any (SLOTSFORGET)."""
-        token = self.by_key.get(db.meta_key(key))
-        if token is not None and self.by_token[token].phys == db.phys:
-            self._retire(self.by_token[token])
+    def forget_token(self, db: Database, token: bytes) -> None:
+        """Give up the staging of ``token`` in progress, if any (SLOTSFORGET)."""
+        st = self.by_token.get(token)
+        if st is not None and st.phys == db.phys:
+            self._retire(st)
 
     def _retire(self, st: Staging) -> None:
         """Give a staging up: its members are reclaimed like a retired version's."""

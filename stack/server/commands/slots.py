@@ -17,7 +17,14 @@ from stack.core.slots import SLOT_COUNT, key_slot
 
 from ..client import BACKGROUND_TURN_SECONDS
 from ..deferral import defer
-from ..migrate import BATCH_BYTES, BATCH_KEYS, MAX_BATCH_BYTES, MAX_BATCH_KEYS, MigrateError
+from ..migrate import (
+    BATCH_BYTES,
+    BATCH_KEYS,
+    FORGET_KEYS,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_KEYS,
+    MigrateError,
+)
 from ..migrate import Target as MoveTarget
 from ..slotmap import MapError
 from ..storage import dump
@@ -238,19 +245,74 @@ def slotsstage(c: Client, args: list[bytes]) -> object:
 
 @handler("slotsforget")
 def slotsforget(c: Client, args: list[bytes]) -> object:
-    """The undo of a restore whose reply the source never got: it deletes the keys (and
-    gives up any staging of them) so that no copy outlives the one the source keeps."""
+    """SLOTSFORGET link-name key check [key check ...]: the undo of a move whose reply the
+    source never got. Every other connection named ``link-name`` is closed first (what it
+    still queues never runs: the restore may be among it), then each key is deleted whose
+    value is still the one sent: ``check`` is the hex fingerprint of a whole key's payload
+    (migrate.py ``fingerprint``) or ``commit:<token>`` for a big key's COMMIT (the
+    staging of that token, unfinished, is given up). A key of a slot this node owns (its
+    slot map) is left alone: the slot is served here, its value is a client's. The reply:
+    how many keys were deleted."""
+    if len(args) % 2:
+        raise errors.wrong_arity("slotsforget")
+    name = args[1]
+    if not name:
+        raise ReplyError(errors.SLOTSFORGET_NO_NAME)
+    if (len(args) - 2) // 2 > FORGET_KEYS:
+        raise ReplyError(errors.slotsforget_too_many(FORGET_KEYS))
     c.turn_seconds = BACKGROUND_TURN_SECONDS
-    stagings = c.server.migrator.stagings
-    ks = c.server.keyspace
+    server = c.server
+    for other in list(server.clients.values()):
+        if other is not c and other.name == name:
+            other.close_now()
+    stagings = server.migrator.stagings
+    ks = server.keyspace
+    m = server.slots.map
     gone = 0
-    for key in args[1:]:
-        stagings.forget_key(c.db, key)
+    for i in range(2, len(args), 2):
+        key, check = args[i], args[i + 1]
+        if m is not None and m.serves(key_slot(key)):
+            continue
+        token = check[7:] if check.startswith(b"commit:") else None
+        if token is not None:
+            stagings.forget_token(c.db, token)
         mkey, old = c.db.read(key)
-        if old is not None:
+        if old is None:
+            continue
+        if token is not None:
+            same = stagings.committed.get(token) == (mkey, old)
+        else:
+            same = server.migrator.fingerprint(mkey, old) == check
+        if same:
             ks.delete(mkey, old)
             gone += 1
     return gone
+
+
+@handler("slotsdoubt|list")
+def slotsdoubt_list(c: Client, args: list[bytes]) -> object:
+    return c.server.migrator.doubts()
+
+
+@handler("slotsdoubt|release")
+def slotsdoubt_release(c: Client, args: list[bytes]) -> object:
+    keys = None if len(args) == 3 and upper(args[2]) == b"ALL" else args[2:]
+    return c.server.migrator.release_doubts(c.db, keys)
+
+
+@handler("slotsdoubt|help")
+def slotsdoubt_help(c: Client, args: list[bytes]) -> object:
+    return help_lines(
+        "SLOTSDOUBT",
+        [
+            "LIST",
+            "    The keys a move sent without an answer, held here until settled:",
+            "    [key, target, state] (awaiting-reply, undoing, undo-unreachable,",
+            "    undo-refused:<why>).",
+            "RELEASE <key> [<key> ...] | ALL",
+            "    Release them here, whole, without their undo (the target may keep a copy).",
+        ],
+    )
 
 
 # -- the slot map -------------------------------------------------------------------------------
