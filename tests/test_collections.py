@@ -10,22 +10,28 @@ import redis
 from stack.server.storage import keyformat as kf
 from stack.server.storage.collections import Collection
 from stack.server.storage.engine import Engine
-from stack.server.storage.keyspace import Keyspace
+from stack.server.storage.keyspace import Database, Keyspace
 
 from .respclient import RawClient, parse_reply
 from .servers import LedisServer
+
+
+def fill_hash(db: Database, key: bytes, fields: int) -> Collection:
+    """A hash of ``fields`` fields written straight through the storage layer (pending)."""
+    h = Collection.open(db, key, kf.TYPE_HASH)
+    meta = h.create()
+    for i in range(fields):
+        h.put(b"f%d" % i, b"v")
+    meta.size = fields
+    h.save()
+    return h
 
 
 def test_deleted_members_are_reclaimed(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "db")
     ks = Keyspace(engine, 1)
     db = ks.dbs[0]
-    h = Collection.open(db, b"big", kf.TYPE_HASH)
-    meta = h.create()
-    for i in range(5000):
-        h.put(b"f%d" % i, b"v")
-    meta.size = 5000
-    h.save()
+    h = fill_hash(db, b"big", 5000)
     engine.commit()
     old_prefix = h.prefix
     assert sum(1 for _ in engine.scan(old_prefix, kf.prefix_end(old_prefix))) == 5000
@@ -41,6 +47,36 @@ def test_deleted_members_are_reclaimed(tmp_path: Path) -> None:
         steps += 1
     assert steps >= 5  # bounded steps, not one big delete
     assert sum(1 for _ in engine.scan(old_prefix, kf.prefix_end(old_prefix))) == 0
+    engine.close()
+
+
+def test_reclaim_step_ending_between_a_dropped_dbs_ranges_spares_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A step whose budget the metadata of a dropped database uses up exactly stops before
+    its members, and the next step resumes there. It resumed at the start of the store and
+    deleted the system records and the keys of the live databases (in
+    test_sorted_set_queue_matches_redis, a sorted set lost its first members after FLUSHALL)."""
+    engine = Engine(tmp_path / "db")
+    ks = Keyspace(engine, 2)
+    live, dropped = ks.dbs
+    string = bytes([kf.TYPE_STRING]) + b"v"
+    ks.write(live.meta_key(b"q"), string, None)
+    budget = 50
+    for i in range(budget - 1):  # with the hash: exactly one budget of metadata
+        ks.write(dropped.meta_key(b"k%d" % i), string, None)
+    fill_hash(dropped, b"h", 5)
+    engine.commit()
+    ks.flush(1)
+    engine.commit()
+    kept = {k: engine.get(k) for k in (kf.SYS_VERSION, kf.SYS_DB_MAP, kf.SYS_NEXT_DB)}
+    assert ks.reclaim_step(budget) == budget  # the metadata: the members come next
+    assert ks.reclaim_step(budget) == 5
+    assert ks.reclaim_pending() == (0, 0)
+    assert live.read(b"q")[1] == string
+    assert {k: engine.get(k) for k in kept} == kept
+    assert engine.get(kf.counts_key(live.phys)) is not None
+    assert engine.first_key(kf.NS_META, kf.NS_EXPIRE) == live.meta_key(b"q")
     engine.close()
 
 

@@ -645,18 +645,22 @@ class Keyspace:
 
     def _delete_range(self, prefix: bytes, budget: int) -> tuple[int, bool]:
         """Delete up to ``budget`` keys under ``prefix``, resuming where the last call stopped
-        (so LevelDB never re-walks the tombstones it just left); (deleted, all done)."""
+        (so LevelDB never re-walks the tombstones it just left); (deleted, all done).
+
+        The resume key stays inside ``prefix``'s range, also when no budget is left (a dropped
+        database's metadata used up the step's, its members come next): an empty ``last + 0``
+        there once sent the next step from the start of the store, deleting the system records
+        and the metadata of every database, live ones too."""
         eng = self.engine
-        start = self._reclaim_from.pop(prefix, prefix)
+        resume = self._reclaim_from.pop(prefix, prefix)
         deleted = 0
-        last = b""
-        for k in eng.scan_keys(start, kf.prefix_end(prefix)):
+        for k in eng.scan_keys(resume, kf.prefix_end(prefix)):
             if deleted >= budget:
-                self._reclaim_from[prefix] = last + b"\x00"
+                self._reclaim_from[prefix] = resume
                 eng.commit()
                 return deleted, False
             eng.delete(k)
-            last = k
+            resume = k + b"\x00"
             deleted += 1
         eng.commit()
         return deleted, True
