@@ -144,8 +144,9 @@ class RequestParser:
 
     def unparsed(self) -> tuple[bytes, int] | None:
         """The buffer and the position of the next command, for a caller that consumes
-        commands itself (the server's fast lane); None while an error is pending or the bytes
-        of a command known to be incomplete are still arriving (they are joined once)."""
+        commands itself (the server's fast lane); None while an error is pending, a command
+        cut between reads is in progress (``_partial``: the parser's own), or the bytes of a
+        command known to be incomplete are still arriving (they are joined once)."""
         if (
             self._error is not None
             or self._partial is not None

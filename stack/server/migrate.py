@@ -533,13 +533,9 @@ class Migrator:
             fut, keys = items[0]
             if fut.cancelled() or fut.exception() is not None:
                 break
-            if isinstance(fut.result(), ErrorReply):
-                self._release(keys)
-            else:
-                self._delete_moved(keys)
-                self._commit()
-                self.keys_moved += len(keys)
-                self._release(keys)
+            if not isinstance(fut.result(), ErrorReply):
+                self._moved_now(keys)
+            self._release(keys)
             items = items[1:]
         self._doubt(link, target, items)
 
@@ -624,12 +620,18 @@ class Migrator:
             unknown = [m for _f, keys in items for m in keys if m.doubtful]
         self._undo(link, target, [m for m in unknown if m.doubtful])
 
-    def _late_move(self, keys: list[Moving], target: Target) -> None:
-        """A late +OK: the keys moved after all (deleted here, committed, released)."""
-        keys = [m for m in keys if m.doubtful]  # not released by SLOTSDOUBT RELEASE meanwhile
+    def _moved_now(self, keys: list[Moving]) -> None:
+        """Keys the target acknowledged, outside a move's paced deletes (a move cut by
+        ``stop``, a late reply): deleted here at once, committed, counted; the caller
+        releases them."""
         self._delete_moved(keys)
         self._commit()
         self.keys_moved += len(keys)
+
+    def _late_move(self, keys: list[Moving], target: Target) -> None:
+        """A late +OK: the keys moved after all (deleted here, committed, released)."""
+        keys = [m for m in keys if m.doubtful]  # not released by SLOTSDOUBT RELEASE meanwhile
+        self._moved_now(keys)
         self.late_moves += len(keys)
         log.info("%d key(s) moved to %s:%d after their call gave up (a late reply)",
                  len(keys), target.host, target.port)  # fmt: skip
