@@ -225,7 +225,9 @@ def test_sigterm_with_a_doubt_on_a_paused_target_leaves_no_copy_there(
     else:
         results: dict[str, object] = {}
         mover = call_in_thread(a, results, "move", "SLOTSMGRTONE", "127.0.0.1", b.port, 60_000, "k")
-        wait_until(lambda: slots_info(a)["ledis_keys_held_by_migrations"] == 1, "the move sent", 60)
+        # sent: the restore waits in the paused target's queue for its link (held on the
+        # source is not enough: a stop between the hold and the send leaves nothing in doubt)
+        wait_until(lambda: restore_queued(cb), "the restore held on the paused target", 60)
         assert a.stop() == 0
         mover.join(60)
         assert "shutting down" in str(results["move"])
@@ -238,6 +240,14 @@ def test_sigterm_with_a_doubt_on_a_paused_target_leaves_no_copy_there(
     deleted = ca.delete("k")
     check_no_resurrection(deleted, ca, cb, "k")
     assert deleted == 1 and cb.exists("k") == 0
+
+
+def restore_queued(target: redis.Redis) -> bool:
+    """Whether a migration link's request waits in ``target``'s queue (CLIENT LIST qbuf)."""
+    return any(
+        c["name"].startswith("ledis-migrate-") and int(c["qbuf"]) > 0
+        for c in target.client_list()
+    )
 
 
 class Forwarder:
