@@ -112,6 +112,7 @@ def memory_section(s: Server) -> list[tuple[str, object]]:
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "libc"),
         ("ledis_disk_bytes", disk),
+        ("ledis_store_memory", s.engine.store_memory()),  # LevelDB's block cache and memtables
         ("ledis_read_cache_records", s.engine.cached_records()),
         ("ledis_read_cache_misses", s.engine.cache_misses),
         ("ledis_lrange_windows", len(s.engine.ranges.entries)),  # storage/rangecache.py

@@ -3,12 +3,19 @@
 Python frees a client's buffers as soon as they are done with, but glibc's malloc keeps freed
 heap memory for reuse and, after large blocks have come and gone, raises its threshold for
 mapping big blocks on their own, so a burst of big requests can leave the process large for
-good. After such a burst (client buffers down by ``TRIM_AFTER`` from their high mark since the
-last trim), or when the process grew by ``TRIM_GROWTH`` since the last trim, or when the heap
-holds ``TRIM_GROWTH`` more free than after the last trim (what big writes leave behind is freed later, by the store and its
-background reclaim, after the RSS stopped growing), the cron asks glibc, in a thread, to return what
-it holds free (``malloc_trim``, where the C library has it), at most every ``TRIM_EVERY``
-seconds. INFO memory shows the buffers, their peak, and what the trims gave back.
+good. The cron asks glibc, in a thread, to return what it holds free (``malloc_trim``, where
+the C library has it), at most every ``TRIM_EVERY`` seconds, when one of these says memory came
+and went since the last trim:
+
+* the clients' buffers fell by ``TRIM_AFTER`` from their high mark (a burst is over);
+* the process grew by ``TRIM_GROWTH``;
+* the memory it holds resident beyond what malloc has in use grew by ``TRIM_GROWTH``: what big
+  writes leave behind is freed later, by the store's compactions and the background reclaim,
+  while the process does not grow (its pages were touched before). glibc's own count of free
+  bytes cannot tell this: a trim gives back the pages of free chunks but keeps them counted as
+  free, and a compaction that reuses and frees them again leaves that count where it was.
+
+INFO memory shows the buffers, their peak, and what the trims gave back.
 """
 
 from __future__ import annotations
@@ -103,19 +110,25 @@ def _mallinfo2() -> Callable[[], _MallInfo2] | None:
     return _libc_function("mallinfo2", [], _MallInfo2)
 
 
-def _heap_free() -> Callable[[], int] | None:
-    """The bytes glibc's heap holds free, or None."""
+def _heap_in_use() -> Callable[[], int] | None:
+    """The bytes malloc has handed out and not had back (in its heaps and mapped on their
+    own), or None (a C library without mallinfo2)."""
     info = _mallinfo2()
     if info is None:
         return None
-    return lambda: int(info().fordblks)
+
+    def in_use() -> int:
+        i = info()
+        return int(i.uordblks + i.hblkhd)
+
+    return in_use
 
 
 class Memory:
     def __init__(self) -> None:
         self._trim = _malloc_trim()
-        self._heap_free = _heap_free()
-        self._free_base = 0  # free bytes the heap held after the last trim
+        self._heap_in_use = _heap_in_use()
+        self._slack_base = 0  # resident beyond malloc's use, after the last trim
         self.trims = 0
         self.released = 0  # RSS the trims gave back (bytes)
         self.unparsed_bytes = 0  # input received and not yet parsed, all clients
@@ -157,16 +170,25 @@ class Memory:
         if self._trim is None or now - self._last_trim < TRIM_EVERY:
             return False
         burst_over = self._high - held + self._freed >= TRIM_AFTER
+        resident = anonymous_rss()
         if (
             not burst_over
-            and anonymous_rss() - self._base < TRIM_GROWTH
-            and (self._heap_free is None or self._heap_free() - self._free_base < TRIM_GROWTH)
+            and resident - self._base < TRIM_GROWTH
+            and self._slack(resident) - self._slack_base < TRIM_GROWTH
         ):
             return False
         self._last_trim = now
         self._high = held
         self._freed = 0
         return True
+
+    def _slack(self, resident: int) -> int:
+        """Resident memory beyond what malloc has in use: free heap whose pages are still the
+        process's, plus what is not malloc's at all (the interpreter's arenas, stacks), which
+        changes little (0 without mallinfo2)."""
+        if self._heap_in_use is None:
+            return 0
+        return resident - self._heap_in_use()
 
     def trim(self) -> int:
         """Return the heap's free memory to the system (glibc's malloc_trim, which lets go
@@ -179,8 +201,7 @@ class Memory:
         self._trim(0)
         after = anonymous_rss()
         self._base = after
-        if self._heap_free is not None:
-            self._free_base = self._heap_free()
+        self._slack_base = self._slack(after)
         freed = max(0, before - after)
         self.trims += 1
         self.released += freed

@@ -841,6 +841,14 @@ class Engine:
                     continue  # a table compaction removed meanwhile
         return total
 
+    def store_memory(self) -> int:
+        """What LevelDB holds in memory: its block cache and its memtables (writes not yet in a
+        table: a burst of big values stays there until later writes push it out)."""
+        try:
+            return int(self.property("leveldb.approximate-memory-usage") or 0)
+        except ValueError:  # pragma: no cover - a LevelDB without the property
+            return 0
+
     def property(self, name: str) -> str:
         value = self.db.get_property(name.encode())
         return value.decode() if value else ""
