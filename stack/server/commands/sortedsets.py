@@ -470,6 +470,13 @@ class _MembersView:
     def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         return self.col.items(start, reverse, space=MEMBER)
 
+    def last(self) -> tuple[bytes, bytes] | None:
+        return self.col.last(space=MEMBER)
+
+    @property
+    def size(self) -> int:
+        return self.col.size
+
 
 @handler("zscan")
 def zscan(c: Client, args: list[bytes]) -> object:

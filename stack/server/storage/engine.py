@@ -256,6 +256,9 @@ class Engine:
         # those (a failed batch, replication, a full sync) forgets them all.
         self.floors: dict[bytes, bytes] = {}
         self.ceilings: dict[bytes, bytes] = {}
+        # The last member a random pick found in each collection (Collection.last): a hint,
+        # right or not, so nothing keeps it up to date; forgotten whole when it grows large.
+        self.tails: dict[bytes, bytes] = {}
         # LRANGE replies kept encoded while their list is unchanged (rangecache.py): a write
         # of an element drops its list's window, whatever changes records behind the engine
         # (forget_bounds) all of them.
