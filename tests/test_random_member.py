@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from stack.server.commands.sampling import _Digits
 
-from .servers import LedisServer
+from .servers import LedisServer, wait_until
 
 PICKS = 3000
 
@@ -111,3 +111,22 @@ def test_members_read_as_numbers_keep_their_order(members: list[bytes]) -> None:
     assert numbers == sorted(numbers)
     for m, n in zip(members, numbers, strict=True):
         assert digits.key(n) <= m or not all(digits.lo <= b <= digits.hi for b in m), (m, n)
+
+
+def test_a_set_emptied_by_pops_has_its_range_compacted(fresh_server: LedisServer) -> None:
+    """LevelDB keeps a tombstone per popped member until a compaction reaches it, and every
+    pick steps over them: once they outnumber the members left 4 to 1 (and 4096), the set's
+    range is compacted in a thread (INFO persistence ledis_range_compactions); what is left
+    stays whole."""
+    fresh_server.start()
+    c = fresh_server.client()
+    members = {f"element:{i:012d}".encode() for i in range(6_000)}
+    c.sadd("s", *members)
+    p = c.pipeline(transaction=False)
+    for _ in range(5_000):
+        p.spop("s")
+    popped = set(p.execute())
+    wait_until(lambda: c.info("persistence")["ledis_range_compactions"] >= 1)
+    left = set(c.smembers("s"))
+    assert len(popped) == 5_000 and left == members - popped
+    assert c.scard("s") == 1_000

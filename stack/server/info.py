@@ -151,6 +151,7 @@ def persistence_section(s: Server) -> list[tuple[str, object]]:
         ("ledis_reclaim_pending_dbs", dropped),
         ("ledis_reclaim_pending_collections", stale),
         ("ledis_reclaim_pending_bytes", s.keyspace.reclaim_pending_bytes()),
+        ("ledis_range_compactions", eng.compactions),  # collections emptied by pops (note_deletes)
     ]
 
 

@@ -49,8 +49,8 @@ def random_member(col: Seekable) -> tuple[bytes, bytes]:
     (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER without a count; reading every member was
     O(N) per call and held the loop ~20 ms for a 25k-member set).
 
-    Members are read as numbers (``_Digits``: in the alphabet their first, second and last
-    members use); a point is drawn uniformly from the first member minus the gap to the second
+    Members are read as numbers (``_Digits``: in the alphabet their first and last members
+    use); a point is drawn uniformly from the first member minus the mean gap between members
     (so the first has a gap of its own) to the last, and the first member at or after it is
     taken, then, with a chance of ``STEP_ON`` each time, the one after it (so a member whose
     number equals the one before it comes out too). Members spread evenly over the alphabet
@@ -67,10 +67,9 @@ def random_member(col: Seekable) -> tuple[bytes, bytes]:
     last = col.last() or first
     if first[0] == last[0]:
         return first
-    second = next(col.items(start=first[0] + b"\0"))
-    digits = _Digits(first[0], second[0], last[0])
+    digits = _Digits(first[0], last[0])
     low, high = digits.number(first[0]), digits.number(last[0])
-    point = random.randint(low - (digits.number(second[0]) - low), high)
+    point = random.randint(low - max(1, (high - low) // max(1, col.size - 1)), high)
     picked = first if point <= low else next(col.items(start=digits.key(point)), last)
     while picked[0] != last[0] and random.random() < STEP_ON:
         picked = next(col.items(start=picked[0] + b"\0"), last)

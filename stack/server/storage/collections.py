@@ -127,6 +127,7 @@ class Collection:
                 removed += 1
         if removed:
             self.meta.size -= removed
+            self.ks.engine.note_deletes(self.prefix, removed, self.meta.size)
             self.save()
         return removed
 

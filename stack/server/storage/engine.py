@@ -47,6 +47,9 @@ CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
 # A write that took this long (LevelDB waiting for room in its memtable, or slowed down by
 # too many level-0 files) sends the writes of the next THREADED_SECONDS to the writer thread.
 SLOW_WRITE = 0.005
+COMPACT_AFTER = 4096  # deletions in one collection before its range may be compacted
+COMPACT_EVERY = 5.0  # seconds from one compaction of a range to the next, at least
+MAX_TRACKED = 4096  # collections whose deletions are counted (forgotten at once past it)
 THREADED_SECONDS = 5.0
 
 
@@ -259,6 +262,12 @@ class Engine:
         # The last member a random pick found in each collection (Collection.last): a hint,
         # right or not, so nothing keeps it up to date; forgotten whole when it grows large.
         self.tails: dict[bytes, bytes] = {}
+        # Deletions per collection since its range was last compacted (note_deletes).
+        self.deletes: dict[bytes, int] = {}
+        self._compactor: ThreadPoolExecutor | None = None
+        self._compaction: Future[None] | None = None
+        self._next_compaction = 0.0
+        self.compactions = 0
         # LRANGE replies kept encoded while their list is unchanged (rangecache.py): a write
         # of an element drops its list's window, whatever changes records behind the engine
         # (forget_bounds) all of them.
@@ -856,10 +865,48 @@ class Engine:
         value = self.db.get_property(name.encode())
         return value.decode() if value else ""
 
+    def note_deletes(self, start: bytes, count: int, live: int) -> None:
+        """``count`` members of the collection whose records start with ``start`` were
+        deleted and ``live`` are left. LevelDB keeps a tombstone for each until a compaction
+        reaches it, and every walk through the range steps over them (a set emptied by SPOP
+        took ms a pick near its end): once they are ``COMPACT_AFTER`` or more and four times
+        the live members, the range is compacted in a thread of its own (LevelDB lets go of
+        the interpreter's lock meanwhile; it writes what its memtable holds first), one at a
+        time, at most every ``COMPACT_EVERY`` seconds."""
+        deletes = self.deletes
+        if live <= 0:  # the collection is gone: nothing walks its range any more
+            deletes.pop(start, None)
+            return
+        total = deletes.get(start, 0) + count
+        busy = self._compaction is not None and not self._compaction.done()
+        if (
+            total < COMPACT_AFTER
+            or total < 4 * live
+            or busy
+            or time.monotonic() < self._next_compaction
+        ):
+            if start not in deletes and len(deletes) >= MAX_TRACKED:
+                deletes.clear()
+            deletes[start] = total
+            return
+        deletes.pop(start, None)
+        self._next_compaction = time.monotonic() + COMPACT_EVERY
+        if self._compactor is None:
+            self._compactor = ThreadPoolExecutor(1, thread_name_prefix="leveldb-compact")
+        self._compaction = self._compactor.submit(self._compact, start, kf.prefix_end(start))
+
+    def _compact(self, start: bytes, stop: bytes) -> None:
+        began = time.perf_counter()
+        self.db.compact_range(start=start, stop=stop)
+        self.compactions += 1
+        log.debug("compacted a collection's range (%.1f ms)", (time.perf_counter() - began) * 1000)
+
     def close(self) -> None:
         if self.db.closed:
             return
         self.sync()
+        if self._compactor is not None:
+            self._compactor.shutdown(wait=True)
         if self._writer is not None:
             self._writer.shutdown(wait=True)
         self.db.close()
