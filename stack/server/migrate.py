@@ -1121,12 +1121,20 @@ class Migrator:
         nbytes += p.big_bytes
         p.big_moved = p.big_bytes = 0
         p.moved += moved
-        # empty only when this call walked the whole slot alone: another call of the pass may
-        # hold keys this one walked past (it went on from where that one stood)
-        if from_start and to_end and not busy and not p.big and p.calls == 1:
+        # empty only when this call walked the whole slot alone (another call of the pass may
+        # hold keys this one walked past: it went on from where that one stood) and no key is
+        # left (one that call sent and had no answer for stays held here after it returned)
+        alone = from_start and to_end and not busy and not p.big and p.calls == 1
+        if alone and self._slot_empty(db, slot):
             self.passes.pop((db.phys, slot), None)
             return moved, 0, nbytes
         return moved, max(1, p.estimate - p.moved), nbytes
+
+    def _slot_empty(self, db: Database, slot: int) -> bool:
+        """No live key of the slot is left here (a few seeks: the moved ones are deleted)."""
+        start, stop = slot_range(db, slot)
+        step = live_step(self.server.keyspace, start, stop, b"", PICK_RECORDS)
+        return step.done and not step.records
 
     async def _pick(
         self,
