@@ -20,6 +20,10 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
    keys the same for such a client of the target (its "before" measured beside the
    source's, in the same 3 s).
 
+``--probe-rate N`` paces those clients (N GETs a second each, sent at their times) instead of
+one GET after the other: two back-to-back clients keep most of a 2-CPU machine busy by
+themselves, so there the ratio says more about the CPUs than about the move.
+
 The machine's load swings these figures: ``--repeat N`` runs the small keys N times (each
 run printed), and ``--before REV`` also runs the ledis-server of an older commit (its tree
 taken with ``git archive``, the built C extension copied when its source is the same),
@@ -91,9 +95,9 @@ def fill_big(c: redis.Redis, members: int) -> None:
 # -- the other client --------------------------------------------------------------------
 
 
-def probe_main(port: int, seconds: float) -> None:
-    """Run as a child process: GET in a loop for ``seconds`` (or until SIGTERM); print the
-    latencies' figures."""
+def probe_main(port: int, seconds: float, rate: float = 0.0) -> None:
+    """Run as a child process: GET in a loop for ``seconds`` (or until SIGTERM), one after
+    the other, or ``rate`` a second (each sent at its time); print the latencies' figures."""
     stop = []
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.append(1))
     c = redis.Redis(port=port, protocol=2)
@@ -101,7 +105,13 @@ def probe_main(port: int, seconds: float) -> None:
     print("ready", flush=True)
     samples: list[float] = []
     deadline = time.monotonic() + seconds
+    due = time.perf_counter()
     while time.monotonic() < deadline and not stop:
+        if rate:
+            due += 1 / rate
+            ahead = due - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
         t0 = time.perf_counter()
         c.get("probe:key")
         samples.append((time.perf_counter() - t0) * 1000)
@@ -111,9 +121,12 @@ def probe_main(port: int, seconds: float) -> None:
 
 
 class Probe:
+    rate = 0.0  # GETs a second (0: one after the other): --probe-rate
+
     def __init__(self, port: int, seconds: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds)],
+            [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds),
+             str(self.rate)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -250,7 +263,7 @@ def older_tree(rev: str, into: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--probe":
-        probe_main(int(args[1]), float(args[2]))
+        probe_main(int(args[1]), float(args[2]), float(args[3]) if len(args) > 3 else 0.0)
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.migration_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -262,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
     p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
     p.add_argument("--no-big", action="store_true", help="skip the big collections")
+    p.add_argument("--probe-rate", type=float, default=0.0,
+                   help="GETs a second of the other clients (default 0: one after the other; "
+                        "a paced client leaves the 2 CPUs of a small machine some room)")  # fmt: skip
     opts = p.parse_args(args)
+    Probe.rate = opts.probe_rate
     with tempfile.TemporaryDirectory(prefix="migration-bench-") as tmp:
         root = Path(tmp)
         started: list[Target] = []

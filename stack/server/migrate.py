@@ -18,10 +18,12 @@ A key moves with its type, value and remaining TTL (docs/cluster.md "What a node
 deleting what the target acknowledged) goes in slices of ``SLICE`` (0.15 ms), the loop
 polling its sockets between two (other clients' turns come first), and every ``work``
 seconds (1-20 ms, adapting: ``Pace``) it sleeps ``REST``, so the node, and the CPU it
-shares, is never busy with moves alone; the deletes are committed per acknowledged
-restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the target a client
-that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
-``BACKGROUND_TURN_SECONDS``), so its restores are spread in the same way.
+shares, is never busy with moves alone; while the loop's timers run late (looplag.py:
+someone's request waited) it rests at once and ``work`` halves. The deletes are committed
+per acknowledged restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the
+target a client that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
+``BACKGROUND_TURN_SECONDS``), each after a rest while that loop's timers ran late
+(server.py ``_run_backlog``), so its restores are spread in the same way.
 
 If anything fails the call answers the error, and what was *sent* decides when the keys are
 released (``_doubt``, ``_settle``): a restore (or a big key's COMMIT) that was not answered in
