@@ -378,14 +378,20 @@ class FedLag(LoopLag):
 
 def test_the_pace_gives_way_once_for_each_late_tick_of_the_loop() -> None:
     """Mid-burst, the pace only yields (no rest) while the loop's ticks run on time; a tick
-    LATE or more after its time makes the next slice a real rest, halving ``work``; that
-    tick is answered once, and a tick late by less (the timers' own rounding) is none."""
+    LATE or more after its time makes the next slice a real rest, halving ``work``, once
+    the moves worked WORK_MIN since the last rest; that tick is answered once, and a tick
+    late by less (the timers' own rounding) is none."""
 
     async def run() -> None:
         lag = FedLag()
         pace = Pace(lag)
         pace.work = WORK_MAX
-        pace.burst_until = time.monotonic() + 3600  # mid-burst: only a wait makes it rest
+
+        def mid_burst(worked: float) -> None:  # only a wait can make it rest now
+            pace.burst_until = time.monotonic() + 3600
+            pace.rested = time.monotonic() - worked
+
+        mid_burst(1.0)
         await pace.rest()
         assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
         lag.note(LATE / 2)
@@ -394,13 +400,18 @@ def test_the_pace_gives_way_once_for_each_late_tick_of_the_loop() -> None:
         assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
         lag.note(LATE)
         assert lag.waited() and lag.late_ticks == 1
+        mid_burst(-3600.0)  # just rested: the late tick waits for WORK_MIN of work
+        await pace.rest()
+        assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
+        mid_burst(1.0)
         await pace.rest()
         assert (pace.gave_way, pace.slowed, pace.work) == (1, 1, WORK_MAX / 2)
-        pace.burst_until = time.monotonic() + 3600
+        mid_burst(1.0)
         await pace.rest()  # the same late tick: answered already
         assert (pace.gave_way, pace.slowed) == (1, 1)
         for _ in range(20):
             lag.note(LATE * 3)
+            mid_burst(1.0)
             await pace.rest()
         assert (pace.gave_way, pace.work) == (21, WORK_MIN)
 

@@ -248,9 +248,21 @@ class Pace:
     of the loop's ``LoopLag`` ran late since the pace last looked (someone's request waited
     on this node, its loop busy or the process kept from the CPU), or a rest ended LATE or
     more after its time. Otherwise ``work`` grows by WORK_STEP (up to WORK_MAX): with
-    nobody waiting the moves run at about full speed."""
+    nobody waiting the moves run at about full speed. A late tick is answered once the
+    moves worked WORK_MIN since the last rest, so on a machine whose every tick is late
+    they still get half of the time (as the rests' own lateness gives them), not a slice
+    between two rests."""
 
-    __slots__ = ("_late_seen", "burst_until", "gave_way", "lag", "slowed", "until", "work")
+    __slots__ = (
+        "_late_seen",
+        "burst_until",
+        "gave_way",
+        "lag",
+        "rested",
+        "slowed",
+        "until",
+        "work",
+    )
 
     def __init__(self, lag: LoopLag | None = None) -> None:
         self.lag = lag if lag is not None else LoopLag()
@@ -258,6 +270,7 @@ class Pace:
         self.until = time.monotonic() + SLICE
         self.burst_until = time.monotonic() + self.work
         self._late_seen = self.lag.late_ticks
+        self.rested = time.monotonic()  # when the last rest ended
         self.slowed = 0  # times ``work`` was halved (INFO)
         self.gave_way = 0  # rests taken early because the loop's ticks ran late (INFO)
 
@@ -268,7 +281,7 @@ class Pace:
         lag = self.lag
         lag.touch()
         now = time.monotonic()
-        waited = lag.late_ticks != self._late_seen
+        waited = lag.late_ticks != self._late_seen and now - self.rested >= WORK_MIN
         if waited or now >= self.burst_until:
             self._late_seen = lag.late_ticks
             if waited:
@@ -277,6 +290,7 @@ class Pace:
             after = time.monotonic()
             self.adapt(waited or after - now > REST + LATE)
             self.burst_until = after + self.work
+            self.rested = after
         else:
             await asyncio.sleep(0)
         self.until = time.monotonic() + SLICE
