@@ -17,7 +17,12 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
 3. Another client's GET latency on the source (a separate process, one GET at a time) before
    the migration and during it (small keys, then the big hash): p50 / p99 / max, and the
    ratio p99 during / p99 before (target: at most 2), for ledis and for Redis; for small
-   keys also the p99 of such a client of the target during the move.
+   keys the same for such a client of the target (its "before" measured beside the
+   source's, in the same 3 s).
+
+``--probe-rate N`` paces those clients (N GETs a second each, sent at their times) instead of
+one GET after the other: two back-to-back clients keep most of a 2-CPU machine busy by
+themselves, so there the ratio says more about the CPUs than about the move.
 
 The machine's load swings these figures: ``--repeat N`` runs the small keys N times (each
 run printed), and ``--before REV`` also runs the ledis-server of an older commit (its tree
@@ -90,9 +95,9 @@ def fill_big(c: redis.Redis, members: int) -> None:
 # -- the other client --------------------------------------------------------------------
 
 
-def probe_main(port: int, seconds: float) -> None:
-    """Run as a child process: GET in a loop for ``seconds`` (or until SIGTERM); print the
-    latencies' figures."""
+def probe_main(port: int, seconds: float, rate: float = 0.0) -> None:
+    """Run as a child process: GET in a loop for ``seconds`` (or until SIGTERM), one after
+    the other, or ``rate`` a second (each sent at its time); print the latencies' figures."""
     stop = []
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.append(1))
     c = redis.Redis(port=port, protocol=2)
@@ -100,7 +105,13 @@ def probe_main(port: int, seconds: float) -> None:
     print("ready", flush=True)
     samples: list[float] = []
     deadline = time.monotonic() + seconds
+    due = time.perf_counter()
     while time.monotonic() < deadline and not stop:
+        if rate:
+            due += 1 / rate
+            ahead = due - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
         t0 = time.perf_counter()
         c.get("probe:key")
         samples.append((time.perf_counter() - t0) * 1000)
@@ -110,9 +121,12 @@ def probe_main(port: int, seconds: float) -> None:
 
 
 class Probe:
+    rate = 0.0  # GETs a second (0: one after the other): --probe-rate
+
     def __init__(self, port: int, seconds: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds)],
+            [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds),
+             str(self.rate)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -163,9 +177,11 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     slots = sorted({key_slot(k.encode()) for k in keys})
     print(f"\n1. {opts.keys} small keys (32-byte strings) in {len(slots)} slots\n")
     print(f"{'server':<22}{'seconds':>8}{'keys/s':>8}{'MB/s':>6}{'GET p50':>8}{'p99 before':>11}"
-          f"{'p99 during':>11}{'max during':>11}{'p99 ratio':>10}{'target p99':>11}")  # fmt: skip
+          f"{'p99 during':>11}{'max during':>11}{'p99 ratio':>10}{'target p99':>11}"
+          f"{'before':>8}{'ratio':>7}")  # fmt: skip
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
+    target_ratios: dict[str, list[float]] = {}
     runs = [(name, pair, 0.0) for name, pair in targets.items()]
     runs += [(name, pair, opts.rate) for name, pair in targets.items() if name.startswith("ledis")]
     for _ in range(opts.repeat):
@@ -175,7 +191,8 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
             src.flushall()
             redis.Redis(port=dst_t.port, protocol=2).flushall()
             fill_strings(src, keys)
-            before = Probe(src_t.port, 3).result()
+            before_probes = Probe(src_t.port, 3), Probe(dst_t.port, 3)  # side by side
+            before, target_before = (p.result() for p in before_probes)
             probe, target_probe = Probe(src_t.port, 3600), Probe(dst_t.port, 3600)
             t0 = time.perf_counter()
             if name.startswith("ledis"):
@@ -189,14 +206,17 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
             assert moved == len(keys), (name, moved)
             rates.setdefault(label, []).append(moved / elapsed)
             ratios.setdefault(label, []).append(during["p99"] / before["p99"])
+            target_ratios.setdefault(label, []).append(at_target["p99"] / target_before["p99"])
             print(f"{label:<22}{elapsed:>8.2f}{moved / elapsed:>8.0f}{nbytes / elapsed / 1e6:>6.2f}"
                   f"{during['p50']:>8.3f}{before['p99']:>11.3f}{during['p99']:>11.3f}"
-                  f"{during['max']:>11.2f}{ratios[label][-1]:>10.2f}{at_target['p99']:>11.3f}",
+                  f"{during['max']:>11.2f}{ratios[label][-1]:>10.2f}{at_target['p99']:>11.3f}"
+                  f"{target_before['p99']:>8.3f}{target_ratios[label][-1]:>7.2f}",
                   flush=True)  # fmt: skip
     print("\nmedians:")
     for label in rates:
         print(f"  {label:<22}{statistics.median(rates[label]):>8.0f} keys/s, "
-              f"p99 ratio {statistics.median(ratios[label]):.2f}")  # fmt: skip
+              f"p99 ratio {statistics.median(ratios[label]):.2f} "
+              f"(target's {statistics.median(target_ratios[label]):.2f})")  # fmt: skip
     ledis = statistics.median(rates["ledis"])
     print(f"ledis / redis keys/s: {ledis / statistics.median(rates['redis']):.2f}x "
           f"(target: at least 20000 keys/s on ledis: {ledis:.0f})")  # fmt: skip
@@ -243,7 +263,7 @@ def older_tree(rev: str, into: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--probe":
-        probe_main(int(args[1]), float(args[2]))
+        probe_main(int(args[1]), float(args[2]), float(args[3]) if len(args) > 3 else 0.0)
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.migration_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -255,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
     p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
     p.add_argument("--no-big", action="store_true", help="skip the big collections")
+    p.add_argument("--probe-rate", type=float, default=0.0,
+                   help="GETs a second of the other clients (default 0: one after the other; "
+                        "a paced client leaves the 2 CPUs of a small machine some room)")  # fmt: skip
     opts = p.parse_args(args)
+    Probe.rate = opts.probe_rate
     with tempfile.TemporaryDirectory(prefix="migration-bench-") as tmp:
         root = Path(tmp)
         started: list[Target] = []

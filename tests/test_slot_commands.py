@@ -5,9 +5,11 @@ on their way, replicas of both sides, authentication, and nodes killed mid-trans
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import redis
 
 from stack.cluster.etcd_server import free_port
 from stack.core.slots import key_slot
+from stack.server.looplag import LATE, LoopLag
 from stack.server.migrate import WORK_MAX, WORK_MIN, WORK_START, WORK_STEP, Pace
 
 from .respclient import RawClient
@@ -126,6 +129,14 @@ def fill_big_hash(c: redis.Redis, fields: int, key: str = "big") -> bytes:
         pipe.hset(key, mapping={f"f{j}": j for j in range(i, min(fields, i + 1000))})
     pipe.execute()
     return c.dump(key)  # type: ignore[return-value]
+
+
+def fill_slot_t(c: redis.Redis, n: int) -> None:
+    """Keys {t}k0 .. {t}k<n-1> (all in SLOT_T), each holding its number."""
+    pipe = c.pipeline(transaction=False)
+    for i in range(n):
+        pipe.set(f"{{t}}k{i}", i)
+    pipe.execute()
 
 
 def dumps(c: redis.Redis) -> dict[bytes, bytes]:
@@ -358,16 +369,124 @@ def test_the_pace_halves_after_a_late_rest_and_grows_after_a_timely_one() -> Non
     assert pace.work == WORK_MIN + WORK_STEP
 
 
+class FedLag(LoopLag):
+    """A LoopLag whose ticks the test gives (``note``): no timer of its own."""
+
+    def touch(self) -> None:
+        pass
+
+
+def test_the_pace_gives_way_once_for_each_late_tick_of_the_loop() -> None:
+    """Mid-burst, the pace only yields (no rest) while the loop's ticks run on time; a tick
+    LATE or more after its time makes the next slice a real rest, halving ``work``, once
+    the moves worked WORK_MIN since the last rest; that tick is answered once, and a tick
+    late by less (the timers' own rounding) is none."""
+
+    async def run() -> None:
+        lag = FedLag()
+        pace = Pace(lag)
+        pace.work = WORK_MAX
+
+        def mid_burst(worked: float) -> None:  # only a wait can make it rest now
+            pace.burst_until = time.monotonic() + 3600
+            pace.rested = time.monotonic() - worked
+
+        mid_burst(1.0)
+        await pace.rest()
+        assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
+        lag.note(LATE / 2)
+        assert not lag.waited()
+        await pace.rest()
+        assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
+        lag.note(LATE)
+        assert lag.waited() and lag.late_ticks == 1
+        mid_burst(-3600.0)  # just rested: the late tick waits for WORK_MIN of work
+        await pace.rest()
+        assert (pace.gave_way, pace.slowed, pace.work) == (0, 0, WORK_MAX)
+        mid_burst(1.0)
+        await pace.rest()
+        assert (pace.gave_way, pace.slowed, pace.work) == (1, 1, WORK_MAX / 2)
+        mid_burst(1.0)
+        await pace.rest()  # the same late tick: answered already
+        assert (pace.gave_way, pace.slowed) == (1, 1)
+        for _ in range(20):
+            lag.note(LATE * 3)
+            mid_burst(1.0)
+            await pace.rest()
+        assert (pace.gave_way, pace.work) == (21, WORK_MIN)
+
+    asyncio.run(run())
+
+
+def test_the_loop_lag_ticks_while_touched_and_stops_after() -> None:
+    async def run() -> None:
+        lag = LoopLag()
+        deadline = time.monotonic() + 60
+        while lag.ticks < 3 and time.monotonic() < deadline:
+            lag.touch()
+            await asyncio.sleep(0.005)
+        assert lag.ticks >= 3
+        while lag._handle is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # untouched: it stops by itself
+        assert lag._handle is None
+        ticks = lag.ticks
+        await asyncio.sleep(0.05)
+        assert lag.ticks == ticks
+
+    asyncio.run(run())
+
+
+def test_moves_give_way_while_the_loop_runs_late_and_still_finish(
+    nodes: tuple[LedisServer, LedisServer],
+) -> None:
+    """Another client holds the source's and the target's loops (DEBUG SLEEP, 10 ms at a
+    time) while a slot moves: the loop's ticks run late, the source's pace gives way and
+    halves its work, and every key still moves, whole, in the end."""
+    a, b = nodes
+    ca, cb = a.client(), b.client()
+    fill_slot_t(ca, 3000)
+    before = dumps(ca)
+    start = ca.info("slots")
+    done = threading.Event()
+
+    def hold(server: LedisServer) -> None:
+        c = server.client()
+        while not done.is_set():
+            c.execute_command("DEBUG", "SLEEP", "0.01")
+
+    holders = [threading.Thread(target=hold, args=(s,)) for s in (a, b)]
+    for t in holders:
+        t.start()
+    try:
+        calls = 0
+        while True:
+            _moved, remaining = ca.execute_command(
+                "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T, "MAXKEYS", 100
+            )
+            calls += 1
+            assert calls < 1000
+            if remaining == 0:
+                break
+    finally:
+        done.set()
+        for t in holders:
+            t.join(60)
+    info = ca.info("slots")
+    assert ca.dbsize() == 0 and dumps(cb) == before
+    assert info["ledis_migrate_failures"] == start["ledis_migrate_failures"]
+    assert info["ledis_loop_lag_late_ticks"] > start["ledis_loop_lag_late_ticks"]
+    assert info["ledis_migrate_pace_gave_way"] > start["ledis_migrate_pace_gave_way"]
+    assert info["ledis_migrate_pace_slowed"] > start["ledis_migrate_pace_slowed"]
+    assert cb.info("slots")["ledis_loop_lag_ticks"] > 0  # restores tick the target's too
+
+
 def test_other_clients_run_while_a_big_batch_moves(nodes: tuple[LedisServer, LedisServer]) -> None:
     """One call moving 5000 keys works in slices: another client's pipeline of writes to the
     source, sent meanwhile, is answered in full and in order, and both end where they
     should."""
     a, b = nodes
     ca, cb = a.client(), b.client()
-    pipe = ca.pipeline(transaction=False)
-    for i in range(5000):
-        pipe.set(f"{{t}}k{i}", i)
-    pipe.execute()
+    fill_slot_t(ca, 5000)
     result: list[list[int]] = []
     mover = threading.Thread(target=lambda: result.append(a.client().execute_command(
         "SLOTSMGRTTAGSLOT", "127.0.0.1", b.port, 30000, SLOT_T, "MAXKEYS", 5000)))  # fmt: skip

@@ -18,10 +18,12 @@ A key moves with its type, value and remaining TTL (docs/cluster.md "What a node
 deleting what the target acknowledged) goes in slices of ``SLICE`` (0.15 ms), the loop
 polling its sockets between two (other clients' turns come first), and every ``work``
 seconds (1-20 ms, adapting: ``Pace``) it sleeps ``REST``, so the node, and the CPU it
-shares, is never busy with moves alone; the deletes are committed per acknowledged
-restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the target a client
-that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
-``BACKGROUND_TURN_SECONDS``), so its restores are spread in the same way.
+shares, is never busy with moves alone; while the loop's timers run late (looplag.py:
+someone's request waited) it rests at once and ``work`` halves. The deletes are committed
+per acknowledged restore (at most ``RESTORE_KEYS`` keys), then those keys released. On the
+target a client that sends SLOTSRESTORE / SLOTSSTAGE gets short turns (client.py
+``BACKGROUND_TURN_SECONDS``), each after a rest while that loop's timers ran late
+(server.py ``_run_backlog``), so its restores are spread in the same way.
 
 If anything fails the call answers the error, and what was *sent* decides when the keys are
 released (``_doubt``, ``_settle``): a restore (or a big key's COMMIT) that was not answered in
@@ -102,6 +104,7 @@ from stack.core.resp_client import (
 )
 from stack.core.slots import hash_tag, key_slot
 
+from .looplag import LoopLag
 from .staging import Stagings
 from .storage import dump
 from .storage import keyformat as kf
@@ -240,35 +243,60 @@ class Pace:
     about SLICE seconds with the other clients' turns between them (``due``, then ``rest``:
     the loop polls its sockets before the move goes on, so another client waits for at
     most one slice), and after ``work`` seconds of that a real rest of REST, the CPU left
-    to the other clients and processes. ``work`` adapts (AIMD) to how late the rest ends:
-    a node, or a machine, busy enough that its timer fires LATE or more after its time is
-    one where another client's request waits as long, so ``work`` halves (down to
-    WORK_MIN); otherwise it grows by WORK_STEP (up to WORK_MAX)."""
+    to the other clients and processes. Two signals say that others waited, and each makes
+    the move give way (a real rest at once) and halves ``work`` (down to WORK_MIN): a tick
+    of the loop's ``LoopLag`` ran late since the pace last looked (someone's request waited
+    on this node, its loop busy or the process kept from the CPU), or a rest ended LATE or
+    more after its time. Otherwise ``work`` grows by WORK_STEP (up to WORK_MAX): with
+    nobody waiting the moves run at about full speed. A late tick is answered once the
+    moves worked WORK_MIN since the last rest, so on a machine whose every tick is late
+    they still get half of the time (as the rests' own lateness gives them), not a slice
+    between two rests."""
 
-    __slots__ = ("burst_until", "slowed", "until", "work")
+    __slots__ = (
+        "_late_seen",
+        "burst_until",
+        "gave_way",
+        "lag",
+        "rested",
+        "slowed",
+        "until",
+        "work",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, lag: LoopLag | None = None) -> None:
+        self.lag = lag if lag is not None else LoopLag()
         self.work = WORK_START
         self.until = time.monotonic() + SLICE
         self.burst_until = time.monotonic() + self.work
+        self._late_seen = self.lag.late_ticks
+        self.rested = time.monotonic()  # when the last rest ended
         self.slowed = 0  # times ``work`` was halved (INFO)
+        self.gave_way = 0  # rests taken early because the loop's ticks ran late (INFO)
 
     def due(self) -> bool:
         return time.monotonic() >= self.until
 
     async def rest(self) -> None:
+        lag = self.lag
+        lag.touch()
         now = time.monotonic()
-        if now >= self.burst_until:
+        waited = lag.late_ticks != self._late_seen and now - self.rested >= WORK_MIN
+        if waited or now >= self.burst_until:
+            self._late_seen = lag.late_ticks
+            if waited:
+                self.gave_way += 1
             await asyncio.sleep(REST)
             after = time.monotonic()
-            self.adapt(after - now > REST + LATE)
+            self.adapt(waited or after - now > REST + LATE)
             self.burst_until = after + self.work
+            self.rested = after
         else:
             await asyncio.sleep(0)
         self.until = time.monotonic() + SLICE
 
     def adapt(self, late: bool) -> None:
-        """After a rest: less work before the next one if it ended late, else more."""
+        """After a rest: less work before the next one if others waited, else more."""
         if late:
             self.work = max(WORK_MIN, self.work / 2)
             self.slowed += 1
@@ -287,7 +315,8 @@ class Migrator:
         self._self_checked: set[tuple[str, int]] = set()
         self.passes: dict[tuple[int, int], SlotPass] = {}
         self._tokens = itertools.count(1)
-        self.pace = Pace()
+        self.lag = LoopLag()  # also read by the target's restoring links (server.py)
+        self.pace = Pace(self.lag)
         self._task: asyncio.Task[None] | None = None
         self._link_names = itertools.count(1)
         self.stopping = False
@@ -308,6 +337,7 @@ class Migrator:
         self.forgotten = 0  # keys in doubt removed from the target (SLOTSFORGET), kept here
         self.abandoned = 0  # keys in doubt released without their undo: this node deposed
         self.released_by_admin = 0  # SLOTSDOUBT RELEASE
+        self.turns_deferred = 0  # target: restoring links' turns put after a rest (server.py)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._housekeeping())
@@ -323,6 +353,7 @@ class Migrator:
         self.stopping = True
         if self._task is not None:
             self._task.cancel()
+        self.lag.stop()
         moves: set[asyncio.Task[object]] = set(self._moves)
         for p in self.passes.values():
             moves.update(p.big.values())  # type: ignore[arg-type]
@@ -1256,6 +1287,10 @@ class Migrator:
             ("ledis_migrate_keys_released_by_admin", self.released_by_admin),
             ("ledis_migrate_pace_work_us", round(self.pace.work * 1e6)),
             ("ledis_migrate_pace_slowed", self.pace.slowed),
+            ("ledis_migrate_pace_gave_way", self.pace.gave_way),
+            ("ledis_loop_lag_ticks", self.lag.ticks),
+            ("ledis_loop_lag_late_ticks", self.lag.late_ticks),
+            ("ledis_migrate_restore_turns_deferred", self.turns_deferred),
             ("ledis_migrate_links", len(self.links)),
             ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
             *self.stagings.info(),

@@ -22,7 +22,7 @@ from stack.core.resp import Limits, encode_error
 from . import descriptors
 from .acl import AccessControl
 from .blocking import Waiters
-from .client import REPLY_BUFFER, Client
+from .client import REPLY_BUFFER, TURN_SECONDS, Client
 from .config import ClassLimit, Config, ConfigError, Value, parse_output_limits
 from .dispatch import Dispatcher
 from .fastlane import FastLane
@@ -30,7 +30,7 @@ from .gate import Gate
 from .latency import LatencyMonitor, set_tracking
 from .listener import Listener
 from .memory import Memory
-from .migrate import Migrator
+from .migrate import REST, Migrator
 from .notifications import Notifier
 from .observers import Observers
 from .persistence import Backups
@@ -440,10 +440,22 @@ class Server:
     def _run_backlog(self) -> None:
         self._backlog_scheduled = False
         clients, self._backlog = self._backlog, []
+        lag = self.migrator.lag
         for c in clients:
+            if c.turn_seconds < TURN_SECONDS and lag.waited():
+                # a link restoring moved keys while others waited here (docs/cluster.md "The
+                # pace of the moves"): its next turn after a rest (it stays in the backlog)
+                self.migrator.turns_deferred += 1
+                asyncio.get_running_loop().call_later(REST, self._deferred_turn, c)
+                continue
             c.backlogged = False
             if not c.closing:
                 c.process()
+
+    def _deferred_turn(self, c: Client) -> None:
+        c.backlogged = False
+        if not c.closing:
+            c.process()
 
     def _commit_and_release(self) -> None:
         """Start writing what is pending, in the writer thread (``_committed`` answers its

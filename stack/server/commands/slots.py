@@ -207,6 +207,7 @@ def slotsmgrtslot(c: Client, args: list[bytes]) -> object:
 @handler("slotsrestore")
 def slotsrestore(c: Client, args: list[bytes]) -> object:
     c.turn_seconds = BACKGROUND_TURN_SECONDS  # a migration's link: short turns
+    c.server.migrator.lag.touch()  # and turns put after a rest while others wait (server.py)
     if (len(args) - 1) % 3:
         raise errors.wrong_arity("slotsrestore")
     decoded = []
@@ -230,6 +231,7 @@ def slotsrestore(c: Client, args: list[bytes]) -> object:
 @handler("slotsstage")
 def slotsstage(c: Client, args: list[bytes]) -> object:
     c.turn_seconds = BACKGROUND_TURN_SECONDS
+    c.server.migrator.lag.touch()
     commit = None
     if len(args) == 8 and upper(args[5]) == b"COMMIT":
         ttl, size = to_int(args[6]), to_int(args[7])
