@@ -1717,13 +1717,15 @@ enum {
     A_DB, A_PREFIX, A_RESP3, A_CACHE, A_CACHE_OLD, A_PENDING, A_ACCESS, A_CLOCK, A_WAITED,
     A_WRITES_OK, A_INFLIGHT, A_FLOORS, A_CEILINGS, A_ENTRIES, A_CACHE_ENTRIES, A_ROTATE, A_OUT,
     A_OUT_BYTES, A_HELD_REPLIES, A_LAST_COMMAND, A_NAME, A_HITS, A_MISSES, A_CALLS, A_USEC,
-    A_HISTOGRAM, A_UNCLEAN, A_WROTE, A_COUNT, A_PHYS, N_ATTRS
+    A_HISTOGRAM, A_UNCLEAN, A_WROTE, A_COUNT, A_PHYS, A_CLOSING, A_LAST_INTERACTION, A_NET_IN,
+    A_DIRTY_READS, A_FAILED_BATCHES, A_FAILURES_SEEN, A_TURN_SECONDS, A_READ, N_ATTRS
 };
 static const char *const ATTR_NAMES[N_ATTRS] = {
     "db", "prefix", "resp3", "cache", "cache_old", "pending", "access", "clock", "waited_keys",
     "writes_ok", "inflight", "floors", "ceilings", "entries", "cache_entries", "rotate_cache",
     "out", "out_bytes", "held_replies", "last_command", "name", "hits", "misses", "calls",
-    "usec", "histogram", "unclean", "wrote", "count", "phys"};
+    "usec", "histogram", "unclean", "wrote", "count", "phys", "closing", "last_interaction",
+    "net_in", "dirty_reads", "failed_batches", "failures_seen", "turn_seconds", "_read"};
 static PyObject *attr[N_ATTRS];
 
 /* obj.name += delta (an int attribute). */
@@ -1945,6 +1947,171 @@ done:
     return result;
 }
 
+/* ---- Reader: a read straight to the lane, as uvloop hands it over ----------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *plain;    /* Gate.plain, bound: the one predicate (gate.py) */
+    PyObject *ctx;      /* take()'s ctx (FastLane) */
+    PyObject *after;    /* Server.after_commands, bound */
+    PyObject *keyspace;
+    PyObject *engine;
+} Reader;
+
+static int Reader_traverse(Reader *r, visitproc visit, void *arg) {
+    Py_VISIT(r->plain);
+    Py_VISIT(r->ctx);
+    Py_VISIT(r->after);
+    Py_VISIT(r->keyspace);
+    Py_VISIT(r->engine);
+    return 0;
+}
+
+static int Reader_clear(Reader *r) {
+    Py_CLEAR(r->plain);
+    Py_CLEAR(r->ctx);
+    Py_CLEAR(r->after);
+    Py_CLEAR(r->keyspace);
+    Py_CLEAR(r->engine);
+    return 0;
+}
+
+static void Reader_dealloc(Reader *r) {
+    PyObject_GC_UnTrack(r);
+    Reader_clear(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+PyDoc_STRVAR(attach_doc, "attach(plain, ctx, after_commands, keyspace, engine)\n--\n\n"
+                         "What data_received uses: the gate's predicate, the lane's take() "
+                         "context, the server's after_commands, its keyspace and engine.");
+
+static PyObject *Reader_attach(Reader *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyCallable_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "attach(plain, ctx, after_commands, keyspace, engine)");
+        return NULL;
+    }
+    Py_XSETREF(r->plain, Py_NewRef(args[0]));
+    Py_XSETREF(r->ctx, Py_NewRef(args[1]));
+    Py_XSETREF(r->after, Py_NewRef(args[2]));
+    Py_XSETREF(r->keyspace, Py_NewRef(args[3]));
+    Py_XSETREF(r->engine, Py_NewRef(args[4]));
+    Py_RETURN_NONE;
+}
+
+/* self._read(data, pos, deadline, unclean): the Python path for the rest of the read (pos:
+ * where the lane stopped; -1 when the client was not plain). */
+static PyObject *read_rest(PyObject *self, PyObject *data, Py_ssize_t pos, double deadline,
+                           int unclean) {
+    PyObject *p = PyLong_FromSsize_t(pos), *d = PyFloat_FromDouble(deadline);
+    PyObject *x = p == NULL || d == NULL
+                      ? NULL
+                      : PyObject_CallMethodObjArgs(self, attr[A_READ], data, p, d,
+                                                   unclean ? Py_True : Py_False, NULL);
+    Py_XDECREF(p);
+    Py_XDECREF(d);
+    return x;
+}
+
+PyDoc_STRVAR(data_received_doc,
+             "data_received(data)\n--\n\n"
+             "Client.data_received: stamp the read (last_interaction, the keyspace's clock, "
+             "net_in); when the gate says the client is plain (Gate.plain), run the lane on the "
+             "bytes as they came (take()) and, when it ran them all, hand the replies to "
+             "after_commands; the rest of the read goes to self._read(data, pos, deadline, "
+             "unclean), the Python path (all of it, pos -1, when the client is not plain).");
+
+static PyObject *Reader_data_received(Reader *r, PyObject *data) {
+    PyObject *self = (PyObject *)r;
+    if (r->plain == NULL || !PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "data_received(bytes) after attach()");
+        return NULL;
+    }
+    PyObject *closing = PyObject_GetAttr(self, attr[A_CLOSING]);
+    if (closing == NULL)
+        return NULL;
+    int is_closing = PyObject_IsTrue(closing);
+    Py_DECREF(closing);
+    if (is_closing != 0)
+        return is_closing < 0 ? NULL : Py_NewRef(Py_None);
+    double now = monotonic();
+    PyObject *stamp = PyFloat_FromDouble(now);
+    if (stamp == NULL)
+        return NULL;
+    int rc = PyObject_SetAttr(self, attr[A_LAST_INTERACTION], stamp);
+    if (rc == 0)
+        rc = PyObject_SetAttr(r->keyspace, attr[A_CLOCK], stamp);
+    Py_DECREF(stamp);
+    if (rc < 0 || add_to(self, A_NET_IN, PyBytes_GET_SIZE(data)) < 0)
+        return NULL;
+    PyObject *verdict = PyObject_CallOneArg(r->plain, self);
+    if (verdict == NULL)
+        return NULL;
+    int plain = PyObject_IsTrue(verdict);
+    Py_DECREF(verdict);
+    if (plain <= 0)
+        return plain < 0 ? NULL : read_rest(self, data, -1, 0.0, 0);
+    /* the plain state: the lane runs what it can of the bytes as they came */
+    PyObject *dirty = PyObject_GetAttr(r->engine, attr[A_DIRTY_READS]);
+    PyObject *failed = dirty == NULL ? NULL : PyObject_GetAttr(r->engine, attr[A_FAILED_BATCHES]);
+    PyObject *turn = failed == NULL ? NULL : PyObject_GetAttr(self, attr[A_TURN_SECONDS]);
+    double deadline = turn == NULL ? -1.0 : now + PyFloat_AsDouble(turn);
+    PyObject *result = NULL, *args[5] = {r->ctx, self, data, NULL, NULL};
+    if (turn == NULL || PyErr_Occurred() ||
+        PyObject_SetAttr(self, attr[A_FAILURES_SEEN], failed) < 0 ||
+        PyObject_SetAttr(self, attr[A_UNCLEAN], Py_False) < 0)
+        goto done;
+    if ((args[3] = PyLong_FromLong(0)) == NULL || (args[4] = PyFloat_FromDouble(deadline)) == NULL)
+        goto done;
+    PyObject *taken = take(NULL, args, 5);
+    if (taken == NULL)
+        goto done;
+    Py_ssize_t pos = PyLong_AsSsize_t(taken);
+    Py_DECREF(taken);
+    if (pos < 0 && PyErr_Occurred())
+        goto done;
+    /* whether what the lane ran read data not yet written: then its replies wait */
+    PyObject *u = PyObject_GetAttr(self, attr[A_UNCLEAN]);
+    PyObject *dirty_now = u == NULL ? NULL : PyObject_GetAttr(r->engine, attr[A_DIRTY_READS]);
+    int unclean = dirty_now == NULL ? -1 : PyObject_IsTrue(u);
+    if (unclean == 0) {
+        unclean = PyObject_RichCompareBool(dirty, dirty_now, Py_NE);
+    }
+    Py_XDECREF(u);
+    Py_XDECREF(dirty_now);
+    if (unclean < 0)
+        goto done;
+    if (pos >= PyBytes_GET_SIZE(data))
+        result = PyObject_CallFunctionObjArgs(r->after, self, unclean ? Py_False : Py_True, NULL);
+    else
+        result = read_rest(self, data, pos, deadline, unclean);
+done:
+    Py_XDECREF(dirty);
+    Py_XDECREF(failed);
+    Py_XDECREF(turn);
+    Py_XDECREF(args[3]);
+    Py_XDECREF(args[4]);
+    return result;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"attach", (PyCFunction)(void (*)(void))Reader_attach, METH_FASTCALL, attach_doc},
+    {"data_received", (PyCFunction)Reader_data_received, METH_O, data_received_doc},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stack.server._fastlane.Reader",
+    .tp_basicsize = sizeof(Reader),
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_traverse = (traverseproc)Reader_traverse,
+    .tp_clear = (inquiry)Reader_clear,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The base of Client: data_received in C (a read straight to the lane).",
+    .tp_methods = Reader_methods,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -1986,6 +2153,10 @@ PyMODINIT_FUNC PyInit__fastlane(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    if (PyType_Ready(&ReaderType) < 0 || PyModule_AddObjectRef(m, "Reader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&AccessTimesType);
     if (PyModule_AddObject(m, "AccessTimes", (PyObject *)&AccessTimesType) < 0) {
         Py_DECREF(&AccessTimesType);

@@ -46,3 +46,16 @@ class AccessTimes:
     def __len__(self) -> int: ...
     def get(self, key: bytes, default: float | None = None) -> float | None: ...
     def pop(self, key: bytes, default: float | None = None) -> float | None: ...
+
+class Reader:
+    """Client's base: data_received in C (a read straight to the lane)."""
+
+    def attach(
+        self,
+        plain: Callable[..., bool],
+        ctx: tuple[object, ...],
+        after_commands: Callable[..., None],
+        keyspace: object,
+        engine: object,
+    ) -> None: ...
+    def data_received(self, data: bytes) -> None: ...

@@ -42,8 +42,9 @@ class FastLane:
         # The commands of the lane, in the order of its op codes (1 = GET ...).
         self._entries = tuple(entries[name] for name in (b"get", *LANE_COMMANDS))
         engine = server.engine
-        # What _fastlane.take reads run()'s arguments from (objects kept for the server's life).
-        self._ctx = (
+        # What _fastlane.take reads run()'s arguments from (objects kept for the server's life;
+        # Client's data_received in C takes it too).
+        self.ctx = (
             engine,
             server.keyspace,
             server.gate,
@@ -80,4 +81,4 @@ class FastLane:
         hits and misses, key counts, the client's last command; all of it in C:
         ``_fastlane.take``). Returns where the lane stopped (``pos`` when it ran nothing)."""
         assert ext is not None  # self.on
-        return ext.take(self._ctx, client, buf, pos, deadline)
+        return ext.take(self.ctx, client, buf, pos, deadline)
