@@ -9,9 +9,11 @@ output limits apply as they do on the Python path.
 
 from __future__ import annotations
 
+import gc
 import re
 import socket
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -197,20 +199,22 @@ def test_one_command_per_read_matches_the_python_path(twins: list[Twin]) -> None
 
 
 class Spy:
-    """Counts the reads the fast entry takes (the lane called from data_received)."""
+    """Counts the reads the fast entry takes (the gate found the client plain, so that
+    data_received ran the lane on the bytes as they came). Install it before clients
+    connect: each takes the gate's predicate when it is made."""
 
     def __init__(self, server: Server) -> None:
         self.taken = 0
-        lane = server.lane
-        self.on = lane.on  # LEDIS_FASTLANE=0: no entry, everything on the Python path
-        take = lane.take
+        gate = server.gate
+        self.on = server.lane.on  # LEDIS_FASTLANE=0: no entry, everything on the Python path
+        plain = gate.plain
 
-        def counted(client: Client, buf: bytes, pos: int, deadline: float) -> int:
-            if buf and client.parser.empty():  # from data_received: not fed to the parser
-                self.taken += 1
-            return take(client, buf, pos, deadline)
+        def counted(client: Client) -> bool:
+            verdict = plain(client)
+            self.taken += verdict
+            return verdict
 
-        lane.take = counted  # type: ignore[method-assign]
+        gate.plain = counted  # type: ignore[method-assign]
 
     def took(self, n: int) -> bool:
         """Whether the entry took n reads so far (none without the lane)."""
@@ -428,3 +432,25 @@ def test_client_counters_follow_the_entry(inproc: Callable[..., tuple[Server, Sp
         assert client.last_interaction > client.created
     finally:
         c.sock.close()
+
+
+def test_a_client_served_by_the_entry_is_freed(inproc: Callable[..., tuple[Server, Spy]]) -> None:
+    """The entry's C base (``_fastlane.Reader``) holds the gate's predicate, the server's
+    after_commands and the lane's context: a closed client is still collected with them."""
+    server, spy = inproc()
+    c = RawClient(server.port)
+    assert c.call("SET", "k", "v") == b"+OK\r\n"
+    assert c.call("GET", "k") == b"$1\r\nv\r\n"
+    assert spy.took(2)
+    (client,) = server.clients.values()
+    ref = weakref.ref(client)
+    del client
+    c.sock.close()
+    deadline = time.monotonic() + 30
+    while server.clients and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not server.clients
+    while ref() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert ref() is None

@@ -131,11 +131,13 @@ def test_a_slow_write_sends_the_next_ones_to_the_thread(
     writer thread, and they stay readable while it writes them."""
     original = engine_module._write
     slow = threading.Event()
+    preempted = threading.Event()  # slow only because the machine is busy: no wait in it
 
     def write(flight: engine_module.Flight) -> None:
         original(flight)
         if slow.is_set():  # as if LevelDB had waited for room in its memtable
             flight.seconds += engine_module.SLOW_WRITE * 2
+            flight.waited = not preempted.is_set()
 
     monkeypatch.setattr(engine_module, "_write", write)
     eng = engine_module.Engine(tmp_path / "db")
@@ -145,6 +147,11 @@ def test_a_slow_write_sends_the_next_ones_to_the_thread(
         assert eng.flight is None and eng.db.get(b"\x01a") == b"1"
         assert eng.threaded_until == 0.0
         slow.set()
+        preempted.set()
+        eng.put(b"\x01p", b"0")
+        assert eng.start_commit() is None
+        assert eng.threaded_until == 0.0  # not LevelDB's doing: the loop goes on writing
+        preempted.clear()
         eng.put(b"\x01b", b"2")
         assert eng.start_commit() is None
         assert eng.threaded_until > 0.0  # that one was slow
@@ -156,5 +163,21 @@ def test_a_slow_write_sends_the_next_ones_to_the_thread(
         future.result(30)
         eng.finish_commit()
         assert eng.db.get(b"\x01c") == b"3"
+        assert eng.threaded_commits == 1
     finally:
         eng.close()
+
+
+class _SleepingBatch:
+    """A write batch whose write waits (as LevelDB does for room in its memtable)."""
+
+    def write(self) -> None:
+        threading.Event().wait(engine_module.SLOW_WRITE * 2)
+
+
+def test_a_write_that_waited_says_so() -> None:
+    """``Flight.waited``: the writing thread gave up the CPU during the write (a voluntary
+    context switch): LevelDB stalled, not only the machine being busy."""
+    flight = engine_module.Flight({}, _SleepingBatch(), [], None, 0, False, (0, 0))  # type: ignore[arg-type]
+    engine_module._write(flight)
+    assert flight.seconds >= engine_module.SLOW_WRITE * 2 and flight.waited

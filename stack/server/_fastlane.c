@@ -1710,6 +1710,408 @@ error:
     return NULL;
 }
 
+/* ---- take(): the lane for one client, its bookkeeping included ------------------------- */
+
+/* The attribute names take() reads and writes, interned once. */
+enum {
+    A_DB, A_PREFIX, A_RESP3, A_CACHE, A_CACHE_OLD, A_PENDING, A_ACCESS, A_CLOCK, A_WAITED,
+    A_WRITES_OK, A_INFLIGHT, A_FLOORS, A_CEILINGS, A_ENTRIES, A_CACHE_ENTRIES, A_ROTATE, A_OUT,
+    A_OUT_BYTES, A_HELD_REPLIES, A_LAST_COMMAND, A_NAME, A_HITS, A_MISSES, A_CALLS, A_USEC,
+    A_HISTOGRAM, A_UNCLEAN, A_WROTE, A_COUNT, A_PHYS, A_CLOSING, A_LAST_INTERACTION, A_NET_IN,
+    A_DIRTY_READS, A_FAILED_BATCHES, A_FAILURES_SEEN, A_TURN_SECONDS, A_READ, N_ATTRS
+};
+static const char *const ATTR_NAMES[N_ATTRS] = {
+    "db", "prefix", "resp3", "cache", "cache_old", "pending", "access", "clock", "waited_keys",
+    "writes_ok", "inflight", "floors", "ceilings", "entries", "cache_entries", "rotate_cache",
+    "out", "out_bytes", "held_replies", "last_command", "name", "hits", "misses", "calls",
+    "usec", "histogram", "unclean", "wrote", "count", "phys", "closing", "last_interaction",
+    "net_in", "dirty_reads", "failed_batches", "failures_seen", "turn_seconds", "_read"};
+static PyObject *attr[N_ATTRS];
+
+/* obj.name += delta (an int attribute). */
+static int add_to(PyObject *obj, int name, Py_ssize_t delta) {
+    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    if (v == NULL)
+        return -1;
+    PyObject *d = PyLong_FromSsize_t(delta);
+    PyObject *sum = d == NULL ? NULL : PyNumber_Add(v, d);
+    Py_DECREF(v);
+    Py_XDECREF(d);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, attr[name], sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* list[i] += delta (the latency histogram's bucket). */
+static int add_at(PyObject *list, Py_ssize_t i, Py_ssize_t delta) {
+    if (!PyList_Check(list) || i < 0 || i >= PyList_GET_SIZE(list)) {
+        PyErr_SetString(PyExc_TypeError, "take(): a histogram is a list of its buckets");
+        return -1;
+    }
+    PyObject *d = PyLong_FromSsize_t(delta);
+    PyObject *sum = d == NULL ? NULL : PyNumber_Add(PyList_GET_ITEM(list, i), d);
+    Py_XDECREF(d);
+    if (sum == NULL)
+        return -1;
+    return PyList_SetItem(list, i, sum); /* steals sum */
+}
+
+/* One command's statistics: entry.calls += n, entry.usec += usec, its histogram bucket. */
+static int count_calls(PyObject *entry, Py_ssize_t n, Py_ssize_t usec, Py_ssize_t bucket) {
+    if (add_to(entry, A_CALLS, n) < 0 || add_to(entry, A_USEC, usec) < 0)
+        return -1;
+    PyObject *h = PyObject_GetAttr(entry, attr[A_HISTOGRAM]);
+    if (h == NULL)
+        return -1;
+    int rc = add_at(h, bucket, n);
+    Py_DECREF(h);
+    return rc;
+}
+
+/* keyspace.count(phys, new_keys, 0) */
+static PyObject *call_count(PyObject *ks, PyObject *phys, Py_ssize_t new_keys) {
+    PyObject *n = PyLong_FromSsize_t(new_keys);
+    if (n == NULL)
+        return NULL;
+    PyObject *zero = PyLong_FromLong(0);
+    PyObject *x = zero == NULL ? NULL
+                               : PyObject_CallMethodObjArgs(ks, attr[A_COUNT], phys, n, zero, NULL);
+    Py_DECREF(n);
+    Py_XDECREF(zero);
+    return x;
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+PyDoc_STRVAR(take_doc,
+             "take(ctx, client, buf, pos, deadline)\n--\n\n"
+             "FastLane.take in one C call: run() on buf from pos for the client (the gate said "
+             "it may), its arguments read from ctx = (engine, keyspace, gate, load, entries, "
+             "max_value, slots, ranges) and the client, then its bookkeeping: the replies "
+             "appended to client.out (out_bytes, held_replies), client.last_command, keyspace "
+             "hits and misses, commandstats (entries[op]: calls, usec, histogram), "
+             "client.unclean when a read found unwritten data, client.wrote and the key counts "
+             "(keyspace.count) after writes, and the record cache rotated when full. Returns where "
+             "the lane stopped (pos when it ran nothing).");
+
+static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 8 ||
+        !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "take(ctx, client, buf, pos, deadline)");
+        return NULL;
+    }
+    PyObject *ctx = args[0], *client = args[1], *buf = args[2];
+    PyObject *engine = PyTuple_GET_ITEM(ctx, 0), *ks = PyTuple_GET_ITEM(ctx, 1),
+             *gate = PyTuple_GET_ITEM(ctx, 2), *entries = PyTuple_GET_ITEM(ctx, 4),
+             *ranges = PyTuple_GET_ITEM(ctx, 7);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[3]);
+    if (pos < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "pos must be >= 0");
+        return NULL;
+    }
+    if (!PyTuple_Check(entries) || PyTuple_GET_SIZE(entries) != N_OPS) {
+        PyErr_SetString(PyExc_TypeError, "take(): entries is a tuple, one per op");
+        return NULL;
+    }
+    { /* not one of the lane's commands: no need to gather run()'s arguments */
+        PyObject *la[2] = {buf, args[3]};
+        PyObject *l = leads(NULL, la, 2);
+        if (l == NULL)
+            return NULL;
+        Py_DECREF(l);
+        if (l == Py_False)
+            return Py_NewRef(args[3]);
+    }
+    PyObject *result = NULL, *db = NULL;
+    PyObject *a[19] = {NULL};
+    /* run()'s arguments */
+    db = PyObject_GetAttr(client, attr[A_DB]);
+    if (db == NULL)
+        goto done;
+    a[0] = Py_NewRef(buf);
+    a[1] = Py_NewRef(args[3]);
+    if ((a[2] = PyObject_GetAttr(db, attr[A_PREFIX])) == NULL ||
+        (a[3] = PyObject_GetAttr(engine, attr[A_CACHE])) == NULL ||
+        (a[4] = PyObject_GetAttr(engine, attr[A_CACHE_OLD])) == NULL ||
+        (a[5] = PyObject_GetAttr(engine, attr[A_PENDING])) == NULL ||
+        (a[6] = PyObject_GetAttr(ks, attr[A_ACCESS])) == NULL ||
+        (a[7] = PyObject_GetAttr(ks, attr[A_CLOCK])) == NULL ||
+        (a[8] = PyObject_GetAttr(ks, attr[A_WAITED])) == NULL ||
+        (a[9] = PyObject_GetAttr(gate, attr[A_WRITES_OK])) == NULL ||
+        (a[10] = PyObject_GetAttr(client, attr[A_RESP3])) == NULL)
+        goto done;
+    a[11] = Py_NewRef(PyTuple_GET_ITEM(ctx, 5));
+    a[12] = Py_NewRef(PyTuple_GET_ITEM(ctx, 3));
+    a[13] = Py_NewRef(args[4]);
+    a[14] = Py_NewRef(PyTuple_GET_ITEM(ctx, 6));
+    if ((a[15] = PyObject_GetAttr(engine, attr[A_INFLIGHT])) == NULL ||
+        (a[16] = PyObject_GetAttr(engine, attr[A_FLOORS])) == NULL ||
+        (a[17] = PyObject_GetAttr(engine, attr[A_CEILINGS])) == NULL ||
+        (a[18] = PyObject_GetAttr(ranges, attr[A_ENTRIES])) == NULL)
+        goto done;
+    long long start = now_ns();
+    PyObject *r = run(NULL, a, 19);
+    if (r == NULL)
+        goto done;
+    long long elapsed_ns = now_ns() - start;
+    PyObject *replies = PyTuple_GET_ITEM(r, 0), *counts = PyTuple_GET_ITEM(r, 2);
+    Py_ssize_t new_pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 1));
+    Py_ssize_t hits = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 3));
+    Py_ssize_t misses = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 4));
+    Py_ssize_t new_keys = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 5));
+    long last = PyLong_AsLong(PyTuple_GET_ITEM(r, 6));
+    Py_ssize_t unwritten = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 7));
+    Py_ssize_t calls[N_OPS] = {0}, ran = 0, reads = 0;
+    for (int i = 1; i < N_OPS; i++) {
+        calls[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(counts, i - 1));
+        ran += calls[i];
+    }
+    reads = calls[OP_GET] + calls[OP_LRANGE];
+    int rc = 0;
+    { /* the record cache: rotated once over half its size (Engine.rotate_cache) */
+        PyObject *cache = PyObject_GetAttr(engine, attr[A_CACHE]);
+        PyObject *limit = cache == NULL ? NULL : PyObject_GetAttr(engine, attr[A_CACHE_ENTRIES]);
+        Py_ssize_t most = limit == NULL ? -1 : PyLong_AsSsize_t(limit);
+        if (cache == NULL || limit == NULL || (most < 0 && PyErr_Occurred()))
+            rc = -1;
+        else if (PyDict_Check(cache) && PyDict_GET_SIZE(cache) > most >> 1) {
+            PyObject *x = PyObject_CallMethodNoArgs(engine, attr[A_ROTATE]);
+            rc = x == NULL ? -1 : 0;
+            Py_XDECREF(x);
+        }
+        Py_XDECREF(cache);
+        Py_XDECREF(limit);
+    }
+    if (rc < 0 || PyErr_Occurred()) {
+        Py_DECREF(r);
+        goto done;
+    }
+    if (last == OP_NONE) {
+        Py_DECREF(r);
+        result = Py_NewRef(args[3]);
+        goto done;
+    }
+    Py_ssize_t elapsed_us = (Py_ssize_t)(elapsed_ns / 1000);
+    Py_ssize_t bucket = 0; /* latency.py: each command at the average */
+    for (unsigned long long v = (unsigned long long)(elapsed_ns / ran) >> 10; v; v >>= 1)
+        bucket++;
+    PyObject *out = PyObject_GetAttr(client, attr[A_OUT]);
+    if (out == NULL || PyList_Append(out, replies) < 0)
+        rc = -1;
+    Py_XDECREF(out);
+    PyObject *entry = PyTuple_GET_ITEM(entries, last);
+    PyObject *name = rc < 0 ? NULL : PyObject_GetAttr(entry, attr[A_NAME]);
+    if (rc < 0 || add_to(client, A_OUT_BYTES, PyBytes_GET_SIZE(replies)) < 0 ||
+        add_to(client, A_HELD_REPLIES, ran) < 0 || name == NULL ||
+        PyObject_SetAttr(client, attr[A_LAST_COMMAND], name) < 0 ||
+        (hits && add_to(ks, A_HITS, hits) < 0) || (misses && add_to(ks, A_MISSES, misses) < 0))
+        rc = -1;
+    Py_XDECREF(name);
+    if (rc == 0) {
+        if (calls[last] == ran) { /* the usual pipeline: one command throughout */
+            rc = count_calls(entry, ran, elapsed_us, bucket);
+        } else {
+            for (int i = 1; i < N_OPS && rc == 0; i++)
+                if (calls[i])
+                    rc = count_calls(PyTuple_GET_ITEM(entries, i), calls[i],
+                                     elapsed_us * calls[i] / ran, bucket);
+        }
+    }
+    if (rc == 0 && unwritten) /* its GETs read what is not written yet: the reply waits */
+        rc = PyObject_SetAttr(client, attr[A_UNCLEAN], Py_True);
+    if (rc == 0 && ran != reads) { /* writes */
+        rc = PyObject_SetAttr(client, attr[A_WROTE], Py_True);
+        if (rc == 0 && new_keys) {
+            PyObject *phys = PyObject_GetAttr(db, attr[A_PHYS]);
+            PyObject *x = phys == NULL ? NULL
+                                       : call_count(ks, phys, new_keys);
+            rc = x == NULL ? -1 : 0;
+            Py_XDECREF(phys);
+            Py_XDECREF(x);
+        }
+    }
+    Py_DECREF(r);
+    if (rc == 0)
+        result = PyLong_FromSsize_t(new_pos);
+done:
+    for (int i = 0; i < 19; i++)
+        Py_XDECREF(a[i]);
+    Py_XDECREF(db);
+    return result;
+}
+
+/* ---- Reader: a read straight to the lane, as uvloop hands it over ----------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *plain;    /* Gate.plain, bound: the one predicate (gate.py) */
+    PyObject *ctx;      /* take()'s ctx (FastLane) */
+    PyObject *after;    /* Server.after_commands, bound */
+    PyObject *keyspace;
+    PyObject *engine;
+} Reader;
+
+static int Reader_traverse(Reader *r, visitproc visit, void *arg) {
+    Py_VISIT(r->plain);
+    Py_VISIT(r->ctx);
+    Py_VISIT(r->after);
+    Py_VISIT(r->keyspace);
+    Py_VISIT(r->engine);
+    return 0;
+}
+
+static int Reader_clear(Reader *r) {
+    Py_CLEAR(r->plain);
+    Py_CLEAR(r->ctx);
+    Py_CLEAR(r->after);
+    Py_CLEAR(r->keyspace);
+    Py_CLEAR(r->engine);
+    return 0;
+}
+
+static void Reader_dealloc(Reader *r) {
+    PyObject_GC_UnTrack(r);
+    Reader_clear(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+PyDoc_STRVAR(attach_doc, "attach(plain, ctx, after_commands, keyspace, engine)\n--\n\n"
+                         "What data_received uses: the gate's predicate, the lane's take() "
+                         "context, the server's after_commands, its keyspace and engine.");
+
+static PyObject *Reader_attach(Reader *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyCallable_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "attach(plain, ctx, after_commands, keyspace, engine)");
+        return NULL;
+    }
+    Py_XSETREF(r->plain, Py_NewRef(args[0]));
+    Py_XSETREF(r->ctx, Py_NewRef(args[1]));
+    Py_XSETREF(r->after, Py_NewRef(args[2]));
+    Py_XSETREF(r->keyspace, Py_NewRef(args[3]));
+    Py_XSETREF(r->engine, Py_NewRef(args[4]));
+    Py_RETURN_NONE;
+}
+
+/* self._read(data, pos, deadline, unclean): the Python path for the rest of the read (pos:
+ * where the lane stopped; -1 when the client was not plain). */
+static PyObject *read_rest(PyObject *self, PyObject *data, Py_ssize_t pos, double deadline,
+                           int unclean) {
+    PyObject *p = PyLong_FromSsize_t(pos), *d = PyFloat_FromDouble(deadline);
+    PyObject *x = p == NULL || d == NULL
+                      ? NULL
+                      : PyObject_CallMethodObjArgs(self, attr[A_READ], data, p, d,
+                                                   unclean ? Py_True : Py_False, NULL);
+    Py_XDECREF(p);
+    Py_XDECREF(d);
+    return x;
+}
+
+PyDoc_STRVAR(data_received_doc,
+             "data_received(data)\n--\n\n"
+             "Client.data_received: stamp the read (last_interaction, the keyspace's clock, "
+             "net_in); when the gate says the client is plain (Gate.plain), run the lane on the "
+             "bytes as they came (take()) and, when it ran them all, hand the replies to "
+             "after_commands; the rest of the read goes to self._read(data, pos, deadline, "
+             "unclean), the Python path (all of it, pos -1, when the client is not plain).");
+
+static PyObject *Reader_data_received(Reader *r, PyObject *data) {
+    PyObject *self = (PyObject *)r;
+    if (r->plain == NULL || !PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "data_received(bytes) after attach()");
+        return NULL;
+    }
+    PyObject *closing = PyObject_GetAttr(self, attr[A_CLOSING]);
+    if (closing == NULL)
+        return NULL;
+    int is_closing = PyObject_IsTrue(closing);
+    Py_DECREF(closing);
+    if (is_closing != 0)
+        return is_closing < 0 ? NULL : Py_NewRef(Py_None);
+    double now = monotonic();
+    PyObject *stamp = PyFloat_FromDouble(now);
+    if (stamp == NULL)
+        return NULL;
+    int rc = PyObject_SetAttr(self, attr[A_LAST_INTERACTION], stamp);
+    if (rc == 0)
+        rc = PyObject_SetAttr(r->keyspace, attr[A_CLOCK], stamp);
+    Py_DECREF(stamp);
+    if (rc < 0 || add_to(self, A_NET_IN, PyBytes_GET_SIZE(data)) < 0)
+        return NULL;
+    PyObject *verdict = PyObject_CallOneArg(r->plain, self);
+    if (verdict == NULL)
+        return NULL;
+    int plain = PyObject_IsTrue(verdict);
+    Py_DECREF(verdict);
+    if (plain <= 0)
+        return plain < 0 ? NULL : read_rest(self, data, -1, 0.0, 0);
+    /* the plain state: the lane runs what it can of the bytes as they came */
+    PyObject *dirty = PyObject_GetAttr(r->engine, attr[A_DIRTY_READS]);
+    PyObject *failed = dirty == NULL ? NULL : PyObject_GetAttr(r->engine, attr[A_FAILED_BATCHES]);
+    PyObject *turn = failed == NULL ? NULL : PyObject_GetAttr(self, attr[A_TURN_SECONDS]);
+    double deadline = turn == NULL ? -1.0 : now + PyFloat_AsDouble(turn);
+    PyObject *result = NULL, *args[5] = {r->ctx, self, data, NULL, NULL};
+    if (turn == NULL || PyErr_Occurred() ||
+        PyObject_SetAttr(self, attr[A_FAILURES_SEEN], failed) < 0 ||
+        PyObject_SetAttr(self, attr[A_UNCLEAN], Py_False) < 0)
+        goto done;
+    if ((args[3] = PyLong_FromLong(0)) == NULL || (args[4] = PyFloat_FromDouble(deadline)) == NULL)
+        goto done;
+    PyObject *taken = take(NULL, args, 5);
+    if (taken == NULL)
+        goto done;
+    Py_ssize_t pos = PyLong_AsSsize_t(taken);
+    Py_DECREF(taken);
+    if (pos < 0 && PyErr_Occurred())
+        goto done;
+    /* whether what the lane ran read data not yet written: then its replies wait */
+    PyObject *u = PyObject_GetAttr(self, attr[A_UNCLEAN]);
+    PyObject *dirty_now = u == NULL ? NULL : PyObject_GetAttr(r->engine, attr[A_DIRTY_READS]);
+    int unclean = dirty_now == NULL ? -1 : PyObject_IsTrue(u);
+    if (unclean == 0) {
+        unclean = PyObject_RichCompareBool(dirty, dirty_now, Py_NE);
+    }
+    Py_XDECREF(u);
+    Py_XDECREF(dirty_now);
+    if (unclean < 0)
+        goto done;
+    if (pos >= PyBytes_GET_SIZE(data))
+        result = PyObject_CallFunctionObjArgs(r->after, self, unclean ? Py_False : Py_True, NULL);
+    else
+        result = read_rest(self, data, pos, deadline, unclean);
+done:
+    Py_XDECREF(dirty);
+    Py_XDECREF(failed);
+    Py_XDECREF(turn);
+    Py_XDECREF(args[3]);
+    Py_XDECREF(args[4]);
+    return result;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"attach", (PyCFunction)(void (*)(void))Reader_attach, METH_FASTCALL, attach_doc},
+    {"data_received", (PyCFunction)Reader_data_received, METH_O, data_received_doc},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stack.server._fastlane.Reader",
+    .tp_basicsize = sizeof(Reader),
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_traverse = (traverseproc)Reader_traverse,
+    .tp_clear = (inquiry)Reader_clear,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The base of Client: data_received in C (a read straight to the lane).",
+    .tp_methods = Reader_methods,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyObject *slot(PyObject *self, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "slot() takes bytes");
@@ -1727,6 +2129,7 @@ static PyMethodDef methods[] = {
     {"bulk_slice", (PyCFunction)(void (*)(void))bulk_slice, METH_FASTCALL, bulk_slice_doc},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
     {"leads", (PyCFunction)(void (*)(void))leads, METH_FASTCALL, leads_doc},
+    {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL, take_doc},
     {"slot", slot, METH_O, "slot(key) -> the Redis Cluster slot of key (tests compare it)."},
     {NULL, NULL, 0, NULL}};
 
@@ -1742,11 +2145,18 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__fastlane(void) {
+    for (int i = 0; i < N_ATTRS; i++)
+        if (attr[i] == NULL && (attr[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL)
+            return NULL;
     if (PyType_Ready(&AccessTimesType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    if (PyType_Ready(&ReaderType) < 0 || PyModule_AddObjectRef(m, "Reader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&AccessTimesType);
     if (PyModule_AddObject(m, "AccessTimes", (PyObject *)&AccessTimesType) < 0) {
         Py_DECREF(&AccessTimesType);

@@ -50,8 +50,29 @@ REPLY_BUFFER = 16 * 1024  # Redis's per-client reply buffer, outside its output 
 SCANNER = ext.scan if ext is not None else None  # plain commands parsed in C (RequestParser)
 
 
-class Client(asyncio.Protocol):
+class _PyReader:
+    """Client's base without the C extension (with it, ``_fastlane.Reader``: data_received
+    in C, a read straight to the lane when the gate says the client is plain)."""
+
+    def attach(self, *parts: object) -> None:
+        pass
+
+
+if TYPE_CHECKING or ext is None:
+    Reader = _PyReader
+else:
+    Reader = ext.Reader
+
+
+class Client(Reader, asyncio.Protocol):
     def __init__(self, server: Server) -> None:
+        self.attach(
+            server.gate.plain,
+            server.lane.ctx,
+            server.after_commands,
+            server.keyspace,
+            server.engine,
+        )
         self.server = server
         self.id = server.next_client_id()
         self.parser = RequestParser(server.limits, SCANNER)
@@ -166,36 +187,30 @@ class Client(asyncio.Protocol):
         self.queue.clear()
         self.out.clear()
 
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        now = self.last_interaction = time.monotonic()
-        server = self.server
-        server.keyspace.clock = now
-        self.net_in += len(data)
-        parser = self.parser
-        deadline = 0.0
-        unclean = False
-        lane_ran = None
-        if server.gate.plain(self):
-            # The plain state: the lane runs what it can of the bytes as they came, with no
-            # turn loop in Python; what it leaves goes the Python path, in the same turn.
-            engine = server.engine
-            dirty_reads = engine.dirty_reads
-            self.failures_seen = engine.failed_batches
-            self.unclean = False
-            deadline = now + self.turn_seconds
-            pos = server.lane.take(self, data, 0, deadline)
-            unclean = self.unclean or engine.dirty_reads != dirty_reads
-            if pos >= len(data):
-                server.after_commands(self, not unclean)
+    if ext is None:  # without the C extension (else _fastlane.Reader's, in C)
+
+        def data_received(self, data: bytes) -> None:
+            """A read (see ``_fastlane.Reader.data_received``): stamped, then the Python path
+            (the lane cannot run without the extension)."""
+            if self.closing:
                 return
-            parser.feed(data)
+            self.last_interaction = self.server.keyspace.clock = time.monotonic()
+            self.net_in += len(data)
+            self._read(data, -1, 0.0, False)
+
+    def _read(self, data: bytes, pos: int, deadline: float, unclean: bool) -> None:
+        """The Python path of a read that data_received stamped: when the client was plain
+        (``Gate.plain``), the lane ran the bytes as they came up to ``pos``, within the turn
+        that ends at ``deadline``, and ``unclean`` says whether what it ran read data not yet
+        written; ``pos`` -1: it was not plain. The rest goes into the parser and ``process``
+        goes on in the same turn."""
+        parser = self.parser
+        parser.feed(data)
+        lane_ran = None
+        if pos >= 0:
             if pos:
                 parser.consumed(pos)
             lane_ran = 1 if pos else 0
-        else:
-            parser.feed(data)
         if parser.buffered() > parser.limits.max_query_buffer:
             log.warning("closing client %s: query buffer over its limit", self.addr)
             self.close_now()

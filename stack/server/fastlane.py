@@ -17,7 +17,6 @@ Set ``LEDIS_FASTLANE=0`` in the environment to run without it (the tests compare
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from .accel import ext
@@ -33,7 +32,6 @@ LANE_COMMANDS = (
     b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
     b"rpop", b"zadd", b"lrange",
 )  # fmt: skip
-READS = (LANE_COMMANDS.index(b"get"), LANE_COMMANDS.index(b"lrange"))  # in the calls reported
 
 
 class FastLane:
@@ -42,7 +40,20 @@ class FastLane:
         self.on = ext is not None
         entries = server.dispatcher.entries
         # The commands of the lane, in the order of its op codes (1 = GET ...).
-        self._entries = [entries[name] for name in (b"get", *LANE_COMMANDS)]
+        self._entries = tuple(entries[name] for name in (b"get", *LANE_COMMANDS))
+        engine = server.engine
+        # What _fastlane.take reads run()'s arguments from (objects kept for the server's life;
+        # Client's data_received in C takes it too).
+        self.ctx = (
+            engine,
+            server.keyspace,
+            server.gate,
+            engine.load,
+            self._entries,
+            STRING_INLINE_MAX,  # longer values are chunked strings: the Python path's
+            server.gate.slots,
+            engine.ranges,
+        )
 
     def run(self, client: Client, deadline: float) -> int:
         """Run what the lane can of the client's unparsed commands, when it may, until
@@ -66,68 +77,8 @@ class FastLane:
     def take(self, client: Client, buf: bytes, pos: int, deadline: float) -> int:
         """Run the commands of ``buf`` from ``pos`` that the lane can, until ``deadline``,
         for a client the gate lets it serve (``Gate.lane_open``); their replies go to the
-        client's output and their statistics where the Python path puts its own. Returns
-        where the lane stopped (``pos`` when it ran nothing)."""
+        client's output and their statistics where the Python path puts its own (commandstats,
+        hits and misses, key counts, the client's last command; all of it in C:
+        ``_fastlane.take``). Returns where the lane stopped (``pos`` when it ran nothing)."""
         assert ext is not None  # self.on
-        if not ext.leads(buf, pos):  # not one of the lane's commands: no need to ask
-            return pos
-        server = self.server
-        gate = server.gate
-        ks = server.keyspace
-        engine = server.engine
-        db = client.db
-        start = time.perf_counter_ns()
-        replies, new_pos, calls, hits, misses, new_keys, last, unwritten = ext.run(
-            buf,
-            pos,
-            db.prefix,
-            engine.cache,
-            engine.cache_old,
-            engine.pending,
-            ks.access,
-            ks.clock,
-            ks.waited_keys,
-            gate.writes_ok,
-            client.resp3,
-            STRING_INLINE_MAX,  # longer values are chunked strings: the Python path's
-            engine.load,
-            deadline,
-            gate.slots,
-            engine.inflight,
-            engine.floors,
-            engine.ceilings,
-            engine.ranges.entries,
-        )
-        if len(engine.cache) > engine.cache_entries >> 1:
-            engine.rotate_cache()
-        if not last:
-            return pos
-        elapsed_ns = time.perf_counter_ns() - start
-        elapsed_us = elapsed_ns // 1000
-        client.out.append(replies)
-        client.out_bytes += len(replies)
-        ran = sum(calls)
-        client.held_replies += ran
-        client.last_command = self._entries[last].name
-        if hits or misses:
-            ks.hits += hits
-            ks.misses += misses
-        bucket = ((elapsed_ns // ran) >> 10).bit_length()  # latency.py: each at the average
-        if calls[last - 1] == ran:  # the usual pipeline: one command throughout
-            entry = self._entries[last]
-            entry.calls += ran
-            entry.usec += elapsed_us
-            entry.histogram[bucket] += ran
-        else:
-            for entry, n in zip(self._entries[1:], calls, strict=True):
-                if n:
-                    entry.calls += n
-                    entry.usec += elapsed_us * n // ran
-                    entry.histogram[bucket] += n
-        if unwritten:
-            client.unclean = True  # its GETs read what is not written yet: the reply waits
-        if ran != calls[READS[0]] + calls[READS[1]]:  # writes
-            client.wrote = True
-            if new_keys:
-                ks.count(db.phys, new_keys, 0)
-        return new_pos
+        return ext.take(self.ctx, client, buf, pos, deadline)

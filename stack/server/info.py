@@ -143,6 +143,7 @@ def persistence_section(s: Server) -> list[tuple[str, object]]:
         ("ledis_unsynced_writes", int(eng.unsynced)),
         ("ledis_last_sync_time", int(eng.last_sync)),
         ("ledis_write_batches", eng.commits),
+        ("ledis_threaded_write_batches", eng.threaded_commits),
         ("ledis_batched_records", eng.batched_keys),
         ("ledis_binlog", "on" if eng.binlog else "off"),
         ("ledis_binlog_first_id", eng.first_log_id),
