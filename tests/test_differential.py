@@ -547,9 +547,12 @@ COMMANDS = st.one_of(
     st.tuples(st.just("MSET"), KEYS, VALUES, KEYS, VALUES),
     st.tuples(st.just("MGET"), KEYS, KEYS, KEYS),
     st.tuples(st.sampled_from(["RENAME", "RENAMENX", "COPY"]), KEYS, KEYS),
-    # (never the TTL SET EX gives, 100 or 1000 s: NX/XX/GT/LT against an equal expiry would
-    # depend on whether a millisecond passed between the two commands)
+    # (never the TTL SET EX gives, 100 or 1000 s, and GT/LT only with absolute times: GT/LT
+    # against an equal expiry set relative to another moment would depend on whether a
+    # millisecond passed between the two commands, as EXPIRE k 200 GT twice does)
     st.tuples(st.just("EXPIRE"), KEYS, st.sampled_from(["50", "200", "-1"]),
+              st.sampled_from(["NX", "XX"])),
+    st.tuples(st.just("EXPIREAT"), KEYS, st.sampled_from(["4102444800", "4102444900", "1"]),
               st.sampled_from(["NX", "XX", "GT", "LT"])),
     st.tuples(st.just("KEYS"), st.sampled_from(["*", "{t}*", "?", "[ab]"])),
     st.tuples(st.just("DBSIZE")),

@@ -104,6 +104,7 @@ class Flight:
     log_ids: tuple[int, int]  # (first, last) LogID before it, put back if it fails
     seconds: float = 0.0  # how long LevelDB took to write it
     waited: bool = False  # the writing thread gave up the CPU in it (not only preempted)
+    cpu: float = 0.0  # seconds of the writing thread's CPU it took (LevelDB's own work)
     error: BaseException | None = None  # why LevelDB refused it
     future: Future[None] | None = None  # settled once written, when the writer thread writes
 
@@ -111,7 +112,7 @@ class Flight:
 def _write(flight: Flight) -> None:
     """Write a flight's batch and settle its future (thread-safe: LevelDB releases the GIL
     while it writes, and while it waits for room in its memtable)."""
-    switches = getrusage(RUSAGE_THREAD).ru_nvcsw
+    before = getrusage(RUSAGE_THREAD)
     started = time.monotonic()
     try:
         assert flight.batch is not None
@@ -120,7 +121,9 @@ def _write(flight: Flight) -> None:
         flight.error = e
     flight.batch = None
     flight.seconds = time.monotonic() - started
-    flight.waited = getrusage(RUSAGE_THREAD).ru_nvcsw != switches
+    after = getrusage(RUSAGE_THREAD)
+    flight.waited = after.ru_nvcsw != before.ru_nvcsw
+    flight.cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if flight.future is not None:
         flight.future.set_result(None)
 
@@ -469,7 +472,7 @@ class Engine:
             # handoffs made the loop wait 15% of its time at redis-benchmark -P 1): write
             # here, and go to the thread for a while once a write was slow.
             _write(flight)
-            if flight.seconds >= SLOW_WRITE and flight.waited:
+            if flight.seconds >= SLOW_WRITE and (flight.waited or flight.cpu >= SLOW_WRITE):
                 self.threaded_until = time.monotonic() + THREADED_SECONDS
             self.finish_commit()
             return None
