@@ -145,3 +145,22 @@ def test_memory_freed_after_a_trim_without_the_process_growing_calls_for_another
     assert not mem.sample([])  # nothing changed
     in_use -= 300 * MB  # the compaction freed its buffers; the pages stay resident
     assert mem.sample([])
+
+
+def test_network_totals_keep_what_clients_that_went_away_sent(fresh_server: LedisServer) -> None:
+    """total_net_input_bytes / total_net_output_bytes count since the start (or CONFIG
+    RESETSTAT), as Redis's: a client that leaves does not take its bytes with it."""
+    fresh_server.start()
+    c = fresh_server.client()
+    other = redis.Redis(port=fresh_server.port)
+    other.set("k", "v" * 10_000)
+    assert other.get("k") == b"v" * 10_000
+    stats = c.info("stats")
+    assert stats["total_net_input_bytes"] >= 10_000 and stats["total_net_output_bytes"] >= 10_000
+    other.close()
+    wait_until(lambda: c.info("clients")["connected_clients"] == 1)
+    after = c.info("stats")
+    assert after["total_net_input_bytes"] >= stats["total_net_input_bytes"]
+    assert after["total_net_output_bytes"] >= stats["total_net_output_bytes"]
+    c.config_resetstat()
+    assert c.info("stats")["total_net_input_bytes"] < 1_000

@@ -179,6 +179,8 @@ class Client(Reader, asyncio.Protocol):
 
             unwatch_all(self)
         self.server.forget(self)
+        self.server.stats.net_in_gone += self.net_in
+        self.server.stats.net_out_gone += self.net_out
         self.server.pubsub.drop(self)
         self.server.memory.gone(self.query_bytes())
         self.server.memory.unparsed(-self.unparsed)

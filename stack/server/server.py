@@ -68,10 +68,18 @@ class Stats:
     commands_at_last_sample: int = 0
     ops_per_sec: int = 0
     sample_time: float = 0.0
+    # bytes read from and written to clients that went away, and the totals at the last
+    # CONFIG RESETSTAT (INFO's totals: these plus the live clients' counts, since the reset)
+    net_in_gone: int = 0
+    net_out_gone: int = 0
+    net_in_reset: int = 0
+    net_out_reset: int = 0
 
-    def reset(self) -> None:
+    def reset(self, net: tuple[int, int]) -> None:
+        """Start again; ``net``: the bytes in and out counted until now."""
         self.connections_received = 0
         self.rejected_connections = 0
+        self.net_in_reset, self.net_out_reset = net
 
 
 @dataclass
