@@ -296,3 +296,25 @@ def test_a_slow_backend_pushes_back_on_its_clients(cluster: Cluster) -> None:
         got += chunk
     assert got == expected
     c.close()
+
+
+def test_sigterm_with_etcd_hung_exits_in_bounded_time(tmp_path: Path) -> None:
+    """etcd stopped dead (SIGSTOP: calls hang until their timeout) while a proxy shuts down:
+    the proxy gives etcd at most ETCD_STOP_SECONDS, says the registration goes when its lease
+    expires, and exits cleanly (the lease thread, the revoke and the client's close each
+    waited their own timeout, one after another, past a 30 s supervisor's patience)."""
+    etcd = EtcdServer.on_free_ports(tmp_path / "etcd" / "data", no_fsync=True)
+    cluster = Cluster(tmp_path / "c", etcd, "etcd-hung", groups=1)
+    try:
+        proxy = cluster.proxy()
+        wait_until(lambda: proxy.client().info("proxy")["etcd_state"] == "ok", "registered")
+        assert etcd.proc is not None
+        etcd.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert proxy.stop() == 0
+        finally:
+            etcd.proc.send_signal(signal.SIGCONT)
+        assert "ledis-proxy stopped" in proxy.log() and "Traceback" not in proxy.log()
+    finally:
+        cluster.stop()
+        etcd.stop()

@@ -13,7 +13,8 @@ Every second: ops/s and latency windows, backend health (a link whose oldest req
 applied (``epoch_seen``: what a migration waits for).
 
 SIGTERM / SIGINT: stop listening, give clients a moment to get the replies in flight, revoke
-the lease (the registration goes at once), close everything.
+the lease (the registration goes at once; etcd gets at most ``ETCD_STOP_SECONDS``, else the
+lease expires by itself), close everything.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ ETCD_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 PRE_AUTH_OUTPUT_LIMIT = 64 * 1024
 REFRESH_TIMEOUT = 5.0
 SHUTDOWN_GRACE = 5.0
+ETCD_STOP_SECONDS = 10.0  # at most this long for etcd at the exit (revoking the lease)
 
 
 class ProxyServer:
@@ -390,14 +392,25 @@ class ProxyServer:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        try:
+            await asyncio.wait_for(self._leave_etcd(), ETCD_STOP_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "etcd did not answer within %.0f s: the registration goes when its lease expires",
+                ETCD_STOP_SECONDS,
+            )
+        for backend in [*self.backends.values(), *self.retired]:
+            backend.close()
+        log.info("ledis-proxy stopped")
+
+    async def _leave_etcd(self) -> None:
+        """Revoke the registration's lease (its key goes at once) and close the etcd client;
+        ``stop`` bounds it all (a busy or unreachable etcd must not hold the exit)."""
         deadline = time.monotonic() + self.store.timeout + 1
         while self._registering and time.monotonic() < deadline:  # its thread goes on
             await asyncio.sleep(0.02)
         if self.registration is not None:
             with contextlib.suppress(StoreError):
                 await self.astore.run(self.registration.stop)
-        for backend in [*self.backends.values(), *self.retired]:
-            backend.close()
         with contextlib.suppress(Exception):
             await self.astore.close()
-        log.info("ledis-proxy stopped")
