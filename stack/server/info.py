@@ -156,20 +156,9 @@ def persistence_section(s: Server) -> list[tuple[str, object]]:
     ]
 
 
-def net_totals(s: Server) -> tuple[int, int]:
-    """Bytes read from and written to clients since the start: those gone and those here."""
-    live = s.clients.values()
-    return (
-        s.stats.net_in_gone + sum(c.net_in for c in live),
-        s.stats.net_out_gone + sum(c.net_out for c in live),
-    )
-
-
 def stats_section(s: Server) -> list[tuple[str, object]]:
     ks = s.keyspace
-    net_in, net_out = net_totals(s)
-    net_in -= s.stats.net_in_reset
-    net_out -= s.stats.net_out_reset
+    net_in, net_out = s.stats.net(s.clients.values())
     return [
         ("total_connections_received", s.stats.connections_received),
         ("total_commands_processed", s.total_commands()),

@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +76,22 @@ class Stats:
     net_in_reset: int = 0
     net_out_reset: int = 0
 
-    def reset(self, net: tuple[int, int]) -> None:
-        """Start again; ``net``: the bytes in and out counted until now."""
+    def net(self, clients: Iterable[Client]) -> tuple[int, int]:
+        """Bytes read from and written to clients since the start or the last reset: those
+        gone and those still here (``clients``)."""
+        net_in, net_out = self.net_in_gone, self.net_out_gone
+        for c in clients:
+            net_in += c.net_in
+            net_out += c.net_out
+        return net_in - self.net_in_reset, net_out - self.net_out_reset
+
+    def reset(self, clients: Iterable[Client]) -> None:
+        """Start again (CONFIG RESETSTAT); ``clients``: those connected now."""
         self.connections_received = 0
         self.rejected_connections = 0
-        self.net_in_reset, self.net_out_reset = net
+        net_in, net_out = self.net(clients)
+        self.net_in_reset += net_in
+        self.net_out_reset += net_out
 
 
 @dataclass

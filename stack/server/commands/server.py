@@ -183,7 +183,7 @@ def config_resetstat(c: Client, args: list[bytes]) -> object:
     server = c.server
     server.dispatcher.reset_stats()
     reset_histograms(server.dispatcher, server.config["latency-tracking"] == "yes")
-    server.stats.reset(info_mod.net_totals(server))
+    server.stats.reset(server.clients.values())
     server.output_limit_closed = 0
     server.keyspace.hits = server.keyspace.misses = server.keyspace.expired_keys = 0
     return OK

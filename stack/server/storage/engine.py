@@ -49,8 +49,9 @@ CACHE_MAX_RECORD = 512  # bytes; larger records are read from LevelDB each time
 # A write that took this long (LevelDB waiting for room in its memtable, or slowed down by
 # too many level-0 files) sends the writes of the next THREADED_SECONDS to the writer thread.
 # On the loop, only when the loop's thread waited in it (a voluntary context switch: LevelDB's
-# stall or sleep, the disk): a write that was only preempted (a busy machine) keeps writing
-# here, where a batch costs less than a handoff to the thread. On a 2-core machine at load 6,
+# stall or sleep, the disk) or spent SLOW_WRITE of its own CPU in it (a big batch): a write that
+# was only preempted (a busy machine) keeps writing here, where a batch costs less than a
+# handoff to the thread. On a 2-core machine at load 6,
 # one or two such writes in 10 s sent 56-68% of SET -P 1's batches to the thread.
 SLOW_WRITE = 0.005
 COMPACT_AFTER = 4096  # deletions in one collection before its range may be compacted
