@@ -23,6 +23,8 @@ from pathlib import Path
 
 import redis
 
+from stack.cluster.etcd_server import free_port
+
 from .servers import wait_until
 
 SSHD = Path("/usr/sbin/sshd")
@@ -89,30 +91,6 @@ def keygen(path: Path, kind: str = "ed25519") -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "ledis-test", "-f", str(path)],
                    check=True)  # fmt: skip
     return (path.with_suffix(".pub") if path.suffix else Path(f"{path}.pub")).read_text().strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_range(span: int = 100) -> int:
-    """A base port with ``span`` free ports from it (checked now; nobody else should take them
-    in the seconds a test needs)."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - span)
-        ok = True
-        for port in range(base, base + span):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no 100 free ports in a row")
 
 
 class Sshd:

@@ -16,9 +16,9 @@ import redis
 from console.local.layout import Layout
 from stack.core.slots import key_slot
 
+from .ports import free_block
 from .test_cli_terminal import Tmux
 from .test_console_cluster import console, ok
-from .test_local_cluster import free_block
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from .sshd_kit import SSHD, Sshd, deploy, deploy_under_writer, free_range, keygen, kill_deployed
+from .ports import free_block
+from .sshd_kit import SSHD, Sshd, deploy, deploy_under_writer, keygen, kill_deployed
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = ROOT / "playbooks" / "loopback.toml"
@@ -65,7 +66,7 @@ def mtimes(deploy_dir: Path) -> dict[str, int]:
 @pytest.mark.timeout(900)
 def test_deploy_on_loopback(tmp_path: Path) -> None:
     sshd = Sshd(tmp_path / "ssh").start()
-    base = free_range()
+    base = free_block(100)
     deploy_dir = tmp_path / "deploy"
     secret = "pw-" + uuid.uuid4().hex
     env = sshd.env(deploy_dir, base) | {"LEDIS_TEST_REQUIREPASS": secret}

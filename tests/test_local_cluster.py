@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 from pathlib import Path
@@ -14,30 +13,11 @@ import redis
 from console.local.layout import Layout
 from console.local.supervisor import pid_alive
 
+from .ports import free_block
 from .servers import wait_until
 from .test_console_cluster import console, ok
 
 DEADLINE = 60.0
-
-
-def free_block(count: int) -> int:
-    """A port base with ``count`` free loopback ports after it."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free block of ports")
 
 
 def pids(run_dir: Path) -> dict[str, int]:

@@ -10,9 +10,9 @@ import redis
 
 from console.local.layout import Layout
 
+from .ports import free_block
 from .servers import wait_until
 from .test_console_cluster import console, ok
-from .test_local_cluster import free_block
 
 
 def test_up_with_a_proxy_then_down(tmp_path: Path) -> None:
