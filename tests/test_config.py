@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from .servers import LedisServer
 
@@ -113,3 +114,26 @@ def test_requirepass_set_at_runtime(fresh_server: LedisServer) -> None:
         other.get("x")
     other2 = fresh_server.client(password="pw")
     assert other2.ping()
+
+
+def test_leveldb_sizes_reach_leveldb(tmp_path: Path) -> None:
+    """leveldb-write-buffer-size is LevelDB's memtable: 6 MB written stay in its log under the
+    64 MB default and become table files under 1 MB. Both settings are fixed at start."""
+    tables = {}
+    for name, extra in (("default", []), ("small", ["--leveldb-write-buffer-size", "1mb",
+                                                     "--leveldb-max-file-size", "1mb"])):
+        server = LedisServer(tmp_path / name, *extra).start()
+        try:
+            r = server.client()
+            for i in range(96):
+                r.set(f"k{i}", bytes([i]) * 65536)
+            assert r.config_get("leveldb-*") == {
+                "leveldb-write-buffer-size": "1048576" if extra else str(64 << 20),
+                "leveldb-max-file-size": "1048576" if extra else str(32 << 20),
+            }
+            with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+                r.config_set("leveldb-write-buffer-size", "2mb")
+        finally:
+            server.stop()
+        tables[name] = len(list(server.data_dir.glob("*.ldb")))
+    assert tables["default"] == 0 and tables["small"] >= 3, tables

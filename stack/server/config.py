@@ -19,6 +19,7 @@ from stack.core.errors import PROTECTED_CONFIG
 
 from . import config_rewrite
 from .protection import PROTECTED_CHOICES, allowed
+from .storage.engine import MAX_FILE_SIZE, WRITE_BUFFER_SIZE
 
 
 class ConfigError(ValueError):
@@ -375,6 +376,28 @@ PARAMS: tuple[Param, ...] = (
         choices=("none", "snappy"),
     ),
     Param(
+        "leveldb-write-buffer-size",
+        "size",
+        WRITE_BUFFER_SIZE,
+        "LevelDB's memtable: writes gather in memory up to this size before they become a "
+        "table file (two can be in memory at once). Larger: fewer, bigger files and much less "
+        "compaction under big values (16 KB SETs: about 3x the writes and a tenth of the p99 "
+        "of 8 MB); as LedisDB's default.",
+        mutable=False,
+        minimum=1 * MB,
+        maximum=1024 * MB,
+    ),
+    Param(
+        "leveldb-max-file-size",
+        "size",
+        MAX_FILE_SIZE,
+        "The size LevelDB's compactions cut table files at (its own default is 2 MB; larger "
+        "files mean fewer of them to merge and keep open); as LedisDB's default.",
+        mutable=False,
+        minimum=1 * MB,
+        maximum=1024 * MB,
+    ),
+    Param(
         "read-cache-entries",
         "int",
         500_000,
@@ -408,11 +431,12 @@ PARAMS: tuple[Param, ...] = (
         "size",
         0,
         "Redis's memory limit for data: none here (0). The data lives on disk (LevelDB) and "
-        "nothing is evicted; memory is bounded by client buffers and read-cache-entries.",
+        "nothing is evicted; memory is bounded by client buffers, read-cache-entries and LevelDB's "
+        "memtables (leveldb-write-buffer-size).",
         only_default="the data lives on disk (LevelDB), not in memory: there is no memory limit "
         "for it and no key is evicted. Memory is bounded by the client buffer limits "
-        "(client-query-buffer-limit, client-output-buffer-limit) and the read cache "
-        "(read-cache-entries); only 0 can be set",
+        "(client-query-buffer-limit, client-output-buffer-limit), the read cache "
+        "(read-cache-entries) and LevelDB's memtables (leveldb-write-buffer-size); only 0 can be set",
     ),
     Param(
         "maxmemory-policy",

@@ -126,6 +126,8 @@ class Server:
             binlog=config["binlog"] == "yes",
             compression=config["compression"],
             max_open_files=self.fds.leveldb_files,
+            write_buffer_size=config["leveldb-write-buffer-size"],
+            max_file_size=config["leveldb-max-file-size"],
         )
         self.keyspace = Keyspace(self.engine, config["databases"])
         self.dispatcher = Dispatcher()
