@@ -28,7 +28,7 @@ cli: setup        ## open ledis-cli on the server that `make server` starts
 	$(PY) -m console.cli.main -p $(PORT)
 
 test: setup       ## run the whole test suite against real processes (two workers: pytest-xdist)
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --durations=15
 
 lint: setup
 	$(PY) -m ruff check stack console tests bench fuzz

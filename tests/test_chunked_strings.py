@@ -1,6 +1,7 @@
 """Long strings in chunks: byte for byte Redis's values, at any offset, for a chunk's cost.
 
-Strings over 4 KiB are kept in 4 KiB chunks (docs/storage-format.md), stored sparsely. Every
+Strings written whole over 64 KiB, or edited past 4 KiB, are kept in 4 KiB chunks
+(docs/storage-format.md), stored sparsely. Every
 reply is held to a real Redis (over RESP2, RESP3 and the Python path, through the ``pair``
 fixture); the cost of a write far out (one chunk, not the whole value) is held to the size of
 the data directory; and everything that copies keys (DUMP/RESTORE, COPY, RENAME, MOVE, a
@@ -259,3 +260,39 @@ def test_format_1_data_dirs_open_and_are_upgraded(fresh_server: LedisServer) -> 
     with pytest.raises(RuntimeError):
         fresh_server.start()
     assert "storage format 99" in fresh_server.log()
+
+
+def test_whole_values_stay_in_their_record_and_edits_chunk_them(
+    fresh_server: LedisServer,
+) -> None:
+    """A value written whole of up to STRING_INLINE_MAX bytes is one record (one LevelDB read
+    for GET, the C lane's); a longer one, or one grown past STRING_EDIT_MAX by partial writes,
+    is chunked, so APPENDs stay linear. Every value reads back whole either way."""
+    fresh_server.start()
+    c = fresh_server.client()
+    values = {
+        "whole16k": b"a" * 16384,
+        "whole-max": b"b" * kf.STRING_INLINE_MAX,
+        "whole-over": b"c" * (kf.STRING_INLINE_MAX + 1),
+        "edited": b"d" * 16384,
+        "appended": b"",
+    }
+    for key in ("whole16k", "whole-max", "whole-over", "edited"):
+        c.set(key, values[key])
+    c.mset({"m16k": b"m" * 16384})
+    values["m16k"] = b"m" * 16384
+    c.append("edited", b"!")  # an edit of a 16 KB value makes it chunked
+    values["edited"] += b"!"
+    for i in range(kf.STRING_EDIT_MAX // 1000 + 2):  # grown by APPENDs past STRING_EDIT_MAX
+        c.append("appended", b"%04d" % i * 250)
+        values["appended"] += b"%04d" % i * 250
+    for key, value in values.items():
+        assert c.get(key) == value, key
+    fresh_server.stop()
+    with plyvel.DB(str(fresh_server.data_dir)) as db:
+        chunked = {
+            kf.user_key(k).decode()
+            for k, v in db.iterator(prefix=kf.NS_META)
+            if kf.is_chunked(v)
+        }
+    assert chunked == {"whole-over", "edited", "appended"}

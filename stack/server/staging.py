@@ -166,7 +166,7 @@ class Stagings:
             raise ReplyError(errors.staging_refused(key, "nothing arrived"))
         if st.kind == kf.TYPE_CHUNKED:
             last_chunk = kf.CHUNK_INDEX.unpack(st.last)[0]
-            ok = size > kf.STRING_INLINE_MAX and last_chunk * kf.STRING_CHUNK < size < 2**63
+            ok = size > kf.STRING_CHUNK and last_chunk * kf.STRING_CHUNK < size < 2**63
         else:
             ok = size == st.count
         if not ok or ttl < 0:

@@ -27,7 +27,9 @@ follows; then, for strings, the value itself, and for collections ``version(8) s
 type-specific fields. So a string without TTL is one byte plus its value, and whether a record
 can expire is known from its first byte.
 
-A string longer than ``STRING_INLINE_MAX`` is a *chunked string* (type 6, reported as a string):
+A string written whole longer than ``STRING_INLINE_MAX``, or grown by partial writes past
+``STRING_EDIT_MAX``, is a *chunked string* (type 6, reported as a string; never shorter than
+``STRING_CHUNK`` + 1):
 its record holds ``version(8) length(8)`` like a collection's, and its bytes live in sub-keys
 ``... version chunk-index(4)`` of ``STRING_CHUNK`` bytes each; a chunk may be shorter or missing,
 and what it lacks reads as zeros (see ``strings.py``).
@@ -78,7 +80,13 @@ TYPE_NAMES = {
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
 STRING_CHUNK = 4096  # bytes per chunk of a chunked string
-STRING_INLINE_MAX = STRING_CHUNK  # longer strings are chunked
+# A value written whole (SET, MSET, GETSET, RESTORE, BITOP ...) of at most this many bytes stays
+# in its record: one LevelDB read and write, and the C lane's. Longer ones are chunked.
+STRING_INLINE_MAX = 16 * STRING_CHUNK
+# A write into part of a value (APPEND, SETRANGE, SETBIT, BITFIELD) keeps it in its record only
+# while it stays within this; past it the value becomes chunked, so that each later partial write
+# costs the chunks it touches, not the whole value (a value built by APPENDs stays linear).
+STRING_EDIT_MAX = STRING_CHUNK
 CHUNK_INDEX = struct.Struct(">I")
 
 TTL_FLAG = 0x80

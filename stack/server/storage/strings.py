@@ -1,7 +1,8 @@
 """Strings on disk: short ones in their metadata record, long ones in fixed-size chunks.
 
-A value of at most ``INLINE_MAX`` bytes is stored in the key's metadata record (type 1; the C
-fast lane reads and writes only these). A longer one is a *chunked string* (type 6, a string to
+A value written whole of at most ``INLINE_MAX`` bytes is stored in the key's metadata record
+(type 1; the C fast lane reads and writes only these), and so is one grown by partial writes
+while it stays within ``EDIT_MAX``. Any other is a *chunked string* (type 6, a string to
 every command): its metadata record holds ``version(8) length(8)`` like a collection's, and its
 bytes live in the sub-keys ``0x02 phys slot klen key version chunk-index(u32)``, ``CHUNK`` bytes
 each. A chunk may be stored shorter than ``CHUNK`` (trailing zeros are cut) or not at all:
@@ -31,6 +32,7 @@ from .keyspace import Database, Keyspace, WrongType
 
 CHUNK = kf.STRING_CHUNK
 INLINE_MAX = kf.STRING_INLINE_MAX
+EDIT_MAX = kf.STRING_EDIT_MAX
 PIECE = 256 * CHUNK  # 1 MiB: a long value is read and sent in pieces of this size
 _INDEX = kf.CHUNK_INDEX
 _TYPE_MASK, _TTL, _CHUNKED = kf.TYPE_MASK, kf.TTL_FLAG, kf.TYPE_CHUNKED
@@ -198,7 +200,7 @@ def write_at(
     end = offset + len(data)
     if old is None or old[0] & _TYPE_MASK != _CHUNKED:  # inline: the common, short case
         value = b"" if old is None else old[9:] if old[0] & _TTL else old[1:]
-        if end <= INLINE_MAX and len(value) <= INLINE_MAX:
+        if end <= EDIT_MAX and len(value) <= EDIT_MAX:
             if offset == len(value):
                 value += data
             elif offset > len(value):
