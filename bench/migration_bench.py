@@ -1,7 +1,7 @@
 """Slot migration: how fast keys move, and what other clients see meanwhile.
 
     python -m bench.migration_bench [--keys 200000] [--slots 64] [--members 500000]
-        [--repeat N] [--before REV] [--no-big]
+        [--repeat N] [--before REV] [--no-big] [--no-probes] [--rate N]
 
 Two ledis-servers (a source and a target) and, as the peer, two redis-servers moving the same
 data with MIGRATE (Redis's own way of moving keys between nodes), in the same run:
@@ -20,6 +20,11 @@ data with MIGRATE (Redis's own way of moving keys between nodes), in the same ru
    keys the same for such a client of the target (its "before" measured beside the
    source's, in the same 3 s).
 
+CPU: the seconds of CPU each server process (source, target) used during the move, from
+/proc/PID/stat (utime + stime, every thread), per 100k keys moved (``src cpu`` / ``dst cpu``
+columns; with the other clients running, it includes serving their GETs: ``--no-probes``
+moves without them, for the CPU of the move alone).
+
 ``--probe-rate N`` paces those clients (N GETs a second each, sent at their times) instead of
 one GET after the other: two back-to-back clients keep most of a 2-CPU machine busy by
 themselves, so there the ratio says more about the CPUs than about the move.
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -51,7 +57,7 @@ from stack.cluster.migration import DEFAULT_RATE
 from stack.core.slots import key_slot
 
 from .bigwrite_bench import ROOT, checkout
-from .server_bench import Target, start_ledis, start_redis
+from .server_bench import Target, cpu_seconds, start_ledis, start_redis
 
 BATCH = 500
 
@@ -122,8 +128,12 @@ def probe_main(port: int, seconds: float, rate: float = 0.0) -> None:
 
 class Probe:
     rate = 0.0  # GETs a second (0: one after the other): --probe-rate
+    off = False  # --no-probes: no other clients (nothing measured, zeros reported)
 
     def __init__(self, port: int, seconds: float) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        if self.off:
+            return
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.migration_bench", "--probe", str(port), str(seconds),
              str(self.rate)],
@@ -132,7 +142,13 @@ class Probe:
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == "ready"  # it measures from now on
 
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+
     def result(self) -> dict[str, float]:
+        if self.proc is None:
+            return dict.fromkeys(("n", "p50", "p99", "max"), float("nan"))
         out, _ = self.proc.communicate(timeout=3600)
         return json.loads(out)  # type: ignore[no-any-return]
 
@@ -178,10 +194,12 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
     print(f"\n1. {opts.keys} small keys (32-byte strings) in {len(slots)} slots\n")
     print(f"{'server':<22}{'seconds':>8}{'keys/s':>8}{'MB/s':>6}{'GET p50':>8}{'p99 before':>11}"
           f"{'p99 during':>11}{'max during':>11}{'p99 ratio':>10}{'target p99':>11}"
-          f"{'before':>8}{'ratio':>7}")  # fmt: skip
+          f"{'before':>8}{'ratio':>7}{'src cpu':>8}{'dst cpu':>8}   (cpu: s per 100k keys;"
+          f" load {os.getloadavg()[0]:.1f})")  # fmt: skip
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     target_ratios: dict[str, list[float]] = {}
+    cpus: dict[str, list[tuple[float, float]]] = {}
     runs = [(name, pair, 0.0) for name, pair in targets.items()]
     runs += [(name, pair, opts.rate) for name, pair in targets.items() if name.startswith("ledis")]
     for _ in range(opts.repeat):
@@ -194,29 +212,36 @@ def small_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target
             before_probes = Probe(src_t.port, 3), Probe(dst_t.port, 3)  # side by side
             before, target_before = (p.result() for p in before_probes)
             probe, target_probe = Probe(src_t.port, 3600), Probe(dst_t.port, 3600)
+            cpu0 = cpu_seconds(src_t.proc.pid), cpu_seconds(dst_t.proc.pid)
             t0 = time.perf_counter()
             if name.startswith("ledis"):
                 moved, nbytes = ledis_move_slots(src, dst_t, slots, rate)
             else:
                 nbytes, moved = redis_move_keys(src, dst_t, keys), len(keys)
             elapsed = time.perf_counter() - t0
-            probe.proc.terminate()
-            target_probe.proc.terminate()
+            src_cpu = (cpu_seconds(src_t.proc.pid) - cpu0[0]) / moved * 100_000
+            dst_cpu = (cpu_seconds(dst_t.proc.pid) - cpu0[1]) / moved * 100_000
+            probe.stop()
+            target_probe.stop()
             during, at_target = probe.result(), target_probe.result()
             assert moved == len(keys), (name, moved)
             rates.setdefault(label, []).append(moved / elapsed)
             ratios.setdefault(label, []).append(during["p99"] / before["p99"])
             target_ratios.setdefault(label, []).append(at_target["p99"] / target_before["p99"])
+            cpus.setdefault(label, []).append((src_cpu, dst_cpu))
             print(f"{label:<22}{elapsed:>8.2f}{moved / elapsed:>8.0f}{nbytes / elapsed / 1e6:>6.2f}"
                   f"{during['p50']:>8.3f}{before['p99']:>11.3f}{during['p99']:>11.3f}"
                   f"{during['max']:>11.2f}{ratios[label][-1]:>10.2f}{at_target['p99']:>11.3f}"
-                  f"{target_before['p99']:>8.3f}{target_ratios[label][-1]:>7.2f}",
+                  f"{target_before['p99']:>8.3f}{target_ratios[label][-1]:>7.2f}"
+                  f"{src_cpu:>8.2f}{dst_cpu:>8.2f}   load {os.getloadavg()[0]:.1f}",
                   flush=True)  # fmt: skip
     print("\nmedians:")
     for label in rates:
         print(f"  {label:<22}{statistics.median(rates[label]):>8.0f} keys/s, "
               f"p99 ratio {statistics.median(ratios[label]):.2f} "
-              f"(target's {statistics.median(target_ratios[label]):.2f})")  # fmt: skip
+              f"(target's {statistics.median(target_ratios[label]):.2f}), CPU per 100k keys: "
+              f"source {statistics.median(c[0] for c in cpus[label]):.2f} s, target "
+              f"{statistics.median(c[1] for c in cpus[label]):.2f} s")  # fmt: skip
     ledis = statistics.median(rates["ledis"])
     print(f"ledis / redis keys/s: {ledis / statistics.median(rates['redis']):.2f}x "
           f"(target: at least 20000 keys/s on ledis: {ledis:.0f})")  # fmt: skip
@@ -243,7 +268,7 @@ def big_keys(opts: argparse.Namespace, targets: dict[str, tuple[Target, Target]]
                 src.execute_command("MIGRATE", "127.0.0.1", dst_t.port, key, 0, 600_000)
                 nbytes = size or 0
             elapsed = time.perf_counter() - t0
-            probe.proc.terminate()
+            probe.stop()
             during = probe.result()
             print(f"{name:<18}{key:<10}{elapsed:>9.2f}{opts.members / elapsed:>12.0f}"
                   f"{nbytes / elapsed / 1e6:>8.2f}{during['p99']:>9.3f}{during['max']:>9.2f}")  # fmt: skip
@@ -275,11 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs of the small keys")
     p.add_argument("--before", metavar="REV", help="also run the ledis-server of this commit")
     p.add_argument("--no-big", action="store_true", help="skip the big collections")
+    p.add_argument("--no-probes", action="store_true",
+                   help="no other clients during the moves (their columns are then empty):"
+                        " the CPU columns are the move's alone")  # fmt: skip
     p.add_argument("--probe-rate", type=float, default=0.0,
                    help="GETs a second of the other clients (default 0: one after the other; "
                         "a paced client leaves the 2 CPUs of a small machine some room)")  # fmt: skip
     opts = p.parse_args(args)
     Probe.rate = opts.probe_rate
+    Probe.off = opts.no_probes
     with tempfile.TemporaryDirectory(prefix="migration-bench-") as tmp:
         root = Path(tmp)
         started: list[Target] = []

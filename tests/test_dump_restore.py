@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
+
+import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stack.core.resp import encode_command
+from stack.server.migrate import restore_request, restore_triple
+from stack.server.storage import dump
+from stack.server.storage import keyformat as kf
 
 BAD = b"-ERR DUMP payload version or checksum are wrong"
 
@@ -58,3 +69,57 @@ def test_bad_payloads_are_refused(r: redis.Redis) -> None:
         raise AssertionError("accepted a negative TTL")
     except redis.ResponseError as e:
         assert str(e) == "Invalid TTL value, must be >= 0"
+
+
+# -- the payload's codec, without a server ----------------------------------------------------
+
+_ANY_BYTES = st.binary(max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ANY_BYTES, st.integers(0, 2**40))
+def test_string_payloads_fast_paths_match_the_reference(value: bytes, ttl: int) -> None:
+    """``encode_string`` and ``decode``'s fast path for strings (a slot migration's small
+    keys) agree byte for byte with the generic encoder and the careful decoder, damaged
+    payloads included; a SLOTSRESTORE built key by key is the request encode_command makes."""
+    payload = dump.encode_string(value)
+    parts = [dump.MAGIC, bytes([dump.VERSION, kf.TYPE_STRING]), value]
+    body = b"".join(parts)
+    assert payload == body + zlib.crc32(body).to_bytes(4, "big")
+    assert payload == dump.encode(kf.TYPE_STRING, value, [])
+    assert dump.decode(payload) == dump.decode_careful(payload) == (kf.TYPE_STRING, value, [])
+    with pytest.raises(dump.BadFormat):  # a part is never a string
+        dump.decode(payload, part=True)
+    damaged = [payload[:-1], payload + b"x", payload[:6] + b"x" + payload[6:]]
+    damaged += [
+        payload[:i] + bytes([payload[i] ^ 1]) + payload[i + 1 :] for i in range(len(payload))
+    ]
+    for bad in damaged:
+        assert _outcome(dump.decode, bad) == _outcome(dump.decode_careful, bad)
+    key = value[:20] or b"k"
+    request = restore_request([restore_triple(key, ttl, payload), restore_triple(b"k2", 0, b"")])
+    assert request == encode_command([b"SLOTSRESTORE", key, b"%d" % ttl, payload, b"k2", b"0", b""])
+
+
+_ENTRY = st.binary(max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([kf.TYPE_HASH, kf.TYPE_LIST, kf.TYPE_SET, kf.TYPE_ZSET]),
+    st.lists(st.tuples(_ENTRY, _ENTRY), max_size=20),
+)
+def test_collection_payloads_decode_as_before(
+    kind: int, entries: list[tuple[bytes, bytes]]
+) -> None:
+    """Collections never take the string fast path: decode is the careful decoder."""
+    payload = dump.encode(kind, None, entries)
+    for part in (False, True):
+        assert _outcome(dump.decode, payload, part) == _outcome(dump.decode_careful, payload, part)
+
+
+def _outcome(decode: Callable[[bytes, bool], object], payload: bytes, part: bool = False) -> object:
+    try:
+        return decode(payload, part)
+    except dump.BadPayload as e:
+        return type(e)

@@ -866,3 +866,44 @@ def test_blocked_clients_are_redirected_when_their_slot_leaves(
     doc["ranges"] = [{"from": 0, "to": 16383, "group": 2, "state": "online"}]
     ca.execute_command("SLOTSMAP", "SET", 32, json.dumps(doc))
     assert blocked.read_reply() == b"-MOVED %d 127.0.0.1:%d\r\n" % (key_slot(other.encode()), b.port)
+
+
+def test_slotsrestore_of_many_keys_reads_what_is_there(nodes: tuple[LedisServer, LedisServer]) -> None:
+    """A SLOTSRESTORE of keys of one slot in key order looks them up by one range scan
+    (keyspace.py ``read_many``): keys already there (of any type, expired or not) are
+    replaced as one by one reads replace them, the key counts stay true; out of order, or
+    with many other keys between them, the same."""
+    a, b = nodes
+    ca, cb = a.client(), b.client()
+    names = [f"{{many}}:{i:03d}" for i in range(40)]
+    for i, name in enumerate(names):
+        ca.set(name, f"value-{i}")
+    payloads = {name: ca.dump(name) for name in names}
+    # already on the target: a string, a hash, an expired key, a key with a TTL
+    cb.set(names[3], "old")
+    cb.hset(names[10], mapping={"f": "v", "g": "w"})
+    cb.set(names[20], "gone", pxat=1)  # stored expired: there until a read or the sweep
+    cb.set(names[30], "with ttl", ex=1000)
+    cb.set("{many}:010x", "between them, not restored")
+
+    def restore(chosen: list[str]) -> None:
+        args: list[object] = []
+        for name in chosen:
+            args += [name, 0, payloads[name]]
+        assert cb.execute_command("SLOTSRESTORE", *args) == b"OK"
+
+    restore(names[:25])  # in key order: the range scan
+    restore(list(reversed(names[25:])))  # out of order: one read each
+    for i, name in enumerate(names):
+        assert cb.get(name) == f"value-{i}".encode(), name
+        assert cb.pttl(name) == -1
+    assert cb.get("{many}:010x") == b"between them, not restored"
+    assert cb.dbsize() == len(names) + 1  # no key counted twice, none lost
+    # many other keys between those restored: the scan gives up, one read each
+    cb.flushall()
+    for i in range(200):
+        cb.set(f"{{many}}:005-{i:03d}", "other")
+    cb.set(names[8], "old")
+    restore(names[:10])
+    assert [cb.get(n) for n in names[:10]] == [f"value-{i}".encode() for i in range(10)]
+    assert cb.dbsize() == 210

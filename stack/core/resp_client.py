@@ -316,10 +316,9 @@ class RespClient:
         self._write(self.session.send(args, fut))
         return fut
 
-    async def submit(self, args: Sequence[Arg]) -> asyncio.Future[object]:
-        """Write one request now (pipelined) and return the future of its reply (an
-        ErrorReply value for an error reply). Waits while ``max_in_flight`` requests are
-        in flight or the socket's write buffer is full."""
+    async def _room(self) -> None:
+        """Wait while ``max_in_flight`` requests are in flight or the socket's write buffer
+        is full (connected when it returns)."""
         link = await self._ensure()
         while self.session.in_flight >= self.max_in_flight:
             room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -328,13 +327,27 @@ class RespClient:
             link = await self._ensure()
         if not link.can_write.is_set():
             await link.can_write.wait()
-            link = await self._ensure()
+            await self._ensure()
+
+    async def submit(self, args: Sequence[Arg]) -> asyncio.Future[object]:
+        """Write one request now (pipelined) and return the future of its reply (an
+        ErrorReply value for an error reply). Waits while ``max_in_flight`` requests are
+        in flight or the socket's write buffer is full."""
+        await self._room()
         if Session.answered_by_pushes(args):
             self._write(self.session.send_no_reply(args))
             done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
         return self._write_request(args)
+
+    async def submit_encoded(self, name: bytes, data: bytes) -> asyncio.Future[object]:
+        """``submit`` for a request already encoded as RESP (``Session.send_encoded``:
+        ``name``, its command in lowercase, one that leaves the session as it is)."""
+        await self._room()
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._write(self.session.send_encoded(name, data, fut))
+        return fut
 
     def _wake_room(self) -> None:
         while self._room_waiters:

@@ -193,6 +193,15 @@ class Session:
         self._pending.append((token, items if name in _TRACKED else None))
         return encode_command(items)
 
+    def send_encoded(self, name: bytes, data: bytes, token: object) -> bytes:
+        """``data``, a request already encoded (a caller that builds a long one in one pass),
+        whose reply will come back with ``token``: ``name`` is its command, lowercase, one
+        that neither changes the session's state nor is answered by pushes."""
+        if name in _TRACKED or name in _SUBSCRIBE or name in _UNSUBSCRIBE:
+            raise ValueError(f"{name!r} changes the session: send it with send()")
+        self._pending.append((token, None))
+        return data
+
     @staticmethod
     def answered_by_pushes(args: Sequence[Arg]) -> bool:
         """True for the subscribe family: their confirmations come as pushes."""

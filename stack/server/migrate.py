@@ -195,7 +195,7 @@ class Sent:
     rest: list[Moving] = field(default_factory=list)  # beyond the byte budget: not sent
 
 
-@dataclass
+@dataclass(slots=True)
 class Moving:
     """One held key on its way (``released`` once it is gone from here, or given back)."""
 
@@ -420,15 +420,25 @@ class Migrator:
             raise MigrateError(errors.MIGRATE_IO) from None
         return link
 
-    async def _submit(self, link: RespClient, args: list[bytes]) -> asyncio.Future[object]:
+    async def _submit(
+        self, link: RespClient, args: list[bytes], encoded: bytes | None = None
+    ) -> asyncio.Future[object]:
+        """Send one request (``encoded``: already in RESP, ``args`` its name in lowercase)."""
         try:
-            fut = await link.submit(args)
+            if encoded is None:
+                fut = await link.submit(args)
+            else:
+                fut = await link.submit_encoded(args[0], encoded)
         except (ConnectionLost, OSError) as e:
             raise MigrateError(
                 errors.migrate_connect_failed(link.endpoint.address, str(e))
             ) from None
         fut.add_done_callback(_seen)  # a failed move may leave a reply nobody reads
         return fut
+
+    async def _submit_restore(self, link: RespClient, args: list[bytes]) -> asyncio.Future[object]:
+        """Send one SLOTSRESTORE of ``args`` (``restore_triple`` each)."""
+        return await self._submit(link, [b"slotsrestore"], restore_request(args))
 
     async def _answer(self, fut: asyncio.Future[object], target: Target) -> None:
         """Wait for one reply from the target: +OK, or MigrateError. A reply that does not
@@ -887,7 +897,7 @@ class Migrator:
         deleting what was acknowledged before the failure."""
         out = Sent()
         ks = self.server.keyspace
-        args: list[bytes] = [b"SLOTSRESTORE"]
+        args: list[bytes] = []  # the command's arguments after its name, RESP-encoded
         batch: list[Moving] = []
         size = total = 0
         pending: deque[tuple[asyncio.Future[object], list[Moving], int]] = deque()
@@ -900,27 +910,35 @@ class Migrator:
                 if pace.due():
                     await pace.rest()
                     self._check_stopping()
-                ttl = self._ttl(m.record)
-                if ttl is None:  # its TTL ran out while held: expired here, as a read would
-                    if ks.engine.get(m.mkey) == m.record:
-                        ks.expire_now(m.mkey, m.record)
-                    continue
-                payload = self._whole(m.mkey, m.record)
-                if payload is None:
-                    out.big.append(m)
-                    continue
-                args += [m.mkey[7:], b"%d" % ttl, payload]
+                rec = m.record
+                if rec[0] & kf.TTL_FLAG:
+                    ttl = kf.expire_of(rec) - now_ms()
+                    if ttl <= 0:  # its TTL ran out while held: expired here, as a read would
+                        if ks.engine.get(m.mkey) == rec:
+                            ks.expire_now(m.mkey, rec)
+                        continue
+                else:
+                    ttl = 0
+                if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
+                    payload = dump.encode_string(kf.body(rec))
+                else:
+                    whole = self._whole(m.mkey, rec)
+                    if whole is None:
+                        out.big.append(m)
+                        continue
+                    payload = whole
+                args.append(restore_triple(m.mkey[7:], ttl, payload))
                 batch.append(m)
                 size += len(payload) + len(m.mkey)
                 total += len(payload)
                 if size >= RESTORE_BYTES or len(batch) >= RESTORE_KEYS:
-                    pending.append((await self._submit(link, args), batch, size))
-                    args, batch, size = [b"SLOTSRESTORE"], [], 0
+                    pending.append((await self._submit_restore(link, args), batch, size))
+                    args, batch, size = [], [], 0
                     while pending and (len(pending) >= RESTORES_IN_FLIGHT or pending[0][0].done()):
                         await self._answer(pending[0][0], target)
                         await self._acked(out, pending.popleft(), pace)
             if batch:
-                pending.append((await self._submit(link, args), batch, size))
+                pending.append((await self._submit_restore(link, args), batch, size))
             while pending:
                 await self._answer(pending[0][0], target)
                 await self._acked(out, pending.popleft(), pace)
@@ -1183,6 +1201,9 @@ class Migrator:
         the slot's end, keys were left for later because other moves hold them)."""
         ks = self.server.keyspace
         locked = self.server.slots.locked
+        lock = self.server.slots.lock
+        remember = ks.engine.remember
+        phys = db.phys
         start, stop = slot_range(db, slot)
         busy = False
         size = 0
@@ -1194,16 +1215,18 @@ class Migrator:
                 if mkey in locked:
                     busy = True
                     continue
-                if self._big(rec):
+                if rec[0] & kf.TYPE_MASK != kf.TYPE_STRING and self._big(rec):
                     if len(p.big) + len(big) >= BIG_PER_SLOT:
                         busy = True
                     elif (m := self._hold(db, mkey)) is not None:
                         big.append(m)
                     continue
-                m = self._hold(db, mkey)
-                if m is None:
-                    continue
-                small.append(m)
+                # the step's record is the current one (the scan merges the pending writes,
+                # and nothing ran since): held as it is, without reading it again; cached, so
+                # that the delete's check of it (``_delete_moved``) is a dict lookup
+                remember(mkey, rec)
+                lock(mkey)
+                small.append(Moving(mkey, rec, phys))
                 size += len(rec) + len(mkey)
                 if len(small) >= max_keys or size >= max_bytes:
                     return False, busy
@@ -1295,6 +1318,20 @@ class Migrator:
             ("ledis_migrate_big_keys_in_flight", sum(len(p.big) for p in self.passes.values())),
             *self.stagings.info(),
         ]
+
+
+def restore_triple(key: bytes, ttl: int, payload: bytes) -> bytes:
+    """One key's three SLOTSRESTORE arguments (key, ttl in ms, DUMP payload) in RESP, as one
+    piece: the move builds its restores key by key, each command's bytes in one join."""
+    ttl_text = b"%d" % ttl
+    return b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+        len(key), key, len(ttl_text), ttl_text, len(payload), payload
+    )  # fmt: skip
+
+
+def restore_request(triples: list[bytes]) -> bytes:
+    """The SLOTSRESTORE request of ``triples`` (``restore_triple`` each), as RESP."""
+    return b"*%d\r\n$12\r\nSLOTSRESTORE\r\n%b" % (1 + 3 * len(triples), b"".join(triples))
 
 
 def _reason(refused: dict[bytes, str]) -> str:

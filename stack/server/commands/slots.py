@@ -222,9 +222,10 @@ def slotsrestore(c: Client, args: list[bytes]) -> object:
         except dump.BadFormat:
             raise ReplyError(errors.SLOTSRESTORE_BAD_FORMAT) from None
     now = now_ms()
-    for key, ttl, kind, value, entries in decoded:
-        mkey, old = c.db.read(key)
-        restore_object(c.server.keyspace, mkey, old, kind, value, entries, now + ttl if ttl else 0)
+    ks = c.server.keyspace
+    olds = c.db.read_many([args[i] for i in range(1, len(args), 3)])
+    for (_key, ttl, kind, value, entries), (mkey, old) in zip(decoded, olds, strict=True):
+        restore_object(ks, mkey, old, kind, value, entries, now + ttl if ttl else 0)
     return OK
 
 

@@ -394,6 +394,14 @@ class Engine:
             self.dirty_reads += 1
         return value  # type: ignore[return-value]
 
+    def remember(self, key: bytes, value: bytes) -> None:
+        """Cache a record a scan has just read (``scan`` merges the pending writes, so it is
+        the current one), so that the next ``get`` of it is one dict lookup, as after a
+        ``get`` that read it from LevelDB (the migration holds the keys it walks over)."""
+        if len(value) <= CACHE_MAX_RECORD:
+            self.cache[key] = value
+            self.rotate_cache()
+
     def load(self, key: bytes) -> bytes | None:
         """Read a record the cache does not hold from the batch in flight or LevelDB, and
         cache it (the C lane's reader: it never starts a new cache generation, so the lane's

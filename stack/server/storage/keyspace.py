@@ -8,6 +8,7 @@ the queue of stale collection members stay consistent with the metadata, in the 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
@@ -30,6 +31,8 @@ TYPE_MASK = kf.TYPE_MASK
 _ACCESS_CAP = 100_000
 _CURSOR_CAP = 10_000
 RECLAIM_CHUNK = 1000
+READ_MANY_MIN = 8  # keys from which Database.read_many looks them up by one range scan
+READ_MANY_SPAN = 2  # records per key that scan examines before it gives up
 
 
 INT64_MAX_MS = 2**63 - 1
@@ -92,6 +95,26 @@ class Database:
                 return mkey, None
             ks.access[mkey] = ks.clock
         return mkey, rec
+
+    def read_many(self, keys: list[bytes]) -> list[tuple[bytes, bytes | None]]:
+        """``read`` of each of ``keys``, for a command that then writes each of them once
+        (SLOTSRESTORE). Distinct keys whose metadata keys come in increasing order (what a
+        slot migration sends: keys of one slot, in key order) are looked up together, by
+        one range scan over them, instead of one point read each, which for keys not there
+        (the usual case on a migration's target) goes down every level of LevelDB; the scan
+        stops after READ_MANY_SPAN records per key (a range with other keys between them),
+        and those keys are read one by one."""
+        mkeys = [self.prefix + SLOT_BYTES[key_slot(k)] + k for k in keys]
+        if len(mkeys) < READ_MANY_MIN or any(a >= b for a, b in itertools.pairwise(mkeys)):
+            return [self.read(k) for k in keys]
+        budget = READ_MANY_SPAN * len(mkeys)
+        there: set[bytes] = set()
+        for n, mkey in enumerate(self.ks.engine.scan_keys(mkeys[0], mkeys[-1] + b"\x00"), 1):
+            if n > budget:
+                return [self.read(k) for k in keys]
+            there.add(mkey)
+        # a key there is read as ``read`` reads it (its expiry, its access time)
+        return [self.read(k) if m in there else (m, None) for k, m in zip(keys, mkeys, strict=True)]
 
     def lookup(self, key: bytes) -> bytes | None:
         """The live record of ``key`` for a read command (counts keyspace hits and misses)."""
