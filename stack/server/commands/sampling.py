@@ -38,6 +38,8 @@ class Seekable(Protocol):
 
     def last(self) -> tuple[bytes, bytes] | None: ...
 
+    def first(self, start: bytes = b"") -> tuple[bytes, bytes] | None: ...
+
 
 SMALL = 128  # members up to which a pick reads them all (Redis's small encodings' bound)
 STEP_ON = 0.125  # chance of going on to the next member, again and again (see random_member)
@@ -63,17 +65,34 @@ def random_member(col: Seekable) -> tuple[bytes, bytes]:
         items = list(col.items())
         if items:
             return random.choice(items)
-    first = next(col.items())
+    first = col.first()
+    if first is None:  # pragma: no cover - a collection of more than SMALL members
+        raise LookupError("a pick from an empty collection")
     last = col.last() or first
     if first[0] == last[0]:
         return first
-    digits = _Digits(first[0], last[0])
+    digits = _digits(first[0], last[0])
     low, high = digits.number(first[0]), digits.number(last[0])
     point = random.randint(low - max(1, (high - low) // max(1, col.size - 1)), high)
-    picked = first if point <= low else next(col.items(start=digits.key(point)), last)
+    picked = first if point <= low else col.first(digits.key(point)) or last
     while picked[0] != last[0] and random.random() < STEP_ON:
-        picked = next(col.items(start=picked[0] + b"\0"), last)
+        picked = col.first(picked[0] + b"\0") or last
     return picked
+
+
+_DIGITS_KEPT = 256  # (first, last) pairs whose _Digits are kept (then all are dropped at once)
+_digits_of: dict[tuple[bytes, bytes], _Digits] = {}
+
+
+def _digits(first: bytes, last: bytes) -> _Digits:
+    """``_Digits(first, last)``, made once per pair: successive picks of a collection mostly
+    find the same first and last members."""
+    digits = _digits_of.get((first, last))
+    if digits is None:
+        if len(_digits_of) >= _DIGITS_KEPT:
+            _digits_of.clear()
+        digits = _digits_of[first, last] = _Digits(first, last)
+    return digits
 
 
 class _Digits:

@@ -473,6 +473,9 @@ class _MembersView:
     def last(self) -> tuple[bytes, bytes] | None:
         return self.col.last(space=MEMBER)
 
+    def first(self, start: bytes = b"") -> tuple[bytes, bytes] | None:
+        return self.col.first(start, space=MEMBER)
+
     @property
     def size(self) -> int:
         return self.col.size

@@ -145,6 +145,15 @@ class Collection:
         for k, v in self.ks.engine.scan(base + start, kf.prefix_end(base), reverse):
             yield k[cut:], v
 
+    def first(self, start: bytes = b"", space: bytes = b"") -> tuple[bytes, bytes] | None:
+        """The first (member, value) at or after ``start`` (of the sub-keys starting with
+        ``space``, cut from the member), in one seek (``Engine.first``); None past the end."""
+        if self.meta is None:
+            return None
+        base = self.prefix + space
+        found = self.ks.engine.first(base + start, kf.prefix_end(base))
+        return None if found is None else (found[0][len(base) :], found[1])
+
     def last(self, space: bytes = b"") -> tuple[bytes, bytes] | None:
         """The last (member, value) (of the sub-keys starting with ``space``), found from where
         the previous call found it (``Engine.tails``).
@@ -165,13 +174,16 @@ class Collection:
         known = tails.get(base)
         found: tuple[bytes, bytes] | None = None
         if known is not None:
-            after = list(islice(engine.scan(known, end), TAIL_WALK + 1))
-            if not after:
-                found = next(engine.scan(base, known, reverse=True), None)
-            elif len(after) <= TAIL_WALK:
-                found = after[-1]
+            beyond = known + b"\0"
+            after = engine.first(beyond, end)
+            if after is None:  # the usual case: two seeks
+                found = engine.first(base, beyond, reverse=True)
+            else:
+                walked = list(islice(engine.scan(after[0], end), TAIL_WALK))
+                if len(walked) < TAIL_WALK:
+                    found = walked[-1]
         if found is None:
-            found = next(engine.scan(base, end, reverse=True), None)
+            found = engine.first(base, end, reverse=True)
         if found is None:
             tails.pop(base, None)
             return None
