@@ -66,6 +66,8 @@ LANE = st.one_of(
     st.tuples(st.just("HSET"), KEYS, VALUES, VALUES),
     st.tuples(st.just("ZADD"), KEYS, st.sampled_from(["1", "-2.5", "7"]), VALUES),
     st.tuples(st.just("LRANGE"), KEYS, st.just("0"), st.sampled_from(["-1", "1"])),
+    st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX", "zpopmin"]), KEYS),
+    st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX"]), KEYS, st.sampled_from(["1", "2"])),
 )
 SLOW = st.one_of(
     st.tuples(st.just("PING")),

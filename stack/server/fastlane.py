@@ -1,5 +1,5 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP
-and ZADD on an existing collection, and LRANGE inside a window the Python path kept
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP,
+ZADD, ZPOPMIN and ZPOPMAX (without a count) on an existing collection, and LRANGE inside a window the Python path kept
 (``storage/rangecache.py``), of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
@@ -30,7 +30,7 @@ ALL_RAN = -1  # run(): the lane ran every command received
 # The lane's commands, in the order of its op codes and of the calls it reports.
 LANE_COMMANDS = (
     b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
-    b"rpop", b"zadd", b"lrange",
+    b"rpop", b"zadd", b"lrange", b"zpopmin", b"zpopmax",
 )  # fmt: skip
 
 
@@ -53,6 +53,7 @@ class FastLane:
             STRING_INLINE_MAX,  # longer values are chunked strings: the Python path's
             server.gate.slots,
             engine.ranges,
+            engine.first,  # ZPOPMIN/ZPOPMAX's seek
         )
 
     def run(self, client: Client, deadline: float) -> int:
