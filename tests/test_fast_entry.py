@@ -197,6 +197,31 @@ def test_one_command_per_read_matches_the_python_path(twins: list[Twin]) -> None
     assert results[0] == results[1]
 
 
+def test_pops_match_the_python_path_but_for_the_random_pick(twins: list[Twin]) -> None:
+    """SPOP and ZPOPMIN/ZPOPMAX in the lane (a collection that keeps a member, a missing key)
+    and on the Python path (the last member, a count, another type, a TTL), pipelined with
+    the other commands: the same replies (SPOP's members as a set: the pick is random), data,
+    counters and commandstats."""
+    members = [f"m{i:03d}" for i in range(150)]  # over 128: a pick of a few seeks
+    commands: list[Cmd] = [
+        ("SADD", "s", *members), ("ZADD", "z", "1", "a", "2", "b", "3", "c"),
+        ("SET", "str", "x"), ("SADD", "t", "p", "q"), ("EXPIRE", "t", "1000"),
+        *[("SPOP", "s")] * 149, ("SPOP", "s"), ("SPOP", "s"), ("SPOP", "nos"),
+        ("SPOP", "str"), ("SPOP", "t"), ("SPOP", "t", "5"),
+        ("ZPOPMAX", "z"), ("ZPOPMIN", "z"), ("ZPOPMIN", "z"), ("ZPOPMIN", "z"), ("ZPOPMIN", "str"),
+        ("HELLO", "3"), ("SPOP", "nos"), ("ZADD", "z", "1.5", "d", "-1", "e"), ("ZPOPMIN", "z"),
+        ("ZPOPMAX", "z"), ("ZPOPMIN", "noz"), *RESET,
+    ]  # fmt: skip
+    payload = b"".join(encode_command(c) for c in commands)
+    results = [_run_and_observe(s, o, payload, len(commands), []) for s, o in twins]
+    (lane_replies, lane_stats), (python_replies, python_stats) = results
+    picks = slice(5, 5 + 151)
+    assert sorted(lane_replies[picks]) == sorted(python_replies[picks])
+    assert sorted(lane_replies[picks])[1:] == [b"$4\r\n%s\r\n" % m.encode() for m in members]
+    assert lane_replies[:5] + lane_replies[156:] == python_replies[:5] + python_replies[156:]
+    assert lane_stats == python_stats
+
+
 # --- in a server of this process: which path a read takes ---------------------------------------
 
 

@@ -620,6 +620,48 @@ def test_zpopmin_and_zpopmax_pop_the_ends_as_zset_pop_does(resp3: bool) -> None:
     assert seeks == [(a, zp + b"t", False), (base, c + b"\x00", True)]
 
 
+def test_spop_deletes_the_member_pick_names_and_saves_the_size() -> None:
+    """SPOP key (no count) on a set that keeps a member: ``pick(base, size)`` (sampling's
+    spop_pick) names the member; its record is deleted and the size saved; a missing key is
+    nil (RESP3: null); the last member, a count, a TTL, another type or a pick that is not
+    bytes stop the lane."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import Meta, member_prefix
+
+    s, t, h = mkey(b"s"), mkey(b"t"), mkey(b"h")
+    sp = member_prefix(s, 31)
+    asked: list[tuple[bytes, int]] = []
+
+    def pick(base: bytes, size: int) -> object:
+        asked.append((base, size))
+        return b"m%d" % size if size < 9 else None
+
+    for resp3, nil in ((False, b"$-1\r\n"), (True, b"_\r\n")):
+        for stop in (("SPOP", "s"), ("SPOP", "s", "1"), ("SPOP", "t"), ("SPOP", "h")):
+            lane = Lane(resp3=resp3)
+            lane.cache[s] = Meta(kf.TYPE_SET, 0, 31, 3).encode()
+            lane.cache[t] = Meta(kf.TYPE_SET, 2**40, 32, 3).encode()
+            lane.cache[h] = Meta(kf.TYPE_HASH, 0, 33, 3).encode()
+            lane.cache[mkey(b"gone")] = None
+            asked.clear()
+            popped = pipeline(("SPOP", "s"), ("spop", "gone"), ("SPOP", "s"))
+            replies, pos, calls, *_ = fastlane.run(
+                popped + encode_command(stop), 0, PREFIX, lane.cache, lane.cache_old,
+                lane.pending, lane.access, 1.0, {}, True, resp3, 511, None, 0.0, None, {}, {}, {},
+                None, None, pick)
+            assert (replies, pos) == (b"$2\r\nm3\r\n" + nil + b"$2\r\nm2\r\n", len(popped))
+            assert calls[LANE_OPS.index(b"spop")] == 3
+            assert asked == [(sp, 3), (sp, 2)]
+            assert lane.pending == {
+                sp + b"m3": None, sp + b"m2": None, s: Meta(kf.TYPE_SET, 0, 31, 1).encode()}
+    lane = Lane()
+    lane.cache[s] = Meta(kf.TYPE_SET, 0, 31, 9).encode()  # pick says None: Python's
+    replies, pos, *_ = fastlane.run(
+        pipeline(("SPOP", "s")), 0, PREFIX, lane.cache, lane.cache_old, lane.pending,
+        lane.access, 1.0, {}, True, False, 511, None, 0.0, None, {}, {}, {}, None, None, pick)
+    assert (replies, pos, lane.pending) == (b"", 0, {})
+
+
 # --- LRANGE from the windows of storage/rangecache.py ---------------------------------------------
 
 

@@ -486,6 +486,7 @@ enum {
     OP_LRANGE,
     OP_ZPOPMIN,
     OP_ZPOPMAX,
+    OP_SPOP,
     N_OPS
 };
 #define DEADLINE_EVERY 16 /* commands between looks at the clock */
@@ -1073,19 +1074,55 @@ done:
     return result;
 }
 
+/* SPOP key (no count) of a set that keeps a member: pick(base, size) (sampling.spop_pick:
+ * random_member over the set's members, the deletion noted for compaction) names the member;
+ * its record is deleted and the size saved, as sets.spop does. Reply: the member. 1 when it
+ * ran, 0 when the Python path must (the key goes away, or the pick is not bytes), -1 on
+ * error. */
+static int run_spop(Cache *cache, AccessTimes *access, double clock, Coll *c, Py_ssize_t plen,
+                    PyObject *pick, Out *out) {
+    if (c->size < 2)
+        return 0; /* the key goes away: the Python path deletes it */
+    PyObject *base = sub_key(c, plen, "", 0, 0), *size = NULL, *member = NULL, *k = NULL;
+    int result = -1;
+    if (base == NULL || (size = PyLong_FromUnsignedLongLong(c->size)) == NULL ||
+        (member = PyObject_CallFunctionObjArgs(pick, base, size, NULL)) == NULL)
+        goto done;
+    if (!PyBytes_Check(member)) {
+        result = 0;
+        goto done;
+    }
+    k = sub_key(c, plen, PyBytes_AS_STRING(member), PyBytes_GET_SIZE(member), 0);
+    if (k == NULL || put_record(cache, k, Py_None) < 0)
+        goto done;
+    c->size--;
+    if (save_coll(cache, access, clock, c) < 0 ||
+        out_bulk(out, PyBytes_AS_STRING(member), PyBytes_GET_SIZE(member)) < 0)
+        goto done;
+    result = 1;
+done:
+    Py_XDECREF(base);
+    Py_XDECREF(size);
+    Py_XDECREF(member);
+    Py_XDECREF(k);
+    return result;
+}
+
 /* One collection command at *p (name already read, argc arguments): 1 when it ran (reply in
  * out, *p moved past it), 0 when the Python path must run it, -1 on error. */
 static int run_collection(int op, const char **p, const char *end, Py_ssize_t argc,
                           const char *pfx, Py_ssize_t plen, Cache *cache, AccessTimes *access,
                           double clock, PyObject *waited, const unsigned char *slots,
-                          Py_ssize_t max_value, int resp3, PyObject *first, Out *out) {
+                          Py_ssize_t max_value, int resp3, PyObject *first, PyObject *pick,
+                          Out *out) {
     const char *items[2 * MAX_MEMBERS];
     Py_ssize_t lens[2 * MAX_MEMBERS];
     const char *s = *p, *key;
     Py_ssize_t n = argc - 2;
     int pairs = op == OP_HSET || op == OP_ZADD;
-    int pop = op == OP_LPOP || op == OP_RPOP || op == OP_ZPOPMIN || op == OP_ZPOPMAX;
-    if ((op == OP_ZPOPMIN || op == OP_ZPOPMAX) && first == NULL)
+    int pop = op == OP_LPOP || op == OP_RPOP || op == OP_ZPOPMIN || op == OP_ZPOPMAX ||
+              op == OP_SPOP;
+    if (((op == OP_ZPOPMIN || op == OP_ZPOPMAX) && first == NULL) || (op == OP_SPOP && pick == NULL))
         return 0;
     if (n > 2 * MAX_MEMBERS || (pop ? n != 0 : n < 1) ||
         (pairs && n % 2) || (op == OP_SADD || op == OP_LPUSH || op == OP_RPUSH ? n > MAX_MEMBERS
@@ -1098,13 +1135,17 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
         if ((lens[i] = read_bulk(&s, end, &items[i], max_value)) < 0)
             return 0;
     int type = op == OP_HSET                                     ? 2
-               : op == OP_SADD                                   ? 4
+               : op == OP_SADD || op == OP_SPOP                  ? 4
                : op == OP_ZADD || op == OP_ZPOPMIN || op == OP_ZPOPMAX ? 5
                                                                  : 3;
     Coll c;
     int r = open_coll(cache, waited, slots, pfx, plen, key, klen, type, &c);
-    if (r == 0 && c.rec == Py_None && (op == OP_ZPOPMIN || op == OP_ZPOPMAX)) {
-        r = out_add(out, "*0\r\n", 4) < 0 ? -1 : 1; /* a known miss: nothing to pop */
+    if (r == 0 && c.rec == Py_None && (op == OP_ZPOPMIN || op == OP_ZPOPMAX || op == OP_SPOP)) {
+        /* a known miss: nothing to pop (an empty array, SPOP's nil) */
+        r = (op == OP_SPOP ? resp3 ? out_add(out, "_\r\n", 3) : out_add(out, "$-1\r\n", 5)
+                           : out_add(out, "*0\r\n", 4)) < 0
+                ? -1
+                : 1;
         if (r == 1)
             *p = s;
         close_coll(&c);
@@ -1121,7 +1162,9 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     }
     int result = 1;
     char digits[24];
-    if (op == OP_ZPOPMIN || op == OP_ZPOPMAX) {
+    if (op == OP_SPOP) {
+        result = run_spop(cache, access, clock, &c, plen, pick, out);
+    } else if (op == OP_ZPOPMIN || op == OP_ZPOPMAX) {
         result = run_zpop(cache, access, clock, &c, plen, op == OP_ZPOPMAX, resp3, first, out);
     } else if (op == OP_LPOP || op == OP_RPOP) {
         PyObject *v = run_pop(cache, access, clock, &c, plen, op == OP_LPOP, empty);
@@ -1319,8 +1362,8 @@ PyDoc_STRVAR(run_doc,
 static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 20) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 20 arguments");
+    if (nargs < 12 || nargs > 21) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 21 arguments");
         return NULL;
     }
     const unsigned char *slots = NULL;
@@ -1358,8 +1401,9 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
     }
     PyObject *ranges = nargs > 18 && args[18] != Py_None ? args[18] : NULL;
     PyObject *first = nargs > 19 && args[19] != Py_None ? args[19] : NULL;
-    if (first != NULL && !PyCallable_Check(first)) {
-        PyErr_SetString(PyExc_TypeError, "run(): first must be callable or None");
+    PyObject *pick = nargs > 20 && args[20] != Py_None ? args[20] : NULL;
+    if ((first != NULL && !PyCallable_Check(first)) || (pick != NULL && !PyCallable_Check(pick))) {
+        PyErr_SetString(PyExc_TypeError, "run(): first and pick must be callable or None");
         return NULL;
     }
     if (ranges != NULL && !PyDict_Check(ranges)) {
@@ -1455,10 +1499,12 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
                 coll = OP_ZPOPMIN;
             else if (is_word(name, nlen, "ZPOPMAX"))
                 coll = OP_ZPOPMAX;
+            else if (is_word(name, nlen, "SPOP"))
+                coll = OP_SPOP;
         }
         if (coll != OP_NONE) {
             int r = run_collection(coll, &s, end, argc, pfx, plen, cache, access, clock, waited,
-                                   slots, max_value, resp3, first, &out);
+                                   slots, max_value, resp3, first, pick, &out);
             if (r == 0)
                 break;
             if (r < 0)
@@ -1732,7 +1778,7 @@ static PyObject *encode_bulks(PyObject *self, PyObject *const *args, Py_ssize_t 
 static const char *const LANE_NAMES[] = {"GET",  "SET",    "INCR",    "DECR",    "MSET",
                                          "HSET", "SADD",   "LPUSH",   "RPUSH",   "LPOP",
                                          "RPOP", "ZADD",   "LRANGE",  "ZPOPMIN", "ZPOPMAX",
-                                         NULL};
+                                         "SPOP", NULL};
 
 PyDoc_STRVAR(leads_doc, "leads(buf, pos)\n--\n\n"
                         "Whether the command at buf[pos:] is complete enough to show its name "
@@ -1915,7 +1961,7 @@ PyDoc_STRVAR(take_doc,
              "take(ctx, client, buf, pos, deadline)\n--\n\n"
              "FastLane.take in one C call: run() on buf from pos for the client (the gate said "
              "it may), its arguments read from ctx = (engine, keyspace, gate, load, entries, "
-             "max_value, slots, ranges, first) and the client, then its bookkeeping: the replies "
+             "max_value, slots, ranges, first, pick) and the client, then its bookkeeping: the replies "
              "appended to client.out (out_bytes, held_replies), client.last_command, keyspace "
              "hits and misses, commandstats (entries[op]: calls, usec, histogram), "
              "client.unclean when a read found unwritten data, client.wrote and the key counts "
@@ -1923,7 +1969,7 @@ PyDoc_STRVAR(take_doc,
              "the lane stopped (pos when it ran nothing).");
 
 static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 9 ||
+    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 10 ||
         !PyBytes_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "take(ctx, client, buf, pos, deadline)");
         return NULL;
@@ -1952,7 +1998,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             return Py_NewRef(args[3]);
     }
     PyObject *result = NULL, *db = NULL;
-    PyObject *a[20] = {NULL};
+    PyObject *a[21] = {NULL};
     /* run()'s arguments */
     db = PyObject_GetAttr(client, attr[A_DB]);
     if (db == NULL)
@@ -1979,8 +2025,9 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         (a[18] = PyObject_GetAttr(ranges, attr[A_ENTRIES])) == NULL)
         goto done;
     a[19] = Py_NewRef(PyTuple_GET_ITEM(ctx, 8));
+    a[20] = Py_NewRef(PyTuple_GET_ITEM(ctx, 9));
     long long start = now_ns();
-    PyObject *r = run(NULL, a, 20);
+    PyObject *r = run(NULL, a, 21);
     if (r == NULL)
         goto done;
     long long elapsed_ns = now_ns() - start;
@@ -2064,7 +2111,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (rc == 0)
         result = PyLong_FromSsize_t(new_pos);
 done:
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 21; i++)
         Py_XDECREF(a[i]);
     Py_XDECREF(db);
     return result;

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Protocol
 from stack.core import errors
 from stack.core.resp import Chunks, Double, Pairs, ReplyError, encode, encode_bulk
 
+from ..storage.collections import Members
 from .args import INT64_MAX, to_range
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..storage.engine import Engine
 
 PICKS_PER_CHUNK = 1 << 16
 FEW_PICKS = 512  # up to this many picks the reply is built as a list, as for other replies
@@ -141,6 +143,15 @@ class _Digits:
                 break
             out.append(self.lo + d - self.end)  # a byte below lo comes before: rarely seen
         return bytes(out)
+
+
+def spop_pick(engine: Engine, base: bytes, size: int) -> bytes:
+    """The member SPOP removes from the set whose members start with ``base`` and that holds
+    ``size`` of them (``random_member``), its deletion noted (``Engine.note_deletes``, as
+    ``Collection.remove`` does): the C lane's SPOP deletes its record and saves the size."""
+    member = random_member(Members(engine, base, size))[0]
+    engine.note_deletes(base, 1, size - 1)
+    return member
 
 
 def parse_count(raw: bytes, pairs: bool) -> int:
