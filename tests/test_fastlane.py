@@ -247,11 +247,13 @@ def test_mset() -> None:
     lane = Lane()
     lane.cache[mkey(b"old")] = b"\x01v"
     lane.cache[mkey(b"new")] = None
-    buf = pipeline(("MSET", "old", "1", "new", "2", "new", "3"), ("mset", "old", "4"))
+    lane.cache[mkey(b"x")] = None
+    buf = pipeline(("MSET", "old", "1", "new", "2", "new", "3"), ("mset", "old", "4"),
+                   ("MSET", "x", "5", "old", "6"))  # a key given twice, then none
     replies, pos, _gets, sets, hits, misses, new_keys, last = lane.run(buf)
     assert (replies, pos, sets, hits, misses, new_keys, last) == (
-        b"+OK\r\n+OK\r\n", len(buf), 2, 0, 0, 1, 5)
-    assert lane.pending == {mkey(b"old"): b"\x014", mkey(b"new"): b"\x013"}
+        b"+OK\r\n" * 3, len(buf), 3, 0, 0, 2, 5)
+    assert lane.pending == {mkey(b"old"): b"\x016", mkey(b"new"): b"\x013", mkey(b"x"): b"\x015"}
 
 
 def test_old_generation_is_read_and_moves_back() -> None:

@@ -456,6 +456,8 @@ static int plain(PyObject *rec) {
 static int writable(PyObject *rec, PyObject *waited, PyObject *mkey) {
     if (!plain(rec))
         return 0;
+    if (PyDict_GET_SIZE(waited) == 0) /* the usual case: nobody blocks on any key */
+        return 1;
     int wait = PyDict_Contains(waited, mkey);
     return wait < 0 ? -1 : !wait;
 }
@@ -527,6 +529,8 @@ static int store(Cache *cache, AccessTimes *access, double clock, PyObject *mkey
     return rc;
 }
 
+static int bytes_cmp(PyObject *a, PyObject *b);
+
 /* MSET of n pairs at *p: 1 when it ran (and *p moved past it), 0 when the Python path must
  * (nothing changed), -1 on error. Every key is checked before any is written, so the command
  * runs here whole or not at all. */
@@ -537,9 +541,10 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
     Py_ssize_t vlens[MAX_MSET];
+    int fresh[MAX_MSET]; /* the key held nothing when looked up */
     const char *s = *p;
     Py_ssize_t got = 0;
-    int result = 1;
+    int result = 1, again = 0; /* again: a key given twice (looked up again before storing) */
     while (got < n && result == 1) {
         const char *key;
         Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
@@ -567,17 +572,26 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             result = PyErr_Occurred() ? -1 : 0;
             break;
         }
+        fresh[got - 1] = rec == Py_None;
         result = writable(rec, waited, mkey);
         Py_DECREF(rec);
+        for (Py_ssize_t i = 0; i < got - 1 && !again; i++)
+            again = bytes_cmp(mkeys[i], mkey) == 0;
     }
     for (Py_ssize_t i = 0; i < got; i++) {
-        if (result == 1) { /* looked up again: an earlier pair may have written the same key */
+        if (result == 1 && again) { /* an earlier pair may have written the same key */
             PyObject *rec = cached_record(cache, mkeys[i]);
-            if (rec == NULL || store(cache, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+            if (rec == NULL)
                 result = -1;
             else
-                *new_keys += rec == Py_None;
+                fresh[i] = rec == Py_None;
             Py_XDECREF(rec);
+        }
+        if (result == 1) {
+            if (store(cache, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+                result = -1;
+            else
+                *new_keys += fresh[i];
         }
         Py_DECREF(mkeys[i]);
     }
