@@ -1088,7 +1088,7 @@ done:
     return result;
 }
 
-/* SPOP key (no count) of a set that keeps a member: pick(base, size) (sampling.spop_pick:
+/* SPOP key (no count) of a set that keeps a member: pick(base, size) (picks.spop_pick:
  * random_member over the set's members, the deletion noted for compaction) names the member;
  * its record is deleted and the size saved, as sets.spop does. Reply: the member. 1 when it
  * ran, 0 when the Python path must (the key goes away, or the pick is not bytes), -1 on

@@ -21,8 +21,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .accel import ext
-from .commands.sampling import spop_pick
 from .storage.keyformat import STRING_INLINE_MAX
+from .storage.picks import spop_pick
 
 if TYPE_CHECKING:
     from .client import Client
