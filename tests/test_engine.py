@@ -56,7 +56,8 @@ OVERLAY_OPS = st.one_of(
 def test_range_reads_over_the_overlay_match_a_dict(tmp_path_factory: pytest.TempPathFactory,
                                                    ops: list[tuple]) -> None:
     """Range reads through the pending batch and the batch in flight (kept sorted between
-    reads, SortedKeys) give what a plain dict of every write gives, both ways."""
+    reads, SortedKeys) give what a plain dict of every write gives, both ways; so does a seek
+    (``Engine.first``, whose LevelDB iterator lives from one write to the next)."""
     e = Engine(tmp_path_factory.mktemp("db"))
     model: dict[bytes, bytes] = {}
     for op in ops:
@@ -81,6 +82,9 @@ def test_range_reads_over_the_overlay_match_a_dict(tmp_path_factory: pytest.Temp
             _, lo, hi, reverse = op
             expected = sorted((k, v) for k, v in model.items() if lo <= k < hi)
             assert list(e.scan(lo, hi, reverse)) == (expected[::-1] if reverse else expected)
+            # one seek (pops, random picks): what the scan yields first, both ways
+            assert e.first(lo, hi) == (expected[0] if expected else None)
+            assert e.first(lo, hi, True) == (expected[-1] if expected else None)
             bulks, n = e.encoded_range(lo, hi, 0, True, True)
             assert n == 2 * len(expected)
             assert bulks == b"".join(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(k), k, len(v), v)

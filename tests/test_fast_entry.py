@@ -66,6 +66,8 @@ LANE = st.one_of(
     st.tuples(st.just("HSET"), KEYS, VALUES, VALUES),
     st.tuples(st.just("ZADD"), KEYS, st.sampled_from(["1", "-2.5", "7"]), VALUES),
     st.tuples(st.just("LRANGE"), KEYS, st.just("0"), st.sampled_from(["-1", "1"])),
+    st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX", "zpopmin"]), KEYS),
+    st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX"]), KEYS, st.sampled_from(["1", "2"])),
 )
 SLOW = st.one_of(
     st.tuples(st.just("PING")),
@@ -193,6 +195,33 @@ def test_one_command_per_read_matches_the_python_path(twins: list[Twin]) -> None
         finally:
             c.sock.close()
     assert results[0] == results[1]
+
+
+def test_pops_match_the_python_path_but_for_the_random_pick(twins: list[Twin]) -> None:
+    """SPOP and ZPOPMIN/ZPOPMAX in the lane (a collection that keeps a member, a missing key)
+    and on the Python path (the last member, a count, another type, a TTL), pipelined with
+    the other commands: the same replies (SPOP's members as a set: the pick is random), data,
+    counters and commandstats."""
+    members = [f"m{i:03d}" for i in range(150)]  # over 128: a pick of a few seeks
+    commands: list[Cmd] = [
+        ("SADD", "s", *members), ("ZADD", "z", "1", "a", "2", "b", "3", "c"),
+        ("SET", "str", "x"), ("SADD", "u", "p"),
+        *[("SPOP", "s")] * 149, ("SPOP", "s"), ("SPOP", "s"), ("SPOP", "nos"),
+        ("SPOP", "str"), ("SPOP", "u", "5"),
+        ("ZADD", "tz", "1", "a", "2", "b", "3", "c"), ("EXPIRE", "tz", "1000"), ("ZPOPMIN", "tz"),
+        ("ZPOPMAX", "tz"), ("ZPOPMAX", "z"), ("ZPOPMIN", "z"), ("ZPOPMIN", "z"), ("ZPOPMIN", "z"),
+        ("ZPOPMIN", "str"),
+        ("HELLO", "3"), ("SPOP", "nos"), ("ZADD", "z", "1.5", "d", "-1", "e"), ("ZPOPMIN", "z"),
+        ("ZPOPMAX", "z"), ("ZPOPMIN", "noz"), *RESET,
+    ]  # fmt: skip
+    payload = b"".join(encode_command(c) for c in commands)
+    results = [_run_and_observe(s, o, payload, len(commands), []) for s, o in twins]
+    (lane_replies, lane_stats), (python_replies, python_stats) = results
+    picks = slice(4, 4 + 151)
+    assert sorted(lane_replies[picks]) == sorted(python_replies[picks])
+    assert sorted(lane_replies[picks])[1:] == [b"$4\r\n%s\r\n" % m.encode() for m in members]
+    assert lane_replies[:4] + lane_replies[155:] == python_replies[:4] + python_replies[155:]
+    assert lane_stats == python_stats
 
 
 # --- in a server of this process: which path a read takes ---------------------------------------

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from stack.core.resp import Limits, RequestParser
 from stack.core.slots import key_slot
+from stack.server.fastlane import LANE_COMMANDS as LANE_OPS
 from stack.server.storage.binlog import decode_record, loggable
 from stack.server.storage.engine import CACHE_MAX_RECORD, write_pending_py
 from stack.server.storage.strings import chunked_record
@@ -27,6 +28,8 @@ from .servers import LedisServer
 fastlane = pytest.importorskip("stack.server._fastlane")
 
 PREFIX = b"\x01\x00\x00\x00\x07"
+N_CALLS = len(LANE_OPS)  # run() counts the calls of each of the lane's commands
+LRANGE = LANE_OPS.index(b"lrange")
 
 
 def mkey(key: bytes) -> bytes:
@@ -168,7 +171,7 @@ def test_load_reads_what_the_cache_does_not_hold() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
         False, 511, load, 0.0)
     assert replies == b"$7\r\non disk\r\n+OK\r\n$-1\r\n:1\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * 8, 1, 1, 2, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (2, 1, 1, 0, 0) + (0,) * (N_CALLS - 5), 1, 1, 2, 3)
     assert asked == [mkey(b"disk"), mkey(b"new"), mkey(b"absent"), mkey(b"n")]
     # What load returns is used as the cache's record would be: a TTL is the Python path's.
     ttl = pipeline(("GET", "ttl"))
@@ -235,7 +238,7 @@ def test_incr_and_decr() -> None:
         buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True, False,
         511)
     assert replies == b":10\r\n:9223372036854775807\r\n:-1\r\n:-2\r\n:11\r\n"
-    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * 8, 0, 0, 1, 3)
+    assert (pos, calls, hits, misses, new_keys, last) == (len(buf), (0, 0, 3, 2, 0) + (0,) * (N_CALLS - 5), 0, 0, 1, 3)
     assert lane.pending == {mkey(b"n"): b"\x0111", mkey(b"big"): b"\x019223372036854775807",
                             mkey(b"new"): b"\x01-2"}
 
@@ -244,11 +247,13 @@ def test_mset() -> None:
     lane = Lane()
     lane.cache[mkey(b"old")] = b"\x01v"
     lane.cache[mkey(b"new")] = None
-    buf = pipeline(("MSET", "old", "1", "new", "2", "new", "3"), ("mset", "old", "4"))
+    lane.cache[mkey(b"x")] = None
+    buf = pipeline(("MSET", "old", "1", "new", "2", "new", "3"), ("mset", "old", "4"),
+                   ("MSET", "x", "5", "old", "6"))  # a key given twice, then none
     replies, pos, _gets, sets, hits, misses, new_keys, last = lane.run(buf)
     assert (replies, pos, sets, hits, misses, new_keys, last) == (
-        b"+OK\r\n+OK\r\n", len(buf), 2, 0, 0, 1, 5)
-    assert lane.pending == {mkey(b"old"): b"\x014", mkey(b"new"): b"\x013"}
+        b"+OK\r\n" * 3, len(buf), 3, 0, 0, 2, 5)
+    assert lane.pending == {mkey(b"old"): b"\x016", mkey(b"new"): b"\x013", mkey(b"x"): b"\x015"}
 
 
 def test_old_generation_is_read_and_moves_back() -> None:
@@ -474,7 +479,7 @@ def test_collections_of_the_common_case_are_written_as_the_python_path_lays_them
         False, 511, load, 0.0)
     assert replies == b":1\r\n:1\r\n:4\r\n:5\r\n$1\r\nb\r\n$1\r\nz\r\n"
     assert pos == len(buf)
-    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0)
+    assert calls == (0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1) + (0,) * (N_CALLS - 11)
     assert (hits, misses, new_keys, last) == (0, 0, 0, 11)
     u = kf.U64.pack
     assert lane.pending == {
@@ -553,6 +558,112 @@ def test_zadd_of_plain_scores_writes_member_and_index_records() -> None:
     }  # "same": its score unchanged, nothing written
 
 
+@pytest.mark.parametrize("resp3", [False, True])
+def test_zpopmin_and_zpopmax_pop_the_ends_as_zset_pop_does(resp3: bool) -> None:
+    """ZPOPMIN/ZPOPMAX key (no count) on a sorted set that keeps a member: the lowest/highest
+    score found by ``first`` (Engine.first's contract) from the known end (floors/ceilings),
+    both records deleted, the size saved and the end moved to the member popped; a missing key
+    answers an empty array; the last member, a count, a TTL or another type stop the lane."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import Meta, member_prefix
+    from stack.server.storage.scores import encode_score
+
+    lane = Lane(resp3=resp3)
+    z, h, t = mkey(b"z"), mkey(b"h"), mkey(b"t")
+    lane.cache[z] = Meta(kf.TYPE_ZSET, 0, 21, 3).encode()
+    lane.cache[h] = Meta(kf.TYPE_HASH, 0, 22, 2).encode()
+    lane.cache[t] = Meta(kf.TYPE_ZSET, 2**40, 23, 2).encode()  # a TTL
+    lane.cache[mkey(b"gone")] = None
+    zp = member_prefix(z, 21)
+    base = zp + b"s"
+    stored: dict[bytes, bytes] = {}
+    for member, score in ((b"a", -1.5), (b"b", 2.0), (b"c", 1e300)):
+        stored[zp + b"m" + member] = encode_score(score)
+        stored[base + encode_score(score) + member] = b""
+    seeks: list[tuple[bytes, bytes, bool]] = []
+
+    def first(lo: bytes, hi: bytes, reverse: bool) -> tuple[bytes, bytes] | None:
+        seeks.append((lo, hi, reverse))
+        live = sorted(k for k in {*stored, *lane.pending}
+                      if lo <= k < hi and lane.pending.get(k, stored.get(k)) is not None)
+        return None if not live else (live[-1] if reverse else live[0], b"")
+
+    floors: dict[bytes, bytes] = {}
+    ceilings: dict[bytes, bytes] = {}
+    popped = pipeline(("ZPOPMIN", "z"), ("zpopmax", "z"), ("ZPOPMIN", "gone"))
+    for stop in (("ZPOPMIN", "z"), ("ZPOPMIN", "z", "1"), ("ZPOPMAX", "t"), ("ZPOPMIN", "h")):
+        buf = popped + encode_command(stop)
+        lane.pending.clear()
+        floors.clear()
+        ceilings.clear()
+        lane.cache[z] = Meta(kf.TYPE_ZSET, 0, 21, 3).encode()
+        replies, pos, calls, _hits, _misses, new_keys, _last, _unwritten = fastlane.run(
+            buf, 0, PREFIX, lane.cache, lane.cache_old, lane.pending, lane.access, 1.0, {}, True,
+            resp3, 511, stored.get, 0.0, None, {}, floors, ceilings, None, first)
+        score = (lambda x: b",%s\r\n" % x) if resp3 else (lambda x: b"$%d\r\n%s\r\n" % (len(x), x))
+        assert replies == (b"*2\r\n$1\r\na\r\n" + score(b"-1.5") + b"*2\r\n$1\r\nc\r\n"
+                           + score(b"1.0000000000000001e+300") + b"*0\r\n")
+        assert pos == len(popped)  # the last member, a count, a TTL, another type: Python's
+        index = LANE_OPS.index
+        assert (calls[index(b"zpopmin")], calls[index(b"zpopmax")], new_keys) == (2, 1, 0)
+        a, c = base + encode_score(-1.5) + b"a", base + encode_score(1e300) + b"c"
+        assert lane.pending == {
+            zp + b"ma": None, a: None, zp + b"mc": None, c: None,
+            z: Meta(kf.TYPE_ZSET, 0, 21, 1).encode(),
+        }
+        assert floors == {base: a} and ceilings == {base: c}
+    # with the ends known, the seeks start there (ZSet.end's window)
+    seeks.clear()
+    lane.pending.clear()
+    lane.cache[z] = Meta(kf.TYPE_ZSET, 0, 21, 3).encode()
+    fastlane.run(pipeline(("ZPOPMIN", "z"), ("ZPOPMAX", "z")), 0, PREFIX, lane.cache,
+                 lane.cache_old, lane.pending, lane.access, 1.0, {}, True, resp3, 511, stored.get,
+                 0.0, None, {}, floors, ceilings, None, first)
+    assert seeks == [(a, zp + b"t", False), (base, c + b"\x00", True)]
+
+
+def test_spop_deletes_the_member_pick_names_and_saves_the_size() -> None:
+    """SPOP key (no count) on a set that keeps a member: ``pick(base, size)`` (sampling's
+    spop_pick) names the member; its record is deleted and the size saved; a missing key is
+    nil (RESP3: null); the last member, a count, a TTL, another type or a pick that is not
+    bytes stop the lane."""
+    from stack.server.storage import keyformat as kf
+    from stack.server.storage.collections import Meta, member_prefix
+
+    s, t, h = mkey(b"s"), mkey(b"t"), mkey(b"h")
+    sp = member_prefix(s, 31)
+    asked: list[tuple[bytes, int]] = []
+
+    def pick(base: bytes, size: int) -> object:
+        asked.append((base, size))
+        return b"m%d" % size if size < 9 else None
+
+    for resp3, nil in ((False, b"$-1\r\n"), (True, b"_\r\n")):
+        for stop in (("SPOP", "s"), ("SPOP", "s", "1"), ("SPOP", "t"), ("SPOP", "h")):
+            lane = Lane(resp3=resp3)
+            lane.cache[s] = Meta(kf.TYPE_SET, 0, 31, 3).encode()
+            lane.cache[t] = Meta(kf.TYPE_SET, 2**40, 32, 3).encode()
+            lane.cache[h] = Meta(kf.TYPE_HASH, 0, 33, 3).encode()
+            lane.cache[mkey(b"gone")] = None
+            asked.clear()
+            popped = pipeline(("SPOP", "s"), ("spop", "gone"), ("SPOP", "s"))
+            replies, pos, calls, *_ = fastlane.run(
+                popped + encode_command(stop), 0, PREFIX, lane.cache, lane.cache_old,
+                lane.pending, lane.access, 1.0, {}, True, resp3, 511, None, 0.0, None, {}, {}, {},
+                None, None, pick)
+            assert (replies, pos) == (b"$2\r\nm3\r\n" + nil + b"$2\r\nm2\r\n", len(popped))
+            assert calls[LANE_OPS.index(b"spop")] == 3
+            assert asked == [(sp, 3), (sp, 2)]
+            assert lane.pending == {
+                sp + b"m3": None, sp + b"m2": None, s: Meta(kf.TYPE_SET, 0, 31, 1).encode()}
+    lane = Lane()
+    lane.cache[s] = Meta(kf.TYPE_SET, 0, 31, 9).encode()  # pick says None: Python's
+    replies, pos, *_ = fastlane.run(
+        pipeline(("SPOP", "s")), 0, PREFIX, lane.cache, lane.cache_old, lane.pending,
+        lane.access, 1.0, {}, True, False, 511, None, 0.0, None, {}, {}, {}, None, None, pick)
+    assert (replies, pos, lane.pending) == (b"", 0, {})
+
+
 # --- LRANGE from the windows of storage/rangecache.py ---------------------------------------------
 
 
@@ -605,7 +716,7 @@ def test_lrange_inside_a_window_is_answered_from_it() -> None:
     replies, pos, calls, hits, unwritten = _run_ranges(lane, ranges, buf)
     assert replies == (b"*6\r\n" + body + b"*2\r\n$2\r\ne3\r\n$2\r\ne4\r\n" + b"*6\r\n" + body
                        + b"*0\r\n*0\r\n*0\r\n*1\r\n$2\r\ne7\r\n")
-    assert (pos, calls[-1], sum(calls), hits, unwritten) == (len(buf), 7, 7, 7, 0)
+    assert (pos, calls[LRANGE], sum(calls), hits, unwritten) == (len(buf), 7, 7, 7, 0)
     assert lane.access.get(mkey(b"l")) == 1.0
     assert lane.pending == {}
     lane.pending[mkey(b"l")] = lane.cache[mkey(b"l")]  # not written yet: the reply waits
@@ -637,7 +748,7 @@ def test_lrange_outside_a_window_stops(command: tuple[str, ...]) -> None:
     head = encode_command(("LRANGE", "l", "2", "2"))
     buf = head + encode_command(command) + head
     replies, pos, calls, hits, _unwritten = _run_ranges(lane, ranges, buf)
-    assert (replies, pos, calls[-1], hits) == (b"*1\r\n$2\r\ne2\r\n", len(head), 1, 1)
+    assert (replies, pos, calls[LRANGE], hits) == (b"*1\r\n$2\r\ne2\r\n", len(head), 1, 1)
 
 
 def test_lrange_without_windows_stops() -> None:

@@ -1,5 +1,5 @@
 """SPOP, SRANDMEMBER, HRANDFIELD and ZRANDMEMBER without a count pick one member in a few seeks
-(stack/server/commands/sampling.py: random_member), not by reading the whole collection: every
+(stack/server/storage/picks.py: random_member), not by reading the whole collection: every
 member can come out, none is favoured much, and SPOP drains a set one member at a time."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stack.server.commands.sampling import _Digits
+from stack.server.storage.picks import _Digits
 
 from .servers import LedisServer, wait_until
 

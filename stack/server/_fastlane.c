@@ -33,6 +33,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -103,17 +104,20 @@ static int out_bulk(Out *o, const char *s, Py_ssize_t n) {
     return 0;
 }
 
-/* An integer reply ":<digits>\r\n". */
-static int out_int(Out *o, const char *digits, Py_ssize_t n) {
+/* A one-line reply: mark, then n bytes at s, then CRLF. */
+static int out_line(Out *o, char mark, const char *s, Py_ssize_t n) {
     if (out_reserve(o, n + 3) < 0)
         return -1;
-    o->data[o->len++] = ':';
-    memcpy(o->data + o->len, digits, (size_t)n);
+    o->data[o->len++] = mark;
+    memcpy(o->data + o->len, s, (size_t)n);
     o->len += n;
     o->data[o->len++] = '\r';
     o->data[o->len++] = '\n';
     return 0;
 }
+
+/* An integer reply ":<digits>\r\n". */
+static int out_int(Out *o, const char *digits, Py_ssize_t n) { return out_line(o, ':', digits, n); }
 
 /* The record cache as Engine.get reads it: the young generation, the old one, the pending
  * batch, then LevelDB through load (Engine.load, which caches what it read without starting a
@@ -452,6 +456,8 @@ static int plain(PyObject *rec) {
 static int writable(PyObject *rec, PyObject *waited, PyObject *mkey) {
     if (!plain(rec))
         return 0;
+    if (PyDict_GET_SIZE(waited) == 0) /* the usual case: nobody blocks on any key */
+        return 1;
     int wait = PyDict_Contains(waited, mkey);
     return wait < 0 ? -1 : !wait;
 }
@@ -480,6 +486,9 @@ enum {
     OP_RPOP,
     OP_ZADD,
     OP_LRANGE,
+    OP_ZPOPMIN,
+    OP_ZPOPMAX,
+    OP_SPOP,
     N_OPS
 };
 #define DEADLINE_EVERY 16 /* commands between looks at the clock */
@@ -520,6 +529,8 @@ static int store(Cache *cache, AccessTimes *access, double clock, PyObject *mkey
     return rc;
 }
 
+static int bytes_cmp(PyObject *a, PyObject *b);
+
 /* MSET of n pairs at *p: 1 when it ran (and *p moved past it), 0 when the Python path must
  * (nothing changed), -1 on error. Every key is checked before any is written, so the command
  * runs here whole or not at all. */
@@ -530,9 +541,10 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
     PyObject *mkeys[MAX_MSET];
     const char *values[MAX_MSET];
     Py_ssize_t vlens[MAX_MSET];
+    int fresh[MAX_MSET]; /* the key held nothing when looked up */
     const char *s = *p;
     Py_ssize_t got = 0;
-    int result = 1;
+    int result = 1, again = 0; /* again: a key given twice (looked up again before storing) */
     while (got < n && result == 1) {
         const char *key;
         Py_ssize_t klen = read_bulk(&s, end, &key, MAX_KEY);
@@ -560,17 +572,26 @@ static int run_mset(const char **p, const char *end, Py_ssize_t n, const char *p
             result = PyErr_Occurred() ? -1 : 0;
             break;
         }
+        fresh[got - 1] = rec == Py_None;
         result = writable(rec, waited, mkey);
         Py_DECREF(rec);
+        for (Py_ssize_t i = 0; i < got - 1 && !again; i++)
+            again = bytes_cmp(mkeys[i], mkey) == 0;
     }
     for (Py_ssize_t i = 0; i < got; i++) {
-        if (result == 1) { /* looked up again: an earlier pair may have written the same key */
+        if (result == 1 && again) { /* an earlier pair may have written the same key */
             PyObject *rec = cached_record(cache, mkeys[i]);
-            if (rec == NULL || store(cache, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+            if (rec == NULL)
                 result = -1;
             else
-                *new_keys += rec == Py_None;
+                fresh[i] = rec == Py_None;
             Py_XDECREF(rec);
+        }
+        if (result == 1) {
+            if (store(cache, access, clock, mkeys[i], values[i], vlens[i]) < 0)
+                result = -1;
+            else
+                *new_keys += fresh[i];
         }
         Py_DECREF(mkeys[i]);
     }
@@ -977,18 +998,147 @@ static Py_ssize_t run_zadd(Cache *cache, AccessTimes *access, double clock, Coll
     return grown(cache, access, clock, c, added);
 }
 
+#define ENDS_MAX 10000 /* zset.py's ENDS_MAX: remembered ends, then all forgotten at once */
+
+/* A score as Redis 7.0's addReplyDouble prints it (resp.py's format_score17): "%.17g", or
+ * "inf" / "-inf"; a bulk string in RESP2, a double (',') in RESP3. */
+static int out_score(Out *o, double x, int resp3) {
+    char text[40];
+    int n = isinf(x) ? snprintf(text, sizeof text, "%s", x > 0 ? "inf" : "-inf")
+                     : snprintf(text, sizeof text, "%.17g", x + 0.0);
+    return resp3 ? out_line(o, ',', text, n) : out_bulk(o, text, n);
+}
+
+/* ZPOPMIN key / ZPOPMAX key (no count) of a sorted set that keeps at least one member: the
+ * member with the lowest (highest) score, found by first(lo, hi, reverse) (Engine.first: one
+ * seek through LevelDB and the writes not yet in it) from the known end of the live scores
+ * (Engine.floors / ceilings), as ZSet.end does; both of its records deleted, the size saved
+ * and the end remembered at the member popped, as ZSet.pop does. Reply: [member, score].
+ * 1 when it ran, 0 when the Python path must (the key goes away, or first found nothing),
+ * -1 on error. */
+static int run_zpop(Cache *cache, AccessTimes *access, double clock, Coll *c, Py_ssize_t plen,
+                    int highest, int resp3, PyObject *first, Out *out) {
+    if (c->size < 2)
+        return 0; /* the key goes away: the Python path deletes it */
+    PyObject *ends = highest ? cache->ceilings : cache->floors;
+    PyObject *base = sub_key(c, plen, "s", 1, 0);
+    if (base == NULL)
+        return -1;
+    Py_ssize_t blen = PyBytes_GET_SIZE(base);
+    PyObject *lo = NULL, *hi = NULL, *found = NULL, *mk = NULL;
+    int result = -1;
+    PyObject *known = ends == NULL ? NULL : PyDict_GetItemWithError(ends, base);
+    if (known == NULL && PyErr_Occurred())
+        goto done;
+    if (known != NULL && (!PyBytes_Check(known) || PyBytes_GET_SIZE(known) < blen))
+        known = NULL;
+    /* [lo, hi): the score index ('s' and one past it), narrowed to the known end */
+    if (highest && known != NULL) {
+        lo = Py_NewRef(base);
+        hi = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(known) + 1);
+        if (hi == NULL)
+            goto done;
+        memcpy(PyBytes_AS_STRING(hi), PyBytes_AS_STRING(known), (size_t)PyBytes_GET_SIZE(known));
+        PyBytes_AS_STRING(hi)[PyBytes_GET_SIZE(known)] = 0;
+    } else {
+        lo = Py_NewRef(known != NULL ? known : base);
+        hi = PyBytes_FromStringAndSize(PyBytes_AS_STRING(base), blen);
+        if (hi == NULL)
+            goto done;
+        PyBytes_AS_STRING(hi)[blen - 1]++; /* 's' + 1: the end of the index */
+    }
+    found = PyObject_CallFunctionObjArgs(first, lo, hi, highest ? Py_True : Py_False, NULL);
+    if (found == NULL)
+        goto done;
+    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 2 ||
+        !PyBytes_Check(PyTuple_GET_ITEM(found, 0)) ||
+        PyBytes_GET_SIZE(PyTuple_GET_ITEM(found, 0)) < blen + 8) {
+        result = 0; /* nothing found (None): the Python path says what it makes of that */
+        goto done;
+    }
+    PyObject *sk = PyTuple_GET_ITEM(found, 0);
+    const char *k = PyBytes_AS_STRING(sk), *member = k + blen + 8;
+    Py_ssize_t mlen = PyBytes_GET_SIZE(sk) - blen - 8;
+    double score = decode_score(k + blen);
+    mk = zset_key(c, plen, 'm', NULL, member, mlen);
+    if (mk == NULL || put_record(cache, mk, Py_None) < 0 || put_record(cache, sk, Py_None) < 0)
+        goto done;
+    c->size--;
+    if (save_coll(cache, access, clock, c) < 0)
+        goto done;
+    if (ends != NULL) { /* zset.py's _remember: the end moves to the member popped */
+        int has = PyDict_Contains(ends, base);
+        if (has < 0)
+            goto done;
+        if (!has && PyDict_GET_SIZE(ends) >= ENDS_MAX)
+            PyDict_Clear(ends);
+        if (PyDict_SetItem(ends, base, sk) < 0)
+            goto done;
+    }
+    if (out_add(out, "*2\r\n", 4) < 0 || out_bulk(out, member, mlen) < 0 ||
+        out_score(out, score, resp3) < 0)
+        goto done;
+    result = 1;
+done:
+    Py_DECREF(base);
+    Py_XDECREF(lo);
+    Py_XDECREF(hi);
+    Py_XDECREF(found);
+    Py_XDECREF(mk);
+    return result;
+}
+
+/* SPOP key (no count) of a set that keeps a member: pick(base, size) (picks.spop_pick:
+ * random_member over the set's members, the deletion noted for compaction) names the member;
+ * its record is deleted and the size saved, as sets.spop does. Reply: the member. 1 when it
+ * ran, 0 when the Python path must (the key goes away, or the pick is not bytes), -1 on
+ * error. */
+static int run_spop(Cache *cache, AccessTimes *access, double clock, Coll *c, Py_ssize_t plen,
+                    PyObject *pick, Out *out) {
+    if (c->size < 2)
+        return 0; /* the key goes away: the Python path deletes it */
+    PyObject *base = sub_key(c, plen, "", 0, 0), *size = NULL, *member = NULL, *k = NULL;
+    int result = -1;
+    if (base == NULL || (size = PyLong_FromUnsignedLongLong(c->size)) == NULL ||
+        (member = PyObject_CallFunctionObjArgs(pick, base, size, NULL)) == NULL)
+        goto done;
+    if (!PyBytes_Check(member)) {
+        result = 0;
+        goto done;
+    }
+    k = sub_key(c, plen, PyBytes_AS_STRING(member), PyBytes_GET_SIZE(member), 0);
+    if (k == NULL || put_record(cache, k, Py_None) < 0)
+        goto done;
+    c->size--;
+    if (save_coll(cache, access, clock, c) < 0 ||
+        out_bulk(out, PyBytes_AS_STRING(member), PyBytes_GET_SIZE(member)) < 0)
+        goto done;
+    result = 1;
+done:
+    Py_XDECREF(base);
+    Py_XDECREF(size);
+    Py_XDECREF(member);
+    Py_XDECREF(k);
+    return result;
+}
+
 /* One collection command at *p (name already read, argc arguments): 1 when it ran (reply in
  * out, *p moved past it), 0 when the Python path must run it, -1 on error. */
 static int run_collection(int op, const char **p, const char *end, Py_ssize_t argc,
                           const char *pfx, Py_ssize_t plen, Cache *cache, AccessTimes *access,
                           double clock, PyObject *waited, const unsigned char *slots,
-                          Py_ssize_t max_value, Out *out) {
+                          Py_ssize_t max_value, int resp3, PyObject *first, PyObject *pick,
+                          Out *out) {
     const char *items[2 * MAX_MEMBERS];
     Py_ssize_t lens[2 * MAX_MEMBERS];
     const char *s = *p, *key;
     Py_ssize_t n = argc - 2;
     int pairs = op == OP_HSET || op == OP_ZADD;
-    if (n > 2 * MAX_MEMBERS || (op == OP_LPOP || op == OP_RPOP ? n != 0 : n < 1) ||
+    int pop = op == OP_LPOP || op == OP_RPOP || op == OP_ZPOPMIN || op == OP_ZPOPMAX ||
+              op == OP_SPOP;
+    if (((op == OP_ZPOPMIN || op == OP_ZPOPMAX) && first == NULL) || (op == OP_SPOP && pick == NULL))
+        return 0;
+    if (n > 2 * MAX_MEMBERS || (pop ? n != 0 : n < 1) ||
         (pairs && n % 2) || (op == OP_SADD || op == OP_LPUSH || op == OP_RPUSH ? n > MAX_MEMBERS
                                                                                : 0))
         return 0;
@@ -998,9 +1148,23 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     for (Py_ssize_t i = 0; i < n; i++)
         if ((lens[i] = read_bulk(&s, end, &items[i], max_value)) < 0)
             return 0;
-    int type = op == OP_HSET ? 2 : op == OP_SADD ? 4 : op == OP_ZADD ? 5 : 3;
+    int type = op == OP_HSET                                     ? 2
+               : op == OP_SADD || op == OP_SPOP                  ? 4
+               : op == OP_ZADD || op == OP_ZPOPMIN || op == OP_ZPOPMAX ? 5
+                                                                 : 3;
     Coll c;
     int r = open_coll(cache, waited, slots, pfx, plen, key, klen, type, &c);
+    if (r == 0 && c.rec == Py_None && (op == OP_ZPOPMIN || op == OP_ZPOPMAX || op == OP_SPOP)) {
+        /* a known miss: nothing to pop (an empty array, SPOP's nil) */
+        r = (op == OP_SPOP ? resp3 ? out_add(out, "_\r\n", 3) : out_add(out, "$-1\r\n", 5)
+                           : out_add(out, "*0\r\n", 4)) < 0
+                ? -1
+                : 1;
+        if (r == 1)
+            *p = s;
+        close_coll(&c);
+        return r;
+    }
     if (r <= 0) {
         close_coll(&c);
         return r;
@@ -1012,7 +1176,11 @@ static int run_collection(int op, const char **p, const char *end, Py_ssize_t ar
     }
     int result = 1;
     char digits[24];
-    if (op == OP_LPOP || op == OP_RPOP) {
+    if (op == OP_SPOP) {
+        result = run_spop(cache, access, clock, &c, plen, pick, out);
+    } else if (op == OP_ZPOPMIN || op == OP_ZPOPMAX) {
+        result = run_zpop(cache, access, clock, &c, plen, op == OP_ZPOPMAX, resp3, first, out);
+    } else if (op == OP_LPOP || op == OP_RPOP) {
         PyObject *v = run_pop(cache, access, clock, &c, plen, op == OP_LPOP, empty);
         if (v == NULL)
             result = PyErr_Occurred() ? -1 : 0;
@@ -1208,8 +1376,8 @@ PyDoc_STRVAR(run_doc,
 static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigned char *slots);
 
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 12 || nargs > 19) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 19 arguments");
+    if (nargs < 12 || nargs > 21) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 12 to 21 arguments");
         return NULL;
     }
     const unsigned char *slots = NULL;
@@ -1246,6 +1414,12 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
         return NULL;
     }
     PyObject *ranges = nargs > 18 && args[18] != Py_None ? args[18] : NULL;
+    PyObject *first = nargs > 19 && args[19] != Py_None ? args[19] : NULL;
+    PyObject *pick = nargs > 20 && args[20] != Py_None ? args[20] : NULL;
+    if ((first != NULL && !PyCallable_Check(first)) || (pick != NULL && !PyCallable_Check(pick))) {
+        PyErr_SetString(PyExc_TypeError, "run(): first and pick must be callable or None");
+        return NULL;
+    }
     if (ranges != NULL && !PyDict_Check(ranges)) {
         PyErr_SetString(PyExc_TypeError, "run(): ranges must be a dict");
         return NULL;
@@ -1292,7 +1466,7 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
         if (deadline > 0 && ++ran % DEADLINE_EVERY == 0 && monotonic() >= deadline)
             break;
         Py_ssize_t argc = read_len(&s, end);
-        Py_ssize_t nlen = read_bulk(&s, end, &name, 6);
+        Py_ssize_t nlen = read_bulk(&s, end, &name, 7);
         int op = OP_NONE;
         if (argc == 4 && is_word(name, nlen, "LRANGE")) {
             int r = run_lrange(&s, end, pfx, plen, cache, inflight, ranges, access, clock, slots,
@@ -1335,10 +1509,16 @@ static PyObject *run_lane(PyObject *const *args, Py_ssize_t nargs, const unsigne
                 coll = OP_RPOP;
             else if (is_word(name, nlen, "ZADD"))
                 coll = OP_ZADD;
+            else if (is_word(name, nlen, "ZPOPMIN"))
+                coll = OP_ZPOPMIN;
+            else if (is_word(name, nlen, "ZPOPMAX"))
+                coll = OP_ZPOPMAX;
+            else if (is_word(name, nlen, "SPOP"))
+                coll = OP_SPOP;
         }
         if (coll != OP_NONE) {
             int r = run_collection(coll, &s, end, argc, pfx, plen, cache, access, clock, waited,
-                                   slots, max_value, &out);
+                                   slots, max_value, resp3, first, pick, &out);
             if (r == 0)
                 break;
             if (r < 0)
@@ -1609,8 +1789,10 @@ static PyObject *encode_bulks(PyObject *self, PyObject *const *args, Py_ssize_t 
 }
 
 /* The names of the lane's commands (those run() may take; it decides on the rest itself). */
-static const char *const LANE_NAMES[] = {"GET",  "SET",  "INCR", "DECR", "MSET", "HSET",  "SADD",
-                                         "LPUSH", "RPUSH", "LPOP", "RPOP", "ZADD", "LRANGE", NULL};
+static const char *const LANE_NAMES[] = {"GET",  "SET",    "INCR",    "DECR",    "MSET",
+                                         "HSET", "SADD",   "LPUSH",   "RPUSH",   "LPOP",
+                                         "RPOP", "ZADD",   "LRANGE",  "ZPOPMIN", "ZPOPMAX",
+                                         "SPOP", NULL};
 
 PyDoc_STRVAR(leads_doc, "leads(buf, pos)\n--\n\n"
                         "Whether the command at buf[pos:] is complete enough to show its name "
@@ -1635,7 +1817,7 @@ static PyObject *leads(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     const char *s = base + pos + 1, *name;
     if (read_len(&s, end) < 2)
         Py_RETURN_FALSE;
-    Py_ssize_t nlen = read_bulk(&s, end, &name, 6);
+    Py_ssize_t nlen = read_bulk(&s, end, &name, 7);
     for (int i = 0; nlen > 0 && LANE_NAMES[i] != NULL; i++)
         if (is_word(name, nlen, LANE_NAMES[i]))
             Py_RETURN_TRUE;
@@ -1793,7 +1975,7 @@ PyDoc_STRVAR(take_doc,
              "take(ctx, client, buf, pos, deadline)\n--\n\n"
              "FastLane.take in one C call: run() on buf from pos for the client (the gate said "
              "it may), its arguments read from ctx = (engine, keyspace, gate, load, entries, "
-             "max_value, slots, ranges) and the client, then its bookkeeping: the replies "
+             "max_value, slots, ranges, first, pick) and the client, then its bookkeeping: the replies "
              "appended to client.out (out_bytes, held_replies), client.last_command, keyspace "
              "hits and misses, commandstats (entries[op]: calls, usec, histogram), "
              "client.unclean when a read found unwritten data, client.wrote and the key counts "
@@ -1801,7 +1983,7 @@ PyDoc_STRVAR(take_doc,
              "the lane stopped (pos when it ran nothing).");
 
 static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 8 ||
+    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 10 ||
         !PyBytes_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "take(ctx, client, buf, pos, deadline)");
         return NULL;
@@ -1830,7 +2012,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             return Py_NewRef(args[3]);
     }
     PyObject *result = NULL, *db = NULL;
-    PyObject *a[19] = {NULL};
+    PyObject *a[21] = {NULL};
     /* run()'s arguments */
     db = PyObject_GetAttr(client, attr[A_DB]);
     if (db == NULL)
@@ -1856,8 +2038,10 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         (a[17] = PyObject_GetAttr(engine, attr[A_CEILINGS])) == NULL ||
         (a[18] = PyObject_GetAttr(ranges, attr[A_ENTRIES])) == NULL)
         goto done;
+    a[19] = Py_NewRef(PyTuple_GET_ITEM(ctx, 8));
+    a[20] = Py_NewRef(PyTuple_GET_ITEM(ctx, 9));
     long long start = now_ns();
-    PyObject *r = run(NULL, a, 19);
+    PyObject *r = run(NULL, a, 21);
     if (r == NULL)
         goto done;
     long long elapsed_ns = now_ns() - start;
@@ -1941,7 +2125,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (rc == 0)
         result = PyLong_FromSsize_t(new_pos);
 done:
-    for (int i = 0; i < 19; i++)
+    for (int i = 0; i < 21; i++)
         Py_XDECREF(a[i]);
     Py_XDECREF(db);
     return result;

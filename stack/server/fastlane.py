@@ -1,5 +1,5 @@
-"""The fast lane: plain GET, SET, INCR, DECR and MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP
-and ZADD on an existing collection, and LRANGE inside a window the Python path kept
+"""The fast lane: plain GET, SET, INCR, DECR and MSET, HSET, SADD, LPUSH, RPUSH, LPOP, RPOP,
+ZADD, ZPOPMIN, ZPOPMAX and SPOP (without a count) on an existing collection, and LRANGE inside a window the Python path kept
 (``storage/rangecache.py``), of a pipelined chunk run in C (``_fastlane.c``).
 
 A client's received bytes go through the lane first whenever the gate (``gate.py``: the one
@@ -17,10 +17,12 @@ Set ``LEDIS_FASTLANE=0`` in the environment to run without it (the tests compare
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .accel import ext
 from .storage.keyformat import STRING_INLINE_MAX
+from .storage.picks import spop_pick
 
 if TYPE_CHECKING:
     from .client import Client
@@ -30,7 +32,7 @@ ALL_RAN = -1  # run(): the lane ran every command received
 # The lane's commands, in the order of its op codes and of the calls it reports.
 LANE_COMMANDS = (
     b"get", b"set", b"incr", b"decr", b"mset", b"hset", b"sadd", b"lpush", b"rpush", b"lpop",
-    b"rpop", b"zadd", b"lrange",
+    b"rpop", b"zadd", b"lrange", b"zpopmin", b"zpopmax", b"spop",
 )  # fmt: skip
 
 
@@ -53,6 +55,8 @@ class FastLane:
             STRING_INLINE_MAX,  # longer values are chunked strings: the Python path's
             server.gate.slots,
             engine.ranges,
+            engine.first,  # ZPOPMIN/ZPOPMAX's seek
+            partial(spop_pick, engine),  # SPOP's pick
         )
 
     def run(self, client: Client, deadline: float) -> int:

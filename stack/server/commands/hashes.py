@@ -19,9 +19,10 @@ from ..notifications import HASH, notify, notify_emptied
 from ..storage import keyformat as kf
 from ..storage import longdouble
 from ..storage.collections import Collection
+from ..storage.picks import random_member
 from . import handler
 from .args import INT64_MAX, INT64_MIN, syntax_error, to_int, to_long_double
-from .sampling import parse_count, random_member, sample_reply
+from .sampling import parse_count, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:

@@ -18,10 +18,11 @@ from ..notifications import SET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import Database
+from ..storage.picks import random_member
 from . import handler
 from .args import INT64_MAX, syntax_error, to_positive, to_range
 from .multikey import NUMKEYS_ERROR, parse_limit
-from .sampling import parse_count, random_member, random_members, sample_reply
+from .sampling import parse_count, random_members, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:

@@ -15,12 +15,13 @@ from ..notifications import ZSET, notify, notify_emptied, notify_stored
 from ..storage import keyformat as kf
 from ..storage.collections import Collection
 from ..storage.keyspace import WrongType
+from ..storage.picks import random_member
 from ..storage.scores import decode_score, encode_score, format_score
 from ..storage.zset import MEMBER, SCORE, LexBound, ScoreBound, ZSet
 from . import handler
 from .args import syntax_error, to_float, to_int, to_positive
 from .multikey import first_nonempty, one_key_mpop, parse_limit, parse_multi_pop
-from .sampling import parse_count, random_member, sample_reply
+from .sampling import parse_count, sample_reply
 from .scanning import scan_collection
 
 if TYPE_CHECKING:
@@ -472,6 +473,9 @@ class _MembersView:
 
     def last(self) -> tuple[bytes, bytes] | None:
         return self.col.last(space=MEMBER)
+
+    def first(self, start: bytes = b"") -> tuple[bytes, bytes] | None:
+        return self.col.first(start, space=MEMBER)
 
     @property
     def size(self) -> int:

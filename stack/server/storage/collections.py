@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from . import keyformat as kf
+from .engine import Engine
 from .keyspace import Database, Keyspace, WrongType
 
 TAIL_WALK = 64  # members read forwards from a remembered last member before starting at the end
@@ -55,6 +56,76 @@ def member_prefix(mkey: bytes, version: int) -> bytes:
     """Where the members of one version of a key live."""
     key = kf.user_key(mkey)
     return kf.NS_SUB + mkey[1:7] + kf.U32.pack(len(key)) + key + kf.U64.pack(version)
+
+
+class Members:
+    """The sub-keys of one collection version that start with ``base`` (its member prefix,
+    and for a sorted set a space such as ``m``), read as (member, value) with ``base`` cut:
+    what random picks read (sampling.py), for a Collection or for the C lane's SPOP, which
+    knows only the prefix and the size."""
+
+    __slots__ = ("base", "engine", "size")
+
+    def __init__(self, engine: Engine, base: bytes, size: int) -> None:
+        self.engine = engine
+        self.base = base
+        self.size = size
+
+    def items(self, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """(member, value) in member byte order (or reversed), from ``start``."""
+        base = self.base
+        cut = len(base)
+        for k, v in self.engine.scan(base + start, kf.prefix_end(base), reverse):
+            yield k[cut:], v
+
+    def first(self, start: bytes = b"") -> tuple[bytes, bytes] | None:
+        """The first (member, value) at or after ``start``, in one seek (``Engine.first``);
+        None past the end."""
+        base = self.base
+        found = self.engine.first(base + start, kf.prefix_end(base))
+        return None if found is None else (found[0][len(base) :], found[1])
+
+    def last(self) -> tuple[bytes, bytes] | None:
+        """The last (member, value), found from where the previous call found it
+        (``Engine.tails``).
+
+        A walk backwards from the end of the collection steps over every tombstone deletions
+        left there (LevelDB keeps them until a compaction, and a step backwards in its memtable
+        is a seek): SPOP, which found the last member so, took 20 ms a call on a set being
+        emptied from its end. Forwards from the remembered member (a few members added since),
+        or backwards from it when nothing is left after it, each tombstone is passed about
+        once; far behind (``TAIL_WALK`` members or more added after it), the walk starts from
+        the end again."""
+        base = self.base
+        end = kf.prefix_end(base)
+        engine = self.engine
+        tails = engine.tails
+        known = tails.get(base)
+        found: tuple[bytes, bytes] | None = None
+        if known is not None:
+            at = engine.first(known, end)
+            after = None
+            if at is not None and at[0] == known:  # the usual case: two seeks forwards (a
+                after = engine.first(known + b"\0", end)  # seek backwards costs several)
+                if after is None:
+                    found = at
+            elif at is None:  # it went, and nothing after it: the one before it
+                found = engine.first(base, known, reverse=True)
+            else:
+                after = at
+            if after is not None:
+                walked = list(islice(engine.scan(after[0], end), TAIL_WALK))
+                if len(walked) < TAIL_WALK:
+                    found = walked[-1]
+        if found is None:
+            found = engine.first(base, end, reverse=True)
+        if found is None:
+            tails.pop(base, None)
+            return None
+        if len(tails) >= MAX_TAILS:
+            tails.clear()
+        tails[base] = found[0]
+        return found[0][len(base) :], found[1]
 
 
 class Collection:
@@ -139,46 +210,20 @@ class Collection:
         ``space`` narrows to sub-keys starting with it (a sorted set's ``m`` members), and is
         cut from the members returned."""
         if self.meta is None:
-            return
-        base = self.prefix + space
-        cut = len(base)
-        for k, v in self.ks.engine.scan(base + start, kf.prefix_end(base), reverse):
-            yield k[cut:], v
+            return iter(())
+        return Members(self.ks.engine, self.prefix + space, self.meta.size).items(start, reverse)
 
-    def last(self, space: bytes = b"") -> tuple[bytes, bytes] | None:
-        """The last (member, value) (of the sub-keys starting with ``space``), found from where
-        the previous call found it (``Engine.tails``).
-
-        A walk backwards from the end of the collection steps over every tombstone deletions
-        left there (LevelDB keeps them until a compaction, and a step backwards in its memtable
-        is a seek): SPOP, which found the last member so, took 20 ms a call on a set being
-        emptied from its end. Forwards from the remembered member (a few members added since),
-        or backwards from it when nothing is left at or after it, each tombstone is passed
-        about once; far behind (more than ``TAIL_WALK`` members added after it), the walk
-        starts from the end again."""
+    def first(self, start: bytes = b"", space: bytes = b"") -> tuple[bytes, bytes] | None:
+        """The first (member, value) at or after ``start`` (see ``Members.first``)."""
         if self.meta is None:
             return None
-        base = self.prefix + space
-        end = kf.prefix_end(base)
-        engine = self.ks.engine
-        tails = engine.tails
-        known = tails.get(base)
-        found: tuple[bytes, bytes] | None = None
-        if known is not None:
-            after = list(islice(engine.scan(known, end), TAIL_WALK + 1))
-            if not after:
-                found = next(engine.scan(base, known, reverse=True), None)
-            elif len(after) <= TAIL_WALK:
-                found = after[-1]
-        if found is None:
-            found = next(engine.scan(base, end, reverse=True), None)
-        if found is None:
-            tails.pop(base, None)
+        return Members(self.ks.engine, self.prefix + space, self.meta.size).first(start)
+
+    def last(self, space: bytes = b"") -> tuple[bytes, bytes] | None:
+        """The last (member, value) (see ``Members.last``)."""
+        if self.meta is None:
             return None
-        if len(tails) >= MAX_TAILS:
-            tails.clear()
-        tails[base] = found[0]
-        return found[0][len(base) :], found[1]
+        return Members(self.ks.engine, self.prefix + space, self.meta.size).last()
 
     def encoded(self, keys: bool = True, values: bool = True) -> tuple[bytes, int]:
         """Members, values or both (member, value ...), as RESP bulk strings in one bytes

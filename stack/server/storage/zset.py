@@ -161,14 +161,41 @@ class ZSet:
                 _remember(ends, base, k)
             yield k[cut + 8 :], decode_score(k[cut : cut + 8])
 
+    def end(self, highest: bool) -> tuple[bytes, float] | None:
+        """The (member, score) with the lowest (``highest``: the highest) score, in one seek
+        from the known end of the live scores (see ``ordered``); the C lane's ZPOPMIN seeks
+        the same way."""
+        col = self.col
+        if col.meta is None:
+            return None
+        engine = col.ks.engine
+        base = col.prefix + SCORE
+        lo, hi = base, kf.prefix_end(base)
+        known = (engine.ceilings if highest else engine.floors).get(base)
+        if known is not None:
+            if highest:
+                hi = known + b"\x00"
+            else:
+                lo = known
+        found = engine.first(lo, hi, highest)
+        if found is None:
+            return None
+        cut = len(base)
+        return found[0][cut + 8 :], decode_score(found[0][cut : cut + 8])
+
     def pop(self, count: int, highest: bool) -> list[tuple[bytes, float]]:
         """Remove up to ``count`` members with the lowest (``highest``: the highest) scores,
         save, and return them in that order. The end of the live scores moves past them."""
         items: list[tuple[bytes, float]] = []
-        for item in self.ordered(reverse=highest):
-            if len(items) >= count:
-                break
-            items.append(item)
+        if count == 1:  # ZPOPMIN key: one seek
+            item = self.end(highest)
+            if item is not None:
+                items.append(item)
+        else:
+            for item in self.ordered(reverse=highest):
+                if len(items) >= count:
+                    break
+                items.append(item)
         if not items:
             return items
         for member, score in items:
