@@ -117,19 +117,19 @@ def test_requirepass_set_at_runtime(fresh_server: LedisServer) -> None:
 
 
 def test_leveldb_sizes_reach_leveldb(tmp_path: Path) -> None:
-    """leveldb-write-buffer-size is LevelDB's memtable: 6 MB written stay in its log under the
-    64 MB default and become table files under 1 MB. Both settings are fixed at start."""
+    """leveldb-write-buffer-size is LevelDB's memtable: 3 MB of values stay in its log under the
+    8 MB default and become table files under 1 MB. Both settings are fixed at start."""
     tables = {}
     for name, extra in (("default", []), ("small", ["--leveldb-write-buffer-size", "1mb",
                                                      "--leveldb-max-file-size", "1mb"])):
         server = LedisServer(tmp_path / name, *extra).start()
         try:
             r = server.client()
-            for i in range(96):
+            for i in range(48):  # 3 MB of values, 6 MB with their binlog records
                 r.set(f"k{i}", bytes([i]) * 65536)
             assert r.config_get("leveldb-*") == {
-                "leveldb-write-buffer-size": "1048576" if extra else str(64 << 20),
-                "leveldb-max-file-size": "1048576" if extra else str(32 << 20),
+                "leveldb-write-buffer-size": "1048576" if extra else str(8 << 20),
+                "leveldb-max-file-size": "1048576" if extra else str(2 << 20),
             }
             with pytest.raises(redis.ResponseError, match="can't set immutable config"):
                 r.config_set("leveldb-write-buffer-size", "2mb")

@@ -58,12 +58,14 @@ COMPACT_AFTER = 4096  # deletions in one collection before its range may be comp
 COMPACT_EVERY = 5.0  # seconds from one compaction of a range to the next, at least
 MAX_TRACKED = 4096  # collections whose deletions are counted (forgotten at once past it)
 THREADED_SECONDS = 5.0
-# LevelDB's memtable and table file sizes (the config's defaults, leveldb-write-buffer-size and
-# leveldb-max-file-size; LedisDB's too). LevelDB's own 4 MB / 2 MB made big values collapse:
-# 16 KB SETs (-c 50 -P 1) 2,400/s, p99 270 ms, seconds without a write while level 0 waited for
-# compactions; 7,000/s, p99 21 ms with these (docs/storage-format.md, "LevelDB's options").
-WRITE_BUFFER_SIZE = 64 * 1024 * 1024
-MAX_FILE_SIZE = 32 * 1024 * 1024
+# LevelDB's memtable and table file sizes by default (leveldb-write-buffer-size and
+# leveldb-max-file-size). For big values LedisDB's 64 MB / 32 MB do much better (16 KB SETs at
+# -c 50 -P 1: 2,400 -> 7,000/s, p99 270 -> 21 ms), but a bigger memtable keeps deletions'
+# tombstones longer, and every seek that lands before them walks them, whatever its range (an
+# SPOP next to a sorted set emptied by 20,000 ZPOPMINs: 0.39 ms with 8 MB, 2.1 ms with 16 or
+# 64 MB): docs/storage-format.md, "LevelDB settings".
+WRITE_BUFFER_SIZE = 8 * 1024 * 1024
+MAX_FILE_SIZE = 2 * 1024 * 1024
 FOUND_MAX = 4096  # seeks whose LevelDB key Engine.first remembers (then all are forgotten)
 
 
