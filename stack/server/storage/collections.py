@@ -14,6 +14,7 @@ from itertools import islice
 
 from . import keyformat as kf
 from .engine import Engine
+from .hints import remember
 from .keyspace import Database, Keyspace, WrongType
 
 TAIL_WALK = 64  # members read forwards from a remembered last member before starting at the end
@@ -122,9 +123,7 @@ class Members:
         if found is None:
             tails.pop(base, None)
             return None
-        if len(tails) >= MAX_TAILS:
-            tails.clear()
-        tails[base] = found[0]
+        remember(tails, base, found[0], MAX_TAILS)
         return found[0][len(base) :], found[1]
 
 

@@ -40,6 +40,7 @@ import plyvel
 from ..accel import ext
 from . import binlog as blog
 from . import keyformat as kf
+from .hints import remember
 from .rangecache import RangeCache
 
 log = logging.getLogger(__name__)
@@ -835,9 +836,7 @@ class Engine:
                 it.seek(found)
                 k = it.key() if it.valid() else None
                 if found is start:  # a new start: remember where it led
-                    if len(self._found) >= FOUND_MAX:
-                        self._found.clear()
-                    self._found[start] = k
+                    remember(self._found, start, k, FOUND_MAX)
         dirty = False
         while True:
             if k is not None and (k < start if reverse else k >= stop):
@@ -1015,9 +1014,7 @@ class Engine:
             or busy
             or time.monotonic() < self._next_compaction
         ):
-            if start not in deletes and len(deletes) >= MAX_TRACKED:
-                deletes.clear()
-            deletes[start] = total
+            remember(deletes, start, total, MAX_TRACKED)
             return
         deletes.pop(start, None)
         self._next_compaction = time.monotonic() + COMPACT_EVERY

@@ -104,7 +104,7 @@ class Database:
         (the usual case on a migration's target) goes down every level of LevelDB; the scan
         stops after READ_MANY_SPAN records per key (a range with other keys between them),
         and those keys are read one by one."""
-        mkeys = [self.prefix + SLOT_BYTES[key_slot(k)] + k for k in keys]
+        mkeys = [self.meta_key(k) for k in keys]
         if len(mkeys) < READ_MANY_MIN or any(a >= b for a, b in itertools.pairwise(mkeys)):
             return [self.read(k) for k in keys]
         budget = READ_MANY_SPAN * len(mkeys)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from .collections import Members
+from .hints import remember
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -74,9 +75,8 @@ def _digits(first: bytes, last: bytes) -> _Digits:
     find the same first and last members."""
     digits = _digits_of.get((first, last))
     if digits is None:
-        if len(_digits_of) >= _DIGITS_KEPT:
-            _digits_of.clear()
-        digits = _digits_of[first, last] = _Digits(first, last)
+        digits = _Digits(first, last)
+        remember(_digits_of, (first, last), digits, _DIGITS_KEPT)
     return digits
 
 

@@ -17,6 +17,7 @@ from stack.core.resp import ReplyError
 from . import keyformat as kf
 from .collections import ZSET_MEMBER, ZSET_SCORE, Collection
 from .engine import Engine
+from .hints import remember
 from .keyspace import Database
 from .numbers import c_strtod
 from .scores import decode_score, encode_score
@@ -158,7 +159,7 @@ class ZSet:
         for k, _v in engine.scan(lo, hi, reverse):
             if from_end:
                 from_end = False
-                _remember(ends, base, k)
+                remember(ends, base, k, ENDS_MAX)
             yield k[cut + 8 :], decode_score(k[cut : cut + 8])
 
     def end(self, highest: bool) -> tuple[bytes, float] | None:
@@ -206,7 +207,7 @@ class ZSet:
         ends = engine.ceilings if highest else engine.floors
         if self.col.exists:  # nothing live is left beyond the last one popped
             member, score = items[-1]
-            _remember(ends, base, base + encode_score(score) + member)
+            remember(ends, base, base + encode_score(score) + member, ENDS_MAX)
         else:
             ends.pop(base, None)
         return items
@@ -253,12 +254,6 @@ class ZSet:
 
 Bound = ScoreBound | LexBound
 ENDS_MAX = 10_000  # sorted sets whose ends are remembered (then all are forgotten at once)
-
-
-def _remember(ends: dict[bytes, bytes], base: bytes, key: bytes) -> None:
-    if len(ends) >= ENDS_MAX and base not in ends:
-        ends.clear()
-    ends[base] = key
 
 
 def _window(
