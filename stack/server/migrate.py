@@ -911,14 +911,11 @@ class Migrator:
                     await pace.rest()
                     self._check_stopping()
                 rec = m.record
-                if rec[0] & kf.TTL_FLAG:
-                    ttl = kf.expire_of(rec) - now_ms()
-                    if ttl <= 0:  # its TTL ran out while held: expired here, as a read would
-                        if ks.engine.get(m.mkey) == rec:
-                            ks.expire_now(m.mkey, rec)
-                        continue
-                else:
-                    ttl = 0
+                ttl = self._ttl(rec)
+                if ttl is None:  # its TTL ran out while held: expired here, as a read would
+                    if ks.engine.get(m.mkey) == rec:
+                        ks.expire_now(m.mkey, rec)
+                    continue
                 if rec[0] & kf.TYPE_MASK == kf.TYPE_STRING:
                     payload = dump.encode_string(kf.body(rec))
                 else:
